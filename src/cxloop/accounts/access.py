@@ -1,0 +1,60 @@
+"""Who is asking (a principal) and what each role may do: the checks every domain uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Select
+
+from cxloop.core.errors import PermissionDenied
+
+T = TypeVar("T", bound=tuple[object, ...])
+
+_ALL = frozenset({"owner", "admin", "agent", "marketer", "analyst", "viewer"})
+_ADMINS = frozenset({"owner", "admin"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "customers:read": _ALL,
+    "customers:write": frozenset({"owner", "admin", "agent", "marketer"}),
+    "customers:merge": frozenset({"owner", "admin", "agent"}),
+    "customers:export": _ADMINS,
+    "customers:erase": _ADMINS,
+    "consent:write": frozenset({"owner", "admin", "agent"}),
+    "events:read": _ALL,
+    "data:import": frozenset({"owner", "admin", "marketer"}),
+    "members:manage": _ADMINS,
+    "keys:manage": _ADMINS,
+    "workspace:manage": _ADMINS,
+    "audit:read": _ADMINS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated actor acting inside one workspace."""
+
+    workspace_id: int
+    role: str
+    user_id: int | None = None
+    key_id: int | None = None
+    label: str = ""
+    ip: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+
+def require(principal: Principal, permission: str) -> None:
+    """Raise PermissionDenied unless the principal's role grants ``permission``."""
+    if permission not in PERMISSIONS:
+        raise KeyError(permission)
+    if not principal.can(permission):
+        raise PermissionDenied(
+            f"Your role ({principal.role}) does not allow {permission.replace(':', ' ')}."
+        )
+
+
+def scoped(statement: Select[T], model: type, workspace_id: int) -> Select[T]:
+    """Restrict a query to one workspace; every domain query goes through this or its twin."""
+    return statement.where(model.workspace_id == workspace_id)  # type: ignore[attr-defined]

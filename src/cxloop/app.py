@@ -1,0 +1,160 @@
+"""The ASGI application: routers of every domain, the web UI, errors as problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cxloop import __version__
+from cxloop.core.background import Background
+from cxloop.core.db import Database, get_database
+from cxloop.core.errors import CxloopError, problem
+from cxloop.core.http import JSONBytesResponse
+from cxloop.core.settings import Settings, get_settings
+from cxloop.events import (
+    consumers,  # noqa: F401  (registers the bus consumers)
+    hooks,  # noqa: F401  (registers merge/export/erase hooks)
+)
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def _problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONBytesResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/v1/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CxloopError)
+    async def cxloop_error(request: Request, exc: CxloopError) -> Any:
+        if _wants_html(request) and hasattr(app.state, "render_error"):
+            return app.state.render_error(request, exc.status, exc.title, exc.detail)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _problem_response(
+            exc.status,
+            problem(
+                exc.status,
+                exc.title,
+                exc.detail,
+                type_slug=exc.type_slug,
+                errors=exc.errors,
+                instance=request.url.path,
+            ),
+            headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Any:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return _problem_response(
+            422,
+            problem(422, "Validation failed", detail, type_slug="validation-failed", errors=errors),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if _wants_html(request) and hasattr(app.state, "render_error"):
+            return app.state.render_error(
+                request, exc.status_code, str(exc.detail), str(exc.detail)
+            )
+        return _problem_response(
+            exc.status_code,
+            problem(
+                exc.status_code,
+                str(exc.detail),
+                str(exc.detail),
+                type_slug=f"http-{exc.status_code}",
+            ),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _problem_response(
+            500,
+            problem(
+                500,
+                "Internal error",
+                "Something went wrong on our side; it was logged.",
+                type_slug="internal",
+            ),
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    background: bool = False,
+) -> FastAPI:
+    """Build the application; ``background`` starts the job consumer and the bus pump."""
+    settings = settings or get_settings()
+    database = database or get_database(settings)
+    runner = Background(database, settings, run_jobs=not settings.redis_url) if background else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+
+    app = FastAPI(
+        title="cxloop",
+        version=__version__,
+        description="Customer-experience platform: Segment-compatible ingestion (/v1) and the "
+        "REST API (/api/v1). Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+
+    from cxloop.accounts.api import router as accounts_router
+    from cxloop.events.api import rest_router as events_rest_router
+    from cxloop.events.api import router as ingestion_router
+    from cxloop.profiles.api import router as profiles_router
+
+    app.include_router(ingestion_router)
+    app.include_router(profiles_router)
+    app.include_router(events_rest_router)
+    app.include_router(accounts_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    try:
+        from cxloop.web.views import install_web
+    except ImportError:  # the web UI is optional for API-only deployments
+        install_web = None  # type: ignore[assignment]
+    if install_web is not None:
+        install_web(app, settings)
+    return app

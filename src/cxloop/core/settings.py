@@ -1,0 +1,84 @@
+"""Typed settings read from the environment (prefix ``CXLOOP_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+
+
+class Settings(BaseSettings):
+    """Everything cxloop reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CXLOOP_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "cxloop-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    session_idle_minutes: int = 60
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    bus_poll_seconds: float = 0.5
+    bus_batch_size: int = 1000
+    # A transaction on PostgreSQL can commit after one with a higher event id; the bus reads
+    # only events received at least this long ago so it never skips such a late commit.
+    bus_safety_lag_seconds: float = 1.0
+    secure_cookies: bool = False
+    default_locale: Literal["ko", "en"] = "ko"
+
+    @model_validator(mode="after")
+    def _resolve_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'cxloop.db'}"
+        placeholder = self.secret_key is not None and (
+            self.secret_key.strip().lower() in PLACEHOLDER_SECRETS
+        )
+        if placeholder and self.env != "development":
+            raise ValueError(
+                "CXLOOP_SECRET_KEY is a placeholder; set a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The secret key: from the environment, else generated once and kept in the data dir."""
+        if self.secret_key and self.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
+            return self.secret_key
+        if self.secret_key and self.env == "development":
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (after the environment changed, e.g. in tests)."""
+    get_settings.cache_clear()

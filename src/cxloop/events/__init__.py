@@ -1,0 +1,1 @@
+"""Segment-compatible ingestion, the event log and the bus that reads it, commerce events."""

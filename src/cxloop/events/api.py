@@ -1,0 +1,222 @@
+"""Segment-compatible HTTP Tracking API under /v1: identify, track, page, screen, group,
+alias and batch, authenticated by a write key."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as FastPath
+from starlette.concurrency import run_in_threadpool
+
+from cxloop.accounts.access import require
+from cxloop.accounts.dependencies import (
+    ApiPrincipal,
+    DbSession,
+    workspace_for_write_key,
+    write_key_from,
+)
+from cxloop.core.errors import CxloopError, ValidationFailed
+from cxloop.core.http import JSONBytesResponse, database_of
+from cxloop.core.timeutil import utcnow
+from cxloop.events import service
+from cxloop.events.schemas import EventOut, EventPage, OrderOut, OrderPage
+from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message
+from cxloop.profiles.service import get_customer
+
+EventType = Literal["identify", "track", "page", "screen", "group", "alias"]
+
+router = APIRouter(prefix="/v1", tags=["ingestion"])
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Segment Tracking API message (userId or anonymousId required).",
+    "properties": {
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "messageId": {"type": "string", "maxLength": 128},
+        "event": {"type": "string", "description": "track: the event name"},
+        "name": {"type": "string", "description": "page/screen: the page name"},
+        "groupId": {"type": "string"},
+        "previousId": {"type": "string"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "originalTimestamp": {"type": "string", "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "writeKey": {"type": "string"},
+    },
+}
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": {**_EVENT_SCHEMA, "required": ["type"]}},
+        "context": {"type": "object"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "writeKey": {"type": "string"},
+    },
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Accepted and stored",
+        "content": {"application/json": {"example": {"success": True}}},
+    },
+    400: {
+        "description": "Invalid JSON, over the size limit, or an invalid event "
+        "(problem+json naming the event and why)"
+    },
+    401: {"description": "Missing, unknown or revoked write key"},
+}
+
+
+class Rejected(CxloopError):
+    status = 400
+    title = "Event rejected"
+    type_slug = "event-rejected"
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    body = await request.body()
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate"):
+        try:
+            inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+            body = inflater.decompress(body, limit + 1)
+        except (zlib.error, gzip.BadGzipFile):
+            raise Rejected("The body is not valid gzip.") from None
+    if len(body) > limit:
+        raise Rejected(f"The body is larger than {limit // 1024} KB.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(f"The body is not valid JSON: {exc}.") from None
+
+
+def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]:
+    received_at = utcnow()
+    database = database_of(request)
+    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+    secret = write_key_from(request, body_key)
+    with database.session() as session:
+        _key, workspace = workspace_for_write_key(session, secret)
+        try:
+            if type_ is None:
+                messages = service.parse_batch(payload, received_at=received_at)
+            else:
+                messages = [
+                    parse_message(payload, type_=type_, index=None, received_at=received_at)
+                ]
+        except ValidationFailed as exc:
+            raise Rejected(exc.detail, errors=exc.errors) from None
+        try:
+            service.ingest(session, workspace=workspace, messages=messages, received_at=received_at)
+        except ValidationFailed as exc:
+            raise Rejected(exc.detail, errors=exc.errors) from None
+        # Durable before the 200: the commit happens here, not after the response.
+        session.commit()
+    return {"success": True}
+
+
+def _endpoint(type_: str | None, limit: int) -> Callable[[Request], Awaitable[JSONBytesResponse]]:
+    async def handler(request: Request) -> JSONBytesResponse:
+        payload = await _read_json(request, limit)
+        result = await run_in_threadpool(_store, request, payload, type_)
+        return JSONBytesResponse(result)
+
+    return handler
+
+
+for _type in ("identify", "track", "page", "screen", "group", "alias"):
+    router.add_api_route(
+        f"/{_type}",
+        _endpoint(_type, MAX_EVENT_BYTES),
+        methods=["POST"],
+        name=f"segment_{_type}",
+        summary=f"Segment {_type} call",
+        responses=_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _EVENT_SCHEMA}},
+            }
+        },
+    )
+router.add_api_route(
+    "/batch",
+    _endpoint(None, MAX_BATCH_BYTES),
+    methods=["POST"],
+    name="segment_batch",
+    summary="Segment batch call (up to 500 KB)",
+    responses=_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _BATCH_SCHEMA}},
+        }
+    },
+)
+# analytics.js posts to /v1/b as well as /v1/batch.
+router.add_api_route(
+    "/b", _endpoint(None, MAX_BATCH_BYTES), methods=["POST"], include_in_schema=False
+)
+
+
+# --- REST: a customer's events and orders ------------------------------------------------------
+
+rest_router = APIRouter(prefix="/api/v1", tags=["customers"])
+
+
+CustomerId = Annotated[int, FastPath(ge=1, le=2**53, description="Customer id")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+
+
+@rest_router.get("/customers/{customer_id}/events", response_model=EventPage)
+def list_customer_events(
+    customer_id: CustomerId,
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    type: Annotated[list[EventType] | None, Query(description="Only these types")] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+) -> EventPage:
+    """A customer's events from every channel, newest first."""
+    require(principal, "events:read")
+    customer = get_customer(session, workspace_id=principal.workspace_id, customer_id=customer_id)
+    rows, next_cursor = service.customer_events(
+        session,
+        workspace_id=principal.workspace_id,
+        customer_id=customer.id,
+        cursor=cursor,
+        limit=limit,
+        types=list(type) if type else None,
+        channel=channel,
+    )
+    return EventPage(items=[EventOut.model_validate(e) for e in rows], next_cursor=next_cursor)
+
+
+@rest_router.get("/customers/{customer_id}/orders", response_model=OrderPage)
+def list_customer_orders(
+    customer_id: CustomerId,
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OrderPage:
+    """A customer's orders with their items, newest first."""
+    require(principal, "customers:read")
+    customer = get_customer(session, workspace_id=principal.workspace_id, customer_id=customer_id)
+    rows, next_cursor = service.customer_orders(
+        session,
+        workspace_id=principal.workspace_id,
+        customer_id=customer.id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return OrderPage(items=[OrderOut.model_validate(o) for o in rows], next_cursor=next_cursor)

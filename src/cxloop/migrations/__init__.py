@@ -1,0 +1,1 @@
+"""Alembic migrations of cxloop's schema (date-named revisions in versions/)."""

@@ -1,0 +1,26 @@
+"""All ORM models, one module per aggregate; importing this package registers every table."""
+
+from cxloop.models.base import Base
+from cxloop.models.commerce import Order, OrderItem, Product
+from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
+from cxloop.models.event import BusCheckpoint, Event
+from cxloop.models.workspace import ApiKey, AuditEntry, LoginAttempt, Membership, User, Workspace
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "BusCheckpoint",
+    "ConsentRecord",
+    "Customer",
+    "CustomerMerge",
+    "Event",
+    "Identity",
+    "LoginAttempt",
+    "Membership",
+    "Order",
+    "OrderItem",
+    "Product",
+    "User",
+    "Workspace",
+]

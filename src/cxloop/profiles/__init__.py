@@ -1,0 +1,1 @@
+"""Customers, identities and their resolution and merge, traits, consent, data-subject rights."""

@@ -1,0 +1,44 @@
+/* cxloop: small progressive enhancements. Every page works without this file; the strict
+   Content-Security-Policy forbids inline handlers, so behaviour is wired here by attribute. */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  function ready(fn) {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", fn);
+    } else {
+      fn();
+    }
+  }
+
+  ready(function () {
+    // Buttons only needed without JavaScript (e.g. "Switch" next to an auto-submitting select).
+    document.querySelectorAll(".js-hide").forEach(function (el) {
+      el.hidden = true;
+    });
+
+    // A select marked data-autosubmit submits its form as soon as the choice changes.
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        var form = select.form;
+        if (!form) return;
+        if (typeof form.requestSubmit === "function") {
+          form.requestSubmit();
+        } else {
+          form.submit();
+        }
+      });
+    });
+
+    // A button (or link) with data-confirm asks before it acts.
+    document.addEventListener("click", function (event) {
+      var target = event.target instanceof Element ? event.target.closest("[data-confirm]") : null;
+      if (target && !window.confirm(target.getAttribute("data-confirm") || "")) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    }, true);
+  });
+})();

@@ -1,0 +1,191 @@
+"""The web UI's entry point: sessions, static files, sign-in and out, the language and
+workspace switches, error pages; the customer and settings pages come from their modules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from cxloop.accounts import service as accounts
+from cxloop.accounts.dependencies import DbSession
+from cxloop.core.errors import AuthenticationFailed, TooManyRequests, ValidationFailed
+from cxloop.core.http import client_ip
+from cxloop.core.i18n import LOCALES, gettext
+from cxloop.core.settings import Settings
+from cxloop.web import admin, customers, errors
+from cxloop.web.rendering import STATIC, redirect, render
+from cxloop.web.session import (
+    SESSION_COOKIE,
+    LoginRequired,
+    Page,
+    WebSessionMiddleware,
+    begin_session,
+    end_session,
+    flash,
+    request_locale,
+    safe_next,
+    set_session_locale,
+    set_session_workspace,
+    settings_of,
+    signed_in_user_id,
+    verify_csrf,
+    web_context,
+)
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+
+NextField = Annotated[str, Form(alias="next")]
+
+
+def install_web(app: FastAPI, settings: Settings) -> None:
+    """Mount the web UI on ``app``: session cookies, /static, the pages, HTML error pages."""
+    app.add_middleware(
+        WebSessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie=SESSION_COOKIE,
+        # The idle timeout is enforced on the server from the session's last-activity time;
+        # the cookie outlives it by a day so an expired session can still say so.
+        max_age=settings.session_idle_minutes * 60 + 86400,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+    app.include_router(customers.router)
+    app.include_router(admin.router)
+    app.state.render_error = render_error
+    app.add_exception_handler(LoginRequired, _login_required)
+
+
+def _login_url(request: Request, keep_target: bool) -> str:
+    if keep_target and request.method == "GET" and request.url.path not in ("/", "/login"):
+        query = request.url.query
+        target = request.url.path + (f"?{query}" if query else "")
+        from urllib.parse import quote
+
+        return f"/login?next={quote(target, safe='')}"
+    return "/login"
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    keep = exc.keep_target if isinstance(exc, LoginRequired) else True
+    return RedirectResponse(_login_url(request, keep), status_code=303)
+
+
+def render_error(request: Request, status: int, title: str, detail: str) -> Response:
+    """The HTML page for an error (app.py calls this for browsers); 401 goes to the login."""
+    if status == 401:
+        return RedirectResponse(_login_url(request, True), status_code=303)
+    locale = request_locale(request)
+    signed_in = "session" in request.scope and signed_in_user_id(request) is not None
+    return render(
+        request,
+        "error.html",
+        status=status,
+        status_code=status,
+        title=errors.title(locale, status),
+        detail=errors.message(locale, detail) if detail and detail != title else "",
+        signed_in=signed_in,
+    )
+
+
+# --- sign in and out ---------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return redirect("/customers" if signed_in_user_id(request) is not None else "/login")
+
+
+@router.get("/login")
+def login_form(request: Request, next_url: Annotated[str, Query(alias="next")] = "") -> Response:
+    if signed_in_user_id(request) is not None:
+        return redirect(safe_next(next_url))
+    return render(request, "login.html", email="", next=safe_next(next_url, ""), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbSession,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next_url: NextField = "",
+) -> Response:
+    settings = settings_of(request)
+    locale = request_locale(request)
+
+    def again(status: int, error: str) -> HTMLResponse:
+        return render(
+            request,
+            "login.html",
+            status=status,
+            email=email,
+            next=safe_next(next_url, ""),
+            error=error,
+        )
+
+    if not email.strip() or not password:
+        return again(422, gettext(locale, "login.missing"))
+    if len(email) > 320 or len(password) > 1000:
+        return again(401, gettext(locale, "err.login_failed"))
+    try:
+        # A failed attempt is recorded by the service and committed with this request, so
+        # the lockout counts it even though the page answers normally.
+        user = accounts.authenticate(
+            db,
+            email=email,
+            password=password,
+            ip=client_ip(request),
+            max_failures=settings.login_max_failures,
+            lockout_minutes=settings.login_lockout_minutes,
+        )
+    except (AuthenticationFailed, TooManyRequests) as exc:
+        return again(exc.status, errors.describe(locale, exc))
+    memberships = accounts.memberships_of(db, user_id=user.id)
+    if not memberships:
+        return again(403, gettext(locale, "login.no_workspace"))
+    begin_session(request, user=user, workspace_id=memberships[0][0].id)
+    return redirect(safe_next(next_url, "/customers"))
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    end_session(request)
+    flash(request, "info", "login.signed_out")
+    return redirect("/login")
+
+
+# --- language and workspace --------------------------------------------------------------------
+
+
+@router.post("/locale")
+def switch_locale(
+    request: Request,
+    db: DbSession,
+    locale: Annotated[str, Form()] = "",
+    next_url: NextField = "",
+) -> Response:
+    """Show the UI in Korean or English; a signed-in user's choice is kept on their account."""
+    if locale not in LOCALES:
+        raise ValidationFailed(f"Language must be one of {', '.join(LOCALES)}.")
+    if signed_in_user_id(request) is not None:
+        page = web_context(request, db)
+        accounts.set_user_locale(db, user=page.user, locale=locale)
+    set_session_locale(request, locale)
+    return redirect(safe_next(next_url, "/customers"))
+
+
+@router.post("/workspace")
+def switch_workspace(page: Page, workspace_id: Annotated[str, Form()] = "") -> Response:
+    """Work in another of the user's workspaces."""
+    chosen: Any = next((w for w, _ in page.memberships if str(w.id) == workspace_id), None)
+    if chosen is None:
+        page.flash("error", "ws.not_member")
+        return redirect("/customers")
+    set_session_workspace(page.request, chosen.id)
+    page.flash("info", "ws.switched", name=chosen.name)
+    return redirect("/customers")

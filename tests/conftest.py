@@ -1,0 +1,152 @@
+"""Shared fixtures: a database built by the migrations (SQLite by default, PostgreSQL when
+CXLOOP_TEST_DATABASE_URL says so), each test in a transaction rolled back afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="cxloop-tests-"))
+os.environ["CXLOOP_ENV"] = "test"
+os.environ["CXLOOP_DATA_DIR"] = str(_TMP)
+os.environ.setdefault("CXLOOP_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
+os.environ.pop("CXLOOP_DATABASE_URL", None)
+os.environ.pop("CXLOOP_REDIS_URL", None)
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Connection, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from cxloop.core.db import Database, make_engine  # noqa: E402
+from cxloop.core.migrate import upgrade  # noqa: E402
+from cxloop.core.settings import Settings, get_settings, reset_settings  # noqa: E402
+
+TEST_DATABASE_URL = os.environ.get("CXLOOP_TEST_DATABASE_URL") or (f"sqlite:///{_TMP / 'test.db'}")
+IS_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A database at the newest migration, built once per test run."""
+    if IS_POSTGRES:
+        _reset_postgres(TEST_DATABASE_URL)
+    upgrade(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    os.environ["CXLOOP_DATABASE_URL"] = database_url
+    reset_settings()
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    """The real database; data written through it is committed (for live-server tests)."""
+    from cxloop.core import db
+
+    database = Database(settings.db_url)
+    db.set_database(database)
+    yield database
+    database.dispose()
+
+
+class TransactionalDatabase(Database):
+    """A Database whose sessions all live inside one outer transaction that is rolled back."""
+
+    def __init__(self, url: str, connection: Connection) -> None:
+        self.url = url
+        self.engine = connection.engine
+        self.sessionmaker = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+
+@pytest.fixture
+def tx_database(database: Database) -> Iterator[TransactionalDatabase]:
+    with database.engine.connect() as connection:
+        transaction = connection.begin()
+        yield TransactionalDatabase(database.url, connection)
+        transaction.rollback()
+
+
+@pytest.fixture
+def session(tx_database: TransactionalDatabase) -> Iterator[Session]:
+    """A session for the test's own setup and checks, rolled back at the end."""
+    with tx_database.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, tx_database: TransactionalDatabase):  # type: ignore[no-untyped-def]
+    from cxloop.app import create_app
+
+    return create_app(settings, database=tx_database)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(app, port: int) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Serve ``app`` with uvicorn on a real local port for the duration of the block."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, database: Database) -> Iterator[str]:
+    """A real cxloop server (committed data, background bus pump) on a free local port."""
+    from cxloop.app import create_app
+
+    app = create_app(settings, database=database, background=True)
+    with running_server(app, free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def tenant(session: Session):  # type: ignore[no-untyped-def]
+    """A workspace with an owner API key and a write key, inside the test's transaction."""
+    from tests.factories import Tenant
+
+    return Tenant(session)

@@ -1,0 +1,257 @@
+"""`cxloop demo`: a small demo built into the real (committed) test database, twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from cxloop.accounts import service as accounts
+from cxloop.core.db import Database
+from cxloop.demo import DemoResult, build_demo
+from cxloop.demo.calendar import demo_now
+from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL
+from cxloop.models import (
+    ApiKey,
+    ConsentRecord,
+    Customer,
+    CustomerMerge,
+    Event,
+    Identity,
+    Membership,
+    Order,
+    OrderItem,
+    Product,
+    Workspace,
+)
+
+DEMO_TABLES = (
+    Customer,
+    CustomerMerge,
+    Identity,
+    Event,
+    Order,
+    OrderItem,
+    Product,
+    ConsentRecord,
+    Membership,
+    ApiKey,
+)
+MEMBERS = 60
+VISITORS = 6  # one anonymous visitor who never signs up per ten members
+SEED = 3
+
+
+@dataclass
+class Snapshot:
+    result: DemoResult
+    workspace_id: int
+    first_names: list[str]
+    first_messages: list[tuple[str, str, datetime]]
+    table_rows: dict[str, int]  # rows in each table, all workspaces together
+
+
+def snapshot(database: Database, result: DemoResult) -> Snapshot:
+    with database.session() as session:
+        workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == "demo"))
+        assert workspace_id is not None
+        names = session.scalars(
+            select(Customer.display_name)
+            .where(Customer.workspace_id == workspace_id, Customer.display_name.is_not(None))
+            .order_by(Customer.id)
+            .limit(10)
+        )
+        messages = session.execute(
+            select(Event.message_id, Event.type, Event.timestamp)
+            .where(Event.workspace_id == workspace_id)
+            .order_by(Event.id)
+            .limit(200)
+        )
+        return Snapshot(
+            result=result,
+            workspace_id=workspace_id,
+            first_names=[n for n in names if n],
+            first_messages=[(m, t, ts) for m, t, ts in messages],
+            table_rows={
+                model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+                for model in DEMO_TABLES
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def builds(database: Database) -> tuple[Snapshot, Snapshot]:
+    """The demo built twice with one seed; the second build replaces the first."""
+    now = demo_now(datetime.now(UTC))
+    first = snapshot(database, build_demo(database, customers=MEMBERS, seed=SEED, now=now))
+    second = snapshot(database, build_demo(database, customers=MEMBERS, seed=SEED, now=now))
+    return first, second
+
+
+@pytest.fixture
+def demo(builds: tuple[Snapshot, Snapshot]) -> Snapshot:
+    return builds[1]
+
+
+@pytest.fixture
+def db(database: Database, demo: Snapshot) -> Iterator[Session]:
+    with database.session() as session:
+        yield session
+
+
+def test_same_seed_builds_the_same_data(builds: tuple[Snapshot, Snapshot]) -> None:
+    first, second = builds
+    for field in ("customers", "visitors", "events", "orders", "consents"):
+        assert getattr(first.result, field) == getattr(second.result, field), field
+    assert first.first_names == second.first_names
+    assert len(first.first_names) == 10
+    assert first.first_messages == second.first_messages
+    assert first.first_messages[0][0] == f"demo-{SEED}-1"
+
+
+def test_rebuilding_replaces_the_old_demo(
+    database: Database, builds: tuple[Snapshot, Snapshot]
+) -> None:
+    first, second = builds
+    # Nothing else wrote in between, so equal row counts mean the old rows are all gone
+    # (a leftover old event would also have turned its rebuilt twin into a duplicate).
+    assert first.table_rows == second.table_rows
+    with database.session() as session:
+        assert session.scalar(select(func.count()).where(Workspace.slug == "demo")) == 1
+        profiles = session.scalar(
+            select(func.count()).where(Customer.workspace_id == second.workspace_id)
+        )
+        merges = session.scalar(
+            select(func.count()).where(CustomerMerge.workspace_id == second.workspace_id)
+        )
+    assert profiles == MEMBERS + VISITORS + merges
+
+
+def test_owner_logs_in_and_every_role_has_a_member(database: Database, demo: Snapshot) -> None:
+    assert (demo.result.email, demo.result.password) == (OWNER_EMAIL, DEMO_PASSWORD)
+    with database.session() as session:
+        user = accounts.authenticate(session, email=OWNER_EMAIL, password=DEMO_PASSWORD)
+        assert accounts.role_in(session, user_id=user.id, workspace_id=demo.workspace_id) == "owner"
+        roles = set(
+            session.scalars(
+                select(Membership.role).where(Membership.workspace_id == demo.workspace_id)
+            )
+        )
+        assert roles == {"owner", "admin", "agent", "marketer", "analyst", "viewer"}
+        write = accounts.key_for_secret(session, secret=demo.result.write_key, kind="write")
+        api = accounts.key_for_secret(session, secret=demo.result.api_key, kind="api")
+        assert write is not None and write.workspace_id == demo.workspace_id
+        assert api is not None and (api.workspace_id, api.role) == (demo.workspace_id, "owner")
+
+
+def test_every_member_is_one_identified_profile_and_visitors_stay_anonymous(
+    db: Session, demo: Snapshot
+) -> None:
+    assert (demo.result.customers, demo.result.visitors) == (MEMBERS, VISITORS)
+    live = (Customer.workspace_id == demo.workspace_id, Customer.merged_into_id.is_(None))
+    stages = dict(
+        db.execute(
+            select(Customer.lifecycle_stage, func.count())
+            .where(*live)
+            .group_by(Customer.lifecycle_stage)
+        ).all()
+    )
+    assert stages.pop("anonymous") == VISITORS
+    assert sum(stages.values()) == MEMBERS
+    assert {"customer", "repeat", "churned"} <= set(stages)
+    user_ids = db.scalar(
+        select(func.count(func.distinct(Identity.customer_id))).where(
+            Identity.workspace_id == demo.workspace_id, Identity.kind == "user_id"
+        )
+    )
+    assert user_ids == MEMBERS
+    members = list(
+        db.scalars(select(Customer).where(*live, Customer.lifecycle_stage != "anonymous"))
+    )
+    assert all(c.display_name and c.email and c.first_seen_at and c.last_seen_at for c in members)
+    assert all(c.phone is None or c.phone.startswith("+8210") for c in members)
+    assert {c.locale for c in members} == {"ko-KR", "en-US"}
+    churn_cutoff = datetime.now(UTC) - timedelta(days=180)
+    for customer in members:
+        inactive = customer.last_seen_at is not None and customer.last_seen_at < churn_cutoff
+        assert (customer.lifecycle_stage == "churned") == inactive
+
+
+def test_app_installs_merge_into_the_member_profile(db: Session, demo: Snapshot) -> None:
+    merges = list(
+        db.scalars(select(CustomerMerge).where(CustomerMerge.workspace_id == demo.workspace_id))
+    )
+    assert merges
+    for merge in merges:
+        merged = db.get(Customer, merge.merged_id)
+        assert merged is not None and merged.merged_into_id == merge.survivor_id
+    anonymous = aliased(Identity)
+    both = db.scalar(
+        select(func.count(func.distinct(Identity.customer_id)))
+        .join(anonymous, anonymous.customer_id == Identity.customer_id)
+        .where(
+            Identity.workspace_id == demo.workspace_id,
+            Identity.kind == "user_id",
+            anonymous.kind == "anonymous_id",
+        )
+    )
+    assert both == MEMBERS  # every member was first seen anonymously, then identified
+    survivors_with_two_devices = db.scalar(
+        select(func.count()).select_from(
+            select(Identity.customer_id)
+            .where(Identity.workspace_id == demo.workspace_id, Identity.kind == "anonymous_id")
+            .group_by(Identity.customer_id)
+            .having(func.count() >= 2)
+            .subquery()
+        )
+    )
+    assert survivors_with_two_devices == len(merges)
+
+
+def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:
+    orders = list(db.scalars(select(Order).where(Order.workspace_id == demo.workspace_id)))
+    assert len(orders) == demo.result.orders > MEMBERS
+    items: dict[int, Decimal] = dict(
+        db.execute(
+            select(OrderItem.order_id, func.sum(OrderItem.price * OrderItem.quantity))
+            .where(OrderItem.workspace_id == demo.workspace_id)
+            .group_by(OrderItem.order_id)
+        ).all()
+    )
+    for order in orders:
+        assert order.currency == "KRW"
+        assert order.total == items[order.id] - (order.discount or 0) + (order.shipping or 0)
+        assert order.total == order.total.to_integral_value()
+    statuses = {o.status for o in orders}
+    assert "completed" in statuses and statuses <= {"completed", "refunded"}
+    channels = set(db.scalars(select(Event.channel).where(Event.workspace_id == demo.workspace_id)))
+    assert {"web", "ios", "android"} <= channels <= {"web", "ios", "android", "server"}
+
+
+def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:
+    records = list(
+        db.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.workspace_id == demo.workspace_id)
+            .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+        )
+    )
+    assert len(records) == demo.result.consents
+    service = [r for r in records if r.purpose == "service"]
+    assert len(service) == MEMBERS * 4 and all(r.granted for r in service)
+    granted: set[tuple[int, str, str]] = set()
+    withdrawals = 0
+    for record in records:
+        key = (record.customer_id, record.purpose, record.channel)
+        if record.granted:
+            granted.add(key)
+        else:
+            assert key in granted  # a withdrawal always follows a grant
+            withdrawals += 1
+    assert withdrawals >= 1
+    assert any(r.purpose == "marketing" and r.granted for r in records)
