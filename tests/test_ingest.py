@@ -67,6 +67,24 @@ def test_each_call_is_accepted_and_stored_with_its_type(
     assert (event.type, event.name) == (kind, name)
 
 
+def test_nul_characters_are_stored_as_replacement_characters(
+    client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    # given a track whose property key, value and name carry NUL (valid JSON as \u0000,
+    # but not storable in PostgreSQL text)
+    body = (
+        b'{"userId": "u-nul", "event": "Sea\\u0000rch", "properties": {"q\\u0000": ["a\\u0000b"]}}'
+    )
+    response = client.post(
+        "/v1/track", content=body, headers={**tenant.write, "Content-Type": "application/json"}
+    )
+    # then it is accepted and kept, NUL replaced by U+FFFD on every database
+    assert response.json() == {"success": True}
+    [event] = events_of(session, tenant.id)
+    assert event.name == "Sea\ufffdrch"
+    assert event.properties == {"q\ufffd": ["a\ufffdb"]}
+
+
 def test_batch_stores_every_event_in_order(
     client: TestClient, tenant: Tenant, session: Session
 ) -> None:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastPath
+from sqlalchemy.orm import Session
 
 from cxloop.accounts import service
-from cxloop.accounts.access import require
+from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.accounts.schemas import (
     AuditOut,
@@ -23,6 +24,7 @@ from cxloop.accounts.schemas import (
     MemberUpdate,
 )
 from cxloop.core.errors import NotFound, ValidationFailed
+from cxloop.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 
@@ -82,6 +84,27 @@ def revoke_key(key_id: ObjectId, principal: ApiPrincipal, session: DbSession) ->
     return KeyOut.model_validate(key)
 
 
+def _member_audited(
+    session: Session, principal: Principal, action: str, user: User, role: str
+) -> MemberOut:
+    """Record a membership change in the audit log and answer with the member."""
+    service.record_audit(
+        session,
+        principal=principal,
+        action=action,
+        target_type="user",
+        target_id=user.id,
+        detail={"role": role},
+    )
+    return MemberOut(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=role,
+        last_login_at=user.last_login_at,
+    )
+
+
 @router.get("/members", response_model=MemberPage)
 def list_members(
     principal: ApiPrincipal,
@@ -129,21 +152,7 @@ def add_member(body: MemberCreate, principal: ApiPrincipal, session: DbSession) 
             session, email=body.email, password=body.password, display_name=body.display_name
         )
     membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
-    service.record_audit(
-        session,
-        principal=principal,
-        action="member.add",
-        target_type="user",
-        target_id=user.id,
-        detail={"role": body.role},
-    )
-    return MemberOut(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=membership.role,
-        last_login_at=user.last_login_at,
-    )
+    return _member_audited(session, principal, "member.add", user, membership.role)
 
 
 @router.patch("/members/{user_id}", response_model=MemberOut)
@@ -157,26 +166,10 @@ def change_role(
     workspace = service.get_workspace(session, workspace_id=principal.workspace_id)
     if service.role_in(session, user_id=user_id, workspace_id=workspace.id) is None:
         raise NotFound("That user is not a member of this workspace.")
-    from cxloop.models import User
-
     user = session.get(User, user_id)
     assert user is not None
     membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
-    service.record_audit(
-        session,
-        principal=principal,
-        action="member.role",
-        target_type="user",
-        target_id=user.id,
-        detail={"role": body.role},
-    )
-    return MemberOut(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=membership.role,
-        last_login_at=user.last_login_at,
-    )
+    return _member_audited(session, principal, "member.role", user, membership.role)
 
 
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -8,11 +8,11 @@ from decimal import Decimal
 import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.core.errors import Conflict
+from cxloop.core.errors import Conflict, ValidationFailed
 
 
 def database_of(request: Request) -> Database:
@@ -33,6 +33,11 @@ def db_session(request: Request) -> Iterator[Session]:
         raise Conflict(
             "The change conflicts with data saved at the same moment; please retry."
         ) from None
+    except DataError as exc:
+        # The database refused a value the validation let through (a NUL character, a number
+        # out of a column's range): the request's fault, and nothing of it was saved.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "a value cannot be stored"
+        raise ValidationFailed(f"A value in the request cannot be stored: {reason}.") from None
 
 
 def client_ip(request: Request) -> str:

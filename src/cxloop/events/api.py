@@ -22,6 +22,7 @@ from cxloop.accounts.dependencies import (
 )
 from cxloop.core.errors import CxloopError, ValidationFailed
 from cxloop.core.http import JSONBytesResponse, database_of
+from cxloop.core.jsonutil import load_json
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service
 from cxloop.events.schemas import EventOut, EventPage, OrderOut, OrderPage
@@ -93,7 +94,7 @@ async def _read_json(request: Request, limit: int) -> Any:
     if len(body) > limit:
         raise Rejected(f"The body is larger than {limit // 1024} KB.")
     try:
-        return orjson.loads(body)
+        return load_json(body)
     except orjson.JSONDecodeError as exc:
         raise Rejected(f"The body is not valid JSON: {exc}.") from None
 

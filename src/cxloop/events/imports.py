@@ -14,6 +14,7 @@ import orjson
 
 from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
+from cxloop.core.jsonutil import load_json
 from cxloop.core.timeutil import parse_iso, utcnow
 from cxloop.events.commerce import money, product_fields, upsert_products
 from cxloop.events.segment import Message, parse_message
@@ -275,7 +276,7 @@ def _read_events(
             continue
         report.rows += 1
         try:
-            raw = orjson.loads(line)
+            raw = load_json(line)
             if isinstance(raw, dict) and not raw.get("messageId"):
                 raw["messageId"] = f"import-event-{_digest(raw)}"
             messages.append(parse_message(raw, type_=None, index=None, received_at=now))

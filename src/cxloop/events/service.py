@@ -8,12 +8,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cxloop.core.db import one_of
 from cxloop.core.errors import ValidationFailed
+from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import parse_iso, utcnow
 from cxloop.events import hooks  # noqa: F401  (a merge during ingestion moves events too)
 from cxloop.events.commerce import COMMERCE_EVENTS, record_commerce
@@ -22,7 +23,7 @@ from cxloop.models import Customer, Event, Order, Workspace
 from cxloop.models.base import table_of
 from cxloop.profiles.contact import normalise_identity
 from cxloop.profiles.identity import IdentityResolver
-from cxloop.profiles.service import apply_traits, contact_identities, decode_cursor, encode_cursor
+from cxloop.profiles.service import apply_traits, contact_identities
 
 
 @dataclass
@@ -249,30 +250,16 @@ def customer_events(
 ) -> tuple[list[Event], str | None]:
     """A page of a customer's events, newest first, and the next page's cursor."""
     limit = max(1, min(limit, 500))
-    query: Select[tuple[Event]] = (
-        select(Event)
-        .where(Event.workspace_id == workspace_id, Event.customer_id == customer_id)
-        .order_by(Event.timestamp.desc(), Event.id.desc())
+    query: Select[tuple[Event]] = select(Event).where(
+        Event.workspace_id == workspace_id, Event.customer_id == customer_id
     )
     if types:
         query = query.where(Event.type.in_(types))
     if channel:
         query = query.where(Event.channel == channel)
-    if cursor:
-        ts, last_id = decode_cursor(cursor, 2)
-        try:
-            pivot = parse_iso(ts)
-        except (ValueError, AttributeError):
-            raise ValidationFailed("The cursor is not one this server handed out.") from None
-        query = query.where(
-            or_(Event.timestamp < pivot, and_(Event.timestamp == pivot, Event.id < last_id))
-        )
-    rows = list(session.scalars(query.limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].timestamp.isoformat(), rows[-1].id])
-    return rows, next_cursor
+    return newest_first(
+        session, query, time=Event.timestamp, id=Event.id, cursor=cursor, limit=limit
+    )
 
 
 def customer_orders(
@@ -289,23 +276,10 @@ def customer_orders(
         select(Order)
         .where(Order.workspace_id == workspace_id, Order.customer_id == customer_id)
         .options(selectinload(Order.items))
-        .order_by(Order.placed_at.desc(), Order.id.desc())
     )
-    if cursor:
-        ts, last_id = decode_cursor(cursor, 2)
-        try:
-            pivot = parse_iso(ts)
-        except (ValueError, AttributeError):
-            raise ValidationFailed("The cursor is not one this server handed out.") from None
-        query = query.where(
-            or_(Order.placed_at < pivot, and_(Order.placed_at == pivot, Order.id < last_id))
-        )
-    rows = list(session.scalars(query.limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].placed_at.isoformat(), rows[-1].id])
-    return rows, next_cursor
+    return newest_first(
+        session, query, time=Order.placed_at, id=Order.id, cursor=cursor, limit=limit
+    )
 
 
 def daily_event_counts(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -16,6 +14,7 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.db import rowcount
 from cxloop.core.errors import NotFound, ValidationFailed
+from cxloop.core.pagination import decode_cursor, encode_cursor
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import ConsentRecord, Customer, CustomerMerge, Identity, Workspace
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES, LIFECYCLE_STAGES
@@ -85,29 +84,6 @@ class CustomerFilter:
 
 
 SORTS = ("recent", "created", "name")
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    """The values of a cursor made by ``encode_cursor``: strings, then a row id last."""
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, orjson.JSONDecodeError) as exc:
-        raise ValidationFailed("The cursor is not one this server handed out.") from exc
-    # A forged cursor must not reach the query: a wrong type or an id past 64 bits is a 500.
-    if (
-        not isinstance(values, list)
-        or len(values) != size
-        or not all(isinstance(v, str) for v in values[:-1])
-        or isinstance(values[-1], bool)
-        or not isinstance(values[-1], int)
-        or not 0 <= values[-1] < 2**63
-    ):
-        raise ValidationFailed("The cursor is not one this server handed out.")
-    return values
 
 
 def _search_clause(q: str) -> Any:
