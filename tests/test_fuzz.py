@@ -35,26 +35,30 @@ def test_no_input_makes_the_api_fail(app, tenant: Tenant) -> None:  # type: igno
     schema = schemathesis.from_asgi("/openapi.json", app, force_schema_version="30")
     failures: list[str] = []
     for operation in _operations(schema):
-        headers = _headers(operation, tenant)
-
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy())
-        def check(case: schemathesis.Case, headers: dict[str, str] = headers) -> None:
-            response = case.call_asgi(headers=headers)
-            where = f"{case.method} {case.formatted_path} -> {response.status_code}"
-            if response.status_code >= 500:
-                failures.append(f"{where}: {response.text[:300]}")
-            elif response.status_code >= 400:
-                kind = response.headers.get("content-type", "")
-                if not kind.startswith("application/problem+json"):
-                    failures.append(f"{where}: error is {kind}, not problem+json")
-
-        check()
+        _fuzz(operation, _headers(operation, tenant), failures)
     assert not failures, "\n".join(sorted(set(failures))[:20])
+
+
+def _fuzz(operation: APIOperation, headers: dict[str, str], failures: list[str]) -> None:
+    """Try generated inputs on ``operation``; what went wrong is appended to ``failures``."""
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def check(case: schemathesis.Case) -> None:
+        response = case.call_asgi(headers=headers)
+        where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+        if response.status_code >= 500:
+            failures.append(f"{where}: {response.text[:300]}")
+        elif response.status_code >= 400:
+            kind = response.headers.get("content-type", "")
+            if not kind.startswith("application/problem+json"):
+                failures.append(f"{where}: error is {kind}, not problem+json")
+
+    check()

@@ -14,7 +14,27 @@ from cxloop.core.settings import Settings, get_settings
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        # Only integers past 64 bits fail here (the types we store are all JSON's); they are
+        # kept as the nearest float, as orjson reads such a number from a request body.
+        return orjson.dumps(_wide_ints_as_floats(value), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _wide_ints_as_floats(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -(2**63) <= value < 2**64:
+            return value
+        try:
+            return float(value)
+        except OverflowError:  # past 1e308 not even a float holds it: keep its digits
+            return str(value)
+    if isinstance(value, dict):
+        return {k: _wide_ints_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_floats(v) for v in value]
+    return value
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
