@@ -67,6 +67,20 @@ def test_each_call_is_accepted_and_stored_with_its_type(
     assert (event.type, event.name) == (kind, name)
 
 
+def test_a_write_key_records_when_it_was_last_used(
+    client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    assert tenant.write_key.last_used_at is None
+    client.post("/v1/track", json={"userId": "u1", "event": "Used"}, headers=tenant.write)
+    session.refresh(tenant.write_key)
+    first = tenant.write_key.last_used_at
+    assert first is not None
+    # within the minute it is not rewritten on every call
+    client.post("/v1/track", json={"userId": "u1", "event": "Again"}, headers=tenant.write)
+    session.refresh(tenant.write_key)
+    assert tenant.write_key.last_used_at == first
+
+
 def test_nul_characters_are_stored_as_replacement_characters(
     client: TestClient, tenant: Tenant, session: Session
 ) -> None:

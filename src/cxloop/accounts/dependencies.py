@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,6 +25,18 @@ bearer = HTTPBearer(
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
+# "Last used" is kept to the minute: rewriting the key's row on every call would make
+# concurrent requests with one key queue behind each other's row lock.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def touch(key: ApiKey) -> None:
+    """Record that ``key`` was used now (at most once per LAST_USED_RESOLUTION)."""
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key.last_used_at = now
+
+
 def api_principal(
     request: Request,
     session: DbSession,
@@ -35,7 +48,7 @@ def api_principal(
     key = service.key_for_secret(session, secret=credentials.credentials, kind="api")
     if key is None:
         raise AuthenticationFailed("The API key is unknown or revoked.")
-    key.last_used_at = utcnow()
+    touch(key)
     return Principal(
         workspace_id=key.workspace_id,
         role=key.role or "viewer",
@@ -68,6 +81,7 @@ def workspace_for_write_key(session: Session, secret: str) -> tuple[ApiKey, Work
     key = service.key_for_secret(session, secret=secret, kind="write")
     if key is None:
         raise AuthenticationFailed("Unknown or revoked write key.")
+    touch(key)
     workspace = session.get(Workspace, key.workspace_id)
     assert workspace is not None
     return key, workspace

@@ -11,7 +11,13 @@ from fastapi.staticfiles import StaticFiles
 
 from cxloop.accounts import service as accounts
 from cxloop.accounts.dependencies import DbSession
-from cxloop.core.errors import AuthenticationFailed, TooManyRequests, ValidationFailed
+from cxloop.core.db import Database
+from cxloop.core.errors import (
+    AuthenticationFailed,
+    CxloopError,
+    TooManyRequests,
+    ValidationFailed,
+)
 from cxloop.core.http import client_ip
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.settings import Settings
@@ -21,6 +27,7 @@ from cxloop.web.session import (
     SESSION_COOKIE,
     LoginRequired,
     Page,
+    WebContext,
     WebSessionMiddleware,
     begin_session,
     end_session,
@@ -79,16 +86,33 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     """The HTML page for an error (app.py calls this for browsers); 401 goes to the login."""
     if status == 401:
         return RedirectResponse(_login_url(request, True), status_code=303)
-    locale = request_locale(request)
     signed_in = "session" in request.scope and signed_in_user_id(request) is not None
+    if not signed_in:
+        return _error_page(request, None, status, title, detail)
+    # A signed-in user keeps the menu, workspace and language bar on error pages too.
+    database: Database = request.app.state.database
+    with database.session() as db:
+        try:
+            page = web_context(request, db)
+        except CxloopError:
+            page = None
+        return _error_page(request, page, status, title, detail)
+
+
+def _error_page(
+    request: Request, page: WebContext | None, status: int, title: str, detail: str
+) -> Response:
+    locale = page.locale if page is not None else request_locale(request)
     return render(
         request,
         "error.html",
+        page=page,
+        section="",
         status=status,
         status_code=status,
         title=errors.title(locale, status),
         detail=errors.message(locale, detail) if detail and detail != title else "",
-        signed_in=signed_in,
+        signed_in=page is not None,
     )
 
 
