@@ -40,5 +40,24 @@
         event.stopPropagation();
       }
     }, true);
+
+    // "Copy" buttons (data-copy = the id of the element holding the text) appear only where
+    // the clipboard can be written; without them the text is still there to select.
+    if (navigator.clipboard) {
+      document.querySelectorAll("button[data-copy]").forEach(function (button) {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source) return;
+        var label = button.textContent;
+        button.hidden = false;
+        button.addEventListener("click", function () {
+          var text = source.tagName === "INPUT" || source.tagName === "TEXTAREA"
+            ? source.value : source.textContent;
+          navigator.clipboard.writeText(text).then(function () {
+            button.textContent = button.getAttribute("data-copied") || label;
+            window.setTimeout(function () { button.textContent = label; }, 2000);
+          });
+        });
+      });
+    }
   });
 })();

@@ -1,0 +1,1 @@
+"""Metrics: score statistics with honest intervals (``stats``) and business KPIs (``kpis``)."""
