@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxloop.core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _json_dumps(value: Any) -> str:
@@ -150,3 +157,33 @@ def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:
 def rowcount(result: Any) -> int:
     """Rows touched by an UPDATE or DELETE (``Result`` hides it from the type checker)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# SQLSTATEs of PostgreSQL errors after which the whole transaction may simply be run again.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lock conflict that a fresh attempt of the transaction can pass."""
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+def run_transaction(
+    work: Callable[[], T], *, attempts: int = 4, pause: float = 0.05
+) -> T:
+    """Run ``work`` (which opens, commits and closes its own session) and run it again, after a
+    short random pause, when it lost a lock conflict. Only safe for idempotent work."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            log.info("transaction lost a lock conflict (attempt %d); retrying", attempt)
+            time.sleep(pause * attempt * (1 + random.random()))
+    raise AssertionError("unreachable")

@@ -20,6 +20,7 @@ from cxloop.accounts.dependencies import (
     workspace_for_write_key,
     write_key_from,
 )
+from cxloop.core.db import run_transaction
 from cxloop.core.errors import CxloopError, ValidationFailed
 from cxloop.core.http import JSONBytesResponse, database_of
 from cxloop.core.jsonutil import load_json
@@ -104,23 +105,29 @@ def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]
     database = database_of(request)
     body_key = payload.get("writeKey") if isinstance(payload, dict) else None
     secret = write_key_from(request, body_key)
-    with database.session() as session:
-        _key, workspace = workspace_for_write_key(session, secret)
-        try:
-            if type_ is None:
-                messages = service.parse_batch(payload, received_at=received_at)
-            else:
-                messages = [
-                    parse_message(payload, type_=type_, index=None, received_at=received_at)
-                ]
-        except ValidationFailed as exc:
-            raise Rejected(exc.detail, errors=exc.errors) from None
-        try:
-            service.ingest(session, workspace=workspace, messages=messages, received_at=received_at)
-        except ValidationFailed as exc:
-            raise Rejected(exc.detail, errors=exc.errors) from None
-        # Durable before the 200: the commit happens here, not after the response.
-        session.commit()
+    try:
+        if type_ is None:
+            messages = service.parse_batch(payload, received_at=received_at)
+        else:
+            messages = [parse_message(payload, type_=type_, index=None, received_at=received_at)]
+    except ValidationFailed as exc:
+        raise Rejected(exc.detail, errors=exc.errors) from None
+
+    def attempt() -> None:
+        with database.session() as session:
+            _key, workspace = workspace_for_write_key(session, secret)
+            try:
+                service.ingest(
+                    session, workspace=workspace, messages=messages, received_at=received_at
+                )
+            except ValidationFailed as exc:
+                raise Rejected(exc.detail, errors=exc.errors) from None
+            # Durable before the 200: the commit happens here, not after the response.
+            session.commit()
+
+    # A lock conflict with a concurrent request or the bus is retried: messageId dedupe
+    # makes a second attempt store nothing twice.
+    run_transaction(attempt)
     return {"success": True}
 
 
