@@ -271,11 +271,12 @@ def customer_values(
     *,
     workspace_id: int,
     as_of: datetime,
+    currency: str | None = None,
     customer_ids: Sequence[int] | None = None,
     limit: int | None = None,
 ) -> list[CustomerValue]:
     """Historical value per customer and currency up to ``as_of``: revenue, orders, first and
-    last order, tenure; highest revenue first."""
+    last order, tenure; highest revenue first (optionally one currency or some customers)."""
     as_of = as_utc(as_of)
     customer = _customer()
     statement = (
@@ -292,25 +293,25 @@ def customer_values(
         .group_by(customer, Order.currency)
         .order_by(func.sum(Order.total).desc(), customer, Order.currency)
     )
+    if currency is not None:
+        statement = statement.where(Order.currency == currency)
     if customer_ids is not None:
         statement = statement.where(customer.in_(list(customer_ids)))
     if limit is not None:
         statement = statement.limit(limit)
     values = []
-    for customer_id, currency, orders, revenue, first, last in session.execute(statement):
-        total = _money(revenue, currency)
+    for customer_id, code, orders, revenue, first, last in session.execute(statement):
+        total = _money(revenue, code)
         values.append(
             CustomerValue(
                 customer_id=customer_id,
-                currency=currency,
+                currency=code,
                 orders=orders,
                 revenue=total,
                 first_order_at=first,
                 last_order_at=last,
                 tenure_days=(as_of - first).days,
-                average_order_value=(total / orders).quantize(
-                    _unit(currency), rounding=ROUND_HALF_UP
-                ),
+                average_order_value=(total / orders).quantize(_unit(code), rounding=ROUND_HALF_UP),
             )
         )
     return values

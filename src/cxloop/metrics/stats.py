@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -149,10 +149,11 @@ class DriverAnalysis:
 
 
 def _as_array(values: ArrayLike | Iterable[float]) -> NDArray[np.float64]:
-    if not isinstance(values, np.ndarray | Sequence):
-        values = list(values)  # type: ignore[arg-type]
+    items: Any = values
+    if not isinstance(items, np.ndarray | Sequence):
+        items = list(items)  # a generator or another one-pass iterable
     try:
-        array = np.asarray(values, dtype=float)
+        array = np.asarray(items, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"scores must be numbers: {exc}") from None
     return array.ravel()
@@ -255,16 +256,42 @@ def mean_interval(
     array = _as_array(values)
     _check_confidence(confidence)
     if not np.isfinite(array).all():
-        raise ValueError(f"values must be finite numbers; got {_shown(float(array[~np.isfinite(array)][0]))}")
-    n = int(array.size)
+        raise ValueError(
+            f"values must be finite numbers; got {_shown(float(array[~np.isfinite(array)][0]))}"
+        )
+    if array.size == 0:
+        raise EmptySample("a mean needs at least one value (n = 0)")
+    return mean_from_summary(
+        n=int(array.size),
+        mean=float(array.mean()),
+        std=float(array.std(ddof=1)) if array.size > 1 else 0.0,
+        confidence=confidence,
+        min_n=min_n,
+        bounds=bounds,
+    )
+
+
+def mean_from_summary(
+    *,
+    n: int,
+    mean: float,
+    std: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+    min_n: int = DEFAULT_MIN_N,
+    bounds: tuple[float, float] | None = None,
+) -> MeanEstimate:
+    """The t interval of a mean from its count, mean and sample standard deviation (ddof 1),
+    for answers already aggregated in SQL."""
+    n = _check_count(n, "n")
+    _check_confidence(confidence)
     if n == 0:
         raise EmptySample("a mean needs at least one value (n = 0)")
+    if not (math.isfinite(mean) and math.isfinite(std) and std >= 0):
+        raise ValueError(f"mean and standard deviation must be finite, std ≥ 0; got {mean}, {std}")
     low_bound, high_bound = bounds if bounds is not None else (-math.inf, math.inf)
-    mean = float(array.mean())
     if n == 1:
         std, low, high = 0.0, low_bound, high_bound
     else:
-        std = float(array.std(ddof=1))
         half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
         low = _clip(mean - half, low_bound, high_bound)
         high = _clip(mean + half, low_bound, high_bound)
@@ -282,7 +309,7 @@ def mean_interval(
 
 def _nps_variance(promoters: int, detractors: int, n: int) -> float:
     p, d = promoters / n, detractors / n
-    # Var(p̂_P − p̂_D) for one multinomial sample, times n: p_P + p_D − (p_P − p_D)².
+    # One multinomial sample: Var(p̂_P − p̂_D) = (p_P + p_D − (p_P − p_D)²) / n.
     return max(0.0, p + d - (p - d) ** 2) / n
 
 
@@ -449,9 +476,7 @@ def _p_for_zero_spread(difference: float) -> float:
     return 0.0 if difference != 0 else 1.0
 
 
-def compare_nps(
-    before: NpsEstimate, after: NpsEstimate, *, alpha: float = DEFAULT_ALPHA
-) -> Change:
+def compare_nps(before: NpsEstimate, after: NpsEstimate, *, alpha: float = DEFAULT_ALPHA) -> Change:
     """z-test of the NPS difference (after − before, points), independent samples.
 
     The variance of the difference is the sum of the two NPS variances.
@@ -561,9 +586,7 @@ def compare(before: Estimate, after: Estimate, *, alpha: float = DEFAULT_ALPHA) 
         return compare_proportions(before, after, alpha=alpha)
     if isinstance(before, MeanEstimate) and isinstance(after, MeanEstimate):
         return compare_means(before, after, alpha=alpha)
-    raise ValueError(
-        f"cannot compare a {type(before).__name__} with a {type(after).__name__}"
-    )
+    raise ValueError(f"cannot compare a {type(before).__name__} with a {type(after).__name__}")
 
 
 def compare_scores(
@@ -673,16 +696,13 @@ def key_drivers(
     with np.errstate(invalid="ignore"):
         bad = known & ((y < low) | (y > high) | ~np.isfinite(y))
     if bad.any():
-        raise ValueError(
-            f"outcome scores run from {low} to {high}; got {_shown(float(y[np.flatnonzero(bad)[0]]))}"
-        )
+        first = float(y[np.flatnonzero(bad)[0]])
+        raise ValueError(f"outcome scores run from {low} to {high}; got {_shown(first)}")
     columns: dict[str, NDArray[np.float64]] = {}
     for name, values in drivers.items():
         column = _as_array(values)
         if column.size != y.size:
-            raise ValueError(
-                f"driver {name!r} has {column.size} values for {y.size} outcomes"
-            )
+            raise ValueError(f"driver {name!r} has {column.size} values for {y.size} outcomes")
         if np.isinf(column).any():
             raise ValueError(f"driver {name!r} holds an infinite value")
         columns[name] = column
@@ -709,9 +729,7 @@ def key_drivers(
             too_few=n < min_n,
         )
 
-    in_model = [
-        name for name, d in singles.items() if not d.too_few and d.correlation is not None
-    ]
+    in_model = [name for name, d in singles.items() if not d.too_few and d.correlation is not None]
     rows = known.copy()
     for name in in_model:
         rows &= ~np.isnan(columns[name])
@@ -763,7 +781,7 @@ def _relative_weights(
     x: NDArray[np.float64], y: NDArray[np.float64]
 ) -> tuple[list[float], list[float], float]:
     """Standardised betas, Johnson's raw relative weights and R² of y on the columns of x."""
-    corr = np.corrcoef(np.column_stack([x, y]), rowvar=False)
+    corr = np.asarray(np.corrcoef(np.column_stack([x, y]), rowvar=False), dtype=float)
     rxx, rxy = corr[:-1, :-1], corr[:-1, -1]
     eigenvalues, vectors = np.linalg.eigh(rxx)
     keep = eigenvalues > 1e-10 * eigenvalues.max()
