@@ -34,7 +34,7 @@ class Order(Timestamped, Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("external_id", "workspace_id"),
-        Index("ix_orders_customer_placed", "customer_id", "placed_at"),
+        Index("ix_orders_customer_placed", "customer_id", "workspace_id", "placed_at"),
         Index("ix_orders_workspace_placed", "workspace_id", "placed_at"),
     )
 

@@ -37,7 +37,7 @@ class Customer(Timestamped, Base):
         Index("ix_customers_workspace_email", "workspace_id", "email"),
         Index("ix_customers_workspace_phone", "workspace_id", "phone"),
         Index("ix_customers_workspace_stage", "workspace_id", "lifecycle_stage"),
-        Index("ix_customers_merged_into", "merged_into_id"),
+        Index("ix_customers_merged_into", "merged_into_id", "workspace_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -67,7 +67,7 @@ class Identity(Timestamped, Base):
     __tablename__ = "identities"
     __table_args__ = (
         UniqueConstraint("workspace_id", "kind", "value", "customer_id"),
-        Index("ix_identities_customer", "customer_id"),
+        Index("ix_identities_customer", "customer_id", "workspace_id"),
         # Resolution looks identities up by value; leading with it keeps the lookup
         # index-driven whatever the planner believes about the workspace.
         Index("ix_identities_value", "value", "workspace_id"),

@@ -20,7 +20,9 @@ class Event(Base):
         # message_id first: lookups by a batch of message ids stay index-driven even for a
         # workspace the planner's statistics have not seen yet.
         UniqueConstraint("message_id", "workspace_id"),
-        Index("ix_events_customer_timestamp", "customer_id", "timestamp"),
+        # Every customer-scoped query also names the workspace; with both columns here the
+        # planner picks this index over the workspace one even without statistics (SQLite).
+        Index("ix_events_customer_timestamp", "customer_id", "workspace_id", "timestamp"),
         Index("ix_events_workspace_timestamp", "workspace_id", "timestamp"),
         # The bus reads the log by id; SQLite must never hand out an id again after a delete.
         {"sqlite_autoincrement": True},

@@ -2,7 +2,7 @@
 
 Revision ID: 7c1f0e2a9b31
 Revises:
-Create Date: 2026-11-29 10:05:51.297412
+Create Date: 2026-11-29 10:48:38.692579
 """
 
 from collections.abc import Sequence
@@ -146,7 +146,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
-        batch_op.create_index("ix_customers_merged_into", ["merged_into_id"], unique=False)
+        batch_op.create_index(
+            "ix_customers_merged_into", ["merged_into_id", "workspace_id"], unique=False
+        )
         batch_op.create_index(
             "ix_customers_workspace_email", ["workspace_id", "email"], unique=False
         )
@@ -360,7 +362,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_events_customer_timestamp", ["customer_id", "timestamp"], unique=False
+            "ix_events_customer_timestamp",
+            ["customer_id", "workspace_id", "timestamp"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_events_workspace_timestamp", ["workspace_id", "timestamp"], unique=False
@@ -399,7 +403,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
-        batch_op.create_index("ix_identities_customer", ["customer_id"], unique=False)
+        batch_op.create_index(
+            "ix_identities_customer", ["customer_id", "workspace_id"], unique=False
+        )
         batch_op.create_index("ix_identities_value", ["value", "workspace_id"], unique=False)
 
     op.create_table(
@@ -444,7 +450,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_orders_customer_placed", ["customer_id", "placed_at"], unique=False
+            "ix_orders_customer_placed", ["customer_id", "workspace_id", "placed_at"], unique=False
         )
         batch_op.create_index(
             "ix_orders_workspace_placed", ["workspace_id", "placed_at"], unique=False
