@@ -173,9 +173,7 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(exc.orig)
 
 
-def run_transaction(
-    work: Callable[[], T], *, attempts: int = 4, pause: float = 0.05
-) -> T:
+def run_transaction(work: Callable[[], T], *, attempts: int = 4, pause: float = 0.05) -> T:
     """Run ``work`` (which opens, commits and closes its own session) and run it again, after a
     short random pause, when it lost a lock conflict. Only safe for idempotent work."""
     for attempt in range(1, attempts + 1):

@@ -1,0 +1,67 @@
+"""The labelled texts under ``tests/data`` and the project's fixed train/test split of them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cxloop.text.sentiment import SEED, Example, stratified_split
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+LABELLED_PATH = REPO_ROOT / "tests" / "data" / "text_labelled.jsonl"
+UNSEEN_PATH = REPO_ROOT / "tests" / "data" / "text_unseen.jsonl"
+TEST_SIZE = 0.25
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    id: str
+    lang: str
+    text: str
+    sentiment: str
+    categories: tuple[str, ...]
+    aspects: tuple[tuple[str, str], ...]
+    source: str
+
+    def example(self) -> Example:
+        lang = self.lang if self.lang in ("ko", "en") else None
+        return Example(self.text, self.sentiment, 1.0, lang, self.categories)  # type: ignore[arg-type]
+
+
+def load_labelled(path: Path = LABELLED_PATH) -> list[LabelledText]:
+    rows: list[LabelledText] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                raw: dict[str, Any] = json.loads(line)
+                rows.append(
+                    LabelledText(
+                        id=str(raw.get("id", n)),
+                        lang=str(raw["lang"]),
+                        text=str(raw["text"]),
+                        sentiment=str(raw["sentiment"]),
+                        categories=tuple(raw.get("categories") or ()),
+                        aspects=tuple(
+                            (str(a["category"]), str(a["sentiment"]))
+                            for a in raw.get("aspects") or ()
+                        ),
+                        source=str(raw.get("source", "")),
+                    )
+                )
+            except (KeyError, TypeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path}:{n}: not a labelled text ({exc})") from exc
+    return rows
+
+
+def split_labelled(
+    rows: list[LabelledText], test_size: float = TEST_SIZE, seed: int = SEED
+) -> tuple[list[LabelledText], list[LabelledText]]:
+    """The fixed split (stratified by language and label): train rows, test rows."""
+    train_idx, test_idx = stratified_split(
+        [f"{r.lang}:{r.sentiment}" for r in rows], test_size, seed
+    )
+    return [rows[i] for i in train_idx], [rows[i] for i in test_idx]
