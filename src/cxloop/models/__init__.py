@@ -4,6 +4,15 @@ from cxloop.models.base import Base
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
 from cxloop.models.event import BusCheckpoint, Event
+from cxloop.models.feedback import (
+    FollowUp,
+    Improvement,
+    ImprovementLink,
+    Invitation,
+    Response,
+    Survey,
+    SurveyVersion,
+)
 from cxloop.models.workspace import ApiKey, AuditEntry, LoginAttempt, Membership, User, Workspace
 
 __all__ = [
@@ -15,12 +24,19 @@ __all__ = [
     "Customer",
     "CustomerMerge",
     "Event",
+    "FollowUp",
     "Identity",
+    "Improvement",
+    "ImprovementLink",
+    "Invitation",
     "LoginAttempt",
     "Membership",
     "Order",
     "OrderItem",
     "Product",
+    "Response",
+    "Survey",
+    "SurveyVersion",
     "User",
     "Workspace",
 ]

@@ -28,6 +28,8 @@ class Workspace(Timestamped, Base):
         PortableJSON, default=lambda: list(DEFAULT_IDENTITY_KEYS)
     )
     churn_after_days: Mapped[int] = mapped_column(default=180)
+    # At most one survey invitation per customer in this many days, across surveys and channels.
+    survey_fatigue_days: Mapped[int] = mapped_column(default=30, server_default="30")
 
 
 class User(Timestamped, Base):
