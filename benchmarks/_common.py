@@ -183,6 +183,8 @@ class Server:
 class LoadResult:
     requests: int = 0
     ok: int = 0
+    # Requests without an answer (timeout, reset connection): the server may have stored them.
+    unanswered: int = 0
     elapsed: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -219,7 +221,7 @@ def post_all(
 
     def work() -> None:
         latencies: list[float] = []
-        ok = sent = 0
+        ok = sent = unanswered = 0
         errors: list[str] = []
         with httpx.Client(headers=headers, timeout=120) as client:
             while True:
@@ -232,6 +234,7 @@ def post_all(
                 except httpx.HTTPError as exc:
                     errors.append(f"{type(exc).__name__}: {exc}")
                     sent += 1
+                    unanswered += 1
                     continue
                 latencies.append((time.perf_counter() - t0) * 1000)
                 sent += 1
@@ -242,6 +245,7 @@ def post_all(
         with lock:
             result.latencies_ms.extend(latencies)
             result.ok += ok
+            result.unanswered += unanswered
             result.requests += sent
             result.errors.extend(errors)
 

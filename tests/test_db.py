@@ -20,10 +20,14 @@ def _locked() -> OperationalError:
     return OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
 
 
+def _deadlock() -> OperationalError:
+    return OperationalError("UPDATE …", {}, _PgError("40P01"))
+
+
 @pytest.mark.parametrize(
     ("error", "transient"),
     [
-        (_locked(), True),
+        (_locked(), False),  # SQLite already waited its busy timeout for the write lock
         (OperationalError("UPDATE …", {}, _PgError("40P01")), True),  # deadlock detected
         (OperationalError("UPDATE …", {}, _PgError("40001")), True),  # serialization failure
         (OperationalError("SELECT …", {}, _PgError("57P01")), False),  # admin shutdown
@@ -41,7 +45,7 @@ def test_a_lost_lock_conflict_is_retried_until_it_passes() -> None:
     def work() -> str:
         calls.append(1)
         if len(calls) < 3:
-            raise _locked()
+            raise _deadlock()
         return "stored"
 
     assert run_transaction(work, pause=0) == "stored"
@@ -53,7 +57,7 @@ def test_retries_stop_after_the_last_attempt() -> None:
 
     def work() -> None:
         calls.append(1)
-        raise _locked()
+        raise _deadlock()
 
     with pytest.raises(OperationalError):
         run_transaction(work, attempts=3, pause=0)

@@ -10,11 +10,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop import __version__
 from cxloop.core.background import Background
-from cxloop.core.db import Database, get_database
+from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse
 from cxloop.core.settings import Settings, get_settings
@@ -89,6 +90,24 @@ def install_error_handlers(app: FastAPI) -> None:
                 type_slug=f"http-{exc.status_code}",
             ),
             dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(request: Request, exc: OperationalError) -> Any:
+        # A lock conflict that outlasted its retries: the client may simply try again (SDKs
+        # do on 503). Answered here so the connection stays usable for the next request.
+        if not is_transient(exc) and "database is locked" not in str(exc.orig):
+            return await unexpected(request, exc)
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _problem_response(
+            503,
+            problem(
+                503,
+                "Busy",
+                "The database is busy with other writes; please retry in a moment.",
+                type_slug="busy",
+            ),
+            {"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

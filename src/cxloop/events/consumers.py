@@ -47,7 +47,13 @@ class ProfileActivity:
                 identified.add(cid)
             if event.type == "track" and event.name in _ORDER_EVENTS:
                 orders_changed.add(cid)
-        customers = session.scalars(select(Customer).where(Customer.id.in_(list(first))))
+        # Locked in id order, as ingestion locks the profiles it loads: no deadlock between them.
+        customers = session.scalars(
+            select(Customer)
+            .where(Customer.id.in_(sorted(first)))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
         totals = order_totals(session, customer_ids=orders_changed)
         for customer in customers:
             cid = customer.id

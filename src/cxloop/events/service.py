@@ -157,16 +157,19 @@ def ingest(
     if not fresh:
         return result
 
-    all_keys = {k for m in fresh for k in _identities(m)}
+    # Contact identities run the email and phone validators: worked out once per message.
+    identities = {id(m): _identities(m) for m in fresh}
+    all_keys = {k for keys in identities.values() for k in keys}
     for message in fresh:
         if message.type == "alias" and message.previous_id:
             all_keys |= {("user_id", message.previous_id), ("anonymous_id", message.previous_id)}
     _lock_keys(session, workspace.id, all_keys)
     resolver = IdentityResolver(session, workspace, source=source)
     resolver.preload(all_keys)
+    resolver.lock_loaded()
     resolved: list[tuple[Message, Customer]] = []
     for message in fresh:
-        customer = resolver.resolve(_identities(message))
+        customer = resolver.resolve(identities[id(message)])
         if message.type == "identify":
             apply_traits(customer, message.traits, context=message.context)
         elif message.type == "alias" and message.previous_id:

@@ -126,6 +126,19 @@ class IdentityResolver:
                 if current is None or _older(customer, current):
                     self._keys[(kind, value)] = customer
 
+    def lock_loaded(self) -> None:
+        """On PostgreSQL, lock the loaded profiles now, in id order: merges later in the batch
+        then never wait on a lock taken in another order (the bus locks in id order too)."""
+        ids = sorted({c.id for c in self._alive if c.id is not None})
+        if not ids or self.session.get_bind().dialect.name != "postgresql":
+            return
+        self.session.execute(
+            select(Customer.id)
+            .where(one_of(self.session, Customer.id, ids))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+
     def resolve(self, identities: list[Key]) -> Customer:
         """The profile for these (already normalised) identities, created or merged as needed."""
         if not identities:
