@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from cxloop.core.db import is_transient, run_transaction
+from cxloop.core.db import Database, is_transient, run_transaction
+from tests.factories import make_customer, make_workspace, unique
 
 
 class _PgError(Exception):
@@ -74,3 +75,20 @@ def test_other_errors_are_raised_at_once() -> None:
     with pytest.raises(OperationalError):
         run_transaction(work, pause=0)
     assert len(calls) == 1
+
+
+def test_planner_statistics_are_refreshed_on_sqlite(database: Database) -> None:
+    from cxloop.events import tasks
+
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL's autovacuum keeps its own statistics")
+    with database.session() as session:
+        tenant = make_workspace(session, slug=unique("stats-"))
+        make_customer(session, workspace=tenant)
+    tasks.refresh_planner_statistics.call_local()  # creates sqlite_stat1 if need be
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+    tasks.refresh_planner_statistics.call_local()
+    with database.engine.connect() as conn:
+        tables = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+    assert {"customers", "workspaces"} <= tables

@@ -184,3 +184,14 @@ def run_transaction(work: Callable[[], T], *, attempts: int = 4, pause: float = 
             log.info("transaction lost a lock conflict (attempt %d); retrying", attempt)
             time.sleep(pause * attempt * (1 + random.random()))
     raise AssertionError("unreachable")
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Give SQLite's query planner fresh table statistics (PostgreSQL's autovacuum does this
+    by itself). Sampled, so it takes well under a second even on a large event log."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()

@@ -16,6 +16,13 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
+    from cxloop.core.db import make_engine, refresh_statistics
+
+    engine = make_engine(url)
+    try:
+        refresh_statistics(engine)
+    finally:
+        engine.dispose()
 
 
 def current_is_head(url: str) -> bool:

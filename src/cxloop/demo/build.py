@@ -19,7 +19,7 @@ from typing import Any
 from rich.progress import Progress
 from sqlalchemy import func, select, text
 
-from cxloop.core.db import Database
+from cxloop.core.db import Database, refresh_statistics
 from cxloop.demo.behaviour import Behaviour
 from cxloop.demo.calendar import Calendar, demo_now
 from cxloop.demo.catalogue import build_catalogue
@@ -140,6 +140,8 @@ def _refresh_statistics(ctx: DemoContext) -> None:
     if ctx.database.engine.dialect.name == "postgresql":
         with ctx.database.session() as session:
             session.execute(text(f"ANALYZE {FILLED_TABLES}"))
+    else:
+        refresh_statistics(ctx.database.engine)
 
 
 def finish(ctx: DemoContext) -> None:
