@@ -183,10 +183,11 @@ def test_every_member_is_one_identified_profile_and_visitors_stay_anonymous(
 
 
 def test_app_installs_merge_into_the_member_profile(db: Session, demo: Snapshot) -> None:
+    # A device profile stored in an earlier batch is merged (and the merge recorded); one made
+    # in the same batch as the login simply joins the member's profile.
     merges = list(
         db.scalars(select(CustomerMerge).where(CustomerMerge.workspace_id == demo.workspace_id))
     )
-    assert merges
     for merge in merges:
         merged = db.get(Customer, merge.merged_id)
         assert merged is not None and merged.merged_into_id == merge.survivor_id
@@ -210,7 +211,8 @@ def test_app_installs_merge_into_the_member_profile(db: Session, demo: Snapshot)
             .subquery()
         )
     )
-    assert survivors_with_two_devices == len(merges)
+    assert survivors_with_two_devices > 0
+    assert survivors_with_two_devices >= len(merges)
 
 
 def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:

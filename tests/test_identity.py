@@ -553,3 +553,35 @@ def check_calls(session: Session, batches: list[list[dict[str, Any]]], email_is_
         select(func.count()).select_from(Event).where(Event.workspace_id == workspace.id)
     )
     assert events == sum(len(b) for b in batches)
+
+
+def test_a_new_device_signing_in_within_one_batch_joins_without_a_stored_merge(
+    client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    # given a member known from earlier
+    send(client, tenant, {"type": "identify", "userId": "member-9", "traits": {"name": "이서연"}})
+    [member] = live_profiles(session, tenant.id)
+    # when a new device browses and signs in, all in one batch
+    send(
+        client,
+        tenant,
+        {"type": "page", "anonymousId": "phone-9", "name": "Home", "properties": {"path": "/"}},
+        {"type": "track", "anonymousId": "phone-9", "event": "Product Viewed"},
+        {"type": "identify", "anonymousId": "phone-9", "userId": "member-9"},
+    )
+    # then every event is the member's, the device id joined the profile, and no other
+    # profile was written (so there was nothing to merge and nothing recorded)
+    session.expire_all()
+    assert [c.id for c in live_profiles(session, tenant.id)] == [member.id]
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.workspace_id == tenant.id)
+        )
+        == 1
+    )
+    assert ("anonymous_id", "phone-9") in identities(session, member.id)
+    owners = set(session.scalars(select(Event.customer_id).where(Event.workspace_id == tenant.id)))
+    assert owners == {member.id}
+    assert not session.scalars(
+        select(CustomerMerge).where(CustomerMerge.workspace_id == tenant.id)
+    ).all()

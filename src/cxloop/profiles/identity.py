@@ -280,20 +280,30 @@ class IdentityResolver:
         """Merge ``merged`` into ``survivor`` (the older profile survives)."""
         if _older(merged, survivor):
             survivor, merged = merged, survivor
+        if merged.id is None and any(c is merged for c in self._fresh):
+            # Made earlier in this batch and never written: it simply becomes the survivor,
+            # with nothing to move in the database and no merge to record.
+            combine_profiles(survivor, merged)
+            self._absorb(survivor, merged)
+            return survivor
         self._materialize()
         self.session.flush()
         # Identities attached in this batch go in first, so the merge moves them (and drops
         # those the survivor already holds) like any other.
         self._write_identities()
         merge_customers(self.session, survivor=survivor, merged=merged, reason=reason)
+        self._absorb(survivor, merged)
+        self.merges.append((survivor.id, merged.id))
+        return survivor
+
+    def _absorb(self, survivor: Customer, merged: Customer) -> None:
+        """From now on ``merged``'s identities and events belong to ``survivor``."""
         keys = self._held.pop(id(merged), set())
         self._held.setdefault(id(survivor), set()).update(keys)
         for key, holder in list(self._keys.items()):
             if holder is merged:
                 self._keys[key] = survivor
         self._redirect[id(merged)] = survivor
-        self.merges.append((survivor.id, merged.id))
-        return survivor
 
 
 def _age_key(customer: Customer) -> tuple[float, int]:
@@ -349,23 +359,7 @@ def merge_customers(
     for hook in merge_hooks:
         moved.update(hook(session, ws, survivor.id, merged.id))
 
-    survivor.traits = {**(merged.traits or {}), **(survivor.traits or {})}
-    for attr in ("display_name", "email", "phone", "locale", "timezone"):
-        if not getattr(survivor, attr) and getattr(merged, attr):
-            setattr(survivor, attr, getattr(merged, attr))
-    survivor.first_seen_at = _min(survivor.first_seen_at, merged.first_seen_at)
-    survivor.last_seen_at = _max(survivor.last_seen_at, merged.last_seen_at)
-    survivor.event_count = (survivor.event_count or 0) + (merged.event_count or 0)
-    survivor.order_count = (survivor.order_count or 0) + (merged.order_count or 0)
-    survivor.total_revenue = (survivor.total_revenue or Decimal(0)) + (
-        merged.total_revenue or Decimal(0)
-    )
-    counters = dict(survivor.touchpoints or {})
-    for name, count in (merged.touchpoints or {}).items():
-        counters[name] = counters.get(name, 0) + count
-    survivor.touchpoints = counters
-    if STAGE_RANK.get(merged.lifecycle_stage, 0) > STAGE_RANK.get(survivor.lifecycle_stage, 0):
-        survivor.lifecycle_stage = merged.lifecycle_stage
+    combine_profiles(survivor, merged)
 
     # Profiles merged earlier into ``merged`` now point straight at the survivor (one hop).
     session.execute(
@@ -390,6 +384,28 @@ def merge_customers(
     session.add(record)
     session.flush()
     return record
+
+
+def combine_profiles(survivor: Customer, merged: Customer) -> None:
+    """What ``survivor`` keeps of ``merged``: its traits and contact fields where the survivor
+    has none, the wider seen-time span, the summed counters and the further lifecycle stage."""
+    survivor.traits = {**(merged.traits or {}), **(survivor.traits or {})}
+    for attr in ("display_name", "email", "phone", "locale", "timezone"):
+        if not getattr(survivor, attr) and getattr(merged, attr):
+            setattr(survivor, attr, getattr(merged, attr))
+    survivor.first_seen_at = _min(survivor.first_seen_at, merged.first_seen_at)
+    survivor.last_seen_at = _max(survivor.last_seen_at, merged.last_seen_at)
+    survivor.event_count = (survivor.event_count or 0) + (merged.event_count or 0)
+    survivor.order_count = (survivor.order_count or 0) + (merged.order_count or 0)
+    survivor.total_revenue = (survivor.total_revenue or Decimal(0)) + (
+        merged.total_revenue or Decimal(0)
+    )
+    counters = dict(survivor.touchpoints or {})
+    for name, count in (merged.touchpoints or {}).items():
+        counters[name] = counters.get(name, 0) + count
+    survivor.touchpoints = counters
+    if STAGE_RANK.get(merged.lifecycle_stage, 0) > STAGE_RANK.get(survivor.lifecycle_stage, 0):
+        survivor.lifecycle_stage = merged.lifecycle_stage
 
 
 def _min(a: datetime | None, b: datetime | None) -> datetime | None:
