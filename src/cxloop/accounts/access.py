@@ -27,6 +27,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "keys:manage": _ADMINS,
     "workspace:manage": _ADMINS,
     "audit:read": _ADMINS,
+    # Voice of the customer: analysts and marketers build surveys; agents read answers and
+    # work the follow-ups that unhappy answers create.
+    "surveys:read": _ALL,
+    "surveys:write": frozenset({"owner", "admin", "marketer", "analyst"}),
+    "responses:read": _ALL,
+    "responses:write": frozenset({"owner", "admin", "marketer", "analyst"}),
+    "followups:read": _ALL,
+    "followups:write": frozenset({"owner", "admin", "agent", "marketer"}),
 }
 
 

@@ -49,6 +49,31 @@ def get_customer(
     return customer
 
 
+def find_customer(
+    session: Session, *, workspace_id: int, kind: str, value: object
+) -> Customer | None:
+    """The live customer holding identity ``kind`` = ``value`` in this workspace, or None."""
+    normalised = normalise_identity(kind, value)
+    if normalised is None:
+        return None
+    holder = session.scalar(
+        select(Identity.customer_id)
+        .where(
+            Identity.workspace_id == workspace_id,
+            Identity.kind == kind,
+            Identity.value == normalised,
+        )
+        .order_by(Identity.id)
+        .limit(1)
+    )
+    if holder is None:
+        return None
+    try:
+        return get_customer(session, workspace_id=workspace_id, customer_id=holder)
+    except NotFound:
+        return None
+
+
 def identities_of(session: Session, *, customer: Customer) -> list[Identity]:
     return list(
         session.scalars(

@@ -1,0 +1,651 @@
+"""Surveys, their versions and responses: create and edit surveys (each edit a new version),
+take responses (one per invitation, partial until completed), import responses collected
+elsewhere, and summarise the headline scores with their confidence intervals."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.pagination import decode_cursor, encode_cursor, newest_first
+from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.feedback.definition import (
+    SurveyDefinition,
+    dump_definition,
+    headline_scores,
+    load_definition,
+    parse_definition,
+    shown_key,
+    storable_text,
+    validate_answers,
+)
+from cxloop.metrics import stats
+from cxloop.models import Invitation, Response, Survey, SurveyVersion
+from cxloop.models.feedback import SURVEY_KINDS, SURVEY_STATUSES
+from cxloop.profiles import service as profiles
+
+# Status changes a survey may make; back to draft only while nobody has answered.
+STATUS_CHANGES: dict[str, frozenset[str]] = {
+    "draft": frozenset({"live", "closed"}),
+    "live": frozenset({"closed", "draft"}),
+    "closed": frozenset({"live"}),
+}
+MAX_HIDDEN_VALUE = 200
+MAX_IMPORT_ROWS = 1000
+
+
+def hash_token(token: str) -> str:
+    """How an invitation token is stored: only its SHA-256 is kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- surveys -----------------------------------------------------------------------------------
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SURVEY_KINDS:
+        raise ValidationFailed(
+            f"kind must be one of {', '.join(SURVEY_KINDS)}.",
+            errors=[{"field": "kind", "message": "unknown survey kind"}],
+        )
+
+
+def create_survey(
+    session: Session,
+    *,
+    workspace_id: int,
+    key: str,
+    name: str,
+    kind: str,
+    definition: SurveyDefinition | Mapping[str, Any],
+    owner_team: str = "",
+    distribution: dict[str, Any] | None = None,
+) -> Survey:
+    """A new draft survey with its definition as version 1."""
+    _check_kind(kind)
+    checked = parse_definition(definition, kind=kind)
+    taken = session.scalar(
+        select(Survey.id).where(Survey.workspace_id == workspace_id, Survey.key == key)
+    )
+    if taken is not None:
+        raise Conflict(
+            f"A survey with key {key!r} already exists.",
+            errors=[{"field": "key", "message": "already used in this workspace"}],
+        )
+    survey = Survey(
+        workspace_id=workspace_id,
+        key=key,
+        name=name,
+        kind=kind,
+        status="draft",
+        current_version=1,
+        distribution=dict(distribution or {}),
+        owner_team=owner_team,
+    )
+    session.add(survey)
+    session.flush()
+    session.add(
+        SurveyVersion(
+            workspace_id=workspace_id,
+            survey_id=survey.id,
+            number=1,
+            definition=dump_definition(checked),
+        )
+    )
+    session.flush()
+    return survey
+
+
+def get_survey(session: Session, *, workspace_id: int, survey_id: int) -> Survey:
+    """The survey with this id in this workspace."""
+    survey = session.scalar(
+        select(Survey).where(Survey.workspace_id == workspace_id, Survey.id == survey_id)
+    )
+    if survey is None:
+        raise NotFound(f"No survey with id {survey_id}.")
+    return survey
+
+
+def list_surveys(
+    session: Session,
+    *,
+    workspace_id: int,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Survey], str | None]:
+    """A page of the workspace's surveys, newest first, and the next page's cursor."""
+    limit = max(1, min(limit, 200))
+    query = select(Survey).where(Survey.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(Survey.status == status)
+    query = query.order_by(Survey.id.desc())
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        query = query.where(Survey.id < last_id)
+    rows = list(session.scalars(query.limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].id])
+
+
+def get_version(session: Session, *, survey: Survey, number: int | None = None) -> SurveyVersion:
+    """Version ``number`` of the survey (its current one by default)."""
+    number = survey.current_version if number is None else number
+    version = session.scalar(
+        select(SurveyVersion).where(
+            SurveyVersion.workspace_id == survey.workspace_id,
+            SurveyVersion.survey_id == survey.id,
+            SurveyVersion.number == number,
+        )
+    )
+    if version is None:
+        raise NotFound(f"Survey {survey.id} has no version {number}.")
+    return version
+
+
+def current_definition(session: Session, *, survey: Survey) -> SurveyDefinition:
+    return load_definition(get_version(session, survey=survey).definition)
+
+
+def update_survey(
+    session: Session,
+    *,
+    survey: Survey,
+    name: str | None = None,
+    owner_team: str | None = None,
+    definition: SurveyDefinition | Mapping[str, Any] | None = None,
+) -> Survey:
+    """Rename the survey or change its owner team; a changed definition becomes a new version."""
+    if name is not None:
+        survey.name = name
+    if owner_team is not None:
+        survey.owner_team = owner_team
+    if definition is not None:
+        update_definition(session, survey=survey, definition=definition)
+    session.flush()
+    return survey
+
+
+def update_definition(
+    session: Session, *, survey: Survey, definition: SurveyDefinition | Mapping[str, Any]
+) -> SurveyVersion:
+    """Save ``definition`` as the survey's next version (unless it equals the current one).
+
+    Responses keep the version they answered; no answer is touched.
+    """
+    checked = dump_definition(parse_definition(definition, kind=survey.kind))
+    current = get_version(session, survey=survey)
+    if current.definition == checked:
+        return current
+    version = SurveyVersion(
+        workspace_id=survey.workspace_id,
+        survey_id=survey.id,
+        number=survey.current_version + 1,
+        definition=checked,
+    )
+    session.add(version)
+    survey.current_version = version.number
+    session.flush()
+    return version
+
+
+def set_status(session: Session, *, survey: Survey, status: str) -> Survey:
+    """Move the survey to draft, live or closed (live takes responses)."""
+    if status not in SURVEY_STATUSES:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(SURVEY_STATUSES)}.",
+            errors=[{"field": "status", "message": "unknown status"}],
+        )
+    if status == survey.status:
+        return survey
+    if status not in STATUS_CHANGES[survey.status]:
+        raise Conflict(f"A {survey.status} survey cannot become {status}.")
+    if status == "draft" and _has_responses(session, survey):
+        raise Conflict("A survey that has responses cannot go back to draft; close it instead.")
+    survey.status = status
+    session.flush()
+    return survey
+
+
+def _has_responses(session: Session, survey: Survey) -> bool:
+    return (
+        session.scalar(
+            select(Response.id)
+            .where(Response.workspace_id == survey.workspace_id, Response.survey_id == survey.id)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def _clean_hidden(
+    definition: SurveyDefinition, hidden: Mapping[str, Any], *, prefix: str = "hidden"
+) -> dict[str, Any]:
+    """Hidden values the version declares, as short scalars; anything else is a 422."""
+    errors: list[dict[str, str]] = []
+    cleaned: dict[str, Any] = {}
+    allowed = set(definition.hidden_fields)
+    for name, value in hidden.items():
+        where = f"{prefix}.{shown_key(name)}"
+        if name not in allowed:
+            errors.append({"field": where, "message": "not a hidden field of this survey"})
+        elif value is None:
+            continue
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            errors.append({"field": where, "message": "must be text or a number"})
+        elif isinstance(value, str) and len(value) > MAX_HIDDEN_VALUE:
+            errors.append(
+                {"field": where, "message": f"must be at most {MAX_HIDDEN_VALUE} characters"}
+            )
+        elif isinstance(value, str) and not _storable(value):
+            errors.append({"field": where, "message": "must be valid text without NUL characters"})
+        elif isinstance(value, int) and not -(2**53) <= value <= 2**53:
+            errors.append({"field": where, "message": "the number is too large"})
+        elif isinstance(value, float) and not abs(value) < float("inf"):
+            errors.append({"field": where, "message": "must be a finite number"})
+        else:
+            cleaned[str(name)] = value
+    if errors:
+        raise ValidationFailed("Some hidden fields are invalid.", errors=errors)
+    return cleaned
+
+
+def _storable(value: str) -> bool:
+    try:
+        storable_text(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_text(definition: SurveyDefinition, answers: Mapping[str, Any]) -> str | None:
+    """The verbatim of a response: its first answered open-text question."""
+    for question in definition.questions:
+        if question.type == "text" and answers.get(question.id):
+            return str(answers[question.id])
+    return None
+
+
+def _fill(response: Response, definition: SurveyDefinition, answers: dict[str, Any]) -> None:
+    response.answers = answers
+    response.nps, response.csat, response.ces = headline_scores(definition, answers)
+    response.comment = _first_text(definition, answers)
+    touchpoint = response.hidden.get("touchpoint")
+    response.touchpoint = str(touchpoint)[:100] if touchpoint is not None else None
+
+
+def _response_for_invitation(session: Session, invitation: Invitation) -> Response | None:
+    return session.scalar(
+        select(Response).where(
+            Response.workspace_id == invitation.workspace_id,
+            Response.invitation_id == invitation.id,
+        )
+    )
+
+
+def find_invitation(session: Session, *, survey: Survey, token: str) -> Invitation:
+    """The invitation of this survey whose personal token is ``token``."""
+    invitation = session.scalar(
+        select(Invitation).where(
+            Invitation.workspace_id == survey.workspace_id,
+            Invitation.survey_id == survey.id,
+            Invitation.token_hash == hash_token(token),
+        )
+    )
+    if invitation is None:
+        raise NotFound("No invitation of this survey has that token.")
+    return invitation
+
+
+def submit_response(
+    session: Session,
+    *,
+    survey: Survey,
+    answers: Mapping[str, Any],
+    locale: str = "ko",
+    customer_id: int | None = None,
+    invitation: Invitation | None = None,
+    channel: str | None = None,
+    hidden: Mapping[str, Any] | None = None,
+    partial: bool = False,
+    version: int | None = None,
+) -> Response:
+    """Record a respondent's answers to a live survey; one response per invitation.
+
+    A partial response to an invitation is updated by the next submission (new answers
+    merged over the earlier ones) until one completes it; after that the invitation is
+    answered and another submission is a Conflict. Answers are checked against the version
+    the respondent saw: ``version`` when given, the response's own version when continuing a
+    partial response, else the survey's current version.
+    """
+    if survey.status != "live":
+        raise Conflict(f"The survey is {survey.status}; it does not take responses.")
+    response: Response | None = None
+    if invitation is not None:
+        if invitation.survey_id != survey.id or invitation.workspace_id != survey.workspace_id:
+            raise NotFound("No invitation of this survey has that token.")
+        response = _response_for_invitation(session, invitation)
+        if response is not None and response.completed:
+            raise Conflict("This invitation has already been answered.")
+        if response is None and (
+            invitation.status == "expired" or as_utc(invitation.expires_at) <= utcnow()
+        ):
+            raise Conflict("This invitation has expired.")
+        customer_id = invitation.customer_id
+    elif customer_id is not None:
+        customer_id = profiles.get_customer(
+            session, workspace_id=survey.workspace_id, customer_id=customer_id
+        ).id
+
+    if response is not None:
+        number = response.version
+    else:
+        number = survey.current_version if version is None else version
+    if not 1 <= number <= survey.current_version:
+        raise ValidationFailed(
+            f"Survey {survey.id} has no version {number}.",
+            errors=[{"field": "version", "message": "no such version"}],
+        )
+    definition = load_definition(get_version(session, survey=survey, number=number).definition)
+    merged = {**(response.answers if response is not None else {}), **dict(answers)}
+    cleaned = validate_answers(definition, merged, partial=partial)
+    extra_hidden = _clean_hidden(definition, hidden or {})
+    now = utcnow()
+    if response is None:
+        base_hidden = dict(invitation.hidden) if invitation is not None else {}
+        response = Response(
+            workspace_id=survey.workspace_id,
+            survey_id=survey.id,
+            version=number,
+            invitation_id=invitation.id if invitation is not None else None,
+            customer_id=customer_id,
+            channel=channel or (invitation.channel if invitation is not None else "link"),
+            locale=locale,
+            hidden={**base_hidden, **extra_hidden},
+            source="cxloop",
+            started_at=now,
+        )
+        session.add(response)
+    else:
+        response.hidden = {**response.hidden, **extra_hidden}
+        response.locale = locale
+    _fill(response, definition, cleaned)
+    response.completed = not partial
+    response.submitted_at = now
+    if invitation is not None and not partial:
+        invitation.status = "answered"
+    session.flush()
+    return response
+
+
+@dataclass(frozen=True)
+class ResponseFilter:
+    completed: bool | None = None
+    metric: str | None = None  # nps, csat or ces: the score that min/max apply to
+    score_min: int | None = None
+    score_max: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    customer_id: int | None = None
+    channel: str | None = None
+    version: int | None = None
+
+
+def _score_column(metric: str) -> Any:
+    columns = {"nps": Response.nps, "csat": Response.csat, "ces": Response.ces}
+    if metric not in columns:
+        raise ValidationFailed(
+            "metric must be nps, csat or ces.",
+            errors=[{"field": "metric", "message": "unknown metric"}],
+        )
+    return columns[metric]
+
+
+def list_responses(
+    session: Session,
+    *,
+    survey: Survey,
+    filters: ResponseFilter = ResponseFilter(),
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Response], str | None]:
+    """A page of the survey's responses matching ``filters``, newest first."""
+    limit = max(1, min(limit, 200))
+    query: Select[tuple[Response]] = select(Response).where(
+        Response.workspace_id == survey.workspace_id, Response.survey_id == survey.id
+    )
+    if filters.completed is not None:
+        query = query.where(Response.completed.is_(filters.completed))
+    if filters.score_min is not None or filters.score_max is not None:
+        column = _score_column(filters.metric or survey.kind)
+        if filters.score_min is not None:
+            query = query.where(column >= filters.score_min)
+        if filters.score_max is not None:
+            query = query.where(column <= filters.score_max)
+    if filters.since is not None:
+        query = query.where(Response.submitted_at >= as_utc(filters.since))
+    if filters.until is not None:
+        query = query.where(Response.submitted_at < as_utc(filters.until))
+    if filters.customer_id is not None:
+        query = query.where(Response.customer_id == filters.customer_id)
+    if filters.channel is not None:
+        query = query.where(Response.channel == filters.channel)
+    if filters.version is not None:
+        query = query.where(Response.version == filters.version)
+    return newest_first(
+        session, query, time=Response.submitted_at, id=Response.id, cursor=cursor, limit=limit
+    )
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportRow:
+    """One response collected outside cxloop."""
+
+    external_id: str
+    answers: dict[str, Any]
+    submitted_at: datetime | None = None
+    completed: bool = True
+    locale: str = "ko"
+    channel: str = "import"
+    hidden: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    email: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: list[Response]
+    duplicates: list[str]  # external ids already imported (or repeated in the batch)
+    unlinked: int  # rows that named a customer cxloop does not know
+
+
+def import_responses(
+    session: Session, *, survey: Survey, rows: Sequence[ImportRow], source: str = "import"
+) -> ImportResult:
+    """Store responses collected elsewhere; an external id seen before is skipped.
+
+    All rows are checked first: one invalid row rejects the whole import (field names
+    ``rows.<i>.…``), so nothing is half-written. A row is linked to the customer holding its
+    user id (or else its email); a customer cxloop does not know leaves it unlinked.
+    """
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ValidationFailed(f"Import at most {MAX_IMPORT_ROWS} rows per request.")
+    ids = [row.external_id for row in rows]
+    existing = (
+        set(
+            session.scalars(
+                select(Response.external_id).where(
+                    Response.workspace_id == survey.workspace_id,
+                    Response.survey_id == survey.id,
+                    Response.external_id.in_(set(ids)),
+                )
+            )
+        )
+        if ids
+        else set()
+    )
+    definitions: dict[int, SurveyDefinition] = {}
+    errors: list[dict[str, str]] = []
+    prepared: list[tuple[ImportRow, int, dict[str, Any], dict[str, Any]]] = []
+    duplicates: list[str] = []
+    seen: set[str] = {e for e in existing if e is not None}
+    for index, row in enumerate(rows):
+        if row.external_id in seen:
+            duplicates.append(row.external_id)
+            continue
+        seen.add(row.external_id)
+        number = survey.current_version if row.version is None else row.version
+        if not 1 <= number <= survey.current_version:
+            errors.append({"field": f"rows.{index}.version", "message": "no such version"})
+            continue
+        if number not in definitions:
+            definitions[number] = load_definition(
+                get_version(session, survey=survey, number=number).definition
+            )
+        definition = definitions[number]
+        try:
+            answers = validate_answers(definition, row.answers, partial=not row.completed)
+            hidden = _clean_hidden(definition, row.hidden, prefix="hidden")
+        except ValidationFailed as exc:
+            errors.extend(
+                {"field": f"rows.{index}.{e['field']}", "message": e["message"]} for e in exc.errors
+            )
+            continue
+        prepared.append((row, number, answers, hidden))
+    if errors:
+        shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise ValidationFailed(
+            f"Some rows are invalid, nothing was imported: {shown}.", errors=errors
+        )
+
+    created: list[Response] = []
+    unlinked = 0
+    now = utcnow()
+    for row, number, answers, hidden in prepared:
+        customer_id = _customer_of(session, survey.workspace_id, row)
+        if customer_id is None and (row.user_id or row.email):
+            unlinked += 1
+        moment = as_utc(row.submitted_at) if row.submitted_at is not None else now
+        response = Response(
+            workspace_id=survey.workspace_id,
+            survey_id=survey.id,
+            version=number,
+            customer_id=customer_id,
+            channel=row.channel,
+            locale=row.locale,
+            hidden=hidden,
+            completed=row.completed,
+            source=source,
+            external_id=row.external_id,
+            started_at=moment,
+            submitted_at=moment,
+        )
+        _fill(response, definitions[number], answers)
+        session.add(response)
+        created.append(response)
+    session.flush()
+    return ImportResult(created=created, duplicates=duplicates, unlinked=unlinked)
+
+
+def _customer_of(session: Session, workspace_id: int, row: ImportRow) -> int | None:
+    for kind, value in (("user_id", row.user_id), ("email", row.email)):
+        if value:
+            customer = profiles.find_customer(
+                session, workspace_id=workspace_id, kind=kind, value=value
+            )
+            if customer is not None:
+                return customer.id
+    return None
+
+
+# --- scores ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The survey's headline scores over completed responses; None where nobody answered."""
+
+    responses: int
+    nps: stats.NpsEstimate | None
+    csat: stats.ProportionEstimate | None
+    ces: stats.MeanEstimate | None
+
+
+def _count_when(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def score_summary(
+    session: Session,
+    *,
+    workspace_id: int,
+    survey_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_n: int = stats.DEFAULT_MIN_N,
+) -> ScoreSummary:
+    """NPS, CSAT and CES with their intervals from counts aggregated in SQL."""
+    clauses = [
+        Response.workspace_id == workspace_id,
+        Response.survey_id == survey_id,
+        Response.completed.is_(True),
+    ]
+    if since is not None:
+        clauses.append(Response.submitted_at >= as_utc(since))
+    if until is not None:
+        clauses.append(Response.submitted_at < as_utc(until))
+    row = session.execute(
+        select(
+            func.count(),
+            _count_when(Response.nps >= 9),
+            _count_when(and_(Response.nps >= 7, Response.nps <= 8)),
+            _count_when(Response.nps <= 6),
+            func.count(Response.csat),
+            _count_when(Response.csat >= stats.CSAT_SATISFIED_FROM),
+            func.count(Response.ces),
+            func.coalesce(func.sum(Response.ces), 0),
+            func.coalesce(func.sum(Response.ces * Response.ces), 0),
+        ).where(*clauses)
+    ).one()
+    total, promoters, passives, detractors, csat_n, satisfied, ces_n, ces_sum, ces_squares = (
+        int(v) for v in row
+    )
+    nps = (
+        stats.nps_from_counts(
+            promoters=promoters, passives=passives, detractors=detractors, min_n=min_n
+        )
+        if promoters + passives + detractors
+        else None
+    )
+    csat = (
+        stats.csat_from_counts(satisfied=satisfied, total=csat_n, min_n=min_n) if csat_n else None
+    )
+    ces = None
+    if ces_n:
+        mean = ces_sum / ces_n
+        # Exact integer arithmetic for the sample variance (ddof 1).
+        variance = (ces_n * ces_squares - ces_sum**2) / (ces_n * (ces_n - 1)) if ces_n > 1 else 0.0
+        ces = stats.mean_from_summary(
+            n=ces_n,
+            mean=mean,
+            std=max(variance, 0.0) ** 0.5,
+            min_n=min_n,
+            bounds=(float(stats.CES_SCALE[0]), float(stats.CES_SCALE[1])),
+        )
+    return ScoreSummary(responses=total, nps=nps, csat=csat, ces=ces)
