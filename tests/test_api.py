@@ -929,3 +929,34 @@ def test_audit_pages_newest_first(client: TestClient, tenant: Tenant, session: S
         select(AuditEntry.actor_label).where(AuditEntry.workspace_id == tenant.id)
     )
     assert set(entries) == {"system"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"email": "lone@example.com", "traits": {"k": "\\udfff"}}',
+        b'{"email": "lone@example.com", "traits": {"\\ud800": 1}}',
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_422_problem(
+    client: TestClient, tenant: Tenant, body: bytes
+) -> None:
+    response = client.post(
+        "/api/v1/customers",
+        content=body,
+        headers={**tenant.api, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "surrogate" in response.json()["detail"]
+
+
+def test_an_escaped_emoji_is_valid_text(client: TestClient, tenant: Tenant) -> None:
+    body = b'{"email": "emoji@example.com", "traits": {"mood": "\\ud83d\\ude00"}}'
+    response = client.post(
+        "/api/v1/customers",
+        content=body,
+        headers={**tenant.api, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["traits"] == {"mood": "😀"}

@@ -17,7 +17,7 @@ from cxloop import __version__
 from cxloop.core.background import Background
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
-from cxloop.core.http import JSONBytesResponse
+from cxloop.core.http import JSONBytesResponse, UnicodeGuard
 from cxloop.core.settings import Settings, get_settings
 from cxloop.events import (
     consumers,  # noqa: F401  (registers the bus consumers)
@@ -154,6 +154,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database
+    app.add_middleware(UnicodeGuard)
     install_error_handlers(app)
 
     from cxloop.accounts.api import router as accounts_router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -10,9 +11,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxloop.core.db import Database
-from cxloop.core.errors import Conflict, ValidationFailed
+from cxloop.core.errors import Conflict, ValidationFailed, problem
 
 
 def database_of(request: Request) -> Database:
@@ -55,3 +57,67 @@ def _fallback(value: object) -> object:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+class UnicodeGuard:
+    """Refuse, as a 422 problem, JSON bodies whose text is not valid Unicode.
+
+    JSON may spell a lone UTF-16 surrogate (``"\\ud800"``); Python's parser accepts it, but no
+    database or JSON encoder can store or send it back, so it would fail deep inside a handler.
+    Only bodies that contain such an escape are parsed here (by orjson, which refuses lone
+    surrogates); every other request passes untouched.
+    """
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/api/",)) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or not scope["path"].startswith(self.prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if _SURROGATE_ESCAPE.search(body):
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                if "surrogate" in str(exc):
+                    response = JSONBytesResponse(
+                        problem(
+                            422,
+                            "Validation failed",
+                            "The body contains a lone UTF-16 surrogate (\\ud800–\\udfff "
+                            "without its pair), which is not valid Unicode text.",
+                            type_slug="validation-failed",
+                        ),
+                        status_code=422,
+                        media_type="application/problem+json",
+                    )
+                    await response(scope, receive, send)
+                    return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
