@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastPath
+from pydantic import BaseModel
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
@@ -36,6 +37,7 @@ from cxloop.feedback.schemas import (
 )
 from cxloop.models import Survey
 
+E = TypeVar("E", bound=BaseModel)
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
 
 SurveyId = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Survey id")]
@@ -246,6 +248,19 @@ def import_responses(
     )
 
 
+def _estimate_out(model: type[E], estimate: Any, **extra: Any) -> E:
+    """An API model of a score estimate: the interval fields every kind shares, and its own."""
+    return model(
+        n=estimate.n,
+        estimate=estimate.estimate,
+        ci_low=estimate.ci_low,
+        ci_high=estimate.ci_high,
+        confidence=estimate.confidence,
+        too_few=estimate.too_few,
+        **extra,
+    )
+
+
 @router.get("/{survey_id}/summary", response_model=SummaryOut)
 def summary(
     survey_id: SurveyId,
@@ -268,13 +283,9 @@ def summary(
         min_n=min_n,
     )
     nps = (
-        NpsOut(
-            n=result.nps.n,
-            estimate=result.nps.estimate,
-            ci_low=result.nps.ci_low,
-            ci_high=result.nps.ci_high,
-            confidence=result.nps.confidence,
-            too_few=result.nps.too_few,
+        _estimate_out(
+            NpsOut,
+            result.nps,
             promoters=result.nps.promoters,
             passives=result.nps.passives,
             detractors=result.nps.detractors,
@@ -283,31 +294,11 @@ def summary(
         else None
     )
     csat = (
-        CsatOut(
-            n=result.csat.n,
-            estimate=result.csat.estimate,
-            ci_low=result.csat.ci_low,
-            ci_high=result.csat.ci_high,
-            confidence=result.csat.confidence,
-            too_few=result.csat.too_few,
-            satisfied=result.csat.successes,
-        )
+        _estimate_out(CsatOut, result.csat, satisfied=result.csat.successes)
         if result.csat
         else None
     )
-    ces = (
-        CesOut(
-            n=result.ces.n,
-            estimate=result.ces.estimate,
-            ci_low=result.ces.ci_low,
-            ci_high=result.ces.ci_high,
-            confidence=result.ces.confidence,
-            too_few=result.ces.too_few,
-            std=result.ces.std,
-        )
-        if result.ces
-        else None
-    )
+    ces = _estimate_out(CesOut, result.ces, std=result.ces.std) if result.ces else None
     scores = [s for s in (nps, csat, ces) if s is not None]
     return SummaryOut(
         survey_id=survey.id,
