@@ -798,11 +798,9 @@ def test_text_no_database_can_store_is_a_422(client: TestClient, tenant: Tenant)
     headers = {**tenant.api, "content-type": "application/json"}
     body = '{"answers": {"nps": 9, "comment": "\\ud800x", "\\udfff": 1}}'
     reply = client.post(f"/api/v1/surveys/{survey_id}/responses", content=body, headers=headers)
+    # refused before any handler runs (core's Unicode guard), as a problem+json 422
     assert reply.status_code == 422
-    assert fields(reply) == {
-        "answers.?": "unknown question",
-        "answers.comment": "must be valid Unicode text (no lone surrogates)",
-    }
+    assert "surrogate" in reply.json()["detail"]
     reply = client.post(
         f"/api/v1/surveys/{survey_id}/responses",
         content='{"answers": {"nps": 9}, "hidden": {"order_id": "a\\u0000"}}',
@@ -815,4 +813,4 @@ def test_text_no_database_can_store_is_a_422(client: TestClient, tenant: Tenant)
         headers=headers,
     )
     assert named.status_code == 422
-    assert "name" in fields(named)
+    assert "surrogate" in named.json()["detail"]

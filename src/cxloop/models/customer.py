@@ -66,11 +66,11 @@ class Customer(Timestamped, Base):
 class Identity(Timestamped, Base):
     __tablename__ = "identities"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "kind", "value", "customer_id"),
+        # Led by the value: resolution looks identities up by value, and an index led by
+        # (workspace, kind) would tempt SQLite, without statistics, to walk every user id of
+        # the workspace for a lookup by customer.
+        UniqueConstraint("value", "kind", "workspace_id", "customer_id"),
         Index("ix_identities_customer", "customer_id", "workspace_id"),
-        # Resolution looks identities up by value; leading with it keeps the lookup
-        # index-driven whatever the planner believes about the workspace.
-        Index("ix_identities_value", "value", "workspace_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

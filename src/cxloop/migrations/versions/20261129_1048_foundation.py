@@ -1,8 +1,8 @@
-"""foundation
+"""foundation: accounts, profiles, events and commerce, the bus, surveys and responses
 
 Revision ID: 7c1f0e2a9b31
 Revises:
-Create Date: 2026-11-29 10:48:38.692579
+Create Date: 2026-11-29 10:48:00
 """
 
 from collections.abc import Sequence
@@ -67,6 +67,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("churn_after_days", sa.Integer(), nullable=False),
+        sa.Column("survey_fatigue_days", sa.Integer(), server_default="30", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workspaces")),
         sa.UniqueConstraint("slug", name=op.f("uq_workspaces_slug")),
@@ -163,6 +164,36 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "improvements",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("title_ko", sa.String(length=200), nullable=False),
+        sa.Column("title_en", sa.String(length=200), nullable=False),
+        sa.Column("body_ko", sa.Text(), nullable=False),
+        sa.Column("body_en", sa.Text(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_improvements_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_improvements_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_improvements")),
+    )
+    with op.batch_alter_table("improvements", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_improvements_workspace_created", ["workspace_id", "created_at"], unique=False
+        )
+
+    op.create_table(
         "memberships",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.Integer(), nullable=False),
@@ -211,6 +242,30 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "workspace_id", "external_id", name=op.f("uq_products_workspace_id_external_id")
         ),
+    )
+    op.create_table(
+        "surveys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("current_version", sa.Integer(), nullable=False),
+        sa.Column(
+            "distribution", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("owner_team", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_surveys_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_surveys")),
+        sa.UniqueConstraint("workspace_id", "key", name=op.f("uq_surveys_workspace_id_key")),
     )
     op.create_table(
         "audit_log",
@@ -395,18 +450,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identities")),
         sa.UniqueConstraint(
-            "workspace_id",
-            "kind",
             "value",
+            "kind",
+            "workspace_id",
             "customer_id",
-            name=op.f("uq_identities_workspace_id_kind_value_customer_id"),
+            name=op.f("uq_identities_value_kind_workspace_id_customer_id"),
         ),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.create_index(
             "ix_identities_customer", ["customer_id", "workspace_id"], unique=False
         )
-        batch_op.create_index("ix_identities_value", ["value", "workspace_id"], unique=False)
 
     op.create_table(
         "orders",
@@ -457,6 +511,89 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "survey_invitations",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("survey_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "trigger_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "hidden", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_survey_invitations_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["survey_id"],
+            ["surveys.id"],
+            name=op.f("fk_survey_invitations_survey_id_surveys"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_survey_invitations_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_survey_invitations")),
+        sa.UniqueConstraint(
+            "survey_id",
+            "trigger_event_id",
+            name=op.f("uq_survey_invitations_survey_id_trigger_event_id"),
+        ),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_survey_invitations_token_hash")),
+    )
+    with op.batch_alter_table("survey_invitations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_survey_invitations_customer",
+            ["customer_id", "workspace_id", "created_at"],
+            unique=False,
+        )
+        batch_op.create_index("ix_survey_invitations_due", ["status", "send_at"], unique=False)
+
+    op.create_table(
+        "survey_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("survey_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column(
+            "definition", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["survey_id"],
+            ["surveys.id"],
+            name=op.f("fk_survey_versions_survey_id_surveys"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_survey_versions_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_survey_versions")),
+        sa.UniqueConstraint(
+            "survey_id", "number", name=op.f("uq_survey_versions_survey_id_number")
+        ),
+    )
+    op.create_table(
         "order_items",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -495,24 +632,213 @@ def upgrade() -> None:
         batch_op.create_index("ix_order_items_product", ["product_id"], unique=False)
         batch_op.create_index("ix_order_items_workspace", ["workspace_id"], unique=False)
 
+    op.create_table(
+        "survey_responses",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("survey_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "invitation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("touchpoint", sa.String(length=100), nullable=True),
+        sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.Column(
+            "answers", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "hidden", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("nps", sa.Integer(), nullable=True),
+        sa.Column("csat", sa.Integer(), nullable=True),
+        sa.Column("ces", sa.Integer(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("completed", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("external_id", sa.String(length=128), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_survey_responses_customer_id_customers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["invitation_id"],
+            ["survey_invitations.id"],
+            name=op.f("fk_survey_responses_invitation_id_survey_invitations"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["survey_id"],
+            ["surveys.id"],
+            name=op.f("fk_survey_responses_survey_id_surveys"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_survey_responses_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_survey_responses")),
+        sa.UniqueConstraint("invitation_id", name=op.f("uq_survey_responses_invitation_id")),
+    )
+    with op.batch_alter_table("survey_responses", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_survey_responses_customer", ["customer_id", "workspace_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_survey_responses_survey_submitted", ["survey_id", "submitted_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_survey_responses_workspace_submitted",
+            ["workspace_id", "submitted_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "follow_ups",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "response_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("team", sa.String(length=64), nullable=False),
+        sa.Column("assignee_id", sa.Integer(), nullable=True),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"],
+            ["users.id"],
+            name=op.f("fk_follow_ups_assignee_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_follow_ups_customer_id_customers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["response_id"],
+            ["survey_responses.id"],
+            name=op.f("fk_follow_ups_response_id_survey_responses"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_follow_ups_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_ups")),
+        sa.UniqueConstraint("response_id", name=op.f("uq_follow_ups_response_id")),
+    )
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_follow_ups_workspace_status_due", ["workspace_id", "status", "due_at"], unique=False
+        )
+
+    op.create_table(
+        "improvement_links",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("improvement_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "response_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("notified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notified_channel", sa.String(length=16), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_improvement_links_customer_id_customers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["improvement_id"],
+            ["improvements.id"],
+            name=op.f("fk_improvement_links_improvement_id_improvements"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["response_id"],
+            ["survey_responses.id"],
+            name=op.f("fk_improvement_links_response_id_survey_responses"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_improvement_links_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_improvement_links")),
+        sa.UniqueConstraint(
+            "improvement_id",
+            "response_id",
+            name=op.f("uq_improvement_links_improvement_id_response_id"),
+        ),
+    )
+    with op.batch_alter_table("improvement_links", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_improvement_links_customer", ["customer_id", "workspace_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("improvement_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_improvement_links_customer")
+
+    op.drop_table("improvement_links")
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.drop_index("ix_follow_ups_workspace_status_due")
+
+    op.drop_table("follow_ups")
+    with op.batch_alter_table("survey_responses", schema=None) as batch_op:
+        batch_op.drop_index("ix_survey_responses_workspace_submitted")
+        batch_op.drop_index("ix_survey_responses_survey_submitted")
+        batch_op.drop_index("ix_survey_responses_customer")
+
+    op.drop_table("survey_responses")
     with op.batch_alter_table("order_items", schema=None) as batch_op:
         batch_op.drop_index("ix_order_items_workspace")
         batch_op.drop_index("ix_order_items_product")
         batch_op.drop_index(batch_op.f("ix_order_items_order_id"))
 
     op.drop_table("order_items")
+    op.drop_table("survey_versions")
+    with op.batch_alter_table("survey_invitations", schema=None) as batch_op:
+        batch_op.drop_index("ix_survey_invitations_due")
+        batch_op.drop_index("ix_survey_invitations_customer")
+
+    op.drop_table("survey_invitations")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_workspace_placed")
         batch_op.drop_index("ix_orders_customer_placed")
 
     op.drop_table("orders")
     with op.batch_alter_table("identities", schema=None) as batch_op:
-        batch_op.drop_index("ix_identities_value")
         batch_op.drop_index("ix_identities_customer")
 
     op.drop_table("identities")
@@ -534,11 +860,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_log_workspace_created")
 
     op.drop_table("audit_log")
+    op.drop_table("surveys")
     op.drop_table("products")
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_memberships_user_id"))
 
     op.drop_table("memberships")
+    with op.batch_alter_table("improvements", schema=None) as batch_op:
+        batch_op.drop_index("ix_improvements_workspace_created")
+
+    op.drop_table("improvements")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_workspace_stage")
         batch_op.drop_index("ix_customers_workspace_phone")
