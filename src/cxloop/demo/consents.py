@@ -95,5 +95,6 @@ def record_consents(ctx: DemoContext) -> None:
                         source=source,
                         evidence=evidence,
                         at=datetime.fromtimestamp(at, UTC),
+                        flush=False,  # the chunk's records are inserted together at commit
                     )
         task.advance(len(chunk))

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from cxloop.core.db import Database
 from cxloop.core.timeutil import utcnow
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 class Consumer(Protocol):
     name: str
+    # The event columns the handler reads; the others (the JSON properties and context, the
+    # bulk of a row) are not loaded. Reading one that is not listed still works, row by row.
+    columns: tuple[str, ...] | None
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
         """Apply a batch of events, in log order. Must not commit."""
@@ -63,6 +66,11 @@ def run_once(
         query = (
             select(Event).where(Event.id > checkpoint.position).order_by(Event.id).limit(batch_size)
         )
+        columns = getattr(consumer, "columns", None)
+        if columns is not None:
+            query = query.options(
+                load_only(*(getattr(Event, c) for c in ("id", *columns)), raiseload=False)
+            )
         if safety_lag > 0:
             query = query.where(Event.received_at <= utcnow() - timedelta(seconds=safety_lag))
         events = list(session.scalars(query))

@@ -29,6 +29,14 @@ class ProfileActivity:
     """Keeps each profile's first/last seen, touchpoint counters, order totals and stage."""
 
     name = "profile_activity"
+    columns: tuple[str, ...] | None = (
+        "customer_id",
+        "timestamp",
+        "channel",
+        "user_id",
+        "type",
+        "name",
+    )
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
         first: dict[int, datetime] = {}

@@ -413,8 +413,12 @@ def record_consent(
     source: str,
     evidence: str = "",
     at: datetime | None = None,
+    flush: bool = True,
 ) -> ConsentRecord:
-    """Append one consent change to the ledger (the history is never rewritten)."""
+    """Append one consent change to the ledger (the history is never rewritten).
+
+    ``flush=False`` leaves the insert to the next flush, so a bulk caller's records go to the
+    database together (the record has no id until then)."""
     if purpose not in CONSENT_PURPOSES:
         raise ValidationFailed(
             f"purpose must be one of {', '.join(CONSENT_PURPOSES)}.",
@@ -438,7 +442,8 @@ def record_consent(
         recorded_at=at or utcnow(),
     )
     session.add(record)
-    session.flush()
+    if flush:
+        session.flush()
     return record
 
 
