@@ -814,3 +814,46 @@ def test_text_no_database_can_store_is_a_422(client: TestClient, tenant: Tenant)
     )
     assert named.status_code == 422
     assert "surrogate" in named.json()["detail"]
+
+
+# --- the customer's rights and merges reach survey answers --------------------------------
+
+
+def test_answers_follow_a_merge_are_exported_and_lose_their_text_on_erasure(
+    client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    older = make_customer(session, workspace=tenant.workspace)
+    newer = make_customer(session, workspace=tenant.workspace)
+    session.flush()
+    survey = create(client, tenant)
+    go_live(client, tenant, survey["id"])
+    reply = submit(
+        client,
+        tenant,
+        survey["id"],
+        answers={"nps": 3, "why_low": "price", "liked": ["app"], "comment": "010-1234-5678로 연락"},
+        hidden={"order_id": "A-7", "touchpoint": "checkout"},
+        customer_id=newer.id,
+    )
+    assert reply.status_code == 201, reply.text
+    response_id = reply.json()["response"]["id"]
+    # a merge moves the answer to the surviving profile
+    merged = client.post(
+        f"/api/v1/customers/{older.id}/merge", json={"other_id": newer.id}, headers=tenant.api
+    )
+    assert merged.status_code == 200, merged.text
+    stored = session.get(Response, response_id)
+    assert stored is not None
+    session.refresh(stored)
+    assert stored.customer_id == older.id
+    # the export includes it
+    exported = client.get(f"/api/v1/customers/{older.id}/export", headers=tenant.api).json()
+    [answer] = exported["survey_responses"]
+    assert answer["answers"]["comment"] == "010-1234-5678로 연락"
+    # erasure keeps the score and the choices, drops the free text and the hidden fields
+    erased = client.post(f"/api/v1/customers/{older.id}/erase", headers=tenant.api)
+    assert erased.status_code == 200, erased.text
+    session.refresh(stored)
+    assert stored.answers == {"nps": 3, "why_low": "price", "liked": ["app"]}
+    assert (stored.nps, stored.comment, stored.hidden) == (3, None, {})
+    assert stored.touchpoint == "checkout"

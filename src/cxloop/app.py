@@ -23,6 +23,7 @@ from cxloop.events import (
     consumers,  # noqa: F401  (registers the bus consumers)
     hooks,  # noqa: F401  (registers merge/export/erase hooks)
 )
+from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (survey answers follow too)
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"

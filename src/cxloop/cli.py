@@ -56,6 +56,7 @@ WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace 
 def _database() -> Database:
     from cxloop.core.db import get_database
     from cxloop.events import hooks  # noqa: F401  (merge, export and erase cover events too)
+    from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (and survey answers)
 
     return get_database()
 
