@@ -163,12 +163,14 @@ def create_app(
     from cxloop.events.api import router as ingestion_router
     from cxloop.feedback.api import router as feedback_router
     from cxloop.profiles.api import router as profiles_router
+    from cxloop.text.api import router as text_router
 
     app.include_router(ingestion_router)
     app.include_router(profiles_router)
     app.include_router(events_rest_router)
     app.include_router(accounts_router)
     app.include_router(feedback_router)
+    app.include_router(text_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -38,6 +38,7 @@ import_app = typer.Typer(
 export_app = typer.Typer(help="Export data (data-subject access requests).", no_args_is_help=True)
 erase_app = typer.Typer(help="Erase personal data (data-subject erasure).", no_args_is_help=True)
 bus_app = typer.Typer(help="The internal event bus.", no_args_is_help=True)
+text_app = typer.Typer(help="Korean and English text analysis.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
@@ -45,6 +46,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(erase_app, name="erase")
 app.add_typer(bus_app, name="bus")
+app.add_typer(text_app, name="text")
 
 console = Console()
 # Errors stay on one line however narrow the terminal.
@@ -458,6 +460,66 @@ def export_customer(
         err.print(f"Wrote {output}")
     else:
         sys.stdout.write(pretty.decode() + "\n")
+
+
+@text_app.command("analyze")
+def text_analyze(
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON lines, each with 'text' (stdin when left out)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout")
+    ] = None,
+) -> None:
+    """Analyse texts: JSON lines in (a 'text' field, optionally 'lang'), the same lines out
+    with lang, sentiment, score, categories, aspects and keywords added (shipped model)."""
+    from cxloop.text.pipeline import default_analyzer
+
+    if file is not None and not file.is_file():
+        raise CxloopError(f"{file} is not a file.")
+    lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise CxloopError(f"line {number}: not JSON ({exc}).") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise CxloopError(f"line {number}: needs a 'text' field with a string.")
+        if record.get("lang") not in (None, "ko", "en", "other"):
+            raise CxloopError(f"line {number}: lang must be ko, en or other.")
+        records.append(record)
+    analyzer = default_analyzer()
+    out = output.open("wb") if output else sys.stdout.buffer
+    try:
+        with _progress() as progress:
+            task = progress.add_task("Analysing", total=len(records))
+            for start in range(0, len(records), 256):
+                chunk = records[start : start + 256]
+                results = analyzer.analyze_many(
+                    [r["text"] for r in chunk], [r.get("lang") for r in chunk]
+                )
+                for record, result in zip(chunk, results, strict=True):
+                    added = {
+                        "lang": result.lang,
+                        "sentiment": result.sentiment,
+                        "score": result.score,
+                        "categories": list(result.categories),
+                        "aspects": [
+                            {"category": a.category, "sentiment": a.sentiment, "clause": a.clause}
+                            for a in result.aspects
+                        ],
+                        "keywords": list(result.keywords),
+                    }
+                    out.write(orjson.dumps({**record, **added}) + b"\n")
+                progress.advance(task, len(chunk))
+    finally:
+        if output:
+            out.close()
+    if output:
+        err.print(f"Wrote {len(records)} analyses to {output}")
 
 
 @erase_app.command("customer")

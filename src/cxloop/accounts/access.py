@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "keys:manage": _ADMINS,
     "workspace:manage": _ADMINS,
     "audit:read": _ADMINS,
+    "text:analyze": _ALL,
     # Voice of the customer: analysts and marketers build surveys; agents read answers and
     # work the follow-ups that unhappy answers create.
     "surveys:read": _ALL,
