@@ -162,6 +162,7 @@ def create_app(
     from cxloop.events.api import rest_router as events_rest_router
     from cxloop.events.api import router as ingestion_router
     from cxloop.feedback.api import router as feedback_router
+    from cxloop.feedback.followups_api import router as follow_ups_router
     from cxloop.profiles.api import router as profiles_router
     from cxloop.text.api import router as text_router
 
@@ -170,6 +171,7 @@ def create_app(
     app.include_router(events_rest_router)
     app.include_router(accounts_router)
     app.include_router(feedback_router)
+    app.include_router(follow_ups_router)
     app.include_router(text_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,21 +1,24 @@
 """Surveys, their versions and responses: create and edit surveys (each edit a new version),
 take responses (one per invitation, partial until completed), import responses collected
-elsewhere, and summarise the headline scores with their confidence intervals."""
+elsewhere, open a follow-up for every unhappy answer and work it to closure, and summarise the
+headline scores with their confidence intervals."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.service import role_in
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
-from cxloop.core.pagination import decode_cursor, encode_cursor, newest_first
-from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.core.pagination import BAD_CURSOR, decode_cursor, encode_cursor, newest_first
+from cxloop.core.timeutil import KST, as_utc, parse_iso, utcnow
 from cxloop.feedback.definition import (
     SurveyDefinition,
     dump_definition,
@@ -27,8 +30,8 @@ from cxloop.feedback.definition import (
     validate_answers,
 )
 from cxloop.metrics import stats
-from cxloop.models import Invitation, Response, Survey, SurveyVersion
-from cxloop.models.feedback import SURVEY_KINDS, SURVEY_STATUSES
+from cxloop.models import FollowUp, Invitation, Response, Survey, SurveyVersion
+from cxloop.models.feedback import FOLLOW_UP_STATUSES, SURVEY_KINDS, SURVEY_STATUSES
 from cxloop.profiles import service as profiles
 
 # Status changes a survey may make; back to draft only while nobody has answered.
@@ -387,6 +390,8 @@ def submit_response(
     if invitation is not None and not partial:
         invitation.status = "answered"
     session.flush()
+    _open_follow_up_if_unhappy(session, survey=survey, response=response)
+    session.flush()
     return response
 
 
@@ -560,6 +565,9 @@ def import_responses(
         session.add(response)
         created.append(response)
     session.flush()
+    for response in created:
+        _open_follow_up_if_unhappy(session, survey=survey, response=response)
+    session.flush()
     return ImportResult(created=created, duplicates=duplicates, unlinked=unlinked)
 
 
@@ -649,3 +657,190 @@ def score_summary(
             bounds=(float(stats.CES_SCALE[0]), float(stats.CES_SCALE[1])),
         )
     return ScoreSummary(responses=total, nps=nps, csat=csat, ces=ces)
+
+
+# --- follow-ups --------------------------------------------------------------------------------
+
+# An answer is unhappy, and someone must follow it up, at these scores (inclusive): NPS
+# detractors (0–6), CSAT dissatisfied (1–2 of 5) and CES high effort (1–3 of 7, where a higher
+# score means the task was easier).
+NPS_UNHAPPY_MAX = 6
+CSAT_UNHAPPY_MAX = 2
+CES_UNHAPPY_MAX = 3
+# The workspace default: a follow-up is due this many business days after the answer.
+FOLLOW_UP_BUSINESS_DAYS = 2
+# Team of follow-ups whose survey names no owner team.
+DEFAULT_FOLLOW_UP_TEAM = "cx"
+CLOSED_FOLLOW_UP_STATUSES = frozenset({"done", "dismissed"})
+
+
+class _Unset:
+    """A PATCH field the caller left out (as opposed to one set to None)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def unhappy_reason(response: Response) -> str | None:
+    """Why this response needs a follow-up ("NPS 3 (detractor)"), or None when it does not."""
+    reasons = []
+    if response.nps is not None and response.nps <= NPS_UNHAPPY_MAX:
+        reasons.append(f"NPS {response.nps} (detractor)")
+    if response.csat is not None and response.csat <= CSAT_UNHAPPY_MAX:
+        reasons.append(f"CSAT {response.csat} (dissatisfied)")
+    if response.ces is not None and response.ces <= CES_UNHAPPY_MAX:
+        reasons.append(f"CES {response.ces} (high effort)")
+    return "; ".join(reasons) or None
+
+
+def add_business_days(moment: datetime, days: int, *, zone: ZoneInfo = KST) -> datetime:
+    """``moment`` moved ``days`` working days on, at the same local time, skipping Saturdays and
+    Sundays in ``zone`` (Korean public holidays are not counted as days off)."""
+    local = as_utc(moment).astimezone(zone)
+    day = local.date()
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    # Rebuild from the wall-clock time so a change of UTC offset keeps the local hour.
+    due = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone)
+    return as_utc(due)
+
+
+def _open_follow_up_if_unhappy(
+    session: Session, *, survey: Survey, response: Response
+) -> FollowUp | None:
+    """The follow-up of a completed unhappy response, created on its first completion only."""
+    if not response.completed:
+        return None
+    reason = unhappy_reason(response)
+    if reason is None:
+        return None
+    existing = session.scalar(
+        select(FollowUp).where(
+            FollowUp.workspace_id == response.workspace_id, FollowUp.response_id == response.id
+        )
+    )
+    if existing is not None:
+        return existing
+    follow_up = FollowUp(
+        workspace_id=response.workspace_id,
+        response_id=response.id,
+        customer_id=response.customer_id,
+        team=survey.owner_team or DEFAULT_FOLLOW_UP_TEAM,
+        reason=reason[:200],
+        status="open",
+        due_at=add_business_days(response.submitted_at, FOLLOW_UP_BUSINESS_DAYS),
+        note="",
+    )
+    session.add(follow_up)
+    return follow_up
+
+
+def is_overdue(follow_up: FollowUp, *, now: datetime | None = None) -> bool:
+    """Still open (or in progress) after its due time."""
+    return follow_up.status not in CLOSED_FOLLOW_UP_STATUSES and as_utc(follow_up.due_at) < (
+        now or utcnow()
+    )
+
+
+def list_follow_ups(
+    session: Session,
+    *,
+    workspace_id: int,
+    status: str | None = None,
+    team: str | None = None,
+    assignee_id: int | None = None,
+    overdue: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[FollowUp], str | None]:
+    """A page of the workspace's follow-ups, soonest due first (the most urgent on top), and
+    the next page's cursor; ``overdue`` keeps only open ones past their due time."""
+    limit = max(1, min(limit, 200))
+    query = select(FollowUp).where(FollowUp.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(FollowUp.status == status)
+    if team is not None:
+        query = query.where(FollowUp.team == team)
+    if assignee_id is not None:
+        query = query.where(FollowUp.assignee_id == assignee_id)
+    if overdue:
+        query = query.where(
+            FollowUp.status.not_in(CLOSED_FOLLOW_UP_STATUSES), FollowUp.due_at < utcnow()
+        )
+    query = query.order_by(FollowUp.due_at.asc(), FollowUp.id.asc())
+    if cursor:
+        moment, last_id = decode_cursor(cursor, 2)
+        try:
+            pivot = parse_iso(moment)
+        except (ValueError, AttributeError):
+            raise ValidationFailed(BAD_CURSOR) from None
+        query = query.where(
+            or_(FollowUp.due_at > pivot, and_(FollowUp.due_at == pivot, FollowUp.id > last_id))
+        )
+    rows = list(session.scalars(query.limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].due_at.isoformat(), rows[-1].id])
+
+
+def get_follow_up(session: Session, *, workspace_id: int, follow_up_id: int) -> FollowUp:
+    """The follow-up with this id in this workspace."""
+    follow_up = session.scalar(
+        select(FollowUp).where(FollowUp.workspace_id == workspace_id, FollowUp.id == follow_up_id)
+    )
+    if follow_up is None:
+        raise NotFound(f"No follow-up with id {follow_up_id}.")
+    return follow_up
+
+
+def update_follow_up(
+    session: Session,
+    *,
+    follow_up: FollowUp,
+    status: str | None = None,
+    assignee_id: int | None = UNSET,
+    note: str | None = None,
+    due_at: datetime | None = None,
+) -> FollowUp:
+    """Move, assign (None unassigns), annotate or reschedule a follow-up; closing it (done or
+    dismissed) stamps closed_at, reopening it clears that."""
+    if status is not None:
+        if status not in FOLLOW_UP_STATUSES:
+            raise ValidationFailed(
+                f"status must be one of {', '.join(FOLLOW_UP_STATUSES)}.",
+                errors=[{"field": "status", "message": "unknown status"}],
+            )
+        if status in CLOSED_FOLLOW_UP_STATUSES:
+            if follow_up.status not in CLOSED_FOLLOW_UP_STATUSES or follow_up.closed_at is None:
+                follow_up.closed_at = utcnow()
+        else:
+            follow_up.closed_at = None
+        follow_up.status = status
+    if assignee_id is not UNSET:
+        if assignee_id is not None and (
+            role_in(session, user_id=assignee_id, workspace_id=follow_up.workspace_id) is None
+        ):
+            raise ValidationFailed(
+                "The assignee must be a member of this workspace.",
+                errors=[{"field": "assignee_id", "message": "not a member of this workspace"}],
+            )
+        follow_up.assignee_id = assignee_id
+    if note is not None:
+        follow_up.note = note
+    if due_at is not None:
+        try:
+            follow_up.due_at = as_utc(due_at)
+        except (OverflowError, ValueError):
+            raise ValidationFailed(
+                "due_at is out of range.",
+                errors=[{"field": "due_at", "message": "not a representable time"}],
+            ) from None
+    session.flush()
+    return follow_up
