@@ -929,3 +929,42 @@ def test_the_home_page_sends_people_where_they_belong(client: TestClient, owner:
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     login(client, owner.email)
     assert client.get("/", follow_redirects=False).headers["location"] == "/customers"
+
+
+def test_the_360_page_shows_the_customers_survey_answers(
+    signed_in: TestClient, session: Session, workspace: Workspace
+) -> None:
+    from cxloop.feedback import service as feedback
+
+    customer = seed_shopper(session, workspace)
+    survey = feedback.create_survey(
+        session,
+        workspace_id=workspace.id,
+        key="after-delivery",
+        name="배송 후 설문",
+        kind="nps",
+        definition={
+            "questions": [
+                {"id": "nps", "type": "nps", "required": True, "text": {"ko": "추천?", "en": "?"}},
+                {"id": "comment", "type": "text", "text": {"ko": "의견", "en": "Comment"}},
+            ]
+        },
+    )
+    feedback.set_status(session, survey=survey, status="live")
+    feedback.submit_response(
+        session,
+        survey=survey,
+        answers={"nps": 3, "comment": "<b>포장이</b> 찢어져 왔어요"},
+        locale="ko",
+        customer_id=customer.id,
+        channel="email",
+        hidden={},
+        partial=False,
+    )
+    session.flush()
+    page = get(signed_in, f"/customers/{customer.id}")
+    assert page.status_code == 200
+    html = page.text
+    assert "배송 후 설문" in html and "NPS 3" in html
+    assert "&lt;b&gt;포장이&lt;/b&gt; 찢어져 왔어요" in html
+    assert "<b>포장이</b>" not in html

@@ -844,3 +844,31 @@ def update_follow_up(
             ) from None
     session.flush()
     return follow_up
+
+
+def customer_responses(
+    session: Session,
+    *,
+    workspace_id: int,
+    customer_id: int,
+    cursor: str | None = None,
+    limit: int = 10,
+) -> tuple[list[tuple[Response, str]], str | None]:
+    """A page of one customer's survey answers with their survey's name, newest first."""
+    limit = max(1, min(limit, 100))
+    query: Select[tuple[Response]] = select(Response).where(
+        Response.workspace_id == workspace_id, Response.customer_id == customer_id
+    )
+    rows, next_cursor = newest_first(
+        session, query, time=Response.submitted_at, id=Response.id, cursor=cursor, limit=limit
+    )
+    names: dict[int, str] = {
+        survey_id: name
+        for survey_id, name in session.execute(
+            select(Survey.id, Survey.name).where(
+                Survey.workspace_id == workspace_id,
+                Survey.id.in_({r.survey_id for r in rows}),
+            )
+        )
+    }
+    return [(r, names.get(r.survey_id, "")) for r in rows], next_cursor

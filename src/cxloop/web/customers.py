@@ -15,6 +15,7 @@ from cxloop.accounts.service import record_audit
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
+from cxloop.feedback import service as feedback
 from cxloop.models import Customer, Event
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES, LIFECYCLE_STAGES
 from cxloop.models.event import EVENT_TYPES
@@ -30,6 +31,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 LIST_PAGE = 50
 EVENTS_PAGE = 25
 ORDERS_PAGE = 10
+RESPONSES_PAGE = 5
 CONSENT_HISTORY_PAGE = 10
 MAX_ID = 2**53
 CONSENT_SOURCES = ("agent", "phone", "email", "paper_form", "web_form", "app")
@@ -131,6 +133,7 @@ def customer_page(
     customer_id: int,
     events_cursor: str = "",
     orders_cursor: str = "",
+    responses_cursor: str = "",
     channel: str = "",
     type: str = "",
     consent_page: str = "",
@@ -162,6 +165,13 @@ def customer_page(
         customer_id=customer.id,
         cursor=orders_cursor[:500] or None,
         limit=ORDERS_PAGE,
+    )
+    answers, next_answers = feedback.customer_responses(
+        db,
+        workspace_id=workspace_id,
+        customer_id=customer.id,
+        cursor=responses_cursor[:500] or None,
+        limit=RESPONSES_PAGE,
     )
     history = list(reversed(profiles.consent_history(db, customer=customer)))
     history_page = int(consent_page) if consent_page.isdigit() and len(consent_page) < 6 else 1
@@ -200,6 +210,9 @@ def customer_page(
         orders=orders,
         next_orders=next_orders,
         orders_cursor=orders_cursor,
+        answers=answers,
+        next_answers=next_answers,
+        responses_cursor=responses_cursor,
         timeline=timeline,
         next_events=next_events,
         events_cursor=events_cursor,
