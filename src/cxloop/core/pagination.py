@@ -54,14 +54,46 @@ def newest_first(
     limit: int,
 ) -> tuple[list[T], str | None]:
     """One page of ``query`` ordered by ``time`` then ``id``, newest first, after ``cursor``."""
-    query = query.order_by(time.desc(), id.desc())
+    return _by_time(session, query, time=time, id=id, cursor=cursor, limit=limit, newest=True)
+
+
+def oldest_first(
+    session: Session,
+    query: Select[tuple[T]],
+    *,
+    time: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[int],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[T], str | None]:
+    """One page of ``query`` ordered by ``time`` then ``id``, oldest first, after ``cursor``."""
+    return _by_time(session, query, time=time, id=id, cursor=cursor, limit=limit, newest=False)
+
+
+def _by_time(
+    session: Session,
+    query: Select[tuple[T]],
+    *,
+    time: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[int],
+    cursor: str | None,
+    limit: int,
+    newest: bool,
+) -> tuple[list[T], str | None]:
+    if newest:
+        query = query.order_by(time.desc(), id.desc())
+    else:
+        query = query.order_by(time.asc(), id.asc())
     if cursor:
         moment, last_id = decode_cursor(cursor, 2)
         try:
             pivot = parse_iso(moment)
         except (ValueError, AttributeError):
             raise ValidationFailed(BAD_CURSOR) from None
-        query = query.where(or_(time < pivot, and_(time == pivot, id < last_id)))
+        if newest:
+            query = query.where(or_(time < pivot, and_(time == pivot, id < last_id)))
+        else:
+            query = query.where(or_(time > pivot, and_(time == pivot, id > last_id)))
     rows = list(session.scalars(query.limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None

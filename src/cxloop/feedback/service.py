@@ -12,13 +12,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.service import role_in
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
-from cxloop.core.pagination import BAD_CURSOR, decode_cursor, encode_cursor, newest_first
-from cxloop.core.timeutil import KST, as_utc, parse_iso, utcnow
+from cxloop.core.pagination import (
+    decode_cursor,
+    encode_cursor,
+    newest_first,
+    oldest_first,
+)
+from cxloop.core.timeutil import KST, as_utc, utcnow
 from cxloop.feedback.definition import (
     SurveyDefinition,
     dump_definition,
@@ -773,21 +778,9 @@ def list_follow_ups(
         query = query.where(
             FollowUp.status.not_in(CLOSED_FOLLOW_UP_STATUSES), FollowUp.due_at < utcnow()
         )
-    query = query.order_by(FollowUp.due_at.asc(), FollowUp.id.asc())
-    if cursor:
-        moment, last_id = decode_cursor(cursor, 2)
-        try:
-            pivot = parse_iso(moment)
-        except (ValueError, AttributeError):
-            raise ValidationFailed(BAD_CURSOR) from None
-        query = query.where(
-            or_(FollowUp.due_at > pivot, and_(FollowUp.due_at == pivot, FollowUp.id > last_id))
-        )
-    rows = list(session.scalars(query.limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode_cursor([rows[-1].due_at.isoformat(), rows[-1].id])
+    return oldest_first(
+        session, query, time=FollowUp.due_at, id=FollowUp.id, cursor=cursor, limit=limit
+    )
 
 
 def get_follow_up(session: Session, *, workspace_id: int, follow_up_id: int) -> FollowUp:
