@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cxloop.models import Customer, Event, Order
@@ -42,16 +42,9 @@ PERSONAL_KEYS = frozenset(
 def move_on_merge(
     session: Session, workspace_id: int, survivor_id: int, merged_id: int
 ) -> dict[str, int]:
-    moved = {}
-    for model in (Event, Order):
-        result = session.execute(
-            update(model)
-            .where(model.workspace_id == workspace_id, model.customer_id == merged_id)
-            .values(customer_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
-        moved[model.__tablename__] = result.rowcount or 0  # type: ignore[attr-defined]
-    return moved
+    return identity.move_customer_rows(
+        session, (Event, Order), workspace_id, survivor_id, merged_id
+    )
 
 
 def export_events_and_orders(session: Session, customer: Customer) -> dict[str, Any]:

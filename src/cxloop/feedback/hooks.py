@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxloop.core.db import rowcount
 from cxloop.feedback.definition import load_definition
 from cxloop.models import (
     Customer,
@@ -24,16 +23,13 @@ from cxloop.profiles import identity, service
 def move_feedback_on_merge(
     session: Session, workspace_id: int, survivor_id: int, merged_id: int
 ) -> dict[str, int]:
-    moved = {}
-    for model in (Response, Invitation, FollowUp, ImprovementLink):
-        result = session.execute(
-            update(model)
-            .where(model.workspace_id == workspace_id, model.customer_id == merged_id)
-            .values(customer_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
-        moved[model.__tablename__] = rowcount(result)
-    return moved
+    return identity.move_customer_rows(
+        session,
+        (Response, Invitation, FollowUp, ImprovementLink),
+        workspace_id,
+        survivor_id,
+        merged_id,
+    )
 
 
 def _responses(session: Session, customer: Customer) -> list[Response]:

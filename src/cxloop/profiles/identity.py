@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -315,6 +316,23 @@ def _older(a: Customer, b: Customer) -> bool:
     return _age_key(a) < _age_key(b)
 
 
+def move_customer_rows(
+    session: Session, models: Iterable[Any], workspace_id: int, survivor_id: int, merged_id: int
+) -> dict[str, int]:
+    """Give the survivor of a merge the rows of ``models`` that belonged to the merged profile;
+    returns how many moved per table (merge hooks of other domains use it too)."""
+    moved: dict[str, int] = {}
+    for model in models:
+        result = session.execute(
+            update(model)
+            .where(model.workspace_id == workspace_id, model.customer_id == merged_id)
+            .values(customer_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        moved[model.__tablename__] = rowcount(result)
+    return moved
+
+
 def merge_customers(
     session: Session,
     *,
@@ -347,15 +365,7 @@ def merge_customers(
     for identity in duplicates:
         session.delete(identity)
     session.flush()
-    moved: dict[str, int] = {}
-    for model in (Identity, ConsentRecord):
-        result = session.execute(
-            update(model)
-            .where(model.workspace_id == ws, model.customer_id == merged.id)
-            .values(customer_id=survivor.id)
-            .execution_options(synchronize_session=False)
-        )
-        moved[model.__tablename__] = rowcount(result)
+    moved = move_customer_rows(session, (Identity, ConsentRecord), ws, survivor.id, merged.id)
     for hook in merge_hooks:
         moved.update(hook(session, ws, survivor.id, merged.id))
 
