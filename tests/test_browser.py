@@ -4,7 +4,6 @@ language, find a customer by Korean name, read their 360 page and page through t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,9 +22,7 @@ from tests.factories import PASSWORD, make_user, make_workspace, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/cxloop-360.png")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @dataclass
@@ -140,30 +137,6 @@ def shop(database: Database) -> Shop:
         shop = Shop(owner.email, other.name, int(customer_id), user_id)
     bus.drain(database, safety_lag=0)
     return shop
-
-
-@pytest.fixture
-def browser_page(live_server: str) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(
-            locale="ko-KR", viewport={"width": 1360, "height": 900}, device_scale_factor=1
-        )
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.problems = problems  # type: ignore[attr-defined]
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 def test_sign_in_find_a_customer_and_read_their_360_page(

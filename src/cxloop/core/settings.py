@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     bus_safety_lag_seconds: float = 1.0
     secure_cookies: bool = False
     default_locale: Literal["ko", "en"] = "ko"
+    # The address customers and members reach cxloop at, used in links inside emails.
+    public_url: str = "http://127.0.0.1:8000"
+    # Outgoing mail (survey invitations, notices, team notifications). No host: mail is kept
+    # in the outbox, unsent, until one is configured.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = "cxloop <no-reply@localhost>"
 
     @model_validator(mode="after")
     def _resolve_defaults(self) -> Settings:

@@ -34,6 +34,7 @@ from cxloop.feedback.definition import (
     storable_text,
     validate_answers,
 )
+from cxloop.feedback.settings import parse_distribution
 from cxloop.metrics import stats
 from cxloop.models import FollowUp, Invitation, Response, Survey, SurveyVersion
 from cxloop.models.feedback import FOLLOW_UP_STATUSES, SURVEY_KINDS, SURVEY_STATUSES
@@ -74,7 +75,7 @@ def create_survey(
     kind: str,
     definition: SurveyDefinition | Mapping[str, Any],
     owner_team: str = "",
-    distribution: dict[str, Any] | None = None,
+    distribution: Mapping[str, Any] | None = None,
 ) -> Survey:
     """A new draft survey with its definition as version 1."""
     _check_kind(kind)
@@ -94,7 +95,7 @@ def create_survey(
         kind=kind,
         status="draft",
         current_version=1,
-        distribution=dict(distribution or {}),
+        distribution=parse_distribution(distribution).model_dump(mode="json"),
         owner_team=owner_team,
     )
     session.add(survey)
@@ -171,12 +172,16 @@ def update_survey(
     name: str | None = None,
     owner_team: str | None = None,
     definition: SurveyDefinition | Mapping[str, Any] | None = None,
+    distribution: Mapping[str, Any] | None = None,
 ) -> Survey:
-    """Rename the survey or change its owner team; a changed definition becomes a new version."""
+    """Rename the survey, change its owner team or how it goes out; a changed definition
+    becomes a new version."""
     if name is not None:
         survey.name = name
     if owner_team is not None:
         survey.owner_team = owner_team
+    if distribution is not None:
+        survey.distribution = parse_distribution(distribution).model_dump(mode="json")
     if definition is not None:
         update_definition(session, survey=survey, definition=definition)
     session.flush()

@@ -1,6 +1,7 @@
 """All ORM models, one module per aggregate; importing this package registers every table."""
 
 from cxloop.models.base import Base
+from cxloop.models.channels import OutboundMessage
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
 from cxloop.models.event import BusCheckpoint, Event
@@ -13,7 +14,15 @@ from cxloop.models.feedback import (
     Survey,
     SurveyVersion,
 )
-from cxloop.models.workspace import ApiKey, AuditEntry, LoginAttempt, Membership, User, Workspace
+from cxloop.models.workspace import (
+    ApiKey,
+    AuditEntry,
+    LoginAttempt,
+    Membership,
+    Notification,
+    User,
+    Workspace,
+)
 
 __all__ = [
     "ApiKey",
@@ -31,8 +40,10 @@ __all__ = [
     "Invitation",
     "LoginAttempt",
     "Membership",
+    "Notification",
     "Order",
     "OrderItem",
+    "OutboundMessage",
     "Product",
     "Response",
     "Survey",

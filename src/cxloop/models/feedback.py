@@ -152,6 +152,9 @@ class Improvement(Timestamped, Base):
     body_ko: Mapped[str] = mapped_column(Text, default="")
     body_en: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The filter the linked responses were picked by (survey, score range, words, dates), kept
+    # so the page can say how they were chosen; responses picked by hand are links only.
+    criteria: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     announced_at: Mapped[datetime | None]
 
 
@@ -171,4 +174,6 @@ class ImprovementLink(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     notified_at: Mapped[datetime | None]
     notified_channel: Mapped[str | None] = mapped_column(String(16))
+    # When the customer's survey widget showed the notice (shown once, besides any email).
+    widget_shown_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -54,6 +54,9 @@ class Membership(Timestamped, Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    # The teams (e.g. "cs", "delivery") this member works in; follow-ups owned by a team notify
+    # its members.
+    teams: Mapped[list[str]] = mapped_column(PortableJSON, default=list, server_default="[]")
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     workspace: Mapped[Workspace] = relationship(lazy="raise")
@@ -106,4 +109,26 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     succeeded: Mapped[bool]
     note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """An in-app notice to one member (a follow-up assigned to their team, …). The text is
+    rendered from ``kind`` and ``params`` in the reader's language when it is shown."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_workspace_created", "user_id", "workspace_id", "created_at"),
+        UniqueConstraint("user_id", "dedupe_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    link: Mapped[str] = mapped_column(String(500), default="")
+    # What makes a notice unique for its reader, so retried work never notifies twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
