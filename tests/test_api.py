@@ -661,6 +661,7 @@ def test_erase_removes_personal_data_but_keeps_counts_and_is_audited(
             "events_scrubbed": 2,
             "orders_scrubbed": 1,
             "survey_responses_scrubbed": 0,
+            "text_analyses_scrubbed": 0,
         },
     }
     # then no personal data is left, but the counts and amounts are

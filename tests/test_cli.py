@@ -473,7 +473,7 @@ def test_erase_customer_with_yes(cli: Cli, slug: str, imported: int, database: D
     assert result.code == 0
     assert " ".join(result.out.split()) == (
         f"Customer {imported} erased: identities 3, consent_records 1, events_scrubbed 1, "
-        "orders_scrubbed 0, survey_responses_scrubbed 0"
+        "orders_scrubbed 0, text_analyses_scrubbed 0, survey_responses_scrubbed 0"
     )
     with database.session() as session:
         customer = session.get(Customer, imported)

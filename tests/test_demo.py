@@ -22,11 +22,17 @@ from cxloop.models import (
     Customer,
     CustomerMerge,
     Event,
+    FollowUp,
     Identity,
+    Improvement,
+    ImprovementLink,
+    Invitation,
     Membership,
     Order,
     OrderItem,
     Product,
+    Response,
+    Survey,
     Workspace,
 )
 
@@ -41,6 +47,12 @@ DEMO_TABLES = (
     ConsentRecord,
     Membership,
     ApiKey,
+    Survey,
+    Invitation,
+    Response,
+    FollowUp,
+    Improvement,
+    ImprovementLink,
 )
 MEMBERS = 60
 VISITORS = 6  # one anonymous visitor who never signs up per ten members
@@ -232,7 +244,8 @@ def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:
     statuses = {o.status for o in orders}
     assert "completed" in statuses and statuses <= {"completed", "refunded"}
     channels = set(db.scalars(select(Event.channel).where(Event.workspace_id == demo.workspace_id)))
-    assert {"web", "ios", "android"} <= channels <= {"web", "ios", "android", "server"}
+    # Survey answers join the timeline on their own channel.
+    assert {"web", "ios", "android"} <= channels <= {"web", "ios", "android", "server", "survey"}
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:
@@ -257,3 +270,65 @@ def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot)
             withdrawals += 1
     assert withdrawals >= 1
     assert any(r.purpose == "marketing" and r.granted for r in records)
+
+
+def test_surveys_have_a_year_of_varied_answers_worked_follow_ups_and_an_improvement(
+    db: Session, demo: Snapshot
+) -> None:
+    ws = demo.workspace_id
+    surveys = dict(
+        db.execute(select(Survey.key, Survey.status).where(Survey.workspace_id == ws)).all()
+    )
+    assert surveys == {
+        "post-purchase-csat": "live",
+        "quarterly-nps": "live",
+        "support-ces": "live",
+    }
+    responses = db.scalars(select(Response).where(Response.workspace_id == ws)).all()
+    # About 1.5 answers per member over the year (8,000 for the default 5,000 members).
+    assert MEMBERS <= len(responses) <= 3 * MEMBERS
+    assert all(r.customer_id is not None and r.invitation_id is not None for r in responses)
+    spread = {r.submitted_at.astimezone(UTC).month for r in responses}
+    assert len(spread) >= 9
+    comments = [r.comment for r in responses if r.comment]
+    assert len(set(comments)) >= 0.8 * len(comments) > 0
+    # Every completed answer of a known customer is on their timeline.
+    completed = sum(1 for r in responses if r.completed)
+    answered_events = db.scalar(
+        select(func.count()).where(Event.workspace_id == ws, Event.name == "Survey Answered")
+    )
+    assert answered_events == completed
+    # Each answered invitation has exactly one response.
+    answered = db.scalar(
+        select(func.count()).where(Invitation.workspace_id == ws, Invitation.status == "answered")
+    )
+    assert answered == completed
+    # Unhappy answers have follow-ups, most of the old ones closed by the team.
+    follow_ups = db.scalars(select(FollowUp).where(FollowUp.workspace_id == ws)).all()
+    assert follow_ups
+    assert {f.status for f in follow_ups} <= {"open", "in_progress", "done", "dismissed"}
+    done = [f for f in follow_ups if f.status == "done"]
+    assert len(done) > len(follow_ups) / 2
+    assert all(f.closed_at is not None and f.assignee_id is not None for f in done)
+    improvement = db.scalars(select(Improvement).where(Improvement.workspace_id == ws)).one()
+    assert improvement.title_ko and improvement.title_en and improvement.announced_at is None
+    linked = set(
+        db.scalars(
+            select(ImprovementLink.response_id).where(
+                ImprovementLink.improvement_id == improvement.id
+            )
+        )
+    )
+    # The complaints about slow deliveries before the change (too few in a small demo to be
+    # sure there is one; the default demo links a few hundred).
+    complaints = {
+        r.id
+        for r in responses
+        if r.completed
+        and r.csat is not None
+        and r.csat <= 2
+        and r.touchpoint == "delivery"
+        and r.submitted_at < improvement.created_at
+    }
+    assert linked == complaints
+    assert {r.locale for r in responses} == {"ko", "en"}

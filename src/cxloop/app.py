@@ -24,6 +24,8 @@ from cxloop.events import (
     hooks,  # noqa: F401  (registers merge/export/erase hooks)
 )
 from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (survey answers follow too)
+from cxloop.feedback import texts as survey_texts  # noqa: F401  (its text source and consumer)
+from cxloop.feedback import triggers as survey_triggers  # noqa: F401  (registers its consumer)
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -163,6 +165,9 @@ def create_app(
     from cxloop.events.api import router as ingestion_router
     from cxloop.feedback.api import router as feedback_router
     from cxloop.feedback.followups_api import router as follow_ups_router
+    from cxloop.feedback.improvements_api import router as improvements_router
+    from cxloop.feedback.invitations_api import router as invitations_router
+    from cxloop.metrics.api import router as metrics_router
     from cxloop.profiles.api import router as profiles_router
     from cxloop.text.api import router as text_router
 
@@ -172,6 +177,9 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(feedback_router)
     app.include_router(follow_ups_router)
+    app.include_router(invitations_router)
+    app.include_router(improvements_router)
+    app.include_router(metrics_router)
     app.include_router(text_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -38,6 +38,7 @@ import_app = typer.Typer(
 export_app = typer.Typer(help="Export data (data-subject access requests).", no_args_is_help=True)
 erase_app = typer.Typer(help="Erase personal data (data-subject erasure).", no_args_is_help=True)
 bus_app = typer.Typer(help="The internal event bus.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outgoing email (the outbox).", no_args_is_help=True)
 text_app = typer.Typer(help="Korean and English text analysis.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(user_app, name="user")
@@ -46,6 +47,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(erase_app, name="erase")
 app.add_typer(bus_app, name="bus")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(text_app, name="text")
 
 console = Console()
@@ -59,6 +61,7 @@ def _database() -> Database:
     from cxloop.core.db import get_database
     from cxloop.events import hooks  # noqa: F401  (merge, export and erase cover events too)
     from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (and survey answers)
+    from cxloop.text import service as text_service  # noqa: F401  (and text analyses)
 
     return get_database()
 
@@ -432,6 +435,58 @@ def import_products(
     _run_import("products", workspace, file, skip_invalid)
 
 
+@import_app.command("responses")
+def import_responses(
+    file: FileArg,
+    workspace: WorkspaceOpt,
+    survey: Annotated[str, typer.Option("--survey", help="The survey's key")],
+    source: Annotated[
+        str, typer.Option(help="Where the answers were collected (e.g. typeform)")
+    ] = "import",
+    skip_invalid: SkipInvalid = False,
+) -> None:
+    """Survey responses collected elsewhere, from CSV (external_id, user_id or email,
+    submitted_at, one column per question id, hidden.<field>) or JSON lines (the import API's
+    row fields). Rows with an external id already imported are skipped."""
+    import re
+
+    from cxloop.feedback.imports import import_response_file
+
+    if not file.is_file():
+        raise CxloopError(f"No such file: {file}")
+    if not re.fullmatch(r"[a-z0-9_.-]{1,32}", source):
+        raise CxloopError("--source takes 1-32 lowercase letters, digits, '_', '.' or '-'.")
+    workspace_id = _workspace_id(workspace)
+    database = _database()
+    check = import_response_file(
+        database, workspace_id=workspace_id, survey_key=survey, path=file, store=False
+    )
+    if check.errors and not skip_invalid:
+        for line in check.errors[:10]:
+            err.print(f"[red]{file.name} {line}[/]")
+        more = f" (and {len(check.errors) - 10} more)" if len(check.errors) > 10 else ""
+        raise CxloopError(
+            f"{len(check.errors)} invalid rows{more}; nothing was imported. "
+            "Fix them, or pass --skip-invalid to import the valid rows."
+        )
+    with _progress() as progress:
+        task = progress.add_task("Importing responses", total=check.rows - len(check.errors))
+        report = import_response_file(
+            database,
+            workspace_id=workspace_id,
+            survey_key=survey,
+            path=file,
+            source=source,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(
+        f"{report.rows} rows read, {report.created} stored, {report.duplicates} already "
+        f"there, {report.unlinked} not linked to a known customer, {len(report.errors)} "
+        "skipped as invalid.",
+        soft_wrap=True,
+    )
+
+
 # --- data-subject rights -----------------------------------------------------------------------
 
 
@@ -470,10 +525,15 @@ def text_analyze(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout")
     ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="Use this workspace's model and taxonomy"),
+    ] = None,
 ) -> None:
     """Analyse texts: JSON lines in (a 'text' field, optionally 'lang'), the same lines out
-    with lang, sentiment, score, categories, aspects and keywords added (shipped model)."""
-    from cxloop.text.pipeline import default_analyzer
+    with lang, sentiment, score, categories, aspects and keywords added (the shipped model, or
+    with --workspace the workspace's own)."""
+    from cxloop.text.pipeline import Analyzer, default_analyzer
 
     if file is not None and not file.is_file():
         raise CxloopError(f"{file} is not a file.")
@@ -491,7 +551,13 @@ def text_analyze(
         if record.get("lang") not in (None, "ko", "en", "other"):
             raise CxloopError(f"line {number}: lang must be ko, en or other.")
         records.append(record)
-    analyzer = default_analyzer()
+    analyzer: Analyzer = default_analyzer()
+    if workspace is not None:
+        from cxloop.text.service import analyzer_for
+
+        workspace_id = _workspace_id(workspace)
+        with _database().session() as session:
+            analyzer, _run = analyzer_for(session, workspace_id=workspace_id)
     out = output.open("wb") if output else sys.stdout.buffer
     try:
         with _progress() as progress:
@@ -522,6 +588,94 @@ def text_analyze(
         err.print(f"Wrote {len(records)} analyses to {output}")
 
 
+@text_app.command("reanalyze")
+def text_reanalyze(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace (default: all)")
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only this text source, e.g. survey_response (repeatable)"),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only texts written on or after this date (YYYY-MM-DD)")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Analyse unchanged texts again (e.g. after retraining)")
+    ] = False,
+) -> None:
+    """Analyse stored texts (survey comments, …) in batches of 500 per transaction. Texts
+    analysed before and unchanged are skipped, so a rerun after an interruption goes on
+    where it stopped."""
+    from datetime import date, datetime, time
+
+    from sqlalchemy import select
+
+    from cxloop.core.timeutil import KST, as_utc
+    from cxloop.feedback import texts  # noqa: F401  (registers the survey_response source)
+    from cxloop.models import Workspace
+    from cxloop.text import tasks
+    from cxloop.text.sources import get_source
+
+    start: datetime | None = None
+    if since is not None:
+        try:
+            day = date.fromisoformat(since)
+        except ValueError:
+            raise CxloopError(f"--since takes a date as YYYY-MM-DD, not {since!r}.") from None
+        start = as_utc(datetime.combine(day, time(0), tzinfo=KST))
+    for name in source or []:
+        get_source(name)
+    database = _ready_database()
+    if workspace is not None:
+        workspace_ids = [_workspace_id(workspace)]
+    else:
+        with database.session() as session:
+            workspace_ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
+    total = tasks.reanalysis_total(
+        database, workspace_ids=workspace_ids, source_types=source, since=start
+    )
+    with _progress() as progress:
+        task = progress.add_task("Analysing texts", total=total)
+        report = tasks.reanalyse(
+            database,
+            workspace_ids=workspace_ids,
+            source_types=source,
+            since=start,
+            force=force,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(
+        f"{report.texts} texts read: {report.analysed} analysed, {report.skipped} unchanged "
+        "and skipped.",
+        soft_wrap=True,
+    )
+
+
+@text_app.command("retrain")
+def text_retrain(workspace: WorkspaceOpt) -> None:
+    """Retrain the workspace's text model on the labelled texts, survey scores (weak labels)
+    and corrections (strong labels); it is used only if not worse on the held-out texts."""
+    from cxloop.feedback import texts  # noqa: F401  (survey scores give weak labels)
+    from cxloop.text import retrain
+
+    workspace_id = _workspace_id(workspace)
+    with err.status("Training the text model…"):
+        outcome = retrain.retrain_workspace(
+            _database(),
+            workspace_id=workspace_id,
+            progress=lambda message: err.print(message, highlight=False),
+        )
+    if outcome.status != "ready":
+        raise CxloopError(f"Model run {outcome.run_id} ended {outcome.status}.")
+    console.print(
+        f"Model run {outcome.run_id}: held-out macro-F1 {outcome.macro_f1:.3f} against "
+        f"{outcome.current_macro_f1:.3f} of the model in use; "
+        + ("now in use." if outcome.activated else "not used (worse)."),
+        soft_wrap=True,
+    )
+
+
 @erase_app.command("customer")
 def erase_customer(
     customer_id: Annotated[int, typer.Argument(help="Customer id")],
@@ -550,6 +704,7 @@ def erase_customer(
 def bus_drain() -> None:
     """Run every bus consumer until it has caught up."""
     from cxloop.events import bus, consumers  # noqa: F401
+    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
 
     handled = bus.drain(_ready_database())
     console.print(f"{handled} events handled.")
@@ -559,10 +714,39 @@ def bus_drain() -> None:
 def bus_status() -> None:
     """How far behind each bus consumer is."""
     from cxloop.events import bus, consumers  # noqa: F401
+    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
 
     with _ready_database().session() as session:
         for name, lag in bus.lag_of(session).items():
             console.print(f"{name}: {lag} events behind")
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """How many messages are queued, sent and failed (all workspaces)."""
+    from cxloop.channels import outbox
+
+    with _ready_database().session() as session:
+        counts = outbox.counts(session)
+    console.print(
+        f"queued {counts.queued} (due {counts.due}), sending {counts.sending}, "
+        f"sent {counts.sent}, failed {counts.failed}, cancelled {counts.cancelled}"
+    )
+
+
+@outbox_app.command("send")
+def outbox_send() -> None:
+    """Send the due queued emails now over the configured SMTP server."""
+    from cxloop.channels.tasks import deliver_outbox
+    from cxloop.core.settings import get_settings
+
+    settings = get_settings()
+    if not settings.smtp_host:
+        raise CxloopError("No SMTP server is configured; set CXLOOP_SMTP_HOST.")
+    report = deliver_outbox(_ready_database(), settings=settings)
+    console.print(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed.")
+    for reason in sorted(set(report.errors))[:5]:
+        err.print(f"  {reason}", highlight=False)
 
 
 def main() -> None:

@@ -28,6 +28,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "workspace:manage": _ADMINS,
     "audit:read": _ADMINS,
     "text:analyze": _ALL,
+    # Text analytics: everyone reads analyses; those who work feedback correct their tags (the
+    # corrections teach the model); admins and analysts edit the taxonomy and manage models.
+    "text:read": _ALL,
+    "text:correct": frozenset({"owner", "admin", "agent", "marketer", "analyst"}),
+    "text:manage": frozenset({"owner", "admin", "analyst"}),
     # Voice of the customer: analysts and marketers build surveys; agents read answers and
     # work the follow-ups that unhappy answers create.
     "surveys:read": _ALL,
@@ -36,6 +41,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "responses:write": frozenset({"owner", "admin", "marketer", "analyst"}),
     "followups:read": _ALL,
     "followups:write": frozenset({"owner", "admin", "agent", "marketer"}),
+    # Distribution: those who build surveys send their invitations; everyone sees who was asked.
+    "invitations:read": _ALL,
+    "invitations:write": frozenset({"owner", "admin", "marketer", "analyst"}),
+    # The closed loop: anyone reads improvements; those who work feedback record them and link
+    # responses; telling customers (email) is for admins and marketers.
+    "improvements:read": _ALL,
+    "improvements:write": frozenset({"owner", "admin", "agent", "marketer", "analyst"}),
+    "improvements:announce": frozenset({"owner", "admin", "marketer"}),
+    # Every member reads (and marks read) their own notices.
+    "notifications:read": _ALL,
+    # The CX dashboard (scores, trends, breakdowns, drivers, KPIs and their CSV) is for everyone.
+    "metrics:read": _ALL,
 }
 
 

@@ -85,7 +85,12 @@ def revoke_key(key_id: ObjectId, principal: ApiPrincipal, session: DbSession) ->
 
 
 def _member_audited(
-    session: Session, principal: Principal, action: str, user: User, role: str
+    session: Session,
+    principal: Principal,
+    action: str,
+    user: User,
+    role: str,
+    teams: list[str] | None = None,
 ) -> MemberOut:
     """Record a membership change in the audit log and answer with the member."""
     service.record_audit(
@@ -94,7 +99,7 @@ def _member_audited(
         action=action,
         target_type="user",
         target_id=user.id,
-        detail={"role": role},
+        detail={"role": role, **({"teams": teams} if teams is not None else {})},
     )
     return MemberOut(
         user_id=user.id,
@@ -102,6 +107,7 @@ def _member_audited(
         display_name=user.display_name,
         role=role,
         last_login_at=user.last_login_at,
+        teams=teams or [],
     )
 
 
@@ -126,6 +132,7 @@ def list_members(
                 display_name=u.display_name,
                 role=m.role,
                 last_login_at=u.last_login_at,
+                teams=m.teams or [],
             )
             for u, m in rows[:limit]
         ],
@@ -159,17 +166,31 @@ def add_member(body: MemberCreate, principal: ApiPrincipal, session: DbSession) 
 def change_role(
     user_id: ObjectId, body: MemberUpdate, principal: ApiPrincipal, session: DbSession
 ) -> MemberOut:
-    """Change a member's role (a workspace always keeps an owner)."""
+    """Change a member's role (a workspace always keeps an owner) or teams."""
     require(principal, "members:manage")
     if body.role == "owner" and principal.role != "owner":
         raise ValidationFailed("Only an owner can make someone an owner.")
     workspace = service.get_workspace(session, workspace_id=principal.workspace_id)
-    if service.role_in(session, user_id=user_id, workspace_id=workspace.id) is None:
+    if body.role is None and body.teams is None:
+        raise ValidationFailed(
+            "Give a role or teams to change.",
+            errors=[{"field": "role", "message": "give role or teams"}],
+        )
+    current = service.role_in(session, user_id=user_id, workspace_id=workspace.id)
+    if current is None:
         raise NotFound("That user is not a member of this workspace.")
     user = session.get(User, user_id)
     assert user is not None
-    membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
-    return _member_audited(session, principal, "member.role", user, membership.role)
+    if body.role is not None:
+        membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
+    if body.teams is not None:
+        membership = service.set_member_teams(
+            session, workspace_id=workspace.id, user_id=user.id, teams=body.teams
+        )
+    action = "member.role" if body.teams is None else "member.teams"
+    return _member_audited(
+        session, principal, action, user, membership.role, list(membership.teams or [])
+    )
 
 
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)

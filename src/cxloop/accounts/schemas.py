@@ -50,7 +50,13 @@ class MemberCreate(BaseModel):
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Role
+    role: Role | None = Field(default=None, description="Leave out to keep the role")
+    teams: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description='The member\'s teams (e.g. ["cs", "delivery"]); follow-ups owned by a '
+        "team notify its members. Leave out to keep them.",
+    )
 
 
 class MemberOut(BaseModel):
@@ -59,6 +65,7 @@ class MemberOut(BaseModel):
     display_name: str
     role: str
     last_login_at: datetime | None
+    teams: list[str] = Field(default_factory=list)
 
 
 class MemberPage(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -189,6 +190,55 @@ def list_members(
     if after_id is not None:
         query = query.where(User.id > after_id)
     return [(u, m) for u, m in session.execute(query).all()]
+
+
+# A team key: letters (Korean too), digits, "-" and "_", as used in Survey.owner_team.
+TEAM_KEY = re.compile(r"^[^\W][\w-]{0,63}$")
+MAX_TEAMS = 20
+
+
+def parse_teams(value: str | Sequence[str]) -> list[str]:
+    """Team keys from a list or from text separated by commas or spaces, lower-cased, each
+    once; anything else is a field-level 422."""
+    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value)
+    teams: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationFailed(
+                "Teams must be text.", errors=[{"field": "teams", "message": "must be text"}]
+            )
+        key = item.strip().lower()
+        if not key:
+            continue
+        if not TEAM_KEY.match(key):
+            raise ValidationFailed(
+                f"{key[:70]!r} is not a team key: use letters, digits, '-' or '_' (up to 64).",
+                errors=[{"field": "teams", "message": "letters, digits, '-' or '_' only"}],
+            )
+        if key not in teams:
+            teams.append(key)
+    if len(teams) > MAX_TEAMS:
+        raise ValidationFailed(
+            f"A member can be in at most {MAX_TEAMS} teams.",
+            errors=[{"field": "teams", "message": f"at most {MAX_TEAMS}"}],
+        )
+    return teams
+
+
+def set_member_teams(
+    session: Session, *, workspace_id: int, user_id: int, teams: str | Sequence[str]
+) -> Membership:
+    """Put a member in these teams (and out of the others); their follow-ups notify them."""
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    if membership is None:
+        raise NotFound("That user is not a member of this workspace.")
+    membership.teams = parse_teams(teams)
+    session.flush()
+    return membership
 
 
 def memberships_of(session: Session, *, user_id: int) -> list[tuple[Workspace, str]]:

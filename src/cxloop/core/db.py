@@ -82,6 +82,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         event.listen(engine, "begin", _begin_immediate)
         return engine
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql+psycopg"):
+        # psycopg prepares a statement run five times on one connection; PostgreSQL may then
+        # switch it to a generic plan, which for the dashboard's range and cohort queries was
+        # minutes instead of milliseconds. Keep the prepared statements, plan each execution
+        # for its own parameters.
+        connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
     return create_engine(
         url,
         json_serializer=_json_dumps,
@@ -89,6 +96,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
+        connect_args=connect_args,
         **kwargs,
     )
 

@@ -25,8 +25,10 @@ from cxloop.demo.calendar import Calendar, demo_now
 from cxloop.demo.catalogue import build_catalogue
 from cxloop.demo.consents import record_consents
 from cxloop.demo.context import DemoContext
+from cxloop.demo.feedback import add_feedback
 from cxloop.demo.people import make_people, visitor_count
 from cxloop.demo.team import DEMO_PASSWORD, DEMO_SLUG, OWNER_EMAIL, build_workspace
+from cxloop.demo.texts import analyse_texts
 from cxloop.events import bus, consumers  # noqa: F401  (registers the bus consumers)
 from cxloop.events.commerce import upsert_products
 from cxloop.events.segment import parse_message
@@ -162,6 +164,18 @@ def finish(ctx: DemoContext) -> None:
         mark_churned(session, workspace=workspace)
 
 
+def drain_bus(ctx: DemoContext) -> None:
+    """Phase: the bus consumers read what the later phases logged (survey answers, …); an
+    answer is activity, so churn is worked out again afterwards."""
+    for consumer in list(bus.consumers.values()):
+        while bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH, safety_lag=0):
+            pass
+    with ctx.database.session() as session:
+        workspace = session.get(Workspace, ctx.workspace_id)
+        assert workspace is not None
+        mark_churned(session, workspace=workspace)
+
+
 Phase = Callable[[DemoContext], None]
 PHASES: tuple[Phase, ...] = (
     build_workspace,
@@ -170,6 +184,9 @@ PHASES: tuple[Phase, ...] = (
     play_behaviour,
     record_consents,
     finish,
+    add_feedback,
+    analyse_texts,
+    drain_bus,
 )
 
 

@@ -16,15 +16,16 @@ DEMO_NAME = "Demo 데모 쇼핑몰"
 # Not a secret: `cxloop demo` prints it, and every demo login uses it.
 DEMO_PASSWORD = "cxloop-demo-2026"  # noqa: S105
 OWNER_EMAIL = "owner@demo.cxloop.dev"
-# (email, display name, UI language, role): one login per role, so each can be tried.
-TEAM = (
-    (OWNER_EMAIL, "박서연", "ko", "owner"),
-    ("admin@demo.cxloop.dev", "이준호", "ko", "admin"),
-    ("agent@demo.cxloop.dev", "최민지", "ko", "agent"),
-    ("agent2@demo.cxloop.dev", "Emily Carter", "en", "agent"),
-    ("marketer@demo.cxloop.dev", "정하은", "ko", "marketer"),
-    ("analyst@demo.cxloop.dev", "강도윤", "ko", "analyst"),
-    ("viewer@demo.cxloop.dev", "윤서준", "ko", "viewer"),
+# (email, display name, UI language, role, teams): one login per role, so each can be tried;
+# the teams own the follow-ups of the demo's surveys (delivery, cs, cx).
+TEAM: tuple[tuple[str, str, str, str, list[str]], ...] = (
+    (OWNER_EMAIL, "박서연", "ko", "owner", ["cx"]),
+    ("admin@demo.cxloop.dev", "이준호", "ko", "admin", ["cx", "delivery"]),
+    ("agent@demo.cxloop.dev", "최민지", "ko", "agent", ["cs", "delivery"]),
+    ("agent2@demo.cxloop.dev", "Emily Carter", "en", "agent", ["cs"]),
+    ("marketer@demo.cxloop.dev", "정하은", "ko", "marketer", []),
+    ("analyst@demo.cxloop.dev", "강도윤", "ko", "analyst", []),
+    ("viewer@demo.cxloop.dev", "윤서준", "ko", "viewer", []),
 )
 
 
@@ -64,9 +65,10 @@ def build_workspace(ctx: DemoContext) -> None:
         remove_demo_workspace(session)
         workspace = accounts.create_workspace(session, name=DEMO_NAME, slug=DEMO_SLUG)
         ctx.workspace_id = workspace.id
-        for email, name, locale, role in TEAM:
+        for email, name, locale, role, teams in TEAM:
             user = _team_member(session, email, name, locale)
-            accounts.add_member(session, workspace=workspace, user=user, role=role)
+            membership = accounts.add_member(session, workspace=workspace, user=user, role=role)
+            membership.teams = list(teams)
             if role == "owner":
                 ctx.owner_id = user.id
             task.advance()

@@ -216,6 +216,56 @@ def ingest(
     return result
 
 
+@dataclass(frozen=True)
+class Activity:
+    """Something a customer did that cxloop saw itself (answered a survey, …), not an SDK."""
+
+    customer_id: int
+    message_id: str
+    name: str
+    channel: str
+    timestamp: datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def record_activities(session: Session, *, workspace_id: int, activities: list[Activity]) -> int:
+    """Append activities of known customers to the log as track events, so they show on the
+    timeline and reach the bus; a message id already stored is skipped (safe to retry).
+    Returns how many were new."""
+    if not activities:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "customer_id": a.customer_id,
+            "message_id": a.message_id,
+            "type": "track",
+            "name": a.name,
+            "channel": a.channel,
+            "user_id": None,
+            "anonymous_id": None,
+            "timestamp": a.timestamp,
+            "received_at": now,
+            "properties": a.properties,
+            "context": {"library": {"name": "cxloop"}},
+        }
+        for a in activities
+    ]
+    wanted = [a.message_id for a in activities]
+    before = set(
+        session.scalars(
+            select(Event.message_id).where(
+                Event.workspace_id == workspace_id, one_of(session, Event.message_id, wanted)
+            )
+        )
+    )
+    fresh = [row for row in rows if row["message_id"] not in before]
+    if fresh:
+        _insert_events(session, workspace_id, fresh, [])
+    return len(fresh)
+
+
 def _stored_properties(message: Message) -> dict[str, Any]:
     if message.type == "identify":
         return message.traits

@@ -86,6 +86,7 @@ def create_survey(body: SurveyCreate, principal: ApiPrincipal, session: DbSessio
         kind=body.kind,
         definition=body.definition,
         owner_team=body.owner_team,
+        distribution=body.distribution,
     )
     return _detail(session, survey)
 
@@ -111,6 +112,7 @@ def update_survey(
         name=body.name,
         owner_team=body.owner_team,
         definition=body.definition,
+        distribution=body.distribution,
     )
     return _detail(session, survey)
 

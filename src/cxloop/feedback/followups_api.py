@@ -89,5 +89,6 @@ def update_follow_up(
         assignee_id=body.assignee_id if "assignee_id" in body.model_fields_set else service.UNSET,
         note=body.note,
         due_at=body.due_at,
+        actor_id=principal.user_id,
     )
     return _out(follow_up)

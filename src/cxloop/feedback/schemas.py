@@ -36,6 +36,10 @@ class SurveyOut(BaseModel):
     status: str
     current_version: int
     owner_team: str
+    distribution: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How the survey goes out: channels, trigger, delay, sample, expiry, reminders",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -56,6 +60,11 @@ class SurveyCreate(BaseModel):
     kind: SurveyKind
     definition: SurveyDefinition
     owner_team: StorableText = Field(default="", max_length=64)
+    distribution: dict[str, Any] | None = Field(
+        default=None,
+        description="channels (email, widget, link), trigger {event, where}, delay_minutes, "
+        "sample_rate, expires_days, reminder_after_days, public_link",
+    )
 
 
 class SurveyUpdate(BaseModel):
@@ -64,6 +73,9 @@ class SurveyUpdate(BaseModel):
     owner_team: StorableText | None = Field(default=None, max_length=64)
     definition: SurveyDefinition | None = Field(
         default=None, description="A changed definition becomes the survey's next version"
+    )
+    distribution: dict[str, Any] | None = Field(
+        default=None, description="New distribution settings (replace the old ones whole)"
     )
 
 

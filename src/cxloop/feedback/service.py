@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.service import role_in
+from cxloop.channels import notifications
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import (
     decode_cursor,
@@ -24,6 +25,7 @@ from cxloop.core.pagination import (
     oldest_first,
 )
 from cxloop.core.timeutil import KST, as_utc, utcnow
+from cxloop.events import service as events
 from cxloop.feedback.definition import (
     SurveyDefinition,
     dump_definition,
@@ -36,7 +38,7 @@ from cxloop.feedback.definition import (
 )
 from cxloop.feedback.settings import parse_distribution
 from cxloop.metrics import stats
-from cxloop.models import FollowUp, Invitation, Response, Survey, SurveyVersion
+from cxloop.models import FollowUp, Invitation, Notification, Response, Survey, SurveyVersion
 from cxloop.models.feedback import FOLLOW_UP_STATUSES, SURVEY_KINDS, SURVEY_STATUSES
 from cxloop.profiles import service as profiles
 
@@ -401,8 +403,38 @@ def submit_response(
         invitation.status = "answered"
     session.flush()
     _open_follow_up_if_unhappy(session, survey=survey, response=response)
+    _record_on_timeline(session, survey=survey, responses=[response])
     session.flush()
     return response
+
+
+SURVEY_ANSWERED = "Survey Answered"
+
+
+def _record_on_timeline(session: Session, *, survey: Survey, responses: Sequence[Response]) -> None:
+    """Completed answers of known customers join their event log (timeline, bus): the scores
+    and the survey, not the free text, which stays on the response alone."""
+    activities = [
+        events.Activity(
+            customer_id=r.customer_id,
+            message_id=f"cxloop-survey-response-{r.id}",
+            name=SURVEY_ANSWERED,
+            channel="survey",
+            timestamp=as_utc(r.submitted_at),
+            properties={
+                "survey_id": survey.id,
+                "survey_key": survey.key,
+                "survey_name": survey.name,
+                "response_id": r.id,
+                "response_channel": r.channel,
+                **{k: v for k in ("nps", "csat", "ces") if (v := getattr(r, k)) is not None},
+                **({"touchpoint": r.touchpoint} if r.touchpoint else {}),
+            },
+        )
+        for r in responses
+        if r.completed and r.customer_id is not None
+    ]
+    events.record_activities(session, workspace_id=survey.workspace_id, activities=activities)
 
 
 @dataclass(frozen=True)
@@ -416,6 +448,12 @@ class ResponseFilter:
     customer_id: int | None = None
     channel: str | None = None
     version: int | None = None
+    has_comment: bool | None = None
+    text: str | None = None  # words the comment contains (case-insensitive)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _score_column(metric: str) -> Any:
@@ -459,6 +497,12 @@ def list_responses(
         query = query.where(Response.channel == filters.channel)
     if filters.version is not None:
         query = query.where(Response.version == filters.version)
+    if filters.has_comment is not None:
+        with_comment = and_(Response.comment.is_not(None), Response.comment != "")
+        query = query.where(with_comment if filters.has_comment else ~with_comment)
+    if filters.text:
+        pattern = "%" + _escape_like(filters.text) + "%"
+        query = query.where(Response.comment.ilike(pattern, escape="\\"))
     return newest_first(
         session, query, time=Response.submitted_at, id=Response.id, cursor=cursor, limit=limit
     )
@@ -577,6 +621,7 @@ def import_responses(
     session.flush()
     for response in created:
         _open_follow_up_if_unhappy(session, survey=survey, response=response)
+    _record_on_timeline(session, survey=survey, responses=created)
     session.flush()
     return ImportResult(created=created, duplicates=duplicates, unlinked=unlinked)
 
@@ -748,7 +793,87 @@ def _open_follow_up_if_unhappy(
         note="",
     )
     session.add(follow_up)
+    session.flush()
+    # An old answer imported long after the fact is on the board (overdue) but pages nobody.
+    if as_utc(follow_up.due_at) > utcnow():
+        _notify_follow_up(session, follow_up=follow_up, kind="followup_new", survey=survey)
     return follow_up
+
+
+def _notify_follow_up(
+    session: Session,
+    *,
+    follow_up: FollowUp,
+    kind: str,
+    survey: Survey | None = None,
+    user_ids: Sequence[int] | None = None,
+) -> None:
+    """Tell the follow-up's team (or ``user_ids``) about it, in-app and by email, once."""
+    if survey is None:
+        survey = session.scalar(
+            select(Survey)
+            .join(Response, Response.survey_id == Survey.id)
+            .where(
+                Response.workspace_id == follow_up.workspace_id,
+                Response.id == follow_up.response_id,
+            )
+        )
+    suffix = f":{user_ids[0]}" if kind == "followup_assigned" and user_ids else ""
+    notifications.notify(
+        session,
+        workspace_id=follow_up.workspace_id,
+        kind=kind,
+        params={
+            "id": follow_up.id,
+            "reason": follow_up.reason,
+            "team": follow_up.team,
+            "survey": survey.name if survey is not None else "",
+        },
+        link=f"/follow-ups/{follow_up.id}",
+        dedupe_key=f"{kind}:{follow_up.id}{suffix}",
+        team=follow_up.team if user_ids is None else None,
+        user_ids=user_ids,
+    )
+
+
+# Follow-ups that fell overdue longer ago than this are not announced by the overdue job (an
+# import of old answers, or a job that did not run for weeks, should not page anyone).
+OVERDUE_NOTICE_WINDOW = timedelta(days=7)
+
+
+def notify_overdue_follow_ups(session: Session, *, now: datetime | None = None) -> int:
+    """Notify, once, the assignee (else the team) of each follow-up that became overdue in the
+    last week; how many follow-ups were announced."""
+    now = now or utcnow()
+    told = (
+        select(Notification.id)
+        .where(
+            Notification.workspace_id == FollowUp.workspace_id,
+            Notification.dedupe_key == literal("followup_overdue:") + cast(FollowUp.id, String),
+        )
+        .exists()
+    )
+    rows = list(
+        session.scalars(
+            select(FollowUp)
+            .where(
+                FollowUp.status.not_in(CLOSED_FOLLOW_UP_STATUSES),
+                FollowUp.due_at < now,
+                FollowUp.due_at >= now - OVERDUE_NOTICE_WINDOW,
+                ~told,
+            )
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(1000)
+        )
+    )
+    for follow_up in rows:
+        _notify_follow_up(
+            session,
+            follow_up=follow_up,
+            kind="followup_overdue",
+            user_ids=[follow_up.assignee_id] if follow_up.assignee_id is not None else None,
+        )
+    return len(rows)
 
 
 def is_overdue(follow_up: FollowUp, *, now: datetime | None = None) -> bool:
@@ -806,9 +931,11 @@ def update_follow_up(
     assignee_id: int | None = UNSET,
     note: str | None = None,
     due_at: datetime | None = None,
+    actor_id: int | None = None,
 ) -> FollowUp:
     """Move, assign (None unassigns), annotate or reschedule a follow-up; closing it (done or
-    dismissed) stamps closed_at, reopening it clears that."""
+    dismissed) stamps closed_at, reopening it clears that. A new assignee other than the
+    acting user (``actor_id``) is notified."""
     if status is not None:
         if status not in FOLLOW_UP_STATUSES:
             raise ValidationFailed(
@@ -829,7 +956,13 @@ def update_follow_up(
                 "The assignee must be a member of this workspace.",
                 errors=[{"field": "assignee_id", "message": "not a member of this workspace"}],
             )
+        previous = follow_up.assignee_id
         follow_up.assignee_id = assignee_id
+        if assignee_id is not None and assignee_id not in (previous, actor_id):
+            session.flush()
+            _notify_follow_up(
+                session, follow_up=follow_up, kind="followup_assigned", user_ids=[assignee_id]
+            )
     if note is not None:
         follow_up.note = note
     if due_at is not None:
@@ -870,3 +1003,104 @@ def customer_responses(
         )
     }
     return [(r, names.get(r.survey_id, "")) for r in rows], next_cursor
+
+
+# --- respondent pages (personal and public links) ----------------------------------------------
+
+
+def invitation_for_token(session: Session, *, token: str) -> Invitation:
+    """The invitation whose personal link carries ``token``; the token alone names it (and
+    so its workspace), as a customer opening the link has nothing else."""
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    )
+    if invitation is None:
+        raise NotFound("No invitation has that token.")
+    return invitation
+
+
+def response_to_invitation(session: Session, *, invitation: Invitation) -> Response | None:
+    """The (partial or completed) response given to an invitation, if any."""
+    return _response_for_invitation(session, invitation)
+
+
+def mark_opened(session: Session, *, invitation: Invitation) -> None:
+    """Record that the customer opened their link (a later status is never undone)."""
+    if invitation.status in ("scheduled", "sent"):
+        invitation.status = "opened"
+        session.flush()
+
+
+def invitation_expired(invitation: Invitation) -> bool:
+    return invitation.status == "expired" or as_utc(invitation.expires_at) <= utcnow()
+
+
+def public_survey(session: Session, *, workspace_id: int, key: str) -> Survey:
+    """The survey ``key`` of the workspace when it takes answers through its public link."""
+    survey = session.scalar(
+        select(Survey).where(Survey.workspace_id == workspace_id, Survey.key == key)
+    )
+    if survey is None or not parse_distribution(survey.distribution).public_link:
+        raise NotFound(f"No public survey {key!r}.")
+    return survey
+
+
+PUBLIC_SUBMISSION_PREFIX = "link:"
+
+
+def submit_public_response(
+    session: Session,
+    *,
+    survey: Survey,
+    submission_id: str,
+    answers: Mapping[str, Any],
+    locale: str = "ko",
+    hidden: Mapping[str, Any] | None = None,
+) -> tuple[Response, bool]:
+    """An anonymous answer through the survey's public link, once per form submission:
+    the same ``submission_id`` sent again returns the first response (and False)."""
+    external_id = PUBLIC_SUBMISSION_PREFIX + submission_id[:100]
+    earlier = session.scalar(
+        select(Response).where(
+            Response.workspace_id == survey.workspace_id,
+            Response.survey_id == survey.id,
+            Response.external_id == external_id,
+        )
+    )
+    if earlier is not None:
+        return earlier, False
+    response = submit_response(
+        session, survey=survey, answers=answers, locale=locale, channel="link", hidden=hidden
+    )
+    response.external_id = external_id
+    session.flush()
+    return response, True
+
+
+@dataclass(frozen=True)
+class ResponseCounts:
+    completed: int
+    partial: int
+    last_at: datetime | None
+
+
+def response_counts(
+    session: Session, *, workspace_id: int, survey_ids: Sequence[int]
+) -> dict[int, ResponseCounts]:
+    """Completed and partial responses and the latest answer time of each listed survey."""
+    if not survey_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Response.survey_id,
+            _count_when(Response.completed.is_(True)),
+            _count_when(Response.completed.is_(False)),
+            func.max(Response.submitted_at),
+        )
+        .where(Response.workspace_id == workspace_id, Response.survey_id.in_(set(survey_ids)))
+        .group_by(Response.survey_id)
+    )
+    return {
+        survey_id: ResponseCounts(int(done), int(partial), as_utc(last) if last else None)
+        for survey_id, done, partial, last in rows
+    }

@@ -14,6 +14,14 @@ from cxloop.models.feedback import (
     Survey,
     SurveyVersion,
 )
+from cxloop.models.text import (
+    TextAnalysis,
+    TextAnalysisCategory,
+    TextCategory,
+    TextCorrection,
+    TextModelRun,
+    TextTheme,
+)
 from cxloop.models.workspace import (
     ApiKey,
     AuditEntry,
@@ -48,6 +56,12 @@ __all__ = [
     "Response",
     "Survey",
     "SurveyVersion",
+    "TextAnalysis",
+    "TextAnalysisCategory",
+    "TextCategory",
+    "TextCorrection",
+    "TextModelRun",
+    "TextTheme",
     "User",
     "Workspace",
 ]

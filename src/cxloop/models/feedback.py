@@ -88,8 +88,26 @@ class Response(Base):
     __tablename__ = "survey_responses"
     __table_args__ = (
         UniqueConstraint("invitation_id"),
+        # One response per external id and survey: imports and public-link submissions both
+        # carry one, so a retried or concurrent submission never stores a second answer.
+        UniqueConstraint("survey_id", "external_id"),
         Index("ix_survey_responses_survey_submitted", "survey_id", "submitted_at"),
         Index("ix_survey_responses_workspace_submitted", "workspace_id", "submitted_at"),
+        # The CX dashboard's scans: every column its aggregates read after the period, so
+        # scores, trends and most breakdowns are answered from the index alone.
+        Index(
+            "ix_survey_responses_dashboard",
+            "workspace_id",
+            "submitted_at",
+            "completed",
+            "survey_id",
+            "nps",
+            "csat",
+            "ces",
+            "touchpoint",
+            "channel",
+            "customer_id",
+        ),
         Index("ix_survey_responses_customer", "customer_id", "workspace_id"),
     )
 

@@ -120,6 +120,8 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_user_workspace_created", "user_id", "workspace_id", "created_at"),
         UniqueConstraint("user_id", "dedupe_key"),
+        # "Was anyone told about this already?" (the overdue sweep) asks by key, not by member.
+        Index("ix_notifications_workspace_dedupe", "workspace_id", "dedupe_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,8 +1,10 @@
-"""Schemas of the on-demand text analysis API."""
+"""Schemas of the text API: on-demand analysis, stored analyses and their corrections, the
+workspace taxonomy and model runs."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,3 +51,128 @@ class AnalysisOut(BaseModel):
 
 class AnalyzeOut(BaseModel):
     items: list[AnalysisOut]
+
+
+# --- stored analyses, corrections, taxonomy and models ------------------------------------------
+
+Sentiment = Literal["positive", "neutral", "negative"]
+CategoryKey = Annotated[str, Field(min_length=1, max_length=64)]
+Seed = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class StoredAspectOut(BaseModel):
+    category: str
+    sentiment: str
+    score: float | None = None
+    clause: str | None = Field(default=None, description="Absent once the customer was erased")
+
+
+class StoredAnalysisOut(BaseModel):
+    """What cxloop understood of one stored text (the text itself stays with its source)."""
+
+    id: int
+    source_type: str
+    source_id: int
+    customer_id: int | None
+    lang: str
+    sentiment: Sentiment
+    score: float
+    sarcasm: bool
+    categories: list[str]
+    aspects: list[StoredAspectOut]
+    keywords: list[str]
+    corrected: list[str] = Field(description="Fields a person corrected: sentiment, categories")
+    model_run_id: int | None
+    occurred_at: datetime
+    analysed_at: datetime
+
+
+class StoredAnalysisPage(BaseModel):
+    items: list[StoredAnalysisOut]
+    next_cursor: str | None
+
+
+class CorrectionIn(BaseModel):
+    """The right sentiment and/or categories of an analysis."""
+
+    model_config = ConfigDict(extra="forbid")
+    sentiment: Sentiment | None = None
+    categories: list[CategoryKey] | None = Field(default=None, max_length=64)
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    field: str
+    value: Any
+    previous: Any
+    user_id: int | None
+    actor: str
+    created_at: datetime
+
+
+class CorrectedAnalysisOut(BaseModel):
+    analysis: StoredAnalysisOut
+    corrections: list[CorrectionOut]
+
+
+class CategoryOut(BaseModel):
+    key: str
+    name_ko: str
+    name_en: str
+    seeds_ko: list[str]
+    seeds_en: list[str]
+    active: bool
+    position: int
+    updated_at: datetime
+
+
+class CategoryPage(BaseModel):
+    items: list[CategoryOut]
+    next_cursor: str | None
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: CategoryKey = Field(description="a-z, 0-9 and _, a letter first (e.g. gift_wrapping)")
+    name_ko: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(min_length=1, max_length=100)
+    seeds_ko: list[Seed] = Field(default_factory=list, max_length=200)
+    seeds_en: list[Seed] = Field(default_factory=list, max_length=200)
+
+
+class CategoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name_ko: str | None = Field(default=None, min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, min_length=1, max_length=100)
+    seeds_ko: list[Seed] | None = Field(default=None, max_length=200)
+    seeds_en: list[Seed] | None = Field(default=None, max_length=200)
+    active: bool | None = None
+
+
+class ModelRunOut(BaseModel):
+    """A trained model and how well it did on texts it never saw."""
+
+    id: int
+    workspace_id: int | None = Field(description="None: the model shipped with cxloop")
+    status: Literal["queued", "training", "ready", "failed"]
+    in_use: bool = Field(description="Whether this model analyses the workspace's texts now")
+    trigger: str
+    base_labels: int
+    weak_labels: int
+    strong_labels: int
+    holdout_size: int
+    accuracy: float | None
+    macro_f1: float | None
+    category_micro_f1: float | None
+    per_language: dict[str, Any]
+    comparison: dict[str, Any]
+    note: str
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ModelRunPage(BaseModel):
+    items: list[ModelRunOut]
+    next_cursor: str | None

@@ -211,6 +211,31 @@ def change_role(page: Page, user_id: int, role: Annotated[str, Form()] = "") -> 
     return redirect("/settings/members")
 
 
+@router.post("/members/{user_id:int}/teams")
+def change_teams(page: Page, user_id: int, teams: Annotated[str, Form()] = "") -> Response:
+    """Put a member in teams (comma separated); their teams' follow-ups notify them."""
+    require(page.principal, "members:manage")
+    try:
+        user, _role = _member(page, user_id)
+        with page.db.begin_nested():
+            membership = accounts.set_member_teams(
+                page.db, workspace_id=page.workspace.id, user_id=user_id, teams=teams[:2000]
+            )
+            accounts.record_audit(
+                page.db,
+                principal=page.principal,
+                action="member.teams",
+                target_type="user",
+                target_id=user_id,
+                detail={"teams": list(membership.teams)},
+            )
+    except (ValidationFailed, NotFound) as exc:
+        _flash_error(page, exc)
+    else:
+        page.flash("success", "loop.teams.saved", email=user.email)
+    return redirect(f"/settings/members#member-{user_id}")
+
+
 @router.get("/members/{user_id:int}/remove")
 def remove_form(page: Page, user_id: int) -> Response:
     """Confirm before a member loses access."""

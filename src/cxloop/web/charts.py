@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from markupsafe import Markup, escape
@@ -70,6 +71,180 @@ def activity_chart(
             parts.append(
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" class="bar"/>'
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704  (every text part above is escaped)
+
+
+# --- interval plots (the CX dashboard) ---------------------------------------------------------
+# Plain numbers and already translated strings in, escaped SVG out; every chart carries a
+# <title> and a <desc> (named by aria-labelledby) that say in words what it shows.
+
+
+def _f(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _svg_open(chart_id: str, width: int, height: int, title: str, desc: str, css: str) -> str:
+    cid = escape(chart_id)
+    return (
+        f'<svg class="{css}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-labelledby="{cid}-t {cid}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{cid}-t">{escape(title)}</title><desc id="{cid}-d">{escape(desc)}</desc>'
+    )
+
+
+def interval_bar(
+    estimate: float, low: float, high: float, *, lo: float, hi: float, label: str
+) -> Markup:
+    """A slim scale from ``lo`` to ``hi`` with the interval shaded and the estimate marked."""
+    width, height, pad = 200, 18, 4
+    span = (hi - lo) or 1.0
+
+    def x(v: float) -> float:
+        return pad + (min(max(v, lo), hi) - lo) / span * (width - 2 * pad)
+
+    parts = [
+        f'<svg class="ci-bar" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(label)}</title>",
+        f'<rect x="{pad}" y="7" width="{width - 2 * pad}" height="4" rx="2" class="track"/>',
+        f'<rect x="{_f(x(low))}" y="4" width="{_f(max(x(high) - x(low), 1.0))}" height="10" '
+        'rx="3" class="interval"/>',
+        f'<rect x="{_f(x(estimate) - 1.5)}" y="1" width="3" height="16" class="point"/>',
+        "</svg>",
+    ]
+    return Markup("".join(parts))  # noqa: S704  (the only text, the label, is escaped)
+
+
+def interval_trend_chart(
+    points: Sequence[tuple[str, float | None, float | None, float | None]],
+    *,
+    lo: float,
+    hi: float,
+    chart_id: str,
+    title: str,
+    desc: str,
+    width: int = 1000,
+    height: int = 190,
+) -> Markup:
+    """A line of estimates over time in a band of their intervals; ``points`` are (label,
+    estimate, low, high), oldest first, with None where a period had no answers (a gap)."""
+    left, right, top, bottom = 40, 8, 10, 22
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span = (hi - lo) or 1.0
+    step = plot_w / max(len(points) - 1, 1)
+
+    def x(i: int) -> float:
+        return left + i * step
+
+    def y(v: float) -> float:
+        return top + plot_h - (min(max(v, lo), hi) - lo) / span * plot_h
+
+    parts = [_svg_open(chart_id, width, height, title, desc, "chart ci-chart")]
+    for value in (lo, (lo + hi) / 2, hi):
+        parts.append(
+            f'<line x1="{left}" y1="{_f(y(value))}" x2="{width - right}" y2="{_f(y(value))}" '
+            f'class="{"axis" if value == lo else "grid"}"/>'
+            f'<text x="{left - 4}" y="{_f(y(value) + 4)}" class="tick" text-anchor="end">'
+            f"{escape(f'{value:g}')}</text>"
+        )
+    if lo < 0 < hi:
+        parts.append(
+            f'<line x1="{left}" y1="{_f(y(0))}" x2="{width - right}" y2="{_f(y(0))}" class="zero"/>'
+        )
+    runs: list[list[int]] = []
+    for i, (_, estimate, _, _) in enumerate(points):
+        if estimate is None:
+            runs.append([])
+        elif not runs or not runs[-1]:
+            runs.append([i])
+        else:
+            runs[-1].append(i)
+    for run in (r for r in runs if r):
+        upper = [f"{_f(x(i))},{_f(y(points[i][3] or 0))}" for i in run]
+        lower = [f"{_f(x(i))},{_f(y(points[i][2] or 0))}" for i in reversed(run)]
+        if len(run) == 1:  # a lone period: a whisker instead of a band
+            i = run[0]
+            parts.append(
+                f'<line x1="{_f(x(i))}" y1="{_f(y(points[i][2] or 0))}" x2="{_f(x(i))}" '
+                f'y2="{_f(y(points[i][3] or 0))}" class="whisker"/>'
+            )
+        else:
+            parts.append(f'<polygon points="{" ".join(upper + lower)}" class="ci-band"/>')
+            line = " ".join(f"{_f(x(i))},{_f(y(points[i][1] or 0))}" for i in run)
+            parts.append(f'<polyline points="{line}" class="line"/>')
+    labelled = max(1, len(points) // 6)
+    for i, (label, estimate, low, high) in enumerate(points):
+        if i % labelled == 0 or i == len(points) - 1:
+            parts.append(
+                f'<text x="{_f(x(i))}" y="{height - 6}" class="tick" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+        if estimate is not None:
+            tip = f"{label}: {estimate:.1f} [{(low or 0):.1f}, {(high or 0):.1f}]"
+            parts.append(
+                f'<circle cx="{_f(x(i))}" cy="{_f(y(estimate))}" r="2.5" class="dot">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704  (every text part above is escaped)
+
+
+def interval_bar_chart(
+    rows: Sequence[tuple[str, float | None, float | None, float | None, bool]],
+    *,
+    lo: float,
+    hi: float,
+    chart_id: str,
+    title: str,
+    desc: str,
+    value_format: str = "{:.1f}",
+    width: int = 1000,
+) -> Markup:
+    """Horizontal bars, one per (label, estimate, low, high, faint) row, with interval
+    whiskers where low and high are given; ``faint`` rows (too few answers) are drawn pale.
+    Bars start at zero when the scale crosses it, else at ``lo``."""
+    label_w, value_w, row_h, top = 170, 70, 26, 6
+    plot_w = width - label_w - value_w - 10
+    height = top * 2 + row_h * max(len(rows), 1)
+    span = (hi - lo) or 1.0
+    base = 0.0 if lo < 0 < hi else lo
+
+    def x(v: float) -> float:
+        return label_w + (min(max(v, lo), hi) - lo) / span * plot_w
+
+    parts = [_svg_open(chart_id, width, height, title, desc, "chart bar-chart")]
+    parts.append(
+        f'<line x1="{_f(x(base))}" y1="{top}" x2="{_f(x(base))}" y2="{height - top}" class="axis"/>'
+    )
+    for i, (label, estimate, low, high, faint) in enumerate(rows):
+        cy = top + i * row_h + row_h / 2
+        shown = label if len(label) <= 22 else label[:21] + "…"
+        parts.append(
+            f'<g class="{"faint" if faint else "row"}"><title>{escape(label)}</title>'
+            f'<text x="{label_w - 8}" y="{_f(cy + 4)}" class="label" text-anchor="end">'
+            f"{escape(shown)}</text>"
+        )
+        if estimate is not None:
+            x0, x1 = sorted((x(base), x(estimate)))
+            parts.append(
+                f'<rect x="{_f(x0)}" y="{_f(cy - 7)}" width="{_f(max(x1 - x0, 1.5))}" '
+                'height="14" rx="2" class="bar"/>'
+            )
+            if low is not None and high is not None:
+                parts.append(
+                    f'<line x1="{_f(x(low))}" y1="{_f(cy)}" x2="{_f(x(high))}" y2="{_f(cy)}" '
+                    'class="whisker"/>'
+                    f'<line x1="{_f(x(low))}" y1="{_f(cy - 5)}" x2="{_f(x(low))}" '
+                    f'y2="{_f(cy + 5)}" class="whisker"/>'
+                    f'<line x1="{_f(x(high))}" y1="{_f(cy - 5)}" x2="{_f(x(high))}" '
+                    f'y2="{_f(cy + 5)}" class="whisker"/>'
+                )
+            parts.append(
+                f'<text x="{width - value_w}" y="{_f(cy + 4)}" class="value">'
+                f"{escape(value_format.format(estimate))}</text>"
             )
         parts.append("</g>")
     parts.append("</svg>")

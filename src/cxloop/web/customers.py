@@ -119,6 +119,9 @@ def event_summary(event: Event) -> str:
         return ""
     if event.type == "identify":
         return ", ".join(sorted(k for k in props if isinstance(k, str)))[:120]
+    if event.name == feedback.SURVEY_ANSWERED:
+        scores = [f"{k.upper()} {props[k]}" for k in ("nps", "csat", "ces") if k in props]
+        return " · ".join([str(props.get("survey_name", ""))[:100], *scores])
     scalars = [
         f"{k}={v}"
         for k, v in props.items()

@@ -21,7 +21,7 @@ from cxloop.core.errors import (
 from cxloop.core.http import client_ip
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.settings import Settings
-from cxloop.web import admin, customers, errors
+from cxloop.web import admin, customers, dashboard, errors, loop, respond, surveys, widget
 from cxloop.web.rendering import STATIC, redirect, render
 from cxloop.web.session import (
     SESSION_COOKIE,
@@ -63,6 +63,11 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(dashboard.router)
+    app.include_router(loop.router)
+    app.include_router(respond.router)  # public: customers answering surveys
+    app.include_router(surveys.router)
+    app.include_router(widget.router)  # public: the survey widget, by write key
     app.state.render_error = render_error
     app.add_exception_handler(LoginRequired, _login_required)
 

@@ -1,0 +1,268 @@
+"""Notices to members: one in-app notice per member of a team (or named members), each with an
+email in the member's language, deduplicated so retried work never notifies anyone twice; and
+the member's side of it: list, count unread, mark read.
+
+A notice stores its ``kind`` and ``params``, not its text: the text comes from the catalog
+(``loop.notice.<kind>.title`` and ``.body``) in the reader's language when it is shown.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cxloop.channels.outbox import queue_email
+from cxloop.core.errors import NotFound, ValidationFailed
+from cxloop.core.i18n import LOCALES, gettext
+from cxloop.core.pagination import newest_first
+from cxloop.core.settings import get_settings
+from cxloop.core.timeutil import utcnow
+from cxloop.models import Membership, Notification, User, Workspace
+
+# What a notice can be about; each has ``loop.notice.<kind>.title`` and ``.body`` in the
+# catalog (a test checks both languages).
+NOTICE_KINDS = ("followup_new", "followup_assigned", "followup_overdue")
+# Who hears about a team's work when the team has no members.
+FALLBACK_ROLES = ("owner", "admin")
+MAX_DEDUPE_KEY = 200
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    title: str
+    body: str
+
+
+def render_notice(kind: str, params: Mapping[str, Any], locale: str) -> NoticeText:
+    """The title and body of a notice of ``kind`` in ``locale``."""
+    values = {k: v for k, v in params.items() if isinstance(k, str)}
+    return NoticeText(
+        title=gettext(locale, f"loop.notice.{kind}.title", **values),
+        body=gettext(locale, f"loop.notice.{kind}.body", **values),
+    )
+
+
+def team_members(session: Session, *, workspace_id: int, team: str) -> list[User]:
+    """The active members of ``team`` in the workspace; its owners and admins when the team
+    is empty or has nobody in it."""
+    rows = session.execute(
+        select(User, Membership)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.workspace_id == workspace_id, User.is_active.is_(True))
+        .order_by(User.id)
+    ).all()
+    # Team lists live in a JSON column whose containment test differs by database; a
+    # workspace has few members, so they are matched here.
+    chosen = [u for u, m in rows if team and team in (m.teams or [])]
+    if not chosen:
+        chosen = [u for u, m in rows if m.role in FALLBACK_ROLES]
+    return chosen
+
+
+def _members_by_id(session: Session, *, workspace_id: int, user_ids: Iterable[int]) -> list[User]:
+    ids = set(user_ids)
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.workspace_id == workspace_id,
+                User.id.in_(ids),
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def notify(
+    session: Session,
+    *,
+    workspace_id: int,
+    kind: str,
+    params: Mapping[str, Any],
+    link: str,
+    dedupe_key: str,
+    team: str | None = None,
+    user_ids: Iterable[int] | None = None,
+    email: bool = True,
+) -> list[Notification]:
+    """Notify a team (``team``) or some members (``user_ids``): one in-app notice each, plus an
+    email in their language. A member who already has a notice with ``dedupe_key`` gets
+    nothing new; the new notices are returned."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    if len(dedupe_key) > MAX_DEDUPE_KEY - 40:
+        raise ValueError("dedupe_key is too long")
+    if user_ids is not None:
+        users = _members_by_id(session, workspace_id=workspace_id, user_ids=user_ids)
+    else:
+        users = team_members(session, workspace_id=workspace_id, team=team or "")
+    if not users:
+        return []
+    already = set(
+        session.scalars(
+            select(Notification.user_id).where(
+                Notification.user_id.in_([u.id for u in users]),
+                Notification.dedupe_key == dedupe_key,
+            )
+        )
+    )
+    created: list[tuple[User, Notification]] = []
+    for user in users:
+        if user.id in already:
+            continue
+        notice = Notification(
+            workspace_id=workspace_id,
+            user_id=user.id,
+            kind=kind,
+            params=dict(params),
+            link=link,
+            dedupe_key=dedupe_key,
+        )
+        try:
+            # A concurrent run may have written the same notice a moment ago: the unique
+            # (user, dedupe key) keeps one, and this one is dropped.
+            with session.begin_nested():
+                session.add(notice)
+                session.flush()
+        except IntegrityError:
+            continue
+        created.append((user, notice))
+    if email and created:
+        _queue_emails(session, workspace_id=workspace_id, notices=created)
+    return [n for _, n in created]
+
+
+def _queue_emails(
+    session: Session, *, workspace_id: int, notices: list[tuple[User, Notification]]
+) -> None:
+    # The outbox belongs to the channels domain, which sits above accounts; it is imported
+    # here, at call time, so accounts keeps no import-time dependency on it.
+
+    workspace = session.get(Workspace, workspace_id)
+    workspace_name = workspace.name if workspace is not None else ""
+    base = get_settings().public_url.rstrip("/")
+    for user, notice in notices:
+        locale = user.locale if user.locale in LOCALES else "ko"
+        text = render_notice(notice.kind, notice.params, locale)
+        url = f"{base}{notice.link}" if notice.link.startswith("/") else notice.link
+        footer = gettext(locale, "loop.notice.email_footer", workspace=workspace_name)
+        open_label = gettext(locale, "loop.notice.email_open")
+        body_text = f"{text.body}\n\n{open_label}: {url}\n\n-- \n{footer}\n"
+        body_html = (
+            f"<p>{html.escape(text.body)}</p>"
+            f'<p><a href="{html.escape(url, quote=True)}">{html.escape(open_label)}</a></p>'
+            f'<p style="color:#666;font-size:12px">{html.escape(footer)}</p>'
+        )
+        try:
+            queue_email(
+                session,
+                workspace_id=workspace_id,
+                recipient=user.email,
+                subject=f"[cxloop] {text.title}"[:300],
+                text=body_text,
+                html=body_html,
+                dedupe_key=f"notify:{notice.kind}:{notice.dedupe_key}:{user.id}",
+                user_id=user.id,
+                purpose="service",
+            )
+        except ValidationFailed:
+            # A login address mail cannot go to: the in-app notice is still there.
+            continue
+
+
+# --- the member's side -------------------------------------------------------------------------
+
+
+def list_notifications(
+    session: Session,
+    *,
+    workspace_id: int,
+    user_id: int,
+    unread_only: bool = False,
+    cursor: str | None = None,
+    limit: int = 30,
+) -> tuple[list[Notification], str | None]:
+    """A page of the member's notices in this workspace, newest first, and the next cursor."""
+    limit = max(1, min(limit, 200))
+    query = select(Notification).where(
+        Notification.workspace_id == workspace_id, Notification.user_id == user_id
+    )
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return newest_first(
+        session,
+        query,
+        time=Notification.created_at,
+        id=Notification.id,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def unread_count(session: Session, *, workspace_id: int, user_id: int) -> int:
+    """How many of the member's notices in this workspace are unread."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.workspace_id == workspace_id,
+                Notification.user_id == user_id,
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def get_notification(
+    session: Session, *, workspace_id: int, user_id: int, notification_id: int
+) -> Notification:
+    """One of the member's own notices (another member's is not found)."""
+    notice = session.scalar(
+        select(Notification).where(
+            Notification.workspace_id == workspace_id,
+            Notification.user_id == user_id,
+            Notification.id == notification_id,
+        )
+    )
+    if notice is None:
+        raise NotFound(f"No notification with id {notification_id}.")
+    return notice
+
+
+def mark_read(
+    session: Session, *, workspace_id: int, user_id: int, notification_id: int
+) -> Notification:
+    """Mark one of the member's notices read (reading it again changes nothing)."""
+    notice = get_notification(
+        session, workspace_id=workspace_id, user_id=user_id, notification_id=notification_id
+    )
+    if notice.read_at is None:
+        notice.read_at = utcnow()
+        session.flush()
+    return notice
+
+
+def mark_all_read(session: Session, *, workspace_id: int, user_id: int) -> int:
+    """Mark every unread notice of the member in this workspace read; how many were."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.workspace_id == workspace_id,
+            Notification.user_id == user_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,305 @@
+"""The outbox of outbound messages: queue a message once per purpose (its dedupe key), claim
+due ones for one sender at a time, and record how each attempt went.
+
+Sending is at most once: a message is claimed (``sending``) and committed before it is handed
+to the SMTP server, so two workers never send the same row, and a row a crashed worker left in
+``sending`` is marked failed rather than sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cxloop.core.db import rowcount
+from cxloop.core.errors import ValidationFailed
+from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.models import OutboundMessage
+from cxloop.models.base import table_of
+from cxloop.profiles.contact import normalise_email
+
+log = logging.getLogger(__name__)
+
+PURPOSES = ("service", "marketing")
+# Attempts before a message that keeps failing for a transient reason is given up.
+MAX_ATTEMPTS = 6
+# The wait after the n-th failed attempt: 1, 2, 4, 8, 16 minutes … capped at 6 hours.
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=6)
+# How long a claimed message may stay in ``sending`` before it counts as interrupted.
+SENDING_LEASE = timedelta(minutes=15)
+_KICK = "cxloop.outbox.kick"
+
+
+def _clean_header(value: str, limit: int) -> str:
+    return " ".join(value.split())[:limit]
+
+
+def queue_email(
+    session: Session,
+    *,
+    workspace_id: int,
+    recipient: str,
+    subject: str,
+    text: str,
+    html: str = "",
+    dedupe_key: str,
+    customer_id: int | None = None,
+    user_id: int | None = None,
+    purpose: str = "service",
+    send_after: datetime | None = None,
+) -> OutboundMessage:
+    """Queue an email once per (workspace, dedupe key); asking again returns the first one.
+
+    Safe against concurrent callers: the insert skips a row another transaction stored with
+    the same key, and the stored row is returned. Sending starts after the caller commits.
+    """
+    address = normalise_email(recipient)
+    if address is None:
+        raise ValidationFailed(
+            "The recipient is not a valid email address.",
+            errors=[{"field": "recipient", "message": "not a valid email address"}],
+        )
+    if purpose not in PURPOSES:
+        raise ValidationFailed(
+            f"purpose must be one of {', '.join(PURPOSES)}.",
+            errors=[{"field": "purpose", "message": "unknown purpose"}],
+        )
+    key = dedupe_key.strip()
+    if not key or len(key) > 200:
+        raise ValidationFailed(
+            "A dedupe key of 1 to 200 characters is required.",
+            errors=[{"field": "dedupe_key", "message": "must be 1 to 200 characters"}],
+        )
+    now = utcnow()
+    values: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "channel": "email",
+        "purpose": purpose,
+        "customer_id": customer_id,
+        "user_id": user_id,
+        "recipient": address,
+        "subject": _clean_header(subject, 300),
+        "body_text": text,
+        "body_html": html,
+        "dedupe_key": key,
+        "status": "queued",
+        "attempts": 0,
+        "last_error": "",
+        "send_after": as_utc(send_after) if send_after is not None else now,
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(table_of(OutboundMessage))
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
+    )
+    message = session.scalars(
+        select(OutboundMessage)
+        .where(OutboundMessage.workspace_id == workspace_id, OutboundMessage.dedupe_key == key)
+        .execution_options(populate_existing=True)
+    ).one()
+    if message.status == "queued":
+        session.info[_KICK] = True
+    return message
+
+
+def find_message(session: Session, *, workspace_id: int, dedupe_key: str) -> OutboundMessage | None:
+    """The message queued under this dedupe key, if any."""
+    return session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.workspace_id == workspace_id, OutboundMessage.dedupe_key == dedupe_key
+        )
+    )
+
+
+def cancel(session: Session, *, message: OutboundMessage) -> bool:
+    """Withdraw a message that has not gone out yet; True when it was still queued."""
+    changed = rowcount(
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message.id, OutboundMessage.status == "queued")
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        )
+    )
+    session.refresh(message)
+    return changed == 1
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts before the next one."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def claim_due(
+    session: Session, *, now: datetime | None = None, limit: int = 50
+) -> list[OutboundMessage]:
+    """Mark up to ``limit`` due queued emails as ``sending`` and return them (oldest first).
+
+    Rows another worker holds are skipped (PostgreSQL ``SKIP LOCKED``; SQLite writers are
+    serialised by its write lock), and the status check in the update makes a claim exclusive.
+    Commit right after, before sending. Messages left ``sending`` past their lease by a
+    crashed worker are marked failed here, never sent a second time.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.status == "sending", OutboundMessage.send_after <= now)
+        .values(
+            status="failed",
+            last_error="The sender stopped while sending; not retried so it is never sent twice.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(
+        session.scalars(
+            select(OutboundMessage.id)
+            .where(
+                OutboundMessage.status == "queued",
+                OutboundMessage.channel == "email",
+                OutboundMessage.send_after <= now,
+            )
+            .order_by(OutboundMessage.send_after, OutboundMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(ids), OutboundMessage.status == "queued")
+        .values(status="sending", send_after=now + SENDING_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    return list(
+        session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.status == "sending")
+            .order_by(OutboundMessage.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def mark_sent(session: Session, *, message_id: int, now: datetime | None = None) -> None:
+    """Record that the server accepted the message."""
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message_id, OutboundMessage.status == "sending")
+        .values(
+            status="sent",
+            sent_at=now or utcnow(),
+            attempts=OutboundMessage.attempts + 1,
+            last_error="",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_failed(
+    session: Session,
+    *,
+    message_id: int,
+    error: str,
+    transient: bool,
+    now: datetime | None = None,
+) -> str:
+    """Record a failed attempt: queued again after a backoff while attempts remain for a
+    transient failure, else ``failed``. Returns the new status."""
+    now = now or utcnow()
+    attempts = session.scalar(
+        select(OutboundMessage.attempts).where(OutboundMessage.id == message_id)
+    )
+    if attempts is None:
+        return "missing"
+    attempts += 1
+    retry = transient and attempts < MAX_ATTEMPTS
+    status = "queued" if retry else "failed"
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message_id, OutboundMessage.status == "sending")
+        .values(
+            status=status,
+            attempts=attempts,
+            last_error=error[:2000],
+            send_after=now + retry_delay(attempts) if retry else now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return status
+
+
+def release(session: Session, *, message_ids: list[int], now: datetime | None = None) -> None:
+    """Put claimed messages back in the queue without counting an attempt (the batch stopped
+    before reaching them)."""
+    if not message_ids:
+        return
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(message_ids), OutboundMessage.status == "sending")
+        .values(status="queued", send_after=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    queued: int
+    sending: int
+    sent: int
+    failed: int
+    cancelled: int
+    due: int
+
+
+def counts(session: Session, *, workspace_id: int | None = None) -> OutboxCounts:
+    """How many messages are in each state (in one workspace, or everywhere)."""
+    query = select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)
+    due = select(func.count()).where(
+        OutboundMessage.status == "queued", OutboundMessage.send_after <= utcnow()
+    )
+    if workspace_id is not None:
+        query = query.where(OutboundMessage.workspace_id == workspace_id)
+        due = due.where(OutboundMessage.workspace_id == workspace_id)
+    by_status: dict[str, int] = {status: int(n) for status, n in session.execute(query).all()}
+    return OutboxCounts(
+        queued=by_status.get("queued", 0),
+        sending=by_status.get("sending", 0),
+        sent=by_status.get("sent", 0),
+        failed=by_status.get("failed", 0),
+        cancelled=by_status.get("cancelled", 0),
+        due=int(session.scalar(due) or 0),
+    )
+
+
+# --- sending starts once the queueing transaction commits ---------------------------------------
+
+
+@event.listens_for(Session, "after_commit")
+def _kick_after_commit(session: Session) -> None:
+    if not session.info.pop(_KICK, False):
+        return
+    try:
+        from cxloop.channels.tasks import kick_outbox
+
+        kick_outbox()
+    except Exception:  # the periodic job sends it anyway; never fail the caller's commit
+        log.exception("could not start the outbox sender")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_kick(session: Session) -> None:
+    session.info.pop(_KICK, None)
