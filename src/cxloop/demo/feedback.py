@@ -60,6 +60,9 @@ REASONS = (
     ("website_app", _t("웹사이트·앱", "Website and app")),
 )
 _OPTIONS = [{"id": key, "label": label} for key, label in REASONS]
+# How much each part of the experience moves a customer's NPS in the demo (deliveries most):
+# the key-driver analysis on the dashboard should find this order again.
+DRIVER_WEIGHTS = {"delivery": 0.45, "customer_service": 0.25, "price": 0.2, "website_app": 0.1}
 
 CSAT_DEFINITION: dict[str, Any] = {
     "questions": [
@@ -105,6 +108,17 @@ NPS_DEFINITION: dict[str, Any] = {
                 "How likely are you to recommend Demo Mall to a friend or colleague?",
             ),
         },
+        *(
+            {
+                "id": f"{key}_rating",
+                "type": "rating",
+                "min": 1,
+                "max": 5,
+                "text": _t(f"{label['ko']}에 대한 만족도", f"Your rating of {label['en'].lower()}"),
+            }
+            for key, label in REASONS
+            if key in DRIVER_WEIGHTS
+        ),
         {
             "id": "reason",
             "type": "single",
@@ -288,11 +302,21 @@ def _answer_csat(rng: Random, ask: Ask, improved_at: datetime) -> None:
 
 
 def _answer_nps(rng: Random, ask: Ask) -> None:
-    score = _score(rng, NPS_WEIGHTS.get(ask.person.tier, NPS_WEIGHTS["basic"]), 0)
+    """Ratings of each part of the experience first; the NPS follows from them (deliveries
+    weigh most) and from the customer's tier; the reason is the worst-rated part."""
+    weights = NPS_WEIGHTS.get(ask.person.tier, NPS_WEIGHTS["basic"])
+    mood = _score(rng, weights, 0) - 7.5  # the tier's usual leaning
+    ratings = {key: min(5, max(1, round(rng.gauss(3.8 + mood / 6, 1.0)))) for key in DRIVER_WEIGHTS}
+    latent = sum(w * (ratings[k] - 3.5) for k, w in DRIVER_WEIGHTS.items()) + rng.gauss(0, 0.5)
+    score = min(10, max(0, round(7.5 + 2.6 * latent + mood / 4)))
     answers: dict[str, Any] = {"nps": score}
-    topic = rng.choice([k for k, _ in REASONS])
+    if rng.random() < 0.75:
+        answers.update({f"{key}_rating": value for key, value in ratings.items()})
+    topic = min(ratings, key=lambda k: (ratings[k], rng.random()))
     if score <= 6:
         answers["reason"] = topic
+    elif score >= 9:
+        topic = max(ratings, key=lambda k: (ratings[k], rng.random()))
     if rng.random() < (0.6 if score <= 6 else 0.3):
         positive = score >= 9 or (score >= 7 and rng.random() < 0.5)
         answers["comment"] = comment(
