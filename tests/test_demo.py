@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session, aliased
 
 from cxloop.accounts import service as accounts
 from cxloop.core.db import Database
+from cxloop.core.settings import get_settings
 from cxloop.demo import DemoResult, build_demo
 from cxloop.demo.calendar import demo_now
 from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL
+from cxloop.feedback import service as feedback
+from cxloop.feedback.distribution import invitation_token
 from cxloop.models import (
     ApiKey,
     ConsentRecord,
@@ -298,6 +301,12 @@ def test_surveys_have_a_year_of_varied_answers_worked_follow_ups_and_an_improvem
         select(func.count()).where(Event.workspace_id == ws, Event.name == "Survey Answered")
     )
     assert answered_events == completed
+    # Every invitation's personal link leads back to it.
+    some = db.scalars(select(Invitation).where(Invitation.workspace_id == ws).limit(5)).all()
+    secret = get_settings().resolved_secret_key()
+    for invitation in some:
+        token = invitation_token(invitation, secret=secret)
+        assert feedback.invitation_for_token(db, token=token).id == invitation.id
     # Each answered invitation has exactly one response.
     answered = db.scalar(
         select(func.count()).where(Invitation.workspace_id == ws, Invitation.status == "answered")

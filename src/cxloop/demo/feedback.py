@@ -21,12 +21,14 @@ from typing import Any
 from sqlalchemy import select
 
 from cxloop.core.i18n import normalise_locale
+from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import KST
 from cxloop.demo.calendar import DAY, occasion_of
 from cxloop.demo.comments import comment
 from cxloop.demo.context import DemoContext
 from cxloop.demo.people import Person
 from cxloop.feedback import service
+from cxloop.feedback.distribution import invitation_token
 from cxloop.models import (
     FollowUp,
     Improvement,
@@ -463,7 +465,8 @@ def _create_surveys(ctx: DemoContext) -> dict[str, Survey]:
     return surveys
 
 
-def _token_hash(ctx: DemoContext, index: int) -> str:
+def _placeholder_hash(ctx: DemoContext, index: int) -> str:
+    """Unique until the row has the id its real token is made from."""
     return hashlib.sha256(f"cxloop-demo:{ctx.seed}:{ctx.now}:{index}".encode()).hexdigest()
 
 
@@ -494,7 +497,7 @@ def _store_invitations(ctx: DemoContext, surveys: dict[str, Survey], asks: list[
                     workspace_id=ctx.workspace_id,
                     survey_id=surveys[ask.survey].id,
                     customer_id=ask.person.customer_id,
-                    token_hash=_token_hash(ctx, index),
+                    token_hash=_placeholder_hash(ctx, index),
                     channel=ask.channel,
                     status=status,
                     hidden=ask.hidden,
@@ -507,8 +510,11 @@ def _store_invitations(ctx: DemoContext, surveys: dict[str, Survey], asks: list[
             )
         session.add_all(rows)
         session.flush()
+        secret = get_settings().resolved_secret_key()
         for ask, row in zip(asks, rows, strict=True):
             ask.invitation_id = row.id
+            # The token its links carry, as the distribution would have made it.
+            row.token_hash = service.hash_token(invitation_token(row, secret=secret))
 
 
 def _import_answers(
