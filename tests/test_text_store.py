@@ -268,7 +268,8 @@ def test_bad_corrections_are_422_problems(
     assert reply.status_code == 422, reply.text
     assert reply.headers["content-type"].startswith("application/problem+json")
     assert field in {e["field"] for e in reply.json()["errors"]}
-    assert session.scalar(select(func.count()).select_from(TextCorrection)) == 0
+    corrections = select(func.count()).where(TextCorrection.analysis_id == analysis.id)
+    assert session.scalar(corrections) == 0
 
 
 def test_a_viewer_cannot_correct(client: TestClient, tenant: Tenant, session: Session) -> None:

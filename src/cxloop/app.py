@@ -169,6 +169,7 @@ def create_app(
     from cxloop.feedback.invitations_api import router as invitations_router
     from cxloop.metrics.api import router as metrics_router
     from cxloop.profiles.api import router as profiles_router
+    from cxloop.text.analytics_api import router as text_analytics_router
     from cxloop.text.api import router as text_router
 
     app.include_router(ingestion_router)
@@ -181,6 +182,7 @@ def create_app(
     app.include_router(improvements_router)
     app.include_router(metrics_router)
     app.include_router(text_router)
+    app.include_router(text_analytics_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

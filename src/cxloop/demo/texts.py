@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cxloop.demo.context import DemoContext
 from cxloop.feedback import texts  # noqa: F401  (registers the survey_response source)
-from cxloop.text import tasks
+from cxloop.text import tasks, themes
 
 
 def analyse_texts(ctx: DemoContext) -> None:
@@ -14,3 +14,6 @@ def analyse_texts(ctx: DemoContext) -> None:
     total = tasks.reanalysis_total(ctx.database, workspace_ids=[ctx.workspace_id])
     task = ctx.task("Comments (text analysis)", total)
     tasks.reanalyse(ctx.database, workspace_ids=[ctx.workspace_id], progress=task.advance)
+    # The themes of the last weeks, as the daily job would find them.
+    with ctx.database.session() as session:
+        themes.recompute_themes(session, workspace_id=ctx.workspace_id)

@@ -558,22 +558,34 @@ def _product_statement(scope: Scope) -> tuple[Select[Any], Any]:
     """Responses by product: the ``product_id`` hidden field when the response has one, else
     every product of the order its ``order_id`` hidden field names (an answer about an order
     of three products counts once for each of them); responses with neither are one group."""
-    named = Response.hidden[PRODUCT_FIELD].as_string()
-    order_ref = Response.hidden[ORDER_FIELD].as_string()
-    scores = (Response.nps, Response.csat, Response.ces)
-    by_field = select(named.label("key"), *scores).where(*_counted(scope), named.is_not(None))
+    # The hidden fields are read once per response (a CTE used three times is materialised on
+    # SQLite and PostgreSQL alike), not once per branch of the union.
+    answers = (
+        select(
+            Response.hidden[PRODUCT_FIELD].as_string().label("named"),
+            Response.hidden[ORDER_FIELD].as_string().label("order_ref"),
+            Response.nps,
+            Response.csat,
+            Response.ces,
+        )
+        .where(*_counted(scope))
+        .cte("answers")
+    )
+    scores = (answers.c.nps, answers.c.csat, answers.c.ces)
+    named, order_ref = answers.c.named, answers.c.order_ref
+    by_field = select(named.label("key"), *scores).where(named.is_not(None))
     by_order = (
         select(OrderItem.external_product_id.label("key"), *scores)
-        .select_from(Response)
+        .select_from(answers)
         .join(
             Order,
             and_(Order.workspace_id == scope.workspace_id, Order.external_id == order_ref),
         )
         .join(OrderItem, OrderItem.order_id == Order.id)
-        .where(*_counted(scope), named.is_(None), order_ref.is_not(None))
+        .where(named.is_(None), order_ref.is_not(None))
     )
     unknown = select(literal(None).label("key"), *scores).where(
-        *_counted(scope), named.is_(None), order_ref.is_(None)
+        named.is_(None), order_ref.is_(None)
     )
     rows = union_all(by_field, by_order, unknown).subquery("by_product")
     key = rows.c.key

@@ -367,27 +367,28 @@ def cohort_table(
             Order.total.label("total"),
         )
         .where(Order.placed_at < as_of, Order.currency == currency)
-        .cte("cohort_orders")
+        .subquery("cohort_orders")
     )
-    first = (
-        select(orders.c.customer_id, func.min(orders.c.month).label("cohort"))
-        .group_by(orders.c.customer_id)
-        .subquery("first_month")
-    )
-    sizes: dict[int, int] = {
-        cohort: count
-        for cohort, count in session.execute(
-            select(first.c.cohort, func.count()).group_by(first.c.cohort)
-        )
-    }
-    revenue: dict[tuple[int, int], Decimal] = {
-        (cohort, month): _money(total, currency)
-        for cohort, month, total in session.execute(
-            select(first.c.cohort, orders.c.month, func.sum(orders.c.total))
-            .join(first, first.c.customer_id == orders.c.customer_id)
-            .group_by(first.c.cohort, orders.c.month)
-        )
-    }
+    # One pass over the orders: each order with its customer's first month (the cohort).
+    cohorted = select(
+        orders.c.customer_id,
+        orders.c.month,
+        orders.c.total,
+        func.min(orders.c.month).over(partition_by=orders.c.customer_id).label("cohort"),
+    ).subquery("cohorted")
+    sizes: dict[int, int] = {}
+    revenue: dict[tuple[int, int], Decimal] = {}
+    for cohort, month, customers, total in session.execute(
+        select(
+            cohorted.c.cohort,
+            cohorted.c.month,
+            func.count(func.distinct(cohorted.c.customer_id)),
+            func.sum(cohorted.c.total),
+        ).group_by(cohorted.c.cohort, cohorted.c.month)
+    ):
+        revenue[(cohort, month)] = _money(total, currency)
+        if month == cohort:
+            sizes[cohort] = customers
     unit = _unit(currency)
     rows = []
     for cohort in sorted(sizes):

@@ -173,6 +173,8 @@ class TextCategory(Base):
     seeds_en: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
     active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
+    # The team that owns this kind of complaint (spikes notify it; "" = the workspace admins).
+    team: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -195,4 +197,26 @@ class TextTheme(Base):
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     promoted_category_key: Mapped[str | None] = mapped_column(String(64))
+    # The category most of its texts carry, when most do (the theme is then no news).
+    matched_category: Mapped[str | None] = mapped_column(String(64))
+    matched_share: Mapped[float | None] = mapped_column(Float)
+    mean_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TextThemeMember(Base):
+    """One analysis of a theme: weekly trends and the verbatims of a theme are a join away (the
+    rows go with the theme when the next window replaces it)."""
+
+    __tablename__ = "text_theme_members"
+    __table_args__ = (
+        PrimaryKeyConstraint("theme_id", "analysis_id"),
+        Index("ix_text_theme_members_workspace_theme", "workspace_id", "theme_id"),
+        Index("ix_text_theme_members_analysis", "analysis_id"),
+    )
+
+    theme_id: Mapped[int] = mapped_column(ForeignKey("text_themes.id", ondelete="CASCADE"))
+    analysis_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("text_analyses.id", ondelete="CASCADE")
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import sparse
 
 from cxloop.text.lang import Language, detect_language
-from cxloop.text.lexicon import FEATURE_NAMES, LexiconScore, score_text
+from cxloop.text.lexicon import BASE_FEATURES, FEATURE_NAMES, LexiconScore, score_text
 from cxloop.text.normalize import normalize
 from cxloop.text.tokens import Morph, english_morphs, korean_sentences
 
@@ -83,24 +83,30 @@ class FeatureBuilder:
             tokenizer=_split, token_pattern=None, lowercase=False, ngram_range=(1, 2),
             min_df=1, max_features=max_morph, sublinear_tf=True, dtype=np.float32,
         )  # fmt: skip
+        self.n_lexicon = len(FEATURE_NAMES)
 
     def fit(self, docs: Sequence[Doc]) -> FeatureBuilder:
         self.char.fit([d.normalized for d in docs])
         self.morph.fit([morph_text(d) for d in docs])
+        self.n_lexicon = len(FEATURE_NAMES)
         return self
 
     def transform(self, docs: Sequence[Doc]) -> Any:
         chars = self.char.transform([d.normalized for d in docs])
         morphs = self.morph.transform([morph_text(d) for d in docs])
+        # a model saved before the lexicon grew features (a workspace's stored model) reads the
+        # features it was fitted with, in the same places
+        n_lexicon = getattr(self, "n_lexicon", BASE_FEATURES)
         dense = np.array(
             [
-                [*d.lexicon.features, 1.0 if d.lang == "ko" else 0.0]
+                [*d.lexicon.features[:BASE_FEATURES], 1.0 if d.lang == "ko" else 0.0,
+                 *d.lexicon.features[BASE_FEATURES:n_lexicon]]
                 if d.lexicon.features
-                else [0.0] * (len(FEATURE_NAMES) + 1)
+                else [0.0] * (n_lexicon + 1)
                 for d in docs
             ],
             dtype=np.float32,
-        ).reshape(len(docs), len(FEATURE_NAMES) + 1)
+        ).reshape(len(docs), n_lexicon + 1)  # fmt: skip
         return sparse.hstack(
             [chars, morphs, sparse.csr_matrix(dense * LEXICON_WEIGHT)], format="csr"
         )

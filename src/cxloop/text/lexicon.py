@@ -11,7 +11,15 @@ negator, intensifier, diminisher, contrast). The scorer reads a text clause by c
 - after a contrast (-지만, -는데, 근데, but, however) the later clause weighs more;
 - surface expressions are matched on the text (ㅠㅠ, ^^, 갓성비, "waste of money");
 - sarcasm cues flip praise: speed praise next to a long wait ("참 빠르네요 일주일 걸렸어요"),
-  ironic praise with ^^ after a complaint, stock phrases ("thanks for nothing").
+  ironic praise with ^^ after a complaint, stock phrases ("thanks for nothing");
+- requests and inquiries ("~문의드립니다", "알려주시면 감사하겠습니다", "Could you please…",
+  "Would be nice to have…") are neutral: their courtesy words and wishes barely count, while a
+  complaint inside a request still does;
+- customer constructions: waiting ("2주째 기다리는 중"), formal complaints ("요청하였음에도",
+  "즉시 … 주시기 바랍니다"), things customers want more of ("옵션이 적어요", "할인이 없어요"),
+  thanks to named staff ("매니저님께 감사드립니다"), praise slang whose polarity comes from what it
+  praises ("가성비 미쳤다", "맛 갑", "감성 터짐" but "앱 터짐"), English failures after a
+  negation ("never arrived", "did not answer").
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from cxloop.text.lang import Language
 from cxloop.text.tokens import Morph
@@ -31,10 +40,14 @@ LEXICON_DIR = Path(__file__).parent / "lexicon"
 
 NEGATE_POSITIVE = -0.8  # "안 좋아요": most of the praise turns into complaint
 NEGATE_NEGATIVE = -0.5  # "나쁘지 않아요": mild approval, not praise
-NEGATED_NEUTRAL = -0.3  # "안 와요", "작동 안 해요": a failure, in customer language
+NEGATED_NEUTRAL = -0.6  # "안 와요", "결제가 안 돼요": a failure, in customer language
 BEFORE_CONTRAST = 0.6
 AFTER_CONTRAST = 1.5
 QUESTION_DAMPING = 0.5
+REQUEST_POSITIVE = 0.2  # "알려주시면 감사하겠습니다", "would be nice to have": courtesy, not praise
+DIRECTED_THANKS = 1.5  # "매니저님께 감사드립니다": thanks addressed to someone is praise
+WANTED_MISSING = -1.0  # "옵션이 적어요", "할인이 없어요"
+SLANG_PRAISE = 1.8  # "가성비 미쳤다", "맛 갑"
 SCORE_SCALE = 4.0  # raw sum → (-1, 1) by x / sqrt(x² + SCALE)
 LABEL_THRESHOLD = 0.15
 
@@ -256,6 +269,120 @@ _KO_QUESTION_ENDINGS = frozenset(
         "을지",
     }
 )
+# --- customer constructions (see the module docstring) ---
+_KO_REQUEST = re.compile(
+    r"문의\s?(?:드립니다|드려요|드리고|드립|합니다|해요|하고\s?싶|하려고|좀|사항)"
+    r"|궁금(?:합니다|해요|한데|하네요|한\s?점|한\s?게|해서)"
+    r"|알려\s?주(?:세요|시면|실\s?수|시겠|실래|셔요|십시오)"
+    r"|안내\s?(?:해\s?주|부탁|바랍|받을\s?수)"
+    r"|부탁\s?(?:드립니다|드려요|드리겠|드릴게|합니다|해요|드립)"
+    r"|가능(?:한가요|할까요|하나요|한지|합니까|하신가요|할지|한\s?가요|할\s?까요)"
+    r"|(?:수|게|방법이?|방법은)\s?있(?:나요|을까요|습니까|는지|는\s?건가요|는가요)"
+    r"|주실\s?수\s?있(?:나요|을까요|습니까|으신가요)"
+    r"|(?:으면|면)\s?좋겠|(?:했|였|았|었)으면\s?(?:좋겠|해요|합니다)"
+    r"|(?:추가|개선|도입|검토|출시|지원)\s?(?:해\s?주(?:세요|시면|셨으면|실)|부탁|바랍|요청|되면|됐으면|되었으면)"
+    r"|(?:감사|고맙)(?:하)?겠습니다|감사하겠어요"
+    r"|(?:어떻게|어디서|어디로|어디에|언제쯤|몇\s?시)\s?(?:\S+\s?){0,3}?(?:나요|까요|인가요|합니까|하죠|되죠)"
+)
+_EN_REQUEST = re.compile(
+    r"\b(?:could|can|would|will) you\b"
+    r"|\bplease (?:add|confirm|let|send|advise|help|update|check|tell|make|consider|provide"
+    r"|share|include|bring|allow|enable|clarify|look|contact|call|email|reply|cancel|change|bring)\b"
+    r"|\bis (?:it|there) (?:possible|a way|any way|an option|a plan)\b"
+    r"|\bhow (?:do|can|would|does|should) (?:i|we|you)\b"
+    r"|\bhow (?:long|much|many) (?:does|do|is|will)\b"
+    r"|\bi would (?:like|love) (?:to|it if|if)\b|\bwondering\b|\bcurious\b"
+    r"|\b(?:would|it would) be (?:nice|great|good|awesome|helpful|cool|lovely|amazing|handy)\b"
+    r"|\bi wish (?:you|there|it|the|i could)\b|\bany (?:plans|chance|way|news)\b"
+    r"|\bdo you (?:have|offer|ship|plan|sell|know|accept|deliver|support)\b"
+    r"|\bwhen will\b|\bwhere (?:can|do) i\b|\bcan i\b|\bfeature request\b|\bsuggestion\b"
+)
+# courtesy words: in a request they thank in advance, they do not praise
+_KO_COURTESY = frozenset(
+    {"감사", "감사하다", "고맙다", "수고", "수고하다", "좋다", "괜찮다", "친절하다"}
+)
+_EN_COURTESY = frozenset({"thanks", "thank", "please", "appreciate", "nice", "great", "good",
+                          "thank you", "thanks a lot", "thank you so much", "appreciated",
+                          "helpful", "love", "awesome", "happy", "glad", "kindly"})  # fmt: skip
+# waiting and chasing, formal demands: complaint constructions read on the surface
+_KO_COMPLAINT = tuple(
+    (re.compile(pattern), score)
+    for pattern, score in (
+        (r"\d+\s?(?:일|주|주일|시간|달|개월)\s?째", -1.0),
+        (
+            r"(?:째|동안|넘게|이나|지났는데)\s?(?:\S+\s)?(?:기다리|기다렸|대기|감감|소식|연락|안\s?(?:와|오|옴|왔))",
+            -1.0,
+        ),
+        (r"기다리(?:는\s?중|고\s?있)", -0.6),
+        (r"(?:였|았|었|했)음에도", -1.2),
+        (
+            r"(?:즉시|즉각|조속히|조속한|당장)\s?(?:\S+\s?){0,4}?(?:바랍니다|주십시오|요구|요청|주세요|하세요|해라|해\s?주)",
+            -1.5,
+        ),
+        (r"(?:요구|요청)합니다|강력히|엄중", -1.0),
+        (r"이해(?:가|할|하기)?\s?(?:안\s?(?:가|되)|수\s?(?:가\s?)?없|어렵)", -1.2),
+        (
+            r"언제\s?(?:\S+\s)?(?:오|와|되|처리|보내|받|해\s?주)\S*\s?(?:나요|냐|는\s?거|는지|죠)",
+            -0.5,
+        ),
+        (
+            r"(?:전화|연락|문의|답변|답장|회신)\S{0,2}\s?(?:도\s)?(?:안\s?(?:받|되|와|오|줘|주)|못\s?받)",
+            -1.0,
+        ),
+        (r"미치겠|돌아\s?버리겠|환장하겠|답답해\s?죽겠|짜증나\s?죽겠", -1.5),
+        (r"(?:예전|전|처음|작년|지난번)\S{0,2}만\s?못", -1.2),
+        (r"이게\s?뭐(?:에요|예요|죠|냐|임|야|지|람)|뭐\s?하자는|장난\s?(?:하|치)", -1.0),
+        (r"다신\s|다시는\s", -1.2),
+        (r"번이나|번째\s?(?:시도|문의|연락|전화|요청|반품|교환|재발송|설명)", -1.0),
+    )
+)
+_EN_COMPLAINT = tuple(
+    (re.compile(pattern), score)
+    for pattern, score in (
+        (
+            r"\b(?:can|could) not (?:\w+ ){0,2}?(?:sign|log|login|access|connect|pay|checkout|open"
+            r"|load|reach|track|cancel|complete|place|update|reset|download|install|redeem|apply)\b",
+            -1.2,
+        ),
+        (r"\bwhy (?:is|does|do|did|are|was|has|have|can|would) ", -0.6),
+        (
+            r"\b(?:\d+|two|three|four|five|six|several|many)"
+            r" (?:calls|emails|messages|attempts|tries)\b",
+            -0.8,
+        ),
+        (
+            r"\b(?:went|gone|goes|going) up again\b"
+            r"|\b(?:raised|increased|hiked) (?:the |their |its )?prices?\b",
+            -1.2,
+        ),
+    )
+)
+# English verbs whose negation is a failure in customer language: "never arrived", "no one answered"
+_EN_EXPECTED = frozenset({
+    "arrive", "receive", "respond", "reply", "answer", "work", "load", "ship", "deliver", "show",
+    "sync", "refund", "resolve", "call", "hear", "get", "come", "process", "open", "turn",
+    "charge", "update", "acknowledge", "contact", "return", "email", "follow",
+})  # fmt: skip
+# Korean things customers want more of: "옵션이 적어요", "할인이 없어요" complain
+_KO_WANTED = frozenset({
+    "종류", "옵션", "선택지", "사이즈", "색상", "컬러", "할인", "혜택", "쿠폰", "이벤트", "적립",
+    "포인트", "재고", "수량", "양", "구성", "메뉴", "기능", "설명", "안내", "정보", "답변", "답장",
+    "연락", "응답", "회신", "피드백", "사은품", "자리", "좌석", "주차", "주차장", "직원", "인원",
+    "배려", "공지", "매장", "지점", "결제수단", "선택", "후기", "리뷰", "사진", "샘플", "증정",
+})  # fmt: skip
+# nouns whose praise slang is praise: "가성비 미쳤다", "맛 갑", "감성 터짐", "퀄리티 실화"
+_KO_QUALITY = frozenset({
+    "가성비", "가심비", "맛", "퀄리티", "퀄", "품질", "비주얼", "음질", "화질", "디자인", "색감",
+    "향", "발색", "착용감", "핏", "성능", "속도", "분위기", "뷰", "식감", "사운드", "감성",
+    "구성", "혜택", "마감", "만듦새", "손맛", "양", "배송속도", "텐션", "서비스", "친절", "실력",
+    "솜씨", "맛집", "할인", "퀄리티도", "센스", "인테리어", "조명", "풍경", "비쥬얼",
+})  # fmt: skip
+# …and nouns that burst or break: "앱 터짐", "포장 터짐"
+_KO_BREAKABLE = frozenset({
+    "앱", "어플", "서버", "접속", "포장", "박스", "상자", "택배", "봉투", "봉지", "액정", "화면",
+    "배터리", "사이트", "홈페이지", "결제", "시스템", "파우치", "용기", "뚜껑",
+})  # fmt: skip
+_KO_SLANG_PRAISE = frozenset({"미치다", "실화", "갑", "터지다", "미친", "찢다"})
 _KO_PREFIX_NEGATION = frozenset({"불", "비", "무", "몰", "미"})
 _KO_PARTICLES = frozenset({"JKS", "JKC", "JKO", "JX", "JKB", "JC"})
 _KO_PREDICATES = frozenset({"VV", "VA", "VX", "XSV", "XSA"})
@@ -375,10 +502,13 @@ def split_clauses(
         for i, m in enumerate(sent):
             nxt = sent[i + 1] if i + 1 < len(sent) else None
             if lang == "ko":
-                if m.tag == "MAJ" and m.form in lex.contrast and current:
-                    raw.append((current, True, False))
-                    current = [m]
-                    continue
+                if m.tag == "MAJ" and m.form in lex.contrast:
+                    if current:
+                        raw.append((current, True, False))
+                        current = [m]
+                        continue
+                    if raw:  # "배송이 늦었어요. 그래도 …": the turn crosses the sentence end
+                        raw[-1] = (raw[-1][0], True, raw[-1][2])
                 current.append(m)
                 if (
                     nxt is not None
@@ -389,10 +519,18 @@ def split_clauses(
                     raw.append((current, m.form in lex.contrast, False))
                     current = []
             else:
-                if m.form in lex.contrast and m.form in ("but", "however", "yet") and current:
+                prev = sent[i - 1].form if i else ""
+                turns = m.form in ("but", "however") or (
+                    m.form == "yet"  # not "have yet to", "not yet"
+                    and prev not in ("have", "has", "had", "not", "as")
+                    and (nxt is None or nxt.form != "to")
+                )
+                if turns and current:
                     raw.append((current, True, False))
                     current = [m]
                     continue
+                if turns and raw:  # "Great app, but…", "Great app. But…"
+                    raw[-1] = (raw[-1][0], True, raw[-1][2])
                 current.append(m)
                 if m.form in _EN_CLAUSE_PUNCT and nxt is not None:
                     raw.append((current, False, m.form in ".!?"))
@@ -443,7 +581,10 @@ class LexiconScore:
 FEATURE_NAMES = (
     "score", "raw", "positive_sum", "negative_sum", "positive_terms", "negative_terms",
     "negations", "sarcasm", "question", "last_clause", "contrast", "no_hits",
+    "request", "complaint",
 )  # fmt: skip
+# models trained before "request" and "complaint" read only the first twelve
+BASE_FEATURES = 12
 
 
 def label_of(score: float, threshold: float = LABEL_THRESHOLD) -> str:
@@ -480,17 +621,40 @@ def _negated(value: float) -> float:
     return NEGATED_NEUTRAL
 
 
+def _trie_pattern(words: Sequence[str], english: bool) -> str:
+    """One regex for many literals, as a trie: a text position is tried once per character,
+    not once per literal (hundreds of alternatives made the expression match the slowest part of
+    the scorer). A longer literal is tried before a shorter one it extends."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = r"\b" if english and word[-1].isalnum() else ""
+
+    def build(node: dict[str, Any]) -> str:
+        parts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if "" in node:
+            parts.append(node[""])  # the end of a literal, tried last: longest first
+        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+    return build(trie)
+
+
 @cache
 def _expression_pattern(lex: Lexicon) -> re.Pattern[str] | None:
-    """All surface expressions of a lexicon in one regex, longest first (leftmost-longest)."""
+    """All surface expressions of a lexicon in one regex, leftmost-longest; English ones that
+    begin or end with a letter match whole words only."""
     if not lex.expressions:
         return None
+    english = lex.lang != "ko"
+    bounded = [e for e in lex.expressions if english and e[0].isalnum()]
+    loose = [e for e in lex.expressions if not (english and e[0].isalnum())]
     parts = []
-    for expr in sorted(lex.expressions, key=len, reverse=True):
-        escaped = re.escape(expr)
-        if lex.lang != "ko" and expr[0].isalnum() and expr[-1].isalnum():
-            escaped = r"\b" + escaped + r"\b"
-        parts.append(escaped)
+    if bounded:
+        parts.append(r"\b" + _trie_pattern(bounded, english))
+    if loose:
+        parts.append(_trie_pattern(loose, english))
     return re.compile("|".join(parts))
 
 
@@ -504,11 +668,82 @@ def _expression_hits(
     return hits, [(start, end) for start, end, _ in hits]
 
 
+@dataclass
+class _ClauseSum:
+    """A clause's lexicon sum, with the part of it that is only courtesy."""
+
+    total: float = 0.0
+    courtesy: float = 0.0  # positive value of courtesy words ("감사합니다", "please")
+    question: bool = False
+
+
+def _noun_before(morphs: Sequence[Morph], i: int) -> str | None:
+    """The noun a predicate or slang word at ``i`` is about ("가성비 미쳤다" → 가성비).
+
+    Kiwi may split a noun it does not know ("식감" → 식/NNB + 감/NNG), so the noun is read
+    together with the noun piece right before it when that makes a known word.
+    """
+    for k in range(i - 1, max(-1, i - 5), -1):
+        p = morphs[k]
+        if p.tag in ("NNG", "NNP", "XR", "SL"):
+            if k > 0 and morphs[k - 1].tag in ("NNB", "NNG") and morphs[k - 1].end == p.start:
+                joined = morphs[k - 1].form + p.form
+                if joined in _KO_QUALITY or joined in _KO_BREAKABLE:
+                    return joined
+            return p.form
+        if p.tag not in _KO_PARTICLES and p.tag not in ("MAG", "SP", "XSN", "VCP", "EF"):
+            return None
+    return None
+
+
+def _slang_value(morphs: Sequence[Morph], i: int) -> float | None:
+    """Praise slang read from what it praises: None when the clause has to decide."""
+    m = morphs[i]
+    nxt = morphs[i + 1] if i + 1 < len(morphs) else None
+    if m.lemma == "미치다" and nxt is not None and nxt.form == "겠":
+        return -1.5  # "답답해서 미치겠어요"
+    noun = _noun_before(morphs, i)
+    if m.lemma == "미치다" and nxt is not None and nxt.tag == "ETM":
+        after = morphs[i + 2].form if i + 2 < len(morphs) else ""
+        noun = after if after in _KO_QUALITY else noun  # "미친 가성비"
+    if noun in _KO_QUALITY:
+        return SLANG_PRAISE
+    if m.lemma == "터지다" and noun in _KO_BREAKABLE:
+        return -1.5  # "앱 터짐", "포장 터져서 왔어요"
+    return None
+
+
+def _wanted_amount(morphs: Sequence[Morph], i: int, lex: Lexicon) -> tuple[float, int] | None:
+    """ "옵션이 적어요", "할인이 없어요" (missing), "혜택이 많아요": value and the last index."""
+    j = i + 1
+    factor = 1.0
+    while j < len(morphs) and (
+        morphs[j].tag in _KO_PARTICLES
+        or (morphs[j].tag == "NNG" and morphs[j].form in _KO_WANTED)
+        or morphs[j].form in lex.intensifiers
+        or morphs[j].form in lex.diminishers
+    ):
+        factor *= lex.intensifiers.get(morphs[j].form, lex.diminishers.get(morphs[j].form, 1.0))
+        j += 1
+    if j >= len(morphs) or (morphs[j].tag != "VA" and morphs[j].lemma != "없이"):
+        return None
+    after = morphs[j + 1] if j + 1 < len(morphs) else None
+    if after is not None and after.form == "지" and after.tag == "EC":
+        return None  # "적지 않아요": left to the negation rules
+    if morphs[j].lemma in ("없다", "적다", "없이"):
+        return WANTED_MISSING * factor, j
+    if morphs[j].lemma == "많다":
+        return 0.8 * factor, j
+    return None
+
+
 def _score_korean_clause(
     morphs: Sequence[Morph], lex: Lexicon, covered: list[tuple[int, int]], tally: _Tally
-) -> tuple[float, bool]:
+) -> _ClauseSum:
     """Sum of the clause's term scores after negation and modifiers; and whether it asks."""
     total = 0.0
+    courtesy = 0.0
+    followers = 0  # praise slang that takes the clause's polarity ("실화", "레전드")
     pending_negation = False
     multiplier = 1.0
     skip_until = -1
@@ -532,7 +767,24 @@ def _score_korean_clause(
         value: float | None = None
         is_predicate = m.tag in _KO_PREDICATES
         consumed = i
-        if m.tag == "XPN" and m.form in _KO_PREFIX_NEGATION and nxt is not None:
+        wanted = _wanted_amount(morphs, i, lex) if m.tag == "NNG" and m.form in _KO_WANTED else None
+        if wanted is not None:
+            value = wanted[0] * multiplier
+            multiplier = 1.0
+            tally.add(value)
+            total += value
+            skip_until = wanted[1]
+            continue
+        if m.lemma in _KO_SLANG_PRAISE or m.form in _KO_SLANG_PRAISE:
+            slang = _slang_value(morphs, i)
+            if slang is None:
+                followers += 1
+                continue
+            value = slang
+            is_predicate = False
+            if m.tag in _KO_PREDICATES and nxt is not None and nxt.tag == "ETM":
+                consumed = i + 1
+        elif m.tag == "XPN" and m.form in _KO_PREFIX_NEGATION and nxt is not None:
             compound = m.form + nxt.form
             value = lex.term_score(compound + "하다", "VA", "VV")
             if value is None:
@@ -587,6 +839,9 @@ def _score_korean_clause(
                 value = _negated(value)
                 tally.negations += 1
                 consumed = j
+            elif j < n and morphs[j].lemma == "적다" and morphs[j].tag == "VA" and value < 0:
+                value = _negated(value)  # "소음이 적어요": less of a bad thing
+                consumed = j
 
         if value is None and not is_predicate:
             continue
@@ -608,20 +863,35 @@ def _score_korean_clause(
                     consumed = j + 2
                 tally.negations += 1
         negate = pending_negation != post_negation  # a double negation cancels
+        tried = any(
+            p.lemma == "보다" and p.tag == "VX" for p in morphs[consumed + 1 : consumed + 4]
+        )
         if is_predicate or value != 0:
-            if negate:
+            if negate and not (value == 0 and tried):
                 value = _negated(value)
             pending_negation = False
         value *= multiplier
         if value != 0:
             multiplier = 1.0
+        if value > 0 and (m.form in _KO_COURTESY or m.lemma in _KO_COURTESY):
+            # "매니저님께 감사드립니다", "덕분에": thanks addressed to someone is praise
+            before = morphs[max(0, i - 3) : i]
+            if any(p.form in ("께", "께서") or p.form == "덕분" for p in before):
+                value *= DIRECTED_THANKS
+            else:
+                courtesy += value
         tally.add(value)
         total += value
         skip_until = consumed
+    if followers and total:
+        total *= 1.3
+    elif followers and any(m.form in _KO_QUALITY for m in morphs):
+        total = SLANG_PRAISE * 0.7
+        tally.add(total)
     question = any(m.tag == "SF" and "?" in m.form for m in morphs) or (
         bool(morphs) and morphs[-1].tag == "EF" and morphs[-1].form in _KO_QUESTION_ENDINGS
     )
-    return total, question
+    return _ClauseSum(total, courtesy, question)
 
 
 def _en_term(m: Morph, lex: Lexicon) -> float | None:
@@ -634,8 +904,9 @@ def _en_term(m: Morph, lex: Lexicon) -> float | None:
 
 def _score_english_clause(
     morphs: Sequence[Morph], lex: Lexicon, covered: list[tuple[int, int]], tally: _Tally
-) -> tuple[float, bool]:
+) -> _ClauseSum:
     total = 0.0
+    courtesy = 0.0
     negation_left = 0  # words the last negator still reaches
     multiplier = 1.0
     for m in morphs:
@@ -657,18 +928,22 @@ def _score_english_clause(
         if m.lemma in _EN_SPEED_PRAISE:
             tally.speed_praise = True
         value = _en_term(m, lex)
-        if value is None or value == 0:
+        if (value is None or value == 0) and negation_left >= 2 and m.lemma in _EN_EXPECTED:
+            value = -1.0  # "never arrived", "did not answer": what should happen did not
+            negation_left = 0
+        elif value is None or value == 0:
             negation_left = max(0, negation_left - 1)
             continue
-        if negation_left:
+        elif negation_left:
             value = _negated(value)
             negation_left = 0
         value *= multiplier
         multiplier = 1.0
+        if value > 0 and (m.form in _EN_COURTESY or m.lemma in _EN_COURTESY):
+            courtesy += value
         tally.add(value)
         total += value
-    question = any("?" in m.form for m in morphs)
-    return total, question
+    return _ClauseSum(total, courtesy, any("?" in m.form for m in morphs))
 
 
 def score_text(
@@ -677,19 +952,26 @@ def score_text(
     """Lexicon sentiment of a normalised, analysed text, with its clauses."""
     lex = lexicon or load_lexicon(lang)
     hits, covered = _expression_hits(text, lex)
+    courtesy_exprs = {
+        (start, end) for start, end, score in hits if score > 0 and text[start:end] in _EN_COURTESY
+    }
+    complaints = _complaint_hits(text, lang, covered)
     clauses = split_clauses(sentences, lang, lex)
     tally = _Tally()
     scored: list[tuple[Clause, float, bool]] = []
+    sums: list[_ClauseSum] = []
     for clause in clauses:
         if lang == "ko":
-            value, question = _score_korean_clause(clause.morphs, lex, covered, tally)
+            result = _score_korean_clause(clause.morphs, lex, covered, tally)
         else:
-            value, question = _score_english_clause(clause.morphs, lex, covered, tally)
-        scored.append((clause, value, question))
+            result = _score_english_clause(clause.morphs, lex, covered, tally)
+        scored.append((clause, result.total, result.question))
+        sums.append(result)
 
-    # expressions belong to the clause they sit in (or the last one before them)
+    # expressions and complaint constructions belong to the clause they sit in (or the last
+    # one before them)
     values = [v for _, v, _ in scored]
-    for start, _end, score in hits:
+    for start, end, score in [*hits, *complaints]:
         tally.add(score)
         if not scored:
             values.append(score)
@@ -699,6 +981,12 @@ def score_text(
             if clause.start <= start:
                 idx = k
         values[idx] += score
+        if (start, end) in courtesy_exprs:
+            sums[idx].courtesy += score
+
+    request = _request_spans(text, lang)
+    if request:
+        _damp_requests(scored, sums, values, request)
 
     sarcastic = _sarcastic_clauses(text, scored, values, hits, lang, tally)
     any_question = False
@@ -724,7 +1012,8 @@ def score_text(
         )
     if not scored and values:
         raw = sum(values)
-    if lang != "ko" and _EN_SARCASM.search(text):
+    irony = _EN_SARCASM.search(text) if lang != "ko" else None
+    if irony and (tally.negative > 0 or not irony.group(0).startswith("love")):
         sarcastic.add(-1)
         raw = min(raw, 0.0) - 1.5
     score = raw / math.sqrt(raw * raw + SCORE_SCALE)
@@ -743,8 +1032,49 @@ def score_text(
         else 0.0,
         1.0 if any(c.weight != 1.0 for c in clauses) else 0.0,
         1.0 if tally.n_positive + tally.n_negative == 0 else 0.0,
+        1.0 if request else 0.0,
+        min(-sum(score for _, _, score in complaints), 3.0) / 3,
     )
     return LexiconScore(score, label_of(score), tuple(clause_scores), bool(sarcastic), features)
+
+
+def _complaint_hits(
+    text: str, lang: Language, covered: list[tuple[int, int]]
+) -> list[tuple[int, int, float]]:
+    """Complaint constructions of the text (waiting, formal demands) outside the expressions."""
+    out: list[tuple[int, int, float]] = []
+    for pattern, score in _KO_COMPLAINT if lang == "ko" else _EN_COMPLAINT:
+        for m in pattern.finditer(text):
+            if not any(s <= m.start() < e for s, e in covered):
+                out.append((m.start(), m.end(), score))
+    return out
+
+
+def _request_spans(text: str, lang: Language) -> list[tuple[int, int]]:
+    """Where the text asks or requests something ("문의드립니다", "Could you please…")."""
+    pattern = _KO_REQUEST if lang == "ko" else _EN_REQUEST
+    return [(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def _damp_requests(
+    scored: list[tuple[Clause, float, bool]],
+    sums: list[_ClauseSum],
+    values: list[float],
+    request: list[tuple[int, int]],
+) -> None:
+    """A request is neutral: its clause's praise and the text's courtesy barely count.
+
+    "교환 절차를 알려주시면 감사하겠습니다" and "Would be nice to have dark mode" are neither
+    praise nor complaint; a complaint inside a request ("앱이 자꾸 꺼지는데 확인 부탁드려요")
+    keeps its weight.
+    """
+    for k, (clause, _, _) in enumerate(scored):
+        in_request = any(clause.start <= s <= clause.end for s, _ in request)
+        if in_request and values[k] > 0:
+            values[k] *= REQUEST_POSITIVE
+        elif sums[k].courtesy > 0 and values[k] > 0:
+            kept = max(values[k] - sums[k].courtesy, 0.0)
+            values[k] = kept + min(values[k], sums[k].courtesy) * REQUEST_POSITIVE
 
 
 def _sarcastic_clauses(

@@ -71,6 +71,17 @@ class WeakLabelSource(Protocol):
         """Up to ``limit`` texts with a guessed sentiment, newest first."""
 
 
+@runtime_checkable
+class TouchpointSource(Protocol):
+    """A source that knows where in the journey each text was written (optional): the emotion
+    curve reads it per touchpoint."""
+
+    def touchpoints(
+        self, session: Session, *, workspace_id: int, ids: Sequence[int]
+    ) -> dict[int, str]:
+        """Touchpoint by source id, for the texts of these ids that have one."""
+
+
 sources: dict[str, TextSource] = {}
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from cxloop.core.db import Database, get_database
 from cxloop.core.jobs import huey
 from cxloop.models import TextAnalysis
-from cxloop.text import retrain, service
+from cxloop.text import analytics, retrain, service, themes
 from cxloop.text.sources import get_source, sources
 
 REANALYSE_BATCH = 500
@@ -136,3 +136,35 @@ def retrain_every_workspace() -> int:
             ).id
         retrain.run_training(database, run_id=run_id)
     return len(workspace_ids)
+
+
+# --- themes and spikes (text analytics) ----------------------------------------------------------
+
+
+def _workspaces_with_texts(database: Database) -> list[int]:
+    with database.session() as session:
+        return sorted(session.scalars(select(TextAnalysis.workspace_id).distinct()))
+
+
+@huey.periodic_task(crontab(hour="4", minute="23"))
+def recompute_every_workspace_themes() -> int:
+    """Daily 04:23: the themes of the last 12 weeks of every workspace with texts, found
+    again (one transaction per workspace)."""
+    database = get_database()
+    workspace_ids = _workspaces_with_texts(database)
+    for workspace_id in workspace_ids:
+        with database.session() as session:
+            themes.recompute_themes(session, workspace_id=workspace_id)
+    return len(workspace_ids)
+
+
+@huey.periodic_task(crontab(minute="41"))
+def notify_text_spikes() -> int:
+    """Hourly: tell the owning team of every category whose negative texts spike this week
+    (once per category and week: the notices are deduplicated)."""
+    database = get_database()
+    told = 0
+    for workspace_id in _workspaces_with_texts(database):
+        with database.session() as session:
+            told += len(analytics.notify_spikes(session, workspace_id=workspace_id))
+    return told

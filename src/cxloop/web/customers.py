@@ -16,6 +16,7 @@ from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
 from cxloop.feedback import service as feedback
+from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import Customer, Event
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES, LIFECYCLE_STAGES
 from cxloop.models.event import EVENT_TYPES
@@ -25,6 +26,7 @@ from cxloop.web import errors
 from cxloop.web.charts import activity_chart, weekly_totals
 from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
+from cxloop.web.text_admin import text_tags
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -215,6 +217,7 @@ def customer_page(
         orders_cursor=orders_cursor,
         answers=answers,
         next_answers=next_answers,
+        tags=text_tags(page, source_type=SURVEY_TEXTS, source_ids=[r.id for r, _ in answers]),
         responses_cursor=responses_cursor,
         timeline=timeline,
         next_events=next_events,

@@ -14,11 +14,13 @@ from cxloop.channels import notifications
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.feedback import followup_board, improvements
 from cxloop.feedback import service as feedback
+from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import FollowUp, Improvement
 from cxloop.models.feedback import FOLLOW_UP_STATUSES
 from cxloop.web import errors
 from cxloop.web.rendering import environment, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
+from cxloop.web.text_admin import text_tags
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -91,12 +93,16 @@ def board(
     counts = followup_board.status_counts(
         page.db, workspace_id=page.workspace.id, team=team or None, assignee_id=assignee_id
     )
+    cards = followup_board.cards(page.db, workspace_id=page.workspace.id, follow_ups=rows)
     return render(
         page.request,
         "loop_board.html",
         page=page,
         section="follow-ups",
-        cards=followup_board.cards(page.db, workspace_id=page.workspace.id, follow_ups=rows),
+        cards=cards,
+        tags=text_tags(
+            page, source_type=SURVEY_TEXTS, source_ids=[c.response.id for c in cards if c.response]
+        ),
         counts=counts,
         statuses=FOLLOW_UP_STATUSES,
         current=status,
@@ -130,6 +136,9 @@ def follow_up_page(page: Page, follow_up_id: int) -> Response:
         page=page,
         section="follow-ups",
         card=card,
+        tags=text_tags(
+            page, source_type=SURVEY_TEXTS, source_ids=[card.response.id] if card.response else []
+        ),
         statuses=FOLLOW_UP_STATUSES,
         members=_members(page),
         overdue=feedback.is_overdue(follow_up),

@@ -29,12 +29,14 @@ from cxloop.feedback.definition import (
     parse_definition,
 )
 from cxloop.feedback.settings import MAX_DELAY_MINUTES, parse_distribution
+from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import Survey
 from cxloop.models.feedback import QUESTION_TYPES, SURVEY_KINDS, SURVEY_STATUSES
 from cxloop.web import errors
 from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.respond import QuestionView, question_views
 from cxloop.web.session import Page, WebContext, flash_text, settings_of, verify_csrf
+from cxloop.web.text_admin import text_tags
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -865,6 +867,7 @@ def responses(
         filtered=filtered,
         outcome=score_outcome,
         definition_questions=_question_labels(page, survey),
+        tags=text_tags(page, source_type=SURVEY_TEXTS, source_ids=[r.id for r in rows]),
     )
 
 

@@ -21,7 +21,18 @@ from cxloop.core.errors import (
 from cxloop.core.http import client_ip
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.settings import Settings
-from cxloop.web import admin, customers, dashboard, errors, loop, respond, surveys, widget
+from cxloop.web import (
+    admin,
+    customers,
+    dashboard,
+    errors,
+    loop,
+    respond,
+    surveys,
+    text_admin,
+    text_pages,
+    widget,
+)
 from cxloop.web.rendering import STATIC, redirect, render
 from cxloop.web.session import (
     SESSION_COOKIE,
@@ -63,6 +74,8 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(text_admin.router)  # tags' corrections, taxonomy, models
+    app.include_router(text_pages.router)  # text analytics: trends, themes, verbatims
     app.include_router(dashboard.router)
     app.include_router(loop.router)
     app.include_router(respond.router)  # public: customers answering surveys
