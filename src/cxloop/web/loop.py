@@ -377,6 +377,22 @@ def save_improvement(
     return redirect(f"/improvements/{improvement.id}")
 
 
+# The response filter's fields, trimmed to what each can hold (query string and form alike).
+FILTER_FIELD_LENGTHS = {
+    "survey_id": 12,
+    "metric": 8,
+    "score_min": 6,
+    "score_max": 6,
+    "words": 300,
+    "since": 40,
+    "until": 40,
+}
+
+
+def _filter_fields(**fields: str) -> dict[str, str]:
+    return {name: fields[name].strip()[:size] for name, size in FILTER_FIELD_LENGTHS.items()}
+
+
 @router.get("/improvements/{improvement_id:int}")
 def improvement_page(
     page: Page,
@@ -396,15 +412,15 @@ def improvement_page(
     require(page.principal, "improvements:read")
     improvement = _improvement(page, improvement_id)
     db, workspace_id = page.db, page.workspace.id
-    raw = {
-        "survey_id": survey_id.strip()[:12],
-        "metric": metric.strip()[:8],
-        "score_min": score_min.strip()[:6],
-        "score_max": score_max.strip()[:6],
-        "words": words.strip()[:300],
-        "since": since.strip()[:40],
-        "until": until.strip()[:40],
-    }
+    raw = _filter_fields(
+        survey_id=survey_id,
+        metric=metric,
+        score_min=score_min,
+        score_max=score_max,
+        words=words,
+        since=since,
+        until=until,
+    )
     filtering = any(raw.values())
     matches: list[Any] = []
     match_count = 0
@@ -474,15 +490,15 @@ def link_by_filter(
     """Link every response the filter picks; the filter is kept on the improvement."""
     require(page.principal, "improvements:write")
     improvement = _improvement(page, improvement_id)
-    raw = {
-        "survey_id": survey_id.strip()[:12],
-        "metric": metric.strip()[:8],
-        "score_min": score_min.strip()[:6],
-        "score_max": score_max.strip()[:6],
-        "words": words.strip()[:300],
-        "since": since.strip()[:40],
-        "until": until.strip()[:40],
-    }
+    raw = _filter_fields(
+        survey_id=survey_id,
+        metric=metric,
+        score_min=score_min,
+        score_max=score_max,
+        words=words,
+        since=since,
+        until=until,
+    )
     try:
         with page.db.begin_nested():
             criteria = improvements.parse_criteria(
