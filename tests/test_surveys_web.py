@@ -476,7 +476,8 @@ def test_the_response_list_shows_verbatims_and_filters(
     assert '<span class="score-chip detractor" title="NPS">NPS 2</span>' in page.text
     assert '<span class="score-chip promoter" title="NPS">NPS 10</span>' in page.text
     assert f'<a href="/customers/{customer.id}">' in page.text
-    assert "친절한 상담" not in page.text or "staff" in page.text  # answers listed by question
+    # a choice answer reads as the option the respondent picked, in the reader's language
+    assert "<dd>친절한 상담</dd>" in page.text and "<dd>staff</dd>" not in page.text
 
     def shown(query: str) -> list[str]:
         reply = get(signed_in, f"/surveys/{survey.id}/responses?{query}")

@@ -867,6 +867,7 @@ def responses(
         filtered=filtered,
         outcome=score_outcome,
         definition_questions=_question_labels(page, survey),
+        option_labels=_option_labels(page, survey),
         tags=text_tags(page, source_type=SURVEY_TEXTS, source_ids=[r.id for r in rows]),
     )
 
@@ -883,3 +884,14 @@ def _question_labels(page: WebContext, survey: Survey) -> dict[str, str]:
     """Question id → its text in the user's language (current version; older ids fall back)."""
     definition = load_definition(feedback.get_version(page.db, survey=survey).definition)
     return {q.id: (q.text.ko if page.locale == "ko" else q.text.en) for q in definition.questions}
+
+
+def _option_labels(page: WebContext, survey: Survey) -> dict[tuple[str, str], str]:
+    """(question id, option id) → the option's label in the user's language, so a choice
+    answer reads as what the respondent picked (current version; older ids fall back)."""
+    definition = load_definition(feedback.get_version(page.db, survey=survey).definition)
+    return {
+        (q.id, o.id): (o.label.ko if page.locale == "ko" else o.label.en)
+        for q in definition.questions
+        for o in q.options or []
+    }
