@@ -198,7 +198,7 @@ SURVEYS = (
         "ces",
         "cs",
         CES_DEFINITION,
-        {"channels": ["email", "widget"], "expires_days": 7},
+        {"channels": ["email"], "expires_days": 7},
     ),
 )
 
@@ -435,9 +435,7 @@ def plan_asks(ctx: DemoContext, rng: Random) -> Plan:
         if not plan.may_ask(person, sent):
             continue
         touchpoint = rng.choices(("chat", "phone", "email_support"), weights=(50, 30, 20))[0]
-        ask = Ask(
-            "support-ces", person, sent, rng.choice(("email", "widget")), {"touchpoint": touchpoint}
-        )
+        ask = Ask("support-ces", person, sent, "email", {"touchpoint": touchpoint})
         _respond(rng, ask, now, 0.6, 7)
         if ask.responded_at is not None:
             _answer_ces(rng, ask)
