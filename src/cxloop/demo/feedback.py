@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cxloop.core.i18n import normalise_locale
 from cxloop.core.settings import get_settings
@@ -27,11 +27,10 @@ from cxloop.demo.calendar import DAY, occasion_of
 from cxloop.demo.comments import comment
 from cxloop.demo.context import DemoContext
 from cxloop.demo.people import Person
-from cxloop.feedback import service
+from cxloop.feedback import improvements, service
 from cxloop.feedback.distribution import invitation_token
 from cxloop.models import (
     FollowUp,
-    Improvement,
     ImprovementLink,
     Invitation,
     Membership,
@@ -591,7 +590,8 @@ def _work_follow_ups(ctx: DemoContext, rng: Random) -> None:
 
 
 def _record_improvement(ctx: DemoContext) -> None:
-    """The delivery improvement, linked to the slow-delivery complaints that asked for it."""
+    """The delivery improvement, linked (by the same filter a manager would use) to the
+    unhappy post-purchase answers that mention deliveries, from before the change."""
     made_at = ctx.now - timedelta(days=IMPROVEMENT_DAYS_AGO)
     with ctx.database.session() as session:
         survey_id = session.scalar(
@@ -599,13 +599,8 @@ def _record_improvement(ctx: DemoContext) -> None:
                 Survey.workspace_id == ctx.workspace_id, Survey.key == "post-purchase-csat"
             )
         )
-        criteria = {
-            "survey_id": survey_id,
-            "max_score": 2,
-            "touchpoint": "delivery",
-            "submitted_before": made_at.isoformat(),
-        }
-        improvement = Improvement(
+        improvement = improvements.create_improvement(
+            session,
             workspace_id=ctx.workspace_id,
             title_ko="주문 마감 시간을 오후 6시로 늦추고 다음 날 도착을 늘렸습니다",
             title_en="Orders placed by 6 pm now ship the same day",
@@ -618,30 +613,24 @@ def _record_improvement(ctx: DemoContext) -> None:
                 "3 pm to 6 pm and a second carrier joined, so more orders arrive the next day."
             ),
             created_by_id=ctx.owner_id,
-            criteria=criteria,
-            created_at=made_at,
         )
-        session.add(improvement)
-        session.flush()
-        picked = session.execute(
-            select(Response.id, Response.customer_id).where(
-                Response.workspace_id == ctx.workspace_id,
-                Response.survey_id == survey_id,
-                Response.completed.is_(True),
-                Response.csat <= 2,
-                Response.touchpoint == "delivery",
-                Response.submitted_at < made_at,
-            )
-        ).all()
-        session.add_all(
-            ImprovementLink(
-                workspace_id=ctx.workspace_id,
-                improvement_id=improvement.id,
-                response_id=response_id,
-                customer_id=customer_id,
-                created_at=made_at,
-            )
-            for response_id, customer_id in picked
+        improvement.created_at = made_at
+        criteria = improvements.parse_criteria(
+            session,
+            workspace_id=ctx.workspace_id,
+            raw={
+                "survey_id": survey_id,
+                "metric": "csat",
+                "score_max": 2,
+                "words": "배송",
+                "until": made_at.isoformat(),
+            },
+        )
+        improvements.link_by_filter(session, improvement=improvement, criteria=criteria)
+        session.execute(
+            update(ImprovementLink)
+            .where(ImprovementLink.improvement_id == improvement.id)
+            .values(created_at=made_at)
         )
 
 
