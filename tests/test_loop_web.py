@@ -302,6 +302,10 @@ def test_record_link_by_filter_and_announce_an_improvement(
         client, f"{path}/link-filter", {"metric": "nps", "score_max": "6", "words": "늦어요"}
     )
     assert linked.status_code == 303
+    # the page says, in words, which filter linked the responses
+    criteria = get(client, path).text.split('class="criteria"')[1].split("</dd>")[0]
+    assert "Score: NPS" in criteria and "Highest score: 6" in criteria
+    assert "Words in the comment: 늦어요" in criteria
     confirm = get(client, f"{path}/announce")
     assert 'id="plan-email"' in confirm.text
     assert "김민지" in confirm.text

@@ -4,6 +4,7 @@ the bell's unread count, and improvements ("you said, we did") from record to an
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
@@ -12,6 +13,8 @@ from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
 from cxloop.channels import notifications
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.i18n import gettext
+from cxloop.core.timeutil import parse_iso
 from cxloop.feedback import followup_board, improvements
 from cxloop.feedback import service as feedback
 from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
@@ -377,6 +380,39 @@ def save_improvement(
     return redirect(f"/improvements/{improvement.id}")
 
 
+def _criteria_parts(
+    page: WebContext, criteria: dict[str, Any], surveys: list[Any]
+) -> list[tuple[str, str]]:
+    """The filter an improvement's responses were linked by, as (label, value) pairs in the
+    reader's language (dates in the workspace's time zone)."""
+    names = {s.id: s.name for s in surveys}
+    zone = ZoneInfo(page.workspace.timezone or "Asia/Seoul")
+
+    def label(name: str) -> str:
+        return gettext(page.locale, f"loop.improvement.{name}")
+
+    parts: list[tuple[str, str]] = []
+    if isinstance(criteria.get("survey_id"), int):
+        survey_id = criteria["survey_id"]
+        parts.append((label("survey"), names.get(survey_id, f"#{survey_id}")))
+    if criteria.get("metric"):
+        parts.append((label("metric"), str(criteria["metric"]).upper()))
+    for name in ("score_min", "score_max"):
+        if criteria.get(name) is not None:
+            parts.append((label(name), str(criteria[name])))
+    if criteria.get("words"):
+        words = criteria["words"]
+        parts.append((label("words"), ", ".join(words) if isinstance(words, list) else str(words)))
+    for name in ("since", "until"):
+        if criteria.get(name):
+            try:
+                moment = parse_iso(str(criteria[name])).astimezone(zone)
+                parts.append((label(name), moment.date().isoformat()))
+            except ValueError:
+                parts.append((label(name), str(criteria[name])))
+    return parts
+
+
 # The response filter's fields, trimmed to what each can hold (query string and form alike).
 FILTER_FIELD_LENGTHS = {
     "survey_id": 12,
@@ -471,6 +507,7 @@ def improvement_page(
         links_next=links_next,
         links_cursor=links_cursor,
         surveys=surveys,
+        criteria=_criteria_parts(page, improvement.criteria or {}, surveys),
         metrics=improvements.METRICS,
     )
 
