@@ -380,6 +380,17 @@ def save_improvement(
     return redirect(f"/improvements/{improvement.id}")
 
 
+CRITERIA_LABELS = {
+    "survey": "loop.improvement.survey",
+    "metric": "loop.improvement.metric",
+    "score_min": "loop.improvement.score_min",
+    "score_max": "loop.improvement.score_max",
+    "words": "loop.improvement.words",
+    "since": "loop.improvement.since",
+    "until": "loop.improvement.until",
+}
+
+
 def _criteria_parts(
     page: WebContext, criteria: dict[str, Any], surveys: list[Any]
 ) -> list[tuple[str, str]]:
@@ -389,7 +400,7 @@ def _criteria_parts(
     zone = ZoneInfo(page.workspace.timezone or "Asia/Seoul")
 
     def label(name: str) -> str:
-        return gettext(page.locale, f"loop.improvement.{name}")
+        return gettext(page.locale, CRITERIA_LABELS[name])
 
     parts: list[tuple[str, str]] = []
     if isinstance(criteria.get("survey_id"), int):
