@@ -464,6 +464,40 @@ def _personal_form(
     status: int = 200,
     form_token: str | None = None,
 ) -> HTMLResponse:
+    return _survey_form(
+        request,
+        found.workspace,
+        path=f"/s/{token}",
+        lang=lang,
+        embed=embed,
+        definition=definition,
+        values=values,
+        errors=errors,
+        general=general,
+        status=status,
+        form_token=form_token or _issue_token(request, _personal_subject(token)),
+        hidden={},
+        autosave=True,
+    )
+
+
+def _survey_form(
+    request: Request,
+    workspace: Workspace,
+    *,
+    path: str,
+    lang: str,
+    embed: bool,
+    definition: SurveyDefinition,
+    values: Mapping[str, Any],
+    errors: Mapping[str, str] | None,
+    general: list[str] | None,
+    status: int,
+    form_token: str,
+    hidden: Mapping[str, Any],
+    autosave: bool,
+) -> HTMLResponse:
+    """The survey form, for the personal and the public link alike (``?embed=1`` kept)."""
     query = urlencode({"embed": "1"} if embed else {})
     return _render(
         request,
@@ -471,14 +505,14 @@ def _personal_form(
         lang=lang,
         embed=embed,
         status=status,
-        workspace=found.workspace,
+        workspace=workspace,
         questions=question_views(definition, lang, values, errors),
         general=general or [],
-        action=f"/s/{token}" + (f"?{query}" if query else ""),
-        form_token=form_token or _issue_token(request, _personal_subject(token)),
+        action=path + (f"?{query}" if query else ""),
+        form_token=form_token,
         form_token_field=FORM_TOKEN_FIELD,
-        hidden_values={},
-        autosave=True,
+        hidden_values={k: str(v) for k, v in hidden.items()},
+        autosave=autosave,
     )
 
 
@@ -655,20 +689,19 @@ def _public_form(
     general: list[str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    query = urlencode({"embed": "1"} if embed else {})
-    return _render(
+    return _survey_form(
         request,
-        "respond.html",
+        workspace,
+        path=f"/p/{workspace.slug}/{survey.key}",
         lang=lang,
         embed=embed,
+        definition=definition,
+        values=values,
+        errors=errors,
+        general=general,
         status=status,
-        workspace=workspace,
-        questions=question_views(definition, lang, values, errors),
-        general=general or [],
-        action=f"/p/{workspace.slug}/{survey.key}" + (f"?{query}" if query else ""),
         form_token=form_token,
-        form_token_field=FORM_TOKEN_FIELD,
-        hidden_values={k: str(v) for k, v in hidden.items()},
+        hidden=hidden,
         autosave=False,
     )
 
