@@ -847,6 +847,7 @@ def responses(
         page.db, survey=survey, filters=filters, cursor=cursor[:500] or None, limit=RESPONSES_PAGE
     )
     filtered = any((score_min, score_max, state, comment, since, until, q))
+    question_labels, option_labels = _answer_labels(page, survey)
     return render(
         page.request,
         "survey_responses.html",
@@ -866,8 +867,8 @@ def responses(
         q=q,
         filtered=filtered,
         outcome=score_outcome,
-        definition_questions=_question_labels(page, survey),
-        option_labels=_option_labels(page, survey),
+        definition_questions=question_labels,
+        option_labels=option_labels,
         tags=text_tags(page, source_type=SURVEY_TEXTS, source_ids=[r.id for r in rows]),
     )
 
@@ -880,18 +881,18 @@ def score_outcome(kind: str, value: int | None) -> str:
     return "detractor" if value <= low else "passive" if value <= high else "promoter"
 
 
-def _question_labels(page: WebContext, survey: Survey) -> dict[str, str]:
-    """Question id → its text in the user's language (current version; older ids fall back)."""
+def _answer_labels(
+    page: WebContext, survey: Survey
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """In the user's language (current version; older ids fall back): question id → its text,
+    and (question id, option id) → the option's label, so a choice answer reads as what the
+    respondent picked."""
     definition = load_definition(feedback.get_version(page.db, survey=survey).definition)
-    return {q.id: (q.text.ko if page.locale == "ko" else q.text.en) for q in definition.questions}
-
-
-def _option_labels(page: WebContext, survey: Survey) -> dict[tuple[str, str], str]:
-    """(question id, option id) → the option's label in the user's language, so a choice
-    answer reads as what the respondent picked (current version; older ids fall back)."""
-    definition = load_definition(feedback.get_version(page.db, survey=survey).definition)
-    return {
-        (q.id, o.id): (o.label.ko if page.locale == "ko" else o.label.en)
+    ko = page.locale == "ko"
+    questions = {q.id: (q.text.ko if ko else q.text.en) for q in definition.questions}
+    options = {
+        (q.id, o.id): (o.label.ko if ko else o.label.en)
         for q in definition.questions
         for o in q.options or []
     }
+    return questions, options
