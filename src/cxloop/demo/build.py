@@ -146,6 +146,17 @@ def _refresh_statistics(ctx: DemoContext) -> None:
         refresh_statistics(ctx.database.engine)
 
 
+def _consume_then_mark_churned(ctx: DemoContext, advance: Callable[[int], None]) -> None:
+    """Run every bus consumer until caught up, then mark the long-inactive members churned."""
+    for consumer in list(bus.consumers.values()):
+        while handled := bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH, safety_lag=0):
+            advance(handled)
+    with ctx.database.session() as session:
+        workspace = session.get(Workspace, ctx.workspace_id)
+        assert workspace is not None
+        mark_churned(session, workspace=workspace)
+
+
 def finish(ctx: DemoContext) -> None:
     """Phase: let the bus consumers catch up (first/last seen, counters, order totals, stages),
     then mark the long-inactive members churned."""
@@ -154,26 +165,14 @@ def finish(ctx: DemoContext) -> None:
             select(func.count()).select_from(Event).where(Event.workspace_id == ctx.workspace_id)
         )
     task = ctx.task("Profiles (bus consumers)", pending or 0)
-    for consumer in list(bus.consumers.values()):
-        while handled := bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH, safety_lag=0):
-            task.advance(handled)
+    _consume_then_mark_churned(ctx, task.advance)
     task.finish()
-    with ctx.database.session() as session:
-        workspace = session.get(Workspace, ctx.workspace_id)
-        assert workspace is not None
-        mark_churned(session, workspace=workspace)
 
 
 def drain_bus(ctx: DemoContext) -> None:
     """Phase: the bus consumers read what the later phases logged (survey answers, …); an
     answer is activity, so churn is worked out again afterwards."""
-    for consumer in list(bus.consumers.values()):
-        while bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH, safety_lag=0):
-            pass
-    with ctx.database.session() as session:
-        workspace = session.get(Workspace, ctx.workspace_id)
-        assert workspace is not None
-        mark_churned(session, workspace=workspace)
+    _consume_then_mark_churned(ctx, lambda _handled: None)
 
 
 Phase = Callable[[DemoContext], None]
