@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from cxloop.core.db import Database
 from cxloop.feedback import texts as survey_texts
-from cxloop.text import service, themes
+from cxloop.text import analytics, service, themes
 from tests.factories import PASSWORD, make_customer, make_user, make_workspace
 from tests.test_dashboard import answer, make_survey
 from tests.test_text_themes import topic_texts
@@ -31,8 +32,10 @@ class Shop:
 @pytest.fixture
 def shop(database: Database) -> Shop:
     """A committed workspace: 50 comments on two topics over the last weeks (analysed by the
-    real pipeline, themes found) and 24 angry comments about delivery today."""
+    real pipeline, themes found) and 24 angry comments about delivery this week (the
+    workspace's week in KST: a minute after Monday midnight they still fall inside it)."""
     now = datetime.now(UTC)
+    monday = analytics.make_window(workspace_id=0, tz=ZoneInfo("Asia/Seoul"), weeks=1).start
     with database.session() as session:
         ws = make_workspace(session, name="텍스트 매장")
         owner = make_user(session, workspace=ws, role="owner", locale="ko")
@@ -42,7 +45,11 @@ def shop(database: Database) -> Shop:
             (t, now - timedelta(days=2 + i % 40), None) for i, (_, t) in enumerate(topic_texts())
         ]
         texts += [
-            (f"배송이 {i + 2}일째 안 와요 너무 화가 나요", now - timedelta(minutes=i + 1), who)
+            (
+                f"배송이 {i + 2}일째 안 와요 너무 화가 나요",
+                max(now - timedelta(minutes=i + 1), monday + (now - monday) * (25 - i) / 26),
+                who,
+            )
             for i in range(24)
         ]
         ids = []
