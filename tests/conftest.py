@@ -70,7 +70,10 @@ def database(settings: Settings) -> Iterator[Database]:
 
 
 class TransactionalDatabase(Database):
-    """A Database whose sessions all live inside one outer transaction that is rolled back."""
+    """A Database whose sessions all live inside one outer transaction that is rolled back
+    (so they share one connection, and reads run one after another)."""
+
+    concurrent_reads = False
 
     def __init__(self, url: str, connection: Connection) -> None:
         self.url = url
@@ -78,6 +81,7 @@ class TransactionalDatabase(Database):
         self.sessionmaker = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        self.read_sessionmaker = self.sessionmaker
 
 
 @pytest.fixture

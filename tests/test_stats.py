@@ -446,6 +446,45 @@ def test_key_drivers_with_missing_answers_flag_drivers_with_too_few() -> None:
     assert analysis.n_complete == 39
 
 
+def test_key_drivers_of_counted_rows_equal_those_of_every_response() -> None:
+    # What a GROUP BY returns: each distinct (outcome, ratings) row once, with its count.
+    rng = np.random.default_rng(5)
+    service = rng.integers(1, 6, 400).astype(float)
+    price = rng.integers(1, 6, 400).astype(float)
+    price[rng.random(400) < 0.2] = np.nan
+    y = np.clip(np.round(2 * service + 0.5 * np.nan_to_num(price, nan=3) - 3), 0, 10)
+    rows: dict[tuple[float, float, float], int] = {}
+    for key in zip(y, service, price, strict=True):
+        rows[key] = rows.get(key, 0) + 1
+    # NaN keys do not compare equal: count them by their text instead
+    grouped: dict[str, tuple[tuple[float, float, float], int]] = {}
+    for key, count in rows.items():
+        text = repr(key)
+        grouped[text] = (key, grouped.get(text, (key, 0))[1] + count)
+    keys = [key for key, _ in grouped.values()]
+    counts = [count for _, count in grouped.values()]
+    assert len(keys) < 100
+
+    each = stats.key_drivers({"service": service, "price": price}, y)
+    counted = stats.key_drivers(
+        {"service": [k[1] for k in keys], "price": [k[2] for k in keys]},
+        [k[0] for k in keys],
+        counts=counts,
+    )
+
+    assert counted.n_complete == each.n_complete
+    assert counted.r_squared == pytest.approx(each.r_squared)
+    for a, b in zip(each.drivers, counted.drivers, strict=True):
+        assert (a.name, a.n, a.too_few) == (b.name, b.n, b.too_few)
+        assert b.mean == pytest.approx(a.mean)
+        assert b.correlation == pytest.approx(a.correlation)
+        assert b.p_value == pytest.approx(a.p_value, rel=1e-6, abs=1e-300)
+        assert b.beta == pytest.approx(a.beta)
+        assert b.relative_weight == pytest.approx(a.relative_weight)
+    with pytest.raises(ValueError, match="counts must be finite and not negative"):
+        stats.key_drivers({"a": [1.0, 2.0]}, [5.0, 6.0], counts=[1, -1])
+
+
 def test_key_drivers_refuse_bad_input() -> None:
     with pytest.raises(ValueError, match="outcome scores run from 0 to 10; got 12"):
         stats.key_drivers({"a": [1, 2]}, [5, 12])

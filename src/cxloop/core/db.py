@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -55,7 +57,14 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "cxloop_read_only"  # execution option of the sessions that only read
+
+
 def _begin_immediate(conn: Any) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        # A reader in WAL mode sees one snapshot and neither waits for nor blocks a writer.
+        conn.exec_driver_sql("BEGIN")
+        return
     # Writers take the lock up front, so two writers never deadlock upgrading a read lock.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -101,13 +110,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
 
 
+# Threads that run the independent reads of one page side by side (Database.read_all), shared
+# by every request so a busy server opens at most this many extra connections for them.
+READ_WORKERS = 4
+_readers: ThreadPoolExecutor | None = None
+_readers_lock = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    global _readers
+    with _readers_lock:
+        if _readers is None:
+            _readers = ThreadPoolExecutor(
+                max_workers=READ_WORKERS, thread_name_prefix="cxloop-read"
+            )
+        return _readers
+
+
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factories."""
+
+    # Whether sessions of their own may run on other threads at the same time (not when every
+    # session shares one connection, as an in-memory SQLite database does).
+    concurrent_reads: bool = True
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
+        in_memory = (
+            url == "sqlite://" or url.startswith("sqlite:///:memory:") or "mode=memory" in url
+        )
+        self.concurrent_reads = not in_memory
 
     @property
     def is_sqlite(self) -> bool:
@@ -125,6 +162,35 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it takes no write lock, so a long report does
+        not hold back the writers. Whatever it changed is rolled back."""
+        session = self.read_sessionmaker()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def read_all(self, work: Mapping[str, Callable[[Session], Any]]) -> dict[str, Any]:
+        """Run independent pieces of read-only work, each in a read session of its own on the
+        reader threads, and return their results by name once all have finished (the first
+        error is raised then). The work must not call ``read_all`` itself. Without
+        :attr:`concurrent_reads` they run one after another in a single read session."""
+        if not self.concurrent_reads or len(work) < 2:
+            with self.read_session() as session:
+                return {name: run(session) for name, run in work.items()}
+
+        def in_session(run: Callable[[Session], Any]) -> Any:
+            with self.read_session() as session:
+                return run(session)
+
+        pool = _reader_pool()
+        futures = {name: pool.submit(in_session, run) for name, run in work.items()}
+        wait(futures.values())
+        return {name: future.result() for name, future in futures.items()}
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
@@ -532,17 +531,31 @@ def _segment_statement(
             key = Customer.traits[check_trait_key(trait)].as_string().label("key")
         else:
             key = Customer.lifecycle_stage.label("key")
+        # Tallies add up, so the answers are tallied per customer first (from the dashboard
+        # index alone) and each customer's profile is read once, not once per answer.
+        per_customer = (
+            select(Response.customer_id, *tally)
+            .where(*_counted(scope))
+            .group_by(Response.customer_id)
+            .subquery("per_customer")
+        )
         statement = (
-            select(key, *tally)
-            .select_from(Response)
+            select(
+                key,
+                *(
+                    func.sum(column).label(column.name)
+                    for column in per_customer.c
+                    if column.name != "customer_id"
+                ),
+            )
+            .select_from(per_customer)
             .outerjoin(
                 Customer,
                 and_(
-                    Customer.id == Response.customer_id,
+                    Customer.id == per_customer.c.customer_id,
                     Customer.workspace_id == scope.workspace_id,
                 ),
             )
-            .where(*_counted(scope))
             .group_by(key)
         )
         return statement, key
@@ -671,12 +684,6 @@ class Drivers:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def _expand(counts: Sequence[int], *columns: Sequence[float]) -> list[np.ndarray[Any, Any]]:
-    """Rows of (value…, count) expanded back to one row per response, for the estimator."""
-    repeats = np.asarray(counts, dtype=np.int64)
-    return [np.repeat(np.asarray(c, dtype=float), repeats) for c in columns]
-
-
 def key_drivers(
     session: Session,
     *,
@@ -705,14 +712,11 @@ def _touchpoint_drivers(session: Session, scope: Scope, min_n: int) -> Drivers:
     if not rows:
         return Drivers(source="touchpoint", scope=scope, analysis=None)
     touchpoints = sorted({row[0] for row in rows})
-    counts = [row[2] for row in rows]
-    outcome, *indicators = _expand(
-        counts,
-        [row[1] for row in rows],
-        *[[1.0 if row[0] == t else 0.0 for row in rows] for t in touchpoints],
-    )
     analysis = stats.key_drivers(
-        dict(zip(touchpoints, indicators, strict=True)), outcome, min_n=min_n
+        {t: [1.0 if row[0] == t else 0.0 for row in rows] for t in touchpoints},
+        [row[1] for row in rows],
+        counts=[row[2] for row in rows],
+        min_n=min_n,
     )
     return Drivers(source="touchpoint", scope=scope, analysis=analysis)
 
@@ -748,17 +752,14 @@ def _question_drivers(session: Session, scope: Scope, min_n: int) -> Drivers:
     ).all()
     if not rows:
         return Drivers(source="question", scope=scope, analysis=None, labels=labels)
-    width = len(questions)
-    outcome, *columns = _expand(
-        [row[-1] for row in rows],
-        [row[0] for row in rows],
-        *[
-            [math.nan if row[1 + i] is None else float(row[1 + i]) for row in rows]
-            for i in range(width)
-        ],
-    )
     analysis = stats.key_drivers(
-        {q.id: column for q, column in zip(questions, columns, strict=True)}, outcome, min_n=min_n
+        {
+            q.id: [math.nan if row[1 + i] is None else float(row[1 + i]) for row in rows]
+            for i, q in enumerate(questions)
+        },
+        [row[0] for row in rows],
+        counts=[row[-1] for row in rows],
+        min_n=min_n,
     )
     return Drivers(source="question", scope=scope, analysis=analysis, labels=labels)
 

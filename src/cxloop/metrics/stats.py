@@ -663,12 +663,15 @@ def key_drivers(
     *,
     min_n: int = DEFAULT_MIN_N,
     outcome_scale: tuple[int, int] = NPS_SCALE,
+    counts: ArrayLike | Sequence[int] | None = None,
 ) -> DriverAnalysis:
     """Which drivers (question scores, touchpoint 0/1 indicators…) move the outcome most.
 
     One row per response: ``drivers[name][i]`` is response i's rating or indicator for that
     driver (NaN when not answered) and ``outcome[i]`` its 0–10 likelihood to recommend (NaN
-    drops the response).
+    drops the response). With ``counts``, row i stands for ``counts[i]`` identical responses
+    (what a ``GROUP BY`` over the answers returns); the result is the same as with every
+    response given as a row of its own.
 
     Method, per driver:
 
@@ -698,6 +701,15 @@ def key_drivers(
     if bad.any():
         first = float(y[np.flatnonzero(bad)[0]])
         raise ValueError(f"outcome scores run from {low} to {high}; got {_shown(first)}")
+    if counts is None:
+        weights = np.ones(y.size)
+    else:
+        weights = _as_array(counts)
+        if weights.size != y.size:
+            raise ValueError(f"{weights.size} counts for {y.size} outcomes")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError("counts must be finite and not negative")
+    known &= weights > 0
     columns: dict[str, NDArray[np.float64]] = {}
     for name, values in drivers.items():
         column = _as_array(values)
@@ -710,17 +722,16 @@ def key_drivers(
     singles: dict[str, DriverImportance] = {}
     for name, column in columns.items():
         both = known & ~np.isnan(column)
-        n = int(both.sum())
-        x, yy = column[both], y[both]
+        x, yy, w = column[both], y[both], weights[both]
+        n = round(float(w.sum()))
         r: float | None = None
         p: float | None = None
         if n >= 2 and np.ptp(x) > 0 and np.ptp(yy) > 0:
-            test = sps.pearsonr(x, yy)
-            r, p = float(test.statistic), float(test.pvalue)
+            r, p = _weighted_pearson(x, yy, w)
         singles[name] = DriverImportance(
             name=name,
             n=n,
-            mean=float(x.mean()) if n else None,
+            mean=float(np.average(x, weights=w)) if n else None,
             correlation=r,
             p_value=p,
             beta=None,
@@ -735,15 +746,15 @@ def key_drivers(
         rows &= ~np.isnan(columns[name])
     # A driver constant over the complete answers carries no information there.
     in_model = [name for name in in_model if np.ptp(columns[name][rows]) > 0]
-    n_complete = int(rows.sum())
+    n_complete = round(float(weights[rows].sum()))
     r_squared: float | None = None
     if in_model and n_complete >= 3 and np.ptp(y[rows]) > 0:
         x = np.column_stack([columns[name][rows] for name in in_model])
-        betas, weights, r_squared = _relative_weights(x, y[rows])
+        betas, relative, r_squared = _relative_weights(x, y[rows], weights[rows])
         for i, name in enumerate(in_model):
-            share = weights[i] / r_squared if r_squared > 0 else None
+            share = relative[i] / r_squared if r_squared > 0 else None
             singles[name] = _replace(
-                singles[name], beta=betas[i], relative_weight=weights[i], share=share
+                singles[name], beta=betas[i], relative_weight=relative[i], share=share
             )
 
     def order(d: DriverImportance) -> tuple[float, float, str]:
@@ -777,11 +788,31 @@ def _replace(
     )
 
 
+def _weighted_pearson(
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[float, float]:
+    """Pearson's r of x and y whose rows stand for ``w`` observations each, and its two-sided
+    p-value (the t test with n − 2 degrees of freedom, as :func:`scipy.stats.pearsonr`)."""
+    n = w.sum()
+    dx, dy = x - np.average(x, weights=w), y - np.average(y, weights=w)
+    spread = math.sqrt(float((w * dx * dx).sum() * (w * dy * dy).sum()))
+    r = float(np.clip((w * dx * dy).sum() / spread, -1.0, 1.0))
+    if n <= 2:
+        return r, 1.0
+    if abs(r) == 1.0:
+        return r, 0.0
+    t = r * math.sqrt((n - 2) / (1 - r * r))
+    return r, float(2 * sps.t.sf(abs(t), n - 2))
+
+
 def _relative_weights(
-    x: NDArray[np.float64], y: NDArray[np.float64]
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
 ) -> tuple[list[float], list[float], float]:
-    """Standardised betas, Johnson's raw relative weights and R² of y on the columns of x."""
-    corr = np.asarray(np.corrcoef(np.column_stack([x, y]), rowvar=False), dtype=float)
+    """Standardised betas, Johnson's raw relative weights and R² of y on the columns of x,
+    each row standing for ``w`` observations."""
+    cov = np.atleast_2d(np.cov(np.column_stack([x, y]), rowvar=False, aweights=w))
+    scale = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(scale, scale)
     rxx, rxy = corr[:-1, :-1], corr[:-1, -1]
     eigenvalues, vectors = np.linalg.eigh(rxx)
     keep = eigenvalues > 1e-10 * eigenvalues.max()

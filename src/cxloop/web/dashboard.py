@@ -10,10 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import require
 from cxloop.core.errors import ValidationFailed
+from cxloop.core.http import database_of
 from cxloop.metrics import dashboard, stats
+from cxloop.models import Workspace
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
 from cxloop.web.rendering import link, render
@@ -414,33 +417,56 @@ def dashboard_page(page: Page) -> Response:
         metric=filters.metric,
         by=filters.by if scope.survey_id is not None else "touchpoint",
     )
-    scores = dashboard.period_scores(db, scope=scope)
-    rate = dashboard.response_rate(db, scope=scope)
-    trend = dashboard.score_trend(
-        db,
-        workspace_id=workspace.id,
-        end=scope.end,
-        survey_id=scope.survey_id,
-        period=shown.period,
-        count=52 if shown.period == "week" else 12,
-        tz=zone.key,
-    )
-    breakdown = None
-    if shown.dimension == "trait" and not shown.trait:
-        pass  # the picker asks for the trait's name first
-    else:
+    workspace_id = workspace.id
+
+    def trend(session: Session) -> dashboard.Trend:
+        return dashboard.score_trend(
+            session,
+            workspace_id=workspace_id,
+            end=scope.end,
+            survey_id=scope.survey_id,
+            period=shown.period,
+            count=52 if shown.period == "week" else 12,
+            tz=zone.key,
+        )
+
+    def breakdown(session: Session) -> dashboard.Breakdown | ValidationFailed | None:
+        if shown.dimension == "trait" and not shown.trait:
+            return None  # the picker asks for the trait's name first
         try:
-            breakdown = dashboard.breakdown(
-                db,
+            return dashboard.breakdown(
+                session,
                 scope=scope,
                 dimension=shown.dimension,
                 trait=shown.trait or None,
                 limit=BREAKDOWN_ROWS,
             )
         except ValidationFailed as exc:
-            problems.append(_problem(page, exc))
-    drivers = dashboard.key_drivers(db, scope=scope, source=shown.by)
-    kpis = dashboard.business_kpis(db, workspace=workspace, start=scope.start, end=scope.end)
+            return exc
+
+    def kpis(session: Session) -> dashboard.BusinessKpis:
+        current = session.get(Workspace, workspace_id)
+        assert current is not None
+        return dashboard.business_kpis(session, workspace=current, start=scope.start, end=scope.end)
+
+    # The blocks are independent: they run side by side, each in a read session of its own,
+    # after the request's own transaction (which only looked up who is asking) has ended.
+    db.commit()
+    blocks = database_of(page.request).read_all(
+        {
+            "scores": lambda session: dashboard.period_scores(session, scope=scope),
+            "rate": lambda session: dashboard.response_rate(session, scope=scope),
+            "trend": trend,
+            "breakdown": breakdown,
+            "drivers": lambda session: dashboard.key_drivers(session, scope=scope, source=shown.by),
+            "kpis": kpis,
+        }
+    )
+    scores: dashboard.PeriodScores = blocks["scores"]
+    breakdown_result = blocks["breakdown"]
+    if isinstance(breakdown_result, ValidationFailed):
+        problems.append(_problem(page, breakdown_result))
+        breakdown_result = None
 
     def export(block: str, **extra: Any) -> str:
         return link(f"/cx/export/{block}.csv", **shown.params(**extra))
@@ -473,11 +499,13 @@ def dashboard_page(page: Page) -> Response:
         previous_first=scores.previous_start.astimezone(zone).date(),
         cards=_cards(page, scores),
         responses=scores.current.responses,
-        rate=rate,
-        trend_charts=_trend_charts(page, trend),
-        breakdown=_breakdown_chart(page, breakdown, shown.metric) if breakdown else None,
-        drivers=_drivers_chart(page, drivers),
-        kpis=_kpi_view(page, kpis),
+        rate=blocks["rate"],
+        trend_charts=_trend_charts(page, blocks["trend"]),
+        breakdown=(
+            _breakdown_chart(page, breakdown_result, shown.metric) if breakdown_result else None
+        ),
+        drivers=_drivers_chart(page, blocks["drivers"]),
+        kpis=_kpi_view(page, blocks["kpis"]),
         export=export,
         tz=zone.key,
     )
