@@ -95,6 +95,8 @@ def used_keys() -> list[tuple[str, str]]:
                     add(path.name, key, False)
     for pattern, key in errors._KNOWN:
         found.append((f"errors.py {pattern.pattern[:30]}", key))
+    for code, key in errors._FIELD_CODES.items():
+        found.append((f"errors.py field code {code}", key))
     for key in [*errors._TITLES.values(), "error.other"]:
         found.append(("errors.py titles", key))
     return found

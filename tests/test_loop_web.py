@@ -18,7 +18,7 @@ from cxloop.feedback import service
 from cxloop.models import FollowUp, Membership, OutboundMessage, User
 from tests.factories import Tenant, make_customer, make_user
 from tests.test_feedback import create, go_live, submit
-from tests.test_web import get, login, post
+from tests.test_web import get, login, post, text_of
 
 
 def signed_in(client: TestClient, session: Session, tenant: Tenant, **kw: Any) -> User:
@@ -333,7 +333,8 @@ def test_an_improvement_form_with_mistakes_is_shown_again(
     assert reply.status_code == 422
     assert 'value="b"' not in reply.text  # body is a textarea
     assert ">b</textarea>" in reply.text
-    assert "title_ko" in reply.text
+    # the mistake after its field's label, in the user's language
+    assert "Title (Korean): Give a title in Korean or English." in text_of(reply)
 
 
 def test_a_viewer_cannot_record_or_announce(

@@ -328,13 +328,13 @@ def test_mistakes_are_shown_next_to_their_fields(
         return " ".join(re.findall(r'class="field-error"[^>]*>([^<]*)<', block.group(0)))
 
     # the shape first (a missing text), then the rules between questions
-    assert "at least 1 character" in errors_in(0)
+    assert "1자 이상 입력하세요." in errors_in(0)  # in the user's language, not pydantic's
     data["questions-0-text_en"] = "Would you recommend us?"
     reply = post(signed_in, f"/surveys/{survey.id}", {**data, "action": "save"})
     assert reply.status_code == 422
     assert errors_in(0) == ""
-    assert "99 is outside the 0–10 scale" in errors_in(1)
-    assert "at least 2 options" in errors_in(2)
+    assert "99은(는)" in errors_in(1) and "척도(0–10)를 벗어납니다." in errors_in(1)
+    assert "선택형 질문에는 보기가 2개 이상 필요합니다." in errors_in(2)
     assert "질문에 고칠 점이 있어" in text_of(reply)  # no preview of a broken draft
     session.expire_all()
     assert survey.current_version == 1 and survey.name == "구매 후 설문"
@@ -451,6 +451,9 @@ def test_bad_distribution_settings_are_shown_by_field(
     assert reply.status_code == 422
     errors = re.findall(r'class="field-error"[^>]*>([^<]*)<', reply.text)
     assert len(errors) == 3, errors
+    # in the form's own terms (a percentage, not the stored rate) and in Korean
+    assert "0에서 100 사이의 비율(%)을 입력하세요." in errors
+    assert "정수를 입력하세요." in errors
     assert 'name="sample_percent" value="150"' in reply.text  # the typed value stays
     session.expire_all()
     assert survey.distribution == before

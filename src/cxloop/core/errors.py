@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -66,3 +67,16 @@ def problem(
     }
     body.update({k: v for k, v in extra.items() if v})
     return body
+
+
+def value_error_code(error: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``code`` and ``params`` of one pydantic error (``value.<its type>`` and its context),
+    so a page can say it in the reader's language; its English ``msg`` stays the message."""
+    context = error.get("ctx") or {}
+    return {
+        "code": f"value.{error.get('type', 'invalid')}",
+        "params": {
+            key: value if isinstance(value, str | int | float | bool) else str(value)
+            for key, value in context.items()
+        },
+    }

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from cxloop.core.errors import ValidationFailed
+from cxloop.core.errors import ValidationFailed, value_error_code
 
 QuestionType = Literal["nps", "csat", "ces", "rating", "single", "multiple", "text"]
 Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in"]
@@ -152,77 +152,125 @@ class SurveyDefinition(BaseModel):
 # --- checking a definition ---------------------------------------------------------------------
 
 
-def _error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
+def _error(field: str, message: str, code: str | None = None, **params: Any) -> dict[str, Any]:
+    """A field-level problem: the English ``message``, and for the pages a ``code`` with its
+    ``params`` to say it in the reader's language."""
+    error: dict[str, Any] = {"field": field, "message": message}
+    if code is not None:
+        error["code"] = code
+        error["params"] = params
+    return error
 
 
-def _pydantic_errors(exc: PydanticValidationError, prefix: str) -> list[dict[str, str]]:
+def _pydantic_errors(exc: PydanticValidationError, prefix: str) -> list[dict[str, Any]]:
     return [
         _error(".".join([prefix, *(str(p) for p in err["loc"])]).strip("."), err["msg"])
+        | value_error_code(err)
         for err in exc.errors()
     ]
 
 
-def _question_errors(question: Question, where: str) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
+def _question_errors(question: Question, where: str) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
     if question.type == "rating":
         if question.min is None or question.max is None:
-            errors.append(_error(where, "a rating question needs min and max"))
+            errors.append(_error(where, "a rating question needs min and max", "rating_scale"))
         elif question.min >= question.max:
-            errors.append(_error(f"{where}.max", "max must be greater than min"))
+            errors.append(_error(f"{where}.max", "max must be greater than min", "rating_order"))
         elif question.max - question.min > 100:
-            errors.append(_error(f"{where}.max", "a rating scale has at most 101 points"))
+            errors.append(
+                _error(f"{where}.max", "a rating scale has at most 101 points", "rating_size")
+            )
     elif question.min is not None or question.max is not None:
-        errors.append(_error(where, f"min and max apply to rating questions, not {question.type}"))
+        errors.append(
+            _error(
+                where,
+                f"min and max apply to rating questions, not {question.type}",
+                "scale_not_rating",
+            )
+        )
     if question.type in CHOICE_TYPES:
         ids = question.option_ids()
         if len(ids) < 2:
-            errors.append(_error(f"{where}.options", "a choice question needs at least 2 options"))
+            errors.append(
+                _error(
+                    f"{where}.options", "a choice question needs at least 2 options", "options_few"
+                )
+            )
         seen: set[str] = set()
         for i, option_id in enumerate(ids):
             if option_id in seen:
                 errors.append(
-                    _error(f"{where}.options.{i}.id", f"option id {option_id!r} is used twice")
+                    _error(
+                        f"{where}.options.{i}.id",
+                        f"option id {option_id!r} is used twice",
+                        "option_twice",
+                        id=option_id,
+                    )
                 )
             seen.add(option_id)
     elif question.options is not None:
-        errors.append(_error(f"{where}.options", f"{question.type} questions have no options"))
+        errors.append(
+            _error(f"{where}.options", f"{question.type} questions have no options", "no_options")
+        )
     if question.max_length is not None and question.type != "text":
-        errors.append(_error(f"{where}.max_length", "max_length applies to text questions"))
+        errors.append(
+            _error(f"{where}.max_length", "max_length applies to text questions", "length_not_text")
+        )
     return errors
 
 
 def _condition_errors(
     condition: Condition, target: Question | None, later: bool, where: str
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     if target is None:
-        return [_error(f"{where}.question", f"unknown question {condition.question!r}")]
+        return [
+            _error(
+                f"{where}.question",
+                f"unknown question {condition.question!r}",
+                "show_if_unknown",
+                id=condition.question,
+            )
+        ]
     if later:
         return [
             _error(
                 f"{where}.question",
                 f"a condition can only refer to an earlier question; {target.id!r} comes later",
+                "show_if_later",
+                id=target.id,
             )
         ]
     value, op = condition.value, condition.op
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if op == "in":
         if not isinstance(value, list) or not value:
-            return [_error(f"{where}.value", "'in' needs a non-empty list of values")]
+            return [_error(f"{where}.value", "'in' needs a non-empty list of values", "in_list")]
         values: list[Any] = value
     else:
         if isinstance(value, list):
-            return [_error(f"{where}.value", f"{op!r} needs a single value, not a list")]
+            return [
+                _error(f"{where}.value", f"{op!r} needs a single value, not a list", "one_value")
+            ]
         values = [value]
     if target.type in SCORED_TYPES:
         scale = target.scale()
         for v in values:
             if isinstance(v, str | bool):
-                return [_error(f"{where}.value", f"{target.id!r} is answered with a number")]
+                return [
+                    _error(
+                        f"{where}.value",
+                        f"{target.id!r} is answered with a number",
+                        "value_number",
+                        id=target.id,
+                    )
+                ]
             if isinstance(v, float) and not math.isfinite(v):
-                return [_error(f"{where}.value", "the value must be a finite number")]
+                return [
+                    _error(f"{where}.value", "the value must be a finite number", "value_finite")
+                ]
             if op != "in" and not numeric:
-                return [_error(f"{where}.value", "the value must be a number")]
+                return [_error(f"{where}.value", "the value must be a number", "value_number_only")]
         if scale and op in ("==", "!=", "in"):
             low, high = scale
             outside = [v for v in values if not low <= v <= high]
@@ -231,33 +279,63 @@ def _condition_errors(
                     _error(
                         f"{where}.value",
                         f"{outside[0]} is outside the {low}–{high} scale of {target.id!r}",
+                        "value_outside",
+                        value=outside[0],
+                        low=low,
+                        high=high,
+                        id=target.id,
                     )
                 ]
         return []
     if op not in ("==", "!=", "in"):
         return [
-            _error(f"{where}.op", f"{op!r} only compares numbers; {target.id!r} is {target.type}")
+            _error(
+                f"{where}.op",
+                f"{op!r} only compares numbers; {target.id!r} is {target.type}",
+                "op_numbers",
+                op=op,
+                id=target.id,
+            )
         ]
     if target.type in CHOICE_TYPES:
         offered = set(target.option_ids())
         for v in values:
             if not isinstance(v, str) or v not in offered:
-                return [_error(f"{where}.value", f"{v!r} is not an option of {target.id!r}")]
+                return [
+                    _error(
+                        f"{where}.value",
+                        f"{v!r} is not an option of {target.id!r}",
+                        "value_not_option",
+                        value=v,
+                        id=target.id,
+                    )
+                ]
         return []
     # text
     if any(not isinstance(v, str) for v in values):
-        return [_error(f"{where}.value", f"{target.id!r} is answered with text")]
+        return [
+            _error(
+                f"{where}.value", f"{target.id!r} is answered with text", "value_text", id=target.id
+            )
+        ]
     return []
 
 
-def definition_errors(definition: SurveyDefinition, *, kind: str) -> list[dict[str, str]]:
+def definition_errors(definition: SurveyDefinition, *, kind: str) -> list[dict[str, Any]]:
     """Every problem of a structurally valid definition, as field-level messages."""
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
     positions: dict[str, int] = {}
     for index, question in enumerate(definition.questions):
         where = f"questions.{index}"
         if question.id in positions:
-            errors.append(_error(f"{where}.id", f"question id {question.id!r} is used twice"))
+            errors.append(
+                _error(
+                    f"{where}.id",
+                    f"question id {question.id!r} is used twice",
+                    "question_twice",
+                    id=question.id,
+                )
+            )
         else:
             positions[question.id] = index
         errors.extend(_question_errors(question, where))
@@ -278,11 +356,23 @@ def definition_errors(definition: SurveyDefinition, *, kind: str) -> list[dict[s
     for index, name in enumerate(definition.hidden_fields):
         if name in seen_hidden:
             errors.append(
-                _error(f"hidden_fields.{index}", f"hidden field {name!r} is listed twice")
+                _error(
+                    f"hidden_fields.{index}",
+                    f"hidden field {name!r} is listed twice",
+                    "hidden_twice",
+                    name=name,
+                )
             )
         seen_hidden.add(name)
     if kind in SCALES and not any(q.type == kind for q in definition.questions):
-        errors.append(_error("questions", f"a survey of kind {kind} needs an {kind} question"))
+        errors.append(
+            _error(
+                "questions",
+                f"a survey of kind {kind} needs an {kind} question",
+                "kind_question",
+                kind=kind.upper(),
+            )
+        )
     return errors
 
 
@@ -300,8 +390,7 @@ def parse_definition(raw: SurveyDefinition | Mapping[str, Any], *, kind: str) ->
                 _summary("The survey definition is invalid", errors), errors=errors
             ) from None
     errors = [
-        _error(f"definition.{e['field']}", e["message"])
-        for e in definition_errors(definition, kind=kind)
+        e | {"field": f"definition.{e['field']}"} for e in definition_errors(definition, kind=kind)
     ]
     if errors:
         raise ValidationFailed(_summary("The survey definition is invalid", errors), errors=errors)
@@ -317,7 +406,7 @@ def dump_definition(definition: SurveyDefinition) -> dict[str, Any]:
     return definition.model_dump(mode="json", exclude_none=True)
 
 
-def _summary(lead: str, errors: list[dict[str, str]]) -> str:
+def _summary(lead: str, errors: list[dict[str, Any]]) -> str:
     shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return f"{lead}: {shown}{more}."
@@ -438,7 +527,7 @@ def validate_answers(
             "answers must be an object of question id → answer.",
             errors=[_error("answers", "must be an object")],
         )
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
     known = {q.id for q in definition.questions}
     for key in answers:
         if key not in known:

@@ -50,6 +50,11 @@ BODY_LENGTH = 5000
 # --- the record --------------------------------------------------------------------------------
 
 
+def _code(code: str, **params: Any) -> dict[str, Any]:
+    """The code and parameters a page needs to say a field's problem in its reader's language."""
+    return {"code": code, "params": params}
+
+
 def _check_texts(
     title_ko: str, title_en: str, body_ko: str, body_en: str
 ) -> tuple[str, str, str, str]:
@@ -62,13 +67,24 @@ def _check_texts(
         strict=True,
     ):
         if len(value) > limit:
-            errors.append({"field": name, "message": f"must be at most {limit} characters"})
+            errors.append(
+                {"field": name, "message": f"must be at most {limit} characters"}
+                | _code("value.string_too_long", max_length=limit)
+            )
         elif "\x00" in value:
-            errors.append({"field": name, "message": "must not contain NUL characters"})
+            errors.append(
+                {"field": name, "message": "must not contain NUL characters"} | _code("nul")
+            )
     if not texts[0] and not texts[1]:
-        errors.append({"field": "title_ko", "message": "give a title in Korean or English"})
+        errors.append(
+            {"field": "title_ko", "message": "give a title in Korean or English"}
+            | _code("improvement_title")
+        )
     if not texts[2] and not texts[3]:
-        errors.append({"field": "body_ko", "message": "say what changed, in Korean or English"})
+        errors.append(
+            {"field": "body_ko", "message": "say what changed, in Korean or English"}
+            | _code("improvement_body")
+        )
     if errors:
         raise ValidationFailed("The improvement is incomplete or too long.", errors=errors)
     return texts[0], texts[1], texts[2], texts[3]
@@ -245,22 +261,26 @@ def parse_criteria(
     session: Session, *, workspace_id: int, raw: Mapping[str, Any]
 ) -> ResponseCriteria:
     """Check a filter (as sent by the API or kept in Improvement.criteria); field-level 422s."""
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
 
     def as_int(name: str) -> int | None:
         value = raw.get(name)
         if value is None or value == "":
             return None
         if isinstance(value, bool) or not isinstance(value, int | str):
-            errors.append({"field": name, "message": "must be a whole number"})
+            errors.append(
+                {"field": name, "message": "must be a whole number"} | _code("value.int_parsing")
+            )
             return None
         try:
             number = int(value)
         except ValueError:
-            errors.append({"field": name, "message": "must be a whole number"})
+            errors.append(
+                {"field": name, "message": "must be a whole number"} | _code("value.int_parsing")
+            )
             return None
         if not -(2**31) < number < 2**31:
-            errors.append({"field": name, "message": "out of range"})
+            errors.append({"field": name, "message": "out of range"} | _code("out_of_range"))
             return None
         return number
 
@@ -271,12 +291,12 @@ def parse_criteria(
         if isinstance(value, datetime):
             return as_utc(value)
         if not isinstance(value, str):
-            errors.append({"field": name, "message": "must be an ISO date or time"})
+            errors.append({"field": name, "message": "must be an ISO date or time"} | _code("date"))
             return None
         try:
             return parse_iso(value if "T" in value or " " in value else f"{value}T00:00:00+09:00")
         except (ValueError, OverflowError):
-            errors.append({"field": name, "message": "must be an ISO date or time"})
+            errors.append({"field": name, "message": "must be an ISO date or time"} | _code("date"))
             return None
 
     survey_id = as_int("survey_id")
@@ -286,42 +306,63 @@ def parse_criteria(
             select(Survey).where(Survey.workspace_id == workspace_id, Survey.id == survey_id)
         )
         if survey is None:
-            errors.append({"field": "survey_id", "message": "no such survey in this workspace"})
+            errors.append(
+                {"field": "survey_id", "message": "no such survey in this workspace"}
+                | _code("no_survey")
+            )
     metric = raw.get("metric") or None
     score_min, score_max = as_int("score_min"), as_int("score_max")
     if metric is not None and metric not in METRICS:
-        errors.append({"field": "metric", "message": "must be nps, csat or ces"})
+        errors.append(
+            {"field": "metric", "message": "must be nps, csat or ces"}
+            | _code("value.literal_error", expected="NPS, CSAT, CES")
+        )
         metric = None
     if (score_min is not None or score_max is not None) and metric is None:
         if survey is not None and survey.kind in METRICS:
             metric = survey.kind
         elif not any(e["field"] == "metric" for e in errors):
-            errors.append({"field": "metric", "message": "say which score the range is of"})
+            errors.append(
+                {"field": "metric", "message": "say which score the range is of"}
+                | _code("range_metric")
+            )
     if metric is not None:
         low, high = SCORE_RANGES[metric]
         for name, value in (("score_min", score_min), ("score_max", score_max)):
             if value is not None and not low <= value <= high:
-                errors.append({"field": name, "message": f"must be {low} to {high} for {metric}"})
+                errors.append(
+                    {"field": name, "message": f"must be {low} to {high} for {metric}"}
+                    | _code("score_range", low=low, high=high, metric=metric.upper())
+                )
         if score_min is not None and score_max is not None and score_min > score_max:
-            errors.append({"field": "score_max", "message": "must not be below score_min"})
+            errors.append(
+                {"field": "score_max", "message": "must not be below score_min"}
+                | _code("range_order")
+            )
     raw_words = raw.get("words")
     if isinstance(raw_words, str):
         raw_words = raw_words.split()
     words: list[str] = []
     if raw_words is not None:
         if not isinstance(raw_words, list) or not all(isinstance(w, str) for w in raw_words):
-            errors.append({"field": "words", "message": "must be a list of words"})
+            errors.append(
+                {"field": "words", "message": "must be a list of words"} | _code("words_list")
+            )
         else:
             words = [w.strip() for w in raw_words if w.strip()]
             if len(words) > MAX_WORDS:
-                errors.append({"field": "words", "message": f"at most {MAX_WORDS} words"})
+                errors.append(
+                    {"field": "words", "message": f"at most {MAX_WORDS} words"}
+                    | _code("value.too_long", max_length=MAX_WORDS)
+                )
             elif any(len(w) > MAX_WORD_LENGTH or "\x00" in w for w in words):
                 errors.append(
                     {"field": "words", "message": f"each word at most {MAX_WORD_LENGTH} characters"}
+                    | _code("word_long", n=MAX_WORD_LENGTH)
                 )
     since, until = as_time("since"), as_time("until")
     if since is not None and until is not None and since >= until:
-        errors.append({"field": "until", "message": "must be after since"})
+        errors.append({"field": "until", "message": "must be after since"} | _code("until_after"))
     unknown = set(raw) - {
         "survey_id",
         "metric",
@@ -331,7 +372,10 @@ def parse_criteria(
         "since",
         "until",
     }
-    errors.extend({"field": name, "message": "not a filter"} for name in sorted(unknown))
+    errors.extend(
+        {"field": name, "message": "not a filter"} | _code("value.extra_forbidden")
+        for name in sorted(unknown)
+    )
     if errors:
         raise ValidationFailed("The response filter is invalid.", errors=errors)
     return ResponseCriteria(
@@ -404,14 +448,17 @@ def link_by_filter(
     if criteria.is_empty():
         raise ValidationFailed(
             "Give at least one condition; linking every response is never what was meant.",
-            errors=[{"field": "criteria", "message": "empty filter"}],
+            errors=[{"field": "criteria", "message": "empty filter"} | _code("filter_empty")],
         )
     workspace_id = improvement.workspace_id
     total = count_matching(session, workspace_id=workspace_id, criteria=criteria)
     if total > MAX_LINK_BY_FILTER:
         raise ValidationFailed(
             f"The filter picks {total} responses; narrow it to at most {MAX_LINK_BY_FILTER}.",
-            errors=[{"field": "criteria", "message": "picks too many responses"}],
+            errors=[
+                {"field": "criteria", "message": "picks too many responses"}
+                | _code("filter_many", n=total, max=MAX_LINK_BY_FILTER)
+            ],
         )
     already = exists().where(
         ImprovementLink.improvement_id == improvement.id,

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cxloop.core.errors import ValidationFailed
+from cxloop.core.errors import ValidationFailed, value_error_code
 from cxloop.feedback.definition import Operator, StorableText, shown_key
 
 Channel = Literal["email", "widget", "link"]
@@ -79,6 +79,7 @@ def parse_distribution(data: Any) -> DistributionSettings:
                 "field": "distribution." + ".".join(shown_key(p) for p in error["loc"]),
                 "message": error["msg"],
             }
+            | value_error_code(error)
             for error in exc.errors()
         ]
         raise ValidationFailed("The distribution settings are not valid.", errors=errors) from None

@@ -4,6 +4,8 @@ messages they know and show any other one as it is."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from cxloop.core.errors import CxloopError
 from cxloop.core.i18n import gettext
@@ -31,6 +33,72 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Only an owner can"), "err.owner_only"),
     (re.compile(r"^The change conflicts with data saved at the same moment"), "err.conflict"),
 ]
+
+# Codes of field-level problems (the ``code`` of a ValidationFailed error) and their keys.
+_FIELD_CODES: dict[str, str] = {
+    **{
+        code: f"fielderr.{code}"
+        for code in (
+            "rating_scale",
+            "rating_order",
+            "rating_size",
+            "scale_not_rating",
+            "options_few",
+            "option_twice",
+            "no_options",
+            "length_not_text",
+            "show_if_unknown",
+            "show_if_later",
+            "in_list",
+            "one_value",
+            "value_number",
+            "value_finite",
+            "value_number_only",
+            "value_outside",
+            "op_numbers",
+            "value_not_option",
+            "value_text",
+            "question_twice",
+            "hidden_twice",
+            "kind_question",
+            "nul",
+            "out_of_range",
+            "date",
+            "improvement_title",
+            "improvement_body",
+            "no_survey",
+            "range_metric",
+            "score_range",
+            "range_order",
+            "words_list",
+            "word_long",
+            "until_after",
+            "filter_empty",
+            "filter_many",
+        )
+    },
+    "value.missing": "fielderr.missing",
+    "value.string_too_short": "fielderr.text_short",
+    "value.string_too_long": "fielderr.text_long",
+    "value.too_short": "fielderr.items_few",
+    "value.too_long": "fielderr.items_many",
+    "value.greater_than_equal": "fielderr.ge",
+    "value.less_than_equal": "fielderr.le",
+    "value.greater_than": "fielderr.gt",
+    "value.less_than": "fielderr.lt",
+    "value.int_parsing": "fielderr.int",
+    "value.int_type": "fielderr.int",
+    "value.int_from_float": "fielderr.int",
+    "value.float_parsing": "fielderr.number",
+    "value.float_type": "fielderr.number",
+    "value.finite_number": "fielderr.value_finite",
+    "value.literal_error": "fielderr.literal",
+    "value.string_pattern_mismatch": "fielderr.pattern",
+    "value.bool_parsing": "fielderr.bool",
+    "value.bool_type": "fielderr.bool",
+    "value.extra_forbidden": "fielderr.extra",
+    "value.string_type": "fielderr.string",
+}
 
 _TITLES = {
     400: "error.400",
@@ -62,3 +130,13 @@ def describe(locale: str, exc: CxloopError) -> str:
 
 def title(locale: str, status: int) -> str:
     return gettext(locale, _TITLES.get(status, "error.other"))
+
+
+def field_message(locale: str, error: Mapping[str, Any]) -> str:
+    """One field-level problem of a ValidationFailed in the user's language: by its ``code``
+    and ``params`` when the catalog knows the code, else its message as the service gave it."""
+    key = _FIELD_CODES.get(str(error.get("code", "")))
+    if key is None:
+        return str(error.get("message", ""))
+    params = error.get("params")
+    return gettext(locale, key, **(dict(params) if isinstance(params, Mapping) else {}))

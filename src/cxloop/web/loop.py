@@ -331,10 +331,32 @@ def create_improvement(
     return redirect(f"/improvements/{improvement.id}")
 
 
+# The form labels of the fields an improvement's errors name.
+FIELD_LABELS = {
+    "title_ko": "loop.improvement.title_field",
+    "title_en": "loop.improvement.title_field_en",
+    "body_ko": "loop.improvement.body_field",
+    "body_en": "loop.improvement.body_field_en",
+    "survey_id": "loop.improvement.survey",
+    "metric": "loop.improvement.metric",
+    "score_min": "loop.improvement.score_min",
+    "score_max": "loop.improvement.score_max",
+    "words": "loop.improvement.words",
+    "since": "loop.improvement.since",
+    "until": "loop.improvement.until",
+}
+
+
 def _field_errors(page: WebContext, exc: ValidationFailed) -> str:
+    """The errors of a form in the user's language, each after its field's label."""
     if not exc.errors:
         return errors.describe(page.locale, exc)
-    return "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+    shown = []
+    for error in exc.errors:
+        label = FIELD_LABELS.get(str(error.get("field", "")))
+        text = errors.field_message(page.locale, error)
+        shown.append(f"{page.t(label)}: {text}" if label else text)
+    return "; ".join(shown)
 
 
 def _improvement(page: WebContext, improvement_id: int) -> Improvement:

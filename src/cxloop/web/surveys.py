@@ -577,7 +577,7 @@ def builder_post(page: Page, survey_id: int, form: PostedForm) -> Response:
         page.db.refresh(survey)
         for error in exc.errors or [{"field": "general", "message": exc.detail}]:
             problems.setdefault(builder_field(str(error.get("field", ""))), []).append(
-                str(error.get("message", ""))
+                errors.field_message(page.locale, error)
             )
         return _builder(page, survey, draft, problems=problems, status=422)
     if survey.current_version != before:
@@ -734,6 +734,16 @@ def distribution_field(name: str) -> str:
     }.get(head, "general")
 
 
+def _distribution_error(page: WebContext, field: str, error: dict[str, Any]) -> str:
+    """A distribution problem in the form's own terms: the form asks for a percentage and a
+    delay in the unit chosen, where the settings hold a rate and minutes."""
+    if field == "sample_percent" and error.get("code") != "value.float_parsing":
+        return page.t("fielderr.percent")
+    if field == "delay" and error.get("code") != "value.int_parsing":
+        return page.t("fielderr.delay", days=MAX_DELAY_MINUTES // (60 * 24))
+    return errors.field_message(page.locale, error)
+
+
 def _distribution_page(
     page: WebContext,
     survey: Survey,
@@ -781,9 +791,8 @@ def distribution_post(page: Page, survey_id: int, form: PostedForm) -> Response:
         page.db.refresh(survey)
         problems: dict[str, list[str]] = {}
         for error in exc.errors or [{"field": "general", "message": exc.detail}]:
-            problems.setdefault(distribution_field(str(error.get("field", ""))), []).append(
-                str(error.get("message", ""))
-            )
+            field = distribution_field(str(error.get("field", "")))
+            problems.setdefault(field, []).append(_distribution_error(page, field, error))
         return _distribution_page(page, survey, data, problems=problems, status=422)
     page.flash("success", "surveys.distribution_saved")
     return redirect(f"/surveys/{survey.id}/distribution")
