@@ -253,3 +253,32 @@ def test_the_dashboard_in_chromium(browser_page, live_server: str, database: Dat
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]
     assert datetime.now(UTC) > IN_MARCH
+
+
+def test_the_emotion_curve_of_the_period_is_on_the_dashboard(
+    client: TestClient, session: Session
+) -> None:
+    from tests.test_text_analytics import comment
+
+    workspace, _, email = _shop(session, locale="ko")
+    at = IN_MARCH
+    comment(session, workspace, "배송이 너무 늦어서 화가 났어요", at=at, touchpoint="배송")
+    comment(session, workspace, "앱이 빠르고 편해요", at=at, touchpoint="앱")
+    comment(
+        session,
+        workspace,
+        "4월 배송은 아주 빨랐어요",
+        at=at + timedelta(days=40),
+        touchpoint="배송",
+    )
+    login(client, email)
+
+    reply = get(client, MARCH)
+
+    assert reply.status_code == 200
+    block = reply.text.split('aria-labelledby="emotion-h"')[1].split("</section>")[0]
+    assert "tx-emotion-touchpoints" in block and "<svg" in block
+    words = " ".join(re.sub(r"<[^>]+>", " ", block).split())
+    assert "배송 -" in words and "앱 +" in words  # each touchpoint's mean with its sign
+    assert "(1건" in words  # one text each in March; April's is outside the period
+    assert "설문 필터는 적용되지 않습니다" in text_of(reply)

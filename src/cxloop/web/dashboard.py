@@ -4,6 +4,7 @@ inline SVG; each block downloads as CSV (/cx/export/<block>.csv)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,10 +18,12 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
 from cxloop.metrics import dashboard, stats
 from cxloop.models import Workspace
+from cxloop.text import analytics as text_analytics
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
 from cxloop.web.rendering import link, render
 from cxloop.web.session import Page, WebContext, verify_csrf
+from cxloop.web.text_pages import emotion_view
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -449,19 +452,22 @@ def dashboard_page(page: Page) -> Response:
         assert current is not None
         return dashboard.business_kpis(session, workspace=current, start=scope.start, end=scope.end)
 
+    work: dict[str, Callable[[Session], Any]] = {
+        "scores": lambda session: dashboard.period_scores(session, scope=scope),
+        "rate": lambda session: dashboard.response_rate(session, scope=scope),
+        "trend": trend,
+        "breakdown": breakdown,
+        "drivers": lambda session: dashboard.key_drivers(session, scope=scope, source=shown.by),
+        "kpis": kpis,
+    }
+    if page.can("text:read"):
+        work["emotion"] = lambda session: text_analytics.emotion_curve(
+            session, workspace_id=workspace_id, start=scope.start, end=scope.end
+        )
     # The blocks are independent: they run side by side, each in a read session of its own,
     # after the request's own transaction (which only looked up who is asking) has ended.
     db.commit()
-    blocks = database_of(page.request).read_all(
-        {
-            "scores": lambda session: dashboard.period_scores(session, scope=scope),
-            "rate": lambda session: dashboard.response_rate(session, scope=scope),
-            "trend": trend,
-            "breakdown": breakdown,
-            "drivers": lambda session: dashboard.key_drivers(session, scope=scope, source=shown.by),
-            "kpis": kpis,
-        }
-    )
+    blocks = database_of(page.request).read_all(work)
     scores: dashboard.PeriodScores = blocks["scores"]
     breakdown_result = blocks["breakdown"]
     if isinstance(breakdown_result, ValidationFailed):
@@ -506,6 +512,7 @@ def dashboard_page(page: Page) -> Response:
         ),
         drivers=_drivers_chart(page, blocks["drivers"]),
         kpis=_kpi_view(page, blocks["kpis"]),
+        emotion=emotion_view(page, blocks["emotion"]) if "emotion" in blocks else None,
         export=export,
         tz=zone.key,
     )

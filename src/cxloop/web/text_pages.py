@@ -231,7 +231,8 @@ def _category_cards(
     return cards
 
 
-def _emotion(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, Any]:
+def emotion_view(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, Any]:
+    """The emotion curve's two plots with their words (this page's and the CX dashboard's)."""
     stage_points = [
         (page.t(STAGE_NAMES.get(p.key, "texta.stage_other")), p.mean, p.ci_low, p.ci_high)
         for p in curve.stages
@@ -397,7 +398,7 @@ def analytics_page(page: Page, themes_cursor: str = "") -> Response:
         if themes_next
         else None,
         themes_first=link("/text", **filters.params()) if themes_cursor else None,
-        emotion=_emotion(page, curve),
+        emotion=emotion_view(page, curve),
         can_manage=page.can("text:manage"),
     )
 
