@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
@@ -79,18 +79,13 @@ class SurveyResponseTexts:
         rows = session.execute(query.where(Response.id.in_(list(ids))).order_by(Response.id))
         return [_source_text(row) for row in rows]
 
-    def touchpoints(
-        self, session: Session, *, workspace_id: int, ids: Sequence[int]
-    ) -> dict[int, str]:
+    def touchpoints(self, *, workspace_id: int) -> Select[Any]:
         """Where each response was asked (its ``touchpoint``), for the emotion curve."""
-        if not ids:
-            return {}
-        rows = session.execute(
-            scoped(select(Response.id, Response.touchpoint), Response, workspace_id).where(
-                Response.id.in_(list(ids)), Response.touchpoint.is_not(None)
-            )
-        )
-        return {int(row.id): str(row.touchpoint) for row in rows if row.touchpoint}
+        return scoped(
+            select(Response.id.label("source_id"), Response.touchpoint.label("touchpoint")),
+            Response,
+            workspace_id,
+        ).where(Response.touchpoint.is_not(None), Response.touchpoint != "")
 
     def weak_labels(self, session: Session, *, workspace_id: int, limit: int) -> list[WeakLabel]:
         """NPS 0-6 negative and 9-10 positive; CSAT 1-2 negative and 4-5 positive (passives,

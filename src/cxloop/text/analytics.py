@@ -44,7 +44,6 @@ SPIKE_MIN_RATIO = 1.5  # and at least half as many again as the baseline expects
 SPIKE_ALPHA = 0.01  # Poisson tail probability below which the count is unusual
 SPIKE_FLOOR = 0.5  # the expected weekly count of a category that had none before
 NOTICE_KIND = "text_spike"
-TOUCHPOINT_CHUNK = 1000
 MAX_TOUCHPOINTS = 12
 Z95 = 1.959964
 
@@ -557,34 +556,28 @@ def emotion_curve(
         key=lambda p: (order.get(p.key, len(order)), p.key),
     )
     tallies: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
-    by_source: dict[str, list[tuple[int, float, str]]] = defaultdict(list)
-    for source_type, source_id, score, sentiment in session.execute(
-        select(
-            TextAnalysis.source_type,
-            TextAnalysis.source_id,
-            TextAnalysis.score,
-            TextAnalysis.sentiment,
-        ).where(*clauses)
-    ):
-        by_source[source_type].append((int(source_id), float(score), sentiment))
-    for source_type, items in sorted(by_source.items()):
-        source = sources.get(source_type)
+    for source_type, source in sorted(sources.items()):
         if not isinstance(source, TouchpointSource):
             continue
-        for offset in range(0, len(items), TOUCHPOINT_CHUNK):
-            chunk = items[offset : offset + TOUCHPOINT_CHUNK]
-            places = source.touchpoints(
-                session, workspace_id=workspace_id, ids=[i for i, _, _ in chunk]
+        places = source.touchpoints(workspace_id=workspace_id).subquery("places")
+        for place, n, total, squares, negative in session.execute(
+            select(
+                places.c.touchpoint,
+                func.count(),
+                func.sum(TextAnalysis.score),
+                func.sum(TextAnalysis.score * TextAnalysis.score),
+                _negative(TextAnalysis.sentiment),
             )
-            for source_id, score, sentiment in chunk:
-                place = places.get(source_id)
-                if place is None:
-                    continue
-                tally = tallies[place]
-                tally[0] += 1
-                tally[1] += score
-                tally[2] += score * score
-                tally[3] += 1 if sentiment == "negative" else 0
+            .select_from(TextAnalysis)
+            .join(places, places.c.source_id == TextAnalysis.source_id)
+            .where(*clauses, TextAnalysis.source_type == source_type)
+            .group_by(places.c.touchpoint)
+        ):
+            tally = tallies[str(place)]  # sources may name the same touchpoint
+            tally[0] += int(n)
+            tally[1] += float(total)
+            tally[2] += float(squares)
+            tally[3] += int(negative)
     touchpoints = sorted(
         (_point(k, int(t[0]), t[1], t[2], int(t[3])) for k, t in tallies.items()),
         key=lambda p: (-p.n, p.key),

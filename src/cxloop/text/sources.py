@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
@@ -76,10 +77,9 @@ class TouchpointSource(Protocol):
     """A source that knows where in the journey each text was written (optional): the emotion
     curve reads it per touchpoint."""
 
-    def touchpoints(
-        self, session: Session, *, workspace_id: int, ids: Sequence[int]
-    ) -> dict[int, str]:
-        """Touchpoint by source id, for the texts of these ids that have one."""
+    def touchpoints(self, *, workspace_id: int) -> Select[Any]:
+        """The workspace's texts that have a touchpoint, as rows (``source_id``,
+        ``touchpoint``): a statement the emotion curve joins and groups in the database."""
 
 
 sources: dict[str, TextSource] = {}

@@ -356,7 +356,7 @@ def _field_errors(page: WebContext, exc: ValidationFailed) -> str:
         label = FIELD_LABELS.get(str(error.get("field", "")))
         text = errors.field_message(page.locale, error)
         shown.append(f"{page.t(label)}: {text}" if label else text)
-    return "; ".join(shown)
+    return " ".join(shown)
 
 
 def _improvement(page: WebContext, improvement_id: int) -> Improvement:
