@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.channels.tasks import deliver_outbox
 from cxloop.core.db import Database
+from cxloop.core.errors import NotFound
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
 from cxloop.events import bus
@@ -589,3 +590,43 @@ def test_sampling_is_deterministic_per_survey_and_customer() -> None:
     assert 70 <= sum(decisions) <= 130
     assert distribution.is_sampled(survey_id=7, customer_id=1, rate=0.0) is False
     assert distribution.is_sampled(survey_id=7, customer_id=1, rate=1.0) is True
+
+
+# --- secret key rotation -----------------------------------------------------------------------
+
+
+def test_links_survive_a_new_secret_key_while_the_old_one_is_listed_as_previous(
+    client: TestClient, session: Session, tenant: Tenant, settings: Settings
+) -> None:
+    survey_id = live_survey(client, tenant)
+    who = customer(session, tenant, email=f"{unique('rot')}@example.com")
+    reply = invite(client, tenant, survey_id, customer_ids=[who.id], channel="link")
+    assert reply.status_code == 201, reply.text
+    [item] = reply.json()["items"]
+    first_link = item["link"]
+    [invitation] = invitations(session, survey_id)
+    old_key = settings.resolved_secret_key()
+
+    # the key changes and the old one is kept as previous: a reminder carries the same link
+    rotated = settings.model_copy(
+        update={
+            "secret_key": "a-new-secret-key-0123456789-abcdefghij",
+            "previous_secret_keys": old_key,
+        }
+    )
+    assert rotated.resolved_secret_key() != old_key
+    assert distribution.invitation_link(invitation, settings=rotated) == first_link
+    assert service.invitation_for_token(session, token=first_link.rsplit("/", 1)[1]).id == (
+        invitation.id
+    )
+
+    # the old key retired too early: the invitation gets a new link that works, the old one not
+    retired = settings.model_copy(update={"secret_key": "a-new-secret-key-0123456789-abcdefghij"})
+    new_link = distribution.invitation_link(invitation, settings=retired)
+    session.flush()
+    assert new_link != first_link
+    assert service.invitation_for_token(session, token=new_link.rsplit("/", 1)[1]).id == (
+        invitation.id
+    )
+    with pytest.raises(NotFound):
+        service.invitation_for_token(session, token=first_link.rsplit("/", 1)[1])

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
+    # Keys used before the current one, comma-separated: links and forms signed with them keep
+    # working (list an old key here when changing CXLOOP_SECRET_KEY, for as long as the
+    # invitations made under it may still be answered).
+    previous_secret_keys: str = ""
     session_idle_minutes: int = 60
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
@@ -83,6 +87,12 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+
+    def secret_keys(self) -> list[str]:
+        """The current secret key, then the previous ones: every key a signature may carry."""
+        previous = [k.strip() for k in self.previous_secret_keys.split(",") if k.strip()]
+        return [self.resolved_secret_key(), *previous]
 
 
 @lru_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ OPEN_STATUSES = ("sent", "opened")
 MAX_INVITE_BATCH = 500
 MAIL_TEMPLATES = Path(__file__).resolve().parent / "mail"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Issued:
@@ -85,9 +88,28 @@ def invitation_token(invitation: Invitation, *, secret: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+def link_token(invitation: Invitation, *, settings: Settings) -> str:
+    """The token of the invitation's links: the one its stored hash was made from, under the
+    current secret key or a previous one (``CXLOOP_PREVIOUS_SECRET_KEYS``), so a reminder
+    carries the same link as the invitation. When no known key made it (a key retired while
+    its invitations were open), the invitation gets a token under the current key: the links
+    sent before stop working and the one made now works."""
+    for secret in settings.secret_keys():
+        token = invitation_token(invitation, secret=secret)
+        if hmac.compare_digest(hash_token(token), invitation.token_hash):
+            return token
+    token = invitation_token(invitation, secret=settings.resolved_secret_key())
+    invitation.token_hash = hash_token(token)
+    log.warning(
+        "invitation %s was made under a secret key no longer known; it has a new link",
+        invitation.id,
+    )
+    return token
+
+
 def invitation_link(invitation: Invitation, *, settings: Settings, embed: bool = False) -> str:
     """``{public_url}/s/{token}``: where the respondent answers (``?embed=1`` in the widget)."""
-    token = invitation_token(invitation, secret=settings.resolved_secret_key())
+    token = link_token(invitation, settings=settings)
     link = f"{settings.public_url.rstrip('/')}/s/{token}"
     return f"{link}?embed=1" if embed else link
 

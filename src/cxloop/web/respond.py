@@ -319,9 +319,9 @@ def respondent_language(request: Request, customer: Customer | None) -> str:
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        settings_of(request).resolved_secret_key(), salt="cxloop.respond.form"
-    )
+    # Signed with the current key (the last), checked against the previous ones too.
+    keys = settings_of(request).secret_keys()
+    return URLSafeTimedSerializer(list(reversed(keys)), salt="cxloop.respond.form")
 
 
 def _personal_subject(token: str) -> str:
