@@ -81,6 +81,12 @@ def _smtp_error(exc: smtplib.SMTPException) -> SendFailure:
     return SendFailure(f"SMTP error: {exc}", True)
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificate and host name checked, against the configured CA file or the system's."""
+    ca = settings.smtp_ca_file
+    return ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+
+
 class Mailer:
     """One SMTP session from the settings (security none, starttls or tls), used as a context
     manager for a batch of messages."""
@@ -100,12 +106,12 @@ class Mailer:
                     s.smtp_host,
                     s.smtp_port,
                     timeout=s.smtp_timeout_seconds,
-                    context=ssl.create_default_context(),
+                    context=_tls_context(s),
                 )
             else:
                 self._smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
                 if s.smtp_security == "starttls":
-                    self._smtp.starttls(context=ssl.create_default_context())
+                    self._smtp.starttls(context=_tls_context(s))
             if s.smtp_username:
                 self._smtp.login(s.smtp_username, s.smtp_password or "")
         except smtplib.SMTPException as exc:

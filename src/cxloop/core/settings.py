@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    # CA certificates (PEM) that sign the SMTP server's certificate, for a relay with a private
+    # CA; the system's CAs otherwise. The certificate and its host name are always checked.
+    smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = 30.0
     mail_from: str = "cxloop <no-reply@localhost>"
 
