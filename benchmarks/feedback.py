@@ -124,6 +124,7 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
         Response,
         Survey,
         SurveyVersion,
+        TextAnalysis,
         Workspace,
     )
     from cxloop.models.base import table_of
@@ -348,6 +349,7 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
     )
     touchpoints = list(TOUCHPOINTS)
     answered = int(INVITATIONS * 0.6)
+    commented: list[tuple[int, int, int, int, datetime]] = []
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for r in range(1, responses + 1):
@@ -366,15 +368,20 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
             elif kind < 5:
                 hidden["product_id"] = f"P-{rng.randint(1, products)}"
             invitation = r if ws == 1 and r <= answered and r % 20 else None
+            who = (
+                rng.randint(1, ws1_customers)
+                if ws == 1
+                else rng.randint(ws1_customers + 1, customers)
+            )
+            if r % 4 == 1 and r % 50:  # a quarter of the completed answers leave a comment
+                commented.append((r, ws, who, nps, when))
             yield (
                 r,
                 ws,
                 ws,
                 1,
                 invitation,
-                rng.randint(1, ws1_customers)
-                if ws == 1
-                else rng.randint(ws1_customers + 1, customers),
+                who,
                 rng.choice(CHANNELS),
                 touchpoint,
                 "ko",
@@ -413,6 +420,39 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
         ],
         rows(),
     )
+
+    def analyses() -> Iterator[tuple[Any, ...]]:
+        # What the text pipeline stored for each comment: sentiment follows the score.
+        for i, (r, ws, who, nps, when) in enumerate(commented, start=1):
+            score = max(-1.0, min(1.0, (nps - 6.5) / 3.5 + rng.gauss(0, 0.25)))
+            sentiment = "negative" if score < -0.2 else "positive" if score > 0.2 else "neutral"
+            yield (
+                *(i, ws, "survey_response", r, who, "ko", sentiment, score, False),
+                *([], [], [], [], f"{r:064x}", when, when),
+            )
+
+    texts = loader.load(
+        table_of(TextAnalysis),
+        [
+            "id",
+            "workspace_id",
+            "source_type",
+            "source_id",
+            "customer_id",
+            "lang",
+            "sentiment",
+            "score",
+            "sarcasm",
+            "categories",
+            "aspects",
+            "keywords",
+            "corrected",
+            "text_hash",
+            "occurred_at",
+            "analysed_at",
+        ],
+        analyses(),
+    )
     with engine.begin() as conn:
         if postgres:
             for table in (
@@ -425,6 +465,7 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
                 "order_items",
                 "survey_invitations",
                 "survey_responses",
+                "text_analyses",
             ):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -437,7 +478,7 @@ def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-    return {"responses": count, "build_s": time.perf_counter() - t0, "now": now}
+    return {"responses": count, "texts": texts, "build_s": time.perf_counter() - t0, "now": now}
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -463,8 +504,10 @@ def measure(url: str, data_dir: Path, repeat: int) -> list[dict[str, Any]]:
     from cxloop.app import create_app
     from cxloop.core.db import Database
     from cxloop.core.settings import get_settings, reset_settings
+    from cxloop.feedback import texts as _survey_texts  # noqa: F401  (touchpoints of comments)
     from cxloop.metrics import dashboard
     from cxloop.models import Workspace
+    from cxloop.text import analytics as text_analytics
 
     reset_settings()
     database = Database(url)
@@ -559,6 +602,12 @@ def measure(url: str, data_dir: Path, repeat: int) -> list[dict[str, Any]]:
             lambda s, ws: dashboard.key_drivers(s, scope=scope(s, ws, 365), source="touchpoint"),
         ),
         (
+            "emotion curve, 365 days",
+            lambda s, ws: text_analytics.emotion_curve(
+                s, workspace_id=ws.id, start=scope(s, ws, 365).start, end=scope(s, ws, 365).end
+            ),
+        ),
+        (
             "business KPIs, 90 days",
             lambda s, ws: dashboard.business_kpis(
                 s, workspace=ws, start=scope(s, ws).start, end=scope(s, ws).end
@@ -606,7 +655,10 @@ def measure(url: str, data_dir: Path, repeat: int) -> list[dict[str, Any]]:
 
 
 def report(db: str, facts: dict[str, Any], results: list[dict[str, Any]]) -> None:
-    print(f"\n{db}: {facts['responses']:,} responses built in {facts['build_s']:.0f} s")
+    print(
+        f"\n{db}: {facts['responses']:,} responses and {facts['texts']:,} analysed comments "
+        f"built in {facts['build_s']:.0f} s"
+    )
     print(f"{'':52} {'seconds':>9} {'× count(*)':>11}  goal")
     for row in results:
         goal = ""
@@ -659,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "db": db,
                         "responses": facts["responses"],
+                        "texts": facts["texts"],
                         "build_s": facts["build_s"],
                         "machine": machine,
                         "when": date.today().isoformat(),
