@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from cxloop.accounts.service import KEY_KINDS
+from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
+from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.models.customer import (
     CONSENT_CHANNELS,
     CONSENT_PURPOSES,
@@ -53,6 +55,9 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "keys.kind_": KEY_KINDS,
     "settings.section.": tuple(name for name, _ in admin.SECTIONS),
     "audit_target.": audit_targets(),
+    "outbox.status.": MESSAGE_STATUSES,
+    "outbox.channel.": MESSAGE_CHANNELS,
+    "outbox.purpose.": OUTBOX_PURPOSES,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

@@ -161,6 +161,7 @@ def create_app(
     install_error_handlers(app)
 
     from cxloop.accounts.api import router as accounts_router
+    from cxloop.channels.outbox_api import router as outbox_router
     from cxloop.events.api import rest_router as events_rest_router
     from cxloop.events.api import router as ingestion_router
     from cxloop.feedback.api import router as feedback_router
@@ -183,6 +184,7 @@ def create_app(
     app.include_router(metrics_router)
     app.include_router(text_router)
     app.include_router(text_analytics_router)
+    app.include_router(outbox_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

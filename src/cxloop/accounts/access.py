@@ -27,6 +27,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "keys:manage": _ADMINS,
     "workspace:manage": _ADMINS,
     "audit:read": _ADMINS,
+    # The outbox holds every address mail goes to; reading it and retrying or cancelling
+    # messages is for those who run the workspace.
+    "outbox:manage": _ADMINS,
     "text:analyze": _ALL,
     # Text analytics: everyone reads analyses; those who work feedback correct their tags (the
     # corrections teach the model); admins and analysts edit the taxonomy and manage models.

@@ -18,10 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import rowcount
-from cxloop.core.errors import ValidationFailed
+from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import OutboundMessage
 from cxloop.models.base import table_of
+from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.profiles.contact import normalise_email
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,14 @@ LONGEST_RETRY = timedelta(hours=6)
 # How long a claimed message may stay in ``sending`` before it counts as interrupted.
 SENDING_LEASE = timedelta(minutes=15)
 _KICK = "cxloop.outbox.kick"
+# What ``claim_due`` records on a message a crashed sender left ``sending``: the server may have
+# accepted it, so it is never retried, not even by hand.
+INTERRUPTED = "The sender stopped while sending; not retried so it is never sent twice."
+_INTERRUPTED_REFUSAL = (
+    "This message was interrupted while it was being sent and may have been delivered; "
+    "it is not retried so it is never sent twice."
+)
+RECIPIENT_SEARCH_LENGTH = 320
 
 
 def _clean_header(value: str, limit: int) -> str:
@@ -135,6 +145,111 @@ def cancel(session: Session, *, message: OutboundMessage) -> bool:
     return changed == 1
 
 
+# --- operators: reading the outbox and putting failed messages back -----------------------------
+
+
+def list_messages(
+    session: Session,
+    *,
+    workspace_id: int,
+    status: str | None = None,
+    channel: str | None = None,
+    recipient: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[OutboundMessage], str | None]:
+    """A page of the workspace's messages, newest first, and the next page's cursor;
+    ``recipient`` matches any part of the address, ignoring case."""
+    if status is not None and status not in MESSAGE_STATUSES:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(MESSAGE_STATUSES)}.",
+            errors=[{"field": "status", "message": "unknown status"}],
+        )
+    if channel is not None and channel not in MESSAGE_CHANNELS:
+        raise ValidationFailed(
+            f"channel must be one of {', '.join(MESSAGE_CHANNELS)}.",
+            errors=[{"field": "channel", "message": "unknown channel"}],
+        )
+    if recipient is not None and not searchable(recipient):
+        raise ValidationFailed(
+            "The recipient search must be text without NUL characters.",
+            errors=[{"field": "recipient", "message": "must not contain NUL characters"}],
+        )
+    limit = max(1, min(limit, 200))
+    query = select(OutboundMessage).where(OutboundMessage.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(OutboundMessage.status == status)
+    if channel is not None:
+        query = query.where(OutboundMessage.channel == channel)
+    term = (recipient or "").strip().lower()[:RECIPIENT_SEARCH_LENGTH]
+    if term:
+        query = query.where(func.lower(OutboundMessage.recipient).contains(term, autoescape=True))
+    return newest_first(
+        session,
+        query,
+        time=OutboundMessage.created_at,
+        id=OutboundMessage.id,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def searchable(text: str) -> bool:
+    """Whether ``text`` can be searched for: no database stores NUL or a lone surrogate."""
+    return not any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def get_message(session: Session, *, workspace_id: int, message_id: int) -> OutboundMessage:
+    """One message of the workspace; NotFound for another workspace's id as for a missing one."""
+    message = session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.id == message_id, OutboundMessage.workspace_id == workspace_id
+        )
+    )
+    if message is None:
+        raise NotFound(f"No message with id {message_id} in this workspace.")
+    return message
+
+
+def retry(session: Session, *, message: OutboundMessage) -> OutboundMessage:
+    """Queue a failed message again, due now and with its full number of attempts.
+
+    Only ``failed`` changes (checked in the update itself, so a message that another request
+    or a sender moved on in the meantime is left alone), and never one a sender was
+    interrupted while sending: the server may already have accepted that one.
+    """
+    if message.status == "failed" and message.last_error == INTERRUPTED:
+        raise Conflict(_INTERRUPTED_REFUSAL)
+    changed = rowcount(
+        session.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.id == message.id,
+                OutboundMessage.status == "failed",
+                OutboundMessage.last_error != INTERRUPTED,
+            )
+            .values(status="queued", attempts=0, send_after=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
+    session.refresh(message)
+    if changed != 1:
+        if message.status == "failed":  # interrupted by a sender in the meantime
+            raise Conflict(_INTERRUPTED_REFUSAL)
+        if message.status == "sent":
+            raise Conflict("This message was already sent; retrying it would send it twice.")
+        raise Conflict(f"Only a failed message can be retried; this one is {message.status}.")
+    session.info[_KICK] = True
+    return message
+
+
+def withdraw(session: Session, *, message: OutboundMessage) -> OutboundMessage:
+    """Cancel a message that is still queued; Conflict once it is sending, sent or settled."""
+    if not cancel(session, message=message):
+        raise Conflict(f"Only a queued message can be cancelled; this one is {message.status}.")
+    return message
+
+
 # --- sending -----------------------------------------------------------------------------------
 
 
@@ -159,7 +274,7 @@ def claim_due(
         .where(OutboundMessage.status == "sending", OutboundMessage.send_after <= now)
         .values(
             status="failed",
-            last_error="The sender stopped while sending; not retried so it is never sent twice.",
+            last_error=INTERRUPTED,
         )
         .execution_options(synchronize_session=False)
     )

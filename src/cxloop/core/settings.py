@@ -91,7 +91,6 @@ class Settings(BaseSettings):
         path.write_text(key)
         return key
 
-
     def secret_keys(self) -> list[str]:
         """The current secret key, then the previous ones: every key a signature may carry."""
         previous = [k.strip() for k in self.previous_secret_keys.split(",") if k.strip()]

@@ -26,6 +26,7 @@ SECTIONS = (
     ("keys", "keys:manage"),
     ("identity", "workspace:manage"),
     ("audit", "audit:read"),
+    ("outbox", "outbox:manage"),
 )
 IDENTITY_KEY_CHOICES = ("email", "phone")
 

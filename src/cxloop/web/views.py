@@ -27,6 +27,7 @@ from cxloop.web import (
     dashboard,
     errors,
     loop,
+    outbox,
     respond,
     surveys,
     text_admin,
@@ -74,6 +75,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(outbox.router)  # settings: what was sent, retry and cancel
     app.include_router(text_admin.router)  # tags' corrections, taxonomy, models
     app.include_router(text_pages.router)  # text analytics: trends, themes, verbatims
     app.include_router(dashboard.router)
