@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from cxloop.text import service
 from tests.factories import Tenant
 
 CONTRAST = "배송은 늦었지만 상담원은 친절했어요"
@@ -50,6 +52,35 @@ def test_bad_requests_are_422_problems(client: TestClient, tenant: Tenant) -> No
         reply = client.post("/api/v1/text/analyze", json=body, headers=tenant.api)
         assert reply.status_code == 422, body
         assert reply.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_workspace_model_knows_the_workspaces_own_categories(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    service.create_category(
+        session,
+        workspace_id=tenant.id,
+        key="gift_wrapping",
+        name_ko="선물 포장",
+        name_en="Gift wrapping",
+        seeds_ko=["선물포장"],
+    )
+    session.flush()
+    body = {"text": "선물포장이 정말 예뻤어요"}
+
+    shipped = client.post("/api/v1/text/analyze", json=body, headers=tenant.api)
+    own = client.post(
+        "/api/v1/text/analyze", json={**body, "model": "workspace"}, headers=tenant.api
+    )
+
+    assert shipped.status_code == own.status_code == 200, own.text
+    assert "gift_wrapping" not in shipped.json()["items"][0]["categories"]
+    [item] = own.json()["items"]
+    assert "gift_wrapping" in item["categories"] and item["sentiment"] == "positive"
+    refused = client.post(
+        "/api/v1/text/analyze", json={**body, "model": "mine"}, headers=tenant.api
+    )
+    assert refused.status_code == 422
 
 
 def test_analysis_needs_an_api_key(client: TestClient) -> None:

@@ -7,18 +7,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as FastPath
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
+from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
+from cxloop.core.http import database_of
 from cxloop.core.timeutil import as_utc
 from cxloop.models import TextAnalysis, TextCategory, TextCorrection, TextModelRun
 from cxloop.text import service, tasks
-from cxloop.text.pipeline import Analysis, default_analyzer
+from cxloop.text.pipeline import Analysis, Analyzer, default_analyzer
 from cxloop.text.schemas import (
     AnalysisOut,
     AnalyzeIn,
@@ -48,10 +50,17 @@ def analysis_out(analysis: Analysis) -> dict[str, Any]:
     return data
 
 
+def _workspace_analyzer(database: Database, workspace_id: int) -> Analyzer:
+    with database.read_session() as session:
+        analyzer, _run = service.analyzer_for(session, workspace_id=workspace_id)
+        return analyzer
+
+
 @router.post("/analyze", response_model=AnalyzeOut)
-async def analyze(body: AnalyzeIn, principal: ApiPrincipal) -> AnalyzeOut:
+async def analyze(body: AnalyzeIn, principal: ApiPrincipal, request: Request) -> AnalyzeOut:
     """Language, sentiment with its score, categories, aspects per clause and keywords of one
-    text (``text``) or of up to 100 (``texts``), with the shipped Korean/English model."""
+    text (``text``) or of up to 100 (``texts``), with the shipped Korean/English model or, with
+    ``"model": "workspace"``, the workspace's active model and taxonomy."""
     require(principal, "text:analyze")
     if (body.text is None) == (body.texts is None):
         raise ValidationFailed(
@@ -63,7 +72,13 @@ async def analyze(body: AnalyzeIn, principal: ApiPrincipal) -> AnalyzeOut:
         if body.texts is None
         else [t if isinstance(t, TextIn) else TextIn(text=t) for t in body.texts]
     )
-    analyzer = default_analyzer()
+    analyzer = (
+        default_analyzer()
+        if body.model == "shipped"
+        else await run_in_threadpool(
+            _workspace_analyzer, database_of(request), principal.workspace_id
+        )
+    )
     # The analysis is CPU work: off the event loop, like any other blocking call.
     results = await run_in_threadpool(
         analyzer.analyze_many, [i.text for i in items], [i.lang for i in items]

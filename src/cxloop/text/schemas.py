@@ -27,6 +27,11 @@ class AnalyzeIn(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
     lang: Literal["ko", "en", "other"] | None = None
     texts: list[TextIn | str] | None = Field(default=None, min_length=1, max_length=MAX_TEXTS)
+    model: Literal["shipped", "workspace"] = Field(
+        default="shipped",
+        description="'shipped': the model cxloop ships and the default taxonomy; 'workspace': "
+        "the workspace's active model and its own taxonomy (as stored analyses use).",
+    )
 
 
 class AspectOut(BaseModel):
