@@ -159,6 +159,21 @@ def test_an_empty_outbox_says_so(
     assert page.status_code == 200
     assert "Nothing has been sent yet." in text_of(page)
     assert listed(page.text) == []
+    # the test settings name no SMTP host: the page says why mail waits
+    assert "No mail server is set (CXLOOP_SMTP_HOST)" in text_of(page)
+
+
+def test_with_a_mail_server_the_page_does_not_warn(
+    session: Session, workspace: Workspace, settings: Settings, tx_database: Database
+) -> None:
+    from cxloop.app import create_app
+
+    app = create_app(settings.model_copy(update={"smtp_host": "127.0.0.1"}), database=tx_database)
+    with TestClient(app, base_url="http://testserver") as client:
+        sign_in(client, session, workspace)
+        page = get(client, "/settings/outbox")
+    assert page.status_code == 200
+    assert 'id="no-mail-server"' not in page.text
 
 
 @pytest.mark.parametrize(

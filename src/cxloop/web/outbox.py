@@ -17,7 +17,7 @@ from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.web import errors
 from cxloop.web.admin import SECTIONS
 from cxloop.web.rendering import redirect, render
-from cxloop.web.session import Page, WebContext, safe_next, verify_csrf
+from cxloop.web.session import Page, WebContext, safe_next, settings_of, verify_csrf
 
 router = APIRouter(
     prefix="/settings/outbox", include_in_schema=False, dependencies=[Depends(verify_csrf)]
@@ -45,6 +45,7 @@ def _settings_page(page: WebContext, *, status: int = 200, **values: Any) -> HTM
         section="settings",
         settings_section="outbox",
         settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        mail_server=settings_of(page.request).smtp_host is not None,
         status=status,
         **values,
     )
