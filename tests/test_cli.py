@@ -472,8 +472,9 @@ def test_erase_customer_with_yes(cli: Cli, slug: str, imported: int, database: D
     result = cli("erase", "customer", str(imported), "-w", slug, "--yes")
     assert result.code == 0
     assert " ".join(result.out.split()) == (
-        f"Customer {imported} erased: identities 3, consent_records 1, events_scrubbed 1, "
-        "orders_scrubbed 0, text_analyses_scrubbed 0, survey_responses_scrubbed 0"
+        f"Customer {imported} erased: consent_records 1, events_scrubbed 1, identities 3, "
+        "orders_scrubbed 0, outbound_messages_cancelled 0, outbound_messages_scrubbed 0, "
+        "survey_responses_scrubbed 0, text_analyses_scrubbed 0"
     )
     with database.session() as session:
         customer = session.get(Customer, imported)

@@ -244,6 +244,20 @@ def test_the_api_reports_definition_mistakes_field_by_field(
     assert fields(reply) == {"definition.questions.1.show_if.question": "unknown question 'ghost'"}
 
 
+def test_a_number_too_large_for_json_in_a_condition_is_a_422_not_a_500(
+    client: TestClient, tenant: Tenant
+) -> None:
+    bad = _with_question(1, show_if={"question": "nps", "op": "==", "value": 10**30})
+    reply = client.post(
+        "/api/v1/surveys",
+        json={"key": "k", "name": "n", "kind": "nps", "definition": bad},
+        headers=tenant.api,
+    )
+    assert reply.status_code == 422
+    [error] = reply.json()["errors"]
+    assert error["code"] == "value_outside" and error["params"]["value"] == str(10**30)
+
+
 # --- branching, answers, outcomes ----------------------------------------------------------------
 
 

@@ -463,3 +463,36 @@ def test_the_api_filters_name_every_status_and_channel_the_model_has() -> None:
     # the query parameters are Literals (for the OpenAPI schema); they must not drift
     assert get_args(outbox_api.MessageStatus) == MESSAGE_STATUSES
     assert get_args(outbox_api.MessageChannel) == MESSAGE_CHANNELS
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+def test_erasing_a_customer_cancels_and_blanks_their_mail_and_it_is_never_retried(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    who = make_customer(session, workspace=tenant.workspace, email=f"{unique('gone')}@example.com")
+    other = make_customer(session, workspace=tenant.workspace)
+    waiting = add_message(session, tenant.workspace, customer_id=who.id)
+    failed = add_message(session, tenant.workspace, customer_id=who.id, status="failed")
+    kept = add_message(session, tenant.workspace, customer_id=other.id)
+
+    erased = client.post(f"/api/v1/customers/{who.id}/erase", headers=tenant.api)
+
+    assert erased.status_code == 200, erased.text
+    session.expire_all()
+    assert (reload(session, waiting).status, reload(session, failed).status) == (
+        "cancelled",
+        "failed",
+    )
+    for message in (reload(session, waiting), reload(session, failed)):
+        assert (message.recipient, message.subject, message.body_text, message.body_html) == (
+            "",
+            "",
+            "",
+            "",
+        )
+    assert reload(session, kept).recipient != "" and reload(session, kept).status == "queued"
+    retried = client.post(f"/api/v1/outbox/{failed.id}/retry", headers=tenant.api)
+    assert retried.status_code == 409
+    assert "erased" in retried.json()["detail"]

@@ -30,7 +30,7 @@ def test_a_definition_problem_is_said_in_korean_and_in_english() -> None:
     assert set(found) == {"options_few", "value_outside"}
     outside = found["value_outside"]
     assert outside["field"] == "definition.questions.1.show_if.value"
-    assert outside["params"] == {"value": 12, "low": 0, "high": 10, "id": "nps"}
+    assert outside["params"] == {"value": "12", "low": 0, "high": 10, "id": "nps"}
     assert errors.field_message("ko", outside) == "12은(는) 'nps' 질문의 척도(0–10)를 벗어납니다."
     assert errors.field_message("en", outside) == "12 is outside the 0–10 scale of 'nps'."
     assert outside["message"] == "12 is outside the 0–10 scale of 'nps'"  # the API's text

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop import __version__
+from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erasure covers the outbox)
 from cxloop.core.background import Background
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem

@@ -58,6 +58,7 @@ WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace 
 
 
 def _database() -> Database:
+    from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erase: the outbox too)
     from cxloop.core.db import get_database
     from cxloop.events import hooks  # noqa: F401  (merge, export and erase cover events too)
     from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (and survey answers)
@@ -696,7 +697,8 @@ def erase_customer(
         customer = get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
         removed = erase(session, principal=cli_principal(workspace_id), customer=customer)
     console.print(
-        f"Customer {customer_id} erased: " + ", ".join(f"{k} {v}" for k, v in removed.items())
+        f"Customer {customer_id} erased: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(removed.items()))
     )
 
 

@@ -220,6 +220,8 @@ def retry(session: Session, *, message: OutboundMessage) -> OutboundMessage:
     """
     if message.status == "failed" and message.last_error == INTERRUPTED:
         raise Conflict(_INTERRUPTED_REFUSAL)
+    if not message.recipient:
+        raise Conflict("The customer this message was for was erased; it is never sent.")
     changed = rowcount(
         session.execute(
             update(OutboundMessage)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,8 +141,9 @@ class Database:
         self.read_sessionmaker = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
-        in_memory = (
-            url == "sqlite://" or url.startswith("sqlite:///:memory:") or "mode=memory" in url
+        database = make_url(url).database
+        in_memory = url.startswith("sqlite") and (
+            database in (None, "", ":memory:") or "mode=memory" in url
         )
         self.concurrent_reads = not in_memory
 
@@ -171,8 +172,10 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
-            session.close()
+            try:
+                session.rollback()
+            finally:
+                session.close()
 
     def read_all(self, work: Mapping[str, Callable[[Session], Any]]) -> dict[str, Any]:
         """Run independent pieces of read-only work, each in a read session of its own on the

@@ -280,7 +280,7 @@ def _condition_errors(
                         f"{where}.value",
                         f"{outside[0]} is outside the {low}–{high} scale of {target.id!r}",
                         "value_outside",
-                        value=outside[0],
+                        value=str(outside[0]),
                         low=low,
                         high=high,
                         id=target.id,
@@ -306,7 +306,7 @@ def _condition_errors(
                         f"{where}.value",
                         f"{v!r} is not an option of {target.id!r}",
                         "value_not_option",
-                        value=v,
+                        value=str(v),
                         id=target.id,
                     )
                 ]

@@ -51,7 +51,8 @@ def analysis_out(analysis: Analysis) -> dict[str, Any]:
 
 
 def _workspace_analyzer(database: Database, workspace_id: int) -> Analyzer:
-    with database.read_session() as session:
+    # A write session: the first use sets up the workspace's taxonomy and model run.
+    with database.session() as session:
         analyzer, _run = service.analyzer_for(session, workspace_id=workspace_id)
         return analyzer
 
