@@ -224,6 +224,13 @@ def test_the_change_from_the_previous_period_is_tested_for_significance(
     assert change.p_value == pytest.approx(math.erfc(z / math.sqrt(2)))
     assert change.significant and change.too_few
     assert result.changes["csat"] is None  # nobody gave a CSAT score before March
+    # the page computes the same from the two periods' tallies, read separately
+    halves = dashboard.period_scores_of(
+        scope(workspace),
+        dashboard.period_tally(session, scope=scope(workspace)),
+        dashboard.period_tally(session, scope=scope(workspace), previous=True),
+    )
+    assert halves == result
 
 
 def test_response_rate_counts_invitations_sent_in_the_period(

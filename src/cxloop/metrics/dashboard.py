@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -310,11 +310,40 @@ def period_scores(
         .group_by(current)
     ).all()
     tallies = {int(row[0]): Tally.of(row[1:]) for row in rows}
-    now = scores_of(tallies.get(1, Tally()), min_n=min_n)
-    before = scores_of(tallies.get(0, Tally()), min_n=min_n)
+    return period_scores_of(
+        scope, tallies.get(1, Tally()), tallies.get(0, Tally()), min_n=min_n, alpha=alpha
+    )
+
+
+def period_tally(session: Session, *, scope: Scope, previous: bool = False) -> Tally:
+    """The tally of the scope's period, or of the period of equal length before it: the two
+    halves of :func:`period_scores` for callers that run them side by side."""
+    if previous:
+        start, end = scope.start - scope.length, scope.start
+    else:
+        start, end = scope.start, scope.end
+    row = session.execute(
+        select(*_tally_columns(Response.nps, Response.csat, Response.ces)).where(
+            *_counted(scope, start=start), Response.submitted_at < end
+        )
+    ).one()
+    return Tally.of(row)
+
+
+def period_scores_of(
+    scope: Scope,
+    current: Tally,
+    previous: Tally,
+    *,
+    min_n: int = stats.DEFAULT_MIN_N,
+    alpha: float = stats.DEFAULT_ALPHA,
+) -> PeriodScores:
+    """The scores of both periods' tallies and the change of each, with its test."""
+    now = scores_of(current, min_n=min_n)
+    before = scores_of(previous, min_n=min_n)
     return PeriodScores(
         scope=scope,
-        previous_start=previous_start,
+        previous_start=scope.start - scope.length,
         current=now,
         previous=before,
         changes=_changes(before, now, alpha),
@@ -783,6 +812,56 @@ class BusinessKpis:
         return next((v for v in self.order_values if v.currency == self.currency), None)
 
 
+@dataclass(frozen=True, slots=True)
+class KpiWork:
+    """The business KPIs as independent pieces of work (each takes a session), to be run one
+    after another or side by side, then put together by :meth:`result`."""
+
+    scope: Scope
+    currency: str
+    parts: dict[str, Callable[[Session], Any]]
+
+    def result(self, done: Mapping[str, Any]) -> BusinessKpis:
+        return BusinessKpis(scope=self.scope, currency=self.currency, **done)
+
+
+def business_kpi_work(
+    *,
+    workspace: Workspace,
+    start: datetime,
+    end: datetime,
+    tz: str | None = None,
+    currency: str | None = None,
+) -> KpiWork:
+    """The pieces of :func:`business_kpis`; the workspace's settings are read here, so the
+    pieces touch no ORM object of the caller's session."""
+    scope = make_scope(workspace_id=workspace.id, start=start, end=end)
+    code = (currency or workspace.default_currency or "KRW").upper()
+    workspace_id, churn_days = workspace.id, workspace.churn_after_days
+    zone = tz or workspace.timezone or kpis.DEFAULT_TZ
+    return KpiWork(
+        scope=scope,
+        currency=code,
+        parts={
+            "retention": lambda session: kpis.retention_rate(
+                session, workspace_id=workspace_id, start=scope.start, end=scope.end
+            ),
+            "churn": lambda session: kpis.churn_rate(
+                session, workspace_id=workspace_id, as_of=scope.end, inactive_days=churn_days
+            ),
+            "repeat_purchase": lambda session: kpis.repeat_purchase_rate(
+                session, workspace_id=workspace_id, start=scope.start, end=scope.end
+            ),
+            "order_values": lambda session: kpis.average_order_value(
+                session, workspace_id=workspace_id, start=scope.start, end=scope.end
+            ),
+            "cohorts": lambda session: kpis.cohort_table(
+                session, workspace_id=workspace_id, as_of=scope.end, currency=code, tz=zone
+            ),
+        },
+    )
+
+
 def business_kpis(
     session: Session,
     *,
@@ -794,34 +873,8 @@ def business_kpis(
 ) -> BusinessKpis:
     """Retention, churn (the workspace's inactivity window, as of the period's end), repeat
     purchase rate, average order value and cumulative value per customer by monthly cohort."""
-    scope = make_scope(workspace_id=workspace.id, start=start, end=end)
-    code = (currency or workspace.default_currency or "KRW").upper()
-    return BusinessKpis(
-        scope=scope,
-        currency=code,
-        retention=kpis.retention_rate(
-            session, workspace_id=workspace.id, start=scope.start, end=scope.end
-        ),
-        churn=kpis.churn_rate(
-            session,
-            workspace_id=workspace.id,
-            as_of=scope.end,
-            inactive_days=workspace.churn_after_days,
-        ),
-        repeat_purchase=kpis.repeat_purchase_rate(
-            session, workspace_id=workspace.id, start=scope.start, end=scope.end
-        ),
-        order_values=kpis.average_order_value(
-            session, workspace_id=workspace.id, start=scope.start, end=scope.end
-        ),
-        cohorts=kpis.cohort_table(
-            session,
-            workspace_id=workspace.id,
-            as_of=scope.end,
-            currency=code,
-            tz=tz or workspace.timezone or kpis.DEFAULT_TZ,
-        ),
-    )
+    work = business_kpi_work(workspace=workspace, start=start, end=end, tz=tz, currency=currency)
+    return work.result({name: run(session) for name, run in work.parts.items()})
 
 
 # --- pickers -----------------------------------------------------------------------------------

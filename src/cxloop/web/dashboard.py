@@ -17,7 +17,6 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
 from cxloop.metrics import dashboard, stats
-from cxloop.models import Workspace
 from cxloop.text import analytics as text_analytics
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
@@ -447,19 +446,20 @@ def dashboard_page(page: Page) -> Response:
         except ValidationFailed as exc:
             return exc
 
-    def kpis(session: Session) -> dashboard.BusinessKpis:
-        current = session.get(Workspace, workspace_id)
-        assert current is not None
-        return dashboard.business_kpis(session, workspace=current, start=scope.start, end=scope.end)
-
     work: dict[str, Callable[[Session], Any]] = {
-        "scores": lambda session: dashboard.period_scores(session, scope=scope),
+        # the period and the one before it: the page's longest scan, in two halves
+        "scores.current": lambda session: dashboard.period_tally(session, scope=scope),
+        "scores.previous": lambda session: dashboard.period_tally(
+            session, scope=scope, previous=True
+        ),
         "rate": lambda session: dashboard.response_rate(session, scope=scope),
         "trend": trend,
         "breakdown": breakdown,
         "drivers": lambda session: dashboard.key_drivers(session, scope=scope, source=shown.by),
-        "kpis": kpis,
     }
+    # The KPIs' queries run as blocks of their own, so the longest piece of the page is shorter.
+    kpi_work = dashboard.business_kpi_work(workspace=workspace, start=scope.start, end=scope.end)
+    work.update({f"kpi.{name}": run for name, run in kpi_work.parts.items()})
     if page.can("text:read"):
         work["emotion"] = lambda session: text_analytics.emotion_curve(
             session, workspace_id=workspace_id, start=scope.start, end=scope.end
@@ -468,7 +468,7 @@ def dashboard_page(page: Page) -> Response:
     # after the request's own transaction (which only looked up who is asking) has ended.
     db.commit()
     blocks = database_of(page.request).read_all(work)
-    scores: dashboard.PeriodScores = blocks["scores"]
+    scores = dashboard.period_scores_of(scope, blocks["scores.current"], blocks["scores.previous"])
     breakdown_result = blocks["breakdown"]
     if isinstance(breakdown_result, ValidationFailed):
         problems.append(_problem(page, breakdown_result))
@@ -511,7 +511,9 @@ def dashboard_page(page: Page) -> Response:
             _breakdown_chart(page, breakdown_result, shown.metric) if breakdown_result else None
         ),
         drivers=_drivers_chart(page, blocks["drivers"]),
-        kpis=_kpi_view(page, blocks["kpis"]),
+        kpis=_kpi_view(
+            page, kpi_work.result({name: blocks[f"kpi.{name}"] for name in kpi_work.parts})
+        ),
         emotion=emotion_view(page, blocks["emotion"]) if "emotion" in blocks else None,
         export=export,
         tz=zone.key,
