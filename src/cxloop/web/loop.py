@@ -331,22 +331,6 @@ def create_improvement(
     return redirect(f"/improvements/{improvement.id}")
 
 
-# The form labels of the fields an improvement's errors name.
-FIELD_LABELS = {
-    "title_ko": "loop.improvement.title_field",
-    "title_en": "loop.improvement.title_field_en",
-    "body_ko": "loop.improvement.body_field",
-    "body_en": "loop.improvement.body_field_en",
-    "survey_id": "loop.improvement.survey",
-    "metric": "loop.improvement.metric",
-    "score_min": "loop.improvement.score_min",
-    "score_max": "loop.improvement.score_max",
-    "words": "loop.improvement.words",
-    "since": "loop.improvement.since",
-    "until": "loop.improvement.until",
-}
-
-
 def _field_errors(page: WebContext, exc: ValidationFailed) -> str:
     """The errors of a form in the user's language, each after its field's label."""
     if not exc.errors:
@@ -410,6 +394,15 @@ CRITERIA_LABELS = {
     "words": "loop.improvement.words",
     "since": "loop.improvement.since",
     "until": "loop.improvement.until",
+}
+# The form labels of the fields an improvement's errors name (the filter's, by their names in
+# the service's errors, and the improvement's own texts).
+FIELD_LABELS = {
+    "title_ko": "loop.improvement.title_field",
+    "title_en": "loop.improvement.title_field_en",
+    "body_ko": "loop.improvement.body_field",
+    "body_en": "loop.improvement.body_field_en",
+    **{("survey_id" if key == "survey" else key): label for key, label in CRITERIA_LABELS.items()},
 }
 
 
