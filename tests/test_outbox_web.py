@@ -354,7 +354,7 @@ def test_cancel_withdraws_a_queued_message(
     assert response.headers["location"] == "/settings/outbox"
     assert reload(session, message).status == "cancelled"
     [entry] = audit_of(session, workspace, "outbox.cancel")
-    assert entry.detail == {"recipient": "seo@example.com"}
+    assert entry.detail == {"customer_id": message.customer_id}  # never the address
     page = get(client, "/settings/outbox")
     assert ("success", "seo@example.com 님에게 보낼 메시지를 취소했습니다.") in flashes(page)
     assert "취소됨 1" in text_of(page)

@@ -88,7 +88,6 @@ def retry_message(message_id: MessageId, principal: ApiPrincipal, session: DbSes
     status (a sent message is never sent twice). Audited."""
     require(principal, "outbox:manage")
     message = _message(session, principal, message_id)
-    error = message.last_error
     outbox.retry(session, message=message)
     record_audit(
         session,
@@ -96,7 +95,7 @@ def retry_message(message_id: MessageId, principal: ApiPrincipal, session: DbSes
         action="outbox.retry",
         target_type="outbound_message",
         target_id=message.id,
-        detail={"recipient": message.recipient, "last_error": error[:300]},
+        detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
     )
     return _out(message)
 
@@ -116,6 +115,6 @@ def cancel_message(
         action="outbox.cancel",
         target_type="outbound_message",
         target_id=message.id,
-        detail={"recipient": message.recipient},
+        detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
     )
     return _out(message)

@@ -115,7 +115,6 @@ def retry_message(page: Page, message_id: int, next_url: NextField = "") -> Resp
     """Queue a failed message again (due now, full attempts); refused for any other status."""
     require(page.principal, "outbox:manage")
     message = _message(page, message_id)
-    error = message.last_error
     try:
         with page.db.begin_nested():
             outbox.retry(page.db, message=message)
@@ -125,7 +124,7 @@ def retry_message(page: Page, message_id: int, next_url: NextField = "") -> Resp
                 action="outbox.retry",
                 target_type="outbound_message",
                 target_id=message.id,
-                detail={"recipient": message.recipient, "last_error": error[:300]},
+                detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
             )
     except Conflict:
         page.db.refresh(message)
@@ -159,7 +158,7 @@ def cancel_message(page: Page, message_id: int, next_url: NextField = "") -> Res
                 action="outbox.cancel",
                 target_type="outbound_message",
                 target_id=message.id,
-                detail={"recipient": message.recipient},
+                detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
             )
     except Conflict:
         page.db.refresh(message)
