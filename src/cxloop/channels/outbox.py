@@ -17,6 +17,8 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.access import Principal
+from cxloop.accounts.service import record_audit
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import newest_first
@@ -211,8 +213,19 @@ def get_message(session: Session, *, workspace_id: int, message_id: int) -> Outb
     return message
 
 
-def retry(session: Session, *, message: OutboundMessage) -> OutboundMessage:
-    """Queue a failed message again, due now and with its full number of attempts.
+def _audit(session: Session, principal: Principal, message: OutboundMessage, action: str) -> None:
+    record_audit(
+        session,
+        principal=principal,
+        action=action,
+        target_type="outbound_message",
+        target_id=message.id,
+        detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
+    )
+
+
+def retry(session: Session, *, message: OutboundMessage, principal: Principal) -> OutboundMessage:
+    """Queue a failed message again, due now and with its full number of attempts. Audited.
 
     Only ``failed`` changes (checked in the update itself, so a message that another request
     or a sender moved on in the meantime is left alone), and never one a sender was
@@ -242,13 +255,18 @@ def retry(session: Session, *, message: OutboundMessage) -> OutboundMessage:
             raise Conflict("This message was already sent; retrying it would send it twice.")
         raise Conflict(f"Only a failed message can be retried; this one is {message.status}.")
     session.info[_KICK] = True
+    _audit(session, principal, message, "outbox.retry")
     return message
 
 
-def withdraw(session: Session, *, message: OutboundMessage) -> OutboundMessage:
-    """Cancel a message that is still queued; Conflict once it is sending, sent or settled."""
+def withdraw(
+    session: Session, *, message: OutboundMessage, principal: Principal
+) -> OutboundMessage:
+    """Cancel a message that is still queued; Conflict once it is sending, sent or settled.
+    Audited."""
     if not cancel(session, message=message):
         raise Conflict(f"Only a queued message can be cancelled; this one is {message.status}.")
+    _audit(session, principal, message, "outbox.cancel")
     return message
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.accounts.service import record_audit
 from cxloop.channels import outbox
 from cxloop.models import OutboundMessage
 
@@ -88,15 +87,7 @@ def retry_message(message_id: MessageId, principal: ApiPrincipal, session: DbSes
     status (a sent message is never sent twice). Audited."""
     require(principal, "outbox:manage")
     message = _message(session, principal, message_id)
-    outbox.retry(session, message=message)
-    record_audit(
-        session,
-        principal=principal,
-        action="outbox.retry",
-        target_type="outbound_message",
-        target_id=message.id,
-        detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
-    )
+    outbox.retry(session, message=message, principal=principal)
     return _out(message)
 
 
@@ -108,13 +99,5 @@ def cancel_message(
     Audited."""
     require(principal, "outbox:manage")
     message = _message(session, principal, message_id)
-    outbox.withdraw(session, message=message)
-    record_audit(
-        session,
-        principal=principal,
-        action="outbox.cancel",
-        target_type="outbound_message",
-        target_id=message.id,
-        detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
-    )
+    outbox.withdraw(session, message=message, principal=principal)
     return _out(message)

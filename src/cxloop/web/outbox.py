@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
-from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
 from cxloop.channels import outbox
 from cxloop.core.errors import Conflict, ValidationFailed
@@ -117,15 +116,7 @@ def retry_message(page: Page, message_id: int, next_url: NextField = "") -> Resp
     message = _message(page, message_id)
     try:
         with page.db.begin_nested():
-            outbox.retry(page.db, message=message)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="outbox.retry",
-                target_type="outbound_message",
-                target_id=message.id,
-                detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
-            )
+            outbox.retry(page.db, message=message, principal=page.principal)
     except Conflict:
         page.db.refresh(message)
         if message.status == "failed":
@@ -151,15 +142,7 @@ def cancel_message(page: Page, message_id: int, next_url: NextField = "") -> Res
     message = _message(page, message_id)
     try:
         with page.db.begin_nested():
-            outbox.withdraw(page.db, message=message)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="outbox.cancel",
-                target_type="outbound_message",
-                target_id=message.id,
-                detail={"customer_id": message.customer_id},  # no address: the log outlives erasure
-            )
+            outbox.withdraw(page.db, message=message, principal=page.principal)
     except Conflict:
         page.db.refresh(message)
         page.flash(
