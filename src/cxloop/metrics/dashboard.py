@@ -300,24 +300,20 @@ def period_scores(
     min_n: int = stats.DEFAULT_MIN_N,
     alpha: float = stats.DEFAULT_ALPHA,
 ) -> PeriodScores:
-    """The scope's scores and their change from the previous period of equal length (one
-    scan over both periods), each change with its significance test."""
-    previous_start = scope.start - scope.length
-    current = case((Response.submitted_at >= scope.start, 1), else_=0).label("current")
-    rows = session.execute(
-        select(current, *_tally_columns(Response.nps, Response.csat, Response.ces))
-        .where(*_counted(scope, start=previous_start))
-        .group_by(current)
-    ).all()
-    tallies = {int(row[0]): Tally.of(row[1:]) for row in rows}
+    """The scope's scores and their change from the previous period of equal length, each
+    change with its significance test."""
     return period_scores_of(
-        scope, tallies.get(1, Tally()), tallies.get(0, Tally()), min_n=min_n, alpha=alpha
+        scope,
+        period_tally(session, scope=scope),
+        period_tally(session, scope=scope, previous=True),
+        min_n=min_n,
+        alpha=alpha,
     )
 
 
 def period_tally(session: Session, *, scope: Scope, previous: bool = False) -> Tally:
-    """The tally of the scope's period, or of the period of equal length before it: the two
-    halves of :func:`period_scores` for callers that run them side by side."""
+    """The tally of the scope's period, or of the period of equal length before it (the two
+    halves of :func:`period_scores`, which a caller may also run side by side)."""
     if previous:
         start, end = scope.start - scope.length, scope.start
     else:
