@@ -103,7 +103,9 @@ def session(tx_database: TransactionalDatabase) -> Iterator[Session]:
 def app(settings: Settings, tx_database: TransactionalDatabase):  # type: ignore[no-untyped-def]
     from cxloop.app import create_app
 
-    return create_app(settings, database=tx_database)
+    app = create_app(settings, database=tx_database)
+    app.state.rate_limiter.reset()  # with Redis, counts would carry over from other tests
+    return app
 
 
 @pytest.fixture
@@ -145,6 +147,7 @@ def live_server(settings: Settings, database: Database) -> Iterator[str]:
     from cxloop.app import create_app
 
     app = create_app(settings, database=database, background=True)
+    app.state.rate_limiter.reset()
     with running_server(app, free_port()) as url:
         yield url
 

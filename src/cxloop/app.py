@@ -19,6 +19,7 @@ from cxloop.core.background import Background
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse, UnicodeGuard
+from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings, get_settings
 from cxloop.events import (
     consumers,  # noqa: F401  (registers the bus consumers)
@@ -51,6 +52,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if _wants_html(request) and hasattr(app.state, "render_error"):
             return app.state.render_error(request, exc.status, exc.title, exc.detail)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _problem_response(
             exc.status,
             problem(
@@ -158,6 +161,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database
+    # Shared by every route that limits tries (sign-in, public survey links, the widget).
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
     app.add_middleware(UnicodeGuard)
     install_error_handlers(app)
 
