@@ -31,7 +31,9 @@ class RateLimiter:
     """A moving-window limiter over named keys."""
 
     def __init__(self, redis_url: str | None = None) -> None:
-        self.storage: Storage = storage_from_string(redis_url) if redis_url else MemoryStorage()
+        storage = storage_from_string(redis_url) if redis_url else MemoryStorage()
+        assert isinstance(storage, Storage)  # the synchronous kind, not limits.aio
+        self.storage = storage
         self._limiter = MovingWindowRateLimiter(self.storage)
 
     def allow(self, rule: str, *key: str) -> bool:
