@@ -650,7 +650,7 @@ def test_erase_removes_personal_data_but_keeps_counts_and_is_audited(
     )
     from cxloop.events import bus
 
-    bus.drain(client.app.state.database, safety_lag=0)  # type: ignore[attr-defined]
+    bus.drain(client.app.state.database)  # type: ignore[attr-defined]
     # when they are erased
     response = client.post(f"/api/v1/customers/{customer_id}/erase", headers=tenant.api)
     assert response.json() == {

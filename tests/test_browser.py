@@ -135,7 +135,7 @@ def shop(database: Database) -> Shop:
                 at=start + timedelta(days=days),
             )
         shop = Shop(owner.email, other.name, int(customer_id), user_id)
-    bus.drain(database, safety_lag=0)
+    bus.drain(database)
     return shop
 
 

@@ -28,7 +28,7 @@ def send(client: TestClient, tenant: Tenant, *events: dict[str, Any]) -> None:
 
 
 def drain(database: Database, batch_size: int = 1000) -> int:
-    return bus.drain(database, safety_lag=0, names=[NAME], batch_size=batch_size)
+    return bus.drain(database, names=[NAME], batch_size=batch_size)
 
 
 def profile(session: Session, tenant: Tenant, kind: str, value: str) -> Customer:
@@ -295,14 +295,6 @@ def test_lag_counts_what_each_consumer_has_yet_to_read(
     assert bus.lag_of(session)[NAME] == 3
     drain(caught_up)
     assert bus.lag_of(session)[NAME] == 0
-
-
-def test_the_safety_lag_holds_back_just_received_events(
-    client: TestClient, tenant: Tenant, caught_up: Database
-) -> None:
-    send(client, tenant, {"type": "page", "anonymousId": "a"})
-    assert bus.drain(caught_up, safety_lag=60, names=[NAME]) == 0
-    assert drain(caught_up) == 1
 
 
 @pytest.mark.parametrize(

@@ -323,7 +323,7 @@ def send(client: TestClient, tenant: Tenant, events: list[dict[str, Any]]) -> No
 
 
 def drain(database: Database, batch_size: int = 1000) -> int:
-    return bus.drain(database, names=[CONSUMER], safety_lag=0, batch_size=batch_size)
+    return bus.drain(database, names=[CONSUMER], batch_size=batch_size)
 
 
 def rewind(session: Session, position: int) -> None:

@@ -76,7 +76,7 @@ def answer(
 
 
 def drain(database: Database) -> int:
-    return bus.drain(database, safety_lag=0, names=[CONSUMER])
+    return bus.drain(database, names=[CONSUMER])
 
 
 def analyses(session: Session, tenant: Tenant) -> list[TextAnalysis]:

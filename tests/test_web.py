@@ -98,7 +98,7 @@ def ingest(session: Session, workspace: Workspace, *raw: dict[str, Any]) -> None
 
 def drain(client: TestClient) -> None:
     """Let the bus consumers fold the new events into the profiles (counters, stage)."""
-    bus.drain(client.app.state.database, safety_lag=0)  # type: ignore[attr-defined]
+    bus.drain(client.app.state.database)  # type: ignore[attr-defined]
 
 
 def at(days_ago: float, minutes: int = 0) -> str:

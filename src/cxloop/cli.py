@@ -723,6 +723,86 @@ def bus_status() -> None:
             console.print(f"{name}: {lag} events behind")
 
 
+@bus_app.command("replay")
+def bus_replay(
+    consumer: Annotated[str, typer.Option("--consumer", "-c", help="Consumer name (see status)")],
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="Events received from this day (YYYY-MM-DD, from 00:00 KST) or time (ISO 8601)",
+        ),
+    ],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace")
+    ] = None,
+) -> None:
+    """Hand a consumer the events received since a time again (e.g. to repair what it
+    missed); safe to repeat, nothing is counted or sent twice."""
+    from datetime import date, datetime, time
+
+    from cxloop.core.timeutil import KST, as_utc
+    from cxloop.events import bus, consumers  # noqa: F401
+    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
+
+    try:
+        start = (
+            datetime.combine(date.fromisoformat(since), time(0), tzinfo=KST)
+            if len(since) == 10
+            else datetime.fromisoformat(since)
+        )
+    except ValueError:
+        raise CxloopError(
+            f"--since takes a day (YYYY-MM-DD) or an ISO 8601 time, not {since!r}."
+        ) from None
+    if consumer not in bus.consumers:
+        raise CxloopError(
+            f"No consumer named {consumer!r}; there are {', '.join(sorted(bus.consumers))}."
+        )
+    database = _ready_database()
+    workspace_id = _workspace_id(workspace) if workspace else None
+    with _progress() as progress:
+        task = progress.add_task(f"Replaying to {consumer}", total=None)
+        handled = bus.replay(
+            database,
+            bus.consumers[consumer],
+            since=as_utc(start),
+            workspace_id=workspace_id,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(f"{handled} events replayed to {consumer}.")
+
+
+@bus_app.command("check")
+def bus_check(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Recount the profiles that differ")
+    ] = False,
+) -> None:
+    """Compare every profile's event and order counters with the event log and the orders;
+    exits 1 when some differ (and were not repaired)."""
+    from cxloop.events import consumers
+
+    database = _ready_database()
+    workspace_id = _workspace_id(workspace) if workspace else None
+    with database.read_session() as session:
+        found = consumers.check_counters(session, workspace_id=workspace_id)
+    if not found:
+        console.print("Every profile's counters agree with the event log.")
+        return
+    console.print(f"{len(found)} profiles differ from the event log, for example:")
+    for m in found[:10]:
+        console.print(f"  customer {m.customer_id}: stored {m.stored}, log {m.expected}")
+    if not repair:
+        console.print("Run again with --repair to recount them.")
+        raise typer.Exit(1)
+    changed = consumers.repair_counters(database, customer_ids=[m.customer_id for m in found])
+    console.print(f"{changed} profiles recounted.")
+
+
 @outbox_app.command("status")
 def outbox_status() -> None:
     """How many messages are queued, sent and failed (all workspaces)."""
@@ -754,7 +834,8 @@ def outbox_send() -> None:
 def main() -> None:
     """Entry point: every error is one clear line and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode Click returns the code of a typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
     except CxloopError as exc:
         err.print(f"[red]error:[/] {exc.detail}", highlight=False)
         sys.exit(1)
@@ -778,6 +859,8 @@ def main() -> None:
             err.print(f"[red]error:[/] {message}", highlight=False)
             sys.exit(1)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

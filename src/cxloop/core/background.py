@@ -50,9 +50,6 @@ class Background:
                 self.database,
                 poll_seconds=self.settings.bus_poll_seconds,
                 batch_size=self.settings.bus_batch_size,
-                safety_lag=None
-                if self.database.is_sqlite
-                else self.settings.bus_safety_lag_seconds,
             )
             pump.start()
             self._pump = pump

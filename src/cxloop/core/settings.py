@@ -32,9 +32,6 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     bus_poll_seconds: float = 0.5
     bus_batch_size: int = 1000
-    # A transaction on PostgreSQL can commit after one with a higher event id; the bus reads
-    # only events received at least this long ago so it never skips such a late commit.
-    bus_safety_lag_seconds: float = 1.0
     secure_cookies: bool = False
     default_locale: Literal["ko", "en"] = "ko"
     # The address customers and members reach cxloop at, used in links inside emails.

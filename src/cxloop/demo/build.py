@@ -149,7 +149,7 @@ def _refresh_statistics(ctx: DemoContext) -> None:
 def _consume_then_mark_churned(ctx: DemoContext, advance: Callable[[int], None]) -> None:
     """Run every bus consumer until caught up, then mark the long-inactive members churned."""
     for consumer in list(bus.consumers.values()):
-        while handled := bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH, safety_lag=0):
+        while handled := bus.run_once(ctx.database, consumer, batch_size=BUS_BATCH):
             advance(handled)
     with ctx.database.session() as session:
         workspace = session.get(Workspace, ctx.workspace_id)

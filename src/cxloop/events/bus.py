@@ -2,17 +2,26 @@
 
 A consumer's handler and its checkpoint advance commit in one transaction, so a crash before
 the commit replays the batch and a crash after it loses nothing: each event takes effect once.
+
+Every committed event is read, however late it commits. On SQLite one writer at a time means
+ids are handed out in commit order, so the log is read by id. On PostgreSQL ids are taken when
+a row is inserted, not when its transaction commits, so a later id can be visible before an
+earlier one; there the log is read in (tx, id) order, where ``tx`` is the id of the transaction
+that wrote the event, and only below the oldest transaction still running (the snapshot's
+xmin): every transaction below it has finished, and any that starts later gets a higher id.
+A long write transaction therefore delays the bus, never makes it skip.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, literal, or_, select, text, true, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
@@ -33,6 +42,14 @@ class Consumer(Protocol):
         """Apply a batch of events, in log order. Must not commit."""
 
 
+class Replayable(Consumer, Protocol):
+    """A consumer whose ``handle`` is not idempotent (it counts) says how to apply events it
+    has handled before without counting them twice."""
+
+    def replay(self, session: Session, events: Sequence[Event], *, upto: Position) -> None:
+        """Make the consumer's results right for these events, all at or before ``upto``."""
+
+
 consumers: dict[str, Consumer] = {}
 
 
@@ -41,78 +58,181 @@ def register(consumer: Consumer) -> Consumer:
     return consumer
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the log: the writing transaction (0 on SQLite) and the event id."""
+
+    tx: int = 0
+    id: int = 0
+
+    @classmethod
+    def of(cls, event: Event) -> Position:
+        return cls(event.tx, event.id)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def after(session: Session, position: Position) -> ColumnElement[bool]:
+    """Events past ``position`` in log order."""
+    if _is_postgres(session):
+        return tuple_(Event.tx, Event.id) > tuple_(literal(position.tx), literal(position.id))
+    return Event.id > position.id
+
+
+def at_or_before(session: Session, position: Position) -> ColumnElement[bool]:
+    if _is_postgres(session):
+        return tuple_(Event.tx, Event.id) <= tuple_(literal(position.tx), literal(position.id))
+    return Event.id <= position.id
+
+
+def log_order(session: Session) -> tuple[Any, ...]:
+    return (Event.tx, Event.id) if _is_postgres(session) else (Event.id,)
+
+
+def _finished(session: Session) -> ColumnElement[bool] | None:
+    """Events whose transaction has finished (None: all visible ones, as on SQLite).
+
+    Must be the transaction's first statement, before it writes (its own id would hold the
+    bound back). Its own events count as finished: a test that runs the bus inside its own
+    transaction sees what it wrote."""
+    if not _is_postgres(session):
+        return None
+    xmin, own = session.execute(
+        text(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+            " pg_current_xact_id_if_assigned()::text::bigint"
+        )
+    ).one()
+    finished = Event.tx < xmin
+    return or_(finished, Event.tx == own) if own is not None else finished
+
+
 def _checkpoint(session: Session, name: str) -> BusCheckpoint:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
     session.execute(
         insert(BusCheckpoint)
-        .values(consumer=name, position=0, updated_at=utcnow())
+        .values(consumer=name, tx=0, position=0, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["consumer"])
     )
     # FOR UPDATE: two workers never handle the same batch (SQLite's write lock does the same).
     checkpoint = session.scalar(
-        select(BusCheckpoint).where(BusCheckpoint.consumer == name).with_for_update()
+        select(BusCheckpoint)
+        .where(BusCheckpoint.consumer == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     assert checkpoint is not None
     return checkpoint
 
 
-def run_once(
-    database: Database, consumer: Consumer, *, batch_size: int = 1000, safety_lag: float = 0.0
-) -> int:
+def hold(session: Session, name: str) -> Position:
+    """Lock consumer ``name`` where it is for this transaction (it waits meanwhile); returns
+    its position, up to which every event has been handed to it."""
+    checkpoint = _checkpoint(session, name)
+    return Position(checkpoint.tx, checkpoint.position)
+
+
+def _load(query: Any, consumer: Consumer) -> Any:
+    columns = getattr(consumer, "columns", None)
+    if columns is None:
+        return query
+    wanted = ("id", "tx", *columns)
+    return query.options(load_only(*(getattr(Event, c) for c in wanted), raiseload=False))
+
+
+def run_once(database: Database, consumer: Consumer, *, batch_size: int = 1000) -> int:
     """Handle the next batch for ``consumer``; returns how many events it handled."""
     with database.session() as session:
+        finished = _finished(session)
         checkpoint = _checkpoint(session, consumer.name)
         query = (
-            select(Event).where(Event.id > checkpoint.position).order_by(Event.id).limit(batch_size)
+            select(Event)
+            .where(after(session, Position(checkpoint.tx, checkpoint.position)))
+            .order_by(*log_order(session))
+            .limit(batch_size)
         )
-        columns = getattr(consumer, "columns", None)
-        if columns is not None:
-            query = query.options(
-                load_only(*(getattr(Event, c) for c in ("id", *columns)), raiseload=False)
-            )
-        if safety_lag > 0:
-            query = query.where(Event.received_at <= utcnow() - timedelta(seconds=safety_lag))
-        events = list(session.scalars(query))
+        if finished is not None:
+            query = query.where(finished)
+        events = list(session.scalars(_load(query, consumer)))
         if not events:
             return 0
         consumer.handle(session, events)
-        checkpoint.position = events[-1].id
+        checkpoint.tx, checkpoint.position = events[-1].tx, events[-1].id
         checkpoint.updated_at = utcnow()
         return len(events)
 
 
-def drain(
-    database: Database,
-    *,
-    batch_size: int = 1000,
-    safety_lag: float | None = None,
-    names: Sequence[str] | None = None,
-) -> int:
+def drain(database: Database, *, batch_size: int = 1000, names: Sequence[str] | None = None) -> int:
     """Run every consumer until it has caught up; returns the events handled in all."""
-    lag = safety_lag if safety_lag is not None else (0.0 if database.is_sqlite else 1.0)
     total = 0
     for name in names or list(consumers):
-        while handled := run_once(database, consumers[name], batch_size=batch_size, safety_lag=lag):
+        while handled := run_once(database, consumers[name], batch_size=batch_size):
             total += handled
     return total
 
 
 def lag_of(session: Session) -> dict[str, int]:
     """How many events each consumer has yet to read."""
-    from sqlalchemy import func
-
-    rows = session.execute(select(BusCheckpoint.consumer, BusCheckpoint.position)).all()
-    positions: dict[str, int] = {name: position for name, position in rows}
+    rows = session.execute(
+        select(BusCheckpoint.consumer, BusCheckpoint.tx, BusCheckpoint.position)
+    ).all()
+    positions = {name: Position(tx, position) for name, tx, position in rows}
     # Counted, not subtracted from the last id: PostgreSQL sequences leave gaps where a
     # transaction rolled back.
     return {
         name: session.scalar(
-            select(func.count()).select_from(Event).where(Event.id > positions.get(name, 0))
+            select(func.count())
+            .select_from(Event)
+            .where(after(session, positions.get(name, Position())))
         )
         or 0
         for name in consumers
     }
+
+
+def replay(
+    database: Database,
+    consumer: Consumer,
+    *,
+    since: datetime,
+    workspace_id: int | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Hand the events received since ``since`` to ``consumer`` again, up to its checkpoint
+    (what comes after is still ahead of it); returns how many. Safe to run at any time and
+    more than once: handlers are idempotent, and a counting one replays by recounting."""
+    apply = getattr(consumer, "replay", None)
+    done = 0
+    position = Position()
+    while True:
+        with database.session() as session:
+            # Held for the batch: the live consumer waits rather than moving the end meanwhile.
+            upto = hold(session, consumer.name)
+            query = (
+                select(Event)
+                .where(
+                    after(session, position),
+                    at_or_before(session, upto),
+                    Event.received_at >= since,
+                    Event.workspace_id == workspace_id if workspace_id is not None else true(),
+                )
+                .order_by(*log_order(session))
+                .limit(batch_size)
+            )
+            events = list(session.scalars(_load(query, consumer)))
+            if not events:
+                return done
+            if apply is not None:
+                apply(session, events, upto=upto)
+            else:
+                consumer.handle(session, events)
+            position = Position.of(events[-1])
+        done += len(events)
+        if progress is not None:
+            progress(len(events))
 
 
 class BusPump(threading.Thread):
@@ -124,19 +244,17 @@ class BusPump(threading.Thread):
         *,
         poll_seconds: float = 0.5,
         batch_size: int = 1000,
-        safety_lag: float | None = None,
     ) -> None:
         super().__init__(name="cxloop-bus", daemon=True)
         self.database = database
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self.safety_lag = safety_lag
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                drain(self.database, batch_size=self.batch_size, safety_lag=self.safety_lag)
+                drain(self.database, batch_size=self.batch_size)
             except Exception:  # keep pumping; the batch is retried from its checkpoint
                 log.exception("bus consumer failed; retrying from its checkpoint")
             self._stop_event.wait(self.poll_seconds)

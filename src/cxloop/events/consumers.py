@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cxloop.events.bus import register
+from cxloop.core.db import Database
+from cxloop.events.bus import Position, at_or_before, hold, register
 from cxloop.events.commerce import ORDER_COMPLETED, ORDER_STATUS_EVENTS, order_totals
-from cxloop.models import Customer, Event
+from cxloop.models import BusCheckpoint, Customer, Event
 
+T = TypeVar("T")
 _ORDER_EVENTS = frozenset({ORDER_COMPLETED, *ORDER_STATUS_EVENTS})
 
 
@@ -83,5 +88,163 @@ class ProfileActivity:
                     identified=is_identified, order_count=customer.order_count
                 )
 
+    def replay(self, session: Session, events: Sequence[Event], *, upto: Position) -> None:
+        """Recount the profiles these events belong to from the log (counting them again
+        would count them twice)."""
+        recount(session, customer_ids={e.customer_id for e in events}, upto=upto)
 
-register(ProfileActivity())
+
+profile_activity = register(ProfileActivity())
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What the log says a profile's counters should be."""
+
+    event_count: int = 0
+    touchpoints: tuple[tuple[str, int], ...] = ()
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    identified: bool = False
+
+
+def tally(
+    session: Session,
+    *,
+    upto: Position,
+    customer_ids: Iterable[int] | None = None,
+    workspace_id: int | None = None,
+) -> dict[int, Tally]:
+    """Each profile's counters as the log gives them, from the events up to ``upto``."""
+    query = (
+        select(
+            Event.customer_id,
+            Event.channel,
+            func.count(),
+            func.min(Event.timestamp),
+            func.max(Event.timestamp),
+            func.count(Event.user_id),
+        )
+        .where(at_or_before(session, upto))
+        .group_by(Event.customer_id, Event.channel)
+    )
+    if customer_ids is not None:
+        query = query.where(Event.customer_id.in_(sorted(customer_ids)))
+    if workspace_id is not None:
+        query = query.where(Event.workspace_id == workspace_id)
+    found: dict[int, Tally] = {}
+    for cid, channel, n, first, last, with_user in session.execute(query):
+        was = found.get(cid, Tally())
+        found[cid] = Tally(
+            event_count=was.event_count + n,
+            touchpoints=tuple(sorted((*was.touchpoints, (channel, n)))),
+            first_seen_at=first if was.first_seen_at is None else min(first, was.first_seen_at),
+            last_seen_at=last if was.last_seen_at is None else max(last, was.last_seen_at),
+            identified=was.identified or with_user > 0,
+        )
+    return found
+
+
+def recount(session: Session, *, customer_ids: Iterable[int], upto: Position) -> int:
+    """Set the counters of these profiles from the log up to ``upto`` and their orders;
+    returns how many profiles changed. Idempotent: a second run changes nothing."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0
+    tallies = tally(session, upto=upto, customer_ids=ids)
+    totals = order_totals(session, customer_ids=ids)
+    changed = 0
+    for customer in session.scalars(
+        select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
+    ):
+        if customer.merged_into_id is not None or customer.erased_at is not None:
+            continue  # its events and orders live on the survivor; an erased one keeps none
+        t = tallies.get(customer.id, Tally())
+        before = _counters(customer)
+        customer.event_count = t.event_count
+        customer.touchpoints = dict(t.touchpoints)
+        if t.first_seen_at is not None and (
+            customer.first_seen_at is None or t.first_seen_at < customer.first_seen_at
+        ):
+            customer.first_seen_at = t.first_seen_at
+        if t.last_seen_at is not None and (
+            customer.last_seen_at is None or t.last_seen_at > customer.last_seen_at
+        ):
+            customer.last_seen_at = t.last_seen_at
+        customer.order_count, customer.total_revenue = totals.get(customer.id, (0, Decimal(0)))
+        if t.event_count:  # as the live handler does on any activity
+            customer.lifecycle_stage = lifecycle_stage(
+                identified=t.identified or customer.lifecycle_stage != "anonymous",
+                order_count=customer.order_count,
+            )
+        changed += _counters(customer) != before
+    return changed
+
+
+def _counters(customer: Customer) -> tuple[object, ...]:
+    return (
+        customer.event_count,
+        tuple(sorted((customer.touchpoints or {}).items())),
+        customer.order_count,
+        Decimal(str(customer.total_revenue or 0)),
+    )
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A profile whose stored counters differ from what the log and its orders say."""
+
+    customer_id: int
+    workspace_id: int
+    stored: tuple[object, ...]
+    expected: tuple[object, ...]
+
+
+def check_counters(session: Session, *, workspace_id: int | None = None) -> list[Mismatch]:
+    """Profiles whose event count, touchpoints, order count or revenue differ from the log
+    (up to what the consumer has read) and the orders table. Reads one consistent snapshot."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    checkpoint = session.get(BusCheckpoint, profile_activity.name)
+    upto = Position(checkpoint.tx, checkpoint.position) if checkpoint else Position()
+    tallies = tally(session, upto=upto, workspace_id=workspace_id)
+    query = (
+        select(Customer)
+        .where(Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+        .order_by(Customer.id)
+    )
+    if workspace_id is not None:
+        query = query.where(Customer.workspace_id == workspace_id)
+    found = []
+    for chunk in _chunks(session.scalars(query), 1000):
+        orders = order_totals(session, customer_ids=[c.id for c in chunk])
+        for customer in chunk:
+            t = tallies.get(customer.id, Tally())
+            count, revenue = orders.get(customer.id, (0, Decimal(0)))
+            expected = (t.event_count, t.touchpoints, count, Decimal(str(revenue)))
+            stored = _counters(customer)
+            if stored != expected:
+                found.append(Mismatch(customer.id, customer.workspace_id, stored, expected))
+    return found
+
+
+def repair_counters(database: Database, *, customer_ids: Iterable[int]) -> int:
+    """Recount these profiles from the log, a thousand per transaction; returns how many
+    changed."""
+    changed = 0
+    for chunk in _chunks(sorted(set(customer_ids)), 1000):
+        with database.session() as session:
+            upto = hold(session, profile_activity.name)
+            changed += recount(session, customer_ids=chunk, upto=upto)
+    return changed
+
+
+def _chunks(rows: Iterable[T], size: int) -> Iterable[list[T]]:
+    chunk: list[T] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

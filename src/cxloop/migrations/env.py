@@ -34,6 +34,14 @@ def compare_type(
     return None
 
 
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave out of the comparison what the models create on other databases only."""
+    dialects = getattr(obj, "info", {}).get("dialects") if not reflected else None
+    return dialects is None or context.get_bind().dialect.name in dialects
+
+
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url") or get_settings().db_url
     connection = config.attributes.get("connection")
@@ -53,6 +61,7 @@ def _run(connection: Any) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=compare_type,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

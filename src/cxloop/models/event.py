@@ -24,6 +24,10 @@ class Event(Base):
         # planner picks this index over the workspace one even without statistics (SQLite).
         Index("ix_events_customer_timestamp", "customer_id", "workspace_id", "timestamp"),
         Index("ix_events_workspace_timestamp", "workspace_id", "timestamp"),
+        # The bus reads PostgreSQL's log in (tx, id) order; SQLite's by id alone (tx is 0).
+        Index("ix_events_tx_id", "tx", "id", info={"dialects": ("postgresql",)}).ddl_if(
+            dialect="postgresql"
+        ),
         # The bus reads the log by id; SQLite must never hand out an id again after a delete.
         {"sqlite_autoincrement": True},
     )
@@ -41,6 +45,10 @@ class Event(Base):
     received_at: Mapped[datetime]
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The transaction that wrote the event: on PostgreSQL the column defaults to
+    # pg_current_xact_id() (set by the migration; this model's default is SQLite's), so the
+    # bus can tell which transactions have all finished. Never written by cxloop itself.
+    tx: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class BusCheckpoint(Base):
@@ -49,5 +57,7 @@ class BusCheckpoint(Base):
     __tablename__ = "bus_checkpoints"
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The last event handled, as (tx, position = event id): see Event.tx.
+    tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

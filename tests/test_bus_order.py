@@ -1,0 +1,244 @@
+"""The bus sees every committed event, however late its transaction commits, and what it
+missed before can be found (`cxloop bus check`) and repaired (`cxloop bus replay`)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from cxloop.cli import main
+from cxloop.core.db import Database
+from cxloop.events import bus, service
+from cxloop.events.consumers import profile_activity
+from cxloop.events.segment import parse_message
+from cxloop.models import BusCheckpoint, Customer, Event, Identity, Workspace
+from tests.conftest import IS_POSTGRES
+from tests.factories import make_workspace, unique
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+@pytest.fixture
+def workspace(database: Database) -> Iterator[Workspace]:
+    """A committed workspace, removed afterwards with everything in it."""
+    with database.session() as session:
+        workspace = make_workspace(session)
+    yield workspace
+    with database.session() as session:
+        session.execute(delete(Workspace).where(Workspace.id == workspace.id))
+
+
+def track(session: Session, workspace: Workspace, user: str, event: str, **properties: Any) -> None:
+    now = datetime.now(UTC)
+    message = parse_message(
+        {"type": "track", "userId": user, "event": event, "properties": properties},
+        type_=None,
+        index=None,
+        received_at=now,
+    )
+    service.ingest(session, workspace=workspace, messages=[message], received_at=now)
+
+
+@dataclass
+class Recorder:
+    """A consumer that notes the messages it is handed, in order."""
+
+    workspace_id: int
+    name: str
+    columns: tuple[str, ...] | None = ("workspace_id", "user_id")
+    seen: list[str] | None = None
+
+    def handle(self, session: Session, events: Sequence[Event]) -> None:
+        self.seen = (self.seen or []) + [
+            e.user_id or "" for e in events if e.workspace_id == self.workspace_id
+        ]
+
+
+@pytest.fixture
+def recorder(database: Database, workspace: Workspace) -> Iterator[Recorder]:
+    consumer = Recorder(workspace.id, unique("recorder-"))
+    while bus.run_once(database, consumer, batch_size=10_000):
+        pass  # past whatever other tests left in the log
+    consumer.seen = []
+    yield consumer
+    with database.session() as session:
+        session.execute(delete(BusCheckpoint).where(BusCheckpoint.consumer == consumer.name))
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="SQLite has one writer: its ids follow commit order")
+def test_a_transaction_that_commits_late_is_not_skipped(
+    database: Database, workspace: Workspace, recorder: Recorder
+) -> None:
+    # given a transaction that writes an event and stays open
+    early = database.sessionmaker()
+    try:
+        track(early, workspace, "early", "Page Viewed")
+        early.flush()
+        # when a later transaction writes an event (a higher id) and commits first
+        with database.session() as later:
+            track(later, workspace, "later", "Page Viewed")
+        # then the bus waits for the open one rather than passing it
+        while bus.run_once(database, recorder):
+            pass
+        assert recorder.seen == []
+        early.commit()
+    finally:
+        early.close()
+    # and once it commits, both are handed over, the early one first
+    while bus.run_once(database, recorder):
+        pass
+    assert recorder.seen == ["early", "later"]
+
+
+def test_events_committed_in_turn_are_each_handled_once(
+    database: Database, workspace: Workspace, recorder: Recorder
+) -> None:
+    for user in ("a", "b", "c"):
+        with database.session() as session:
+            track(session, workspace, user, "Page Viewed")
+        bus.run_once(database, recorder)
+    assert bus.run_once(database, recorder) == 0
+    assert recorder.seen == ["a", "b", "c"]
+
+
+# --- finding and repairing what a consumer missed ----------------------------------------------
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Result]:
+    def run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        capsys.readouterr()
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Result(code, out + err)
+
+    return run
+
+
+def counters(database: Database, workspace: Workspace, user: str) -> tuple[Any, ...]:
+    with database.session() as session:
+        customer = session.scalars(
+            select(Customer)
+            .join(Identity, Identity.customer_id == Customer.id)
+            .where(Identity.workspace_id == workspace.id, Identity.value == user)
+        ).one()
+        return (
+            customer.event_count,
+            customer.touchpoints,
+            customer.order_count,
+            int(customer.total_revenue),
+        )
+
+
+def skip_ahead(database: Database) -> None:
+    """Move profile_activity past every stored event without handling them, as a consumer
+    that skipped a late commit would have."""
+    with database.session() as session:
+        checkpoint = session.get(BusCheckpoint, profile_activity.name)
+        assert checkpoint is not None
+        last = session.execute(
+            select(Event.tx, Event.id).order_by(Event.tx.desc(), Event.id.desc()).limit(1)
+        ).one()
+        checkpoint.tx, checkpoint.position = last
+
+
+def test_check_finds_skipped_events_and_replay_recounts_them_once(
+    database: Database, workspace: Workspace, cli: Callable[..., Result]
+) -> None:
+    # given a profile whose first events were handled and whose next three were skipped
+    with database.session() as session:
+        track(session, workspace, "kim", "Page Viewed")
+    bus.drain(database, names=[profile_activity.name])
+    with database.session() as session:
+        track(session, workspace, "kim", "Page Viewed")
+        track(session, workspace, "kim", "Order Completed", order_id="A-1", total=39000)
+        track(session, workspace, "kim", "Product Viewed")
+    skip_ahead(database)
+    assert counters(database, workspace, "kim") == (1, {"server": 1}, 0, 0)
+
+    # when an operator checks the workspace
+    checked = cli("bus", "check", "-w", workspace.slug)
+    # then the profile is named and the command fails
+    assert checked.code == 1
+    assert "1 profiles differ from the event log" in checked.out
+
+    # when the consumer is handed the day's events again, twice
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for _ in range(2):
+        replayed = cli(
+            "bus", "replay", "-c", "profile_activity", "--since", since, "-w", workspace.slug
+        )
+        assert replayed.code == 0, replayed.out
+        assert "4 events replayed to profile_activity." in replayed.out
+    # then each event counts once
+    assert counters(database, workspace, "kim") == (4, {"server": 4}, 1, 39000)
+    assert cli("bus", "check", "-w", workspace.slug).code == 0
+
+
+def test_check_repairs_counters_that_differ(
+    database: Database, workspace: Workspace, cli: Callable[..., Result]
+) -> None:
+    with database.session() as session:
+        for user in ("lee", "park"):
+            track(session, workspace, user, "Page Viewed")
+    bus.drain(database, names=[profile_activity.name])
+    with database.session() as session:
+        ids = session.scalars(
+            select(Customer.id).where(Customer.workspace_id == workspace.id)
+        ).all()
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(ids))):
+            customer.event_count += 5
+
+    assert cli("bus", "check", "-w", workspace.slug).code == 1
+    repaired = cli("bus", "check", "-w", workspace.slug, "--repair")
+    assert (repaired.code, "2 profiles recounted." in repaired.out) == (0, True)
+    assert counters(database, workspace, "lee") == (1, {"server": 1}, 0, 0)
+    assert cli("bus", "check", "-w", workspace.slug).code == 0
+    with database.session() as session:
+        total = session.scalar(
+            select(func.sum(Customer.event_count)).where(Customer.workspace_id == workspace.id)
+        )
+    assert total == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("--consumer", "nobody", "--since", "2026-12-01"),
+            "No consumer named 'nobody'",
+            id="consumer",
+        ),
+        pytest.param(
+            ("--consumer", "profile_activity", "--since", "yesterday"),
+            "--since takes a day (YYYY-MM-DD) or an ISO 8601 time, not 'yesterday'.",
+            id="since",
+        ),
+    ],
+)
+def test_replay_errors(cli: Callable[..., Result], args: tuple[str, ...], message: str) -> None:
+    result = cli("bus", "replay", *args)
+    assert result.code == 1
+    assert message in result.out
