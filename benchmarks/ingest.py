@@ -48,7 +48,7 @@ from _common import (
     recreate_pg_database,
     server_env,
 )
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text
+from sqlalchemy import Engine, create_engine, event, func, insert, literal, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
@@ -574,23 +574,34 @@ def skip_bus_backlog(engine: Engine) -> None:
     """Move every bus consumer past the rows written directly (preload, ceiling), so the
     server's bus only reads what it ingests itself."""
     with engine.begin() as conn:
-        top = conn.scalar(select(func.max(Event.id))) or 0
+        last = conn.execute(
+            select(Event.tx, Event.id).order_by(Event.tx.desc(), Event.id.desc()).limit(1)
+        ).first()
+        tx, top = tuple(last) if last is not None else (0, 0)
         names = set(bus.consumers) | set(conn.scalars(select(BusCheckpoint.consumer)))
         insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         for name in sorted(names):
             statement = insert_(BusCheckpoint).values(
-                consumer=name, position=top, updated_at=datetime.now(UTC)
+                consumer=name, tx=tx, position=top, updated_at=datetime.now(UTC)
             )
             conn.execute(
-                statement.on_conflict_do_update(index_elements=["consumer"], set_={"position": top})
+                statement.on_conflict_do_update(
+                    index_elements=["consumer"], set_={"tx": tx, "position": top}
+                )
             )
 
 
 def bus_backlog(reader: Engine) -> int:
     """Events the slowest bus consumer has not handled yet."""
     with reader.connect() as conn:
-        position = conn.scalar(select(func.min(BusCheckpoint.position))) or 0
-        return int(conn.scalar(select(func.count()).where(Event.id > position)) or 0)
+        slowest = conn.execute(
+            select(BusCheckpoint.tx, BusCheckpoint.position)
+            .order_by(BusCheckpoint.tx, BusCheckpoint.position)
+            .limit(1)
+        ).first()
+        tx, position = tuple(slowest) if slowest is not None else (0, 0)
+        behind = tuple_(Event.tx, Event.id) > tuple_(literal(tx), literal(position))
+        return int(conn.scalar(select(func.count()).where(behind)) or 0)
 
 
 def wait_for_bus(reader: Engine, limit: float) -> tuple[float, int]:
