@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.access import Principal, require
-from cxloop.accounts.dependencies import ApiPrincipal, DbSession
+from cxloop.accounts.dependencies import ApiPrincipal, DbSession, SessionlessApiPrincipal
 from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
@@ -51,17 +51,19 @@ def analysis_out(analysis: Analysis) -> dict[str, Any]:
 
 
 def _workspace_analyzer(database: Database, workspace_id: int) -> Analyzer:
-    # A write session: the first use sets up the workspace's taxonomy and model run.
-    with database.session() as session:
-        analyzer, _run = service.analyzer_for(session, workspace_id=workspace_id)
-        return analyzer
+    # Only reads, and the request holds no other session: it waits for no lock, takes none.
+    with database.read_session() as session:
+        return service.analyzer_in_use(session, workspace_id=workspace_id)
 
 
 @router.post("/analyze", response_model=AnalyzeOut)
-async def analyze(body: AnalyzeIn, principal: ApiPrincipal, request: Request) -> AnalyzeOut:
+async def analyze(
+    body: AnalyzeIn, principal: SessionlessApiPrincipal, request: Request
+) -> AnalyzeOut:
     """Language, sentiment with its score, categories, aspects per clause and keywords of one
     text (``text``) or of up to 100 (``texts``), with the shipped Korean/English model or, with
-    ``"model": "workspace"``, the workspace's active model and taxonomy."""
+    ``"model": "workspace"``, the workspace's active model and taxonomy. Writes nothing: the
+    analysis holds no transaction open while it works."""
     require(principal, "text:analyze")
     if (body.text is None) == (body.texts is None):
         raise ValidationFailed(

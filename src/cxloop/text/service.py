@@ -92,13 +92,22 @@ def ensure_taxonomy(session: Session, *, workspace_id: int) -> None:
 
 
 def workspace_taxonomy(session: Session, *, workspace_id: int) -> Taxonomy:
-    """The workspace's active categories as the analyser reads them."""
-    ensure_taxonomy(session, workspace_id=workspace_id)
+    """The workspace's active categories as the analyser reads them. Only reads: a workspace
+    whose taxonomy was never seeded reads the default one it would be seeded from."""
     rows = session.scalars(
         scoped(select(TextCategory), TextCategory, workspace_id)
         .where(TextCategory.active.is_(True))
         .order_by(TextCategory.position, TextCategory.id)
-    )
+    ).all()
+    if not rows and not session.scalar(
+        select(exists().where(TextCategory.workspace_id == workspace_id))
+    ):
+        return _as_read(load_taxonomy().categories)
+    return _as_read(rows)
+
+
+def _as_read(categories: Sequence[Category] | Sequence[TextCategory]) -> Taxonomy:
+    """Categories as stored and read back (English seeds in lower case)."""
     return Taxonomy(
         tuple(
             Category(
@@ -108,7 +117,7 @@ def workspace_taxonomy(session: Session, *, workspace_id: int) -> Taxonomy:
                 seeds_ko=tuple(c.seeds_ko),
                 seeds_en=tuple(s.lower() for s in c.seeds_en),
             )
-            for c in rows
+            for c in categories
         )
     )
 
@@ -342,14 +351,18 @@ def model_to_bytes(model: TextModel) -> bytes:
     return buffer.getvalue()
 
 
-def active_run(session: Session, *, workspace_id: int) -> TextModelRun:
-    """The run whose model analyses the workspace's texts: its own active one, else shipped."""
-    run = session.scalar(
+def _own_active_run(session: Session, *, workspace_id: int) -> TextModelRun | None:
+    return session.scalar(
         scoped(select(TextModelRun), TextModelRun, workspace_id)
         .where(TextModelRun.active.is_(True), TextModelRun.status == "ready")
         .order_by(TextModelRun.id.desc())
         .limit(1)
     )
+
+
+def active_run(session: Session, *, workspace_id: int) -> TextModelRun:
+    """The run whose model analyses the workspace's texts: its own active one, else shipped."""
+    run = _own_active_run(session, workspace_id=workspace_id)
     return run if run is not None else shipped_run(session)
 
 
@@ -375,6 +388,20 @@ def analyzer_for(session: Session, *, workspace_id: int) -> tuple[Analyzer, Text
     """The workspace's analyser (its active model and taxonomy) and the run it comes from."""
     run = active_run(session, workspace_id=workspace_id)
     return analyzer_of(run, workspace_taxonomy(session, workspace_id=workspace_id)), run
+
+
+def analyzer_in_use(session: Session, *, workspace_id: int) -> Analyzer:
+    """The workspace's analyser (its active model and taxonomy), only reading: analysing a text
+    on demand writes nothing, so it takes no write lock (on SQLite the one ingestion needs)."""
+    taxonomy = workspace_taxonomy(session, workspace_id=workspace_id)
+    run = _own_active_run(session, workspace_id=workspace_id)
+    if run is not None:
+        return analyzer_of(run, taxonomy)
+    model, fingerprint = _shipped_model()
+    return _analyzers.get(
+        ("shipped", fingerprint, taxonomy),
+        lambda: Analyzer(model, taxonomy=taxonomy, model_path=None),
+    )
 
 
 def list_model_runs(
