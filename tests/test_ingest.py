@@ -250,10 +250,29 @@ BAD = [
         "event 0: 'type' must be one of identify, track, page, screen, group, alias",
         id="unknown-type-in-batch",
     ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "detail"), BAD)
+def test_bad_input_is_a_400_problem_and_stores_nothing(
+    client: TestClient, tenant: Tenant, session: Session, path: str, body: bytes, detail: str
+) -> None:
+    response = client.post(
+        path, content=body, headers={**tenant.write, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == 400
+    assert problem["detail"].startswith(detail)
+    assert events_of(session, tenant.id) == []
+
+
+TOO_LARGE = [
     pytest.param(
         "/v1/track",
         orjson.dumps({"userId": "u1", "event": "big", "properties": {"b": BIG}}),
-        "The body is larger than 32 KB.",
+        "The request body is larger than 32 KB, the most this address accepts.",
         id="single-call-over-32KB",
     ),
     pytest.param(
@@ -271,24 +290,23 @@ BAD = [
                 ]
             }
         ),
-        "The body is larger than 500 KB.",
+        "The request body is larger than 500 KB, the most this address accepts.",
         id="batch-over-500KB",
     ),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "detail"), BAD)
-def test_bad_input_is_a_400_problem_and_stores_nothing(
+@pytest.mark.parametrize(("path", "body", "detail"), TOO_LARGE)
+def test_a_body_over_the_limit_is_a_413_problem_and_stores_nothing(
     client: TestClient, tenant: Tenant, session: Session, path: str, body: bytes, detail: str
 ) -> None:
     response = client.post(
         path, content=body, headers={**tenant.write, "Content-Type": "application/json"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
-    problem = response.json()
-    assert problem["status"] == 400
-    assert problem["detail"].startswith(detail)
+    assert response.json()["type"] == "https://cxloop.dev/problems/content-too-large"
+    assert response.json()["detail"] == detail
     assert events_of(session, tenant.id) == []
 
 
@@ -364,8 +382,9 @@ def test_a_gzip_bomb_is_refused_by_its_inflated_size(
         content=gzip.compress(raw),
         headers={**tenant.write, "Content-Encoding": "gzip"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["detail"] == "The body is larger than 500 KB."
+    assert events_of(session, tenant.id) == []
 
 
 def test_invalid_gzip_is_a_400(client: TestClient, tenant: Tenant) -> None:

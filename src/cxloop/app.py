@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cxloop import __version__
 from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erasure covers the outbox)
 from cxloop.core.background import Background
+from cxloop.core.bodylimit import BodyLimit, BodyRule
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse, UnicodeGuard
@@ -25,6 +27,7 @@ from cxloop.events import (
     consumers,  # noqa: F401  (registers the bus consumers)
     hooks,  # noqa: F401  (registers merge/export/erase hooks)
 )
+from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (survey answers follow too)
 from cxloop.feedback import texts as survey_texts  # noqa: F401  (its text source and consumer)
 from cxloop.feedback import triggers as survey_triggers  # noqa: F401  (registers its consumer)
@@ -202,4 +205,28 @@ def create_app(
         install_web = None  # type: ignore[assignment]
     if install_web is not None:
         install_web(app, settings)
+    # Added last, so it is the outermost: no other middleware, parser or authentication sees
+    # more of a body than its route's limit.
+    app.add_middleware(
+        BodyLimit,
+        rules=body_rules(settings),
+        default=settings.max_body_bytes,
+        max_fields=settings.max_form_fields,
+    )
     return app
+
+
+def body_rules(settings: Settings) -> list[BodyRule]:
+    """The body limit of each class of route; other routes take ``max_body_bytes``."""
+    return [
+        # Segment's limits, 500 KB a batch and 32 KB a call; the routes check them again
+        # once a gzip or deflate body is inflated.
+        BodyRule(re.compile(r"/v1/(batch|b)$"), MAX_BATCH_BYTES),
+        BodyRule(re.compile(r"/v1/"), MAX_EVENT_BYTES),
+        BodyRule(
+            re.compile(r"/api/v1/surveys/[^/]+/responses/import$"),
+            settings.max_import_body_bytes,
+        ),
+        # Survey pages and the widget: public, anyone may post there.
+        BodyRule(re.compile(r"/(s|p|widget)/"), settings.max_public_body_bytes),
+    ]

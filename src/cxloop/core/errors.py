@@ -49,6 +49,14 @@ class PermissionDenied(CxloopError):
     type_slug = "forbidden"
 
 
+class ContentTooLarge(CxloopError):
+    """The request body is over its route's limit (RFC 9110: 413 Content Too Large)."""
+
+    status = 413
+    title = "Content too large"
+    type_slug = "content-too-large"
+
+
 class TooManyRequests(CxloopError):
     status = 429
     title = "Too many requests"

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     bus_batch_size: int = 1000
     secure_cookies: bool = False
     default_locale: Literal["ko", "en"] = "ko"
+    # The largest request bodies, in bytes, refused with 413 before anything reads them: forms
+    # and JSON APIs; imports through the API (a batch of up to 1,000 survey responses); the
+    # public survey pages and widget, which anyone may post to (a survey page itself refuses
+    # answers over 256 KB, in the respondent's language). Ingestion (/v1) keeps Segment's
+    # limits: 500 KB a batch, 32 KB a call.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_import_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_public_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    # The most fields a url-encoded or multipart form may have (the survey editor posts about
+    # 1,200 for a survey of 100 questions).
+    max_form_fields: int = Field(default=2000, ge=10)
     # The address customers and members reach cxloop at, used in links inside emails.
     public_url: str = "http://127.0.0.1:8000"
     # Outgoing mail (survey invitations, notices, team notifications). No host: mail is kept
