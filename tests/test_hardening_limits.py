@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cxloop.core.bodylimit import FormFieldCounter
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.models import Event
@@ -254,6 +255,32 @@ def test_a_form_of_too_many_fields_is_refused_after_reading_few(
     )
     assert live.meter.consumed <= SLACK
     assert live.statements == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "part", "end"),
+    [
+        pytest.param(FORM["Content-Type"], b"a=1&", b"z=1", id="url-encoded"),
+        pytest.param(
+            "multipart/form-data; boundary=----b0undary",
+            b'------b0undary\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n',
+            b"------b0undary--\r\n",
+            id="multipart",
+        ),
+    ],
+)
+@pytest.mark.parametrize("piece", [1, 3, 7, 4096], ids=lambda n: f"{n}-byte-chunks")
+def test_form_fields_are_counted_however_the_body_is_cut(
+    content_type: str, part: bytes, end: bytes, piece: int
+) -> None:
+    def over(fields: int) -> bool:
+        counter = FormFieldCounter.for_content_type(content_type, 5)
+        assert counter is not None
+        body = part * (fields - 1) + (end if b"=" in end else part + end)
+        return any(counter.feed(body[i : i + piece]) for i in range(0, len(body), piece))
+
+    assert not over(5)
+    assert over(6)
 
 
 def test_a_form_of_as_many_fields_as_the_editor_posts_is_read(live: Server) -> None:

@@ -81,7 +81,9 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > limit:
             await self._refuse(scope, send, _over_size(limit))
             return
-        counter = _FieldCounter.for_content_type(_header(scope, b"content-type"), self.max_fields)
+        counter = FormFieldCounter.for_content_type(
+            _header(scope, b"content-type"), self.max_fields
+        )
         chunks: list[bytes] = []
         received = 0
         more = True
@@ -104,15 +106,16 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
+        pending = iter(chunks)
+        last = len(chunks) - 1
 
         async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: the client's disconnect, if it comes
+            nonlocal last
+            chunk = next(pending, None)
+            if chunk is None:
+                return await receive()  # after the body: the client's disconnect, if it comes
+            last -= 1
+            return {"type": "http.request", "body": chunk, "more_body": last >= 0}
 
         await self.app(scope, replay, send)
 
@@ -148,8 +151,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class _FieldCounter:
-    """Counts the fields of a form body as it streams in, by its separators."""
+class FormFieldCounter:
+    """Counts the fields of a form body as it streams in, by the separators between them
+    (``&`` of a url-encoded form, the boundary of a multipart one), so a form of too many
+    fields is refused before a parser builds them."""
 
     def __init__(self, separator: bytes, max_fields: int, *, first: int) -> None:
         self.separator = separator
@@ -158,7 +163,7 @@ class _FieldCounter:
         self.tail = b""
 
     @classmethod
-    def for_content_type(cls, content_type: str | None, max_fields: int) -> _FieldCounter | None:
+    def for_content_type(cls, content_type: str | None, max_fields: int) -> FormFieldCounter | None:
         if not content_type:
             return None
         value = content_type.encode("latin-1", "replace")
