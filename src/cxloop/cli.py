@@ -502,6 +502,7 @@ def export_customer(
     """Everything held about one customer, as JSON (audited)."""
     from cxloop.accounts.service import cli_principal
     from cxloop.core.http import JSONBytesResponse
+    from cxloop.core.jsonutil import dump_json
     from cxloop.profiles.service import export_customer as export
     from cxloop.profiles.service import get_customer
 
@@ -510,7 +511,7 @@ def export_customer(
         customer = get_customer(session, workspace_id=workspace_id, customer_id=customer_id)
         data = export(session, principal=cli_principal(workspace_id), customer=customer)
     body = JSONBytesResponse(data).body
-    pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    pretty = dump_json(orjson.loads(body), indent=True)
     if output:
         output.write_bytes(pretty)
         err.print(f"Wrote {output}")

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxloop.core.db import Database
 from cxloop.core.errors import Conflict, ValidationFailed, problem
+from cxloop.core.jsonutil import TooDeep, check_depth, dump_json, path_text
 
 
 def database_of(request: Request) -> Database:
@@ -50,7 +51,7 @@ class JSONBytesResponse(JSONResponse):
     """JSON rendered by orjson (datetimes as ISO-8601, non-string keys allowed)."""
 
     def render(self, content: object) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS, default=_fallback)
+        return dump_json(content, default=_fallback)
 
 
 def _fallback(value: object) -> object:
@@ -63,12 +64,15 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 class UnicodeGuard:
-    """Refuse, as a 422 problem, JSON bodies whose text is not valid Unicode.
+    """Refuse, as a 422 problem, JSON bodies whose text is not valid Unicode or that nest
+    deeper than ``jsonutil.MAX_DEPTH`` levels.
 
     JSON may spell a lone UTF-16 surrogate (``"\\ud800"``); Python's parser accepts it, but no
     database or JSON encoder can store or send it back, so it would fail deep inside a handler.
     Only bodies that contain such an escape are parsed here (by orjson, which refuses lone
-    surrogates); every other request passes untouched.
+    surrogates). Likewise a body nested hundreds of levels deep breaks Python's parser or, past
+    254 levels, every encoder; only bodies with more brackets than the limit are measured.
+    Every other request passes untouched.
     """
 
     def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/api/",)) -> None:
@@ -111,6 +115,23 @@ class UnicodeGuard:
                     )
                     await response(scope, receive, send)
                     return
+        try:
+            check_depth(body)
+        except TooDeep as exc:
+            field = path_text(exc.path)
+            response = JSONBytesResponse(
+                problem(
+                    422,
+                    "Validation failed",
+                    f"The body is {exc}.",
+                    type_slug="validation-failed",
+                    errors=[{"field": field, "message": f"nested deeper than {exc.limit} levels"}],
+                ),
+                status_code=422,
+                media_type="application/problem+json",
+            )
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -24,6 +24,8 @@ from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
+from cxloop.core.timeutil import as_utc
+
 LOCALES: tuple[str, ...] = ("ko", "en")
 DEFAULT_LOCALE = "ko"
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "locales"
@@ -110,27 +112,61 @@ def _babel_locale(locale: str) -> Locale:
         return Locale.parse("ko_KR")
 
 
+# What a formatter raises for a value Babel cannot shape (a NaN amount, a date past the
+# calendar's end in the reader's zone): the value is then shown plainly instead.
+_UNSHAPEABLE = (ArithmeticError, ValueError, TypeError)
+
+
 def format_number(value: int | float | Decimal, locale: str) -> str:
-    return babel_numbers.format_decimal(value, locale=_babel_locale(locale))
+    try:
+        return babel_numbers.format_decimal(value, locale=_babel_locale(locale))
+    except _UNSHAPEABLE:
+        return str(value)
 
 
 def format_money(amount: int | float | Decimal, currency: str, locale: str) -> str:
     """Money with the currency's own minor unit (KRW has none: ₩12,900)."""
-    return babel_numbers.format_currency(amount, currency.upper(), locale=_babel_locale(locale))
+    try:
+        return babel_numbers.format_currency(amount, currency.upper(), locale=_babel_locale(locale))
+    except _UNSHAPEABLE:
+        return f"{amount} {currency}".strip()
+
+
+def in_zone(value: datetime, tz: tzinfo | None) -> datetime:
+    """``value`` (naive: UTC) in ``tz``; in UTC when ``tz`` would take it past the calendar."""
+    moment = as_utc(value)
+    if tz is None:
+        return moment
+    try:
+        return moment.astimezone(tz)
+    except _UNSHAPEABLE:
+        return moment
 
 
 def format_datetime(value: datetime, locale: str, tz: tzinfo) -> str:
+    """A stored time in the reader's language and zone; never fails on any stored value
+    (year 1 or 9999, naive or aware)."""
     pattern = _DATETIME.get(locale, _DATETIME["en"])
-    return babel_dates.format_datetime(value, pattern, tzinfo=tz, locale=_babel_locale(locale))
+    local = in_zone(value, tz)
+    try:
+        return babel_dates.format_datetime(
+            local, pattern, tzinfo=local.tzinfo, locale=_babel_locale(locale)
+        )
+    except _UNSHAPEABLE:
+        return local.isoformat(sep=" ", timespec="minutes")
 
 
 def format_date(value: datetime | date, locale: str, tz: tzinfo | None = None) -> str:
-    if isinstance(value, datetime) and tz is not None:
-        value = value.astimezone(tz).date()
-    elif isinstance(value, datetime):
-        value = value.date()
-    return babel_dates.format_date(value, "medium", locale=_babel_locale(locale))
+    if isinstance(value, datetime):
+        value = in_zone(value, tz).date()
+    try:
+        return babel_dates.format_date(value, "medium", locale=_babel_locale(locale))
+    except _UNSHAPEABLE:
+        return value.isoformat()
 
 
 def format_month(value: date, locale: str) -> str:
-    return babel_dates.format_date(value, "MMM", locale=_babel_locale(locale))
+    try:
+        return babel_dates.format_date(value, "MMM", locale=_babel_locale(locale))
+    except _UNSHAPEABLE:
+        return f"{value.month}"

@@ -22,11 +22,11 @@ from cxloop.accounts.dependencies import (
 from cxloop.core.db import run_transaction
 from cxloop.core.errors import ContentTooLarge, CxloopError, ValidationFailed
 from cxloop.core.http import JSONBytesResponse, database_of
-from cxloop.core.jsonutil import load_json
+from cxloop.core.jsonutil import TooDeep, load_json
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service
 from cxloop.events.schemas import EventOut, EventPage, OrderOut, OrderPage
-from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message
+from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, too_deep
 from cxloop.profiles.service import get_customer
 
 EventType = Literal["identify", "track", "page", "screen", "group", "alias"]
@@ -86,6 +86,9 @@ async def _read_json(request: Request, limit: int) -> Any:
     body = await _read_body(request, limit)
     try:
         return load_json(body)
+    except TooDeep as exc:
+        failure = too_deep(exc)
+        raise Rejected(failure.detail, errors=failure.errors) from None
     except orjson.JSONDecodeError as exc:
         raise Rejected(f"The body is not valid JSON: {exc}.") from None
 

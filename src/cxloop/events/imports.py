@@ -14,8 +14,8 @@ import orjson
 
 from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
-from cxloop.core.jsonutil import load_json
-from cxloop.core.timeutil import parse_iso, utcnow
+from cxloop.core.jsonutil import TooDeep, load_json
+from cxloop.core.timeutil import is_plausible, parse_iso, utcnow
 from cxloop.events.commerce import money, product_fields, upsert_products
 from cxloop.events.segment import Message, parse_message
 from cxloop.events.service import ingest
@@ -210,8 +210,12 @@ def import_orders(
         )
         placed = head.get("placed_at") or head.get("timestamp")
         try:
-            if placed:
-                parse_iso(placed)
+            if placed and not is_plausible(parse_iso(placed), now=now):
+                report.errors.append(
+                    f"line {order['row']}: placed_at {placed[:40]!r} is out of range "
+                    "(from 2000 to now)"
+                )
+                continue
             message = parse_message(
                 {
                     "userId": user_id,
@@ -231,6 +235,7 @@ def import_orders(
                 type_="track",
                 index=None,
                 received_at=now,
+                strict_time=True,
             )
         except (ValidationFailed, ValueError) as exc:
             detail = (
@@ -279,7 +284,12 @@ def _read_events(
             raw = load_json(line)
             if isinstance(raw, dict) and not raw.get("messageId"):
                 raw["messageId"] = f"import-event-{_digest(raw)}"
-            messages.append(parse_message(raw, type_=None, index=None, received_at=now))
+            messages.append(
+                parse_message(raw, type_=None, index=None, received_at=now, strict_time=True)
+            )
+        except TooDeep as exc:
+            report.errors.append(f"line {number}: {exc}")
+            continue
         except orjson.JSONDecodeError as exc:
             report.errors.append(f"line {number}: not valid JSON ({exc})")
             continue

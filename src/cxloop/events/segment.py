@@ -10,11 +10,14 @@ from typing import Any
 import orjson
 
 from cxloop.core.errors import ValidationFailed
-from cxloop.core.timeutil import parse_iso
+from cxloop.core.jsonutil import TooDeep, path_text
+from cxloop.core.timeutil import event_time, parse_iso
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
+# Where an event keeps the times it was sent with when they were too absurd to use.
+OUT_OF_RANGE_KEY = "timestampOutOfRange"
 
 
 @dataclass(slots=True)
@@ -45,6 +48,20 @@ def _fail(
     return ValidationFailed(
         f"{where}: {message}",
         errors=[{"index": index, "field": field_name, "message": message}],
+    )
+
+
+def too_deep(exc: TooDeep) -> ValidationFailed:
+    """The Segment-style error for a body nested too deep: which event, and where in it."""
+    path = exc.path
+    index = path[1] if len(path) >= 2 and path[0] == "batch" and isinstance(path[1], int) else None
+    inside = path[2:] if index is not None else path
+    where = path_text(inside) or "the top level"
+    return _fail(
+        index,
+        None,
+        f"nested deeper than {exc.limit} levels at {where}",
+        path_text(inside),
     )
 
 
@@ -110,8 +127,12 @@ def parse_message(
     received_at: datetime,
     batch_context: dict[str, Any] | None = None,
     batch_sent_at: datetime | None = None,
+    strict_time: bool = False,
 ) -> Message:
-    """Validate one message; ``type_`` is the endpoint's type (None inside a batch)."""
+    """Validate one message; ``type_`` is the endpoint's type (None inside a batch).
+
+    A time outside 2000 … a day after ``received_at`` is replaced by ``received_at``, or
+    refused when ``strict_time`` (imports, where a bad date is a mistake to report)."""
     if not isinstance(raw, dict):
         raise _fail(index, None, "must be a JSON object")
     kind = type_ or raw.get("type")
@@ -158,16 +179,28 @@ def parse_message(
     if len(message_id) > 128:
         raise _fail(index, kind, "'messageId' is longer than 128 characters", "messageId")
 
-    original = _time(raw, "originalTimestamp", index, kind) or _time(raw, "timestamp", index, kind)
+    original_field = "originalTimestamp" if raw.get("originalTimestamp") else "timestamp"
+    original = _time(raw, original_field, index, kind)
     sent_at = _time(raw, "sentAt", index, kind) or batch_sent_at
-    if original is None:
-        timestamp = received_at
-    elif sent_at is not None:
-        # Correct the client's clock: the gap between the call and its sending is trusted,
-        # the client's idea of the absolute time is not.
-        timestamp = received_at - (sent_at - original)
-    else:
-        timestamp = original
+    corrected = event_time(received_at=received_at, original=original, sent_at=sent_at)
+    if corrected is None:
+        if strict_time:
+            raise _fail(
+                index,
+                kind,
+                f"'{original_field}' is out of range (from 2000 to now): "
+                f"{str(raw.get(original_field))[:40]!r}",
+                original_field,
+            )
+        # As Segment does: an absurd time (a clock at 9999, before 2000, or days ahead of
+        # ours) gives way to the time we received the event; what was sent stays visible.
+        sent = {
+            original_field: raw.get(original_field),
+            "sentAt": raw.get("sentAt") or (batch_sent_at and batch_sent_at.isoformat()),
+        }
+        context = {**context, OUT_OF_RANGE_KEY: {k: str(v)[:64] for k, v in sent.items() if v}}
+        corrected = received_at
+    timestamp = corrected
     return Message(
         type=kind,
         message_id=message_id,

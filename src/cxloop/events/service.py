@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from cxloop.core.db import one_of
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.pagination import newest_first
-from cxloop.core.timeutil import parse_iso, utcnow
+from cxloop.core.timeutil import FUTURE_TOLERANCE, parse_iso, utcnow
 from cxloop.events import hooks  # noqa: F401  (a merge during ingestion moves events too)
 from cxloop.events.commerce import COMMERCE_EVENTS, record_commerce
 from cxloop.events.segment import Message, parse_message
@@ -356,6 +356,9 @@ def daily_event_counts(
             Event.workspace_id == workspace_id,
             Event.customer_id == customer_id,
             Event.timestamp >= since,
+            # Nothing after tomorrow is activity yet; and a time stored at the calendar's end
+            # (before ingestion checked times) has no local day the database can name.
+            Event.timestamp <= utcnow() + FUTURE_TOLERANCE,
         )
         .group_by(day)
     ).all()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from cxloop.core.db import Database
 from cxloop.core.errors import NotFound, ValidationFailed
-from cxloop.core.jsonutil import load_json
+from cxloop.core.jsonutil import TooDeep, load_json
 from cxloop.events.imports import read_csv
 from cxloop.feedback import service
 from cxloop.feedback.definition import SurveyDefinition, load_definition, validate_answers
@@ -102,6 +102,8 @@ def _records(path: Path, definition: SurveyDefinition) -> Iterator[tuple[int, An
             if line.strip():
                 try:
                     yield number, load_json(line)
+                except TooDeep as exc:
+                    yield number, exc
                 except ValueError:
                     yield number, None
 
@@ -112,6 +114,9 @@ def read_rows(
     """Each data line of the file as an import row, or the reason it cannot be one."""
     current = definitions(None)
     for number, record in _records(path, current):
+        if isinstance(record, TooDeep):
+            yield number, f"line: {record}"
+            continue
         if not isinstance(record, dict):
             yield number, "line: not a JSON object"
             continue

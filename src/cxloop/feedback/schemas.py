@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from cxloop.core.timeutil import occurred_instant, planned_instant
 from cxloop.feedback.definition import Outcome, StorableText, SurveyDefinition
 
 SurveyKind = Literal["nps", "csat", "ces", "custom"]
@@ -148,7 +149,7 @@ class ImportRowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: StorableText = Field(min_length=1, max_length=128)
     answers: Answers
-    submitted_at: datetime | None = None
+    submitted_at: Annotated[datetime, AfterValidator(occurred_instant)] | None = None
     completed: bool = True
     locale: Locale = "ko"
     channel: ResponseChannel = "import"
@@ -241,4 +242,4 @@ class FollowUpUpdate(BaseModel):
         description="A member of the workspace; null unassigns (leave it out to keep it)",
     )
     note: StorableText | None = Field(default=None, max_length=5000)
-    due_at: datetime | None = None
+    due_at: Annotated[datetime, AfterValidator(planned_instant)] | None = None

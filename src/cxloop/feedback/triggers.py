@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.core.timeutil import as_utc, is_plausible, utcnow
 from cxloop.events.bus import register
 from cxloop.feedback.distribution import (
     create_invitation,
@@ -209,6 +209,10 @@ class SurveyTriggers:
                 continue
             channel = _channel(dist, customer)
             if channel is None:
+                continue
+            if not is_plausible(event.timestamp, now=now):
+                # A time stored before ingestion checked them (year 9999): no survey is due,
+                # and its arithmetic must not stop this consumer.
                 continue
             send_at = as_utc(event.timestamp) + timedelta(minutes=dist.delay_minutes)
             if send_at + timedelta(days=dist.expires_days) <= now:

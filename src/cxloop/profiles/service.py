@@ -113,10 +113,10 @@ SORTS = ("recent", "created", "name")
 
 def _search_clause(q: str, workspace_id: int) -> Any:
     text = q.strip()
-    like = f"%{text.lower()}%"
+    # autoescape: a % or _ typed in the search box is looked for as itself, not as a wildcard.
     clauses: list[ColumnElement[bool]] = [
-        func.lower(Customer.display_name).like(like),
-        Customer.email.like(like),
+        func.lower(Customer.display_name).contains(text.lower(), autoescape=True),
+        Customer.email.contains(text.lower(), autoescape=True),
     ]
     phone = normalise_phone(text)
     if phone:

@@ -301,7 +301,7 @@ def _free_key(session: Session, *, workspace_id: int, theme: TextTheme) -> str:
     taken = set(
         session.scalars(
             scoped(select(TextCategory.key), TextCategory, workspace_id).where(
-                TextCategory.key.like(f"{base}%")
+                TextCategory.key.startswith(base, autoescape=True)
             )
         )
     )

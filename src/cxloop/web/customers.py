@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
 from cxloop.accounts.access import require
 from cxloop.accounts.service import record_audit
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.jsonutil import dump_json
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
 from cxloop.feedback import service as feedback
@@ -303,9 +303,7 @@ def export_customer(page: Page, customer_id: int) -> Response:
     require(page.principal, "customers:export")
     customer = _load(page, customer_id)
     data = profiles.export_customer(page.db, principal=page.principal, customer=customer)
-    body = orjson.dumps(
-        data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=_json_default
-    )
+    body = dump_json(data, default=_json_default, indent=True)
     return Response(
         body,
         media_type="application/json",

@@ -13,7 +13,7 @@ from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
 from cxloop.channels import notifications
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
-from cxloop.core.i18n import gettext
+from cxloop.core.i18n import gettext, in_zone
 from cxloop.core.timeutil import parse_iso
 from cxloop.feedback import followup_board, improvements
 from cxloop.feedback import service as feedback
@@ -432,7 +432,7 @@ def _criteria_parts(
     for name in ("since", "until"):
         if criteria.get(name):
             try:
-                moment = parse_iso(str(criteria[name])).astimezone(zone)
+                moment = in_zone(parse_iso(str(criteria[name])), zone)
                 parts.append((label(name), moment.date().isoformat()))
             except ValueError:
                 parts.append((label(name), str(criteria[name])))

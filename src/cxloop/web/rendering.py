@@ -75,7 +75,7 @@ class Formatter:
         return "" if value is None else i18n.format_date(value, self.locale, self.tz)
 
     def iso(self, value: dt.datetime | None) -> str:
-        return "" if value is None else value.astimezone(self.tz).isoformat(timespec="seconds")
+        return "" if value is None else i18n.in_zone(value, self.tz).isoformat(timespec="seconds")
 
     def phone(self, e164: str | None) -> str:
         return display_phone(e164)

@@ -807,10 +807,13 @@ def _score(text: str) -> int | None:
 
 
 def _day(text: str) -> datetime | None:
+    """A YYYY-MM-DD filter day; None when it is not one or lies outside 1970–2999 (a day
+    at the calendar's end would overflow the day after it)."""
     try:
-        return datetime.strptime(text.strip()[:10], "%Y-%m-%d")
+        day = datetime.strptime(text.strip()[:10], "%Y-%m-%d")
     except ValueError:
         return None
+    return day if 1970 <= day.year <= 2999 else None
 
 
 @router.get("/surveys/{survey_id:int}/responses")
