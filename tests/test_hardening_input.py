@@ -355,6 +355,32 @@ def test_an_imported_answer_time_out_of_range_is_a_422(
 
 
 @pytest.mark.parametrize(
+    ("due_at", "status"),
+    [
+        pytest.param("9999-12-31T23:00:00-14:00", 422, id="year-9999"),
+        pytest.param("0001-01-01T00:00:00+14:00", 422, id="year-1"),
+        pytest.param("2100-01-01T00:00:00Z", 422, id="from-2100"),
+        pytest.param("2027-03-02T09:00:00+09:00", 200, id="next-spring"),
+    ],
+)
+def test_a_follow_up_due_date_must_be_one_a_person_can_plan(
+    client: TestClient, tenant: Tenant, due_at: str, status: int
+) -> None:
+    from tests.test_follow_ups import URL, _one_follow_up
+
+    follow_up_id = _one_follow_up(client, tenant)
+    before = client.get(f"{URL}/{follow_up_id}", headers=tenant.api).json()
+    response = client.patch(f"{URL}/{follow_up_id}", json={"due_at": due_at}, headers=tenant.api)
+    assert response.status_code == status, response.text
+    after = client.get(f"{URL}/{follow_up_id}", headers=tenant.api).json()
+    if status == 422:
+        assert problem_of(response, 422)["errors"][0]["field"] == "due_at"
+        assert after["due_at"] == before["due_at"]
+    else:
+        assert after["due_at"] == "2027-03-02T00:00:00Z"
+
+
+@pytest.mark.parametrize(
     ("since", "until"),
     [
         pytest.param("9999-12-31", "9999-12-31", id="year-9999"),
