@@ -17,7 +17,15 @@ from cxloop.core.db import Database, make_engine
 from cxloop.models import Event, TextCategory, TextModelRun
 from cxloop.models.workspace import ROLES
 from tests.conftest import IS_POSTGRES
-from tests.factories import basic_auth, bearer, make_key, make_workspace, unique
+from tests.factories import (
+    PASSWORD,
+    basic_auth,
+    bearer,
+    make_key,
+    make_user,
+    make_workspace,
+    unique,
+)
 
 pytestmark = pytest.mark.live
 
@@ -159,3 +167,141 @@ def test_ingestion_of_another_workspace_proceeds_during_analyses(
     assert analyses == [200] * 6
     assert tracks == [200] * 32
     assert stored(database, Event, sending.id) == 32
+
+
+# --- every GET reads without the write lock ------------------------------------------------------
+
+API_READS = [
+    "/api/v1/customers",
+    "/api/v1/text/analyses",
+    "/api/v1/text/categories",
+    "/api/v1/text/models",
+    "/api/v1/outbox",
+]
+PAGES = [
+    "/cx",
+    "/customers",
+    "/surveys",
+    "/text",
+    "/text/verbatims",
+    "/text/taxonomy",
+    "/text/models",
+    "/notifications",
+    "/settings/outbox",
+]
+
+
+def signed_in(url: str, database: Database) -> httpx.Client:
+    """A browser-like client signed in as the owner of a new committed workspace."""
+    from tests.test_web import HTML, csrf_of
+
+    with database.session() as session:
+        workspace = make_workspace(session, slug=unique("locks-web-"))
+        user = make_user(session, workspace=workspace, role="owner")
+        email = user.email
+    client = httpx.Client(base_url=url, timeout=TIMEOUT, headers=HTML)
+    reply = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(client)},  # type: ignore[arg-type]
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303, reply.text
+    return client
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's single write lock")
+def test_api_reads_answer_while_another_writer_holds_the_lock(
+    live_server: str, database: Database
+) -> None:
+    # given a workspace whose reads ran once (a first use may write: seeding, "last used")
+    workspace = Workspace(database)
+    for path in API_READS:
+        first = httpx.get(f"{live_server}{path}", headers=workspace.keys["owner"], timeout=TIMEOUT)
+        assert first.status_code == 200, (path, first.text)
+    # when a writer elsewhere holds SQLite's write lock
+    with write_lock_held_elsewhere(database):
+        replies = {
+            path: httpx.get(
+                f"{live_server}{path}", headers=workspace.keys["owner"], timeout=TIMEOUT
+            ).status_code
+            for path in API_READS
+        }
+    # then every read answered all the same
+    assert replies == dict.fromkeys(API_READS, 200)
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's single write lock")
+def test_pages_answer_while_another_writer_holds_the_lock(
+    live_server: str, database: Database
+) -> None:
+    # given a signed-in owner who opened each page once
+    browser = signed_in(live_server, database)
+    try:
+        for path in PAGES:
+            first = browser.get(path)
+            assert first.status_code == 200, (path, first.status_code)
+        # when a writer elsewhere holds SQLite's write lock
+        with write_lock_held_elsewhere(database):
+            replies = {path: browser.get(path).status_code for path in PAGES}
+    finally:
+        browser.close()
+    # then every page answered all the same
+    assert replies == dict.fromkeys(PAGES, 200)
+
+
+def test_a_read_that_writes_on_first_use_still_writes(live_server: str, database: Database) -> None:
+    # given a workspace whose taxonomy was never seeded
+    workspace = Workspace(database)
+    assert stored(database, TextCategory, workspace.id) == 0
+    # when its categories are listed, while another workspace sends events
+    listed: list[httpx.Response] = []
+
+    def list_categories() -> None:
+        listed.append(
+            httpx.get(
+                f"{live_server}/api/v1/text/categories",
+                headers=workspace.keys["viewer"],
+                timeout=TIMEOUT,
+            )
+        )
+
+    sending = Workspace(database)
+    tracks: list[int] = []
+
+    def send() -> None:
+        for n in range(10):
+            reply = httpx.post(
+                f"{live_server}/v1/track",
+                json={"userId": "u", "event": "Seen", "messageId": f"seed-{sending.id}-{n}"},
+                headers=sending.write,
+                timeout=TIMEOUT,
+            )
+            tracks.append(reply.status_code)
+
+    run_together([list_categories, send])
+    # then the default taxonomy was seeded and committed, and listed
+    [reply] = listed
+    assert reply.status_code == 200, reply.text
+    keys = [c["key"] for c in reply.json()["items"]]
+    assert len(keys) == stored(database, TextCategory, workspace.id) > 0
+    assert tracks == [200] * 10
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's single write lock")
+def test_error_pages_answer_while_another_writer_holds_the_lock(
+    live_server: str, database: Database
+) -> None:
+    # given a signed-in owner
+    browser = signed_in(live_server, database)
+    try:
+        # when, while a writer elsewhere holds SQLite's write lock, they open a page that does
+        # not exist and send a form without its CSRF token
+        with write_lock_held_elsewhere(database):
+            missing = browser.get("/customers/999999999")
+            forged = browser.post("/notifications/read-all", data={}, follow_redirects=False)
+    finally:
+        browser.close()
+    # then the error pages (which only read who is asking) are shown all the same
+    assert missing.status_code == 404, missing.text[:300]
+    assert forged.status_code == 403, forged.text[:300]
+    assert "<html" in missing.text and "<html" in forged.text

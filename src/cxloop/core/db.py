@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,15 +59,52 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 READ_ONLY = "cxloop_read_only"  # execution option of the sessions that only read
+# Execution option of the sessions that mostly read (a GET request's): SQLite's write lock is
+# taken at their first write, not at their first read.
+WRITE_ON_DEMAND = "cxloop_write_on_demand"
+_READING = "cxloop_reading"  # connection info: a write-on-demand transaction has not written
 
 
 def _begin_immediate(conn: Any) -> None:
-    if conn.get_execution_options().get(READ_ONLY):
+    options = conn.get_execution_options()
+    conn.info[_READING] = False
+    if options.get(READ_ONLY):
         # A reader in WAL mode sees one snapshot and neither waits for nor blocks a writer.
         conn.exec_driver_sql("BEGIN")
         return
+    if options.get(WRITE_ON_DEMAND):
+        conn.exec_driver_sql("BEGIN")
+        conn.info[_READING] = True
+        return
     # Writers take the lock up front, so two writers never deadlock upgrading a read lock.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _only_reads(statement: str, context: Any) -> bool:
+    element = getattr(getattr(context, "compiled", None), "statement", None)
+    if element is not None and getattr(element, "is_select", False):
+        # SELECT ... FOR UPDATE asks for the lock a writer has: it is taken before it.
+        return getattr(element, "_for_update_arg", None) is None
+    return statement.lstrip()[:6].upper() == "SELECT"
+
+
+def _lock_on_first_write(
+    conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool
+) -> tuple[str, Any]:
+    """Before the first statement of a write-on-demand transaction that writes (or locks
+    rows, or sets a savepoint), end its read-only part and begin again holding the write
+    lock, so the write waits its turn as any writer's does instead of failing on a stale
+    snapshot. The reads before it behave as PostgreSQL's READ COMMITTED reads do: later
+    statements see what others committed in between."""
+    if conn.info.get(_READING) and not _only_reads(statement, context):
+        conn.info[_READING] = False
+        dbapi_connection = conn.connection.dbapi_connection
+        try:
+            dbapi_connection.execute("COMMIT")  # nothing written yet: it only ends the snapshot
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+    return statement, parameters
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -90,6 +128,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_connection.isolation_level = None
 
         event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "before_cursor_execute", _lock_on_first_write, retval=True)
         return engine
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql+psycopg"):
@@ -152,9 +191,15 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on error."""
-        session = self.sessionmaker()
+    def session(self, *, write_on_demand: bool = False) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on error. With ``write_on_demand``
+        (for work that mostly reads, such as a GET request) SQLite's write lock is taken at
+        the first write rather than up front, so reading never holds back the writers."""
+        bind = self.sessionmaker.kw.get("bind")
+        if write_on_demand and self.is_sqlite and isinstance(bind, Engine):
+            session = self.sessionmaker(bind=bind.execution_options(**{WRITE_ON_DEMAND: True}))
+        else:
+            session = self.sessionmaker()
         try:
             yield session
             session.commit()

@@ -110,8 +110,10 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     if not signed_in:
         return _error_page(request, None, status, title, detail)
     # A signed-in user keeps the menu, workspace and language bar on error pages too.
+    # A read session: the page only reads who is asking, and a write session here would wait
+    # for (or, on SQLite, hold) the one write lock while an error is shown.
     database: Database = request.app.state.database
-    with database.session() as db:
+    with database.read_session() as db:
         try:
             page = web_context(request, db)
         except CxloopError:
