@@ -297,6 +297,40 @@ def test_order_and_event_imports_report_dates_out_of_range(
     assert placed == [datetime(2021, 5, 1, 1, 0, tzinfo=UTC)]
 
 
+def test_a_response_file_reports_answer_times_out_of_range(
+    client: TestClient, tx_database: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    from cxloop.feedback.imports import import_response_file
+
+    survey_id = _survey(client, tenant)
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        "external_id,submitted_at,nps\n"
+        "r-1,2025-11-03T10:00:00+09:00,9\n"
+        "r-2,9999-12-31T23:00:00-14:00,10\n"
+        "r-3,0001-01-01T00:00:00Z,8\n",
+        encoding="utf-8",
+    )
+    lines = tmp_path / "answers.jsonl"
+    lines.write_bytes(b'{"external_id":"r-4","answers":' + raw_nest(40) + b"}\n")
+    report = import_response_file(
+        tx_database, workspace_id=tenant.id, survey_key="post-purchase", path=answers
+    )
+    assert (report.created, report.errors) == (
+        1,
+        [
+            "line 3: submitted_at: Value error, must be a time from 2000 to now",
+            "line 4: submitted_at: Value error, must be a time from 2000 to now",
+        ],
+    )
+    report = import_response_file(
+        tx_database, workspace_id=tenant.id, survey_key="post-purchase", path=lines
+    )
+    assert report.errors == ["line 1: nested deeper than 32 levels at answers" + ".a" * 31]
+    listed = client.get(f"/api/v1/surveys/{survey_id}/responses", headers=tenant.api).json()
+    assert [r["submitted_at"] for r in listed["items"]] == ["2025-11-03T01:00:00Z"]
+
+
 # --- API dates: never a 500, never an absurd stored value ---------------------------------------
 
 EXTREME_QUERY_TIMES = [

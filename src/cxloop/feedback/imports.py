@@ -115,7 +115,7 @@ def read_rows(
     current = definitions(None)
     for number, record in _records(path, current):
         if isinstance(record, TooDeep):
-            yield number, f"line: {record}"
+            yield number, str(record)
             continue
         if not isinstance(record, dict):
             yield number, "line: not a JSON object"
