@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from cxloop.accounts import invitations
 from cxloop.accounts import service as accounts
-from cxloop.models import ApiKey, AuditEntry, Customer, Event, Identity
-from tests.factories import Tenant, bearer, make_customer, make_user
+from cxloop.models import ApiKey, AuditEntry, Customer, Event, Identity, MemberInvitation
+from tests.factories import Tenant, bearer, make_customer, make_user, make_workspace
 
 PROBLEM = "application/problem+json"
 
@@ -90,10 +91,10 @@ FORBIDDEN_TO_VIEWERS = [
     pytest.param("GET", "/api/v1/members", None, "members manage", id="list-members"),
     pytest.param(
         "POST",
-        "/api/v1/members",
+        "/api/v1/invitations",
         {"email": "a@example.com", "role": "viewer"},
         "members manage",
-        id="add-member",
+        id="invite-member",
     ),
     pytest.param("GET", "/api/v1/audit", None, "audit read", id="audit"),
 ]
@@ -597,7 +598,9 @@ def test_export_holds_everything_about_the_customer_and_is_audited(
             "properties": {"order_id": "X-1", "total": 15000, "products": [{"product_id": "P"}]},
         },
     )
-    customer_id = session.scalars(select(Event.customer_id).where(Event.user_id == "u1")).first()
+    customer_id = session.scalars(
+        select(Event.customer_id).where(Event.workspace_id == tenant.id, Event.user_id == "u1")
+    ).first()
     response = client.get(f"/api/v1/customers/{customer_id}/export", headers=tenant.api)
     data = response.json()
     assert response.status_code == 200
@@ -641,7 +644,7 @@ def test_erase_removes_personal_data_but_keeps_counts_and_is_audited(
         },
     )
     customer_id = session.scalars(
-        select(Event.customer_id).where(Event.user_id == "u-erase")
+        select(Event.customer_id).where(Event.workspace_id == tenant.id, Event.user_id == "u-erase")
     ).first()
     client.post(
         f"/api/v1/customers/{customer_id}/consent",
@@ -790,28 +793,40 @@ def test_members_are_added_changed_and_removed(
 ) -> None:
     owner = make_user(session, workspace=tenant.workspace, role="owner")
     session.flush()
-    added = client.post(
-        "/api/v1/members",
-        json={"email": "New.Agent@Example.com", "role": "agent", "password": "a-long-password-1"},
+    invited = client.post(
+        "/api/v1/invitations",
+        json={"email": "New.Agent@Example.com", "role": "agent"},
         headers=tenant.api,
     )
-    assert added.status_code == 201
-    agent = added.json()
-    assert (agent["email"], agent["role"]) == ("new.agent@example.com", "agent")
+    assert invited.status_code == 202
+    assert (invited.json()["email"], invited.json()["status"]) == (
+        "new.agent@example.com",
+        "pending",
+    )
+    # they accept (here through the service, as the accept page does)
+    agent_user = make_user(
+        session, workspace=make_workspace(session), email="new.agent@example.com"
+    )
+    invitation = session.get(MemberInvitation, invited.json()["id"])
+    assert invitation is not None
+    token = "accept-token-" + "x" * 30
+    invitation.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    invitations.accept(session, token=token, user=agent_user)
+    session.flush()
     changed = client.patch(
-        f"/api/v1/members/{agent['user_id']}", json={"role": "admin"}, headers=tenant.api
+        f"/api/v1/members/{agent_user.id}", json={"role": "admin"}, headers=tenant.api
     )
     assert changed.json()["role"] == "admin"
     listed = client.get("/api/v1/members", headers=tenant.api).json()["items"]
     assert sorted((m["email"], m["role"]) for m in listed) == sorted(
         [(owner.email, "owner"), ("new.agent@example.com", "admin")]
     )
-    removed = client.delete(f"/api/v1/members/{agent['user_id']}", headers=tenant.api)
+    removed = client.delete(f"/api/v1/members/{agent_user.id}", headers=tenant.api)
     assert removed.status_code == 204
     listed = client.get("/api/v1/members", headers=tenant.api).json()["items"]
     assert [m["email"] for m in listed] == [owner.email]
     actions = [a["action"] for a in client.get("/api/v1/audit", headers=tenant.api).json()["items"]]
-    assert actions[:3] == ["member.remove", "member.role", "member.add"]
+    assert actions[:4] == ["member.remove", "member.role", "invitation.accept", "invitation.create"]
 
 
 def test_the_last_owner_cannot_be_demoted_or_removed(
@@ -833,18 +848,14 @@ def test_the_last_owner_cannot_be_demoted_or_removed(
 
 
 def test_member_errors(client: TestClient, tenant: Tenant, session: Session) -> None:
-    no_password = client.post(
-        "/api/v1/members", json={"email": "fresh@example.com", "role": "viewer"}, headers=tenant.api
-    )
-    assert [e["field"] for e in assert_problem(no_password, 422)["errors"]] == ["password"]
-    short = client.post(
-        "/api/v1/members",
-        json={"email": "fresh@example.com", "role": "viewer", "password": "short"},
+    with_password = client.post(
+        "/api/v1/invitations",
+        json={"email": "fresh@example.com", "role": "viewer", "password": "a-long-password-1"},
         headers=tenant.api,
     )
-    assert [e["field"] for e in assert_problem(short, 422)["errors"]] == ["password"]
+    assert [e["field"] for e in assert_problem(with_password, 422)["errors"]] == ["password"]
     bad_role = client.post(
-        "/api/v1/members", json={"email": "x@example.com", "role": "god"}, headers=tenant.api
+        "/api/v1/invitations", json={"email": "x@example.com", "role": "god"}, headers=tenant.api
     )
     assert [e["field"] for e in assert_problem(bad_role, 422)["errors"]] == ["role"]
     assert_problem(
@@ -852,11 +863,13 @@ def test_member_errors(client: TestClient, tenant: Tenant, session: Session) -> 
     )
     assert_problem(client.delete("/api/v1/members/999999", headers=tenant.api), 404)
     admin_makes_owner = client.post(
-        "/api/v1/members",
-        json={"email": "o@example.com", "role": "owner", "password": "a-long-password-1"},
+        "/api/v1/invitations",
+        json={"email": "o@example.com", "role": "owner"},
         headers=tenant.key("admin"),
     )
-    assert_problem(admin_makes_owner, 422)
+    assert assert_problem(admin_makes_owner, 403)["detail"] == (
+        "Only an owner can make someone an owner."
+    )
 
 
 # --- errors ---
@@ -910,6 +923,10 @@ def test_openapi_documents_bearer_auth_and_every_route(client: TestClient) -> No
         "/api/v1/keys/{key_id}",
         "/api/v1/members",
         "/api/v1/members/{user_id}",
+        "/api/v1/members/{user_id}/sign-out",
+        "/api/v1/invitations",
+        "/api/v1/invitations/{invitation_id}",
+        "/api/v1/invitations/{invitation_id}/resend",
         "/api/v1/audit",
     } <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts import service as accounts
-from cxloop.models import ApiKey, AuditEntry, User, Workspace
+from cxloop.models import ApiKey, AuditEntry, MemberInvitation, OutboundMessage, User, Workspace
 from tests.factories import PASSWORD, basic_auth, bearer, make_user, make_workspace, unique
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -113,38 +113,67 @@ def role_of(session: Session, workspace: Workspace, user_id: int) -> str | None:
 # --- members -----------------------------------------------------------------------------------
 
 
-def test_owner_adds_a_new_member_who_can_then_sign_in(
+def _accept_link(session: Session, email: str) -> str:
+    session.expire_all()
+    mail = session.scalars(
+        select(OutboundMessage)
+        .where(OutboundMessage.recipient == email)
+        .order_by(OutboundMessage.id.desc())
+    ).first()
+    assert mail is not None, f"no mail to {email}"
+    match = re.search(r"https?://[^/\s]+(/invitations/[\w-]+)", mail.body_text)
+    assert match, mail.body_text
+    return match.group(1)
+
+
+def test_owner_invites_a_new_member_who_accepts_and_signs_in(
     app: FastAPI, sign_in: Callable[..., Browser], session: Session, workspace: Workspace
 ) -> None:
     owner = sign_in("owner")
     form = owner.get("/settings/members")
     assert form.status == 200
-    assert 'name="password"' in form and 'minlength="12"' in form
+    assert 'name="password"' not in form  # nobody chooses another person's password
 
-    added = owner.post(
+    invited = owner.post(
         "/settings/members",
-        {
-            "email": "Jiwoo.Kim@Example.com",
-            "display_name": "김지우",
-            "role": "marketer",
-            "password": "a-long-first-password",
-        },
+        {"email": "Jiwoo.Kim@Example.com", "display_name": "김지우", "role": "marketer"},
     )
 
-    listing = owner.follow(added)
-    assert "Added jiwoo.kim@example.com as Marketer." in listing
-    assert "김지우" in listing
-    user = accounts.find_user(session, email="jiwoo.kim@example.com")
-    assert role_of(session, workspace, user.id) == "marketer"
-    [entry] = audit_of(session, workspace, "member.add")
-    assert (entry.target_id, entry.detail, entry.actor_label) == (
-        str(user.id),
-        {"role": "marketer"},
+    listing = owner.follow(invited)
+    assert (
+        "An invitation was sent to jiwoo.kim@example.com; they become Marketer when they "
+        "accept it." in listing
+    )
+    assert "<td>jiwoo.kim@example.com</td>" in listing.text  # waiting for an answer
+    assert session.scalar(select(User).where(User.email == "jiwoo.kim@example.com")) is None
+    [entry] = audit_of(session, workspace, "invitation.create")
+    assert (entry.detail, entry.actor_label) == (
+        {"email": "jiwoo.kim@example.com", "role": "marketer"},
         owner.user.email,
     )
-    newcomer = TestClient(app)
-    login = newcomer.get("/login")
-    signed_in = newcomer.post(
+    # the invited person opens the mail's link and creates the account there
+    newcomer = TestClient(app, headers={"Accept-Language": "en"})
+    link = _accept_link(session, "jiwoo.kim@example.com")
+    page = newcomer.get(link)
+    assert "invited you to the “Haneul Shop” workspace on cxloop as Marketer" in html.unescape(
+        page.text
+    )
+    assert 'value="김지우"' in page.text
+    accepted = newcomer.post(
+        f"{link}/accept",
+        data={
+            "display_name": "김지우",
+            "password": "a-long-first-password",
+            "csrf_token": csrf_of(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert (accepted.status_code, accepted.headers["location"]) == (303, "/customers")
+    user = accounts.find_user(session, email="jiwoo.kim@example.com")
+    assert (user.display_name, role_of(session, workspace, user.id)) == ("김지우", "marketer")
+    again = TestClient(app)
+    login = again.get("/login")
+    signed_in = again.post(
         "/login",
         data={
             "email": "jiwoo.kim@example.com",
@@ -160,17 +189,13 @@ def test_owner_adds_a_new_member_who_can_then_sign_in(
     ("password", "message"),
     [
         pytest.param(
-            "",
-            "There is no account with this email yet, so one will be created: enter a first "
-            "password of at least 12 characters.",
-            id="missing",
-        ),
-        pytest.param(
             "short-pass1", "The password must have at least 12 characters.", id="eleven-chars"
         ),
+        pytest.param("password1234", "This password is too easy to guess", id="common"),
     ],
 )
-def test_a_new_user_needs_a_password_of_twelve_characters(
+def test_a_new_user_needs_a_strong_password_of_twelve_characters(
+    app: FastAPI,
     sign_in: Callable[..., Browser],
     session: Session,
     workspace: Workspace,
@@ -178,35 +203,44 @@ def test_a_new_user_needs_a_password_of_twelve_characters(
     message: str,
 ) -> None:
     owner = sign_in("owner")
-
-    page = owner.post(
-        "/settings/members",
-        {"email": "new@example.com", "display_name": "New", "role": "agent", "password": password},
+    owner.post("/settings/members", {"email": "new@example.com", "role": "agent"})
+    newcomer = TestClient(app, headers={"Accept-Language": "en"})
+    link = _accept_link(session, "new@example.com")
+    page = newcomer.post(
+        f"{link}/accept",
+        data={
+            "display_name": "New",
+            "password": password,
+            "csrf_token": csrf_of(newcomer.get(link).text),
+        },
     )
 
-    assert page.status == 422
-    assert message in page
-    assert 'value="new@example.com"' in page  # the form keeps what was typed
+    assert page.status_code == 422
+    assert message in html.unescape(page.text)
+    assert 'value="New"' in page.text  # the form keeps what was typed
     assert session.scalar(select(User).where(User.email == "new@example.com")) is None
-    assert audit_of(session, workspace, "member.add") == []
+    assert audit_of(session, workspace, "invitation.accept") == []
 
 
-def test_an_existing_account_is_added_without_a_password(
+def test_an_existing_account_is_invited_not_added(
     sign_in: Callable[..., Browser], session: Session, workspace: Workspace
 ) -> None:
     owner = sign_in("owner")
     elsewhere = make_workspace(session)
     other = make_user(session, workspace=elsewhere, role="owner")
+    member = make_user(session, workspace=workspace, role="viewer")
     session.flush()
 
-    added = owner.post("/settings/members", {"email": other.email.upper(), "role": "analyst"})
+    invited = owner.post("/settings/members", {"email": other.email.upper(), "role": "analyst"})
 
-    assert "as Analyst." in owner.follow(added)
-    assert role_of(session, workspace, other.id) == "analyst"
+    assert f"An invitation was sent to {other.email}" in owner.follow(invited)
+    assert role_of(session, workspace, other.id) is None
     again = owner.post("/settings/members", {"email": other.email, "role": "viewer"})
     assert again.status == 409
-    assert f"{other.email} is already a member of this workspace" in again
-    assert role_of(session, workspace, other.id) == "analyst"
+    assert f"An invitation to {other.email} is already waiting; send it again instead." in again
+    already = owner.post("/settings/members", {"email": member.email, "role": "agent"})
+    assert already.status == 409
+    assert f"{member.email} is already a member of this workspace." in already
 
 
 def test_a_malformed_email_is_refused(sign_in: Callable[..., Browser]) -> None:
@@ -249,11 +283,8 @@ def test_an_admin_cannot_grant_or_touch_the_owner_role(
     assert '<option value="owner"' not in listing.text
     assert "Only an owner can change this" in listing  # on the owner's row
 
-    added = admin.post(
-        "/settings/members",
-        {"email": "boss@example.com", "role": "owner", "password": "a-long-first-password"},
-    )
-    assert added.status == 422
+    added = admin.post("/settings/members", {"email": "boss@example.com", "role": "owner"})
+    assert added.status == 403
     assert "Only an owner can do this." in added
     promoted = admin.follow(admin.post(f"/settings/members/{agent.id}/role", {"role": "owner"}))
     demoted = admin.follow(admin.post(f"/settings/members/{owner.id}/role", {"role": "viewer"}))
@@ -265,7 +296,12 @@ def test_an_admin_cannot_grant_or_touch_the_owner_role(
     assert f'action="/settings/members/{owner.id}/remove"' not in confirm.text
     assert role_of(session, workspace, agent.id) == "agent"
     assert role_of(session, workspace, owner.id) == "owner"
-    assert session.scalar(select(User).where(User.email == "boss@example.com")) is None
+    assert (
+        session.scalar(
+            select(MemberInvitation).where(MemberInvitation.workspace_id == workspace.id)
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -649,12 +685,12 @@ def test_a_form_without_the_sessions_csrf_token_is_rejected(
     [
         pytest.param(
             "ko",
-            ['<html lang="ko">', "구성원 추가", "초기 비밀번호", "소유자", "역할별 권한 보기"],
+            ['<html lang="ko">', "구성원 초대", "초대 보내기", "소유자", "역할별 권한 보기"],
             id="korean",
         ),
         pytest.param(
             "en",
-            ['<html lang="en">', "Add a member", "First password", "Owner", "What each role"],
+            ['<html lang="en">', "Invite a member", "Send invitation", "Owner", "What each role"],
             id="english",
         ),
     ],
@@ -672,19 +708,19 @@ def test_the_members_page_speaks_the_users_language(
         assert f">{key}" not in page.text  # no untranslated catalog key shows
 
 
-def test_korean_flash_after_adding_a_member(
+def test_korean_flash_after_inviting_a_member(
     sign_in: Callable[..., Browser], session: Session
 ) -> None:
     owner = sign_in("owner", locale="ko")
 
     page = owner.follow(
-        owner.post(
-            "/settings/members",
-            {"email": "minji@example.com", "role": "agent", "password": "a-long-first-password"},
-        )
+        owner.post("/settings/members", {"email": "minji@example.com", "role": "agent"})
     )
 
-    assert "minji@example.com 님을 상담원 역할로 추가했습니다." in page
+    assert (
+        "minji@example.com에게 초대 메일을 보냈습니다. 수락하면 상담원 역할로 구성원이 됩니다."
+        in page
+    )
 
 
 def test_every_audited_action_has_a_label_in_both_languages() -> None:

@@ -286,6 +286,45 @@ def user_create(
         console.print(f"{user.email} is {role} of {ws.slug}.")
 
 
+def _new_password(password: str | None) -> str:
+    secret = password or os.environ.get("CXLOOP_PASSWORD")
+    if secret:
+        return secret
+    if not sys.stdin.isatty():
+        raise CxloopError("Give --password (or CXLOOP_PASSWORD) when not running interactively.")
+    return str(
+        typer.prompt("New password (12+ characters)", hide_input=True, confirmation_prompt=True)
+    )
+
+
+@user_app.command("password")
+def user_password(
+    email: Annotated[str, typer.Option(help="Login email")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="New password; asked for when omitted, or read from CXLOOP_PASSWORD"),
+    ] = None,
+) -> None:
+    """Set a user's password (it must pass the password rules); their web sessions end."""
+    from cxloop.accounts import service
+
+    with _database().session() as session:
+        user = service.find_user(session, email=email)
+        service.change_password(session, user=user, password=_new_password(password))
+        console.print(f"New password set for {user.email}; their sessions were ended.")
+
+
+@user_app.command("sign-out")
+def user_sign_out(email: Annotated[str, typer.Option(help="Login email")]) -> None:
+    """End every web session of a user at once (API keys keep working)."""
+    from cxloop.accounts import service
+
+    with _database().session() as session:
+        user = service.find_user(session, email=email)
+        service.end_sessions(session, user=user)
+        console.print(f"Every session of {user.email} was ended.")
+
+
 @key_app.command("create")
 def key_create(
     workspace: WorkspaceOpt,

@@ -1,4 +1,5 @@
-"""REST API of workspace administration: API and write keys, members, audit log."""
+"""REST API of workspace administration: API and write keys, members and invitations, audit
+log."""
 
 from __future__ import annotations
 
@@ -6,25 +7,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastPath
-from sqlalchemy.orm import Session
 
-from cxloop.accounts import service
-from cxloop.accounts.access import Principal, require
+from cxloop.accounts import invitations, service
+from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.accounts.schemas import (
     AuditOut,
     AuditPage,
+    InvitationCreate,
+    InvitationOut,
+    InvitationPage,
     KeyCreate,
     KeyCreated,
     KeyOut,
     KeyPage,
-    MemberCreate,
     MemberOut,
     MemberPage,
     MemberUpdate,
 )
-from cxloop.core.errors import NotFound, ValidationFailed
-from cxloop.models import User
+from cxloop.core.errors import ValidationFailed
+from cxloop.models import Membership, User
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 
@@ -77,37 +79,23 @@ def create_key(body: KeyCreate, principal: ApiPrincipal, session: DbSession) -> 
 def revoke_key(key_id: ObjectId, principal: ApiPrincipal, session: DbSession) -> KeyOut:
     """Revoke a key at once; requests with it fail from now on."""
     require(principal, "keys:manage")
-    key = service.revoke_key(session, workspace_id=principal.workspace_id, key_id=key_id)
+    key = service.revoke_key(
+        session, workspace_id=principal.workspace_id, key_id=key_id, principal=principal
+    )
     service.record_audit(
         session, principal=principal, action="key.revoke", target_type="key", target_id=key.id
     )
     return KeyOut.model_validate(key)
 
 
-def _member_audited(
-    session: Session,
-    principal: Principal,
-    action: str,
-    user: User,
-    role: str,
-    teams: list[str] | None = None,
-) -> MemberOut:
-    """Record a membership change in the audit log and answer with the member."""
-    service.record_audit(
-        session,
-        principal=principal,
-        action=action,
-        target_type="user",
-        target_id=user.id,
-        detail={"role": role, **({"teams": teams} if teams is not None else {})},
-    )
+def _member_out(user: User, membership: Membership) -> MemberOut:
     return MemberOut(
         user_id=user.id,
         email=user.email,
         display_name=user.display_name,
-        role=role,
-        last_login_at=user.last_login_at,
-        teams=teams or [],
+        role=membership.role,
+        last_active_at=membership.last_active_at,
+        teams=list(membership.teams or []),
     )
 
 
@@ -118,89 +106,115 @@ def list_members(
     cursor: AfterId = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemberPage:
-    """Users of the workspace and their roles."""
+    """Users of the workspace, their roles and their last activity in this workspace."""
     require(principal, "members:manage")
     rows = service.list_members(
         session, workspace_id=principal.workspace_id, after_id=cursor, limit=limit + 1
     )
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
-    return MemberPage(
-        items=[
-            MemberOut(
-                user_id=u.id,
-                email=u.email,
-                display_name=u.display_name,
-                role=m.role,
-                last_login_at=u.last_login_at,
-                teams=m.teams or [],
-            )
-            for u, m in rows[:limit]
-        ],
-        next_cursor=next_cursor,
-    )
-
-
-@router.post("/members", response_model=MemberOut, status_code=status.HTTP_201_CREATED)
-def add_member(body: MemberCreate, principal: ApiPrincipal, session: DbSession) -> MemberOut:
-    """Add a user to the workspace (creating the user when the email is new)."""
-    require(principal, "members:manage")
-    if body.role == "owner" and principal.role != "owner":
-        raise ValidationFailed("Only an owner can make someone an owner.")
-    workspace = service.get_workspace(session, workspace_id=principal.workspace_id)
-    try:
-        user = service.find_user(session, email=service.normalise_login_email(body.email))
-    except NotFound:
-        if not body.password:
-            raise ValidationFailed(
-                "This email has no account yet; give a password (12+ characters) for it.",
-                errors=[{"field": "password", "message": "required for a new user"}],
-            ) from None
-        user = service.create_user(
-            session, email=body.email, password=body.password, display_name=body.display_name
-        )
-    membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
-    return _member_audited(session, principal, "member.add", user, membership.role)
+    return MemberPage(items=[_member_out(u, m) for u, m in rows[:limit]], next_cursor=next_cursor)
 
 
 @router.patch("/members/{user_id}", response_model=MemberOut)
-def change_role(
+def change_member(
     user_id: ObjectId, body: MemberUpdate, principal: ApiPrincipal, session: DbSession
 ) -> MemberOut:
-    """Change a member's role (a workspace always keeps an owner) or teams."""
+    """Change a member's role or teams. Only owners change owners or make owners; a
+    workspace always keeps an owner."""
     require(principal, "members:manage")
-    if body.role == "owner" and principal.role != "owner":
-        raise ValidationFailed("Only an owner can make someone an owner.")
-    workspace = service.get_workspace(session, workspace_id=principal.workspace_id)
     if body.role is None and body.teams is None:
         raise ValidationFailed(
             "Give a role or teams to change.",
             errors=[{"field": "role", "message": "give role or teams"}],
         )
-    current = service.role_in(session, user_id=user_id, workspace_id=workspace.id)
-    if current is None:
-        raise NotFound("That user is not a member of this workspace.")
-    user = session.get(User, user_id)
-    assert user is not None
     if body.role is not None:
-        membership = service.add_member(session, workspace=workspace, user=user, role=body.role)
+        membership = service.change_member_role(
+            session, principal=principal, user_id=user_id, role=body.role
+        )
     if body.teams is not None:
         membership = service.set_member_teams(
-            session, workspace_id=workspace.id, user_id=user.id, teams=body.teams
+            session, workspace_id=principal.workspace_id, user_id=user_id, teams=body.teams
         )
-    action = "member.role" if body.teams is None else "member.teams"
-    return _member_audited(
-        session, principal, action, user, membership.role, list(membership.teams or [])
-    )
+        service.record_audit(
+            session,
+            principal=principal,
+            action="member.teams",
+            target_type="user",
+            target_id=user_id,
+            detail={"teams": list(membership.teams or [])},
+        )
+    return _member_out(service.get_user(session, user_id=user_id), membership)
 
 
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(user_id: ObjectId, principal: ApiPrincipal, session: DbSession) -> None:
-    """Remove a user from the workspace (the last owner cannot be removed)."""
+    """Remove a user from the workspace (only owners remove owners; never the last one)."""
     require(principal, "members:manage")
-    service.remove_member(session, workspace_id=principal.workspace_id, user_id=user_id)
-    service.record_audit(
-        session, principal=principal, action="member.remove", target_type="user", target_id=user_id
+    service.remove_member(session, principal=principal, user_id=user_id)
+
+
+@router.post("/members/{user_id}/sign-out", status_code=status.HTTP_204_NO_CONTENT)
+def sign_member_out(user_id: ObjectId, principal: ApiPrincipal, session: DbSession) -> None:
+    """End every web session of a member at once (a lost laptop, a shared screen); API keys
+    are not affected. Only owners do this to owners."""
+    require(principal, "members:manage")
+    service.end_member_sessions(session, principal=principal, user_id=user_id)
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+@router.get("/invitations", response_model=InvitationPage)
+def list_invitations(
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: AfterId = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> InvitationPage:
+    """Invitations to the workspace, newest first, with their status."""
+    require(principal, "members:manage")
+    rows = invitations.list_invitations(
+        session, workspace_id=principal.workspace_id, before_id=cursor, limit=limit + 1
     )
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return InvitationPage(
+        items=[InvitationOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+    )
+
+
+@router.post("/invitations", response_model=InvitationOut, status_code=status.HTTP_202_ACCEPTED)
+def invite(body: InvitationCreate, principal: ApiPrincipal, session: DbSession) -> InvitationOut:
+    """Invite someone by e-mail: they become a member when they accept the link the e-mail
+    carries (valid 7 days). The answer is the same whether or not the address has an account."""
+    require(principal, "members:manage")
+    invitation = invitations.invite(
+        session,
+        principal=principal,
+        email=body.email,
+        role=body.role,
+        display_name=body.display_name,
+    )
+    return InvitationOut.model_validate(invitation)
+
+
+@router.post("/invitations/{invitation_id}/resend", response_model=InvitationOut)
+def resend_invitation(
+    invitation_id: ObjectId, principal: ApiPrincipal, session: DbSession
+) -> InvitationOut:
+    """Mail the invitation again with a new link (the old one stops working)."""
+    require(principal, "members:manage")
+    invitation = invitations.resend(session, principal=principal, invitation_id=invitation_id)
+    return InvitationOut.model_validate(invitation)
+
+
+@router.delete("/invitations/{invitation_id}", response_model=InvitationOut)
+def revoke_invitation(
+    invitation_id: ObjectId, principal: ApiPrincipal, session: DbSession
+) -> InvitationOut:
+    """Withdraw an invitation; its link stops working."""
+    require(principal, "members:manage")
+    invitation = invitations.revoke(session, principal=principal, invitation_id=invitation_id)
+    return InvitationOut.model_validate(invitation)
 
 
 @router.get("/audit", response_model=AuditPage)

@@ -38,14 +38,32 @@ class KeyPage(BaseModel):
     next_cursor: int | None
 
 
-class MemberCreate(BaseModel):
+class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    role: Role
-    display_name: str = Field(default="", max_length=200)
-    password: str | None = Field(
-        default=None, min_length=12, max_length=200, description="Needed only when the user is new"
+    email: str = Field(max_length=320, description="Where the invitation e-mail goes")
+    role: Role = Field(description="The role the person gets on accepting (owner: owners only)")
+    display_name: str = Field(
+        default="", max_length=200, description="Suggested name, if they create an account"
     )
+
+
+class InvitationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    role: str
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    invited_by: str = Field(validation_alias="invited_by_label")
+    created_at: datetime
+    expires_at: datetime
+    sent_count: int
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationPage(BaseModel):
+    items: list[InvitationOut]
+    next_cursor: int | None
 
 
 class MemberUpdate(BaseModel):
@@ -64,7 +82,9 @@ class MemberOut(BaseModel):
     email: str
     display_name: str
     role: str
-    last_login_at: datetime | None
+    last_active_at: datetime | None = Field(
+        description="When the member last signed in to or switched to this workspace"
+    )
     teams: list[str] = Field(default_factory=list)
 
 

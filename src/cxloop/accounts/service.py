@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,10 +21,12 @@ from cxloop.core.errors import (
     AuthenticationFailed,
     Conflict,
     NotFound,
-    TooManyRequests,
+    PermissionDenied,
     ValidationFailed,
 )
-from cxloop.core.timeutil import utcnow
+from cxloop.core.ratelimit import RateLimited, RateLimiter
+from cxloop.core.settings import Settings
+from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import ApiKey, AuditEntry, LoginAttempt, Membership, User, Workspace
 from cxloop.models.workspace import ROLES
 
@@ -112,7 +116,7 @@ def create_user(
         raise Conflict(f"A user with email {email} already exists.")
     user = User(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, user_inputs=(email, display_name)),
         display_name=display_name.strip() or email.split("@")[0],
         locale=locale if locale in ("ko", "en") else "ko",
     )
@@ -130,8 +134,22 @@ def check_role(role: str) -> str:
     return role
 
 
+def check_owner_rule(principal: Principal, *, current: str | None, role: str | None) -> None:
+    """Only an owner makes, changes or removes an owner (``current`` is the member's role now,
+    ``role`` the one asked for; None for a removal or a new member)."""
+    if principal.role != "owner" and "owner" in (current, role):
+        raise PermissionDenied(
+            "Only an owner can make someone an owner."
+            if current != "owner"
+            else "Only an owner can change or remove an owner."
+        )
+
+
 def add_member(session: Session, *, workspace: Workspace, user: User, role: str) -> Membership:
-    """Give ``user`` a role in ``workspace`` (or change the role they have)."""
+    """Give ``user`` a role in ``workspace`` (or change the role they have).
+
+    For trusted callers (an accepted invitation, the demo, the operator's CLI); members'
+    changes go through :func:`change_member_role`, which applies the owner rule."""
     check_role(role)
     membership = session.scalar(
         select(Membership).where(
@@ -163,7 +181,7 @@ def _ensure_another_owner(session: Session, *, workspace_id: int, user_id: int) 
         raise Conflict("A workspace needs at least one owner; make someone else owner first.")
 
 
-def remove_member(session: Session, *, workspace_id: int, user_id: int) -> None:
+def _membership(session: Session, *, workspace_id: int, user_id: int) -> Membership:
     membership = session.scalar(
         select(Membership).where(
             Membership.workspace_id == workspace_id, Membership.user_id == user_id
@@ -171,10 +189,69 @@ def remove_member(session: Session, *, workspace_id: int, user_id: int) -> None:
     )
     if membership is None:
         raise NotFound("That user is not a member of this workspace.")
+    return membership
+
+
+def change_member_role(
+    session: Session, *, principal: Principal, user_id: int, role: str
+) -> Membership:
+    """Give a member of the principal's workspace another role; audited. Only owners touch
+    owners, and a workspace always keeps one."""
+    check_role(role)
+    membership = _membership(session, workspace_id=principal.workspace_id, user_id=user_id)
+    was = membership.role
+    check_owner_rule(principal, current=was, role=role)
+    if role == was:
+        return membership
+    if was == "owner":
+        _ensure_another_owner(session, workspace_id=principal.workspace_id, user_id=user_id)
+    membership.role = role
+    session.flush()
+    record_audit(
+        session,
+        principal=principal,
+        action="member.role",
+        target_type="user",
+        target_id=user_id,
+        detail={"role": role, "was": was},
+    )
+    return membership
+
+
+def remove_member(session: Session, *, principal: Principal, user_id: int) -> None:
+    """Take a member out of the principal's workspace; audited. Only owners remove owners,
+    and never the last one."""
+    membership = _membership(session, workspace_id=principal.workspace_id, user_id=user_id)
+    check_owner_rule(principal, current=membership.role, role=None)
     if membership.role == "owner":
-        _ensure_another_owner(session, workspace_id=workspace_id, user_id=user_id)
+        _ensure_another_owner(session, workspace_id=principal.workspace_id, user_id=user_id)
     session.delete(membership)
     session.flush()
+    record_audit(
+        session,
+        principal=principal,
+        action="member.remove",
+        target_type="user",
+        target_id=user_id,
+        detail={"role": membership.role},
+    )
+
+
+def end_member_sessions(session: Session, *, principal: Principal, user_id: int) -> User:
+    """Sign a member of the principal's workspace out of every web session (e.g. a lost
+    laptop); audited. Only owners do this to owners."""
+    membership = _membership(session, workspace_id=principal.workspace_id, user_id=user_id)
+    check_owner_rule(principal, current=membership.role, role=None)
+    user = get_user(session, user_id=user_id)
+    end_sessions(session, user=user)
+    record_audit(
+        session,
+        principal=principal,
+        action="member.sign_out",
+        target_type="user",
+        target_id=user_id,
+    )
+    return user
 
 
 def list_members(
@@ -241,6 +318,29 @@ def set_member_teams(
     return membership
 
 
+def workspace_to_sign_in(session: Session, *, user: User) -> Workspace | None:
+    """Where a sign-in lands: the workspace the user last worked in while still a member of
+    it, else the first of theirs by name; None when they belong to none."""
+    memberships = memberships_of(session, user_id=user.id)
+    return next(
+        (w for w, _ in memberships if w.id == user.last_workspace_id),
+        memberships[0][0] if memberships else None,
+    )
+
+
+def note_workspace_used(session: Session, *, user: User, workspace_id: int) -> None:
+    """Remember that the user now works in this workspace (where their next sign-in lands, and
+    the activity its members list shows)."""
+    user.last_workspace_id = workspace_id
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user.id
+        )
+    )
+    if membership is not None:
+        membership.last_active_at = utcnow()
+
+
 def memberships_of(session: Session, *, user_id: int) -> list[tuple[Workspace, str]]:
     rows = session.execute(
         select(Workspace, Membership.role)
@@ -283,7 +383,34 @@ def find_user(session: Session, *, email: str) -> User:
     return user
 
 
-# --- login -------------------------------------------------------------------------------------
+# --- login ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """How sign-in is slowed (see :func:`authenticate`)."""
+
+    # Failed tries an e-mail gets before each next one must wait.
+    free_failures: int = 5
+    # The wait doubles with every further failure (1 s, 2 s, 4 s …) up to this.
+    longest_delay_seconds: int = 15 * 60
+    # Failed sign-ins one client address may make (a moving window, any e-mails).
+    address_rule: str = "20 per 15 minutes"
+    # Consecutive failures older than this are forgotten.
+    memory: timedelta = timedelta(days=1)
+    # An address the account signed in from lately is not held by the e-mail's delay.
+    known_address_days: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(
+            free_failures=settings.login_max_failures,
+            longest_delay_seconds=settings.login_max_delay_minutes * 60,
+            address_rule=settings.login_address_failures,
+        )
+
+
+_ADDRESS_KEY = "login-address"
 
 
 def authenticate(
@@ -292,36 +419,119 @@ def authenticate(
     email: str,
     password: str,
     ip: str = "",
-    max_failures: int = 5,
-    lockout_minutes: int = 15,
+    limiter: RateLimiter | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> User:
-    """Check a login; after ``max_failures`` recent failures the email is locked for a while."""
+    """Check a sign-in, slowed two ways against guessing.
+
+    Per client address: after ``address_rule`` failures it gets 429 whatever it sends. Per
+    e-mail: after ``free_failures`` consecutive failures each next try waits a doubling delay
+    (capped) — except from an address this account signed in from lately, so someone failing
+    on purpose cannot lock the owner out. No hard lock.
+    """
+    throttle = throttle or LoginThrottle()
     email = email.strip().lower()
-    since = utcnow() - timedelta(minutes=lockout_minutes)
-    failures = session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(
-            LoginAttempt.email == email,
-            LoginAttempt.created_at >= since,
-            LoginAttempt.succeeded.is_(False),
+    if limiter is not None and ip:
+        wait = limiter.retry_after(throttle.address_rule, _ADDRESS_KEY, ip)
+        if wait:
+            raise RateLimited(
+                f"Too many failed sign-ins; try again in {wait} seconds.", retry_after=wait
+            )
+    wait = _email_delay(session, email=email, ip=ip, throttle=throttle)
+    if wait:
+        raise RateLimited(
+            f"Too many failed sign-ins; try again in {wait} seconds.", retry_after=wait
         )
-    )
-    if failures is not None and failures >= max_failures:
-        raise TooManyRequests(f"Too many failed logins; try again in {lockout_minutes} minutes.")
     user = session.scalar(select(User).where(User.email == email))
     ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=email, ip=ip, succeeded=bool(ok)))
+    session.add(LoginAttempt(email=email[:320], ip=ip[:64], succeeded=bool(ok)))
     session.flush()
     if not ok or user is None:
+        if limiter is not None and ip:
+            limiter.allow(throttle.address_rule, _ADDRESS_KEY, ip)
         raise AuthenticationFailed("Wrong email or password.")
     user.last_login_at = utcnow()
     return user
 
 
+def _email_delay(session: Session, *, email: str, ip: str, throttle: LoginThrottle) -> int:
+    """Whole seconds this e-mail must still wait before its next try (0: none)."""
+    now = utcnow()
+    since = now - throttle.memory
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.created_at)).where(
+            LoginAttempt.email == email,
+            LoginAttempt.created_at >= since,
+            LoginAttempt.succeeded.is_(True),
+        )
+    )
+    failures, last_failure = session.execute(
+        select(func.count(), func.max(LoginAttempt.created_at)).where(
+            LoginAttempt.email == email,
+            LoginAttempt.created_at > (last_success or since),
+            LoginAttempt.succeeded.is_(False),
+        )
+    ).one()
+    if failures < throttle.free_failures or last_failure is None:
+        return 0
+    exponent = min(failures - throttle.free_failures, 30)
+    delay = min(throttle.longest_delay_seconds, 2**exponent)
+    remaining = (as_utc(last_failure) + timedelta(seconds=delay) - now).total_seconds()
+    if remaining <= 0:
+        return 0
+    if ip and _known_address(session, email=email, ip=ip, throttle=throttle):
+        return 0
+    return max(1, math.ceil(remaining))
+
+
+def _known_address(session: Session, *, email: str, ip: str, throttle: LoginThrottle) -> bool:
+    return (
+        session.scalar(
+            select(LoginAttempt.id)
+            .where(
+                LoginAttempt.email == email,
+                LoginAttempt.ip == ip,
+                LoginAttempt.succeeded.is_(True),
+                LoginAttempt.created_at >= utcnow() - timedelta(days=throttle.known_address_days),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# --- sessions and passwords --------------------------------------------------------------------
+
+
+def end_sessions(session: Session, *, user: User) -> None:
+    """End every web session of ``user`` begun so far (each carries the version it began
+    under, and a session whose version is not the user's is refused)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def change_password(session: Session, *, user: User, password: str) -> None:
-    user.password_hash = hash_password(password)
+    """Set a new password (it must pass the rules); it ends every session begun before."""
+    user.password_hash = hash_password(password, user_inputs=(user.email, user.display_name))
+    end_sessions(session, user=user)
+
+
+def change_own_password(
+    session: Session, *, user: User, current_password: str, password: str
+) -> None:
+    """A signed-in user's new password, given the current one."""
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed(
+            "The current password is not right.",
+            errors=[
+                {
+                    "field": "current_password",
+                    "message": "not right",
+                    "code": "current_password",
+                }
+            ],
+        )
+    change_password(session, user=user, password=password)
 
 
 # --- API and write keys ------------------------------------------------------------------------
@@ -390,8 +600,13 @@ def get_key(session: Session, *, workspace_id: int, key_id: int) -> ApiKey:
     return key
 
 
-def revoke_key(session: Session, *, workspace_id: int, key_id: int) -> ApiKey:
+def revoke_key(
+    session: Session, *, workspace_id: int, key_id: int, principal: Principal | None = None
+) -> ApiKey:
+    """Revoke a key at once (an owner key: by an owner only, as owners are changed)."""
     key = get_key(session, workspace_id=workspace_id, key_id=key_id)
+    if principal is not None and key.role == "owner" and principal.role != "owner":
+        raise PermissionDenied("Only an owner can revoke an owner key.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key

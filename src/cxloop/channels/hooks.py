@@ -1,12 +1,14 @@
 """The channels domain's part of erasing a customer: what was to be sent to them is cancelled
 and every message to them loses its address, subject and words (status, purpose and times stay
-for the counts)."""
+for the counts). Also the mailer of member invitations, which accounts cannot import."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from cxloop.accounts import invitations
+from cxloop.channels.invitation_mail import mail_invitation
 from cxloop.core.db import rowcount
 from cxloop.models import Customer, OutboundMessage
 from cxloop.profiles import service
@@ -38,9 +40,11 @@ def scrub_outbox(session: Session, customer: Customer) -> dict[str, int]:
 
 
 def install() -> None:
-    """Register the hook once."""
+    """Register the hooks once: erasure, and the mail that carries a member invitation."""
     if scrub_outbox not in service.erase_hooks:
         service.erase_hooks.append(scrub_outbox)
+    if mail_invitation not in invitations.invitation_mailers:
+        invitations.invitation_mailers.append(mail_invitation)
 
 
 install()

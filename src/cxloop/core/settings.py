@@ -28,8 +28,13 @@ class Settings(BaseSettings):
     # invitations made under it may still be answered).
     previous_secret_keys: str = ""
     session_idle_minutes: int = 60
+    # Sign-in: an e-mail's failed tries before each next one waits a doubling delay (1 s, 2 s,
+    # 4 s …) of at most login_max_delay_minutes; no hard lock, and an address the account
+    # signed in from lately is not held. One client address may fail login_address_failures
+    # times (a moving window, any e-mails) before it gets 429.
     login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    login_max_delay_minutes: int = 15
+    login_address_failures: str = "20 per 15 minutes"
     bus_poll_seconds: float = 0.5
     bus_batch_size: int = 1000
     secure_cookies: bool = False

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cxloop.core.timeutil import utcnow
+from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
 
 DEFAULT_IDENTITY_KEYS = ("user_id", "email", "phone")
@@ -42,6 +42,13 @@ class User(Timestamped, Base):
     locale: Mapped[str] = mapped_column(String(8), default="ko")
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # Web sessions carry the version they began under; raising it (sign out, a new password,
+    # "sign out everywhere") ends every session begun before, on the server.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Where the next sign-in lands: the workspace the user last worked in.
+    last_workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="SET NULL")
+    )
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
 
@@ -57,6 +64,9 @@ class Membership(Timestamped, Base):
     # The teams (e.g. "cs", "delivery") this member works in; follow-ups owned by a team notify
     # its members.
     teams: Mapped[list[str]] = mapped_column(PortableJSON, default=list, server_default="[]")
+    # When the member last signed in to or switched to this workspace: what its members list
+    # shows (never the user's activity in other workspaces).
+    last_active_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     workspace: Mapped[Workspace] = relationship(lazy="raise")
@@ -79,6 +89,41 @@ class ApiKey(Timestamped, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class MemberInvitation(Timestamped, Base):
+    """An invitation to join a workspace, sent to an e-mail address and accepted by whoever
+    holds that address (signed in as its account, or creating it). Only the token's SHA-256 is
+    kept; resending makes a new token."""
+
+    __tablename__ = "member_invitations"
+    __table_args__ = (Index("ix_member_invitations_workspace_email", "workspace_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_label: Mapped[str] = mapped_column(String(320), default="")
+    expires_at: Mapped[datetime]
+    sent_count: Mapped[int] = mapped_column(default=1)
+    accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if as_utc(self.expires_at) <= utcnow():
+            return "expired"
+        return "pending"
 
 
 class AuditEntry(Base):

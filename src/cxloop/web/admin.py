@@ -1,4 +1,5 @@
-"""Workspace settings pages: members and roles, API and write keys, identity keys, audit log."""
+"""Workspace settings pages: members, roles and invitations, API and write keys, identity keys,
+audit log."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
+from cxloop.accounts import invitations
 from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
-from cxloop.accounts.passwords import MIN_PASSWORD_LENGTH
-from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cxloop.models import User
 from cxloop.models.workspace import ROLES
 from cxloop.web import errors
@@ -61,7 +62,9 @@ def _manages(page: WebContext, role: str) -> bool:
     return role != "owner" or page.role == "owner"
 
 
-def _flash_error(page: WebContext, exc: ValidationFailed | Conflict | NotFound) -> None:
+def _flash_error(
+    page: WebContext, exc: ValidationFailed | Conflict | NotFound | PermissionDenied
+) -> None:
     flash_text(page.request, "error", errors.describe(page.locale, exc))
 
 
@@ -101,75 +104,74 @@ def _members(
         roles=_grantable_roles(page),
         form=form or {"email": "", "display_name": "", "role": "agent"},
         error=error,
-        min_password=MIN_PASSWORD_LENGTH,
+        pending=invitations.pending_invitations(
+            page.db, workspace_id=page.workspace.id, limit=PAGE_SIZE
+        ),
     )
 
 
 @router.get("/members")
 def members(page: Page, cursor: str = "") -> Response:
-    """Users of the workspace and their roles."""
+    """Users of the workspace, their roles, and the invitations waiting for an answer."""
     require(page.principal, "members:manage")
     return _members(page, cursor=cursor)
 
 
 @router.post("/members")
-def add_member(
+def invite_member(
     page: Page,
     email: Annotated[str, Form()] = "",
     display_name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
 ) -> Response:
-    """Add a user to the workspace, creating the account when the email is new."""
+    """Invite someone by e-mail; they become a member when they accept."""
     require(page.principal, "members:manage")
     form = {"email": email[:320], "display_name": display_name[:200], "role": role}
-    db = page.db
     try:
-        if role not in _grantable_roles(page):
-            raise ValidationFailed(
-                "Only an owner can make someone an owner."
-                if role == "owner"
-                else f"Unknown role {role!r}; choose one of {', '.join(ROLES)}."
-            )
-        with db.begin_nested():
-            address = accounts.normalise_login_email(email[:320])
-            try:
-                user = accounts.find_user(db, email=address)
-            except NotFound:
-                if not password:
-                    return _members(
-                        page,
-                        form=form,
-                        status=422,
-                        error=page.t("members.password_needed", n=MIN_PASSWORD_LENGTH),
-                    )
-                user = accounts.create_user(
-                    db,
-                    email=address,
-                    password=password,
-                    display_name=display_name[:200],
-                    locale=page.locale,
-                )
-            if accounts.role_in(db, user_id=user.id, workspace_id=page.workspace.id):
-                return _members(
-                    page,
-                    form=form,
-                    status=409,
-                    error=page.t("members.already", email=user.email),
-                )
-            accounts.add_member(db, workspace=page.workspace, user=user, role=role)
-            accounts.record_audit(
-                db,
+        with page.db.begin_nested():
+            invitation = invitations.invite(
+                page.db,
                 principal=page.principal,
-                action="member.add",
-                target_type="user",
-                target_id=user.id,
-                detail={"role": role},
+                email=email[:320],
+                role=role,
+                display_name=display_name[:200],
             )
-    except (ValidationFailed, Conflict) as exc:
+    except (ValidationFailed, Conflict, PermissionDenied) as exc:
         return _members(page, form=form, status=exc.status, error=errors.describe(page.locale, exc))
-    page.flash("success", "members.added", email=user.email, role=page.t(f"role.{role}"))
+    page.flash("success", "invite.sent", email=invitation.email, role=page.t(f"role.{role}"))
     return redirect("/settings/members")
+
+
+@router.post("/invitations/{invitation_id:int}/resend")
+def resend_invitation(page: Page, invitation_id: int) -> Response:
+    """Mail an invitation again with a new link."""
+    require(page.principal, "members:manage")
+    try:
+        with page.db.begin_nested():
+            invitation = invitations.resend(
+                page.db, principal=page.principal, invitation_id=invitation_id
+            )
+    except (Conflict, NotFound, PermissionDenied) as exc:
+        _flash_error(page, exc)
+    else:
+        page.flash("success", "invite.resent", email=invitation.email)
+    return redirect("/settings/members#invitations")
+
+
+@router.post("/invitations/{invitation_id:int}/revoke")
+def revoke_invitation(page: Page, invitation_id: int) -> Response:
+    """Withdraw an invitation; its link stops working."""
+    require(page.principal, "members:manage")
+    try:
+        with page.db.begin_nested():
+            invitation = invitations.revoke(
+                page.db, principal=page.principal, invitation_id=invitation_id
+            )
+    except (Conflict, NotFound, PermissionDenied) as exc:
+        _flash_error(page, exc)
+    else:
+        page.flash("success", "invite.revoked", email=invitation.email)
+    return redirect("/settings/members#invitations")
 
 
 def _member(page: WebContext, user_id: int) -> tuple[User, str]:
@@ -181,28 +183,18 @@ def _member(page: WebContext, user_id: int) -> tuple[User, str]:
 
 @router.post("/members/{user_id:int}/role")
 def change_role(page: Page, user_id: int, role: Annotated[str, Form()] = "") -> Response:
-    """Give a member another role (a workspace always keeps an owner)."""
+    """Give a member another role (only owners change owners; a workspace keeps an owner)."""
     require(page.principal, "members:manage")
     try:
         user, current = _member(page, user_id)
-        if role not in ROLES:
-            accounts.check_role(role)
-        if "owner" in (role, current) and page.role != "owner":
-            raise ValidationFailed("Only an owner can make or unmake an owner.")
         if role == current:
             page.flash("info", "members.role_unchanged", email=user.email)
             return redirect("/settings/members")
         with page.db.begin_nested():
-            accounts.add_member(page.db, workspace=page.workspace, user=user, role=role)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="member.role",
-                target_type="user",
-                target_id=user_id,
-                detail={"role": role, "was": current},
+            accounts.change_member_role(
+                page.db, principal=page.principal, user_id=user_id, role=role
             )
-    except (ValidationFailed, Conflict, NotFound) as exc:
+    except (ValidationFailed, Conflict, NotFound, PermissionDenied) as exc:
         _flash_error(page, exc)
     else:
         page.flash("success", "members.role_changed", email=user.email, role=page.t(f"role.{role}"))
@@ -258,19 +250,10 @@ def remove_member(page: Page, user_id: int) -> Response:
     """Remove a member (the last owner cannot be removed)."""
     require(page.principal, "members:manage")
     try:
-        user, role = _member(page, user_id)
-        if role == "owner" and page.role != "owner":
-            raise ValidationFailed("Only an owner can remove an owner.")
+        user, _role = _member(page, user_id)
         with page.db.begin_nested():
-            accounts.remove_member(page.db, workspace_id=page.workspace.id, user_id=user_id)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="member.remove",
-                target_type="user",
-                target_id=user_id,
-            )
-    except (ValidationFailed, Conflict, NotFound) as exc:
+            accounts.remove_member(page.db, principal=page.principal, user_id=user_id)
+    except (Conflict, NotFound, PermissionDenied) as exc:
         _flash_error(page, exc)
     else:
         page.flash("success", "members.removed", email=user.email)
@@ -385,7 +368,13 @@ def revoke_key(page: Page, key_id: int) -> Response:
         # A second click (or a reload of the form) changes nothing and is not audited again.
         page.flash("info", "keys.already_revoked", prefix=key.prefix)
         return redirect("/settings/keys")
-    accounts.revoke_key(page.db, workspace_id=page.workspace.id, key_id=key_id)
+    try:
+        accounts.revoke_key(
+            page.db, workspace_id=page.workspace.id, key_id=key_id, principal=page.principal
+        )
+    except PermissionDenied as exc:
+        _flash_error(page, exc)
+        return redirect("/settings/keys")
     accounts.record_audit(
         page.db, principal=page.principal, action="key.revoke", target_type="key", target_id=key.id
     )

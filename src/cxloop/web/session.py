@@ -2,12 +2,13 @@
 
 The session lives in a signed cookie (Starlette's SessionMiddleware, itsdangerous): the user id,
 the current workspace, the CSRF token, the time of the last request (for the idle timeout), the
-UI language and a stamp of the password hash, so changing the password ends other sessions.
+UI language and the user's session version when it began. Every request compares that version
+with the user's row, so signing out, a new password or "sign out everywhere" (each raises the
+version) ends the session on the server: a copy of the cookie stops working too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ _WORKSPACE = "ws"
 _CSRF = "csrf"
 _SEEN = "seen"
 _LOCALE = "locale"
-_PASSWORD_STAMP = "pw"  # noqa: S105  (a session key name, not a password)
+_VERSION = "sv"
 _FLASH = "flash"
 
 # The last-activity time is rewritten at most this often, so the cookie does not change on
@@ -133,10 +134,6 @@ async def verify_csrf(request: Request) -> None:
 # --- signing in and out ------------------------------------------------------------------------
 
 
-def _password_stamp(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
 def begin_session(request: Request, *, user: User, workspace_id: int) -> None:
     """Start a fresh session for ``user`` (a new CSRF token too, against session fixation)."""
     request.session.clear()
@@ -147,9 +144,27 @@ def begin_session(request: Request, *, user: User, workspace_id: int) -> None:
             _CSRF: secrets.token_urlsafe(32),
             _SEEN: int(current_time()),
             _LOCALE: user.locale,
-            _PASSWORD_STAMP: _password_stamp(user),
+            _VERSION: user.session_version,
         }
     )
+
+
+def keep_session(request: Request, *, user: User) -> None:
+    """Let this session go on after it raised the user's session version itself (a new
+    password ends the other sessions, not the one that set it)."""
+    request.session[_VERSION] = user.session_version
+
+
+def sign_out(request: Request, db: Session) -> None:
+    """End the session on the server (the user's session version moves on, so no copy of the
+    cookie works any more) and forget it here."""
+    user_id = signed_in_user_id(request)
+    if user_id is not None:
+        user = db.get(User, user_id)
+        # Only a live session may end the user's sessions: a stale copy just forgets itself.
+        if user is not None and request.session.get(_VERSION) == user.session_version:
+            accounts.end_sessions(db, user=user)
+    end_session(request)
 
 
 def end_session(request: Request) -> None:
@@ -234,11 +249,7 @@ def web_context(request: Request, db: DbSession) -> WebContext:
         user = accounts.get_user(db, user_id=user_id)
     except NotFound:
         user = None
-    if (
-        user is None
-        or not user.is_active
-        or request.session.get(_PASSWORD_STAMP) != (_password_stamp(user))
-    ):
+    if user is None or not user.is_active or request.session.get(_VERSION) != user.session_version:
         end_session(request)
         raise LoginRequired()
     memberships = accounts.memberships_of(db, user_id=user.id)

@@ -20,8 +20,10 @@ from cxloop.core.errors import (
 )
 from cxloop.core.http import client_ip
 from cxloop.core.i18n import LOCALES, gettext
+from cxloop.core.ratelimit import RateLimited
 from cxloop.core.settings import Settings
 from cxloop.web import (
+    account,
     admin,
     customers,
     dashboard,
@@ -42,13 +44,13 @@ from cxloop.web.session import (
     WebContext,
     WebSessionMiddleware,
     begin_session,
-    end_session,
     flash,
     request_locale,
     safe_next,
     set_session_locale,
     set_session_workspace,
     settings_of,
+    sign_out,
     signed_in_user_id,
     verify_csrf,
     web_context,
@@ -74,6 +76,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(customers.router)
+    app.include_router(account.router)  # the user's account; accepting an invitation
     app.include_router(admin.router)
     app.include_router(outbox.router)  # settings: what was sent, retry and cancel
     app.include_router(text_admin.router)  # tags' corrections, taxonomy, models
@@ -164,11 +167,12 @@ def login(
     settings = settings_of(request)
     locale = request_locale(request)
 
-    def again(status: int, error: str) -> HTMLResponse:
+    def again(status: int, error: str, headers: dict[str, str] | None = None) -> HTMLResponse:
         return render(
             request,
             "login.html",
             status=status,
+            headers=headers,
             email=email,
             next=safe_next(next_url, ""),
             error=error,
@@ -180,27 +184,35 @@ def login(
         return again(401, gettext(locale, "err.login_failed"))
     try:
         # A failed attempt is recorded by the service and committed with this request, so
-        # the lockout counts it even though the page answers normally.
+        # the e-mail's delay counts it even though the page answers normally.
         user = accounts.authenticate(
             db,
             email=email,
             password=password,
             ip=client_ip(request),
-            max_failures=settings.login_max_failures,
-            lockout_minutes=settings.login_lockout_minutes,
+            limiter=request.app.state.rate_limiter,
+            throttle=accounts.LoginThrottle.from_settings(settings),
+        )
+    except RateLimited as exc:
+        return again(
+            exc.status,
+            errors.describe(locale, exc),
+            headers={"Retry-After": str(exc.retry_after)},
         )
     except (AuthenticationFailed, TooManyRequests) as exc:
         return again(exc.status, errors.describe(locale, exc))
-    memberships = accounts.memberships_of(db, user_id=user.id)
-    if not memberships:
+    workspace = accounts.workspace_to_sign_in(db, user=user)
+    if workspace is None:
         return again(403, gettext(locale, "login.no_workspace"))
-    begin_session(request, user=user, workspace_id=memberships[0][0].id)
+    accounts.note_workspace_used(db, user=user, workspace_id=workspace.id)
+    begin_session(request, user=user, workspace_id=workspace.id)
     return redirect(safe_next(next_url, "/customers"))
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    end_session(request)
+def logout(request: Request, db: DbSession) -> Response:
+    """Sign out: the session ends on the server too (with every other session of the user)."""
+    sign_out(request, db)
     flash(request, "info", "login.signed_out")
     return redirect("/login")
 
@@ -233,5 +245,6 @@ def switch_workspace(page: Page, workspace_id: Annotated[str, Form()] = "") -> R
         page.flash("error", "ws.not_member")
         return redirect("/customers")
     set_session_workspace(page.request, chosen.id)
+    accounts.note_workspace_used(page.db, user=page.user, workspace_id=chosen.id)
     page.flash("info", "ws.switched", name=chosen.name)
     return redirect("/customers")
