@@ -1,11 +1,16 @@
-"""Request body limits, through a real server: a body over its route's limit is refused with a
+"""Request size limits, through a real server: a body over its route's limit is refused with a
 413 problem before it is read (from Content-Length) or as soon as it passes the limit (chunked),
-before authentication and without touching the database; bodies under the limit still work."""
+before authentication and without touching the database; bodies under the limit still work. And
+`cxloop serve` refuses a request line or headers over 64 KB with 431."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxloop.core.bodylimit import FormFieldCounter
 from cxloop.core.db import Database
+from cxloop.core.serving import MAX_HEAD_BYTES
 from cxloop.core.settings import Settings
 from cxloop.models import Event
 from tests.conftest import free_port, running_server
@@ -380,3 +386,94 @@ def test_the_limits_are_settings(settings: Settings, database: Database) -> None
         413,
         "The form has more than 10 fields, the most this address accepts.",
     )
+
+
+@pytest.fixture(scope="module")
+def served(settings: Settings, database: Database) -> Iterator[str]:
+    """A `cxloop serve` process, as run in production, on the test database."""
+    port = free_port()
+    env = {**os.environ, "CXLOOP_DATABASE_URL": settings.db_url}
+    env.pop("CXLOOP_REDIS_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cxloop.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("cxloop serve did not start") from None
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def send_head(url: str, start: bytes, total: int, end: bytes) -> tuple[bytes, int]:
+    """Send ``start``, then up to ``total`` bytes of a request line or header, then ``end``;
+    the answer and how much of the head the server let through."""
+    host, port = url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        try:
+            sock.sendall(start)
+            while sent < total:
+                sock.sendall(b"a" * CHUNK)
+                sent += CHUNK
+            sock.sendall(end)
+        except OSError:
+            pass  # the server closed the connection: its answer is already here
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except OSError:
+            pass
+    return reply, sent
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        pytest.param(b"GET /healthz?q=", b" HTTP/1.1\r\nHost: x\r\n\r\n", id="request-line"),
+        pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", b"\r\n\r\n", id="header"),
+    ],
+)
+def test_serve_refuses_a_request_head_over_64_kb(served: str, start: bytes, end: bytes) -> None:
+    reply, sent = send_head(served, start, 256 * MB, end)
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), reply[:200]
+    assert orjson.loads(body) == {
+        "type": "https://cxloop.dev/problems/head-too-large",
+        "title": "Request header fields too large",
+        "status": 431,
+        "detail": "The request line and headers are larger than 64 KB.",
+    }
+    # Refused at the limit: the client could send only what the sockets buffer past it.
+    assert sent < MAX_HEAD_BYTES + 64 * MB
+
+
+def test_serve_answers_heads_under_the_limit_on_one_connection(served: str) -> None:
+    big_head = {"X-Big": "b" * 40_000}
+    with httpx.Client(base_url=served) as client:
+        answers = [
+            client.get("/healthz", params={"q": "a" * 20_000}, headers=big_head),
+            client.post("/api/v1/customers", content=b"{}" + b" " * 300_000, headers=JSON),
+            client.get("/healthz", headers=big_head),
+            client.post("/login", content=b"email=a&password=b", headers=FORM),
+            client.get("/healthz", headers=big_head),
+        ]
+
+    assert [a.status_code for a in answers] == [200, 401, 200, 403, 200]
+    # all on the connection the first one opened
+    assert len({id(a.extensions["network_stream"]) for a in answers}) == 1

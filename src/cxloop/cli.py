@@ -112,6 +112,7 @@ def serve(
     """Serve the web UI and the APIs (and, without Redis, the jobs and the bus)."""
     import uvicorn
 
+    from cxloop.core.serving import LimitedHeadProtocol
     from cxloop.core.settings import get_settings
 
     _ready_database()
@@ -126,6 +127,7 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        http=LimitedHeadProtocol,  # request heads over 64 KB are refused with 431
     )
 
 
