@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.widget_identity import identity_secret, user_hash
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
@@ -42,6 +43,12 @@ PROMPT = "/widget/v1/prompt"
 def prompt(client: TestClient, tenant: Tenant, **params: Any) -> Any:
     query = {"writeKey": tenant.write_secret, **params}
     return client.get(PROMPT, params=query, headers={"Origin": "https://shop.example"})
+
+
+def signed(tenant: Tenant, settings: Settings, user_id: str) -> dict[str, str]:
+    """The userId and the userHash the shop's server makes for it."""
+    secret = identity_secret(tenant.workspace, settings=settings)
+    return {"userId": user_id, "userHash": user_hash(secret, user_id)}
 
 
 def profile_of(session: Session, tenant: Tenant, kind: str, value: str) -> Customer:
@@ -146,12 +153,14 @@ def test_a_visitor_gets_a_widget_invitation_on_the_profile_of_their_anonymous_id
 
 
 def test_a_new_visitor_gets_a_profile_holding_their_ids(
-    client: TestClient, session: Session, tenant: Tenant
+    client: TestClient, session: Session, tenant: Tenant, settings: Settings
 ) -> None:
     live_survey(client, tenant, channels=["widget"])
     anonymous_id, user_id = unique("anon-"), unique("user-")
 
-    reply = prompt(client, tenant, anonymousId=anonymous_id, userId=user_id, locale="en")
+    reply = prompt(
+        client, tenant, anonymousId=anonymous_id, locale="en", **signed(tenant, settings, user_id)
+    )
 
     assert reply.status_code == 200
     assert reply.json()["labels"]["close"] == "Close"
@@ -163,7 +172,7 @@ def test_a_new_visitor_gets_a_profile_holding_their_ids(
 
 
 def test_a_pending_triggered_widget_invitation_comes_first(
-    client: TestClient, session: Session, tenant: Tenant
+    client: TestClient, session: Session, tenant: Tenant, settings: Settings
 ) -> None:
     # given a customer with a pending widget invitation made for them
     person = customer(session, tenant)
@@ -184,14 +193,16 @@ def test_a_pending_triggered_widget_invitation_comes_first(
     )
     live_survey(client, tenant, channels=["widget"])  # an on-visit survey too
 
-    reply = prompt(client, tenant, anonymousId=unique("anon-"), userId=user_id).json()
+    reply = prompt(
+        client, tenant, anonymousId=unique("anon-"), **signed(tenant, settings, user_id)
+    ).json()
 
     assert reply["survey"]["invitation_id"] == issued.invitation.id
     assert reply["survey"]["url"] == f"{issued.link}?embed=1"
 
 
 def test_fatigue_and_sampling_keep_the_widget_quiet(
-    client: TestClient, session: Session, tenant: Tenant
+    client: TestClient, session: Session, tenant: Tenant, settings: Settings
 ) -> None:
     email_survey = live_survey(client, tenant, channels=["email"])
     live_survey(client, tenant, channels=["widget"])
@@ -201,7 +212,8 @@ def test_fatigue_and_sampling_keep_the_widget_quiet(
     )
     invite(client, tenant, email_survey, customer_ids=[tired.id], channel="email")
 
-    assert prompt(client, tenant, userId=tired_user).json()["survey"] is None
+    reply = prompt(client, tenant, **signed(tenant, settings, tired_user)).json()
+    assert (reply["survey"], reply["verified"]) == (None, True)
 
     other = Tenant(session)
     live_survey(client, other, channels=["widget"], sample_rate=0.0)
@@ -272,13 +284,14 @@ def test_notices_are_shown_until_the_widget_says_they_were_seen(
 
 
 @contextmanager
-def shop_page(script_src: str, write_key: str) -> Iterator[str]:
-    """A shop's page on another origin embedding the widget as the README says."""
+def shop_page(script_src: str, write_key: str, extra: str = "") -> Iterator[str]:
+    """A shop's page on another origin embedding the widget as the README says (``extra``:
+    more attributes of the script tag, such as the signed-in user's id and hash)."""
     folder = Path(tempfile.mkdtemp(prefix="cxloop-shop-"))
     (folder / "index.html").write_text(
         '<!doctype html><html lang="ko"><head><meta charset="utf-8"><title>나눔 스토어</title>'
         '<link rel="icon" href="data:,">'
-        f'<script src="{script_src}" data-write-key="{write_key}" async></script>'
+        f'<script src="{script_src}" data-write-key="{write_key}" {extra} async></script>'
         "</head><body><h1>나눔 스토어</h1></body></html>",
         encoding="utf-8",
     )
@@ -347,4 +360,55 @@ def test_a_visitor_answers_in_the_widget_and_the_answer_lands_on_their_profile(
             select(Response).where(Response.workspace_id == workspace.id, Response.completed)
         ).one()
         assert (answered.customer_id, answered.nps, answered.channel) == (holder, 9, "widget")
+    assert page.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_a_signed_in_customer_answers_in_the_widget_on_their_own_profile(
+    browser_page: Any,
+    live_server: str,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a committed workspace with a customer and a live widget survey
+    monkeypatch.setattr(settings, "public_url", live_server)
+    user_id = unique("member-")
+    with database.session() as s:
+        workspace = make_workspace(s, name="나눔 스토어")
+        _key, write_secret = make_key(s, workspace=workspace, kind="write")
+        shopper = make_customer(s, workspace=workspace, user_id=user_id)
+        survey = service.create_survey(
+            s,
+            workspace_id=workspace.id,
+            key=unique("widget-"),
+            name="방문 설문",
+            kind="nps",
+            definition=nps_definition(),
+            distribution={"channels": ["widget"]},
+        )
+        service.set_status(s, survey=survey, status="live")
+        secret = identity_secret(workspace, settings=settings)
+    page = browser_page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/widget/v1/prompt" in r.url else None)
+
+    # when the shop's page passes the signed-in user's id with the hash its server made
+    signature = f'data-user-id="{user_id}" data-user-hash="{user_hash(secret, user_id)}"'
+    with shop_page(f"{live_server}/widget/survey.js", write_secret, signature) as url:
+        page.goto(url)
+        frame = page.frame_locator(".cxloop-survey-widget iframe")
+        frame.locator("label[for$='-3']").first.click()
+        frame.locator("label:has-text('배송')").first.click()
+        frame.locator(".r-submit").click()
+        frame.locator("text=/감사|Thank|죄송|Sorry/").first.wait_for()
+
+    # then the widget sent the hash, and the answer is on that customer's profile
+    assert len(asked) == 1 and "userHash=" in asked[0] and f"userId={user_id}" in asked[0]
+    with database.session() as s:
+        answered = s.scalars(
+            select(Response).where(Response.workspace_id == workspace.id, Response.completed)
+        ).one()
+        assert (answered.customer_id, answered.nps, answered.channel) == (shopper.id, 3, "widget")
     assert page.problems == []

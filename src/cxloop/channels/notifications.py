@@ -27,7 +27,14 @@ from cxloop.models import Membership, Notification, User, Workspace
 
 # What a notice can be about; each has ``loop.notice.<kind>.title`` and ``.body`` in the
 # catalog (a test checks both languages).
-NOTICE_KINDS = ("followup_new", "followup_assigned", "followup_overdue", "text_spike")
+NOTICE_KINDS = (
+    "followup_new",
+    "followup_assigned",
+    "followup_overdue",
+    "followup_digest",
+    "followup_overdue_digest",
+    "text_spike",
+)
 # Who hears about a team's work when the team has no members.
 FALLBACK_ROLES = ("owner", "admin")
 MAX_DEDUPE_KEY = 200

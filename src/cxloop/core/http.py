@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import lru_cache
 
 import orjson
 from fastapi import Request
@@ -48,6 +50,54 @@ def db_session(request: Request) -> Iterator[Session]:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def client_address(request: Request) -> str:
+    """The address of the client that sent ``request``, for rate limits and records.
+
+    The connection's own address, unless it comes from a proxy listed in
+    ``CXLOOP_TRUSTED_PROXIES``: then ``X-Forwarded-For`` is read from the right (each proxy
+    appends the address it was reached from), skipping trusted proxies, and the first address
+    no trusted proxy owns is the client. A client cannot forge its way past this: whatever it
+    writes into the header itself stands left of what the trusted proxies appended.
+    """
+    peer = request.client.host if request.client else ""
+    settings = getattr(request.app.state, "settings", None)
+    proxies = _trusted_networks(getattr(settings, "trusted_proxies", "") or "")
+    if not proxies or not _is_trusted(peer, proxies):
+        return peer
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # not an address: nothing further left can be believed
+        client = hop
+        if not _is_trusted(hop, proxies):
+            break
+    return client
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(setting: str) -> tuple[Network, ...]:
+    networks = []
+    for item in setting.split(","):
+        if item.strip():
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+    return tuple(networks)
+
+
+def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 class JSONBytesResponse(JSONResponse):

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
@@ -64,6 +64,48 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = 30.0
     mail_from: str = "cxloop <no-reply@localhost>"
+    # Behind a reverse proxy or load balancer: the addresses or networks (CIDR) of the proxies
+    # whose X-Forwarded-For is believed, comma-separated. None by default: the address the
+    # connection comes from is the client's (see core.http.client_address).
+    trusted_proxies: str = ""
+    # Rate limits on what anyone may send without signing in, as the ``limits`` library writes
+    # them ("10 per 10 minutes"): every survey page and widget call from one client address;
+    # answers from one address to one public survey link; answers to one public link from
+    # everyone; posts (autosaves included) to one personal survey link.
+    survey_client_limit: str = "120 per minute"
+    survey_answer_limit: str = "10 per 10 minutes"
+    survey_link_limit: str = "1000 per 10 minutes"
+    personal_link_limit: str = "60 per 10 minutes"
+    # New follow-ups of one survey and team are announced one by one up to this many within the
+    # window; the rest of a burst is told in one digest per team when its window ends.
+    follow_up_notice_burst: int = Field(default=3, ge=0)
+    follow_up_notice_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+    @field_validator(
+        "survey_client_limit", "survey_answer_limit", "survey_link_limit", "personal_link_limit"
+    )
+    @classmethod
+    def _rate_limit_rule(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '10 per 10 minutes'") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an address or network") from None
+        return value
 
     @model_validator(mode="after")
     def _resolve_defaults(self) -> Settings:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, String, and_, case, cast, func, literal, select
@@ -24,8 +25,10 @@ from cxloop.core.pagination import (
     newest_first,
     oldest_first,
 )
+from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import KST, as_utc, utcnow
 from cxloop.events import service as events
+from cxloop.feedback import followup_digests
 from cxloop.feedback.definition import (
     SurveyDefinition,
     dump_definition,
@@ -794,8 +797,11 @@ def _open_follow_up_if_unhappy(
     )
     session.add(follow_up)
     session.flush()
-    # An old answer imported long after the fact is on the board (overdue) but pages nobody.
-    if as_utc(follow_up.due_at) > utcnow():
+    # An old answer imported long after the fact is on the board (overdue) but pages nobody;
+    # a burst of answers is told in one digest after the first few.
+    if as_utc(follow_up.due_at) > utcnow() and (
+        followup_digests.add_to_digest(session, follow_up=follow_up, survey=survey) is None
+    ):
         _notify_follow_up(session, follow_up=follow_up, kind="followup_new", survey=survey)
     return follow_up
 
@@ -843,7 +849,9 @@ OVERDUE_NOTICE_WINDOW = timedelta(days=7)
 
 def notify_overdue_follow_ups(session: Session, *, now: datetime | None = None) -> int:
     """Notify, once, the assignee (else the team) of each follow-up that became overdue in the
-    last week; how many follow-ups were announced."""
+    last week; how many follow-ups were announced. A team with more unassigned overdue
+    follow-ups in one run than the burst setting hears of the first few alone and of the rest
+    in one digest (a burst of answers falls overdue together)."""
     now = now or utcnow()
     told = (
         select(Notification.id)
@@ -860,19 +868,44 @@ def notify_overdue_follow_ups(session: Session, *, now: datetime | None = None) 
                 FollowUp.status.not_in(CLOSED_FOLLOW_UP_STATUSES),
                 FollowUp.due_at < now,
                 FollowUp.due_at >= now - OVERDUE_NOTICE_WINDOW,
+                FollowUp.overdue_told_at.is_(None),
                 ~told,
             )
             .order_by(FollowUp.due_at, FollowUp.id)
             .limit(1000)
         )
     )
+    burst = get_settings().follow_up_notice_burst
+    unassigned: dict[tuple[int, str], list[FollowUp]] = {}
     for follow_up in rows:
-        _notify_follow_up(
+        if follow_up.assignee_id is None:
+            unassigned.setdefault((follow_up.workspace_id, follow_up.team), []).append(follow_up)
+    batched: set[int] = set()
+    for (workspace_id, team), group in unassigned.items():
+        rest = group[burst:]
+        if len(rest) < 2:  # a digest of one says no more than the notice itself
+            continue
+        batched.update(f.id for f in rest)
+        notifications.notify(
             session,
-            follow_up=follow_up,
-            kind="followup_overdue",
-            user_ids=[follow_up.assignee_id] if follow_up.assignee_id is not None else None,
+            workspace_id=workspace_id,
+            kind="followup_overdue_digest",
+            params={"count": len(rest), "team": team},
+            link="/follow-ups?" + urlencode({"team": team, "overdue": "1"}),
+            # Two runs at once pick the same rows, so the same first id: one digest.
+            dedupe_key=f"followup_overdue_digest:{rest[0].id}",
+            team=team,
         )
+    for follow_up in rows:
+        if follow_up.id not in batched:
+            _notify_follow_up(
+                session,
+                follow_up=follow_up,
+                kind="followup_overdue",
+                user_ids=[follow_up.assignee_id] if follow_up.assignee_id is not None else None,
+            )
+        follow_up.overdue_told_at = now
+    session.flush()
     return len(rows)
 
 

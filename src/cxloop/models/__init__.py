@@ -7,6 +7,7 @@ from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Ident
 from cxloop.models.event import BusCheckpoint, Event
 from cxloop.models.feedback import (
     FollowUp,
+    FollowUpDigest,
     Improvement,
     ImprovementLink,
     Invitation,
@@ -43,6 +44,7 @@ __all__ = [
     "CustomerMerge",
     "Event",
     "FollowUp",
+    "FollowUpDigest",
     "Identity",
     "Improvement",
     "ImprovementLink",

@@ -142,6 +142,8 @@ class FollowUp(Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("response_id"),
         Index("ix_follow_ups_workspace_status_due", "workspace_id", "status", "due_at"),
+        # Bursts: how many follow-ups a team got in the last minutes.
+        Index("ix_follow_ups_workspace_team_created", "workspace_id", "team", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -155,6 +157,29 @@ class FollowUp(Timestamped, Base):
     due_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     note: Mapped[str] = mapped_column(Text, default="")
+    # When the overdue job told about it (alone, or in a team's overdue digest).
+    overdue_told_at: Mapped[datetime | None]
+
+
+class FollowUpDigest(Base):
+    """One notice for a burst of new follow-ups of one survey and team: those beyond the first
+    few in a window are counted here, and the team is told once when the window closes."""
+
+    __tablename__ = "follow_up_digests"
+    __table_args__ = (
+        Index("ix_follow_up_digests_open", "workspace_id", "survey_id", "team", "closes_at"),
+        Index("ix_follow_up_digests_due", "sent_at", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    team: Mapped[str] = mapped_column(String(64), default="")
+    # Follow-ups counted in this digest (not announced one by one).
+    answers: Mapped[int] = mapped_column(default=0)
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
 
 
 class Improvement(Timestamped, Base):

@@ -30,6 +30,9 @@ class Workspace(Timestamped, Base):
     churn_after_days: Mapped[int] = mapped_column(default=180)
     # At most one survey invitation per customer in this many days, across surveys and channels.
     survey_fatigue_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # The survey widget's identity-verification secret is derived from the server's secret key
+    # and this number (accounts.widget_identity), so no secret is stored; rotating adds one.
+    identity_secret_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class User(Timestamped, Base):

@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 from cxloop.accounts import invitations
 from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
+from cxloop.accounts.widget_identity import identity_secret, rotate_identity_secret
 from cxloop.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cxloop.models import User
 from cxloop.models.workspace import ROLES
 from cxloop.web import errors
 from cxloop.web.rendering import redirect, render
-from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
+from cxloop.web.session import Page, WebContext, flash_text, settings_of, verify_csrf
 
 router = APIRouter(prefix="/settings", include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -277,6 +278,7 @@ def _keys(
         page.db, workspace_id=page.workspace.id, after_id=_cursor(cursor), limit=PAGE_SIZE + 1
     )
     next_cursor = keys[PAGE_SIZE - 1].id if len(keys) > PAGE_SIZE else None
+    settings = settings_of(page.request)
     return _settings_page(
         page,
         "settings_keys.html",
@@ -288,6 +290,8 @@ def _keys(
         roles=_grantable_roles(page),
         form=form or {"kind": "write", "name": "", "role": "viewer"},
         error=error,
+        identity_secret=identity_secret(page.workspace, settings=settings),
+        public_url=settings.public_url.rstrip("/"),
     )
 
 
@@ -380,6 +384,22 @@ def revoke_key(page: Page, key_id: int) -> Response:
     )
     page.flash("success", "keys.revoked", prefix=key.prefix)
     return redirect("/settings/keys")
+
+
+@router.get("/keys/identity-secret/rotate")
+def rotate_identity_secret_form(page: Page) -> Response:
+    """Confirm before the widget's identity secret changes (old hashes stop verifying)."""
+    require(page.principal, "keys:manage")
+    return _settings_page(page, "widget_identity_rotate.html", section="keys")
+
+
+@router.post("/keys/identity-secret/rotate")
+def rotate_identity_secret_now(page: Page) -> Response:
+    """Give the workspace a new widget identity secret at once. Audited."""
+    require(page.principal, "keys:manage")
+    rotate_identity_secret(page.db, workspace=page.workspace, principal=page.principal)
+    page.flash("success", "widget_identity.rotated")
+    return redirect("/settings/keys#widget-identity")
 
 
 # --- identity keys -----------------------------------------------------------------------------

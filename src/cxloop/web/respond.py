@@ -6,6 +6,12 @@ These forms live outside the team's signed-in session (and inside third-party if
 the session cookie is not sent), so each form carries its own signed token instead of the
 session's CSRF token: it names the invitation (or the survey and one submission) and expires.
 The answers are always checked again by the service, whatever the page's script showed.
+
+Anyone may reach these pages, so they are rate-limited before anything is stored: every request
+from one client address (``CXLOOP_SURVEY_CLIENT_LIMIT``), answers from one address to one
+public link (``CXLOOP_SURVEY_ANSWER_LIMIT``), answers to one public link from everyone
+(``CXLOOP_SURVEY_LINK_LIMIT``) and posts to one personal link (``CXLOOP_PERSONAL_LINK_LIMIT``).
+A refused request gets a 429 page in the respondent's language, with Retry-After.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from cxloop.accounts import service as accounts
 from cxloop.accounts.dependencies import DbSession
 from cxloop.core import i18n
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.http import client_address
+from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.feedback import service as feedback
 from cxloop.feedback.definition import (
     SCORED_TYPES,
@@ -251,6 +259,53 @@ def _closed(
     )
 
 
+def _over_limit(request: Request, *rules: tuple[str, tuple[object, ...]]) -> int | None:
+    """Count this request against each ``(rule, key)`` in turn; the seconds to wait before
+    trying again when one is over its limit (the later ones are then not counted), else None."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    for rule, key in rules:
+        try:
+            limiter.check(rule, *(str(part) for part in key), detail="over the limit")
+        except RateLimited as exc:
+            return exc.retry_after
+    return None
+
+
+def _client_rule(request: Request) -> tuple[str, tuple[object, ...]]:
+    """Every survey page and answer from this client address, all links together."""
+    return settings_of(request).survey_client_limit, ("survey-client", client_address(request))
+
+
+def _too_many(
+    request: Request,
+    lang: str,
+    embed: bool,
+    retry_after: int,
+    workspace: Workspace | None = None,
+    *,
+    partial: bool = False,
+) -> Response:
+    """429: nothing of the request was stored; try again after ``retry_after`` seconds."""
+    headers = {"Retry-After": str(retry_after)}
+    if partial:
+        return JSONResponse(
+            {"saved": False, "reason": "rate_limited"}, status_code=429, headers=headers
+        )
+    minutes = max(1, -(-retry_after // 60))
+    page = _message(
+        request,
+        lang=lang,
+        embed=embed,
+        status=429,
+        title=i18n.gettext(lang, "respond.rate_limited_title"),
+        body=i18n.gettext(lang, "respond.rate_limited_body", minutes=minutes),
+        workspace=workspace,
+        kind="error",
+    )
+    page.headers.update(headers)
+    return page
+
+
 def _answered(
     request: Request, lang: str, embed: bool, workspace: Workspace, status: int = 200
 ) -> HTMLResponse:
@@ -412,8 +467,8 @@ def answers_from_form(
     return answers, hidden
 
 
-def _form_lang(request: Request, form: FormData, customer: Customer | None) -> str:
-    sent = form.get("lang")
+def _form_lang(request: Request, form: FormData | None, customer: Customer | None) -> str:
+    sent = form.get("lang") if form is not None else None
     if isinstance(sent, str) and sent in i18n.LOCALES:
         return sent
     return respondent_language(request, customer)
@@ -520,6 +575,9 @@ def _survey_form(
 def personal_page(request: Request, db: DbSession, token: str) -> Response:
     """A customer's invitation: the survey in their language (marks the invitation opened)."""
     embed = _wants_embed(request)
+    wait = _over_limit(request, _client_rule(request))
+    if wait is not None:
+        return _too_many(request, _chosen_lang(request) or _browser_lang(request), embed, wait)
     found = _load_personal(db, token)
     if found is None:
         return _not_found(request, _chosen_lang(request) or _browser_lang(request), embed)
@@ -551,6 +609,10 @@ def personal_submit(request: Request, db: DbSession, token: str, form: Submitted
     """Answers to an invitation: ``partial=1`` (sent by the page's script as soon as a score
     is picked) keeps them and answers JSON; otherwise they complete the response."""
     embed = _wants_embed(request)
+    partial = form is not None and form.get("partial") == "1"
+    wait = _over_limit(request, _client_rule(request))
+    if wait is not None:
+        return _too_many(request, _form_lang(request, form, None), embed, wait, partial=partial)
     found = _load_personal(db, token)
     if found is None:
         return _not_found(request, _chosen_lang(request) or _browser_lang(request), embed)
@@ -559,7 +621,13 @@ def personal_submit(request: Request, db: DbSession, token: str, form: Submitted
             request, respondent_language(request, found.customer), embed, found.workspace
         )
     lang = _form_lang(request, form, found.customer)
-    partial = form.get("partial") == "1"
+    link_rule = (
+        settings_of(request).personal_link_limit,
+        ("personal-link", _personal_subject(token)),
+    )
+    wait = _over_limit(request, link_rule)
+    if wait is not None:
+        return _too_many(request, lang, embed, wait, found.workspace, partial=partial)
     existing = feedback.response_to_invitation(db, invitation=found.invitation)
     if existing is not None and existing.completed:
         if partial:
@@ -712,6 +780,9 @@ def public_page(request: Request, db: DbSession, slug: str, key: str) -> Respons
     in the query string (``?touchpoint=store``)."""
     embed = _wants_embed(request)
     lang = _chosen_lang(request) or _browser_lang(request)
+    wait = _over_limit(request, _client_rule(request))
+    if wait is not None:
+        return _too_many(request, lang, embed, wait)
     found = _load_public(db, slug, key)
     if found is None:
         return _not_found(request, lang, embed)
@@ -741,16 +812,28 @@ def public_page(request: Request, db: DbSession, slug: str, key: str) -> Respons
 def public_submit(
     request: Request, db: DbSession, slug: str, key: str, form: SubmittedForm
 ) -> Response:
-    """One anonymous response per submitted form (a second send of the same form is ignored)."""
+    """One anonymous response per submitted form (a second send of the same form is ignored).
+    Answers from one client address to this link, and to it from everyone, are rate-limited."""
     embed = _wants_embed(request)
-    lang = _chosen_lang(request) or _browser_lang(request)
+    lang = _form_lang(request, form, None)
+    wait = _over_limit(request, _client_rule(request))
+    if wait is not None:
+        return _too_many(request, lang, embed, wait)
     found = _load_public(db, slug, key)
     if found is None:
         return _not_found(request, lang, embed)
     workspace, survey = found
     if form is None:
         return _too_large(request, lang, embed, workspace)
-    lang = _form_lang(request, form, None)
+    settings = settings_of(request)
+    wait = _over_limit(
+        request,
+        # The address first: one sender's refused tries must not use up everyone's allowance.
+        (settings.survey_answer_limit, ("survey-answer", survey.id, client_address(request))),
+        (settings.survey_link_limit, ("survey-link", survey.id)),
+    )
+    if wait is not None:
+        return _too_many(request, lang, embed, wait, workspace)
     if survey.status != "live":
         return _closed(request, lang, embed, workspace, expired=False)
     definition = feedback.current_definition(db, survey=survey)

@@ -6,6 +6,11 @@ authenticated by the workspace's public write key and open to every origin (CORS
 - ``POST /widget/v1/notices/{id}/seen`` — a notice was shown (it is not shown again).
 
 Embed: ``<script src="https://cxloop.example/widget/survey.js" data-write-key="WK" async>``.
+
+The write key is public, so a ``userId`` counts only with its ``userHash`` (an HMAC of the user
+id made by the shop's server with the workspace's identity secret, see
+accounts.widget_identity); without it the visitor is anonymous. Every call counts against the
+client address's limit (``CXLOOP_SURVEY_CLIENT_LIMIT``).
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.dependencies import workspace_for_write_key, write_key_from
+from cxloop.accounts.widget_identity import verify_user_hash
 from cxloop.core.db import run_transaction
 from cxloop.core.errors import AuthenticationFailed, CxloopError, ValidationFailed, problem
-from cxloop.core.http import JSONBytesResponse, database_of
+from cxloop.core.http import JSONBytesResponse, client_address, database_of
 from cxloop.core.i18n import gettext, normalise_locale
+from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings
 from cxloop.feedback import distribution
 from cxloop.feedback.improvements import mark_widget_shown, widget_notices
+from cxloop.models import Workspace
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,6 +50,9 @@ MAX_ID = 320
 
 
 def _problem(request: Request, exc: CxloopError) -> JSONBytesResponse:
+    headers = dict(CORS)
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONBytesResponse(
         problem(
             exc.status,
@@ -53,11 +64,24 @@ def _problem(request: Request, exc: CxloopError) -> JSONBytesResponse:
         ),
         status_code=exc.status,
         media_type="application/problem+json",
-        headers=CORS,
+        headers=headers,
+    )
+
+
+def _limit(request: Request) -> None:
+    """Count this call against the client address's limit; RateLimited (429) when over."""
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(
+        settings.survey_client_limit,
+        "survey-client",
+        client_address(request),
+        detail="Too many requests from this address; try again later.",
     )
 
 
 def _visitor_ids(request: Request) -> tuple[str | None, str | None]:
+    """The visitor's anonymous id and user id as sent (the user id not yet verified)."""
     params = request.query_params
     anonymous_id = (params.get("anonymousId") or "").strip() or None
     user_id = (params.get("userId") or "").strip() or None
@@ -74,6 +98,18 @@ def _visitor_ids(request: Request) -> tuple[str | None, str | None]:
             errors=[{"field": "anonymousId", "message": "required when userId is absent"}],
         )
     return anonymous_id, user_id
+
+
+def _verified_user_id(request: Request, workspace: Workspace, user_id: str | None) -> str | None:
+    """``user_id`` when the request carries its valid ``userHash``, else None (anonymous).
+    Decided before any look-up, so nothing tells whether a customer has that user id."""
+    if user_id is None:
+        return None
+    settings: Settings = request.app.state.settings
+    sent = request.query_params.get("userHash")
+    if verify_user_hash(workspace, user_id=user_id, sent_hash=sent, settings=settings):
+        return user_id
+    return None
 
 
 def _write_key(request: Request) -> str:
@@ -119,10 +155,12 @@ async def prompt(request: Request) -> Response:
     database = database_of(request)
 
     def work() -> dict[str, Any]:
+        _limit(request)
         key = _write_key(request)
         anonymous_id, user_id = _visitor_ids(request)
         with database.session() as session:
             _key, workspace = workspace_for_write_key(session, key)
+            user_id = _verified_user_id(request, workspace, user_id)
             customer = distribution.widget_visitor(
                 session, workspace=workspace, anonymous_id=anonymous_id, user_id=user_id
             )
@@ -155,6 +193,9 @@ async def prompt(request: Request) -> Response:
                     "notices_title": gettext(lang, "distribution.widget.notices_title"),
                 },
                 "lang": lang,
+                # Whether the userId was taken (its userHash verified), for the shop's
+                # developers; it says nothing about whether such a customer exists.
+                "verified": user_id is not None,
             }
 
     return await _answer(request, work)
@@ -166,6 +207,7 @@ async def notice_seen(request: Request, link_id: str) -> Response:
     database = database_of(request)
 
     def work() -> dict[str, bool]:
+        _limit(request)
         key = _write_key(request)
         if not link_id.isdigit() or not 1 <= int(link_id) < 2**53:
             raise ValidationFailed(
@@ -179,7 +221,7 @@ async def notice_seen(request: Request, link_id: str) -> Response:
                 session,
                 workspace=workspace,
                 anonymous_id=anonymous_id,
-                user_id=user_id,
+                user_id=_verified_user_id(request, workspace, user_id),
                 create=False,
             )
             if customer is None:

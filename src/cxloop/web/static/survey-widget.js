@@ -1,6 +1,8 @@
 /* cxloop survey widget. Embed with
      <script src="https://YOUR-CXLOOP/widget/survey.js" data-write-key="WRITE_KEY" async></script>
-   Optional: data-user-id="…" (your user id), data-locale="ko|en".
+   Optional: data-user-id="…" (your user id) with data-user-hash="…" (its HMAC-SHA256 under the
+   workspace's identity secret, computed by your server; without it the user id is ignored and
+   the visitor is anonymous), data-locale="ko|en".
    No dependencies, no inline styles or eval (CSP-friendly: styles are set through the CSSOM).
    The visitor is recognised by the anonymous id analytics.js keeps (ajs_anonymous_id in
    localStorage or a cookie); one is made and kept the same way when the page has none. */
@@ -21,6 +23,7 @@
 
   var writeKey = script.getAttribute("data-write-key") || "";
   var userId = script.getAttribute("data-user-id") || "";
+  var userHash = script.getAttribute("data-user-hash") || "";
   var locale = script.getAttribute("data-locale") || navigator.language || "";
   var base = new URL(script.src, window.location.href).origin;
 
@@ -120,6 +123,9 @@
     var params = new URLSearchParams({ writeKey: writeKey, anonymousId: visitor });
     if (userId) {
       params.set("userId", userId);
+      if (userHash) {
+        params.set("userHash", userHash);
+      }
     }
     Object.keys(extra || {}).forEach(function (key) {
       params.set(key, extra[key]);
