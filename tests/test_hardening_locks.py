@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cxloop.core.db import Database, make_engine
-from cxloop.models import Event, TextCategory, TextModelRun
+from cxloop.models import Event, TextCategory, TextModelRun, TextTheme
 from cxloop.models.workspace import ROLES
 from tests.conftest import IS_POSTGRES
 from tests.factories import (
@@ -305,3 +306,90 @@ def test_error_pages_answer_while_another_writer_holds_the_lock(
     assert missing.status_code == 404, missing.text[:300]
     assert forged.status_code == 403, forged.text[:300]
     assert "<html" in missing.text and "<html" in forged.text
+
+
+# --- slow work stores its results without holding the lock while it works ----------------------
+
+
+def track_calls(url: str, workspace: Workspace, count: int, statuses: list[int]) -> None:
+    for n in range(count):
+        reply = httpx.post(
+            f"{url}/v1/track",
+            json={"userId": "u", "event": "Seen", "messageId": f"slow-{workspace.id}-{n}"},
+            headers=workspace.write,
+            timeout=TIMEOUT,
+        )
+        statuses.append(reply.status_code)
+
+
+def test_themes_are_recomputed_while_ingestion_proceeds(
+    live_server: str, database: Database
+) -> None:
+    from cxloop.feedback import texts as _survey_texts  # noqa: F401  (the survey source)
+    from cxloop.text import service
+    from cxloop.text.sources import SourceText
+    from tests.test_text_themes import topic_texts
+
+    # given a workspace with two obvious topics among its comments of the last weeks
+    analysing, sending = Workspace(database), Workspace(database)
+    now = datetime.now(UTC)
+    with database.session() as session:
+        service.analyse_and_store(
+            session,
+            workspace_id=analysing.id,
+            source_type="survey_response",
+            items=[
+                SourceText(source_id=i + 1, text=text, occurred_at=now - timedelta(days=1 + i % 30))
+                for i, (_topic, text) in enumerate(topic_texts())
+            ],
+        )
+    recomputed: list[httpx.Response] = []
+    tracks: list[int] = []
+
+    def recompute() -> None:
+        recomputed.append(
+            httpx.post(
+                f"{live_server}/api/v1/text/themes/recompute",
+                headers=analysing.keys["admin"],
+                timeout=TIMEOUT,
+            )
+        )
+
+    # when its themes are recomputed while another workspace sends events
+    run_together([recompute, lambda: track_calls(live_server, sending, 20, tracks)])
+
+    # then both topics are found and stored, and every event was accepted and stored
+    [reply] = recomputed
+    assert reply.status_code == 200, reply.text
+    assert len(reply.json()["items"]) == 2
+    assert stored(database, TextTheme, analysing.id) == 2
+    assert tracks == [200] * 20
+    assert stored(database, Event, sending.id) == 20
+
+
+def test_a_model_is_retrained_while_ingestion_proceeds(
+    live_server: str, database: Database
+) -> None:
+    from cxloop.text import retrain
+
+    # given a workspace that asks for its own text model, and another sending events
+    training, sending = Workspace(database), Workspace(database)
+    outcomes: list[retrain.Outcome] = []
+    tracks: list[int] = []
+
+    # when the model is trained (as the worker does) while the events come in
+    run_together(
+        [
+            lambda: outcomes.append(retrain.retrain_workspace(database, workspace_id=training.id)),
+            lambda: track_calls(live_server, sending, 20, tracks),
+        ]
+    )
+
+    # then the model is ready and stored, and every event was accepted and stored
+    [outcome] = outcomes
+    assert outcome.status == "ready"
+    with database.read_session() as session:
+        run = session.get(TextModelRun, outcome.run_id)
+        assert run is not None and run.status == "ready" and run.model_bytes
+    assert tracks == [200] * 20
+    assert stored(database, Event, sending.id) == 20

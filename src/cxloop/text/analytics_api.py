@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxloop.accounts.access import require
-from cxloop.accounts.dependencies import ApiPrincipal, DbSession
+from cxloop.accounts.dependencies import ApiPrincipal, DbSession, SessionlessApiPrincipal
+from cxloop.core.http import database_of
 from cxloop.models import TextTheme
 from cxloop.text import analytics, themes
 
@@ -284,10 +285,10 @@ def list_themes(
 
 
 @router.post("/themes/recompute", response_model=ThemePage)
-def recompute_themes(principal: ApiPrincipal, session: DbSession) -> ThemePage:
+def recompute_themes(principal: SessionlessApiPrincipal, request: Request) -> ThemePage:
     """Cluster the last 12 weeks of texts again now (a daily job does it too)."""
     require(principal, "text:manage")
-    rows = themes.recompute_themes(session, workspace_id=principal.workspace_id)
+    rows = themes.recompute_themes_in(database_of(request), workspace_id=principal.workspace_id)
     return ThemePage(items=[_theme_out(t) for t in rows], next_cursor=None)
 
 

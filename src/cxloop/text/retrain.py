@@ -160,7 +160,9 @@ def run_training(
 
 
 def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outcome:
-    with database.session() as session:
+    # Reading the training set and loading the model in use only read (the shipped model's
+    # run row aside, written once): SQLite's write lock, which ingestion needs, is not held.
+    with database.session(write_on_demand=True) as session:
         run = session.get(TextModelRun, run_id)
         assert run is not None and run.workspace_id is not None
         workspace_id = run.workspace_id
@@ -194,6 +196,7 @@ def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outco
         + ("not worse, so it is now in use." if activate else "worse, so it was not activated.")
     )
     say(note)
+    model_bytes = service.model_to_bytes(model)  # compressed before the write lock is taken
     with database.session() as session:
         run = session.get(TextModelRun, run_id)
         assert run is not None
@@ -205,7 +208,7 @@ def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outco
         run.per_language = new_quality.per_language
         run.comparison = comparison
         run.note = note
-        run.model_bytes = service.model_to_bytes(model)
+        run.model_bytes = model_bytes
         run.status = "ready"
         run.finished_at = utcnow()
         session.flush()

@@ -153,8 +153,7 @@ def recompute_every_workspace_themes() -> int:
     database = get_database()
     workspace_ids = _workspaces_with_texts(database)
     for workspace_id in workspace_ids:
-        with database.session() as session:
-            themes.recompute_themes(session, workspace_id=workspace_id)
+        themes.recompute_themes_in(database, workspace_id=workspace_id)
     return len(workspace_ids)
 
 

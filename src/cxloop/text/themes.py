@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
+from cxloop.core.db import Database
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import oldest_first
 from cxloop.core.timeutil import utcnow
@@ -207,13 +208,16 @@ def recompute_themes(
             )
         )
     ]
-    session.execute(delete(TextThemeMember).where(TextThemeMember.workspace_id == workspace_id))
-    session.execute(delete(TextTheme).where(TextTheme.workspace_id == workspace_id))
     found: list[tuple[str, Cluster, dict[int, ThemeDoc]]] = []
     for lang in LANGS:
         by_id = {d.analysis_id: d for d in docs[lang]}
         for cluster in cluster_texts(docs[lang]):
             found.append((lang, cluster, by_id))
+    # Written only now that the clustering (seconds for a busy workspace) is done: a session
+    # that takes SQLite's write lock at its first write holds it only while the themes are
+    # stored.
+    session.execute(delete(TextThemeMember).where(TextThemeMember.workspace_id == workspace_id))
+    session.execute(delete(TextTheme).where(TextTheme.workspace_id == workspace_id))
     # Largest first across languages: ids then list the themes in that order.
     found.sort(key=lambda item: (-len(item[1].members), item[0], item[1].keywords))
     created = []
@@ -256,6 +260,14 @@ def recompute_themes(
         )
         created.append(theme)
     return created
+
+
+def recompute_themes_in(database: Database, *, workspace_id: int) -> list[TextTheme]:
+    """:func:`recompute_themes` in a unit of work of its own that reads and clusters without
+    SQLite's write lock and takes it only to store the themes (ingestion goes on meanwhile).
+    The caller holds no transaction of its own."""
+    with database.session(write_on_demand=True) as session:
+        return recompute_themes(session, workspace_id=workspace_id)
 
 
 def list_themes(

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.http import database_of
 from cxloop.models import TextCategory
 from cxloop.text import analytics, themes
 from cxloop.web import errors
@@ -407,7 +408,10 @@ def analytics_page(page: Page, themes_cursor: str = "") -> Response:
 def recompute(page: Page) -> Response:
     """Find the themes of the last 12 weeks again now."""
     require(page.principal, "text:manage")
-    found = themes.recompute_themes(page.db, workspace_id=page.workspace.id)
+    # The request's transaction only looked up who is asking: it ends here, so the clustering
+    # (seconds for a busy workspace) holds no write lock; the themes are stored on their own.
+    page.db.commit()
+    found = themes.recompute_themes_in(database_of(page.request), workspace_id=page.workspace.id)
     page.flash("success", "texta.theme.recomputed", n=len(found))
     return redirect("/text#themes")
 
