@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cxloop import __version__
 from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erasure covers the outbox)
 from cxloop.core.background import Background
-from cxloop.core.bodylimit import BodyLimit, BodyRule
+from cxloop.core.bodylimit import BodyLimit, BodyRule, size_text
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse, UnicodeGuard
@@ -159,7 +159,11 @@ def create_app(
         title="cxloop",
         version=__version__,
         description="Customer-experience platform: Segment-compatible ingestion (/v1) and the "
-        "REST API (/api/v1). Errors are RFC 9457 problem+json.",
+        "REST API (/api/v1). Errors are RFC 9457 problem+json. A request body over its route's "
+        f"limit is refused with 413 before it is read: {size_text(MAX_BATCH_BYTES)} a batch "
+        f"and {size_text(MAX_EVENT_BYTES)} a call on /v1, "
+        f"{size_text(settings.max_import_body_bytes)} for response imports, "
+        f"{size_text(settings.max_body_bytes)} elsewhere.",
         lifespan=lifespan,
     )
     app.state.settings = settings
