@@ -41,7 +41,7 @@ def reanalysis_total(
 ) -> int:
     """How many texts :func:`reanalyse` will read (for its progress bar)."""
     names = list(source_types) if source_types else sorted(sources)
-    with database.session() as session:
+    with database.read_session() as session:
         return sum(
             get_source(name).count(session, workspace_id=ws, since=since)
             for ws in workspace_ids
@@ -142,7 +142,7 @@ def retrain_every_workspace() -> int:
 
 
 def _workspaces_with_texts(database: Database) -> list[int]:
-    with database.session() as session:
+    with database.read_session() as session:
         return sorted(session.scalars(select(TextAnalysis.workspace_id).distinct()))
 
 
