@@ -4,6 +4,7 @@ ingestion of other workspaces goes on, on SQLite (one writer at a time) and Post
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,10 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select, update
 
 from cxloop.core.db import Database, make_engine
 from cxloop.models import Event, TextCategory, TextModelRun, TextTheme
+from cxloop.models import Workspace as WorkspaceRow
 from cxloop.models.workspace import ROLES
 from tests.conftest import IS_POSTGRES
 from tests.factories import (
@@ -393,3 +395,63 @@ def test_a_model_is_retrained_while_ingestion_proceeds(
         assert run is not None and run.status == "ready" and run.model_bytes
     assert tracks == [200] * 20
     assert stored(database, Event, sending.id) == 20
+
+
+# --- the write-on-demand unit of work itself -----------------------------------------------------
+
+
+def lock_is_free(database: Database) -> bool:
+    """Whether another connection could take SQLite's write lock right now (it does not wait)."""
+    path = make_url(database.url).database
+    assert path
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()  # rolls back a lock taken
+    return True
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's single write lock")
+def test_a_write_on_demand_session_takes_the_lock_at_its_first_write(database: Database) -> None:
+    slug = unique("on-demand-")
+    with database.session(write_on_demand=True) as session:
+        # reading takes no lock, even while another writer holds it
+        with write_lock_held_elsewhere(database):
+            assert session.scalar(select(func.count()).select_from(WorkspaceRow)) is not None
+        assert lock_is_free(database)
+        # another writer commits a workspace; the first write waits its turn and sees it
+        with database.session() as other:
+            make_workspace(other, slug=slug)
+        session.execute(
+            update(WorkspaceRow).where(WorkspaceRow.slug == slug).values(name="renamed")
+        )
+        assert not lock_is_free(database)
+    with database.read_session() as session:
+        assert session.scalar(select(WorkspaceRow.name).where(WorkspaceRow.slug == slug)) == (
+            "renamed"
+        )
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's single write lock")
+@pytest.mark.parametrize(
+    "lock",
+    [
+        pytest.param(
+            lambda s: s.execute(select(WorkspaceRow.id).with_for_update()), id="for-update"
+        ),
+        pytest.param(lambda s: (s.begin_nested(), s.scalar(select(1))), id="savepoint"),
+    ],
+)
+def test_locking_reads_and_savepoints_take_the_lock_first(
+    database: Database, lock: Callable[[Any], Any]
+) -> None:
+    with database.session(write_on_demand=True) as session:
+        session.scalar(select(func.count()).select_from(WorkspaceRow))
+        assert lock_is_free(database)
+        lock(session)
+        assert not lock_is_free(database)
+        session.rollback()
+    assert lock_is_free(database)
