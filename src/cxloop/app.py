@@ -225,7 +225,7 @@ def body_rules(settings: Settings) -> list[BodyRule]:
     return [
         # Segment's limits, 500 KB a batch and 32 KB a call; the routes check them again
         # once a gzip or deflate body is inflated.
-        BodyRule(re.compile(r"/v1/(batch|b)$"), MAX_BATCH_BYTES),
+        BodyRule(re.compile(r"/v1/(batch|b)/?$"), MAX_BATCH_BYTES),
         BodyRule(re.compile(r"/v1/"), MAX_EVENT_BYTES),
         BodyRule(
             re.compile(r"/api/v1/surveys/[^/]+/responses/import$"),
