@@ -485,11 +485,14 @@ def test_the_per_address_limit_covers_pages_and_the_widget(
     page = client.get(url, headers={"Accept-Language": "en"})
     assert page.status_code == 429
     assert "Please try again in a moment" in text_of(page.text)
-    widget = prompt(client, tenant, anonymousId=unique("anon-"))
+    widget = prompt(client, tenant, anonymousId=unique("anon-"), locale="en-US")
     assert widget.status_code == 429
     assert widget.headers["content-type"] == "application/problem+json"
     assert widget.headers["access-control-allow-origin"] == "*"
     assert int(widget.headers["retry-after"]) >= 1
+    assert "Please try again in 1 min." in widget.json()["detail"]
+    in_korean = prompt(client, tenant, anonymousId=unique("anon-"), locale="ko-KR")
+    assert in_korean.status_code == 429 and "다시 시도해 주세요" in in_korean.json()["detail"]
     assert client.get("/s/unknown-token-abcdefgh").status_code == 429
 
     with TestClient(app, client=("198.51.100.24", 40000)) as other:

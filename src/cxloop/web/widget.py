@@ -69,15 +69,18 @@ def _problem(request: Request, exc: CxloopError) -> JSONBytesResponse:
 
 
 def _limit(request: Request) -> None:
-    """Count this call against the client address's limit; RateLimited (429) when over."""
+    """Count this call against the client address's limit; RateLimited (429) when over, its
+    detail in the visitor's language."""
     settings: Settings = request.app.state.settings
     limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.check(
-        settings.survey_client_limit,
-        "survey-client",
-        client_address(request),
-        detail="Too many requests from this address; try again later.",
-    )
+    rule, key = settings.survey_client_limit, ("survey-client", client_address(request))
+    if not limiter.allow(rule, *key):
+        wait = limiter.retry_after(rule, *key)
+        lang = normalise_locale(request.query_params.get("locale"))
+        minutes = max(1, -(-wait // 60))
+        raise RateLimited(
+            gettext(lang, "respond.rate_limited_body", minutes=minutes), retry_after=wait
+        )
 
 
 def _visitor_ids(request: Request) -> tuple[str | None, str | None]:
@@ -121,6 +124,8 @@ def _write_key(request: Request) -> str:
 
 async def _answer(request: Request, work: Callable[[], Any], status: int = 200) -> Response:
     try:
+        # Counted once, before the work (which may be run again after a lock conflict).
+        await run_in_threadpool(_limit, request)
         result = await run_in_threadpool(run_transaction, work)
     except CxloopError as exc:
         return _problem(request, exc)
@@ -155,7 +160,6 @@ async def prompt(request: Request) -> Response:
     database = database_of(request)
 
     def work() -> dict[str, Any]:
-        _limit(request)
         key = _write_key(request)
         anonymous_id, user_id = _visitor_ids(request)
         with database.session() as session:
@@ -207,7 +211,6 @@ async def notice_seen(request: Request, link_id: str) -> Response:
     database = database_of(request)
 
     def work() -> dict[str, bool]:
-        _limit(request)
         key = _write_key(request)
         if not link_id.isdigit() or not 1 <= int(link_id) < 2**53:
             raise ValidationFailed(
