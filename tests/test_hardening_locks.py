@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, make_url, select, update
 
 from cxloop.core.db import Database, make_engine
-from cxloop.models import Event, TextCategory, TextModelRun, TextTheme
+from cxloop.models import Event, TextAnalysis, TextCategory, TextModelRun, TextTheme
 from cxloop.models import Workspace as WorkspaceRow
 from cxloop.models.workspace import ROLES
 from tests.conftest import IS_POSTGRES
@@ -455,3 +455,76 @@ def test_locking_reads_and_savepoints_take_the_lock_first(
         assert not lock_is_free(database)
         session.rollback()
     assert lock_is_free(database)
+
+
+def test_a_reanalysis_runs_while_ingestion_proceeds_and_keeps_corrections(
+    live_server: str, database: Database
+) -> None:
+    from cxloop.feedback import service as feedback
+    from cxloop.text import service, tasks
+    from tests.test_text_reanalyze import COMMENTS
+
+    # given a workspace whose comments were analysed, one of them corrected by a person
+    analysing, sending = Workspace(database), Workspace(database)
+    with database.session() as session:
+        survey = feedback.create_survey(
+            session,
+            workspace_id=analysing.id,
+            key="nps",
+            name="NPS",
+            kind="nps",
+            definition={
+                "questions": [
+                    {"id": "nps", "type": "nps", "text": {"ko": "추천?", "en": "Rec?"}},
+                    {"id": "comment", "type": "text", "text": {"ko": "의견", "en": "Say"}},
+                ]
+            },
+        )
+        feedback.set_status(session, survey=survey, status="live")
+        for n, comment in enumerate(COMMENTS * 20):
+            feedback.submit_response(
+                session, survey=survey, answers={"nps": n % 11, "comment": comment}
+            )
+    first = tasks.reanalyse(
+        database, workspace_ids=[analysing.id], source_types=["survey_response"]
+    )
+    # (the server's bus may have analysed some of them first)
+    assert first.texts == stored(database, TextAnalysis, analysing.id) == len(COMMENTS) * 20
+    with database.session() as session:
+        corrected = session.scalars(
+            select(TextAnalysis)
+            .where(TextAnalysis.workspace_id == analysing.id, TextAnalysis.sentiment != "neutral")
+            .order_by(TextAnalysis.id)
+            .limit(1)
+        ).one()
+        service.correct(session, analysis=corrected, user_id=None, sentiment="neutral")
+        corrected_id = corrected.id
+    reports: list[tasks.ReanalysisReport] = []
+    tracks: list[int] = []
+
+    # when every comment is analysed again, in batches, while another workspace sends events
+    run_together(
+        [
+            lambda: reports.append(
+                tasks.reanalyse(
+                    database,
+                    workspace_ids=[analysing.id],
+                    source_types=["survey_response"],
+                    force=True,
+                    batch_size=25,
+                )
+            ),
+            lambda: track_calls(live_server, sending, 20, tracks),
+        ]
+    )
+
+    # then every comment was analysed again, the correction still stands, and every event
+    # was accepted and stored
+    [report] = reports
+    assert report.analysed == len(COMMENTS) * 20
+    with database.read_session() as session:
+        again = session.get(TextAnalysis, corrected_id)
+        assert again is not None
+        assert (again.sentiment, again.corrected) == ("neutral", ["sentiment"])
+    assert tracks == [200] * 20
+    assert stored(database, Event, sending.id) == 20

@@ -507,6 +507,26 @@ def _aspects(analysis: Analysis) -> list[dict[str, Any]]:
     ]
 
 
+def _stored_analyses(
+    session: Session,
+    *,
+    workspace_id: int,
+    source_type: str,
+    source_ids: list[int],
+    lock: bool = False,
+) -> dict[int, TextAnalysis]:
+    query = (
+        scoped(select(TextAnalysis), TextAnalysis, workspace_id)
+        .where(TextAnalysis.source_type == source_type, TextAnalysis.source_id.in_(source_ids))
+        .order_by(TextAnalysis.source_id)
+        # the rows as stored now (a correction may have come in since they were loaded)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        query = query.with_for_update()
+    return {a.source_id: a for a in session.scalars(query)}
+
+
 def analyse_and_store(
     session: Session,
     *,
@@ -526,18 +546,9 @@ def analyse_and_store(
             latest[item.source_id] = item
     if not latest:
         return report
-    existing = {
-        a.source_id: a
-        for a in session.scalars(
-            scoped(select(TextAnalysis), TextAnalysis, workspace_id)
-            .where(
-                TextAnalysis.source_type == source_type,
-                TextAnalysis.source_id.in_(list(latest)),
-            )
-            # the rows as stored now (a correction may have come in since they were loaded)
-            .execution_options(populate_existing=True)
-        )
-    }
+    existing = _stored_analyses(
+        session, workspace_id=workspace_id, source_type=source_type, source_ids=list(latest)
+    )
     hashes = {sid: text_hash(item.text) for sid, item in latest.items()}
     todo = [
         item
@@ -552,6 +563,16 @@ def analyse_and_store(
     for start in range(0, len(todo), ANALYSE_CHUNK):
         chunk = todo[start : start + ANALYSE_CHUNK]
         analyses.extend(analyzer.analyze_many([i.text for i in chunk], [i.lang for i in chunk]))
+    # The rows again, locked, now that the analysis (the slow part) is done: a session that
+    # takes SQLite's write lock at its first write (a reanalysis) held none while it analysed,
+    # and a correction made meanwhile is kept.
+    existing = _stored_analyses(
+        session,
+        workspace_id=workspace_id,
+        source_type=source_type,
+        source_ids=[item.source_id for item in todo],
+        lock=True,
+    )
     now = utcnow()
     insert_ = _insert(session)
     stored: list[tuple[int, str, list[str], datetime]] = []

@@ -70,7 +70,9 @@ def reanalyse(
             source = get_source(name)
             after_id = 0
             while True:
-                with database.session() as session:
+                # The texts are read and analysed without SQLite's write lock; it is taken
+                # only to store the batch's analyses.
+                with database.session(write_on_demand=True) as session:
                     items = source.batch(
                         session,
                         workspace_id=workspace_id,
