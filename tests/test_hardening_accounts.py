@@ -348,6 +348,38 @@ def test_invitations_are_listed_resent_and_revoked(
     assert sorted(set(actions)) == ["invitation.create", "invitation.resend", "invitation.revoke"]
 
 
+def test_invitation_mail_is_capped(
+    client: TestClient, tenant: Tenant, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cxloop.accounts import invitations
+
+    monkeypatch.setattr(invitations, "MAX_INVITATIONS_PER_DAY", 3)
+    sent = [
+        client.post(
+            "/api/v1/invitations",
+            json={"email": f"cap{i}@example.com", "role": "viewer"},
+            headers=tenant.api,
+        )
+        for i in range(4)
+    ]
+    assert [r.status_code for r in sent] == [202, 202, 202, 429]
+    first = sent[0].json()["id"]
+    resends = [
+        client.post(f"/api/v1/invitations/{first}/resend", headers=tenant.api).status_code
+        for _ in range(5)
+    ]
+    assert resends == [200, 200, 200, 200, 429]  # five sendings in all
+    session.expire_all()
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(OutboundMessage.workspace_id == tenant.id)
+        )
+        == 3 + 4
+    )
+
+
 def test_an_expired_invitation_cannot_be_accepted(
     client: TestClient, tenant: Tenant, session: Session, browser: Callable[..., Browser]
 ) -> None:

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -31,13 +31,23 @@ from cxloop.accounts.service import (
     role_in,
 )
 from cxloop.core.db import rowcount
-from cxloop.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cxloop.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationFailed,
+)
 from cxloop.core.timeutil import utcnow
 from cxloop.models import MemberInvitation, Membership, User, Workspace
 
 log = logging.getLogger(__name__)
 
 INVITATION_LIFETIME = timedelta(days=7)
+# Invitations are mail from this server to any address an admin types: a workspace sends at
+# most this many a day, and one invitation is sent at most MAX_SENDS times.
+MAX_INVITATIONS_PER_DAY = 100
+MAX_SENDS = 5
 NOT_VALID = (
     "This invitation link is not valid: it was accepted, revoked or replaced by a newer one, "
     "or it has expired."
@@ -94,6 +104,19 @@ def invite(
     )
     if pending is not None:
         raise Conflict(f"An invitation to {address} is already waiting; resend it instead.")
+    sent_today = session.scalar(
+        select(func.count())
+        .select_from(MemberInvitation)
+        .where(
+            MemberInvitation.workspace_id == principal.workspace_id,
+            MemberInvitation.created_at >= now - timedelta(days=1),
+        )
+    )
+    if (sent_today or 0) >= MAX_INVITATIONS_PER_DAY:
+        raise TooManyRequests(
+            f"This workspace sent {MAX_INVITATIONS_PER_DAY} invitations in the last 24 hours; "
+            "try again tomorrow."
+        )
     invitation = MemberInvitation(
         workspace_id=principal.workspace_id,
         email=address,
@@ -175,6 +198,10 @@ def resend(session: Session, *, principal: Principal, invitation_id: int) -> Mem
     if invitation.status in ("accepted", "revoked"):
         raise Conflict(f"This invitation was {invitation.status}; it cannot be sent again.")
     check_owner_rule(principal, current=None, role=invitation.role)
+    if invitation.sent_count >= MAX_SENDS:
+        raise TooManyRequests(
+            f"This invitation was sent {MAX_SENDS} times; withdraw it and invite again later."
+        )
     invitation.sent_count += 1
     record_audit(
         session,

@@ -14,7 +14,7 @@ from cxloop.accounts import service as accounts
 from cxloop.accounts.dependencies import DbSession
 from cxloop.accounts.passwords import MIN_PASSWORD_LENGTH
 from cxloop.core.errors import AuthenticationFailed, Conflict, TooManyRequests, ValidationFailed
-from cxloop.core.http import client_ip
+from cxloop.core.http import client_address
 from cxloop.core.ratelimit import RateLimited
 from cxloop.models import MemberInvitation
 from cxloop.web import errors
@@ -160,7 +160,7 @@ def accept_invitation(
                 db,
                 email=found.email,
                 password=password[:1000],
-                ip=client_ip(request),
+                ip=client_address(request),
                 limiter=request.app.state.rate_limiter,
                 throttle=accounts.LoginThrottle.from_settings(settings_of(request)),
             )

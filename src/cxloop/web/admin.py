@@ -12,7 +12,13 @@ from cxloop.accounts import invitations
 from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
 from cxloop.accounts.widget_identity import identity_secret, rotate_identity_secret
-from cxloop.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cxloop.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationFailed,
+)
 from cxloop.models import User
 from cxloop.models.workspace import ROLES
 from cxloop.web import errors
@@ -64,7 +70,8 @@ def _manages(page: WebContext, role: str) -> bool:
 
 
 def _flash_error(
-    page: WebContext, exc: ValidationFailed | Conflict | NotFound | PermissionDenied
+    page: WebContext,
+    exc: ValidationFailed | Conflict | NotFound | PermissionDenied | TooManyRequests,
 ) -> None:
     flash_text(page.request, "error", errors.describe(page.locale, exc))
 
@@ -137,7 +144,7 @@ def invite_member(
                 role=role,
                 display_name=display_name[:200],
             )
-    except (ValidationFailed, Conflict, PermissionDenied) as exc:
+    except (ValidationFailed, Conflict, PermissionDenied, TooManyRequests) as exc:
         return _members(page, form=form, status=exc.status, error=errors.describe(page.locale, exc))
     page.flash("success", "invite.sent", email=invitation.email, role=page.t(f"role.{role}"))
     return redirect("/settings/members")
@@ -152,7 +159,7 @@ def resend_invitation(page: Page, invitation_id: int) -> Response:
             invitation = invitations.resend(
                 page.db, principal=page.principal, invitation_id=invitation_id
             )
-    except (Conflict, NotFound, PermissionDenied) as exc:
+    except (Conflict, NotFound, PermissionDenied, TooManyRequests) as exc:
         _flash_error(page, exc)
     else:
         page.flash("success", "invite.resent", email=invitation.email)

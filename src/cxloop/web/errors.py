@@ -27,6 +27,8 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^An invitation to (?P<email>\S+) is already waiting"), "err.invite_pending"),
     (re.compile(r"^This invitation was (accepted|revoked); it cannot"), "err.invite_closed"),
     (re.compile(r"^(?P<email>\S+) is already a member of this workspace\.$"), "err.already_member"),
+    (re.compile(r"^This workspace sent (?P<n>\d+) invitations in the last"), "err.invite_daily"),
+    (re.compile(r"^This invitation was sent (?P<n>\d+) times"), "err.invite_sends"),
     (re.compile(r"^A workspace needs at least one owner"), "err.last_owner"),
     (re.compile(r"^A user with email (?P<email>\S+) already exists\.$"), "err.user_exists"),
     (re.compile(r"^Not a valid email address"), "err.email_invalid"),

@@ -23,7 +23,7 @@ from cxloop.accounts import service as accounts
 from cxloop.accounts.access import Principal
 from cxloop.accounts.dependencies import DbSession
 from cxloop.core.errors import AuthenticationFailed, NotFound, PermissionDenied
-from cxloop.core.http import client_ip
+from cxloop.core.http import client_address
 from cxloop.core.i18n import LOCALES, gettext, negotiate_locale
 from cxloop.core.settings import Settings
 from cxloop.models import User, Workspace
@@ -268,7 +268,7 @@ def web_context(request: Request, db: DbSession) -> WebContext:
         role=role,
         user_id=user.id,
         label=user.email,
-        ip=client_ip(request) or None,
+        ip=client_address(request) or None,
     )
     return WebContext(
         request=request,

@@ -18,7 +18,7 @@ from cxloop.core.errors import (
     TooManyRequests,
     ValidationFailed,
 )
-from cxloop.core.http import client_ip
+from cxloop.core.http import client_address
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.ratelimit import RateLimited
 from cxloop.core.settings import Settings
@@ -189,7 +189,7 @@ def login(
             db,
             email=email,
             password=password,
-            ip=client_ip(request),
+            ip=client_address(request),
             limiter=request.app.state.rate_limiter,
             throttle=accounts.LoginThrottle.from_settings(settings),
         )
