@@ -98,6 +98,25 @@ def test_a_transaction_that_commits_late_is_not_skipped(
     assert recorder.seen == ["early", "later"]
 
 
+@pytest.mark.skipif(not IS_POSTGRES, reason="a PostgreSQL server holds other databases")
+def test_a_long_transaction_in_another_database_does_not_hold_the_bus_back(
+    database: Database, workspace: Workspace, recorder: Recorder
+) -> None:
+    import psycopg
+
+    # given another application's transaction, open on the same server in another database
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as other:
+        other.execute("SELECT pg_current_xact_id()")
+        # when an event of this database commits
+        with database.session() as session:
+            track(session, workspace, "now", "Page Viewed")
+        # then the bus hands it over at once
+        while bus.run_once(database, recorder):
+            pass
+        assert recorder.seen == ["now"]
+        other.rollback()
+
+
 def test_events_committed_in_turn_are_each_handled_once(
     database: Database, workspace: Workspace, recorder: Recorder
 ) -> None:

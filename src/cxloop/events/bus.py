@@ -91,21 +91,34 @@ def log_order(session: Session) -> tuple[Any, ...]:
     return (Event.tx, Event.id) if _is_postgres(session) else (Event.id,)
 
 
+# The lowest transaction id still running in this database (or, when none, one past the
+# highest that has finished): every event whose ``tx`` is below it has committed or rolled
+# back for good. Transactions of other databases on the same server are left out (ids are
+# server-wide, and another application's long transaction must not stall this bus); an id
+# whose database is not known (a prepared transaction, a session the role may not see)
+# counts as this database's. pg_stat_activity's backend_xid is the 32-bit form of the id.
+_OLDEST_RUNNING = text(
+    """
+    SELECT coalesce(
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+         WHERE x::text::bigint % 4294967296 NOT IN (
+             SELECT backend_xid::text::bigint FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())),
+        pg_snapshot_xmax(pg_current_snapshot())::text::bigint),
+        pg_current_xact_id_if_assigned()::text::bigint
+    """
+)
+
+
 def _finished(session: Session) -> ColumnElement[bool] | None:
     """Events whose transaction has finished (None: all visible ones, as on SQLite).
 
-    Must be the transaction's first statement, before it writes (its own id would hold the
-    bound back). Its own events count as finished: a test that runs the bus inside its own
-    transaction sees what it wrote."""
+    Must be the transaction's first statement, before it writes. The reader's own events count
+    as finished: a test that runs the bus inside its own transaction sees what it wrote."""
     if not _is_postgres(session):
         return None
-    xmin, own = session.execute(
-        text(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
-            " pg_current_xact_id_if_assigned()::text::bigint"
-        )
-    ).one()
-    finished = Event.tx < xmin
+    oldest, own = session.execute(_OLDEST_RUNNING).one()
+    finished = Event.tx < oldest
     return or_(finished, Event.tx == own) if own is not None else finished
 
 
