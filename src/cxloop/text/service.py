@@ -385,7 +385,9 @@ def analyzer_of(run: TextModelRun, taxonomy: Taxonomy) -> Analyzer:
 
 
 def analyzer_for(session: Session, *, workspace_id: int) -> tuple[Analyzer, TextModelRun]:
-    """The workspace's analyser (its active model and taxonomy) and the run it comes from."""
+    """The workspace's analyser (its active model and taxonomy) and the run it comes from,
+    for work that stores analyses: the taxonomy their categories refer to is seeded first."""
+    ensure_taxonomy(session, workspace_id=workspace_id)
     run = active_run(session, workspace_id=workspace_id)
     return analyzer_of(run, workspace_taxonomy(session, workspace_id=workspace_id)), run
 
