@@ -395,15 +395,23 @@ def analyzer_for(session: Session, *, workspace_id: int) -> tuple[Analyzer, Text
 def analyzer_in_use(session: Session, *, workspace_id: int) -> Analyzer:
     """The workspace's analyser (its active model and taxonomy), only reading: analysing a text
     on demand writes nothing, so it takes no write lock (on SQLite the one ingestion needs)."""
+    return _analyzer_and_own_run(session, workspace_id=workspace_id)[0]
+
+
+def _analyzer_and_own_run(
+    session: Session, *, workspace_id: int
+) -> tuple[Analyzer, TextModelRun | None]:
+    """The workspace's analyser and its own active run (None: the shipped model), read only."""
     taxonomy = workspace_taxonomy(session, workspace_id=workspace_id)
     run = _own_active_run(session, workspace_id=workspace_id)
     if run is not None:
-        return analyzer_of(run, taxonomy)
+        return analyzer_of(run, taxonomy), run
     model, fingerprint = _shipped_model()
-    return _analyzers.get(
+    analyzer = _analyzers.get(
         ("shipped", fingerprint, taxonomy),
         lambda: Analyzer(model, taxonomy=taxonomy, model_path=None),
     )
+    return analyzer, None
 
 
 def list_model_runs(
@@ -560,7 +568,7 @@ def analyse_and_store(
     report.skipped = len(latest) - len(todo)
     if not todo:
         return report
-    analyzer, run = analyzer_for(session, workspace_id=workspace_id)
+    analyzer, own_run = _analyzer_and_own_run(session, workspace_id=workspace_id)
     analyses: list[Analysis] = []
     for start in range(0, len(todo), ANALYSE_CHUNK):
         chunk = todo[start : start + ANALYSE_CHUNK]
@@ -575,6 +583,10 @@ def analyse_and_store(
         source_ids=[item.source_id for item in todo],
         lock=True,
     )
+    # Seeded (the categories refer to it) and the shipped run's row made, on first use, only
+    # now that the write lock is held anyway.
+    ensure_taxonomy(session, workspace_id=workspace_id)
+    run_id = own_run.id if own_run is not None else shipped_run(session).id
     now = utcnow()
     insert_ = _insert(session)
     stored: list[tuple[int, str, list[str], datetime]] = []
@@ -603,7 +615,7 @@ def analyse_and_store(
             "aspects": _aspects(result),
             "keywords": list(result.keywords),
             "corrected": kept,
-            "model_run_id": run.id,
+            "model_run_id": run_id,
             "text_hash": hashes[item.source_id],
             "occurred_at": item.occurred_at,
             "analysed_at": now,
