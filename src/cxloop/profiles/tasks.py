@@ -34,10 +34,16 @@ def mark_churned(session: Session, *, workspace: Workspace) -> int:
 
 @huey.periodic_task(crontab(minute="17", hour="3"))
 def mark_churned_everywhere() -> int:
-    """Daily: churn marking for every workspace; safe to run twice."""
+    """Daily: churn marking for every workspace, each in a transaction of its own (one long
+    transaction would hold SQLite's write lock, and so ingestion, for all of them); safe to
+    run twice."""
     total = 0
     database = get_database()
-    with database.session() as session:
-        for workspace in session.scalars(select(Workspace)):
-            total += mark_churned(session, workspace=workspace)
+    with database.read_session() as session:
+        ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
+    for workspace_id in ids:
+        with database.session() as session:
+            workspace = session.get(Workspace, workspace_id)
+            if workspace is not None:
+                total += mark_churned(session, workspace=workspace)
     return total
