@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.cli import main
@@ -126,6 +127,95 @@ def test_events_committed_in_turn_are_each_handled_once(
         bus.run_once(database, recorder)
     assert bus.run_once(database, recorder) == 0
     assert recorder.seen == ["a", "b", "c"]
+
+
+@dataclass
+class SlowReader:
+    """A consumer that reads, waits to be let go (as comment analysis takes its time), then
+    writes."""
+
+    workspace_id: int
+    name: str
+    columns: tuple[str, ...] | None = ("workspace_id",)
+    reading: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)
+    batches: int = 0
+
+    def handle(self, session: Session, events: Sequence[Event]) -> None:
+        session.scalar(select(func.count()).select_from(Workspace))
+        self.reading.set()
+        assert self.go.wait(30)
+        self.batches += 1
+        session.execute(
+            update(Workspace)
+            .where(Workspace.id == self.workspace_id)
+            .values(name=f"handled {self.batches}")
+        )
+
+
+@pytest.fixture
+def slow_reader(database: Database, workspace: Workspace) -> Iterator[SlowReader]:
+    consumer = SlowReader(workspace.id, unique("slow-"))
+    consumer.go.set()
+    while bus.run_once(database, consumer, batch_size=10_000):
+        pass
+    consumer.go.clear()
+    consumer.reading.clear()
+    yield consumer
+    consumer.go.set()
+    with database.session() as session:
+        session.execute(delete(BusCheckpoint).where(BusCheckpoint.consumer == consumer.name))
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's one write lock")
+def test_a_consumer_reading_its_batch_does_not_hold_back_ingestion(
+    database: Database, workspace: Workspace, slow_reader: SlowReader
+) -> None:
+    with database.session() as session:
+        track(session, workspace, "a", "Page Viewed")
+    # given the consumer busy with the reading part of its batch
+    worker = threading.Thread(target=bus.run_once, args=(database, slow_reader))
+    worker.start()
+    try:
+        assert slow_reader.reading.wait(30)
+        # when an event is ingested meanwhile, then it commits (the bus holds no lock yet)
+        with database.session() as session:
+            track(session, workspace, "b", "Page Viewed")
+    finally:
+        slow_reader.go.set()
+        worker.join(30)
+    # and the consumer's own write and checkpoint still land, and the new event is next
+    assert bus.run_once(database, slow_reader) == 1
+    with database.session() as session:
+        assert session.get(Workspace, workspace.id).name == "handled 2"  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's one write lock")
+def test_a_worker_overtaken_on_its_batch_undoes_it(
+    database: Database, workspace: Workspace, slow_reader: SlowReader
+) -> None:
+    with database.session() as session:
+        track(session, workspace, "a", "Page Viewed")
+    handled: list[int] = []
+    slow_reader.batches = 10  # its write would name the workspace "handled 11"
+    # given one worker in the middle of a batch
+    first = threading.Thread(
+        target=lambda: handled.append(bus.run_once(database, slow_reader)), name="first"
+    )
+    first.start()
+    assert slow_reader.reading.wait(30)
+    # when a second worker handles the same batch and commits first
+    second = SlowReader(workspace.id, slow_reader.name)
+    second.go.set()
+    handled.append(bus.run_once(database, second))
+    with database.session() as session:
+        assert session.get(Workspace, workspace.id).name == "handled 1"  # type: ignore[union-attr]
+    slow_reader.go.set()
+    first.join(30)
+    # then the first undoes its copy: the batch took effect once
+    assert handled == [1, 0]
+    with database.session() as session:
+        assert session.get(Workspace, workspace.id).name == "handled 1"  # type: ignore[union-attr]
 
 
 # --- finding and repairing what a consumer missed ----------------------------------------------

@@ -157,15 +157,12 @@ def _load(query: Any, consumer: Consumer) -> Any:
 
 def run_once(database: Database, consumer: Consumer, *, batch_size: int = 1000) -> int:
     """Handle the next batch for ``consumer``; returns how many events it handled."""
+    if database.is_sqlite:
+        return _run_once_reading_first(database, consumer, batch_size=batch_size)
     with database.session() as session:
         finished = _finished(session)
         checkpoint = _checkpoint(session, consumer.name)
-        query = (
-            select(Event)
-            .where(after(session, Position(checkpoint.tx, checkpoint.position)))
-            .order_by(*log_order(session))
-            .limit(batch_size)
-        )
+        query = _batch(session, Position(checkpoint.tx, checkpoint.position), batch_size)
         if finished is not None:
             query = query.where(finished)
         events = list(session.scalars(_load(query, consumer)))
@@ -175,6 +172,40 @@ def run_once(database: Database, consumer: Consumer, *, batch_size: int = 1000) 
         checkpoint.tx, checkpoint.position = events[-1].tx, events[-1].id
         checkpoint.updated_at = utcnow()
         return len(events)
+
+
+class _Overtaken(Exception):
+    """Another worker handled the batch meanwhile."""
+
+
+def _run_once_reading_first(database: Database, consumer: Consumer, *, batch_size: int) -> int:
+    """SQLite: read the batch, and let the handler read and compute (analyse comments, match
+    triggers), before taking the one write lock, which ingestion waits for; the lock comes at
+    the handler's first write, or at the checkpoint's. Holding the checkpoint from the start
+    would hold the lock all along. A worker that finds the checkpoint moved meanwhile undoes
+    its batch."""
+    try:
+        with database.session(write_on_demand=True) as session:
+            seen = session.get(BusCheckpoint, consumer.name)
+            start = Position(seen.tx, seen.position) if seen is not None else Position()
+            events = list(session.scalars(_load(_batch(session, start, batch_size), consumer)))
+            if not events:
+                return 0
+            consumer.handle(session, events)
+            checkpoint = _checkpoint(session, consumer.name)
+            if Position(checkpoint.tx, checkpoint.position) != start:
+                raise _Overtaken
+            checkpoint.tx, checkpoint.position = events[-1].tx, events[-1].id
+            checkpoint.updated_at = utcnow()
+            return len(events)
+    except _Overtaken:
+        return 0
+
+
+def _batch(session: Session, start: Position, batch_size: int) -> Any:
+    return (
+        select(Event).where(after(session, start)).order_by(*log_order(session)).limit(batch_size)
+    )
 
 
 def drain(database: Database, *, batch_size: int = 1000, names: Sequence[str] | None = None) -> int:
