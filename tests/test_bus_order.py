@@ -218,6 +218,52 @@ def test_a_worker_overtaken_on_its_batch_undoes_it(
         assert session.get(Workspace, workspace.id).name == "handled 1"  # type: ignore[union-attr]
 
 
+def test_an_event_whose_profile_merged_after_it_was_read_counts_on_the_survivor(
+    database: Database, workspace: Workspace
+) -> None:
+    # given a known customer whose events are counted
+    with database.session() as session:
+        track(session, workspace, "kim", "Page Viewed")
+    bus.drain(database, names=[profile_activity.name])
+    # and a visitor's event read by the bus, not yet counted
+    now = datetime.now(UTC)
+    with database.session() as session:
+        message = parse_message(
+            {"type": "page", "anonymousId": "visitor-1", "name": "Home"},
+            type_=None,
+            index=None,
+            received_at=now,
+        )
+        service.ingest(session, workspace=workspace, messages=[message], received_at=now)
+    with database.session() as session:
+        batch = list(
+            session.scalars(
+                select(Event).where(Event.workspace_id == workspace.id, Event.type == "page")
+            )
+        )
+    # when the visitor signs in as that customer meanwhile, merging the profiles
+    with database.session() as session:
+        message = parse_message(
+            {"type": "identify", "userId": "kim", "anonymousId": "visitor-1"},
+            type_=None,
+            index=None,
+            received_at=now,
+        )
+        service.ingest(session, workspace=workspace, messages=[message], received_at=now)
+    # and the bus then counts the batch it read
+    with database.session() as session:
+        profile_activity.handle(session, batch)
+    # then the event counts on the surviving profile, not on the merged one
+    assert counters(database, workspace, "kim") == (2, {"server": 2}, 0, 0)
+    with database.session() as session:
+        merged = session.scalars(
+            select(Customer).where(
+                Customer.workspace_id == workspace.id, Customer.merged_into_id.is_not(None)
+            )
+        ).one()
+        assert merged.event_count == 0
+
+
 # --- finding and repairing what a consumer missed ----------------------------------------------
 
 

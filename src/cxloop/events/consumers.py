@@ -44,13 +44,16 @@ class ProfileActivity:
     )
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
+        customers = _locked_survivors(session, {e.customer_id for e in events})
         first: dict[int, datetime] = {}
         last: dict[int, datetime] = {}
         channels: dict[int, Counter[str]] = defaultdict(Counter)
         identified: set[int] = set()
         orders_changed: set[int] = set()
         for event in events:
-            cid = event.customer_id
+            # A profile merged since the batch was read: its events, orders and counters are
+            # on the survivor now, and so is this event.
+            cid = customers[event.customer_id].id
             if cid not in first or event.timestamp < first[cid]:
                 first[cid] = event.timestamp
             if cid not in last or event.timestamp > last[cid]:
@@ -60,15 +63,8 @@ class ProfileActivity:
                 identified.add(cid)
             if event.type == "track" and event.name in _ORDER_EVENTS:
                 orders_changed.add(cid)
-        # Locked in id order, as ingestion locks the profiles it loads: no deadlock between them.
-        customers = session.scalars(
-            select(Customer)
-            .where(Customer.id.in_(sorted(first)))
-            .order_by(Customer.id)
-            .with_for_update()
-        )
         totals = order_totals(session, customer_ids=orders_changed)
-        for customer in customers:
+        for customer in {c.id: c for c in customers.values()}.values():
             cid = customer.id
             if customer.first_seen_at is None or first[cid] < customer.first_seen_at:
                 customer.first_seen_at = first[cid]
@@ -95,6 +91,37 @@ class ProfileActivity:
 
 
 profile_activity = register(ProfileActivity())
+
+
+def _locked_survivors(session: Session, ids: set[int]) -> dict[int, Customer]:
+    """The profiles with these ids, locked, each replaced by the one it was merged into (a
+    merge leaves one hop to the survivor)."""
+    # Locked in id order, as ingestion locks the profiles it loads: no deadlock between them.
+    found = {
+        c.id: c
+        for c in session.scalars(
+            select(Customer)
+            .where(Customer.id.in_(sorted(ids)))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+    }
+    moved = {c.merged_into_id for c in found.values() if c.merged_into_id is not None}
+    if moved - found.keys():
+        found.update(
+            (c.id, c)
+            for c in session.scalars(
+                select(Customer)
+                .where(Customer.id.in_(sorted(moved - found.keys())))
+                .order_by(Customer.id)
+                .with_for_update()
+            )
+        )
+    return {
+        cid: found.get(c.merged_into_id, c) if c.merged_into_id is not None else c
+        for cid, c in found.items()
+        if cid in ids
+    }
 
 
 @dataclass(frozen=True)
