@@ -26,9 +26,12 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Connection, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from cxloop import domains  # noqa: E402
 from cxloop.core.db import Database, make_engine  # noqa: E402
 from cxloop.core.migrate import upgrade  # noqa: E402
 from cxloop.core.settings import Settings, get_settings, reset_settings  # noqa: E402
+
+domains.install()  # as the app, the CLI and the worker do: every domain plugged in
 
 TEST_DATABASE_URL = os.environ.get("CXLOOP_TEST_DATABASE_URL") or (f"sqlite:///{_TMP / 'test.db'}")
 IS_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")

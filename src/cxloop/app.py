@@ -14,23 +14,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cxloop import __version__
-from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erasure covers the outbox)
-from cxloop.core.background import Background
+from cxloop import __version__, domains
 from cxloop.core.bodylimit import BodyLimit, BodyRule, size_text
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse, UnicodeGuard
 from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings, get_settings
-from cxloop.events import (
-    consumers,  # noqa: F401  (registers the bus consumers)
-    hooks,  # noqa: F401  (registers merge/export/erase hooks)
-)
 from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
-from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (survey answers follow too)
-from cxloop.feedback import texts as survey_texts  # noqa: F401  (its text source and consumer)
-from cxloop.feedback import triggers as survey_triggers  # noqa: F401  (registers its consumer)
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -143,7 +134,12 @@ def create_app(
     """Build the application; ``background`` starts the job consumer and the bus pump."""
     settings = settings or get_settings()
     database = database or get_database(settings)
-    runner = Background(database, settings, run_jobs=not settings.redis_url) if background else None
+    domains.install()
+    runner = (
+        domains.background(database, settings, run_jobs=not settings.redis_url)
+        if background
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -173,31 +169,8 @@ def create_app(
     app.add_middleware(UnicodeGuard)
     install_error_handlers(app)
 
-    from cxloop.accounts.api import router as accounts_router
-    from cxloop.channels.outbox_api import router as outbox_router
-    from cxloop.events.api import rest_router as events_rest_router
-    from cxloop.events.api import router as ingestion_router
-    from cxloop.feedback.api import router as feedback_router
-    from cxloop.feedback.followups_api import router as follow_ups_router
-    from cxloop.feedback.improvements_api import router as improvements_router
-    from cxloop.feedback.invitations_api import router as invitations_router
-    from cxloop.metrics.api import router as metrics_router
-    from cxloop.profiles.api import router as profiles_router
-    from cxloop.text.analytics_api import router as text_analytics_router
-    from cxloop.text.api import router as text_router
-
-    app.include_router(ingestion_router)
-    app.include_router(profiles_router)
-    app.include_router(events_rest_router)
-    app.include_router(accounts_router)
-    app.include_router(feedback_router)
-    app.include_router(follow_ups_router)
-    app.include_router(invitations_router)
-    app.include_router(improvements_router)
-    app.include_router(metrics_router)
-    app.include_router(text_router)
-    app.include_router(text_analytics_router)
-    app.include_router(outbox_router)
+    for router in domains.routers():
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -58,12 +58,11 @@ WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace 
 
 
 def _database() -> Database:
-    from cxloop.channels import hooks as channel_hooks  # noqa: F401  (erase: the outbox too)
+    """The database, with every domain plugged in (merges, exports and erasure reach them all)."""
+    from cxloop import domains
     from cxloop.core.db import get_database
-    from cxloop.events import hooks  # noqa: F401  (merge, export and erase cover events too)
-    from cxloop.feedback import hooks as feedback_hooks  # noqa: F401  (and survey answers)
-    from cxloop.text import service as text_service  # noqa: F401  (and text analyses)
 
+    domains.install()
     return get_database()
 
 
@@ -139,7 +138,7 @@ def worker(
     import signal
     import threading
 
-    from cxloop.core.background import Background
+    from cxloop import domains
     from cxloop.core.settings import get_settings
 
     settings = get_settings()
@@ -149,7 +148,7 @@ def worker(
             "`cxloop serve` runs the jobs itself."
         )
     database = _ready_database()
-    runner = Background(database, settings, workers=threads)
+    runner = domains.background(database, settings, workers=threads)
     runner.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -655,7 +654,6 @@ def text_reanalyze(
     from sqlalchemy import select
 
     from cxloop.core.timeutil import KST, as_utc
-    from cxloop.feedback import texts  # noqa: F401  (registers the survey_response source)
     from cxloop.models import Workspace
     from cxloop.text import tasks
     from cxloop.text.sources import get_source
@@ -667,9 +665,9 @@ def text_reanalyze(
         except ValueError:
             raise CxloopError(f"--since takes a date as YYYY-MM-DD, not {since!r}.") from None
         start = as_utc(datetime.combine(day, time(0), tzinfo=KST))
+    database = _ready_database()
     for name in source or []:
         get_source(name)
-    database = _ready_database()
     if workspace is not None:
         workspace_ids = [_workspace_id(workspace)]
     else:
@@ -699,7 +697,6 @@ def text_reanalyze(
 def text_retrain(workspace: WorkspaceOpt) -> None:
     """Retrain the workspace's text model on the labelled texts, survey scores (weak labels)
     and corrections (strong labels); it is used only if not worse on the held-out texts."""
-    from cxloop.feedback import texts  # noqa: F401  (survey scores give weak labels)
     from cxloop.text import retrain
 
     workspace_id = _workspace_id(workspace)
@@ -747,8 +744,7 @@ def erase_customer(
 @bus_app.command("drain")
 def bus_drain() -> None:
     """Run every bus consumer until it has caught up."""
-    from cxloop.events import bus, consumers  # noqa: F401
-    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
+    from cxloop.events import bus
 
     handled = bus.drain(_ready_database())
     console.print(f"{handled} events handled.")
@@ -757,8 +753,7 @@ def bus_drain() -> None:
 @bus_app.command("status")
 def bus_status() -> None:
     """How far behind each bus consumer is."""
-    from cxloop.events import bus, consumers  # noqa: F401
-    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
+    from cxloop.events import bus
 
     with _ready_database().session() as session:
         for name, lag in bus.lag_of(session).items():
@@ -784,8 +779,7 @@ def bus_replay(
     from datetime import date, datetime, time
 
     from cxloop.core.timeutil import KST, as_utc
-    from cxloop.events import bus, consumers  # noqa: F401
-    from cxloop.feedback import texts, triggers  # noqa: F401  (the survey consumers)
+    from cxloop.events import bus
 
     try:
         start = (
@@ -797,11 +791,11 @@ def bus_replay(
         raise CxloopError(
             f"--since takes a day (YYYY-MM-DD) or an ISO 8601 time, not {since!r}."
         ) from None
+    database = _ready_database()
     if consumer not in bus.consumers:
         raise CxloopError(
             f"No consumer named {consumer!r}; there are {', '.join(sorted(bus.consumers))}."
         )
-    database = _ready_database()
     workspace_id = _workspace_id(workspace) if workspace else None
     with _progress() as progress:
         task = progress.add_task(f"Replaying to {consumer}", total=None)

@@ -1,17 +1,14 @@
 """The channels domain's part of erasing a customer: what was to be sent to them is cancelled
 and every message to them loses its address, subject and words (status, purpose and times stay
-for the counts). Also the mailer of member invitations, which accounts cannot import."""
+for the counts)."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from cxloop.accounts import invitations
-from cxloop.channels.invitation_mail import mail_invitation
 from cxloop.core.db import rowcount
 from cxloop.models import Customer, OutboundMessage
-from cxloop.profiles import service
 
 
 def scrub_outbox(session: Session, customer: Customer) -> dict[str, int]:
@@ -37,14 +34,3 @@ def scrub_outbox(session: Session, customer: Customer) -> dict[str, int]:
         )
     )
     return {"outbound_messages_cancelled": cancelled, "outbound_messages_scrubbed": scrubbed}
-
-
-def install() -> None:
-    """Register the hooks once: erasure, and the mail that carries a member invitation."""
-    if scrub_outbox not in service.erase_hooks:
-        service.erase_hooks.append(scrub_outbox)
-    if mail_invitation not in invitations.invitation_mailers:
-        invitations.invitation_mailers.append(mail_invitation)
-
-
-install()

@@ -1,9 +1,15 @@
-"""In-process background services: the Huey consumer and the bus pump (serve or worker)."""
+"""In-process background services: the Huey consumer and the bus pump (serve or worker).
+
+Core knows no domain: whoever starts this (the app, the worker) passes ``prepare``, which plugs
+the domains in (their jobs among them) before the consumer starts, and ``start_bus``, which
+starts the bus pump and returns it (a thread with ``stop()``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from huey.consumer import Consumer
 
@@ -21,21 +27,23 @@ class EmbeddedConsumer(Consumer):
         return None
 
 
+class Pump(Protocol):
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Background:
     database: Database
     settings: Settings
+    prepare: Callable[[], None]
+    start_bus: Callable[[Database, Settings], Pump] | None = None
     run_jobs: bool = True
-    run_bus: bool = True
     workers: int = 2
     _consumer: EmbeddedConsumer | None = field(default=None, init=False)
-    _pump: object | None = field(default=None, init=False)
+    _pump: Pump | None = field(default=None, init=False)
 
     def start(self) -> None:
-        # Imported here: registering tasks and consumers pulls in the domains.
-        from cxloop import tasks  # noqa: F401
-        from cxloop.events.bus import BusPump
-
+        self.prepare()
         if self.run_jobs and not huey.immediate:
             self._consumer = EmbeddedConsumer(
                 huey,
@@ -45,19 +53,11 @@ class Background:
                 check_worker_health=False,
             )
             self._consumer.start()
-        if self.run_bus:
-            pump = BusPump(
-                self.database,
-                poll_seconds=self.settings.bus_poll_seconds,
-                batch_size=self.settings.bus_batch_size,
-            )
-            pump.start()
-            self._pump = pump
+        if self.start_bus is not None:
+            self._pump = self.start_bus(self.database, self.settings)
 
     def stop(self) -> None:
-        from cxloop.events.bus import BusPump
-
-        if isinstance(self._pump, BusPump):
+        if self._pump is not None:
             self._pump.stop()
         if self._consumer is not None:
             self._consumer.stop(graceful=True)

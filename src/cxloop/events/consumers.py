@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.events.bus import Position, at_or_before, hold, register
+from cxloop.events.bus import Position, at_or_before, hold
 from cxloop.events.commerce import ORDER_COMPLETED, ORDER_STATUS_EVENTS, order_totals
 from cxloop.models import BusCheckpoint, Customer, Event
 
@@ -90,7 +90,7 @@ class ProfileActivity:
         recount(session, customer_ids={e.customer_id for e in events}, upto=upto)
 
 
-profile_activity = register(ProfileActivity())
+profile_activity = ProfileActivity()
 
 
 def _locked_survivors(session: Session, ids: set[int]) -> dict[int, Customer]:

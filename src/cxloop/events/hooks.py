@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cxloop.models import Customer, Event, Order
-from cxloop.profiles import identity, service
+from cxloop.profiles import identity
 
 # Keys removed from stored events and orders when a customer is erased: they identify a person.
 PERSONAL_KEYS = frozenset(
@@ -130,14 +130,3 @@ def scrub_events_and_orders(session: Session, customer: Customer) -> dict[str, i
     for order in orders:
         order.properties = _scrub(order.properties)
     return {"events_scrubbed": len(events), "orders_scrubbed": len(orders)}
-
-
-def install() -> None:
-    """Register the hooks once."""
-    if move_on_merge not in identity.merge_hooks:
-        identity.merge_hooks.append(move_on_merge)
-        service.export_hooks.append(export_events_and_orders)
-        service.erase_hooks.append(scrub_events_and_orders)
-
-
-install()

@@ -16,7 +16,6 @@ from cxloop.core.db import one_of
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import FUTURE_TOLERANCE, parse_iso, utcnow
-from cxloop.events import hooks  # noqa: F401  (a merge during ingestion moves events too)
 from cxloop.events.commerce import COMMERCE_EVENTS, record_commerce
 from cxloop.events.segment import Message, parse_message
 from cxloop.models import Customer, Event, Order, Workspace

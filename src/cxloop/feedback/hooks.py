@@ -17,7 +17,7 @@ from cxloop.models import (
     Response,
     SurveyVersion,
 )
-from cxloop.profiles import identity, service
+from cxloop.profiles import identity
 
 
 def move_feedback_on_merge(
@@ -94,14 +94,3 @@ def scrub_feedback(session: Session, customer: Customer) -> dict[str, int]:
         response.comment = None
         response.hidden = {}
     return {"survey_responses_scrubbed": len(responses)}
-
-
-def install() -> None:
-    """Register the hooks once."""
-    if move_feedback_on_merge not in identity.merge_hooks:
-        identity.merge_hooks.append(move_feedback_on_merge)
-        service.export_hooks.append(export_feedback)
-        service.erase_hooks.append(scrub_feedback)
-
-
-install()

@@ -17,11 +17,9 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
-from cxloop.events.bus import register as register_consumer
 from cxloop.models import Event, Response
 from cxloop.text import service as text_service
 from cxloop.text.sources import SourceText, WeakLabel
-from cxloop.text.sources import register as register_source
 
 SOURCE = "survey_response"
 SURVEY_ANSWERED = "Survey Answered"  # as feedback.service logs it
@@ -107,7 +105,7 @@ class SurveyResponseTexts:
         return out
 
 
-survey_texts = register_source(SurveyResponseTexts())
+survey_texts = SurveyResponseTexts()
 
 
 class SurveyCommentAnalysis:
@@ -132,4 +130,4 @@ class SurveyCommentAnalysis:
                 )
 
 
-register_consumer(SurveyCommentAnalysis())
+survey_comment_analysis = SurveyCommentAnalysis()

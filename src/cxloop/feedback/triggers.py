@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import as_utc, is_plausible, utcnow
-from cxloop.events.bus import register
 from cxloop.feedback.distribution import (
     create_invitation,
     distribution_of,
@@ -267,4 +266,4 @@ def _triggered_surveys(
     return found
 
 
-register(SurveyTriggers())
+survey_triggers = SurveyTriggers()

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
+from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import newest_first, oldest_first
 from cxloop.core.timeutil import utcnow
@@ -36,8 +37,6 @@ from cxloop.models import (
 )
 from cxloop.models.base import table_of
 from cxloop.models.text import SENTIMENTS
-from cxloop.profiles import identity
-from cxloop.profiles import service as profiles
 from cxloop.text.categories import Category, Taxonomy, load_taxonomy
 from cxloop.text.pipeline import Analysis, Analyzer
 from cxloop.text.sentiment import MODEL_PATH, TextModel, load_model
@@ -897,9 +896,13 @@ def strong_labels(session: Session, *, workspace_id: int) -> list[StrongLabel]:
 def move_analyses_on_merge(
     session: Session, workspace_id: int, survivor_id: int, merged_id: int
 ) -> dict[str, int]:
-    return identity.move_customer_rows(
-        session, (TextAnalysis,), workspace_id, survivor_id, merged_id
+    moved = session.execute(
+        update(TextAnalysis)
+        .where(TextAnalysis.workspace_id == workspace_id, TextAnalysis.customer_id == merged_id)
+        .values(customer_id=survivor_id)
+        .execution_options(synchronize_session=False)
     )
+    return {TextAnalysis.__tablename__: rowcount(moved)}
 
 
 def export_analyses(session: Session, customer: Customer) -> dict[str, Any]:
@@ -951,14 +954,3 @@ def scrub_analyses(session: Session, customer: Customer) -> dict[str, int]:
             .values(text_hash="erased")  # no longer a label of any text
         )
     return {"text_analyses_scrubbed": len(rows)}
-
-
-def install_hooks() -> None:
-    """Register the hooks once."""
-    if move_analyses_on_merge not in identity.merge_hooks:
-        identity.merge_hooks.append(move_analyses_on_merge)
-        profiles.export_hooks.append(export_analyses)
-        profiles.erase_hooks.append(scrub_analyses)
-
-
-install_hooks()
