@@ -667,7 +667,7 @@ def test_recording_a_consent_change(
         ),
         (
             {"purpose": "marketing", "channel": "fax", "decision": "grant"},
-            "channel must be one of email, sms, kakao, push.",
+            "channel must be one of email, sms, kakao, push, in_app.",
         ),
         (
             {"purpose": "marketing", "channel": "sms"},

@@ -21,6 +21,9 @@ WITHDRAWAL_SHARE = 0.2  # of those who agreed to marketing, later withdraw on on
 TERMS = "회원가입 이용약관 및 개인정보 수집·이용 동의 (약관 v3.2)"
 MARKETING_TEXT = "[선택] 광고성 정보 수신 동의"
 NIGHT_TEXT = "[선택] 야간(21시~08시) 광고성 정보 수신 동의"
+# The signup terms cover the channels that carry messages out of the shop; in-app messages
+# need no service grant (with no record, service messages are allowed).
+SIGNUP_CHANNELS = tuple(c for c in CONSENT_CHANNELS if c != "in_app")
 WITHDRAWAL_SOURCES = {
     "email": ("unsubscribe_link", "이메일 하단 수신거부 링크"),
     "sms": ("sms_optout", "080 무료 수신거부"),
@@ -38,7 +41,7 @@ def consent_plan(person: Person, rng: Random, *, now: float) -> list[ConsentChan
     joined = person.signup_at
     source = "app_signup" if person.devices[0].platform != "web" else "web_signup"
     changes: list[ConsentChange] = [
-        ("service", channel, True, source, TERMS, joined) for channel in CONSENT_CHANNELS
+        ("service", channel, True, source, TERMS, joined) for channel in SIGNUP_CHANNELS
     ]
     if rng.random() >= MARKETING_SHARE:
         return changes

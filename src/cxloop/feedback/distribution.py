@@ -38,14 +38,26 @@ from cxloop.events.service import ingest
 from cxloop.feedback.definition import load_definition
 from cxloop.feedback.service import get_version, hash_token
 from cxloop.feedback.settings import DistributionSettings, parse_distribution
-from cxloop.models import ConsentRecord, Customer, Identity, Invitation, Survey, Workspace
+from cxloop.models import Customer, Identity, Invitation, Survey, Workspace
 from cxloop.models.feedback import INVITATION_STATUSES
+from cxloop.profiles.consent import may_send
 from cxloop.profiles.service import find_customer
 
 # Survey invitations ask about a service the customer used; they are not advertising, so the
-# customer's consent for the "service" purpose on email is what counts.
+# consent policy is asked about the "service" purpose: by email for emailed invitations, in-app
+# for the survey widget.
 CONSENT_PURPOSE = "service"
-SKIP_REASONS = ("fatigue", "no_email", "opted_out", "erased", "survey_not_live")
+WIDGET_CONSENT_CHANNEL = "in_app"
+# The policy's denial reasons (erased, merged, opted_out, no_opt_in) are kept as they are.
+SKIP_REASONS = (
+    "fatigue",
+    "no_email",
+    "opted_out",
+    "no_opt_in",
+    "erased",
+    "merged",
+    "survey_not_live",
+)
 # Statuses that still wait for an answer.
 OPEN_STATUSES = ("sent", "opened")
 MAX_INVITE_BATCH = 500
@@ -155,26 +167,32 @@ def recently_invited(
     return found is not None
 
 
-def email_block(session: Session, *, customer: Customer) -> str | None:
-    """Why this customer cannot be emailed a survey (None when they can)."""
-    if customer.erased_at is not None:
-        return "erased"
+def email_consent(
+    session: Session, *, customer: Customer, at: datetime
+) -> tuple[str | None, datetime | None]:
+    """Why this customer cannot be emailed a survey at ``at`` (None when they can), and when
+    the email must wait for (the consent policy's hold; None to send at once)."""
+    decision = may_send(session, customer=customer, purpose=CONSENT_PURPOSE, channel="email", at=at)
+    if decision.reason in ("erased", "merged"):
+        return decision.reason, None
     if not customer.email:
-        return "no_email"
-    latest = session.scalar(
-        select(ConsentRecord.granted)
-        .where(
-            ConsentRecord.workspace_id == customer.workspace_id,
-            ConsentRecord.customer_id == customer.id,
-            ConsentRecord.purpose == CONSENT_PURPOSE,
-            ConsentRecord.channel == "email",
-        )
-        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
-        .limit(1)
+        return "no_email", None
+    if decision.denied:
+        return decision.reason, None
+    return None, decision.hold_until
+
+
+def email_block(session: Session, *, customer: Customer, at: datetime | None = None) -> str | None:
+    """Why this customer cannot be emailed a survey (None when they can)."""
+    return email_consent(session, customer=customer, at=at or utcnow())[0]
+
+
+def widget_block(session: Session, *, customer: Customer, at: datetime) -> str | None:
+    """Why the survey widget may not invite this customer (None when it may)."""
+    decision = may_send(
+        session, customer=customer, purpose=CONSENT_PURPOSE, channel=WIDGET_CONSENT_CHANNEL, at=at
     )
-    if latest is False:
-        return "opted_out"
-    return None
+    return None if decision.allowed else decision.reason or "opted_out"
 
 
 def _lock_customer(session: Session, customer_id: int) -> None:
@@ -245,7 +263,9 @@ def create_invitation(
     elif recently_invited(session, workspace=workspace, customer_id=customer.id, around=send_at):
         reason = "fatigue"
     elif channel == "email":
-        reason = email_block(session, customer=customer)
+        reason = email_block(session, customer=customer, at=send_at)
+    elif channel == "widget":
+        reason = widget_block(session, customer=customer, at=send_at)
     fields = dict(hidden or {})
     if reason is not None:
         fields["skip_reason"] = reason
@@ -429,7 +449,7 @@ def _queue_invitation_email(
     customer: Customer,
     settings: Settings,
     reminder: bool,
-    now: datetime,
+    send_after: datetime,
 ) -> None:
     assert customer.email is not None
     lang = _language(customer)
@@ -451,8 +471,8 @@ def _queue_invitation_email(
         html=html,
         dedupe_key=f"{'reminder' if reminder else 'invitation'}:{invitation.id}",
         customer_id=customer.id,
-        purpose="service",
-        send_after=now,
+        purpose=CONSENT_PURPOSE,
+        send_after=send_after,
     )
 
 
@@ -483,7 +503,7 @@ def deliver(
         invitation.status = "expired"
         return invitation.status
     if invitation.channel == "email":
-        reason = email_block(session, customer=customer)
+        reason, hold_until = email_consent(session, customer=customer, at=now)
         if reason is not None:
             _skip(invitation, reason)
             return invitation.status
@@ -495,7 +515,7 @@ def deliver(
             customer=customer,
             settings=settings,
             reminder=False,
-            now=now,
+            send_after=hold_until or now,
         )
     invitation.status = "sent"
     invitation.sent_at = now
@@ -622,7 +642,8 @@ def send_reminders(
     for invitation in invitations:
         customer = customers[invitation.customer_id]
         invitation.reminded_at = now
-        if email_block(session, customer=customer) is not None:
+        reason, hold_until = email_consent(session, customer=customer, at=now)
+        if reason is not None:
             continue
         _queue_invitation_email(
             session,
@@ -632,7 +653,7 @@ def send_reminders(
             customer=customer,
             settings=settings,
             reminder=True,
-            now=now,
+            send_after=hold_until or now,
         )
         sent += 1
     session.flush()
@@ -686,6 +707,8 @@ def widget_invitation(
     trigger), within the sample and the fatigue window; None when there is nothing."""
     settings = settings or get_settings()
     now = now or utcnow()
+    if widget_block(session, customer=customer, at=now) is not None:
+        return None  # erased, merged, or opted out of in-app service messages
     pending = session.scalar(
         select(Invitation)
         .join(Survey, and_(Survey.id == Invitation.survey_id, Survey.status == "live"))
@@ -701,8 +724,6 @@ def widget_invitation(
     )
     if pending is not None:
         return Issued(pending, invitation_link(pending, settings=settings, embed=True))
-    if customer.erased_at is not None:
-        return None
     for survey in session.scalars(
         select(Survey)
         .where(Survey.workspace_id == workspace.id, Survey.status == "live")

@@ -27,7 +27,7 @@ IDENTITY_KINDS = (
 )
 LIFECYCLE_STAGES = ("anonymous", "lead", "customer", "repeat", "churned")
 CONSENT_PURPOSES = ("service", "marketing", "third_party", "night_marketing")
-CONSENT_CHANNELS = ("email", "sms", "kakao", "push")
+CONSENT_CHANNELS = ("email", "sms", "kakao", "push", "in_app")
 
 
 class Customer(Timestamped, Base):

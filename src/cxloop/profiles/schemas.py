@@ -22,7 +22,7 @@ IdentityKind = Literal[
     "google",
 ]
 Purpose = Literal["service", "marketing", "third_party", "night_marketing"]
-Channel = Literal["email", "sms", "kakao", "push"]
+Channel = Literal["email", "sms", "kakao", "push", "in_app"]
 
 
 class IdentityOut(BaseModel):
