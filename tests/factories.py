@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from huey import Huey
 from sqlalchemy.orm import Session
 
 from cxloop.accounts import service as accounts
+from cxloop.core import jobs
 from cxloop.models import ApiKey, Customer, User, Workspace
 from cxloop.profiles import service as profiles
 
@@ -17,6 +21,21 @@ PASSWORD = "correct-horse-battery"
 
 def unique(prefix: str) -> str:
     return f"{prefix}{next(_seq)}"
+
+
+@contextmanager
+def held_jobs() -> Iterator[Huey]:
+    """Jobs enqueued in the block wait in the queue (``huey.pending()``) instead of running at
+    once, as they otherwise do in tests: run one with ``huey.execute(task)``. Jobs whose code
+    uses the process database (a retraining) would otherwise run against it, not against the
+    test's transaction."""
+    huey = jobs.huey
+    huey.immediate = False
+    try:
+        yield huey
+    finally:
+        huey.flush()
+        huey.immediate = True
 
 
 def make_workspace(

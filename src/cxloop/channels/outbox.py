@@ -8,12 +8,11 @@ to the SMTP server, so two workers never send the same row, and a row a crashed 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,14 +20,14 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.jobs import after_commit
 from cxloop.core.pagination import newest_first
+from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import OutboundMessage
 from cxloop.models.base import table_of
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.profiles.contact import normalise_email
-
-log = logging.getLogger(__name__)
 
 PURPOSES = ("service", "marketing")
 # Attempts before a message that keeps failing for a transient reason is given up.
@@ -38,7 +37,6 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 # How long a claimed message may stay in ``sending`` before it counts as interrupted.
 SENDING_LEASE = timedelta(minutes=15)
-_KICK = "cxloop.outbox.kick"
 # What ``claim_due`` records on a message a crashed sender left ``sending``: the server may have
 # accepted it, so it is never retried, not even by hand.
 INTERRUPTED = "The sender stopped while sending; not retried so it is never sent twice."
@@ -120,7 +118,7 @@ def queue_email(
         .execution_options(populate_existing=True)
     ).one()
     if message.status == "queued":
-        session.info[_KICK] = True
+        _send_after_commit(session)
     return message
 
 
@@ -254,7 +252,7 @@ def retry(session: Session, *, message: OutboundMessage, principal: Principal) -
         if message.status == "sent":
             raise Conflict("This message was already sent; retrying it would send it twice.")
         raise Conflict(f"Only a failed message can be retried; this one is {message.status}.")
-    session.info[_KICK] = True
+    _send_after_commit(session)
     _audit(session, principal, message, "outbox.retry")
     return message
 
@@ -423,18 +421,12 @@ def counts(session: Session, *, workspace_id: int | None = None) -> OutboxCounts
 # --- sending starts once the queueing transaction commits ---------------------------------------
 
 
-@event.listens_for(Session, "after_commit")
-def _kick_after_commit(session: Session) -> None:
-    if not session.info.pop(_KICK, False):
+def _send_after_commit(session: Session) -> None:
+    """Start a sender once the transaction that queued mail commits (only when SMTP is
+    configured; otherwise the mail waits in the outbox and a sender would do nothing)."""
+    if not get_settings().smtp_host:
         return
-    try:
-        from cxloop.channels.tasks import kick_outbox
+    # channels.tasks imports this module, so the task is imported when needed.
+    from cxloop.channels.tasks import send_outbox
 
-        kick_outbox()
-    except Exception:  # the periodic job sends it anyway; never fail the caller's commit
-        log.exception("could not start the outbox sender")
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_kick(session: Session) -> None:
-    session.info.pop(_KICK, None)
+    after_commit(session, send_outbox)

@@ -125,7 +125,8 @@ def _record_failure(
 
 @huey.task()
 def send_outbox() -> int:
-    """Send what is due now; returns how many messages went out."""
+    """Send what is due now; returns how many messages went out (started once a transaction
+    that queued mail commits: see ``outbox._send_after_commit``)."""
     return deliver_outbox(get_database(), settings=get_settings()).sent
 
 
@@ -133,10 +134,3 @@ def send_outbox() -> int:
 def send_outbox_every_minute() -> int:
     """Every minute: send what is due (retries after their backoff, delayed messages)."""
     return deliver_outbox(get_database(), settings=get_settings()).sent
-
-
-def kick_outbox() -> None:
-    """Start a sender after mail was queued (only when SMTP is configured; otherwise the mail
-    waits in the outbox and nothing would come of it)."""
-    if get_settings().smtp_host:
-        send_outbox()
