@@ -161,6 +161,7 @@ def slow_reader(database: Database, workspace: Workspace) -> Iterator[SlowReader
         pass
     consumer.go.clear()
     consumer.reading.clear()
+    consumer.batches = 0
     yield consumer
     consumer.go.set()
     with database.session() as session:
