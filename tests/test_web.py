@@ -643,8 +643,11 @@ def test_recording_a_consent_change(
         "phone",
         "상담 통화 #77",
     )
+    # (other tests commit workspaces whose ids may equal this customer's: this workspace only)
     audit = session.scalars(
-        select(AuditEntry.action).where(AuditEntry.target_id == str(customer.id))
+        select(AuditEntry.action).where(
+            AuditEntry.workspace_id == workspace.id, AuditEntry.target_id == str(customer.id)
+        )
     ).all()
     assert audit == ["consent.record"]
     # then a withdrawal wins in the grid
@@ -739,7 +742,9 @@ def test_export_downloads_everything_as_json(
         ("phone", "+821012345678"),
     }
     assert session.scalars(
-        select(AuditEntry.action).where(AuditEntry.target_id == str(customer.id))
+        select(AuditEntry.action).where(
+            AuditEntry.workspace_id == workspace.id, AuditEntry.target_id == str(customer.id)
+        )
     ).all() == ["customer.export"]
 
 

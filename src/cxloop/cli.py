@@ -211,17 +211,10 @@ def workspace_create(
     slug: Annotated[str | None, typer.Option(help="Short name used by --workspace")] = None,
 ) -> None:
     """Create a workspace."""
-    from cxloop.accounts.service import cli_principal, create_workspace, record_audit
+    from cxloop.accounts.service import create_workspace
 
     with _ready_database().session() as session:
-        workspace = create_workspace(session, name=name, slug=slug)
-        record_audit(
-            session,
-            principal=cli_principal(workspace.id),
-            action="workspace.create",
-            target_type="workspace",
-            target_id=workspace.id,
-        )
+        workspace = create_workspace(session, name=name, slug=slug, by_operator=True)
         console.print(f"Created workspace {workspace.slug} (id {workspace.id}).")
 
 
@@ -275,14 +268,8 @@ def user_create(
             user = service.create_user(
                 session, email=email, password=secret, display_name=name, locale=locale
             )
-        service.add_member(session, workspace=ws, user=user, role=role)
-        service.record_audit(
-            session,
-            principal=service.cli_principal(ws.id),
-            action="member.add",
-            target_type="user",
-            target_id=user.id,
-            detail={"role": role},
+        service.add_member(
+            session, workspace=ws, user=user, role=role, principal=service.cli_principal(ws.id)
         )
         console.print(f"{user.email} is {role} of {ws.slug}.")
 
@@ -343,15 +330,12 @@ def key_create(
     workspace_id = _workspace_id(workspace)
     with _database().session() as session:
         key, secret = service.create_key(
-            session, workspace_id=workspace_id, kind=kind, name=name, role=role
-        )
-        service.record_audit(
             session,
+            workspace_id=workspace_id,
+            kind=kind,
+            name=name,
+            role=role,
             principal=service.cli_principal(workspace_id),
-            action="key.create",
-            target_type="key",
-            target_id=key.id,
-            detail={"kind": kind, "role": key.role},
         )
     err.print(f"Created {kind} key {key.prefix}… (id {key.id}); the secret is shown once:")
     print(secret)
@@ -387,13 +371,11 @@ def key_revoke(
 
     workspace_id = _workspace_id(workspace)
     with _database().session() as session:
-        service.revoke_key(session, workspace_id=workspace_id, key_id=key_id)
-        service.record_audit(
+        service.revoke_key(
             session,
+            workspace_id=workspace_id,
+            key_id=key_id,
             principal=service.cli_principal(workspace_id),
-            action="key.revoke",
-            target_type="key",
-            target_id=key_id,
         )
     console.print(f"Key {key_id} revoked.")
 
@@ -831,7 +813,12 @@ def bus_check(
         return
     console.print(f"{len(found)} profiles differ from the event log, for example:")
     for m in found[:10]:
-        console.print(f"  customer {m.customer_id}: stored {m.stored}, log {m.expected}")
+        stored, log = m.stored, m.expected
+        console.print(
+            f"  customer {m.customer_id}: events {stored.event_count} (log {log.event_count}), "
+            f"orders {stored.order_count} (log {log.order_count}), "
+            f"revenue {stored.revenue} (log {log.revenue})"
+        )
     if not repair:
         console.print("Run again with --repair to recount them.")
         raise typer.Exit(1)

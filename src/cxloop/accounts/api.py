@@ -54,23 +54,13 @@ def list_keys(
 def create_key(body: KeyCreate, principal: ApiPrincipal, session: DbSession) -> KeyCreated:
     """Create a key; the response holds its secret, shown this once."""
     require(principal, "keys:manage")
-    if body.kind == "api" and body.role == "owner" and principal.role != "owner":
-        raise ValidationFailed("Only an owner can create an owner key.")
     key, secret = service.create_key(
         session,
         workspace_id=principal.workspace_id,
         kind=body.kind,
         name=body.name,
         role=body.role,
-        created_by_id=principal.user_id,
-    )
-    service.record_audit(
-        session,
         principal=principal,
-        action="key.create",
-        target_type="key",
-        target_id=key.id,
-        detail={"kind": key.kind, "role": key.role},
     )
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), secret=secret)
 
@@ -81,9 +71,6 @@ def revoke_key(key_id: ObjectId, principal: ApiPrincipal, session: DbSession) ->
     require(principal, "keys:manage")
     key = service.revoke_key(
         session, workspace_id=principal.workspace_id, key_id=key_id, principal=principal
-    )
-    service.record_audit(
-        session, principal=principal, action="key.revoke", target_type="key", target_id=key.id
     )
     return KeyOut.model_validate(key)
 
@@ -133,15 +120,11 @@ def change_member(
         )
     if body.teams is not None:
         membership = service.set_member_teams(
-            session, workspace_id=principal.workspace_id, user_id=user_id, teams=body.teams
-        )
-        service.record_audit(
             session,
+            workspace_id=principal.workspace_id,
+            user_id=user_id,
+            teams=body.teams,
             principal=principal,
-            action="member.teams",
-            target_type="user",
-            target_id=user_id,
-            detail={"teams": list(membership.teams or [])},
         )
     return _member_out(service.get_user(session, user_id=user_id), membership)
 

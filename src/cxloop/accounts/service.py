@@ -54,8 +54,11 @@ def slugify_workspace(name: str) -> str:
 # --- workspaces -------------------------------------------------------------------------------
 
 
-def create_workspace(session: Session, *, name: str, slug: str | None = None) -> Workspace:
-    """Create a tenant; its slug is what the CLI's --workspace takes."""
+def create_workspace(
+    session: Session, *, name: str, slug: str | None = None, by_operator: bool = False
+) -> Workspace:
+    """Create a tenant; its slug is what the CLI's --workspace takes. ``by_operator``: the
+    operator at the machine asked for it, and the audit log says so."""
     name = name.strip()
     if not name:
         raise ValidationFailed("Workspace name must not be empty.")
@@ -69,6 +72,14 @@ def create_workspace(session: Session, *, name: str, slug: str | None = None) ->
     workspace = Workspace(name=name, slug=slug)
     session.add(workspace)
     session.flush()
+    if by_operator:
+        record_audit(
+            session,
+            principal=cli_principal(workspace.id),
+            action="workspace.create",
+            target_type="workspace",
+            target_id=workspace.id,
+        )
     return workspace
 
 
@@ -89,15 +100,33 @@ def find_workspace(session: Session, *, slug: str) -> Workspace:
     return workspace
 
 
-def set_identity_keys(session: Session, *, workspace: Workspace, kinds: list[str]) -> None:
-    """Choose which identity kinds are unique per person (user_id always is)."""
+def set_identity_keys(
+    session: Session,
+    *,
+    workspace: Workspace,
+    kinds: list[str],
+    principal: Principal | None = None,
+) -> None:
+    """Choose which identity kinds are unique per person (user_id always is). A change made
+    by ``principal`` is audited."""
     allowed = {"user_id", "email", "phone"}
     unknown = set(kinds) - allowed
     if unknown:
         raise ValidationFailed(
             f"Identity keys may only be {sorted(allowed)}; got {sorted(unknown)}."
         )
+    before = list(workspace.identity_keys or [])
     workspace.identity_keys = ["user_id", *sorted(set(kinds) - {"user_id"})]
+    if principal is not None and workspace.identity_keys != before:
+        record_audit(
+            session,
+            principal=principal,
+            action="workspace.identity_keys",
+            workspace_id=workspace.id,
+            target_type="workspace",
+            target_id=workspace.id,
+            detail={"before": before, "after": list(workspace.identity_keys)},
+        )
 
 
 # --- users and memberships ---------------------------------------------------------------------
@@ -145,8 +174,16 @@ def check_owner_rule(principal: Principal, *, current: str | None, role: str | N
         )
 
 
-def add_member(session: Session, *, workspace: Workspace, user: User, role: str) -> Membership:
-    """Give ``user`` a role in ``workspace`` (or change the role they have).
+def add_member(
+    session: Session,
+    *,
+    workspace: Workspace,
+    user: User,
+    role: str,
+    principal: Principal | None = None,
+) -> Membership:
+    """Give ``user`` a role in ``workspace`` (or change the role they have); audited as
+    ``member.add`` when ``principal`` (the operator's CLI) is given.
 
     For trusted callers (an accepted invitation, the demo, the operator's CLI); members'
     changes go through :func:`change_member_role`, which applies the owner rule."""
@@ -164,6 +201,16 @@ def add_member(session: Session, *, workspace: Workspace, user: User, role: str)
             _ensure_another_owner(session, workspace_id=workspace.id, user_id=user.id)
         membership.role = role
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="member.add",
+            workspace_id=workspace.id,
+            target_type="user",
+            target_id=user.id,
+            detail={"role": role},
+        )
     return membership
 
 
@@ -303,9 +350,15 @@ def parse_teams(value: str | Sequence[str]) -> list[str]:
 
 
 def set_member_teams(
-    session: Session, *, workspace_id: int, user_id: int, teams: str | Sequence[str]
+    session: Session,
+    *,
+    workspace_id: int,
+    user_id: int,
+    teams: str | Sequence[str],
+    principal: Principal | None = None,
 ) -> Membership:
-    """Put a member in these teams (and out of the others); their follow-ups notify them."""
+    """Put a member in these teams (and out of the others); their follow-ups notify them.
+    Audited when ``principal`` (the member manager) is given."""
     membership = session.scalar(
         select(Membership).where(
             Membership.workspace_id == workspace_id, Membership.user_id == user_id
@@ -315,6 +368,15 @@ def set_member_teams(
         raise NotFound("That user is not a member of this workspace.")
     membership.teams = parse_teams(teams)
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="member.teams",
+            target_type="user",
+            target_id=user_id,
+            detail={"teams": list(membership.teams or [])},
+        )
     return membership
 
 
@@ -550,11 +612,25 @@ def create_key(
     name: str = "",
     role: str | None = None,
     created_by_id: int | None = None,
+    principal: Principal | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its secret, which is never shown again."""
+    """Create a key and return it with its secret, which is never shown again.
+
+    With ``principal`` (someone managing keys): only an owner creates an owner key, the key
+    is recorded as theirs, and the creation is audited."""
     if kind not in KEY_KINDS:
-        raise ValidationFailed(f"Key kind must be 'write' or 'api', not {kind!r}.")
+        raise ValidationFailed(
+            f"Key kind must be 'write' or 'api', not {kind!r}.",
+            errors=[{"field": "kind", "message": "write or api"}],
+        )
     role = check_role(role or "viewer") if kind == "api" else None
+    if principal is not None:
+        if role == "owner" and principal.role != "owner":
+            raise ValidationFailed(
+                "Only an owner can create an owner key.",
+                errors=[{"field": "role", "message": "only an owner can create an owner key"}],
+            )
+        created_by_id = created_by_id if created_by_id is not None else principal.user_id
     secret = KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
     key = ApiKey(
         workspace_id=workspace_id,
@@ -567,6 +643,16 @@ def create_key(
     )
     session.add(key)
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="key.create",
+            workspace_id=workspace_id,
+            target_type="key",
+            target_id=key.id,
+            detail={"kind": key.kind, "role": key.role},
+        )
     return key, secret
 
 
@@ -603,12 +689,22 @@ def get_key(session: Session, *, workspace_id: int, key_id: int) -> ApiKey:
 def revoke_key(
     session: Session, *, workspace_id: int, key_id: int, principal: Principal | None = None
 ) -> ApiKey:
-    """Revoke a key at once (an owner key: by an owner only, as owners are changed)."""
+    """Revoke a key at once (an owner key: by an owner only, as owners are changed). Audited
+    when ``principal`` is given; revoking a revoked key changes nothing and is not audited."""
     key = get_key(session, workspace_id=workspace_id, key_id=key_id)
     if principal is not None and key.role == "owner" and principal.role != "owner":
         raise PermissionDenied("Only an owner can revoke an owner key.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        if principal is not None:
+            record_audit(
+                session,
+                principal=principal,
+                action="key.revoke",
+                workspace_id=workspace_id,
+                target_type="key",
+                target_id=key.id,
+            )
     return key
 
 

@@ -124,7 +124,10 @@ def set_status(
     """Put a survey live (it takes responses), close it, or take it back to draft."""
     require(principal, "surveys:write")
     survey = service.set_status(
-        session, survey=_load(session, principal, survey_id), status=body.status
+        session,
+        survey=_load(session, principal, survey_id),
+        status=body.status,
+        principal=principal,
     )
     return SurveyOut.model_validate(survey)
 

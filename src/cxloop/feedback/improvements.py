@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.access import Principal
+from cxloop.accounts.service import record_audit
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.i18n import gettext, normalise_locale
 from cxloop.core.pagination import newest_first
@@ -713,10 +715,13 @@ def _customer_email(improvement: Improvement, locale: str, workspace_name: str) 
     return title, f"{intro}\n\n{title}\n\n{body}\n\n-- \n{footer}\n"
 
 
-def announce(session: Session, *, improvement: Improvement) -> AnnounceResult:
+def announce(
+    session: Session, *, improvement: Improvement, principal: Principal | None = None
+) -> AnnounceResult:
     """Tell the linked responses' customers what changed: one email each (in their language)
     where they have an address and have not opted out of service email; erased customers
-    never. Customers told before are not told again, so announcing twice is harmless."""
+    never. Customers told before are not told again, so announcing twice is harmless.
+    Audited (each announcement) when ``principal`` is given."""
     from cxloop.channels.outbox import queue_email
 
     if not (improvement.title_ko or improvement.title_en):
@@ -767,13 +772,24 @@ def announce(session: Session, *, improvement: Improvement) -> AnnounceResult:
     if improvement.announced_at is None:
         improvement.announced_at = now
     session.flush()
-    return AnnounceResult(
+    result = AnnounceResult(
         emailed=emailed,
         widget_only=len(plan.widget_only) + (len(plan.email) - emailed),
         opted_out=len(plan.opted_out),
         erased=plan.erased,
         already_told=plan.already_told,
     )
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="improvement.announce",
+            workspace_id=improvement.workspace_id,
+            target_type="improvement",
+            target_id=improvement.id,
+            detail={"emailed": result.emailed, "widget_only": result.widget_only},
+        )
+    return result
 
 
 def _response_locales(

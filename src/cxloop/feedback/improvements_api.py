@@ -337,7 +337,7 @@ def announce(
     """Tell the linked customers (email where allowed, else their widget); nobody twice."""
     require(principal, "improvements:announce")
     improvement = _load(session, principal, improvement_id)
-    result = service.announce(session, improvement=improvement)
+    result = service.announce(session, improvement=improvement, principal=principal)
     return AnnounceOut(
         emailed=result.emailed,
         widget_only=result.widget_only,

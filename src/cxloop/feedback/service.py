@@ -6,6 +6,8 @@ headline scores with their confidence intervals."""
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,7 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from cxloop.accounts.service import role_in
+from cxloop.accounts.access import Principal
+from cxloop.accounts.service import record_audit, role_in
 from cxloop.channels import notifications
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import (
@@ -63,6 +66,43 @@ def hash_token(token: str) -> str:
 # --- surveys -----------------------------------------------------------------------------------
 
 
+SURVEY_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_SURVEY_NAME = 200
+MAX_OWNER_TEAM = 64
+# The audit action of each status a survey moves to.
+STATUS_ACTIONS = {"live": "survey.publish", "closed": "survey.close", "draft": "survey.unpublish"}
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_SURVEY_NAME:
+        raise ValidationFailed(
+            f"A survey's name has 1-{MAX_SURVEY_NAME} characters.",
+            errors=[{"field": "name", "message": f"1-{MAX_SURVEY_NAME} characters"}],
+        )
+    return name
+
+
+def _check_owner_team(team: str) -> str:
+    team = team.strip()
+    if len(team) > MAX_OWNER_TEAM:
+        raise ValidationFailed(
+            f"A team name has at most {MAX_OWNER_TEAM} characters.",
+            errors=[{"field": "owner_team", "message": f"at most {MAX_OWNER_TEAM} characters"}],
+        )
+    return team
+
+
+def _check_key(key: str) -> str:
+    if not SURVEY_KEY.fullmatch(key):
+        raise ValidationFailed(
+            "A survey key is 1-64 lower-case letters, digits, '-' or '_', starting with a "
+            "letter or digit.",
+            errors=[{"field": "key", "message": "a-z, 0-9, - and _ (1-64), not - or _ first"}],
+        )
+    return key
+
+
 def _check_kind(kind: str) -> None:
     if kind not in SURVEY_KINDS:
         raise ValidationFailed(
@@ -82,8 +122,27 @@ def create_survey(
     owner_team: str = "",
     distribution: Mapping[str, Any] | None = None,
 ) -> Survey:
-    """A new draft survey with its definition as version 1."""
-    _check_kind(kind)
+    """A new draft survey with its definition as version 1 (a blank key: one made from the
+    kind)."""
+    key = key.strip() or f"{kind}-{secrets.token_hex(3)}"
+    problems: list[ValidationFailed] = []
+    for check, value in (
+        (_check_kind, kind),
+        (_check_key, key),
+        (_check_name, name),
+        (_check_owner_team, owner_team),
+    ):
+        try:
+            check(value)
+        except ValidationFailed as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:  # every field's problem at once, so a form shows them together
+        raise ValidationFailed(
+            " ".join(p.detail for p in problems), errors=[e for p in problems for e in p.errors]
+        )
+    name, owner_team = name.strip(), owner_team.strip()
     checked = parse_definition(definition, kind=kind)
     taken = session.scalar(
         select(Survey.id).where(Survey.workspace_id == workspace_id, Survey.key == key)
@@ -182,9 +241,9 @@ def update_survey(
     """Rename the survey, change its owner team or how it goes out; a changed definition
     becomes a new version."""
     if name is not None:
-        survey.name = name
+        survey.name = _check_name(name)
     if owner_team is not None:
-        survey.owner_team = owner_team
+        survey.owner_team = _check_owner_team(owner_team)
     if distribution is not None:
         survey.distribution = parse_distribution(distribution).model_dump(mode="json")
     if definition is not None:
@@ -216,8 +275,11 @@ def update_definition(
     return version
 
 
-def set_status(session: Session, *, survey: Survey, status: str) -> Survey:
-    """Move the survey to draft, live or closed (live takes responses)."""
+def set_status(
+    session: Session, *, survey: Survey, status: str, principal: Principal | None = None
+) -> Survey:
+    """Move the survey to draft, live or closed (live takes responses). A change made by
+    ``principal`` is audited (``survey.publish``, ``survey.close``, ``survey.unpublish``)."""
     if status not in SURVEY_STATUSES:
         raise ValidationFailed(
             f"status must be one of {', '.join(SURVEY_STATUSES)}.",
@@ -229,8 +291,19 @@ def set_status(session: Session, *, survey: Survey, status: str) -> Survey:
         raise Conflict(f"A {survey.status} survey cannot become {status}.")
     if status == "draft" and _has_responses(session, survey):
         raise Conflict("A survey that has responses cannot go back to draft; close it instead.")
+    was = survey.status
     survey.status = status
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action=STATUS_ACTIONS[status],
+            workspace_id=survey.workspace_id,
+            target_type="survey",
+            target_id=survey.id,
+            detail={"status": status, "was": was},
+        )
     return survey
 
 

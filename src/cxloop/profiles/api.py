@@ -10,7 +10,7 @@ from fastapi import Path as FastPath
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.accounts.service import get_workspace, record_audit
+from cxloop.accounts.service import get_workspace
 from cxloop.core.http import JSONBytesResponse
 from cxloop.models import Customer
 from cxloop.profiles import service
@@ -150,14 +150,8 @@ def record_consent(
     """Append a consent change to the customer's ledger."""
     require(principal, "consent:write")
     customer = _load(session, principal, customer_id)
-    record = service.record_consent(session, customer=customer, **body.model_dump())
-    record_audit(
-        session,
-        principal=principal,
-        action="consent.record",
-        target_type="customer",
-        target_id=customer.id,
-        detail=body.model_dump(),
+    record = service.record_consent(
+        session, customer=customer, principal=principal, **body.model_dump()
     )
     return ConsentOut.model_validate(record)
 

@@ -414,8 +414,10 @@ def record_consent(
     evidence: str = "",
     at: datetime | None = None,
     flush: bool = True,
+    principal: Principal | None = None,
 ) -> ConsentRecord:
-    """Append one consent change to the ledger (the history is never rewritten).
+    """Append one consent change to the ledger (the history is never rewritten); audited
+    when ``principal`` (someone recording it by hand or through the API) is given.
 
     ``flush=False`` leaves the insert to the next flush, so a bulk caller's records go to the
     database together (the record has no id until then)."""
@@ -442,6 +444,21 @@ def record_consent(
         recorded_at=at or utcnow(),
     )
     session.add(record)
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="consent.record",
+            workspace_id=customer.workspace_id,
+            target_type="customer",
+            target_id=customer.id,
+            detail={
+                "purpose": purpose,
+                "channel": channel,
+                "granted": granted,
+                "source": record.source,
+            },
+        )
     if flush:
         session.flush()
     return record

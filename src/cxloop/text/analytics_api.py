@@ -306,6 +306,7 @@ def promote_theme(
         key=body.key,
         name_ko=body.name_ko,
         name_en=body.name_en,
+        principal=principal,
     )
     theme = themes.get_theme(session, workspace_id=principal.workspace_id, theme_id=theme_id)
     return PromotedOut(theme=_theme_out(theme), category_key=category.key)

@@ -180,6 +180,7 @@ def correct_analysis(
         actor=principal.label,
         sentiment=body.sentiment,
         categories=body.categories,
+        principal=principal,
     )
     return CorrectedAnalysisOut(
         analysis=_analysis_out(analysis),
@@ -223,6 +224,7 @@ def create_category(body: CategoryIn, principal: ApiPrincipal, session: DbSessio
             name_en=body.name_en,
             seeds_ko=body.seeds_ko,
             seeds_en=body.seeds_en,
+            principal=principal,
         )
     )
 
@@ -243,6 +245,7 @@ def update_category(
             seeds_ko=body.seeds_ko,
             seeds_en=body.seeds_en,
             active=body.active,
+            principal=principal,
         )
     )
 
@@ -276,7 +279,7 @@ def retrain_model(principal: ApiPrincipal, session: DbSession) -> ModelRunOut:
     one); it is used once trained only if it is not worse than the model in use."""
     require(principal, "text:manage")
     run = service.request_retraining(
-        session, workspace_id=principal.workspace_id, user_id=principal.user_id
+        session, workspace_id=principal.workspace_id, principal=principal
     )
     if run.status == "queued":
         tasks.queue_training(run.id)
@@ -288,5 +291,7 @@ def activate_model(run_id: RunId, principal: ApiPrincipal, session: DbSession) -
     """Use this ready model for the workspace's new analyses (the shipped one: go back to it)."""
     require(principal, "text:manage")
     run = service.get_model_run(session, workspace_id=principal.workspace_id, run_id=run_id)
-    service.activate_model_run(session, workspace_id=principal.workspace_id, run=run)
+    service.activate_model_run(
+        session, workspace_id=principal.workspace_id, run=run, principal=principal
+    )
     return _run_out(session, principal, run)

@@ -22,7 +22,8 @@ from sqlalchemy import Select, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cxloop.accounts.access import scoped
+from cxloop.accounts.access import Principal, scoped
+from cxloop.accounts.service import record_audit
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import newest_first, oldest_first
@@ -186,8 +187,9 @@ def create_category(
     name_en: str,
     seeds_ko: Sequence[str] = (),
     seeds_en: Sequence[str] = (),
+    principal: Principal | None = None,
 ) -> TextCategory:
-    """Add a category to the workspace's taxonomy."""
+    """Add a category to the workspace's taxonomy; audited when ``principal`` is given."""
     if not CATEGORY_KEY.fullmatch(key):
         raise ValidationFailed(
             "A category key is 2-64 lowercase letters, digits or '_', starting with a letter.",
@@ -216,7 +218,22 @@ def create_category(
     )
     session.add(category)
     session.flush()
+    if principal is not None:
+        _audit_category(session, principal, "text_category.create", category)
     return category
+
+
+def _audit_category(
+    session: Session, principal: Principal, action: str, category: TextCategory
+) -> None:
+    record_audit(
+        session,
+        principal=principal,
+        action=action,
+        workspace_id=category.workspace_id,
+        target_type="text_category",
+        target_id=category.key,
+    )
 
 
 def update_category(
@@ -228,9 +245,14 @@ def update_category(
     seeds_ko: Sequence[str] | None = None,
     seeds_en: Sequence[str] | None = None,
     active: bool | None = None,
+    principal: Principal | None = None,
 ) -> TextCategory:
     """Rename a category, change its seeds or (de)activate it; analyses made before keep their
-    categories until they are analysed again."""
+    categories until they are analysed again. Audited when ``principal`` is given: a switch
+    on or off as ``text_category.activate``/``deactivate`` (only when it changes), anything
+    else as ``text_category.update``."""
+    edited = any(v is not None for v in (name_ko, name_en, seeds_ko, seeds_en))
+    switched = active is not None and active != category.active
     if name_ko is not None:
         category.name_ko = _clean_name(name_ko, "name_ko")
     if name_en is not None:
@@ -243,6 +265,12 @@ def update_category(
         category.active = active
     category.updated_at = utcnow()
     session.flush()
+    if principal is not None:
+        if edited:
+            _audit_category(session, principal, "text_category.update", category)
+        if switched:
+            action = "text_category.activate" if active else "text_category.deactivate"
+            _audit_category(session, principal, action, category)
     return category
 
 
@@ -443,9 +471,12 @@ def is_in_use(session: Session, *, workspace_id: int, run: TextModelRun) -> bool
     return active_run(session, workspace_id=workspace_id).id == run.id
 
 
-def activate_model_run(session: Session, *, workspace_id: int, run: TextModelRun) -> TextModelRun:
+def activate_model_run(
+    session: Session, *, workspace_id: int, run: TextModelRun, principal: Principal | None = None
+) -> TextModelRun:
     """Make ``run`` the workspace's model (the shipped run: go back to the shipped model).
-    Texts analysed before keep their analyses until ``cxloop text reanalyze --force``."""
+    Texts analysed before keep their analyses until ``cxloop text reanalyze --force``.
+    Audited when ``principal`` (not the retraining job) is given."""
     if run.workspace_id not in (workspace_id, None):
         raise NotFound(f"No model run {run.id} in this workspace.")
     if run.status != "ready":
@@ -458,14 +489,29 @@ def activate_model_run(session: Session, *, workspace_id: int, run: TextModelRun
     if run.workspace_id is not None:
         run.active = True
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="text_model.activate",
+            workspace_id=workspace_id,
+            target_type="text_model_run",
+            target_id=run.id,
+        )
     return run
 
 
 def request_retraining(
-    session: Session, *, workspace_id: int, user_id: int | None = None, trigger: str = "manual"
+    session: Session,
+    *,
+    workspace_id: int,
+    user_id: int | None = None,
+    trigger: str = "manual",
+    principal: Principal | None = None,
 ) -> TextModelRun:
     """A queued run for the workspace; the one already queued or training if there is one.
-    A run left training by a worker that died is marked failed first."""
+    A run left training by a worker that died is marked failed first. A new run asked for by
+    ``principal`` is audited (the one already pending is not asked for again)."""
     session.execute(
         update(TextModelRun)
         .where(
@@ -488,12 +534,21 @@ def request_retraining(
         status="queued",
         active=False,
         trigger=trigger,
-        requested_by_id=user_id,
+        requested_by_id=user_id if principal is None else principal.user_id,
         per_language={},
         comparison={},
     )
     session.add(run)
     session.flush()
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="text_model.retrain",
+            workspace_id=workspace_id,
+            target_type="text_model_run",
+            target_id=run.id,
+        )
     return run
 
 
@@ -789,9 +844,10 @@ def correct(
     actor: str = "",
     sentiment: str | None = None,
     categories: Sequence[str] | None = None,
+    principal: Principal | None = None,
 ) -> list[TextCorrection]:
     """Correct an analysis's sentiment and/or categories: shown from now on (marked corrected)
-    and used as a strong label by the next retraining."""
+    and used as a strong label by the next retraining. Audited when ``principal`` is given."""
     if sentiment is None and categories is None:
         raise ValidationFailed(
             "Give sentiment, categories or both.",
@@ -850,6 +906,16 @@ def correct(
         workspace_id=analysis.workspace_id,
         rows=[(analysis.id, analysis.sentiment, list(analysis.categories), analysis.occurred_at)],
     )
+    if principal is not None:
+        record_audit(
+            session,
+            principal=principal,
+            action="text.correct",
+            workspace_id=analysis.workspace_id,
+            target_type="text_analysis",
+            target_id=analysis.id,
+            detail={c.field: {"from": c.previous, "to": c.value} for c in made},
+        )
     return made
 
 

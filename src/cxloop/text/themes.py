@@ -23,7 +23,7 @@ from sklearn.preprocessing import normalize
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from cxloop.accounts.access import scoped
+from cxloop.accounts.access import Principal, scoped
 from cxloop.core.db import Database
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import oldest_first
@@ -331,9 +331,11 @@ def promote_theme(
     key: str | None = None,
     name_ko: str | None = None,
     name_en: str | None = None,
+    principal: Principal | None = None,
 ) -> TextCategory:
     """Make a theme a category of the workspace's taxonomy, seeded with its keywords (in the
-    theme's language); texts analysed from now on carry it."""
+    theme's language); texts analysed from now on carry it. The new category is audited when
+    ``principal`` is given, as one made in the taxonomy editor is."""
     theme = get_theme(session, workspace_id=workspace_id, theme_id=theme_id)
     if theme.promoted_category_key:
         raise Conflict(f"Theme {theme_id} is already the category {theme.promoted_category_key!r}.")
@@ -351,6 +353,7 @@ def promote_theme(
         name_en=name_en or theme.label[:100],
         seeds_ko=seeds if theme.lang == "ko" else [],
         seeds_en=seeds if theme.lang == "en" else [],
+        principal=principal,
     )
     theme.promoted_category_key = category.key
     session.flush()

@@ -219,16 +219,12 @@ def change_teams(page: Page, user_id: int, teams: Annotated[str, Form()] = "") -
     try:
         user, _role = _member(page, user_id)
         with page.db.begin_nested():
-            membership = accounts.set_member_teams(
-                page.db, workspace_id=page.workspace.id, user_id=user_id, teams=teams[:2000]
-            )
-            accounts.record_audit(
+            accounts.set_member_teams(
                 page.db,
+                workspace_id=page.workspace.id,
+                user_id=user_id,
+                teams=teams[:2000],
                 principal=page.principal,
-                action="member.teams",
-                target_type="user",
-                target_id=user_id,
-                detail={"teams": list(membership.teams)},
             )
     except (ValidationFailed, NotFound) as exc:
         _flash_error(page, exc)
@@ -320,12 +316,6 @@ def create_key(
     require(page.principal, "keys:manage")
     form = {"kind": kind, "name": name[:200], "role": role}
     try:
-        if kind == "api" and role not in _grantable_roles(page):
-            raise ValidationFailed(
-                "Only an owner can create an owner key."
-                if role == "owner"
-                else f"Unknown role {role!r}; choose one of {', '.join(ROLES)}."
-            )
         with page.db.begin_nested():
             key, secret = accounts.create_key(
                 page.db,
@@ -333,15 +323,7 @@ def create_key(
                 kind=kind,
                 name=name[:200],
                 role=role if kind == "api" else None,
-                created_by_id=page.user.id,
-            )
-            accounts.record_audit(
-                page.db,
                 principal=page.principal,
-                action="key.create",
-                target_type="key",
-                target_id=key.id,
-                detail={"kind": key.kind, "role": key.role},
             )
     except ValidationFailed as exc:
         return _keys(page, form=form, status=422, error=errors.describe(page.locale, exc))
@@ -386,9 +368,6 @@ def revoke_key(page: Page, key_id: int) -> Response:
     except PermissionDenied as exc:
         _flash_error(page, exc)
         return redirect("/settings/keys")
-    accounts.record_audit(
-        page.db, principal=page.principal, action="key.revoke", target_type="key", target_id=key.id
-    )
     page.flash("success", "keys.revoked", prefix=key.prefix)
     return redirect("/settings/keys")
 
@@ -431,18 +410,9 @@ def set_identity(page: Page, kinds: Annotated[list[str], Form()] = []) -> Respon
     require(page.principal, "workspace:manage")
     try:
         with page.db.begin_nested():
-            before = list(page.workspace.identity_keys or [])
-            accounts.set_identity_keys(page.db, workspace=page.workspace, kinds=kinds)
-            after = list(page.workspace.identity_keys)
-            if after != before:
-                accounts.record_audit(
-                    page.db,
-                    principal=page.principal,
-                    action="workspace.identity_keys",
-                    target_type="workspace",
-                    target_id=page.workspace.id,
-                    detail={"before": before, "after": after},
-                )
+            accounts.set_identity_keys(
+                page.db, workspace=page.workspace, kinds=kinds, principal=page.principal
+            )
     except ValidationFailed as exc:
         _flash_error(page, exc)
     else:

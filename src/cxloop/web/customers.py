@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
 from cxloop.accounts.access import require
-from cxloop.accounts.service import record_audit
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jsonutil import dump_json
 from cxloop.core.timeutil import utcnow
@@ -264,19 +263,7 @@ def record_consent(
                 granted=decision == "grant",
                 source=source[:64],
                 evidence=evidence[:2000],
-            )
-            record_audit(
-                page.db,
                 principal=page.principal,
-                action="consent.record",
-                target_type="customer",
-                target_id=customer.id,
-                detail={
-                    "purpose": purpose,
-                    "channel": channel,
-                    "granted": decision == "grant",
-                    "source": source[:64],
-                },
             )
     except ValidationFailed as exc:
         _error(page, exc)

@@ -638,14 +638,8 @@ def announce(page: Page, improvement_id: int) -> Response:
     improvement = _improvement(page, improvement_id)
     try:
         with page.db.begin_nested():
-            result = improvements.announce(page.db, improvement=improvement)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="improvement.announce",
-                target_type="improvement",
-                target_id=improvement.id,
-                detail={"emailed": result.emailed, "widget_only": result.widget_only},
+            result = improvements.announce(
+                page.db, improvement=improvement, principal=page.principal
             )
     except ValidationFailed as exc:
         _error(page, exc)

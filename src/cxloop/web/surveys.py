@@ -9,7 +9,6 @@ and the server renders it again, so it works without JavaScript; nothing is save
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
@@ -56,7 +55,6 @@ OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in")
 OUTCOMES = ("promoter", "passive", "detractor", "default")
 CHANNELS = ("email", "widget", "link")
 DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
-KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EXTRA_FILTER_ROWS = 2
 
 
@@ -341,8 +339,8 @@ def builder_field(name: str) -> str:
         if rest[0] in ("options", "show_if", "min", "max", "max_length", "id", "type"):
             return f"questions-{index}-{rest[0]}"
         return f"questions-{index}"
-    if parts[0] == "hidden_fields":
-        return "hidden_fields"
+    if parts[0] in ("hidden_fields", "name", "owner_team"):
+        return parts[0]
     if parts[0] == "thank_you" and len(parts) > 1:
         return f"thank_you-{parts[1]}"
     return "general"
@@ -465,29 +463,43 @@ def create_survey(
     require(page.principal, "surveys:write")
     name, key = name.strip()[:300], key.strip().lower()[:100]
     problems: dict[str, str] = {}
-    if kind not in SURVEY_KINDS:
-        problems["kind"] = page.t("surveys.err_kind")
-    if not name or len(name) > 200:
-        problems["name"] = page.t("surveys.err_name")
-    if key and not KEY_PATTERN.match(key):
-        problems["key"] = page.t("surveys.err_key")
-    if not problems:
-        try:
-            with page.db.begin_nested():
-                survey = feedback.create_survey(
-                    page.db,
-                    workspace_id=page.workspace.id,
-                    key=key or f"{kind}-{secrets.token_hex(3)}",
-                    name=name,
-                    kind=kind,
-                    definition=starter_definition(kind),
-                )
-        except (Conflict, ValidationFailed) as exc:
-            problems["key"] = errors.describe(page.locale, exc)
-        else:
-            page.flash("success", "surveys.created")
-            return redirect(f"/surveys/{survey.id}")
+    try:
+        with page.db.begin_nested():
+            survey = feedback.create_survey(
+                page.db,
+                workspace_id=page.workspace.id,
+                key=key,
+                name=name,
+                kind=kind,
+                definition=starter_definition(kind) if kind in SURVEY_KINDS else {},
+            )
+    except ValidationFailed as exc:
+        problems = _survey_problems(page, exc)
+    except Conflict as exc:
+        problems["key"] = errors.describe(page.locale, exc)
+    else:
+        page.flash("success", "surveys.created")
+        return redirect(f"/surveys/{survey.id}")
     return _new_form(page, kind=kind, name=name, key=key, errors_=problems, status=422)
+
+
+# The feedback service's checks of a survey's fields, in the reader's words.
+FIELD_MESSAGES = {
+    "kind": "surveys.err_kind",
+    "name": "surveys.err_name",
+    "key": "surveys.err_key",
+    "owner_team": "surveys.err_team",
+}
+
+
+def _survey_problems(page: WebContext, exc: ValidationFailed) -> dict[str, str]:
+    """Each field the service refused, with its message in the user's language."""
+    problems = {
+        str(e.get("field")): page.t(FIELD_MESSAGES[str(e.get("field"))])
+        for e in exc.errors
+        if e.get("field") in FIELD_MESSAGES
+    }
+    return problems or {"key": errors.describe(page.locale, exc)}
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -555,10 +567,6 @@ def builder_post(page: Page, survey_id: int, form: PostedForm) -> Response:
         apply_action(draft, action)
         return _builder(page, survey, draft)
     problems: dict[str, list[str]] = {}
-    if not draft.name or len(draft.name) > 200:
-        problems.setdefault("name", []).append(page.t("surveys.err_name"))
-    if len(draft.owner_team) > 64:
-        problems.setdefault("owner_team", []).append(page.t("surveys.err_team"))
     if not draft.questions:
         problems.setdefault("general", []).append(page.t("surveys.err_no_questions"))
     if problems:
@@ -576,8 +584,11 @@ def builder_post(page: Page, survey_id: int, form: PostedForm) -> Response:
     except ValidationFailed as exc:
         page.db.refresh(survey)
         for error in exc.errors or [{"field": "general", "message": exc.detail}]:
-            problems.setdefault(builder_field(str(error.get("field", ""))), []).append(
-                errors.field_message(page.locale, error)
+            field = str(error.get("field", ""))
+            problems.setdefault(builder_field(field), []).append(
+                page.t(FIELD_MESSAGES[field])
+                if field in FIELD_MESSAGES
+                else errors.field_message(page.locale, error)
             )
         return _builder(page, survey, draft, problems=problems, status=422)
     if survey.current_version != before:
@@ -594,7 +605,7 @@ def change_status(page: Page, survey_id: int, status: Annotated[str, Form()] = "
     survey = _load(page, survey_id)
     try:
         with page.db.begin_nested():
-            feedback.set_status(page.db, survey=survey, status=status)
+            feedback.set_status(page.db, survey=survey, status=status, principal=page.principal)
     except (Conflict, ValidationFailed) as exc:
         flash_text(page.request, "error", errors.describe(page.locale, exc))
     else:

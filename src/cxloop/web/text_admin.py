@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
-from cxloop.accounts import service as accounts
 from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.models import TextAnalysis, TextCategory, TextModelRun
@@ -127,21 +126,14 @@ def correct_analysis(
         return redirect(back)
     try:
         with page.db.begin_nested():
-            made = text.correct(
+            text.correct(
                 page.db,
                 analysis=analysis,
                 user_id=page.user.id,
                 actor=page.user.email,
                 sentiment=new_sentiment,
                 categories=new_categories,
-            )
-            accounts.record_audit(
-                page.db,
                 principal=page.principal,
-                action="text.correct",
-                target_type="text_analysis",
-                target_id=analysis.id,
-                detail={c.field: {"from": c.previous, "to": c.value} for c in made},
             )
     except ValidationFailed as exc:
         flash_text(page.request, "error", errors.describe(page.locale, exc))
@@ -261,8 +253,8 @@ def create_category(
                 name_en=form.name_en,
                 seeds_ko=seeds_of(form.seeds_ko),
                 seeds_en=seeds_of(form.seeds_en),
+                principal=page.principal,
             )
-            _audit(page, "text_category.create", category)
     except ValidationFailed as exc:
         return _taxonomy_page(
             page, form=form, problems=_service_problems(page, exc), status=exc.status
@@ -278,16 +270,6 @@ def _category(page: WebContext, key: str) -> TextCategory:
     if not text.CATEGORY_KEY.fullmatch(key):
         raise NotFound(f"No category {key[:64]!r} in this workspace.")
     return text.get_category(page.db, workspace_id=page.workspace.id, key=key)
-
-
-def _audit(page: WebContext, action: str, category: TextCategory) -> None:
-    accounts.record_audit(
-        page.db,
-        principal=page.principal,
-        action=action,
-        target_type="text_category",
-        target_id=category.key,
-    )
 
 
 def _edit_page(
@@ -345,8 +327,8 @@ def edit_category(
                 name_en=form.name_en,
                 seeds_ko=seeds_of(form.seeds_ko),
                 seeds_en=seeds_of(form.seeds_en),
+                principal=page.principal,
             )
-            _audit(page, "text_category.update", category)
     except ValidationFailed as exc:
         page.db.refresh(category)
         return _edit_page(page, category, form, _service_problems(page, exc), exc.status)
@@ -377,8 +359,7 @@ def deactivate_category(page: Page, key: str) -> Response:
     category = _category(page, key)
     if category.active:
         with page.db.begin_nested():
-            text.update_category(page.db, category=category, active=False)
-            _audit(page, "text_category.deactivate", category)
+            text.update_category(page.db, category=category, active=False, principal=page.principal)
     page.flash("success", "textadm.tax.deactivated", name=category_name(page, category))
     return redirect(f"/text/taxonomy#cat-{category.key}")
 
@@ -390,8 +371,7 @@ def activate_category(page: Page, key: str) -> Response:
     category = _category(page, key)
     if not category.active:
         with page.db.begin_nested():
-            text.update_category(page.db, category=category, active=True)
-            _audit(page, "text_category.activate", category)
+            text.update_category(page.db, category=category, active=True, principal=page.principal)
     page.flash("success", "textadm.tax.activated", name=category_name(page, category))
     return redirect(f"/text/taxonomy#cat-{category.key}")
 
@@ -460,16 +440,10 @@ def retrain(page: Page) -> Response:
     require(page.principal, "text:manage")
     before = _pending_run(page)
     with page.db.begin_nested():
-        run = text.request_retraining(page.db, workspace_id=page.workspace.id, user_id=page.user.id)
+        run = text.request_retraining(
+            page.db, workspace_id=page.workspace.id, principal=page.principal
+        )
         fresh = before is None or before.id != run.id
-        if fresh:
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="text_model.retrain",
-                target_type="text_model_run",
-                target_id=run.id,
-            )
     if fresh:
         # The job starts a moment after this request commits (a sweep picks up a lost one).
         text_tasks.queue_training(run.id)
@@ -509,13 +483,8 @@ def activate(page: Page, run_id: int) -> Response:
     run = _run(page, run_id)
     try:
         with page.db.begin_nested():
-            text.activate_model_run(page.db, workspace_id=page.workspace.id, run=run)
-            accounts.record_audit(
-                page.db,
-                principal=page.principal,
-                action="text_model.activate",
-                target_type="text_model_run",
-                target_id=run.id,
+            text.activate_model_run(
+                page.db, workspace_id=page.workspace.id, run=run, principal=page.principal
             )
     except Conflict:
         page.flash("error", "textadm.models.not_ready", id=run.id)

@@ -423,7 +423,7 @@ def promote(page: Page, theme_id: int) -> Response:
     try:
         with page.db.begin_nested():
             category = themes.promote_theme(
-                page.db, workspace_id=page.workspace.id, theme_id=theme_id
+                page.db, workspace_id=page.workspace.id, theme_id=theme_id, principal=page.principal
             )
     except (Conflict, ValidationFailed, NotFound) as exc:
         flash_text(page.request, "error", errors.describe(page.locale, exc))
