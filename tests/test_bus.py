@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
 from cxloop.events import bus
-from cxloop.events.consumers import ProfileActivity, lifecycle_stage
+from cxloop.events.consumers import ProfileActivity
 from cxloop.models import BusCheckpoint, Customer, Event, Identity
+from cxloop.profiles.activity import lifecycle_stage
 from tests.factories import Tenant
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)

@@ -813,7 +813,12 @@ def bus_check(
         return
     console.print(f"{len(found)} profiles differ from the event log, for example:")
     for m in found[:10]:
-        console.print(f"  customer {m.customer_id}: stored {m.stored}, log {m.expected}")
+        stored, log = m.stored, m.expected
+        console.print(
+            f"  customer {m.customer_id}: events {stored.event_count} (log {log.event_count}), "
+            f"orders {stored.order_count} (log {log.order_count}), "
+            f"revenue {stored.revenue} (log {log.revenue})"
+        )
     if not repair:
         console.print("Run again with --repair to recount them.")
         raise typer.Exit(1)

@@ -1,11 +1,14 @@
-"""Bus consumers shipped with the events domain."""
+"""Bus consumers shipped with the events domain, and the check of what they derived.
+
+``profile_activity`` tells profiles what each batch of events shows (first and last seen,
+touchpoints, orders); profiles writes it (``profiles.activity``), following merges.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -15,19 +18,22 @@ from sqlalchemy.orm import Session
 from cxloop.core.db import Database
 from cxloop.events.bus import Position, at_or_before, hold
 from cxloop.events.commerce import ORDER_COMPLETED, ORDER_STATUS_EVENTS, order_totals
-from cxloop.models import BusCheckpoint, Customer, Event
+from cxloop.models import BusCheckpoint, Event
+from cxloop.profiles.activity import (
+    Activity,
+    Counters,
+    OrderTotals,
+    add_activity,
+    live_counters,
+    set_activity,
+)
 
 T = TypeVar("T")
 _ORDER_EVENTS = frozenset({ORDER_COMPLETED, *ORDER_STATUS_EVENTS})
 
 
-def lifecycle_stage(*, identified: bool, order_count: int) -> str:
-    """The stage a profile is in from what it has done (churn is set by a periodic job)."""
-    if order_count >= 2:
-        return "repeat"
-    if order_count == 1:
-        return "customer"
-    return "lead" if identified else "anonymous"
+def _orders(session: Session) -> OrderTotals:
+    return lambda ids: order_totals(session, customer_ids=ids)
 
 
 class ProfileActivity:
@@ -44,45 +50,19 @@ class ProfileActivity:
     )
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
-        customers = _locked_survivors(session, {e.customer_id for e in events})
-        first: dict[int, datetime] = {}
-        last: dict[int, datetime] = {}
-        channels: dict[int, Counter[str]] = defaultdict(Counter)
-        identified: set[int] = set()
-        orders_changed: set[int] = set()
+        shown: dict[int, Activity] = defaultdict(Activity)
         for event in events:
-            # A profile merged since the batch was read: its events, orders and counters are
-            # on the survivor now, and so is this event.
-            cid = customers[event.customer_id].id
-            if cid not in first or event.timestamp < first[cid]:
-                first[cid] = event.timestamp
-            if cid not in last or event.timestamp > last[cid]:
-                last[cid] = event.timestamp
-            channels[cid][event.channel] += 1
-            if event.user_id:
-                identified.add(cid)
-            if event.type == "track" and event.name in _ORDER_EVENTS:
-                orders_changed.add(cid)
-        totals = order_totals(session, customer_ids=orders_changed)
-        for customer in {c.id: c for c in customers.values()}.values():
-            cid = customer.id
-            if customer.first_seen_at is None or first[cid] < customer.first_seen_at:
-                customer.first_seen_at = first[cid]
-            if customer.last_seen_at is None or last[cid] > customer.last_seen_at:
-                customer.last_seen_at = last[cid]
-            counts = dict(customer.touchpoints or {})
-            for channel, n in channels[cid].items():
-                counts[channel] = counts.get(channel, 0) + n
-            customer.touchpoints = counts
-            customer.event_count = (customer.event_count or 0) + sum(channels[cid].values())
-            if cid in orders_changed:
-                customer.order_count, customer.total_revenue = totals.get(cid, (0, 0))  # type: ignore[assignment]
-            if customer.erased_at is None and customer.merged_into_id is None:
-                is_identified = cid in identified or customer.lifecycle_stage != "anonymous"
-                # Any new activity also brings a churned customer back.
-                customer.lifecycle_stage = lifecycle_stage(
-                    identified=is_identified, order_count=customer.order_count
+            seen = shown[event.customer_id]
+            seen.add(
+                Activity(
+                    first_seen_at=event.timestamp,
+                    last_seen_at=event.timestamp,
+                    identified=bool(event.user_id),
+                    orders_changed=event.type == "track" and event.name in _ORDER_EVENTS,
                 )
+            )
+            seen.touchpoints[event.channel] += 1
+        add_activity(session, shown, order_totals=_orders(session))
 
     def replay(self, session: Session, events: Sequence[Event], *, upto: Position) -> None:
         """Recount the profiles these events belong to from the log (counting them again
@@ -93,56 +73,14 @@ class ProfileActivity:
 profile_activity = ProfileActivity()
 
 
-def _locked_survivors(session: Session, ids: set[int]) -> dict[int, Customer]:
-    """The profiles with these ids, locked, each replaced by the one it was merged into (a
-    merge leaves one hop to the survivor)."""
-    # Locked in id order, as ingestion locks the profiles it loads: no deadlock between them.
-    found = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer)
-            .where(Customer.id.in_(sorted(ids)))
-            .order_by(Customer.id)
-            .with_for_update()
-        )
-    }
-    moved = {c.merged_into_id for c in found.values() if c.merged_into_id is not None}
-    if moved - found.keys():
-        found.update(
-            (c.id, c)
-            for c in session.scalars(
-                select(Customer)
-                .where(Customer.id.in_(sorted(moved - found.keys())))
-                .order_by(Customer.id)
-                .with_for_update()
-            )
-        )
-    return {
-        cid: found.get(c.merged_into_id, c) if c.merged_into_id is not None else c
-        for cid, c in found.items()
-        if cid in ids
-    }
-
-
-@dataclass(frozen=True)
-class Tally:
-    """What the log says a profile's counters should be."""
-
-    event_count: int = 0
-    touchpoints: tuple[tuple[str, int], ...] = ()
-    first_seen_at: datetime | None = None
-    last_seen_at: datetime | None = None
-    identified: bool = False
-
-
 def tally(
     session: Session,
     *,
     upto: Position,
     customer_ids: Iterable[int] | None = None,
     workspace_id: int | None = None,
-) -> dict[int, Tally]:
-    """Each profile's counters as the log gives them, from the events up to ``upto``."""
+) -> dict[int, Activity]:
+    """What the log up to ``upto`` shows of each profile's activity."""
     query = (
         select(
             Event.customer_id,
@@ -159,17 +97,12 @@ def tally(
         query = query.where(Event.customer_id.in_(sorted(customer_ids)))
     if workspace_id is not None:
         query = query.where(Event.workspace_id == workspace_id)
-    found: dict[int, Tally] = {}
+    found: dict[int, Activity] = defaultdict(Activity)
     for cid, channel, n, first, last, with_user in session.execute(query):
-        was = found.get(cid, Tally())
-        found[cid] = Tally(
-            event_count=was.event_count + n,
-            touchpoints=tuple(sorted((*was.touchpoints, (channel, n)))),
-            first_seen_at=first if was.first_seen_at is None else min(first, was.first_seen_at),
-            last_seen_at=last if was.last_seen_at is None else max(last, was.last_seen_at),
-            identified=was.identified or with_user > 0,
-        )
-    return found
+        seen = Activity(first_seen_at=first, last_seen_at=last, identified=with_user > 0)
+        seen.touchpoints[channel] = n
+        found[cid].add(seen)
+    return dict(found)
 
 
 def recount(session: Session, *, customer_ids: Iterable[int], upto: Position) -> int:
@@ -178,42 +111,11 @@ def recount(session: Session, *, customer_ids: Iterable[int], upto: Position) ->
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    tallies = tally(session, upto=upto, customer_ids=ids)
-    totals = order_totals(session, customer_ids=ids)
-    changed = 0
-    for customer in session.scalars(
-        select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
-    ):
-        if customer.merged_into_id is not None or customer.erased_at is not None:
-            continue  # its events and orders live on the survivor; an erased one keeps none
-        t = tallies.get(customer.id, Tally())
-        before = _counters(customer)
-        customer.event_count = t.event_count
-        customer.touchpoints = dict(t.touchpoints)
-        if t.first_seen_at is not None and (
-            customer.first_seen_at is None or t.first_seen_at < customer.first_seen_at
-        ):
-            customer.first_seen_at = t.first_seen_at
-        if t.last_seen_at is not None and (
-            customer.last_seen_at is None or t.last_seen_at > customer.last_seen_at
-        ):
-            customer.last_seen_at = t.last_seen_at
-        customer.order_count, customer.total_revenue = totals.get(customer.id, (0, Decimal(0)))
-        if t.event_count:  # as the live handler does on any activity
-            customer.lifecycle_stage = lifecycle_stage(
-                identified=t.identified or customer.lifecycle_stage != "anonymous",
-                order_count=customer.order_count,
-            )
-        changed += _counters(customer) != before
-    return changed
-
-
-def _counters(customer: Customer) -> tuple[object, ...]:
-    return (
-        customer.event_count,
-        tuple(sorted((customer.touchpoints or {}).items())),
-        customer.order_count,
-        Decimal(str(customer.total_revenue or 0)),
+    return set_activity(
+        session,
+        tally(session, upto=upto, customer_ids=ids),
+        customer_ids=ids,
+        order_totals=_orders(session),
     )
 
 
@@ -223,8 +125,8 @@ class Mismatch:
 
     customer_id: int
     workspace_id: int
-    stored: tuple[object, ...]
-    expected: tuple[object, ...]
+    stored: Counters
+    expected: Counters
 
 
 def check_counters(session: Session, *, workspace_id: int | None = None) -> list[Mismatch]:
@@ -235,21 +137,13 @@ def check_counters(session: Session, *, workspace_id: int | None = None) -> list
     checkpoint = session.get(BusCheckpoint, profile_activity.name)
     upto = Position(checkpoint.tx, checkpoint.position) if checkpoint else Position()
     tallies = tally(session, upto=upto, workspace_id=workspace_id)
-    query = (
-        select(Customer)
-        .where(Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
-        .order_by(Customer.id)
-    )
-    if workspace_id is not None:
-        query = query.where(Customer.workspace_id == workspace_id)
     found = []
-    for chunk in _chunks(session.scalars(query), 1000):
-        orders = order_totals(session, customer_ids=[c.id for c in chunk])
-        for customer in chunk:
-            t = tallies.get(customer.id, Tally())
-            count, revenue = orders.get(customer.id, (0, Decimal(0)))
-            expected = (t.event_count, t.touchpoints, count, Decimal(str(revenue)))
-            stored = _counters(customer)
+    for chunk in live_counters(session, workspace_id=workspace_id):
+        orders = order_totals(session, customer_ids=[c.id for c, _ in chunk])
+        for customer, stored in chunk:
+            expected = Counters.expected(
+                tallies.get(customer.id), orders.get(customer.id, (0, Decimal(0)))
+            )
             if stored != expected:
                 found.append(Mismatch(customer.id, customer.workspace_id, stored, expected))
     return found

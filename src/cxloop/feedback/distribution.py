@@ -40,6 +40,7 @@ from cxloop.feedback.service import get_version, hash_token
 from cxloop.feedback.settings import DistributionSettings, parse_distribution
 from cxloop.models import Customer, Identity, Invitation, Survey, Workspace
 from cxloop.models.feedback import INVITATION_STATUSES
+from cxloop.profiles.activity import survivors
 from cxloop.profiles.consent import may_send
 from cxloop.profiles.service import find_customer
 
@@ -362,22 +363,7 @@ def invite_customers(
 
 def _live_customers(session: Session, *, workspace_id: int, ids: list[int]) -> dict[int, Customer]:
     """Requested id → the customer (the survivor, for a merged profile)."""
-    rows = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(ids))
-        )
-    }
-    found: dict[int, Customer] = {}
-    for cid, customer in rows.items():
-        hops = 0
-        while customer.merged_into_id is not None and hops < 20:
-            survivor = session.get(Customer, customer.merged_into_id)
-            if survivor is None or survivor.workspace_id != workspace_id:
-                break
-            customer, hops = survivor, hops + 1
-        found[cid] = customer
-    return found
+    return survivors(session, ids, workspace_id=workspace_id)
 
 
 # --- sending -----------------------------------------------------------------------------------

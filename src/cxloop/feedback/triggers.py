@@ -27,6 +27,7 @@ from cxloop.feedback.distribution import (
 )
 from cxloop.feedback.settings import DistributionSettings, PropertyFilter
 from cxloop.models import Customer, Event, Invitation, Survey, Workspace
+from cxloop.profiles.activity import survivor_of
 
 log = logging.getLogger(__name__)
 _MISSING = object()
@@ -138,14 +139,6 @@ def _channel(dist: DistributionSettings, customer: Customer) -> str | None:
     return None
 
 
-def _survivor(session: Session, customer: Customer | None) -> Customer | None:
-    hops = 0
-    while customer is not None and customer.merged_into_id is not None and hops < 20:
-        customer = session.get(Customer, customer.merged_into_id)
-        hops += 1
-    return customer
-
-
 class SurveyTriggers:
     """Schedules invitations for live surveys triggered by tracked events."""
 
@@ -201,7 +194,7 @@ class SurveyTriggers:
         for event, survey, dist in matches:
             if (survey.id, event.id) in done:
                 continue
-            customer = _survivor(session, customers.get(event.customer_id))
+            customer = survivor_of(session, customers.get(event.customer_id))
             if customer is None or customer.workspace_id != survey.workspace_id:
                 continue
             if not is_sampled(survey_id=survey.id, customer_id=customer.id, rate=dist.sample_rate):

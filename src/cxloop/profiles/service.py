@@ -18,6 +18,7 @@ from cxloop.core.pagination import decode_cursor, encode_cursor
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import ConsentRecord, Customer, CustomerMerge, Identity, Workspace
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES, LIFECYCLE_STAGES
+from cxloop.profiles.activity import survivor_of
 from cxloop.profiles.contact import normalise_email, normalise_identity, normalise_phone
 from cxloop.profiles.identity import IdentityResolver, merge_customers
 
@@ -40,10 +41,8 @@ def get_customer(
     customer = session.scalar(
         select(Customer).where(Customer.workspace_id == workspace_id, Customer.id == customer_id)
     )
-    hops = 0
-    while customer is not None and follow_merges and customer.merged_into_id and hops < 20:
-        customer = session.get(Customer, customer.merged_into_id)
-        hops += 1
+    if follow_merges:
+        customer = survivor_of(session, customer)
     if customer is None or customer.workspace_id != workspace_id:
         raise NotFound(f"No customer with id {customer_id}.")
     return customer
