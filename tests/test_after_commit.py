@@ -9,9 +9,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
-from huey import MemoryHuey, RedisHuey
+from huey import MemoryHuey, RedisHuey, signals
 from huey.api import Huey, TaskWrapper
 from huey.consumer import Consumer
 from sqlalchemy import delete, select
@@ -22,8 +24,8 @@ from cxloop.channels import tasks as channel_tasks
 from cxloop.core.db import Database
 from cxloop.core.jobs import after_commit
 from cxloop.core.settings import Settings
-from cxloop.models import Workspace
-from tests.factories import held_jobs, make_workspace, unique
+from cxloop.models import TextModelRun, Workspace
+from tests.factories import Tenant, held_jobs, make_workspace, unique
 
 REDIS_URL = os.environ.get("CXLOOP_TEST_REDIS_URL")
 
@@ -263,3 +265,62 @@ def test_without_smtp_no_sender_is_started(tx_database: Database, session: Sessi
         with tx_database.session() as s:
             _queue_mail(s, workspace)
         assert len(queue) == 0
+
+
+# --- retraining a text model starts when the request commits -------------------------------------
+
+
+def test_retraining_starts_after_the_request_commits_without_a_delay(
+    live_server: str, database: Database
+) -> None:
+    # given a committed workspace, and jobs that wait for a worker
+    with database.session() as s:
+        tenant = Tenant(s)
+    workspace_id = tenant.id
+    committed: list[bool] = []
+
+    def on_enqueue(signal: str, task: Any) -> None:
+        with database.read_session() as s:
+            committed.append(
+                s.scalar(select(TextModelRun.id).where(TextModelRun.workspace_id == workspace_id))
+                is not None
+            )
+
+    try:
+        with held_jobs() as queue:
+            queue.signal(signals.SIGNAL_ENQUEUED)(on_enqueue)
+            try:
+                # when the owner asks for a retraining
+                reply = httpx.post(
+                    f"{live_server}/api/v1/text/models/retrain", headers=tenant.api, timeout=30
+                )
+                assert reply.status_code == 202, reply.text
+                run_id = reply.json()["id"]
+                # then its job was enqueued once, when the run was already committed, to
+                # start at once
+                [job] = queue.pending()
+                assert (job.args, job.eta) == ((run_id,), None)
+                assert committed == [True]
+                # and a real worker trains the run
+                asked = time.monotonic()
+                consumer = _start(queue)
+                assert consumer is not None
+                try:
+                    status = "queued"
+                    while status in ("queued", "training") and time.monotonic() - asked < 90:
+                        time.sleep(0.1)
+                        with database.read_session() as s:
+                            status = s.scalars(
+                                select(TextModelRun.status).where(TextModelRun.id == run_id)
+                            ).one()
+                finally:
+                    consumer.stop(graceful=True)
+            finally:
+                queue.disconnect_signal(on_enqueue)
+        assert status == "ready"
+        with database.read_session() as s:
+            run = s.get(TextModelRun, run_id)
+            assert run is not None and run.started_at is not None
+            assert run.started_at >= run.created_at
+    finally:
+        _forget(database, [workspace_id])

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from huey import Huey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,7 +32,8 @@ from cxloop.models import (
 )
 from cxloop.text import retrain
 from cxloop.text import service as text
-from tests.factories import make_customer, make_user, make_workspace, unique
+from cxloop.text import tasks as text_tasks
+from tests.factories import held_jobs, make_customer, make_user, make_workspace, unique
 from tests.test_web import flashes, get, login, post, text_of
 
 LATE = "배송이 너무 늦게 와서 짜증났어요. 다시는 안 시킬래요"
@@ -571,8 +574,15 @@ def test_taxonomies_are_per_workspace(client: TestClient, session: Session, shop
 # --- models ------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def waiting_jobs() -> Iterator[Huey]:
+    """The training job waits in the queue: the tests look at the queued run, or train it."""
+    with held_jobs() as huey:
+        yield huey
+
+
 def test_the_model_page_shows_the_shipped_model_and_queues_a_retraining(
-    client: TestClient, session: Session, shop: Shop
+    client: TestClient, session: Session, shop: Shop, waiting_jobs: Huey
 ) -> None:
     shipped = text.shipped_run(session)
     assert shipped.macro_f1 is not None
@@ -596,6 +606,12 @@ def test_the_model_page_shows_the_shipped_model_and_queues_a_retraining(
         select(TextModelRun).where(TextModelRun.workspace_id == shop.workspace.id)
     ).one()
     assert (run.status, run.trigger, run.requested_by_id) == ("queued", "manual", shop.owner.id)
+    [job] = waiting_jobs.pending()  # enqueued as the request committed, to start at once
+    assert (job.name, job.args, job.eta) == (
+        text_tasks.train_model_run.task_class.__name__,
+        (run.id,),
+        None,
+    )
     page = get(client, "/text/models")
     assert flashes(page) == [
         ("success", f"재학습 #{run.id}을(를) 요청했습니다. 잠시 후 학습이 시작됩니다.")
@@ -630,7 +646,7 @@ def test_a_viewer_reads_the_model_page_without_actions(
 
 
 def test_a_trained_run_shows_its_figures_and_is_switched_with_a_confirmation(
-    client: TestClient, session: Session, shop: Shop, tx_database: Database
+    client: TestClient, session: Session, shop: Shop, tx_database: Database, waiting_jobs: Huey
 ) -> None:
     shipped = text.shipped_run(session)
     sign_in(client, shop.owner)

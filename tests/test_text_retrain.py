@@ -4,23 +4,44 @@ the retrain and activate endpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
+from huey import Huey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
+from cxloop.core.jobs import huey
 from cxloop.models import TextAnalysis, TextModelRun
 from cxloop.text import retrain, service
+from cxloop.text import tasks as text_tasks
 from cxloop.text.dataset import load_labelled, split_labelled
-from tests.factories import Tenant
+from tests.factories import Tenant, held_jobs
 from tests.test_text_store import answer, live_survey, texts_of
 
 
+@pytest.fixture(autouse=True)
+def waiting_jobs() -> Iterator[Huey]:
+    """The training job waits in the queue: the tests run the training themselves."""
+    with held_jobs() as huey:
+        yield huey
+
+
 def queue_run(client: TestClient, tenant: Tenant) -> int:
+    huey.flush()
     reply = client.post("/api/v1/text/models/retrain", headers=tenant.api)
     assert reply.status_code == 202, reply.text
     body = reply.json()
     assert (body["status"], body["in_use"], body["workspace_id"]) == ("queued", False, tenant.id)
+    # The request committed the run and enqueued its training job, to start at once.
+    [job] = huey.pending()
+    assert (job.name, job.args, job.eta) == (
+        text_tasks.train_model_run.task_class.__name__,
+        (body["id"],),
+        None,
+    )
     # Asking again while it waits gives the same run.
     again = client.post("/api/v1/text/models/retrain", headers=tenant.api).json()
     assert again["id"] == body["id"]

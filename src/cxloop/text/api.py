@@ -282,7 +282,7 @@ def retrain_model(principal: ApiPrincipal, session: DbSession) -> ModelRunOut:
         session, workspace_id=principal.workspace_id, principal=principal
     )
     if run.status == "queued":
-        tasks.queue_training(run.id)
+        tasks.queue_training(session, run.id)
     return _run_out(session, principal, run)
 
 

@@ -14,9 +14,10 @@ from datetime import datetime
 
 from huey import crontab
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database, get_database
-from cxloop.core.jobs import huey
+from cxloop.core.jobs import after_commit, huey
 from cxloop.models import TextAnalysis
 from cxloop.text import analytics, retrain, service, themes
 from cxloop.text.sources import get_source, sources
@@ -99,19 +100,16 @@ def reanalyse(
     return report
 
 
-# The run's row commits with the request that asked for it; the job starts a moment later.
-START_DELAY_SECONDS = 2
-
-
 @huey.task()
 def train_model_run(run_id: int) -> str:
     """Train one queued run; returns its status afterwards."""
     return retrain.run_training(get_database(), run_id=run_id).status
 
 
-def queue_training(run_id: int) -> None:
-    """Ask a worker to train the run (the periodic sweep trains it if this job is lost)."""
-    train_model_run.schedule(args=(run_id,), delay=START_DELAY_SECONDS)
+def queue_training(session: Session, run_id: int) -> None:
+    """Ask a worker to train the run once ``session`` commits it (the periodic sweep trains
+    it if this job is lost)."""
+    after_commit(session, train_model_run, run_id)
 
 
 @huey.periodic_task(crontab(minute="*/10"))

@@ -445,8 +445,8 @@ def retrain(page: Page) -> Response:
         )
         fresh = before is None or before.id != run.id
     if fresh:
-        # The job starts a moment after this request commits (a sweep picks up a lost one).
-        text_tasks.queue_training(run.id)
+        # The job is enqueued when this request commits (a sweep picks up a lost one).
+        text_tasks.queue_training(page.db, run.id)
         page.flash("success", "textadm.models.queued", id=run.id)
     else:
         page.flash("info", "textadm.models.already", id=run.id)
