@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxloop.metrics import stats
+from cxloop.core import stats
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
 

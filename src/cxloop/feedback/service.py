@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit, role_in
 from cxloop.channels import notifications
+from cxloop.core import stats
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import (
     decode_cursor,
@@ -43,7 +44,6 @@ from cxloop.feedback.definition import (
     validate_answers,
 )
 from cxloop.feedback.settings import parse_distribution
-from cxloop.metrics import stats
 from cxloop.models import FollowUp, Invitation, Notification, Response, Survey, SurveyVersion
 from cxloop.models.feedback import FOLLOW_UP_STATUSES, SURVEY_KINDS, SURVEY_STATUSES
 from cxloop.profiles import service as profiles

@@ -16,9 +16,10 @@ from fastapi.responses import Response
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
+from cxloop.core import stats
 from cxloop.core.errors import NotFound
 from cxloop.core.pagination import decode_cursor, encode_cursor
-from cxloop.metrics import dashboard, stats
+from cxloop.metrics import dashboard
 from cxloop.metrics.schemas import (
     BreakdownOut,
     ChangeOut,

@@ -4,7 +4,7 @@ drivers, business KPIs, and the CSV tables of each block.
 
 Every query counts completed responses of one workspace, aggregates in the database (counts per
 score group, sums for CES) and hands the few aggregated rows to the estimators of
-:mod:`cxloop.metrics.stats`; nothing here reads responses one by one, so the dashboard stays
+:mod:`cxloop.core.stats`; nothing here reads responses one by one, so the dashboard stays
 fast with millions of answers. Periods are half-open, ``start <= submitted_at < end``.
 """
 
@@ -23,10 +23,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from cxloop.core import stats
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import as_utc
 from cxloop.feedback.definition import load_definition
-from cxloop.metrics import kpis, stats
+from cxloop.metrics import kpis
 from cxloop.models import (
     Customer,
     Invitation,
@@ -717,7 +718,7 @@ def key_drivers(
     min_n: int = stats.DEFAULT_MIN_N,
 ) -> Drivers:
     """Which touchpoints (or, for one survey, which rating questions) move the NPS most, by
-    :func:`cxloop.metrics.stats.key_drivers` over answers counted per value in SQL."""
+    :func:`cxloop.core.stats.key_drivers` over answers counted per value in SQL."""
     if source == "touchpoint":
         return _touchpoint_drivers(session, scope, min_n)
     if source == "question":

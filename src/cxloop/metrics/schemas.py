@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from cxloop.metrics import stats
+from cxloop.core import stats
 
 
 class EstimateOut(BaseModel):

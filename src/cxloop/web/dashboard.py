@@ -14,9 +14,10 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import require
+from cxloop.core import stats
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
-from cxloop.metrics import dashboard, stats
+from cxloop.metrics import dashboard
 from cxloop.text import analytics as text_analytics
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart

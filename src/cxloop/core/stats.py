@@ -1,7 +1,8 @@
-"""Score statistics for the CX dashboard: NPS, CSAT, CES and rates with confidence intervals,
-the significance of a change between two periods, weekly/monthly trends and key drivers.
+"""Score statistics: NPS, CSAT, CES and rates with confidence intervals, the significance of a
+change between two periods, weekly/monthly trends and key drivers.
 
-Pure functions over plain inputs (scores or counts); the feedback domain feeds them.
+Pure functions over plain inputs (scores or counts), knowing no table: they sit in core so that
+feedback (a survey's summary) and metrics (the dashboard) share one implementation.
 Units of the estimates:
 
 - NPS in points, −100..100;
