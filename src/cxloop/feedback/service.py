@@ -528,10 +528,6 @@ class ResponseFilter:
     text: str | None = None  # words the comment contains (case-insensitive)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _score_column(metric: str) -> Any:
     columns = {"nps": Response.nps, "csat": Response.csat, "ces": Response.ces}
     if metric not in columns:
@@ -577,8 +573,8 @@ def list_responses(
         with_comment = and_(Response.comment.is_not(None), Response.comment != "")
         query = query.where(with_comment if filters.has_comment else ~with_comment)
     if filters.text:
-        pattern = "%" + _escape_like(filters.text) + "%"
-        query = query.where(Response.comment.ilike(pattern, escape="\\"))
+        # autoescape: a % or _ in the words is looked for as itself
+        query = query.where(Response.comment.icontains(filters.text, autoescape=True))
     return newest_first(
         session, query, time=Response.submitted_at, id=Response.id, cursor=cursor, limit=limit
     )
