@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.service import cli_principal
 from cxloop.core.errors import ValidationFailed
-from cxloop.models import Customer, ImprovementLink, Invitation, OutboundMessage
+from cxloop.models import (
+    Customer,
+    Identity,
+    Improvement,
+    ImprovementLink,
+    Invitation,
+    OutboundMessage,
+    Response,
+)
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES
 from cxloop.profiles import consent, identity
 from cxloop.profiles import service as profiles
@@ -553,21 +561,75 @@ def test_an_improvement_announcement_obeys_the_policy(
     assert told[response_ids["opted_out"]] is None and told[response_ids["no_record"]] == "email"
 
 
+def visitor(client: TestClient, session: Session, tenant: Tenant) -> tuple[str, Customer]:
+    """An anonymous visitor of the shop (known to the widget by their anonymous id)."""
+    anonymous_id = unique("anon-")
+    sent = client.post(
+        "/v1/page",
+        json={"anonymousId": anonymous_id, "name": "Home", "messageId": unique("m-")},
+        headers=tenant.write,
+    )
+    assert sent.status_code == 200, sent.text
+    session.expire_all()
+    customer_id = session.scalar(
+        select(Identity.customer_id).where(
+            Identity.workspace_id == tenant.id, Identity.value == anonymous_id
+        )
+    )
+    found = session.get(Customer, customer_id)
+    assert found is not None
+    return anonymous_id, found
+
+
 def test_in_app_opt_out_hides_the_survey_widget_and_its_notices(
     client: TestClient, session: Session, tenant: Tenant
 ) -> None:
-    from cxloop.feedback import distribution, improvements
-
-    # given a widget survey and a customer who withdrew in-app service messages
-    live_survey(client, tenant)
-    made = make_customer(session, workspace=tenant.workspace, email="w@example.com")
-    other = make_customer(session, workspace=tenant.workspace, email="v@example.com")
+    # given a widget survey, an announced improvement linked to two visitors' answers, and
+    # one visitor who withdrew in-app service messages
+    survey_id = live_survey(client, tenant)
+    (out_id, opted_out), (in_id, other) = (
+        visitor(client, session, tenant),
+        visitor(client, session, tenant),
+    )
+    improvement = Improvement(
+        workspace_id=tenant.id,
+        title_ko="배송이 빨라졌어요",
+        title_en="Faster delivery",
+        body_ko="이제 다음 날 도착합니다.",
+        body_en="Orders now arrive the next day.",
+        announced_at=datetime.now(UTC),
+    )
+    session.add(improvement)
+    for person in (opted_out, other):
+        response = Response(
+            workspace_id=tenant.id, survey_id=survey_id, version=1, customer_id=person.id,
+            answers={"nps": 3}, nps=3, completed=True,
+        )  # fmt: skip
+        session.add(response)
+        session.flush()
+        session.add(
+            ImprovementLink(
+                workspace_id=tenant.id,
+                improvement_id=improvement.id,
+                response_id=response.id,
+                customer_id=person.id,
+            )
+        )
     session.commit()
-    consent_change(client, tenant, made, "service", "in_app", False)
-    session.expire_all()
+    consent_change(client, tenant, opted_out, "service", "in_app", False)
 
-    # then the widget invites the other customer but not them, and shows them no notice
-    workspace = tenant.workspace
-    assert distribution.widget_invitation(session, workspace=workspace, customer=made) is None
-    assert distribution.widget_invitation(session, workspace=workspace, customer=other) is not None
-    assert improvements.widget_notices(session, workspace_id=tenant.id, customer_id=made.id) == []
+    # when the widget asks for each of them
+    def prompt(anonymous_id: str) -> dict[str, Any]:
+        reply = client.get(
+            "/widget/v1/prompt",
+            params={"writeKey": tenant.write_secret, "anonymousId": anonymous_id},
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    shown_out, shown_in = prompt(out_id), prompt(in_id)
+
+    # then the opted-out visitor gets neither the survey nor the notice; the other gets both
+    assert (shown_out["survey"], shown_out["notices"]) == (None, [])
+    assert shown_in["survey"] is not None and shown_in["survey"]["survey_id"] == survey_id
+    assert [n["title"] for n in shown_in["notices"]] == ["배송이 빨라졌어요"]

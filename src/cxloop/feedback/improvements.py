@@ -23,7 +23,6 @@ from cxloop.core.i18n import gettext, normalise_locale
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import as_utc, parse_iso, utcnow
 from cxloop.models import (
-    ConsentRecord,
     Customer,
     Improvement,
     ImprovementLink,
@@ -32,12 +31,15 @@ from cxloop.models import (
     Workspace,
 )
 from cxloop.models.base import UTCDateTime, table_of
+from cxloop.profiles.consent import may_send, may_send_each
 
 # Announcements are service notices about the customer's own feedback, not advertising; the
-# customer's consent for service email decides whether they get one.
+# consent policy, asked about service messages by email (and in-app for the widget), decides
+# whether a customer gets one.
 ANNOUNCE_PURPOSE = "service"
 ANNOUNCE_CHANNEL = "email"
 WIDGET_CHANNEL = "widget"
+WIDGET_CONSENT_CHANNEL = "in_app"
 METRICS = ("nps", "csat", "ces")
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 MAX_WORDS = 5
@@ -607,35 +609,20 @@ class AnnouncementPlan:
     """Who an announcement would tell, and why the others would not be told (yet)."""
 
     email: list[Customer] = field(default_factory=list)
+    # When each emailed customer's message may go (the consent policy's hold), by customer id.
+    hold_until: dict[int, datetime] = field(default_factory=dict)
     # Customers with no usable email address: they see it in their survey widget only.
     widget_only: list[Customer] = field(default_factory=list)
+    # Customers the consent policy refuses service email: those who opted out of it.
     opted_out: list[Customer] = field(default_factory=list)
     already_told: int = 0
+    # Customers gone: erased, or merged into another profile (merging moves links with it).
     erased: int = 0
     anonymous: int = 0  # linked responses without a known customer
 
     @property
     def to_tell(self) -> int:
         return len(self.email)
-
-
-def _opted_out_of_email(session: Session, *, workspace_id: int, customer_ids: set[int]) -> set[int]:
-    """Customers whose latest service-email consent record is a withdrawal."""
-    if not customer_ids:
-        return set()
-    latest: dict[int, bool] = {}
-    for customer_id, granted in session.execute(
-        select(ConsentRecord.customer_id, ConsentRecord.granted)
-        .where(
-            ConsentRecord.workspace_id == workspace_id,
-            ConsentRecord.customer_id.in_(customer_ids),
-            ConsentRecord.purpose == ANNOUNCE_PURPOSE,
-            ConsentRecord.channel == ANNOUNCE_CHANNEL,
-        )
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-    ):
-        latest[int(customer_id)] = bool(granted)
-    return {c for c, granted in latest.items() if not granted}
 
 
 def _pending(
@@ -669,8 +656,11 @@ def _pending(
     return pending, told, anonymous
 
 
-def announcement_plan(session: Session, *, improvement: Improvement) -> AnnouncementPlan:
-    """Who would be told if the improvement were announced now (nothing is changed)."""
+def announcement_plan(
+    session: Session, *, improvement: Improvement, at: datetime | None = None
+) -> AnnouncementPlan:
+    """Who would be told if the improvement were announced at ``at`` (now; nothing is
+    changed), as the consent policy decides for service email."""
     pending, told, anonymous = _pending(session, improvement)
     plan = AnnouncementPlan(anonymous=anonymous)
     plan.already_told = len(told)
@@ -683,17 +673,24 @@ def announcement_plan(session: Session, *, improvement: Improvement) -> Announce
             )
         )
     }
-    opted_out = _opted_out_of_email(
-        session, workspace_id=improvement.workspace_id, customer_ids=set(customers)
+    decisions = may_send_each(
+        session,
+        customers=customers.values(),
+        purpose=ANNOUNCE_PURPOSE,
+        channel=ANNOUNCE_CHANNEL,
+        at=at or utcnow(),
     )
     for customer_id in sorted(waiting):
         customer = customers.get(customer_id)
-        if customer is None or customer.erased_at is not None:
+        decision = decisions.get(customer_id)
+        if customer is None or decision is None or decision.reason in ("erased", "merged"):
             plan.erased += 1
-        elif customer_id in opted_out:
+        elif decision.denied:
             plan.opted_out.append(customer)
         elif customer.email:
             plan.email.append(customer)
+            if decision.hold_until is not None:
+                plan.hold_until[customer_id] = decision.hold_until
         else:
             plan.widget_only.append(customer)
     return plan
@@ -719,16 +716,16 @@ def announce(
     session: Session, *, improvement: Improvement, principal: Principal | None = None
 ) -> AnnounceResult:
     """Tell the linked responses' customers what changed: one email each (in their language)
-    where they have an address and have not opted out of service email; erased customers
-    never. Customers told before are not told again, so announcing twice is harmless.
+    where they have an address and the consent policy allows service email (never to those
+    who opted out, nor to erased or merged profiles). Customers told before are not told again, so announcing twice is harmless.
     Audited (each announcement) when ``principal`` is given."""
     from cxloop.channels.outbox import queue_email
 
     if not (improvement.title_ko or improvement.title_en):
         raise ValidationFailed("Give the improvement a title before announcing it.")
-    plan = announcement_plan(session, improvement=improvement)
-    pending, told, _anonymous = _pending(session, improvement)
     now = utcnow()
+    plan = announcement_plan(session, improvement=improvement, at=now)
+    pending, told, _anonymous = _pending(session, improvement)
     workspace = session.get(Workspace, improvement.workspace_id)
     workspace_name = workspace.name if workspace is not None else ""
     locales = _response_locales(session, improvement, plan.email)
@@ -746,6 +743,7 @@ def announce(
                 dedupe_key=f"improvement:{improvement.id}:{customer.id}",
                 customer_id=customer.id,
                 purpose=ANNOUNCE_PURPOSE,
+                send_after=plan.hold_until.get(customer.id),
             )
         except ValidationFailed:
             # An address mail cannot go to: the widget is left to tell them.
@@ -839,7 +837,12 @@ def widget_notices(
     customer = session.scalar(
         select(Customer).where(Customer.workspace_id == workspace_id, Customer.id == customer_id)
     )
-    if customer is None or customer.erased_at is not None:
+    if customer is None:
+        return []
+    decision = may_send(
+        session, customer=customer, purpose=ANNOUNCE_PURPOSE, channel=WIDGET_CONSENT_CHANNEL
+    )
+    if not decision.allowed:  # erased, merged, or opted out of in-app service messages
         return []
     rows = session.execute(
         select(ImprovementLink, Improvement)

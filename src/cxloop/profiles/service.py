@@ -486,10 +486,8 @@ def current_consent(
     return state
 
 
-def may_contact(session: Session, *, customer: Customer, purpose: str, channel: str) -> bool:
-    """True when the latest consent for this purpose and channel is a grant."""
-    record = current_consent(session, customer=customer).get((purpose, channel))
-    return bool(record and record.granted)
+# Whether a message may go to a customer is the consent policy's answer: ``may_send`` in
+# ``cxloop.profiles.consent``.
 
 
 # --- data-subject rights -----------------------------------------------------------------------
