@@ -36,7 +36,7 @@ from cxloop.core.timeutil import KST, as_utc, utcnow
 from cxloop.events.segment import parse_message
 from cxloop.events.service import ingest
 from cxloop.feedback.definition import load_definition
-from cxloop.feedback.service import get_version, hash_token
+from cxloop.feedback.service import get_version, hash_token, invitation_expired
 from cxloop.feedback.settings import DistributionSettings, parse_distribution
 from cxloop.models import Customer, Identity, Invitation, Survey, Workspace
 from cxloop.models.feedback import INVITATION_STATUSES
@@ -485,7 +485,7 @@ def deliver(
     if survey.status != "live":
         _skip(invitation, "survey_not_live")
         return invitation.status
-    if as_utc(invitation.expires_at) <= now:
+    if invitation_expired(invitation, now=now):
         invitation.status = "expired"
         return invitation.status
     if invitation.channel == "email":

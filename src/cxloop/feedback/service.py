@@ -430,9 +430,7 @@ def submit_response(
         response = _response_for_invitation(session, invitation)
         if response is not None and response.completed:
             raise Conflict("This invitation has already been answered.")
-        if response is None and (
-            invitation.status == "expired" or as_utc(invitation.expires_at) <= utcnow()
-        ):
+        if response is None and invitation_expired(invitation):
             raise Conflict("This invitation has expired.")
         customer_id = invitation.customer_id
     elif customer_id is not None:
@@ -1133,8 +1131,9 @@ def mark_opened(session: Session, *, invitation: Invitation) -> None:
         session.flush()
 
 
-def invitation_expired(invitation: Invitation) -> bool:
-    return invitation.status == "expired" or as_utc(invitation.expires_at) <= utcnow()
+def invitation_expired(invitation: Invitation, *, now: datetime | None = None) -> bool:
+    """Whether an invitation can no longer be answered for its age (the one rule)."""
+    return invitation.status == "expired" or as_utc(invitation.expires_at) <= (now or utcnow())
 
 
 def public_survey(session: Session, *, workspace_id: int, key: str) -> Survey:
