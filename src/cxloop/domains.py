@@ -12,7 +12,8 @@ What an entry may give:
 - ``merge_hooks``, ``export_hooks``, ``erase_hooks``: what the domain does when profiles merge,
   or a customer's data is exported or erased (``profiles``);
 - ``text_sources``: texts the domain gives the ``text`` library to analyse;
-- ``invitation_mailers``: who mails a member invitation (``accounts`` sits below ``channels``).
+- ``invitation_mailers``: who mails a member invitation (``accounts`` sits below ``channels``);
+- ``spike_listeners``: who tells people of a text category's spike (``text`` is a library).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Domain:
     erase_hooks: tuple[str, ...] = ()
     text_sources: tuple[str, ...] = ()
     invitation_mailers: tuple[str, ...] = ()
+    spike_listeners: tuple[str, ...] = ()
 
 
 # In floor order (DESIGN.md): a domain's hooks run after those of the domains below it.
@@ -69,6 +71,7 @@ DOMAINS: tuple[Domain, ...] = (
         jobs=("cxloop.channels.tasks",),
         erase_hooks=("cxloop.channels.hooks:scrub_outbox",),
         invitation_mailers=("cxloop.channels.invitation_mail:mail_invitation",),
+        spike_listeners=("cxloop.channels.notifications:tell_text_spike",),
     ),
     Domain(
         "text",
@@ -123,13 +126,14 @@ def install() -> None:
         from cxloop.events import bus
         from cxloop.profiles import identity
         from cxloop.profiles import service as profiles
-        from cxloop.text import sources
+        from cxloop.text import analytics, sources
 
         plugs: list[tuple[str, list[Any]]] = [
             ("merge_hooks", identity.merge_hooks),
             ("export_hooks", profiles.export_hooks),
             ("erase_hooks", profiles.erase_hooks),
             ("invitation_mailers", invitations.invitation_mailers),
+            ("spike_listeners", analytics.spike_listeners),
         ]
         for domain in DOMAINS:
             for module in domain.jobs:

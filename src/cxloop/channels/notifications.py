@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,9 @@ from cxloop.core.pagination import newest_first
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Membership, Notification, User, Workspace
+
+if TYPE_CHECKING:
+    from cxloop.text.analytics import SpikeNotice
 
 # What a notice can be about; each has ``loop.notice.<kind>.title`` and ``.body`` in the
 # catalog (a test checks both languages).
@@ -86,6 +89,22 @@ def _members_by_id(session: Session, *, workspace_id: int, user_ids: Iterable[in
                 User.is_active.is_(True),
             )
             .order_by(User.id)
+        )
+    )
+
+
+def tell_text_spike(session: Session, notice: SpikeNotice) -> bool:
+    """Listener of text's spike notices: tell the category's team; True when someone new was
+    told."""
+    return bool(
+        notify(
+            session,
+            workspace_id=notice.workspace_id,
+            kind=notice.kind,
+            params=notice.params,
+            link=notice.link,
+            dedupe_key=notice.dedupe_key,
+            team=notice.team,
         )
     )
 

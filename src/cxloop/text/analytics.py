@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,7 +23,6 @@ from sqlalchemy import ColumnElement, Select, case, distinct, exists, func, lite
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
-from cxloop.channels.notifications import notify
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import as_utc, utcnow
@@ -342,11 +341,30 @@ def detect_spikes(
     return sorted(found, key=lambda s: (-s.ratio, s.category))
 
 
+@dataclass(frozen=True)
+class SpikeNotice:
+    """What text says when a category spikes; whoever tells people (``channels``) listens."""
+
+    workspace_id: int
+    kind: str
+    params: dict[str, Any]
+    link: str
+    dedupe_key: str
+    team: str | None
+
+
+# Each listener tells the notice's team and says whether anyone new was told. Registered by
+# the domain registry: text is a library and sends nothing itself.
+SpikeListener = Callable[[Session, SpikeNotice], bool]
+spike_listeners: list[SpikeListener] = []
+
+
 def notify_spikes(
     session: Session, *, workspace_id: int, now: datetime | None = None
 ) -> list[Spike]:
     """Tell each spiking category's team (its owners and admins when it has none) once per
-    category and week; the spikes that made a new notice are returned."""
+    category and week, through the spike listeners; the spikes that made a new notice are
+    returned."""
     spikes = detect_spikes(session, workspace_id=workspace_id, now=now)
     if not spikes:
         return []
@@ -358,8 +376,7 @@ def notify_spikes(
             (category.name_ko, category.name_en) if category else (spike.category, spike.category)
         )
         name = names[0] if names[0] == names[1] else f"{names[0]} / {names[1]}"
-        notices = notify(
-            session,
+        notice = SpikeNotice(
             workspace_id=workspace_id,
             kind=NOTICE_KIND,
             params={
@@ -372,7 +389,10 @@ def notify_spikes(
             dedupe_key=f"{NOTICE_KIND}:{workspace_id}:{spike.category}:{spike.week.isoformat()}",
             team=(category.team if category is not None else "") or None,
         )
-        if notices:
+        told_someone = False
+        for listener in spike_listeners:
+            told_someone = listener(session, notice) or told_someone
+        if told_someone:
             told.append(spike)
     return told
 
