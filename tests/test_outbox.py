@@ -481,3 +481,75 @@ def test_outbox_counts_by_status(session: Session) -> None:
     session.flush()
     counts = outbox.counts(session, workspace_id=workspace.id)
     assert (counts.queued, counts.sent, counts.failed, counts.due) == (1, 1, 0, 1)
+
+
+# --- consent, asked again when sending ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("purpose", "grants", "now_kst_hour", "expected"),
+    [
+        pytest.param("service", [], 12, ("sending", ""), id="service-no-record-goes"),
+        pytest.param(
+            "service",
+            [("service", False)],
+            12,
+            ("cancelled", "consent: opted_out"),
+            id="service-opted-out-since",
+        ),
+        pytest.param(
+            "marketing", [], 12, ("cancelled", "consent: no_opt_in"), id="marketing-no-opt-in"
+        ),
+        pytest.param(
+            "marketing", [("marketing", True)], 12, ("sending", ""), id="marketing-opted-in"
+        ),
+        pytest.param(
+            "marketing", [("marketing", True)], 23, ("queued", ""), id="marketing-held-at-night"
+        ),
+    ],
+)
+def test_consent_is_asked_again_when_a_message_is_sent(
+    session: Session,
+    purpose: str,
+    grants: list[tuple[str, bool]],
+    now_kst_hour: int,
+    expected: tuple[str, str],
+) -> None:
+    from datetime import UTC, datetime
+
+    from cxloop.profiles import service as profiles
+    from tests.factories import make_customer
+
+    # given a message queued for a customer, who then changed their consent
+    workspace = make_workspace(session)
+    customer = make_customer(session, workspace=workspace, email=address())
+    queued_at = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # noon in Seoul
+    message = queue(
+        session,
+        workspace,
+        customer.email or "",
+        customer_id=customer.id,
+        purpose=purpose,
+        send_after=queued_at,
+    )
+    for consent_purpose, granted in grants:
+        profiles.record_consent(
+            session,
+            customer=customer,
+            purpose=consent_purpose,
+            channel="email",
+            granted=granted,
+            source="test",
+            at=queued_at,
+        )
+    # when the sender claims what is due (in Seoul: noon, or 23:00 for the night case)
+    now = datetime(2026, 12, 1, now_kst_hour - 9, 0, tzinfo=UTC)
+    claimed = outbox.claim_due(session, now=now)
+    # then the policy decides, now
+    fresh = reload(session, message)
+    assert (fresh.status, fresh.last_error or "") == expected
+    assert [m.id for m in claimed if m.id == message.id] == (
+        [message.id] if expected[0] == "sending" else []
+    )
+    if expected[0] == "queued":  # held until 08:00 in Seoul, the next morning
+        assert fresh.send_after.astimezone(UTC) == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)

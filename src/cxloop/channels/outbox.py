@@ -24,9 +24,10 @@ from cxloop.core.jobs import after_commit
 from cxloop.core.pagination import newest_first
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import as_utc, utcnow
-from cxloop.models import OutboundMessage
+from cxloop.models import Customer, OutboundMessage
 from cxloop.models.base import table_of
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
+from cxloop.profiles.consent import may_send_each
 from cxloop.profiles.contact import normalise_email
 
 PURPOSES = ("service", "marketing")
@@ -309,6 +310,7 @@ def claim_due(
             .with_for_update(skip_locked=True)
         )
     )
+    ids = _still_consented(session, ids, now=now)
     if not ids:
         return []
     session.execute(
@@ -325,6 +327,48 @@ def claim_due(
             .execution_options(populate_existing=True)
         )
     )
+
+
+def _still_consented(session: Session, ids: list[int], *, now: datetime) -> list[int]:
+    """The messages of ``ids`` a customer may still receive now, asked of the consent policy
+    again at sending time (an opt-out made after a message was queued is honoured at once):
+    one no longer allowed is cancelled with the reason, one held waits until the hold ends."""
+    messages = list(
+        session.scalars(
+            select(OutboundMessage).where(
+                OutboundMessage.id.in_(ids), OutboundMessage.customer_id.is_not(None)
+            )
+        )
+    )
+    if not messages:
+        return ids
+    customers = {
+        c.id: c
+        for c in session.scalars(
+            select(Customer).where(Customer.id.in_({m.customer_id for m in messages}))
+        )
+    }
+    held_back: set[int] = set()
+    for purpose in {m.purpose for m in messages}:
+        mine = [m for m in messages if m.purpose == purpose and m.customer_id in customers]
+        decisions = may_send_each(
+            session,
+            customers=[customers[m.customer_id] for m in mine if m.customer_id is not None],
+            purpose=purpose,
+            channel="email",
+            at=now,
+        )
+        for message in mine:
+            decision = decisions[message.customer_id]  # type: ignore[index]
+            if decision.outcome == "denied":
+                message.status = "cancelled"
+                message.last_error = f"consent: {decision.reason}"
+                held_back.add(message.id)
+            elif decision.outcome == "held" and decision.hold_until is not None:
+                message.send_after = decision.hold_until
+                held_back.add(message.id)
+    session.flush()
+    return [i for i in ids if i not in held_back]
 
 
 def mark_sent(session: Session, *, message_id: int, now: datetime | None = None) -> None:
