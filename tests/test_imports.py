@@ -99,3 +99,28 @@ def test_customer_import_records_consent_and_is_idempotent(
     ]
     # the second run changes no consent, so the ledger holds one record per customer
     assert consents == [("marketing", "sms", True), ("marketing", "sms", False)]
+
+
+def test_consent_columns_whose_purpose_or_channel_holds_an_underscore(
+    database: Database, tmp_path: Path
+) -> None:
+    workspace_id = _workspace_id(database)
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "user_id,consent_service_in_app,consent_third_party_email,consent_night_marketing_sms\n"
+        "u-1,false,true,true\n",
+        encoding="utf-8",
+    )
+    report = imports.import_customers(database, workspace_id=workspace_id, path=path)
+    assert (report.stored, report.errors) == (1, [])
+    with database.session() as session:
+        consents = session.execute(
+            select(ConsentRecord.purpose, ConsentRecord.channel, ConsentRecord.granted)
+            .where(ConsentRecord.workspace_id == workspace_id)
+            .order_by(ConsentRecord.purpose)
+        ).all()
+    assert consents == [
+        ("night_marketing", "sms", True),
+        ("service", "in_app", False),
+        ("third_party", "email", True),
+    ]

@@ -20,6 +20,7 @@ from cxloop.events.commerce import money, product_fields, upsert_products
 from cxloop.events.segment import Message, parse_message
 from cxloop.events.service import ingest
 from cxloop.models import Workspace
+from cxloop.models.customer import CONSENT_CHANNELS
 from cxloop.profiles.service import current_consent, get_customer, record_consent
 
 BATCH = 500
@@ -92,6 +93,17 @@ def _flush(
     messages.clear()
 
 
+def _consent_column(key: str) -> tuple[str, str]:
+    """``consent_<purpose>_<channel>`` → (purpose, channel); both may hold an underscore
+    (``consent_third_party_in_app``), so the channel is matched against the known ones."""
+    rest = key.removeprefix("consent_")
+    for channel in sorted(CONSENT_CHANNELS, key=len, reverse=True):
+        if rest.endswith("_" + channel):
+            return rest[: -len(channel) - 1], channel
+    purpose, _, channel = rest.rpartition("_")
+    return purpose, channel  # unknown: the consent ledger names the bad field
+
+
 def import_customers(
     database: Database | None, *, workspace_id: int, path: Path, progress: Progress | None = None
 ) -> ImportReport:
@@ -136,7 +148,7 @@ def import_customers(
             if not value:
                 continue
             if key.startswith("consent_"):
-                purpose, _, channel = key.removeprefix("consent_").rpartition("_")
+                purpose, channel = _consent_column(key)
                 granted = _truthy(value)
                 if granted is None:
                     report.errors.append(f"line {number}: {key} must be true or false")
