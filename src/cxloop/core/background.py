@@ -51,6 +51,9 @@ class Background:
                 worker_type="thread",
                 periodic=True,
                 check_worker_health=False,
+                # An idle consumer polls the embedded (SQLite) queue at least once a second,
+                # not every 10 s, so a job enqueued at commit (the mail sender) starts at once.
+                max_delay=1.0,
             )
             self._consumer.start()
         if self.start_bus is not None:
