@@ -461,7 +461,9 @@ def test_200_answers_from_one_client_are_refused_beyond_the_limit_and_mail_stays
         assert [n.kind for n in notices] == ["followup_new"] * 3 + ["followup_digest"]
         assert notices[-1].params["count"] == 7
         mails = session.scalars(
-            select(OutboundMessage).where(OutboundMessage.user_id == member.id)
+            select(OutboundMessage)
+            .where(OutboundMessage.user_id == member.id)
+            .order_by(OutboundMessage.id)
         ).all()
         assert len(mails) == 4
         assert "불만족 응답 7건이 더 들어왔습니다" in mails[-1].subject
