@@ -717,8 +717,9 @@ def announce(
 ) -> AnnounceResult:
     """Tell the linked responses' customers what changed: one email each (in their language)
     where they have an address and the consent policy allows service email (never to those
-    who opted out, nor to erased or merged profiles). Customers told before are not told again, so announcing twice is harmless.
-    Audited (each announcement) when ``principal`` is given."""
+    who opted out, nor to erased or merged profiles). Customers told before are not told
+    again, so announcing twice is harmless. Audited (each announcement) when ``principal`` is
+    given."""
     from cxloop.channels.outbox import queue_email
 
     if not (improvement.title_ko or improvement.title_en):
