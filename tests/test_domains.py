@@ -1,0 +1,62 @@
+"""The registry of domains: every reference resolves, every module with jobs is listed, and
+installing it plugs every hook in once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cxloop import domains
+from cxloop.accounts import invitations
+from cxloop.events import bus
+from cxloop.profiles import identity
+from cxloop.profiles import service as profiles
+from cxloop.text import analytics, sources
+
+SRC = Path(domains.__file__).parent
+REFERENCE_FIELDS = (
+    "routers",
+    "consumers",
+    "merge_hooks",
+    "export_hooks",
+    "erase_hooks",
+    "text_sources",
+    "invitation_mailers",
+    "spike_listeners",
+)
+
+
+@pytest.mark.parametrize("domain", domains.DOMAINS, ids=lambda d: d.name)
+def test_every_reference_resolves(domain: domains.Domain) -> None:
+    for field in REFERENCE_FIELDS:
+        for reference in getattr(domain, field):
+            assert domains.resolve(reference) is not None, reference
+
+
+def test_every_module_that_defines_jobs_is_listed() -> None:
+    defining = {
+        ".".join(("cxloop", *path.relative_to(SRC).with_suffix("").parts))
+        for path in SRC.rglob("*.py")
+        if re.search(r"@huey\.(periodic_)?task\(", path.read_text(encoding="utf-8"))
+    }
+    listed = {module for domain in domains.DOMAINS for module in domain.jobs}
+    assert defining == listed
+
+
+def test_installing_plugs_every_hook_in_once() -> None:
+    domains.install()
+    domains.install()
+    plugged = {
+        "consumers": list(bus.consumers.values()),
+        "merge_hooks": identity.merge_hooks,
+        "export_hooks": profiles.export_hooks,
+        "erase_hooks": profiles.erase_hooks,
+        "text_sources": list(sources.sources.values()),
+        "invitation_mailers": invitations.invitation_mailers,
+        "spike_listeners": analytics.spike_listeners,
+    }
+    for field, installed in plugged.items():
+        wanted = [domains.resolve(r) for d in domains.DOMAINS for r in getattr(d, field)]
+        assert all(installed.count(hook) == 1 for hook in wanted), field
