@@ -1,0 +1,1 @@
+"""Browser tests: the real UI in Chromium through Playwright against a live server."""

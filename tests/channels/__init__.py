@@ -1,0 +1,1 @@
+"""Tests of the channels domain: the email outbox, SMTP, notifications."""

@@ -1,0 +1,1 @@
+"""Tests of the events domain: Segment-compatible ingestion, the bus, imports."""

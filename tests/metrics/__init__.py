@@ -1,0 +1,1 @@
+"""Tests of the metrics domain: the CX dashboard and business KPIs."""

@@ -1,0 +1,1 @@
+"""Tests of the profiles domain: identity resolution and merge, the consent policy."""

@@ -1,0 +1,1 @@
+"""Tests of the text library: analysis, stored analyses, analytics, themes, retraining."""
