@@ -22,20 +22,12 @@ from cxloop.core.http import client_address
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.ratelimit import RateLimited
 from cxloop.core.settings import Settings
-from cxloop.web import (
-    account,
-    admin,
-    customers,
-    dashboard,
-    errors,
-    loop,
-    outbox,
-    respond,
-    surveys,
-    text_admin,
-    text_pages,
-    widget,
-)
+from cxloop.web import errors
+from cxloop.web.accounts import account, admin
+from cxloop.web.channels import outbox
+from cxloop.web.feedback import loop, respond, surveys, widget
+from cxloop.web.metrics import dashboard
+from cxloop.web.profiles import customers
 from cxloop.web.rendering import STATIC, redirect, render
 from cxloop.web.session import (
     SESSION_COOKIE,
@@ -55,6 +47,8 @@ from cxloop.web.session import (
     verify_csrf,
     web_context,
 )
+from cxloop.web.text import admin as text_admin
+from cxloop.web.text import analytics as text_pages
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 

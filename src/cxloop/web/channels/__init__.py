@@ -1,0 +1,1 @@
+"""Channel pages: the outbox settings page (what was sent, retry and cancel)."""

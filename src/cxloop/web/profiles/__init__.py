@@ -1,0 +1,1 @@
+"""Customer pages: the customer list and profile, merge and erase."""
