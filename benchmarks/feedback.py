@@ -114,7 +114,7 @@ class Loader:
 
 def build(engine: Engine, responses: int, seed: int) -> dict[str, Any]:
     """The dataset; returns the ids and the facts the timing step needs."""
-    from cxloop.feedback.definition import dump_definition, parse_definition
+    from cxloop.feedback.surveys.definition import dump_definition, parse_definition
     from cxloop.models import (
         Customer,
         Invitation,
@@ -507,7 +507,7 @@ def measure(url: str, data_dir: Path, repeat: int) -> list[dict[str, Any]]:
     from cxloop.feedback import texts as _survey_texts  # noqa: F401  (touchpoints of comments)
     from cxloop.metrics import dashboard
     from cxloop.models import Workspace
-    from cxloop.text import analytics as text_analytics
+    from cxloop.text.analytics import service as text_analytics
 
     reset_settings()
     database = Database(url)

@@ -7,6 +7,8 @@ jobs) so that reading the list imports nothing: :func:`install` imports what it 
 
 What an entry may give:
 - ``routers``: FastAPI routers of the REST and ingestion APIs;
+- ``pages``: FastAPI routers of the domain's web UI pages (``cxloop.web.<domain>``), included by
+  the web app in this order after its own sign-in pages;
 - ``jobs``: modules whose Huey tasks (periodic ones included) the worker must know;
 - ``consumers``: bus consumers (``events.bus``), each reading the log from its checkpoint;
 - ``merge_hooks``, ``export_hooks``, ``erase_hooks``: what the domain does when profiles merge,
@@ -14,6 +16,8 @@ What an entry may give:
 - ``text_sources``: texts the domain gives the ``text`` library to analyse;
 - ``invitation_mailers``: who mails a member invitation (``accounts`` sits below ``channels``);
 - ``spike_listeners``: who tells people of a text category's spike (``text`` is a library).
+- ``cli``: the domain's ``cxloop`` command groups (Typer apps), added by the root command in
+  this order; a group named like an earlier one (``import``) adds its commands to it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from cxloop.core.settings import Settings
 class Domain:
     name: str
     routers: tuple[str, ...] = ()
+    pages: tuple[str, ...] = ()
     jobs: tuple[str, ...] = ()
     consumers: tuple[str, ...] = ()
     merge_hooks: tuple[str, ...] = ()
@@ -43,6 +48,7 @@ class Domain:
     text_sources: tuple[str, ...] = ()
     invitation_mailers: tuple[str, ...] = ()
     spike_listeners: tuple[str, ...] = ()
+    cli: tuple[str, ...] = ()
 
 
 # In floor order (DESIGN.md): a domain's hooks run after those of the domains below it.
@@ -50,11 +56,22 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "accounts",
         routers=("cxloop.accounts.api:router",),
+        pages=(
+            "cxloop.web.accounts.account:router",  # the user's account; accepting an invitation
+            "cxloop.web.accounts.admin:router",
+        ),
+        cli=(
+            "cxloop.cli.accounts:workspace_app",
+            "cxloop.cli.accounts:user_app",
+            "cxloop.cli.accounts:key_app",
+        ),
     ),
     Domain(
         "profiles",
         routers=("cxloop.profiles.api:router",),
+        pages=("cxloop.web.profiles.customers:router",),
         jobs=("cxloop.profiles.tasks",),
+        cli=("cxloop.cli.profiles:export_app", "cxloop.cli.profiles:erase_app"),
     ),
     Domain(
         "events",
@@ -64,44 +81,78 @@ DOMAINS: tuple[Domain, ...] = (
         merge_hooks=("cxloop.events.hooks:move_on_merge",),
         export_hooks=("cxloop.events.hooks:export_events_and_orders",),
         erase_hooks=("cxloop.events.hooks:scrub_events_and_orders",),
+        cli=("cxloop.cli.events:import_app", "cxloop.cli.events:bus_app"),
     ),
     Domain(
         "channels",
         routers=("cxloop.channels.outbox_api:router",),
+        pages=("cxloop.web.channels.outbox:router",),  # settings: what was sent, retry and cancel
         jobs=("cxloop.channels.tasks",),
         erase_hooks=("cxloop.channels.hooks:scrub_outbox",),
         invitation_mailers=("cxloop.channels.invitation_mail:mail_invitation",),
-        spike_listeners=("cxloop.channels.notifications:tell_text_spike",),
+        cli=("cxloop.cli.channels:outbox_app",),
     ),
     Domain(
         "text",
-        routers=("cxloop.text.api:router", "cxloop.text.analytics_api:router"),
-        jobs=("cxloop.text.tasks",),
-        merge_hooks=("cxloop.text.service:move_analyses_on_merge",),
-        export_hooks=("cxloop.text.service:export_analyses",),
-        erase_hooks=("cxloop.text.service:scrub_analyses",),
+        routers=(
+            "cxloop.text.api:router",
+            "cxloop.text.store.api:router",
+            "cxloop.text.taxonomy.api:router",
+            "cxloop.text.registry.api:router",
+            "cxloop.text.training.api:router",
+            "cxloop.text.analytics.api:router",
+        ),
+        pages=(
+            "cxloop.web.text.admin:router",  # tags' corrections, taxonomy, models
+            "cxloop.web.text.analytics:router",  # text analytics: trends, themes, verbatims
+        ),
+        jobs=(
+            "cxloop.text.store.tasks",
+            "cxloop.text.training.tasks",
+            "cxloop.text.analytics.tasks",
+        ),
+        merge_hooks=("cxloop.text.store.service:move_analyses_on_merge",),
+        export_hooks=("cxloop.text.store.service:export_analyses",),
+        erase_hooks=("cxloop.text.store.service:scrub_analyses",),
+        cli=("cxloop.cli.text:text_app",),
+    ),
+    Domain(
+        "notifications",
+        spike_listeners=("cxloop.notifications.service:tell_text_spike",),
     ),
     Domain(
         "feedback",
         routers=(
-            "cxloop.feedback.api:router",
-            "cxloop.feedback.followups_api:router",
-            "cxloop.feedback.invitations_api:router",
-            "cxloop.feedback.improvements_api:router",
+            "cxloop.feedback.surveys.api:router",
+            "cxloop.feedback.responses.api:router",
+            "cxloop.feedback.followups.api:router",
+            "cxloop.feedback.distribution.api:router",
+            "cxloop.feedback.improvements.api:router",
         ),
-        jobs=("cxloop.feedback.tasks", "cxloop.feedback.followup_tasks"),
+        pages=(
+            "cxloop.web.feedback.loop:router",
+            "cxloop.web.feedback.respond.pages:router",  # public: customers answering surveys
+            "cxloop.web.feedback.surveys.listing:router",
+            "cxloop.web.feedback.surveys.builder:router",
+            "cxloop.web.feedback.surveys.distribution:router",
+            "cxloop.web.feedback.surveys.responses:router",
+            "cxloop.web.feedback.widget:router",  # public: the survey widget, by write key
+        ),
+        jobs=("cxloop.feedback.distribution.tasks", "cxloop.feedback.followups.tasks"),
         consumers=(
-            "cxloop.feedback.triggers:survey_triggers",
+            "cxloop.feedback.distribution.triggers:survey_triggers",
             "cxloop.feedback.texts:survey_comment_analysis",
         ),
         merge_hooks=("cxloop.feedback.hooks:move_feedback_on_merge",),
         export_hooks=("cxloop.feedback.hooks:export_feedback",),
         erase_hooks=("cxloop.feedback.hooks:scrub_feedback",),
         text_sources=("cxloop.feedback.texts:survey_texts",),
+        cli=("cxloop.cli.feedback:import_app",),
     ),
     Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
+        pages=("cxloop.web.metrics.dashboard:router",),
     ),
 )
 
@@ -126,7 +177,8 @@ def install() -> None:
         from cxloop.events import bus
         from cxloop.profiles import identity
         from cxloop.profiles import service as profiles
-        from cxloop.text import analytics, sources
+        from cxloop.text import sources
+        from cxloop.text.analytics import service as analytics
 
         plugs: list[tuple[str, list[Any]]] = [
             ("merge_hooks", identity.merge_hooks),
@@ -179,4 +231,11 @@ def routers() -> Iterator[APIRouter]:
     """Every domain's API routers, in floor order."""
     for domain in DOMAINS:
         for reference in domain.routers:
+            yield resolve(reference)
+
+
+def pages() -> Iterator[APIRouter]:
+    """Every domain's web UI page routers, in floor order."""
+    for domain in DOMAINS:
+        for reference in domain.pages:
             yield resolve(reference)

@@ -10,10 +10,11 @@ import pytest
 
 from cxloop.accounts import service as accounts
 from cxloop.core.db import Database
-from cxloop.feedback import service as feedback
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import FollowUp
 from tests.factories import PASSWORD, make_customer, make_user, make_workspace, unique
-from tests.feedback.test_feedback import nps_definition
+from tests.helpers.surveys import nps_definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -32,7 +33,7 @@ def test_a_member_is_notified_of_a_detractor_and_closes_the_loop(
         )
         customer = make_customer(session, workspace=workspace, email=f"{unique('c')}@example.com")
         customer.display_name = "김민지"
-        survey = feedback.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=workspace.id,
             key="after-delivery",
@@ -41,7 +42,7 @@ def test_a_member_is_notified_of_a_detractor_and_closes_the_loop(
             definition=nps_definition(),
             owner_team="delivery",
         )
-        feedback.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         email, workspace_id, survey_id, customer_id = (
             member.email,
             workspace.id,
@@ -60,8 +61,8 @@ def test_a_member_is_notified_of_a_detractor_and_closes_the_loop(
 
     # when a customer answers with a detractor score
     with database.session() as session:
-        survey = feedback.get_survey(session, workspace_id=workspace_id, survey_id=survey_id)
-        feedback.submit_response(
+        survey = survey_service.get_survey(session, workspace_id=workspace_id, survey_id=survey_id)
+        response_service.submit_response(
             session,
             survey=survey,
             answers={"nps": 2, "why_low": "delivery", "comment": "배송이 늦어요"},

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
-from cxloop.feedback import distribution, service
+from cxloop.feedback.distribution import service as distribution
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import FollowUp, Response
 from tests.factories import PASSWORD, make_customer, make_key, make_user, make_workspace, unique
-from tests.feedback.test_feedback import nps_definition
-from tests.feedback.test_widget import shop_page
+from tests.helpers.distribution import shop_page
+from tests.helpers.surveys import nps_definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -39,7 +40,7 @@ def test_answers_by_link_and_widget_show_up_on_the_dashboard(
         workspace = make_workspace(s, name="바다 상점")
         manager = make_user(s, workspace=workspace, role="analyst", locale="ko")
         _key, write_key = make_key(s, workspace=workspace, kind="write")
-        survey = service.create_survey(
+        survey = survey_service.create_survey(
             s,
             workspace_id=workspace.id,
             key=unique("story-"),
@@ -49,7 +50,7 @@ def test_answers_by_link_and_widget_show_up_on_the_dashboard(
             owner_team="cs",
             distribution={"channels": ["link", "widget"]},
         )
-        service.set_status(s, survey=survey, status="live")
+        survey_service.set_status(s, survey=survey, status="live")
         buyer = make_customer(s, workspace=workspace, email=f"{unique('buyer')}@example.com")
         [issued] = distribution.invite_customers(
             s, survey=survey, customer_ids=[buyer.id], channel="link", settings=settings

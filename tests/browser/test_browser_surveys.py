@@ -14,10 +14,11 @@ from sqlalchemy import select
 
 from cxloop.core.db import Database
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Invitation, Response, Survey
 from tests.factories import PASSWORD, make_customer, make_user, make_workspace, unique
-from tests.feedback.test_respond import respondent_definition
+from tests.helpers.respondent import respondent_definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -38,7 +39,7 @@ def survey_setup(database: Database) -> Setup:
     with database.session() as session:
         workspace = make_workspace(session, name="설문 가게")
         owner = make_user(session, workspace=workspace, role="owner", locale="ko")
-        survey = service.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=workspace.id,
             key=unique("post-purchase-"),
@@ -46,14 +47,14 @@ def survey_setup(database: Database) -> Setup:
             kind="nps",
             definition=respondent_definition(),
         )
-        service.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         customer = make_customer(session, workspace=workspace)
         customer.locale = "ko-KR"
         invitation = Invitation(
             workspace_id=workspace.id,
             survey_id=survey.id,
             customer_id=customer.id,
-            token_hash=service.hash_token(token),
+            token_hash=invitation_links.hash_token(token),
             channel="email",
             status="sent",
             hidden={"order_id": "O-77"},
@@ -158,7 +159,7 @@ def test_a_customer_answers_on_a_phone_and_a_member_edits_the_survey(
     with database.session() as session:
         survey = session.get(Survey, survey_setup.survey_id)
         assert survey is not None and survey.current_version == 2
-        definition = service.current_definition(session, survey=survey)
+        definition = survey_service.current_definition(session, survey=survey)
         assert [q.id for q in definition.questions] == ["nps", "why_low", "liked", "q4"]
         assert definition.questions[3].text.en == "Would you buy from us again?"
         assert definition.questions[3].option_ids() == ["yes", "no"]

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from cxloop.core.db import Database
-from cxloop.feedback import service as feedback
 from cxloop.feedback import texts as survey_texts
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import TextAnalysis
-from cxloop.text import service as text
+from cxloop.text.store import service as text
 from tests.factories import PASSWORD, make_customer, make_user, make_workspace, unique
-from tests.text.test_text_admin_web import LATE, definition
+from tests.helpers.text import LATE, definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -34,7 +35,7 @@ def tagged_response(database: Database) -> Setup:
     with database.session() as session:
         workspace = make_workspace(session, name=unique("태그 가게 "))
         agent = make_user(session, workspace=workspace, role="agent", locale="ko")
-        survey = feedback.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=workspace.id,
             key=unique("after-order-"),
@@ -42,9 +43,9 @@ def tagged_response(database: Database) -> Setup:
             kind="nps",
             definition=definition(),
         )
-        feedback.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         customer = make_customer(session, workspace=workspace)
-        response = feedback.submit_response(
+        response = response_service.submit_response(
             session, survey=survey, answers={"nps": 3, "comment": LATE}, customer_id=customer.id
         )
         session.flush()

@@ -14,17 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts import service as accounts
-from cxloop.notifications import service as notifications
 from cxloop.channels import tasks as channel_tasks
 from cxloop.core.db import Database
 from cxloop.core.i18n import catalog
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
+from cxloop.feedback.followups import service as followup_service
 from cxloop.models import FollowUp, Notification, OutboundMessage, User
+from cxloop.notifications import service as notifications
 from tests.factories import Tenant, make_user
-from tests.feedback.test_feedback import create, go_live, submit
-from tests.channels.test_outbox import SmtpInbox, inbox  # noqa: F401  (the SMTP server fixture)
+from tests.helpers.smtp import SmtpInbox
+from tests.helpers.surveys import create, go_live, submit
 
 
 def in_team(
@@ -198,9 +198,13 @@ def test_assigning_yourself_sends_no_notice(
     me = in_team(session, tenant, "x")
     session.commit()
     follow_up_id = detractor(client, tenant, team="delivery")
-    follow_up = service.get_follow_up(session, workspace_id=tenant.id, follow_up_id=follow_up_id)
+    follow_up = followup_service.get_follow_up(
+        session, workspace_id=tenant.id, follow_up_id=follow_up_id
+    )
 
-    service.update_follow_up(session, follow_up=follow_up, assignee_id=me.id, actor_id=me.id)
+    followup_service.update_follow_up(
+        session, follow_up=follow_up, assignee_id=me.id, actor_id=me.id
+    )
 
     assert notices_of(session, me) == []
 
@@ -212,13 +216,15 @@ def test_the_overdue_job_tells_the_assignee_once(
     assignee = in_team(session, tenant, "other")
     session.commit()
     follow_up_id = detractor(client, tenant)
-    follow_up = service.get_follow_up(session, workspace_id=tenant.id, follow_up_id=follow_up_id)
-    service.update_follow_up(
+    follow_up = followup_service.get_follow_up(
+        session, workspace_id=tenant.id, follow_up_id=follow_up_id
+    )
+    followup_service.update_follow_up(
         session, follow_up=follow_up, assignee_id=assignee.id, due_at=utcnow() - timedelta(hours=1)
     )
 
-    first = service.notify_overdue_follow_ups(session)
-    second = service.notify_overdue_follow_ups(session)
+    first = followup_service.notify_overdue_follow_ups(session)
+    second = followup_service.notify_overdue_follow_ups(session)
 
     assert first >= 1 and second == 0
     overdue = [n for n in notices_of(session, assignee) if n.kind == "followup_overdue"]
@@ -239,12 +245,14 @@ def test_the_overdue_job_skips_closed_and_long_overdue_follow_ups(
     done, ancient = session.scalars(
         select(FollowUp).where(FollowUp.workspace_id == tenant.id).order_by(FollowUp.id)
     ).all()
-    service.update_follow_up(
+    followup_service.update_follow_up(
         session, follow_up=done, status="done", due_at=utcnow() - timedelta(hours=2)
     )
-    service.update_follow_up(session, follow_up=ancient, due_at=utcnow() - timedelta(days=30))
+    followup_service.update_follow_up(
+        session, follow_up=ancient, due_at=utcnow() - timedelta(days=30)
+    )
 
-    assert service.notify_overdue_follow_ups(session) == 0
+    assert followup_service.notify_overdue_follow_ups(session) == 0
     assert [n.kind for n in notices_of(session, member)] == ["followup_new", "followup_new"]
 
 
@@ -297,7 +305,7 @@ def test_the_team_email_is_delivered_over_smtp(
     tenant: Tenant,
     tx_database: Database,
     settings: Settings,
-    inbox: SmtpInbox,  # noqa: F811
+    inbox: SmtpInbox,
 ) -> None:
     member = in_team(session, tenant, "delivery", locale="ko")
     session.commit()

@@ -18,51 +18,18 @@ from cxloop.core.errors import NotFound
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
 from cxloop.events import bus
-from cxloop.feedback import distribution, service, triggers
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.distribution import service as distribution
+from cxloop.feedback.distribution import triggers
 from cxloop.feedback.settings import PropertyFilter
 from cxloop.models import BusCheckpoint, Customer, Invitation, OutboundMessage, Survey
 from cxloop.profiles import service as profiles
-from tests.factories import Tenant, make_customer, unique
-from tests.feedback.test_feedback import create, go_live, nps_definition
-from tests.channels.test_outbox import SmtpInbox
+from tests.factories import Tenant, unique
+from tests.helpers.distribution import customer, invite, live_survey
+from tests.helpers.smtp import SmtpInbox
+from tests.helpers.surveys import create
 
 CONSUMER = "survey_triggers"
-
-
-def live_survey(client: TestClient, tenant: Tenant, **distribution_settings: Any) -> int:
-    survey = create(
-        client,
-        tenant,
-        key=unique("s"),
-        definition=nps_definition(hidden_fields=["order_id", "touchpoint"]),
-        distribution=distribution_settings or {"channels": ["email"]},
-    )
-    go_live(client, tenant, survey["id"])
-    return int(survey["id"])
-
-
-def customer(
-    session: Session,
-    tenant: Tenant,
-    *,
-    email: str | None = None,
-    locale: str | None = None,
-    name: str | None = None,
-) -> Customer:
-    traits: dict[str, Any] = {}
-    if locale:
-        traits["locale"] = locale
-    if name:
-        traits["name"] = name
-    made = make_customer(session, workspace=tenant.workspace, email=email, traits=traits)
-    if locale:
-        made.locale = locale
-    session.flush()
-    return made
-
-
-def invite(client: TestClient, tenant: Tenant, survey_id: int, **body: Any) -> Any:
-    return client.post(f"/api/v1/surveys/{survey_id}/invitations", json=body, headers=tenant.api)
 
 
 def invitations(session: Session, survey_id: int) -> list[Invitation]:
@@ -117,7 +84,7 @@ def test_email_invitations_go_out_in_each_customers_language_with_a_personal_lin
         token = link.rsplit("/", 1)[1]
         survey = session.get(Survey, survey_id)
         assert survey is not None
-        found = service.find_invitation(session, survey=survey, token=token)
+        found = invitation_links.find_invitation(session, survey=survey, token=token)
         assert found.id == items[cid]["id"] and found.customer_id == cid
 
     # and the emails, once delivered over SMTP, speak each customer's language
@@ -615,18 +582,18 @@ def test_links_survive_a_new_secret_key_while_the_old_one_is_listed_as_previous(
         }
     )
     assert rotated.resolved_secret_key() != old_key
-    assert distribution.invitation_link(invitation, settings=rotated) == first_link
-    assert service.invitation_for_token(session, token=first_link.rsplit("/", 1)[1]).id == (
-        invitation.id
-    )
+    assert invitation_links.invitation_link(invitation, settings=rotated) == first_link
+    assert invitation_links.invitation_for_token(
+        session, token=first_link.rsplit("/", 1)[1]
+    ).id == (invitation.id)
 
     # the old key retired too early: the invitation gets a new link that works, the old one not
     retired = settings.model_copy(update={"secret_key": "a-new-secret-key-0123456789-abcdefghij"})
-    new_link = distribution.invitation_link(invitation, settings=retired)
+    new_link = invitation_links.invitation_link(invitation, settings=retired)
     session.flush()
     assert new_link != first_link
-    assert service.invitation_for_token(session, token=new_link.rsplit("/", 1)[1]).id == (
+    assert invitation_links.invitation_for_token(session, token=new_link.rsplit("/", 1)[1]).id == (
         invitation.id
     )
     with pytest.raises(NotFound):
-        service.invitation_for_token(session, token=first_link.rsplit("/", 1)[1])
+        invitation_links.invitation_for_token(session, token=first_link.rsplit("/", 1)[1])

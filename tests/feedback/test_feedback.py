@@ -4,7 +4,6 @@ invitations, imports, score summaries, workspace scoping and roles."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,86 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
-from cxloop.core.timeutil import utcnow
-from cxloop.feedback import definition as defn
-from cxloop.feedback import service
-from cxloop.models import Invitation, Response
+from cxloop.feedback.surveys import definition as defn
+from cxloop.models import Response
 from tests.factories import Tenant, make_customer
-
-T = {"ko": "질문", "en": "Question"}
-
-
-def nps_definition(**extra: Any) -> dict[str, Any]:
-    """NPS, a follow-up shown to detractors only, a reason choice and a comment."""
-    return {
-        "questions": [
-            {
-                "id": "nps",
-                "type": "nps",
-                "required": True,
-                "text": {"ko": "추천하시겠어요?", "en": "Would you recommend us?"},
-            },
-            {
-                "id": "why_low",
-                "type": "single",
-                "required": True,
-                "text": {"ko": "무엇이 아쉬웠나요?", "en": "What went wrong?"},
-                "options": [
-                    {"id": "delivery", "label": {"ko": "배송", "en": "Delivery"}},
-                    {"id": "price", "label": {"ko": "가격", "en": "Price"}},
-                ],
-                "show_if": {"question": "nps", "op": "<=", "value": 6},
-            },
-            {
-                "id": "liked",
-                "type": "multiple",
-                "text": {"ko": "좋았던 점", "en": "What did you like?"},
-                "options": [
-                    {"id": "speed", "label": {"ko": "속도", "en": "Speed"}},
-                    {"id": "staff", "label": {"ko": "직원", "en": "Staff"}},
-                    {"id": "app", "label": {"ko": "앱", "en": "App"}},
-                ],
-            },
-            {
-                "id": "comment",
-                "type": "text",
-                "max_length": 20,
-                "text": {"ko": "한 말씀", "en": "Anything else?"},
-            },
-        ],
-        "hidden_fields": ["order_id", "touchpoint"],
-        "thank_you": {
-            "promoter": {
-                "ko": "감사합니다! 추천 부탁드려요",
-                "en": "Thanks, please tell a friend!",
-            },
-            "detractor": {"ko": "죄송합니다. 개선하겠습니다", "en": "Sorry, we will do better."},
-            "default": {"ko": "감사합니다", "en": "Thank you"},
-        },
-        **extra,
-    }
-
-
-def create(client: TestClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
-    payload = {"key": "post-purchase", "name": "구매 후 설문", "kind": "nps"}
-    payload["definition"] = nps_definition()
-    payload.update(body)
-    reply = client.post("/api/v1/surveys", json=payload, headers=tenant.api)
-    assert reply.status_code == 201, reply.text
-    return dict(reply.json())
-
-
-def go_live(client: TestClient, tenant: Tenant, survey_id: int) -> None:
-    reply = client.post(
-        f"/api/v1/surveys/{survey_id}/status", json={"status": "live"}, headers=tenant.api
-    )
-    assert reply.status_code == 200, reply.text
-
-
-def submit(
-    client: TestClient, tenant: Tenant, survey_id: int, **body: Any
-) -> Any:  # the httpx response
-    return client.post(f"/api/v1/surveys/{survey_id}/responses", json=body, headers=tenant.api)
+from tests.helpers.surveys import T, create, go_live, make_invitation, nps_definition, submit
 
 
 def _live_survey(client: TestClient, tenant: Tenant) -> int:
@@ -492,24 +415,6 @@ def test_editing_a_live_survey_makes_a_new_version_and_keeps_old_answers(
 
 
 # --- invitations --------------------------------------------------------------------------------
-
-
-def make_invitation(session: Session, tenant: Tenant, survey_id: int, token: str) -> Invitation:
-    customer = make_customer(session, workspace=tenant.workspace)
-    invitation = Invitation(
-        workspace_id=tenant.id,
-        survey_id=survey_id,
-        customer_id=customer.id,
-        token_hash=service.hash_token(token),
-        channel="email",
-        status="sent",
-        hidden={"order_id": "O-7"},
-        send_at=utcnow(),
-        expires_at=utcnow() + timedelta(days=14),
-    )
-    session.add(invitation)
-    session.flush()
-    return invitation
 
 
 def test_one_response_per_invitation_partial_then_complete(

@@ -11,30 +11,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cxloop.feedback import service
+from cxloop.feedback.followups import service as followup_service
 from cxloop.models import FollowUp
 from tests.factories import Tenant, make_user
-from tests.feedback.test_feedback import T, create, go_live, make_invitation, submit
-
-URL = "/api/v1/follow-ups"
+from tests.helpers.surveys import (
+    URL,
+    T,
+    _one_follow_up,
+    create,
+    follow_ups,
+    go_live,
+    import_rows,
+    make_invitation,
+    submit,
+)
 
 
 def single_question(kind: str) -> dict[str, Any]:
     return {"questions": [{"id": kind, "type": kind, "required": True, "text": T}]}
-
-
-def follow_ups(client: TestClient, tenant: Tenant, query: str = "") -> list[dict[str, Any]]:
-    reply = client.get(f"{URL}{query}", headers=tenant.api)
-    assert reply.status_code == 200, reply.text
-    return list(reply.json()["items"])
-
-
-def import_rows(client: TestClient, tenant: Tenant, survey_id: int, rows: list[Any]) -> Any:
-    reply = client.post(
-        f"/api/v1/surveys/{survey_id}/responses/import", json={"rows": rows}, headers=tenant.api
-    )
-    assert reply.status_code == 200, reply.text
-    return reply.json()
 
 
 def count(session: Session, tenant: Tenant) -> int:
@@ -144,7 +138,7 @@ def test_a_replayed_import_opens_no_second_follow_up(
 )
 def test_the_due_date_is_two_business_days_later_in_seoul(submitted: str, due: str) -> None:
     moment = datetime.fromisoformat(submitted)
-    assert service.add_business_days(moment, 2) == datetime.fromisoformat(due)
+    assert followup_service.add_business_days(moment, 2) == datetime.fromisoformat(due)
 
 
 def test_an_imported_answer_is_due_two_business_days_after_it_was_given(
@@ -160,18 +154,6 @@ def test_an_imported_answer_is_due_two_business_days_after_it_was_given(
 
 
 # --- working a follow-up -----------------------------------------------------------------------
-
-
-def _one_follow_up(client: TestClient, tenant: Tenant, external_id: str = "p1", **row: Any) -> int:
-    """The id of the follow-up of one imported detractor answer."""
-    survey = create(client, tenant, key=f"s-{external_id}")
-    answers = {"nps": 3, "why_low": "price"}
-    row = {"external_id": external_id, "answers": answers, **row}
-    [response_id] = import_rows(client, tenant, survey["id"], [row])["ids"]
-    [follow_up_id] = [
-        i["id"] for i in follow_ups(client, tenant) if i["response_id"] == response_id
-    ]
-    return int(follow_up_id)
 
 
 def test_closing_stamps_closed_at_and_reopening_clears_it(

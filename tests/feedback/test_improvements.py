@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.service import cli_principal
-from cxloop.feedback import improvements
+from cxloop.feedback.improvements import announcements
 from cxloop.models import Customer, ImprovementLink, OutboundMessage
 from cxloop.profiles import service as profiles
 from tests.factories import Tenant, make_customer
-from tests.feedback.test_feedback import create, go_live, submit
+from tests.helpers.surveys import create, go_live, submit
 
 URL = "/api/v1/improvements"
 
@@ -300,12 +300,12 @@ def test_widget_notices_show_announced_improvements_once(
     link(client, tenant, unannounced["id"], {"response_ids": [first]})
 
     assert (
-        improvements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
+        announcements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
     )
     client.post(f"{URL}/{imp['id']}/announce", headers=tenant.api)
     session.expire_all()
 
-    [notice] = improvements.widget_notices(
+    [notice] = announcements.widget_notices(
         session, workspace_id=tenant.id, customer_id=customer.id, locale="en"
     )
     assert (notice["improvement_id"], notice["title"], notice["body"]) == (
@@ -314,11 +314,11 @@ def test_widget_notices_show_announced_improvements_once(
         "We opened a same-day dispatch centre.",
     )
     for _ in range(2):  # idempotent
-        improvements.mark_widget_shown(
+        announcements.mark_widget_shown(
             session, workspace_id=tenant.id, customer_id=customer.id, link_id=notice["id"]
         )
     assert (
-        improvements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
+        announcements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
     )
     session.expire_all()
     rows = session.scalars(
@@ -330,7 +330,7 @@ def test_widget_notices_show_announced_improvements_once(
     # another customer's notice cannot be marked from here
     other = make_customer(session, workspace=tenant.workspace)
     with pytest.raises(Exception, match="No notice"):
-        improvements.mark_widget_shown(
+        announcements.mark_widget_shown(
             session, workspace_id=tenant.id, customer_id=other.id, link_id=notice["id"]
         )
 
@@ -347,7 +347,7 @@ def test_erased_customers_see_no_widget_notice(
     profiles.erase_customer(session, principal=cli_principal(tenant.id), customer=customer)
 
     assert (
-        improvements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
+        announcements.widget_notices(session, workspace_id=tenant.id, customer_id=customer.id) == []
     )
 
 

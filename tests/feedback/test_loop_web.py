@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
+from cxloop.feedback.followups import service as followup_service
 from cxloop.models import FollowUp, Membership, OutboundMessage, User
 from tests.factories import Tenant, make_customer, make_user
-from tests.feedback.test_feedback import create, go_live, submit
-from tests.web.test_web import get, login, post, text_of
+from tests.helpers.surveys import create, go_live, submit
+from tests.helpers.web import get, login, post, text_of
 
 
 def signed_in(client: TestClient, session: Session, tenant: Tenant, **kw: Any) -> User:
@@ -369,4 +369,4 @@ def test_an_admin_puts_a_member_in_teams(
     api = client.patch(f"/api/v1/members/{member.id}", json={"teams": ["qa"]}, headers=tenant.api)
     assert api.status_code == 200, api.text
     assert (api.json()["teams"], api.json()["role"]) == (["qa"], "agent")
-    assert service.DEFAULT_FOLLOW_UP_TEAM == "cx"
+    assert followup_service.DEFAULT_FOLLOW_UP_TEAM == "cx"

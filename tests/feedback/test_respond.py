@@ -14,103 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
-from cxloop.models import Event, FollowUp, Invitation, Response, Survey
-from tests.factories import Tenant, make_customer, unique
-
-FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-
-
-def respondent_definition() -> dict[str, Any]:
-    """NPS, a reason asked of detractors only, a choice, a short comment, a hidden order id."""
-    return {
-        "questions": [
-            {
-                "id": "nps",
-                "type": "nps",
-                "required": True,
-                "text": {"ko": "친구에게 추천하시겠어요?", "en": "Would you recommend us?"},
-            },
-            {
-                "id": "why_low",
-                "type": "text",
-                "required": True,
-                "max_length": 30,
-                "text": {"ko": "무엇이 아쉬웠나요?", "en": "What went wrong?"},
-                "show_if": {"question": "nps", "op": "<=", "value": 6},
-            },
-            {
-                "id": "liked",
-                "type": "multiple",
-                "text": {"ko": "좋았던 점", "en": "What did you like?"},
-                "options": [
-                    {"id": "speed", "label": {"ko": "빠른 배송", "en": "Fast delivery"}},
-                    {"id": "staff", "label": {"ko": "친절한 상담", "en": "Kind staff"}},
-                ],
-            },
-        ],
-        "hidden_fields": ["order_id", "touchpoint"],
-        "thank_you": {
-            "promoter": {"ko": "추천 감사합니다!", "en": "Thanks for the love!"},
-            "detractor": {"ko": "불편을 드려 죄송합니다.", "en": "Sorry, we will do better."},
-        },
-    }
-
-
-def live_survey(
-    session: Session, tenant: Tenant, *, public_link: bool = False, key: str | None = None
-) -> Survey:
-    survey = service.create_survey(
-        session,
-        workspace_id=tenant.id,
-        key=key or unique("s-"),
-        name="구매 후 설문",
-        kind="nps",
-        definition=respondent_definition(),
-        distribution={"channels": ["link"], "public_link": public_link},
-    )
-    service.set_status(session, survey=survey, status="live")
-    session.flush()
-    return survey
-
-
-def invite(
-    session: Session,
-    tenant: Tenant,
-    survey: Survey,
-    *,
-    locale: str | None = None,
-    expires_in: timedelta = timedelta(days=14),
-    status: str = "sent",
-) -> tuple[Invitation, str]:
-    token = unique("tok-") + "-abcdefgh"
-    customer = make_customer(session, workspace=tenant.workspace)
-    customer.locale = locale
-    invitation = Invitation(
-        workspace_id=tenant.id,
-        survey_id=survey.id,
-        customer_id=customer.id,
-        token_hash=service.hash_token(token),
-        channel="email",
-        status=status,
-        hidden={"order_id": "O-7"},
-        send_at=utcnow(),
-        expires_at=utcnow() + expires_in,
-    )
-    session.add(invitation)
-    session.flush()
-    return invitation, token
-
-
-def form_token(page_html: str) -> str:
-    match = FORM_TOKEN.search(page_html)
-    assert match, page_html[:500]
-    return html.unescape(match.group(1))
-
-
-def text_of(page_html: str) -> str:
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page_html)))
+from cxloop.feedback.surveys import service as survey_service
+from cxloop.models import Event, FollowUp, Invitation, Response
+from tests.factories import Tenant
+from tests.helpers.respondent import form_token, invite, live_survey, text_of
 
 
 def response_of(session: Session, invitation: Invitation) -> Response | None:
@@ -381,7 +288,7 @@ def test_a_closed_survey_is_a_closed_page(
 ) -> None:
     survey = live_survey(session, tenant)
     _invitation, token = invite(session, tenant, survey)
-    service.set_status(session, survey=survey, status="closed")
+    survey_service.set_status(session, survey=survey, status="closed")
     session.flush()
     page = client.get(f"/s/{token}?lang=en")
     assert page.status_code == 410
@@ -496,7 +403,7 @@ def test_a_survey_without_a_public_link_or_not_live_has_none(
     assert client.get(f"/p/{tenant.workspace.slug}/nope").status_code == 404
     assert client.get(f"/p/no-such-workspace/{private.key}").status_code == 404
     public = live_survey(session, tenant, public_link=True)
-    service.set_status(session, survey=public, status="closed")
+    survey_service.set_status(session, survey=public, status="closed")
     session.flush()
     closed = client.get(f"/p/{tenant.workspace.slug}/{public.key}")
     assert closed.status_code == 410

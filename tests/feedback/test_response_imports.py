@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.feedback import service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Customer, Event, FollowUp, Response, Workspace
 from tests.factories import Tenant, make_customer
-from tests.system.test_cli import Cli, cli, slug, workspace_id  # noqa: F401  (fixtures)
-from tests.feedback.test_feedback import create, go_live, nps_definition, submit
+from tests.helpers.cli import Cli, workspace_id
+from tests.helpers.surveys import create, go_live, nps_definition, submit
 
 
 def test_a_completed_answer_joins_the_customers_timeline_once(
@@ -78,7 +78,7 @@ CSV = (
 
 def _survey(database: Database, ws: int) -> Customer:
     with database.session() as session:
-        survey = service.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=ws,
             key="typeform-nps",
@@ -86,15 +86,15 @@ def _survey(database: Database, ws: int) -> Customer:
             kind="nps",
             definition=nps_definition(),
         )
-        service.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         workspace = session.get(Workspace, ws)
         assert workspace is not None
         return make_customer(session, workspace=workspace, email="kim@example.com")
 
 
 def test_import_responses_from_csv_twice_stores_nothing_twice(
-    cli: Cli,  # noqa: F811
-    slug: str,  # noqa: F811
+    cli: Cli,
+    slug: str,
     database: Database,
     tmp_path: Path,
 ) -> None:
@@ -139,8 +139,8 @@ def test_import_responses_from_csv_twice_stores_nothing_twice(
 
 
 def test_an_invalid_response_row_imports_nothing_unless_skip_invalid(
-    cli: Cli,  # noqa: F811
-    slug: str,  # noqa: F811
+    cli: Cli,
+    slug: str,
     database: Database,
     tmp_path: Path,
 ) -> None:

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Response, Survey, SurveyVersion, User, Workspace
 from tests.factories import make_customer, make_user, make_workspace, unique
-from tests.feedback.test_respond import respondent_definition
-from tests.web.test_web import flashes, get, login, post, text_of
+from tests.helpers.respondent import respondent_definition
+from tests.helpers.web import flashes, get, login, post, text_of
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def signed_in(client: TestClient, owner: User) -> TestClient:
 def make_survey(
     session: Session, workspace: Workspace, *, status: str = "draft", name: str = "구매 후 설문"
 ) -> Survey:
-    survey = service.create_survey(
+    survey = survey_service.create_survey(
         session,
         workspace_id=workspace.id,
         key=unique("s-"),
@@ -51,7 +52,7 @@ def make_survey(
         owner_team="cs",
     )
     if status != "draft":
-        service.set_status(session, survey=survey, status=status)
+        survey_service.set_status(session, survey=survey, status=status)
     session.flush()
     return survey
 
@@ -64,7 +65,7 @@ def answer(
     customer_id: int | None = None,
     partial: bool = False,
 ) -> Response:
-    response = service.submit_response(
+    response = response_service.submit_response(
         session, survey=survey, answers=answers, customer_id=customer_id, partial=partial
     )
     session.flush()
@@ -174,7 +175,7 @@ def test_a_new_survey_starts_from_a_starter_in_both_languages(
     assert survey is not None
     assert reply.headers["location"] == f"/surveys/{survey.id}"
     assert (survey.kind, survey.status, survey.name) == (kind, "draft", "새 설문")
-    definition = service.current_definition(session, survey=survey)
+    definition = survey_service.current_definition(session, survey=survey)
     first = definition.questions[0]
     assert first.type == question_type
     assert ko in first.text.ko and en in first.text.en
@@ -220,12 +221,12 @@ def test_saving_a_live_survey_makes_a_new_version_and_keeps_answers(
         select(SurveyVersion).where(SurveyVersion.survey_id == survey.id)
     ).all()
     assert sorted(v.number for v in versions) == [1, 2]
-    assert service.current_definition(session, survey=survey).questions[0].text.ko == (
+    assert survey_service.current_definition(session, survey=survey).questions[0].text.ko == (
         "저희를 추천하시겠어요?"
     )
     # everything else came through the form unchanged
-    first = service.get_version(session, survey=survey, number=1).definition
-    second = service.get_version(session, survey=survey, number=2).definition
+    first = survey_service.get_version(session, survey=survey, number=1).definition
+    second = survey_service.get_version(session, survey=survey, number=2).definition
     first["questions"][0]["text"]["ko"] = "저희를 추천하시겠어요?"
     assert second == first
     session.refresh(old)
@@ -291,7 +292,7 @@ def test_questions_are_added_moved_and_removed_on_the_server_without_saving(
     saved = post(signed_in, f"/surveys/{survey.id}", {**moved, "action": "save"})
     assert saved.status_code == 303
     session.expire_all()
-    definition = service.current_definition(session, survey=survey)
+    definition = survey_service.current_definition(session, survey=survey)
     assert [q.id for q in definition.questions] == ["nps", "why_low", "q4", "liked"]
     assert definition.questions[2].option_ids() == ["yes", "no"]
 

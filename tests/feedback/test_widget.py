@@ -4,13 +4,6 @@ notices shown once."""
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +15,8 @@ from cxloop.accounts.widget_identity import identity_secret, user_hash
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import (
     Customer,
     Identity,
@@ -32,10 +26,9 @@ from cxloop.models import (
     Response,
     Survey,
 )
-from tests.conftest import free_port
 from tests.factories import Tenant, make_customer, make_key, make_workspace, unique
-from tests.feedback.test_distribution import customer, invite, live_survey
-from tests.feedback.test_feedback import nps_definition
+from tests.helpers.distribution import customer, invite, live_survey, shop_page
+from tests.helpers.surveys import nps_definition
 
 PROMPT = "/widget/v1/prompt"
 
@@ -136,7 +129,7 @@ def test_a_visitor_gets_a_widget_invitation_on_the_profile_of_their_anonymous_id
     token = survey["url"].split("/s/", 1)[1].removesuffix("?embed=1")
     stored = session.get(Survey, survey_id)
     assert stored is not None
-    invitation = service.find_invitation(session, survey=stored, token=token)
+    invitation = invitation_links.find_invitation(session, survey=stored, token=token)
     assert (invitation.customer_id, invitation.channel, invitation.status) == (
         known.id,
         "widget",
@@ -182,7 +175,7 @@ def test_a_pending_triggered_widget_invitation_comes_first(
     triggered = live_survey(
         client, tenant, channels=["widget"], trigger={"event": "Order Completed"}
     )
-    from cxloop.feedback import distribution
+    from cxloop.feedback.distribution import service as distribution
 
     issued = distribution.create_invitation(
         session,
@@ -283,29 +276,6 @@ def test_notices_are_shown_until_the_widget_says_they_were_seen(
 # --- in the browser ----------------------------------------------------------------------------
 
 
-@contextmanager
-def shop_page(script_src: str, write_key: str, extra: str = "") -> Iterator[str]:
-    """A shop's page on another origin embedding the widget as the README says (``extra``:
-    more attributes of the script tag, such as the signed-in user's id and hash)."""
-    folder = Path(tempfile.mkdtemp(prefix="cxloop-shop-"))
-    (folder / "index.html").write_text(
-        '<!doctype html><html lang="ko"><head><meta charset="utf-8"><title>나눔 스토어</title>'
-        '<link rel="icon" href="data:,">'
-        f'<script src="{script_src}" data-write-key="{write_key}" {extra} async></script>'
-        "</head><body><h1>나눔 스토어</h1></body></html>",
-        encoding="utf-8",
-    )
-    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.browser
 @pytest.mark.live
 def test_a_visitor_answers_in_the_widget_and_the_answer_lands_on_their_profile(
@@ -320,7 +290,7 @@ def test_a_visitor_answers_in_the_widget_and_the_answer_lands_on_their_profile(
     with database.session() as s:
         workspace = make_workspace(s, name="나눔 스토어")
         _key, write_secret = make_key(s, workspace=workspace, kind="write")
-        survey = service.create_survey(
+        survey = survey_service.create_survey(
             s,
             workspace_id=workspace.id,
             key=unique("widget-"),
@@ -329,7 +299,7 @@ def test_a_visitor_answers_in_the_widget_and_the_answer_lands_on_their_profile(
             definition=nps_definition(),
             distribution={"channels": ["widget"]},
         )
-        service.set_status(s, survey=survey, status="live")
+        survey_service.set_status(s, survey=survey, status="live")
     page = browser_page
 
     # when a visitor opens a shop page that embeds the widget
@@ -379,7 +349,7 @@ def test_a_signed_in_customer_answers_in_the_widget_on_their_own_profile(
         workspace = make_workspace(s, name="나눔 스토어")
         _key, write_secret = make_key(s, workspace=workspace, kind="write")
         shopper = make_customer(s, workspace=workspace, user_id=user_id)
-        survey = service.create_survey(
+        survey = survey_service.create_survey(
             s,
             workspace_id=workspace.id,
             key=unique("widget-"),
@@ -388,7 +358,7 @@ def test_a_signed_in_customer_answers_in_the_widget_on_their_own_profile(
             definition=nps_definition(),
             distribution={"channels": ["widget"]},
         )
-        service.set_status(s, survey=survey, status="live")
+        survey_service.set_status(s, survey=survey, status="live")
         secret = identity_secret(workspace, settings=settings)
     page = browser_page
     asked: list[str] = []

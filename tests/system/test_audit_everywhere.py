@@ -5,9 +5,7 @@ its actor being the transport's (an API key, a signed-in user, the operator's `c
 from __future__ import annotations
 
 import html
-import io
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +18,20 @@ from sqlalchemy.orm import Session
 from cxloop.accounts import invitations
 from cxloop.accounts import service as accounts
 from cxloop.channels import outbox
-from cxloop.cli import main
 from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import improvements
-from cxloop.feedback import service as feedback
 from cxloop.feedback import texts as survey_texts
+from cxloop.feedback.improvements import service as improvements
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import ApiKey, AuditEntry, Customer, TextAnalysis, TextTheme, User, Workspace
 from cxloop.profiles import service as profiles
-from cxloop.text import service as text
+from cxloop.text.registry import service as text_registry
+from cxloop.text.store import service as text_store
+from cxloop.text.taxonomy import service as text_taxonomy
 from tests.factories import PASSWORD, Tenant, make_customer, make_user, unique
+from tests.helpers.cli import Result
 
 HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -90,7 +91,7 @@ class World:
         return customer
 
     def survey(self, status: str = "draft") -> int:
-        survey = feedback.create_survey(
+        survey = survey_service.create_survey(
             self.session,
             workspace_id=self.workspace.id,
             key=unique("nps-"),
@@ -99,20 +100,20 @@ class World:
             definition=DEFINITION,
         )
         if status != "draft":
-            feedback.set_status(self.session, survey=survey, status=status)
+            survey_service.set_status(self.session, survey=survey, status=status)
         self.session.flush()
         return survey.id
 
     def analysis(self) -> int:
         survey_id = self.survey("live")
-        survey = feedback.get_survey(
+        survey = survey_service.get_survey(
             self.session, workspace_id=self.workspace.id, survey_id=survey_id
         )
-        response = feedback.submit_response(
+        response = response_service.submit_response(
             self.session, survey=survey, answers={"nps": 2, "comment": "배송이 너무 늦었어요"}
         )
         self.session.flush()
-        text.analyse_and_store(
+        text_store.analyse_and_store(
             self.session,
             workspace_id=self.workspace.id,
             source_type=survey_texts.SOURCE,
@@ -385,14 +386,14 @@ def promote_web(w: World) -> object:
 
 
 def category_edit_api(w: World) -> object:
-    text.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
+    text_taxonomy.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
     w.api("PATCH", "/api/v1/text/categories/delivery", json={"name_en": "Shipping"})
     return "delivery"
 
 
 def category_edit_web(w: World) -> object:
-    text.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
-    category = text.get_category(w.session, workspace_id=w.workspace.id, key="delivery")
+    text_taxonomy.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
+    category = text_taxonomy.get_category(w.session, workspace_id=w.workspace.id, key="delivery")
     form = {
         "name_ko": category.name_ko,
         "name_en": "Shipping",
@@ -404,19 +405,19 @@ def category_edit_web(w: World) -> object:
 
 
 def category_off_api(w: World) -> object:
-    text.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
+    text_taxonomy.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
     w.api("PATCH", "/api/v1/text/categories/delivery", json={"active": False})
     return "delivery"
 
 
 def category_off_web(w: World) -> object:
-    text.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
+    text_taxonomy.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
     w.web("/text/taxonomy/delivery/deactivate")
     return "delivery"
 
 
 def _shipped(w: World) -> int:
-    return text.shipped_run(w.session).id
+    return text_registry.shipped_run(w.session).id
 
 
 def activate_api(w: World) -> object:
@@ -517,7 +518,7 @@ ACTIONS: list[tuple[str, str, dict[str, Act]]] = [
         {"api": category_off_api, "web": category_off_web},
     ),
     ("text_model.activate", "text_model_run", {"api": activate_api, "web": activate_web}),
-    ("text.correct", "text_analysis", {"api": correct_api, "web": correct_web}),
+    ("text_store.correct", "text_analysis", {"api": correct_api, "web": correct_web}),
     ("outbox.retry", "outbound_message", {"api": retry_api, "web": retry_web}),
     ("outbox.cancel", "outbound_message", {"api": cancel_api, "web": cancel_web}),
     ("workspace.identity_secret_rotate", "workspace", {"web": rotate_web}),
@@ -624,7 +625,7 @@ def test_survey_key_and_name_rules_hold_for_every_caller(
 ) -> None:
     # The service itself refuses (the web form, the API, imports and the demo all call it).
     with pytest.raises(ValidationFailed) as refused:
-        feedback.create_survey(
+        survey_service.create_survey(
             session,
             workspace_id=tenant.id,
             key=key,
@@ -639,7 +640,7 @@ def test_survey_key_and_name_rules_hold_for_every_caller(
 def test_a_blank_survey_key_is_made_from_the_kind_and_the_name_trimmed(
     session: Session, tenant: Tenant
 ) -> None:
-    survey = feedback.create_survey(
+    survey = survey_service.create_survey(
         session,
         workspace_id=tenant.id,
         key="",
@@ -652,32 +653,6 @@ def test_a_blank_survey_key_is_made_from_the_kind_and_the_name_trimmed(
 
 
 # --- the command line (it commits: each run is its own workspace) ------------------------------
-
-
-@dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, database: Database
-) -> Callable[..., CliRun]:
-    def run(*args: str) -> CliRun:
-        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return CliRun(code, out, err)
-
-    return run
 
 
 def _workspace_of(database: Database, slug: str) -> int:
@@ -700,11 +675,11 @@ def _cli_customer(database: Database, workspace_id: int) -> int:
         return customer.id
 
 
-def cli_workspace(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_workspace(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     return "workspace", _workspace_of(database, slug)
 
 
-def cli_member_add(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_member_add(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     email = f"{unique('cli')}@example.com"
     result = run(
         "user", "create", "-w", slug, "--email", email, "--role", "agent", "--password", PASSWORD
@@ -714,13 +689,13 @@ def cli_member_add(run: Callable[..., CliRun], database: Database, slug: str) ->
         return "user", accounts.find_user(session, email=email).id
 
 
-def cli_key_create(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_key_create(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     result = run("key", "create", "-w", slug, "--kind", "write")
     assert result.code == 0, result.err
     return "key", int(re.search(r"\(id (\d+)\)", result.err).group(1))  # type: ignore[union-attr]
 
 
-def cli_key_revoke(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_key_revoke(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     made = run("key", "create", "-w", slug, "--kind", "write")
     key_id = re.search(r"\(id (\d+)\)", made.err).group(1)  # type: ignore[union-attr]
     assert run("key", "revoke", "-w", slug, key_id).code == 0
@@ -729,13 +704,13 @@ def cli_key_revoke(run: Callable[..., CliRun], database: Database, slug: str) ->
     return "key", int(key_id)
 
 
-def cli_export(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_export(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     customer_id = _cli_customer(database, _workspace_of(database, slug))
     assert run("export", "customer", str(customer_id), "-w", slug).code == 0
     return "customer", customer_id
 
 
-def cli_erase(run: Callable[..., CliRun], database: Database, slug: str) -> tuple[str, object]:
+def cli_erase(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
     customer_id = _cli_customer(database, _workspace_of(database, slug))
     assert run("erase", "customer", str(customer_id), "-w", slug, "--yes").code == 0
     return "customer", customer_id
@@ -753,7 +728,7 @@ def cli_erase(run: Callable[..., CliRun], database: Database, slug: str) -> tupl
     ],
 )
 def test_the_cli_audits_the_action_once(
-    cli: Callable[..., CliRun], database: Database, action: str, act: Any
+    cli: Callable[..., Result], database: Database, action: str, act: Any
 ) -> None:
     slug = unique("audit-cli-")
     assert cli("workspace", "create", f"Shop {slug}", "--slug", slug).code == 0

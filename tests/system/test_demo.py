@@ -17,8 +17,8 @@ from cxloop.core.settings import get_settings
 from cxloop.demo import DemoResult, build_demo
 from cxloop.demo.calendar import demo_now
 from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL
-from cxloop.feedback import service as feedback
-from cxloop.feedback.distribution import invitation_token
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.distribution.links import invitation_token
 from cxloop.models import (
     ApiKey,
     ConsentRecord,
@@ -306,7 +306,7 @@ def test_surveys_have_a_year_of_varied_answers_worked_follow_ups_and_an_improvem
     secret = get_settings().resolved_secret_key()
     for invitation in some:
         token = invitation_token(invitation, secret=secret)
-        assert feedback.invitation_for_token(db, token=token).id == invitation.id
+        assert invitation_links.invitation_for_token(db, token=token).id == invitation.id
     # Each answered invitation has exactly one response.
     answered = db.scalar(
         select(func.count()).where(Invitation.workspace_id == ws, Invitation.status == "answered")

@@ -26,7 +26,7 @@ from cxloop.events import imports
 from cxloop.events.segment import OUT_OF_RANGE_KEY
 from cxloop.models import Customer, Event, Order, User
 from tests.factories import PASSWORD, Tenant, make_customer, make_user
-from tests.web.test_web import HTML, get, login, post
+from tests.helpers.web import HTML, get, login, post
 
 PROBLEM = "application/problem+json"
 
@@ -300,7 +300,7 @@ def test_order_and_event_imports_report_dates_out_of_range(
 def test_a_response_file_reports_answer_times_out_of_range(
     client: TestClient, tx_database: Database, tenant: Tenant, tmp_path: Path
 ) -> None:
-    from cxloop.feedback.imports import import_response_file
+    from cxloop.feedback.responses.imports import import_response_file
 
     survey_id = _survey(client, tenant)
     answers = tmp_path / "answers.csv"
@@ -359,7 +359,7 @@ def test_query_times_at_the_ends_of_the_calendar_filter_without_failing(
 
 
 def _survey(client: TestClient, tenant: Tenant) -> int:
-    from tests.feedback.test_feedback import create, go_live
+    from tests.helpers.surveys import create, go_live
 
     survey = create(client, tenant)
     go_live(client, tenant, survey["id"])
@@ -400,7 +400,7 @@ def test_an_imported_answer_time_out_of_range_is_a_422(
 def test_a_follow_up_due_date_must_be_one_a_person_can_plan(
     client: TestClient, tenant: Tenant, due_at: str, status: int
 ) -> None:
-    from tests.feedback.test_follow_ups import URL, _one_follow_up
+    from tests.helpers.surveys import URL, _one_follow_up
 
     follow_up_id = _one_follow_up(client, tenant)
     before = client.get(f"{URL}/{follow_up_id}", headers=tenant.api).json()

@@ -196,7 +196,7 @@ PAGES = [
 
 def signed_in(url: str, database: Database) -> httpx.Client:
     """A browser-like client signed in as the owner of a new committed workspace."""
-    from tests.web.test_web import HTML, csrf_of
+    from tests.helpers.web import HTML, csrf_of
 
     with database.session() as session:
         workspace = make_workspace(session, slug=unique("locks-web-"))
@@ -328,9 +328,9 @@ def test_themes_are_recomputed_while_ingestion_proceeds(
     live_server: str, database: Database
 ) -> None:
     from cxloop.feedback import texts as _survey_texts  # noqa: F401  (the survey source)
-    from cxloop.text import service
     from cxloop.text.sources import SourceText
-    from tests.text.test_text_themes import topic_texts
+    from cxloop.text.store import service
+    from tests.helpers.text import topic_texts
 
     # given a workspace with two obvious topics among its comments of the last weeks
     analysing, sending = Workspace(database), Workspace(database)
@@ -372,7 +372,7 @@ def test_themes_are_recomputed_while_ingestion_proceeds(
 def test_a_model_is_retrained_while_ingestion_proceeds(
     live_server: str, database: Database
 ) -> None:
-    from cxloop.text import retrain
+    from cxloop.text.training import service as retrain
 
     # given a workspace that asks for its own text model, and another sending events
     training, sending = Workspace(database), Workspace(database)
@@ -460,14 +460,15 @@ def test_locking_reads_and_savepoints_take_the_lock_first(
 def test_a_reanalysis_runs_while_ingestion_proceeds_and_keeps_corrections(
     live_server: str, database: Database
 ) -> None:
-    from cxloop.feedback import service as feedback
-    from cxloop.text import service, tasks
-    from tests.text.test_text_reanalyze import COMMENTS
+    from cxloop.feedback.responses import service as response_service
+    from cxloop.feedback.surveys import service as survey_service
+    from cxloop.text.store import service, tasks
+    from tests.helpers.text import COMMENTS
 
     # given a workspace whose comments were analysed, one of them corrected by a person
     analysing, sending = Workspace(database), Workspace(database)
     with database.session() as session:
-        survey = feedback.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=analysing.id,
             key="nps",
@@ -480,9 +481,9 @@ def test_a_reanalysis_runs_while_ingestion_proceeds_and_keeps_corrections(
                 ]
             },
         )
-        feedback.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         for n, comment in enumerate(COMMENTS * 20):
-            feedback.submit_response(
+            response_service.submit_response(
                 session, survey=survey, answers={"nps": n % 11, "comment": comment}
             )
     first = tasks.reanalyse(

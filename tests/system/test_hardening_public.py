@@ -23,7 +23,7 @@ from cxloop.accounts.widget_identity import identity_secret, rotate_identity_sec
 from cxloop.core.http import client_address
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import followup_digests
+from cxloop.feedback.followups import digests as followup_digests
 from cxloop.models import (
     AuditEntry,
     Customer,
@@ -40,10 +40,10 @@ from cxloop.models import (
     User,
 )
 from tests.factories import Tenant, make_customer, make_user, unique
-from tests.feedback.test_distribution import live_survey as live_widget_survey
-from tests.feedback.test_respond import form_token, text_of
-from tests.feedback.test_respond import live_survey as live_link_survey
-from tests.web.test_web import get, login, post
+from tests.helpers.distribution import live_survey as live_widget_survey
+from tests.helpers.respondent import form_token, text_of
+from tests.helpers.respondent import live_survey as live_link_survey
+from tests.helpers.web import get, login, post
 
 PROMPT = "/widget/v1/prompt"
 SHOP = {"Origin": "https://shop.example"}
@@ -261,7 +261,7 @@ def test_an_anonymous_id_joined_to_a_person_does_not_act_for_them(
     user_id = unique("shopper-")
     shopper = make_customer(session, workspace=tenant.workspace, user_id=user_id)
     survey_id = live_widget_survey(client, tenant, channels=["widget"])
-    from cxloop.feedback import distribution
+    from cxloop.feedback.distribution import service as distribution
 
     distribution.create_invitation(
         session,
@@ -369,7 +369,7 @@ def test_owners_see_the_secret_with_snippets_and_rotate_it_after_confirming(
 
 
 def _csrf(client: TestClient) -> str:
-    from tests.web.test_web import session_token
+    from tests.helpers.web import session_token
 
     return session_token(client)
 
@@ -523,7 +523,7 @@ def test_a_personal_link_is_limited_autosaves_included(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.feedback.test_respond import invite
+    from tests.helpers.respondent import invite
 
     monkeypatch.setattr(settings, "personal_link_limit", "3 per 10 minutes")
     survey = live_link_survey(session, tenant)
@@ -691,7 +691,7 @@ def test_a_burst_falling_overdue_together_is_told_in_one_digest_per_team(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cxloop.feedback import service
+    from cxloop.feedback.followups import service as followup_service
 
     # given eight follow-ups of one team's burst, one of them assigned, all just past due
     monkeypatch.setattr(settings, "trusted_proxies", "10.0.0.1")
@@ -713,8 +713,8 @@ def test_a_burst_falling_overdue_together_is_told_in_one_digest_per_team(
     before = count(session, Notification, Notification.user_id == member.id)
 
     # when the overdue job runs (twice)
-    assert service.notify_overdue_follow_ups(session) == 8
-    assert service.notify_overdue_follow_ups(session) == 0
+    assert followup_service.notify_overdue_follow_ups(session) == 8
+    assert followup_service.notify_overdue_follow_ups(session) == 0
 
     # then the team heard of three alone and of the other four unassigned ones at once, and
     # the assignee of their own

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.feedback import service as feedback
 from cxloop.feedback import texts as survey_texts
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import (
     AuditEntry,
     Survey,
@@ -30,23 +31,16 @@ from cxloop.models import (
     User,
     Workspace,
 )
-from cxloop.text import retrain
-from cxloop.text import service as text
-from cxloop.text import tasks as text_tasks
+from cxloop.text.registry import service as text_registry
+from cxloop.text.store import service as text_store
+from cxloop.text.taxonomy import service as text_taxonomy
+from cxloop.text.training import service as retrain
+from cxloop.text.training import tasks as text_tasks
 from tests.factories import held_jobs, make_customer, make_user, make_workspace, unique
-from tests.web.test_web import flashes, get, login, post, text_of
+from tests.helpers.text import LATE, definition
+from tests.helpers.web import flashes, get, login, post, text_of
 
-LATE = "배송이 너무 늦게 와서 짜증났어요. 다시는 안 시킬래요"
 KIND = "상담원분이 정말 친절하게 도와주셨어요 감사합니다"
-
-
-def definition() -> dict[str, Any]:
-    return {
-        "questions": [
-            {"id": "nps", "type": "nps", "required": True, "text": {"ko": "추천?", "en": "Rec?"}},
-            {"id": "comment", "type": "text", "text": {"ko": "한 말씀", "en": "Anything else?"}},
-        ]
-    }
 
 
 @dataclass
@@ -73,7 +67,7 @@ def make_shop(session: Session, *, locale: str = "ko") -> Shop:
     (an unhappy one about delivery that opened a follow-up, a happy one about service)."""
     workspace = make_workspace(session, name=unique("텍스트 상점 "))
     owner = make_user(session, workspace=workspace, role="owner", locale=locale)
-    survey = feedback.create_survey(
+    survey = survey_service.create_survey(
         session,
         workspace_id=workspace.id,
         key=unique("nps-"),
@@ -82,11 +76,11 @@ def make_shop(session: Session, *, locale: str = "ko") -> Shop:
         definition=definition(),
         owner_team="cs",
     )
-    feedback.set_status(session, survey=survey, status="live")
+    survey_service.set_status(session, survey=survey, status="live")
     customer = make_customer(session, workspace=workspace)
     ids = []
     for nps, comment in ((2, LATE), (10, KIND)):
-        response = feedback.submit_response(
+        response = response_service.submit_response(
             session,
             survey=survey,
             answers={"nps": nps, "comment": comment},
@@ -94,7 +88,7 @@ def make_shop(session: Session, *, locale: str = "ko") -> Shop:
         )
         session.flush()
         ids.append(response.id)
-    text.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=workspace.id,
         source_type=survey_texts.SOURCE,
@@ -242,7 +236,7 @@ def test_correcting_through_the_form_changes_the_analysis_and_the_page(
     ]
     audit = session.scalars(
         select(AuditEntry).where(
-            AuditEntry.workspace_id == shop.workspace.id, AuditEntry.action == "text.correct"
+            AuditEntry.workspace_id == shop.workspace.id, AuditEntry.action == "text_store.correct"
         )
     ).one()
     assert (audit.target_type, audit.target_id, audit.actor_user_id) == (
@@ -290,7 +284,7 @@ def test_correcting_through_the_form_changes_the_analysis_and_the_page(
     ]
 
     # The correction is a strong label for the next retraining.
-    [label] = text.strong_labels(session, workspace_id=shop.workspace.id)
+    [label] = text_store.strong_labels(session, workspace_id=shop.workspace.id)
     assert (label.source_id, label.sentiment, label.categories) == (shop.late_id, "neutral", ())
 
 
@@ -300,7 +294,7 @@ def test_a_sentiment_correction_keeps_a_category_since_deactivated(
     late = shop.analysis(session, shop.late_id)
     delivery = category(session, shop, "delivery")
     assert delivery is not None
-    text.update_category(session, category=delivery, active=False)
+    text_taxonomy.update_category(session, category=delivery, active=False)
     session.flush()
     sign_in(client, shop.owner)
     form = correct_form(shop, late, sentiment="neutral", categories=[])  # delivery not offered
@@ -481,7 +475,10 @@ def test_creating_editing_and_deactivating_a_category(
     assert made is not None and made.active is False
     page = get(client, "/text/taxonomy")
     assert re.search(r'id="cat-packaging" class="tx-inactive"', page.text)
-    assert "packaging" not in text.workspace_taxonomy(session, workspace_id=shop.workspace.id).keys
+    assert (
+        "packaging"
+        not in text_taxonomy.workspace_taxonomy(session, workspace_id=shop.workspace.id).keys
+    )
     responses = get(client, f"/surveys/{shop.survey.id}/responses").text
     assert 'value="packaging"' not in tags_block(responses, late.id)
 
@@ -584,7 +581,7 @@ def waiting_jobs() -> Iterator[Huey]:
 def test_the_model_page_shows_the_shipped_model_and_queues_a_retraining(
     client: TestClient, session: Session, shop: Shop, waiting_jobs: Huey
 ) -> None:
-    shipped = text.shipped_run(session)
+    shipped = text_registry.shipped_run(session)
     assert shipped.macro_f1 is not None
     sign_in(client, shop.owner)
 
@@ -634,7 +631,7 @@ def test_the_model_page_shows_the_shipped_model_and_queues_a_retraining(
 def test_a_viewer_reads_the_model_page_without_actions(
     client: TestClient, session: Session, shop: Shop
 ) -> None:
-    shipped = text.shipped_run(session)
+    shipped = text_registry.shipped_run(session)
     sign_in(client, member(session, shop, "viewer", locale="en"))
     page = get(client, "/text/models")
     assert page.status_code == 200
@@ -648,7 +645,7 @@ def test_a_viewer_reads_the_model_page_without_actions(
 def test_a_trained_run_shows_its_figures_and_is_switched_with_a_confirmation(
     client: TestClient, session: Session, shop: Shop, tx_database: Database, waiting_jobs: Huey
 ) -> None:
-    shipped = text.shipped_run(session)
+    shipped = text_registry.shipped_run(session)
     sign_in(client, shop.owner)
     post(client, "/text/models/retrain")
     run_id = session.scalars(
@@ -673,13 +670,13 @@ def test_a_trained_run_shows_its_figures_and_is_switched_with_a_confirmation(
     assert ("사용하기 시작했습니다" in shown) is run.comparison["activated"]
 
     # Switch to whichever model is not in use, through its confirmation page.
-    in_use = text.active_run(session, workspace_id=shop.workspace.id)
+    in_use = text_registry.active_run(session, workspace_id=shop.workspace.id)
     target = shipped if in_use.id == run.id else run
     confirm = get(client, f"/text/models/{target.id}/activate")
     assert confirm.status_code == 200 and "사용할 모델 바꾸기" in text_of(confirm)
     assert post(client, f"/text/models/{target.id}/activate").status_code == 303
     session.expire_all()
-    assert text.active_run(session, workspace_id=shop.workspace.id).id == target.id
+    assert text_registry.active_run(session, workspace_id=shop.workspace.id).id == target.id
     page = get(client, "/text/models")
     expected = (
         "기본 제공 모델로 되돌렸습니다."
@@ -701,8 +698,8 @@ def test_runs_not_ready_or_of_another_workspace_cannot_be_activated(
     client: TestClient, session: Session, shop: Shop
 ) -> None:
     other = make_shop(session)
-    theirs = text.request_retraining(session, workspace_id=other.workspace.id)
-    ours = text.request_retraining(session, workspace_id=shop.workspace.id)
+    theirs = text_registry.request_retraining(session, workspace_id=other.workspace.id)
+    ours = text_registry.request_retraining(session, workspace_id=shop.workspace.id)
     session.flush()
     sign_in(client, shop.owner)
     assert get(client, f"/text/models/{theirs.id}/activate").status_code == 404
@@ -715,7 +712,7 @@ def test_runs_not_ready_or_of_another_workspace_cannot_be_activated(
         ("error", f"모델 #{ours.id}은(는) 준비되지 않아 사용할 수 없습니다.")
     ]
     session.expire_all()
-    assert text.active_run(session, workspace_id=shop.workspace.id).workspace_id is None
+    assert text_registry.active_run(session, workspace_id=shop.workspace.id).workspace_id is None
 
 
 def test_the_model_runs_page_in_pages(client: TestClient, session: Session, shop: Shop) -> None:

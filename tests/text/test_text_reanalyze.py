@@ -4,9 +4,6 @@ per transaction, unchanged texts skipped, --force, --since, resuming after a cra
 
 from __future__ import annotations
 
-import io
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,56 +12,20 @@ import pytest
 from sqlalchemy import func, select
 
 from cxloop.accounts import service as accounts
-from cxloop.cli import main
 from cxloop.core.db import Database
 from cxloop.demo.calendar import Calendar
 from cxloop.demo.context import DemoContext
 from cxloop.demo.texts import analyse_texts
-from cxloop.feedback import service as feedback
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Response, TextAnalysis
-from cxloop.text import service, tasks
+from cxloop.text.store import tasks
+from cxloop.text.taxonomy import service
 from tests.factories import unique
+from tests.helpers.cli import Cli
+from tests.helpers.text import COMMENTS
 
 pytestmark = pytest.mark.usefixtures("database")
-
-COMMENTS = [
-    "배송이 너무 늦어요 ㅠㅠ",
-    "상담원분이 친절했어요",
-    "가격이 비싸네요",
-    "앱이 자꾸 튕겨요 결제가 안돼요",
-    "포인트 적립이 잘 돼서 좋아요",
-    "The delivery was quick and the box was intact.",
-    "매장 직원분들이 불친절했어요",
-]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run `cxloop ARGS` in this process, the way the console script does."""
-
-    def run(*args: str, stdin: str = "") -> Result:
-        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 @dataclass
@@ -82,7 +43,7 @@ def workspace(database: Database) -> Workspace:
     with database.session() as session:
         ws = accounts.create_workspace(session, name=slug, slug=slug)
         session.flush()
-        survey = feedback.create_survey(
+        survey = survey_service.create_survey(
             session,
             workspace_id=ws.id,
             key="nps",
@@ -95,14 +56,14 @@ def workspace(database: Database) -> Workspace:
                 ]
             },
         )
-        feedback.set_status(session, survey=survey, status="live")
+        survey_service.set_status(session, survey=survey, status="live")
         ids = []
         for n, comment in enumerate(COMMENTS):
-            response = feedback.submit_response(
+            response = response_service.submit_response(
                 session, survey=survey, answers={"nps": n, "comment": comment}
             )
             ids.append(response.id)
-        feedback.submit_response(session, survey=survey, answers={"nps": 9})
+        response_service.submit_response(session, survey=survey, answers={"nps": 9})
         session.flush()
         old = session.get(Response, ids[0])
         assert old is not None

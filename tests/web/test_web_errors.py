@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from cxloop.core.errors import ValidationFailed, value_error_code
-from cxloop.feedback.definition import parse_definition
+from cxloop.feedback.surveys.definition import parse_definition
 from cxloop.web import errors
 
 

@@ -27,8 +27,12 @@ from cxloop.demo.calendar import DAY, occasion_of
 from cxloop.demo.comments import comment
 from cxloop.demo.context import DemoContext
 from cxloop.demo.people import Person
-from cxloop.feedback import improvements, service
-from cxloop.feedback.distribution import invitation_token
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.distribution.links import invitation_token
+from cxloop.feedback.followups import service as followup_service
+from cxloop.feedback.improvements import service as improvements
+from cxloop.feedback.responses import service as response_service
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import (
     FollowUp,
     ImprovementLink,
@@ -446,7 +450,7 @@ def _create_surveys(ctx: DemoContext) -> dict[str, Survey]:
     surveys: dict[str, Survey] = {}
     with ctx.database.session() as session:
         for key, name, kind, team, definition, distribution in SURVEYS:
-            survey = service.create_survey(
+            survey = survey_service.create_survey(
                 session,
                 workspace_id=ctx.workspace_id,
                 key=key,
@@ -456,7 +460,7 @@ def _create_surveys(ctx: DemoContext) -> dict[str, Survey]:
                 owner_team=team,
                 distribution=distribution,
             )
-            service.set_status(session, survey=survey, status="live")
+            survey_service.set_status(session, survey=survey, status="live")
             survey.created_at = _when(ctx.calendar.start) - timedelta(days=7)
             surveys[key] = survey
     return surveys
@@ -511,7 +515,7 @@ def _store_invitations(ctx: DemoContext, surveys: dict[str, Survey], asks: list[
         for ask, row in zip(asks, rows, strict=True):
             ask.invitation_id = row.id
             # The token its links carry, as the distribution would have made it.
-            row.token_hash = service.hash_token(invitation_token(row, secret=secret))
+            row.token_hash = invitation_links.hash_token(invitation_token(row, secret=secret))
 
 
 def _import_answers(
@@ -525,7 +529,7 @@ def _import_answers(
         for offset in range(0, len(group), IMPORT_BATCH):
             chunk = group[offset : offset + IMPORT_BATCH]
             rows = [
-                service.ImportRow(
+                response_service.ImportRow(
                     external_id=f"demo-invitation-{ask.invitation_id}",
                     answers=ask.answers or {},
                     submitted_at=ask.responded_at,
@@ -540,7 +544,7 @@ def _import_answers(
             with ctx.database.session() as session:
                 survey = session.get(Survey, surveys[key].id)
                 assert survey is not None
-                result = service.import_responses(
+                result = response_service.import_responses(
                     session, survey=survey, rows=rows, source="cxloop"
                 )
                 for response, ask in zip(result.created, chunk, strict=True):
@@ -571,7 +575,7 @@ def _work_follow_ups(ctx: DemoContext, rng: Random) -> None:
         ).all()
         for follow_up, answered_at in rows:
             follow_up.created_at = answered_at
-            follow_up.due_at = service.add_business_days(answered_at, 2)
+            follow_up.due_at = followup_service.add_business_days(answered_at, 2)
             people = staff.get(follow_up.team) or staff["cx"]
             age = (now - answered_at).total_seconds() / DAY
             roll = rng.random()

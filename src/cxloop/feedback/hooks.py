@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxloop.feedback.definition import load_definition
+from cxloop.feedback.surveys.definition import load_definition
 from cxloop.models import (
     Customer,
     FollowUp,

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cxloop.core.errors import ValidationFailed, value_error_code
-from cxloop.feedback.definition import Operator, StorableText, shown_key
+from cxloop.feedback.surveys.definition import Operator, StorableText, shown_key
 
 Channel = Literal["email", "widget", "link"]
 MAX_DELAY_MINUTES = 60 * 24 * 90

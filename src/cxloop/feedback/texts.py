@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
 from cxloop.models import Event, Response
-from cxloop.text import service as text_service
 from cxloop.text.sources import SourceText, WeakLabel
+from cxloop.text.store import service as text_service
 
 SOURCE = "survey_response"
-SURVEY_ANSWERED = "Survey Answered"  # as feedback.service logs it
+SURVEY_ANSWERED = "Survey Answered"  # as feedback.responses.service logs it
 
 
 def _with_comment(query: Any, workspace_id: int, since: datetime | None) -> Any:

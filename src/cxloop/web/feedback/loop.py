@@ -14,8 +14,11 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.i18n import gettext, in_zone
 from cxloop.core.timeutil import parse_iso
-from cxloop.feedback import followup_board, improvements
-from cxloop.feedback import service as feedback
+from cxloop.feedback.followups import board as followup_board
+from cxloop.feedback.followups import service as followup_service
+from cxloop.feedback.improvements import announcements
+from cxloop.feedback.improvements import service as improvements
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import FollowUp, Improvement
 from cxloop.models.feedback import FOLLOW_UP_STATUSES
@@ -83,7 +86,7 @@ def board(
     if mine:
         assignee_id = page.user.id
     only_overdue = bool(overdue)
-    rows, next_cursor = feedback.list_follow_ups(
+    rows, next_cursor = followup_service.list_follow_ups(
         page.db,
         workspace_id=page.workspace.id,
         status=None if status == "all" or only_overdue else status,
@@ -117,12 +120,12 @@ def board(
         next_cursor=next_cursor,
         teams=followup_board.teams(page.db, workspace_id=page.workspace.id),
         members=_members(page),
-        is_overdue=feedback.is_overdue,
+        is_overdue=followup_service.is_overdue,
     )
 
 
 def _follow_up(page: WebContext, follow_up_id: int) -> FollowUp:
-    return feedback.get_follow_up(
+    return followup_service.get_follow_up(
         page.db, workspace_id=page.workspace.id, follow_up_id=_id(follow_up_id)
     )
 
@@ -144,7 +147,7 @@ def follow_up_page(page: Page, follow_up_id: int) -> Response:
         ),
         statuses=FOLLOW_UP_STATUSES,
         members=_members(page),
-        overdue=feedback.is_overdue(follow_up),
+        overdue=followup_service.is_overdue(follow_up),
     )
 
 
@@ -161,7 +164,7 @@ def update_follow_up(
     require(page.principal, "followups:write")
     follow_up = _follow_up(page, follow_up_id)
     try:
-        assignee_id: Any = feedback.UNSET
+        assignee_id: Any = followup_service.UNSET
         if assignee is not None:
             if assignee and not (assignee.isdigit() and len(assignee) < 10):
                 raise ValidationFailed("The assignee must be a member of this workspace.")
@@ -169,7 +172,7 @@ def update_follow_up(
         if note is not None and len(note) > 5000:
             raise ValidationFailed("The note is too long (at most 5,000 characters).")
         with page.db.begin_nested():
-            feedback.update_follow_up(
+            followup_service.update_follow_up(
                 page.db,
                 follow_up=follow_up,
                 status=status or None,
@@ -512,7 +515,7 @@ def improvement_page(
     counts = improvements.link_counts(
         db, workspace_id=workspace_id, improvement_ids=[improvement.id]
     )
-    surveys, _ = feedback.list_surveys(db, workspace_id=workspace_id, limit=200)
+    surveys, _ = survey_service.list_surveys(db, workspace_id=workspace_id, limit=200)
     return render(
         page.request,
         "feedback/loop_improvement.html",
@@ -521,7 +524,7 @@ def improvement_page(
         improvement=improvement,
         title_body=improvements.text_in(improvement, page.locale),
         counts=counts.get(improvement.id, improvements.LinkCounts()),
-        told=improvements.told_by_channel(db, improvement=improvement),
+        told=announcements.told_by_channel(db, improvement=improvement),
         raw=raw,
         filtering=filtering,
         filter_error=filter_error,
@@ -618,7 +621,7 @@ def announce_form(page: Page, improvement_id: int) -> Response:
     """Before telling anyone: who will be told by email, who only in the widget, who not."""
     require(page.principal, "improvements:announce")
     improvement = _improvement(page, improvement_id)
-    plan = improvements.announcement_plan(page.db, improvement=improvement)
+    plan = announcements.announcement_plan(page.db, improvement=improvement)
     return render(
         page.request,
         "feedback/loop_announce.html",
@@ -638,7 +641,7 @@ def announce(page: Page, improvement_id: int) -> Response:
     improvement = _improvement(page, improvement_id)
     try:
         with page.db.begin_nested():
-            result = improvements.announce(
+            result = announcements.announce(
                 page.db, improvement=improvement, principal=page.principal
             )
     except ValidationFailed as exc:

@@ -30,13 +30,13 @@ from cxloop.core.http import JSONBytesResponse, client_address, database_of
 from cxloop.core.i18n import gettext, normalise_locale
 from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings
-from cxloop.feedback import distribution
-from cxloop.feedback.improvements import mark_widget_shown, widget_notices
+from cxloop.feedback.distribution import widget as survey_widget
+from cxloop.feedback.improvements.announcements import mark_widget_shown, widget_notices
 from cxloop.models import Workspace
 
 router = APIRouter(include_in_schema=False)
 
-SCRIPT = Path(__file__).resolve().parent / "static" / "survey-widget.js"
+SCRIPT = Path(__file__).resolve().parent.parent / "static" / "survey-widget.js"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -165,7 +165,7 @@ async def prompt(request: Request) -> Response:
         with database.session() as session:
             _key, workspace = workspace_for_write_key(session, key)
             user_id = _verified_user_id(request, workspace, user_id)
-            customer = distribution.widget_visitor(
+            customer = survey_widget.widget_visitor(
                 session, workspace=workspace, anonymous_id=anonymous_id, user_id=user_id
             )
             asked = request.query_params.get("locale")
@@ -173,7 +173,7 @@ async def prompt(request: Request) -> Response:
             survey = None
             notices: list[dict[str, Any]] = []
             if customer is not None:
-                issued = distribution.widget_invitation(
+                issued = survey_widget.widget_invitation(
                     session, workspace=workspace, customer=customer, settings=settings
                 )
                 if issued is not None and issued.link is not None:
@@ -220,7 +220,7 @@ async def notice_seen(request: Request, link_id: str) -> Response:
         anonymous_id, user_id = _visitor_ids(request)
         with database.session() as session:
             _key, workspace = workspace_for_write_key(session, key)
-            customer = distribution.widget_visitor(
+            customer = survey_widget.widget_visitor(
                 session,
                 workspace=workspace,
                 anonymous_id=anonymous_id,

@@ -14,7 +14,7 @@ from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jsonutil import dump_json
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
-from cxloop.feedback import service as feedback
+from cxloop.feedback.responses import service as response_service
 from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import Customer, Event
 from cxloop.models.customer import CONSENT_CHANNELS, CONSENT_PURPOSES, LIFECYCLE_STAGES
@@ -120,7 +120,7 @@ def event_summary(event: Event) -> str:
         return ""
     if event.type == "identify":
         return ", ".join(sorted(k for k in props if isinstance(k, str)))[:120]
-    if event.name == feedback.SURVEY_ANSWERED:
+    if event.name == response_service.SURVEY_ANSWERED:
         scores = [f"{k.upper()} {props[k]}" for k in ("nps", "csat", "ces") if k in props]
         return " · ".join([str(props.get("survey_name", ""))[:100], *scores])
     scalars = [
@@ -170,7 +170,7 @@ def customer_page(
         cursor=orders_cursor[:500] or None,
         limit=ORDERS_PAGE,
     )
-    answers, next_answers = feedback.customer_responses(
+    answers, next_answers = response_service.customer_responses(
         db,
         workspace_id=workspace_id,
         customer_id=customer.id,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import as_utc, is_plausible, utcnow
-from cxloop.feedback.distribution import (
+from cxloop.feedback.distribution.service import (
     create_invitation,
     distribution_of,
     is_sampled,

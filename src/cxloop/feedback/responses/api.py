@@ -1,4 +1,4 @@
-"""REST API of surveys: create, edit (new versions), status, responses, import and scores."""
+"""REST API of a survey's responses: list, submit and import them, and the score summary."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, status
-from fastapi import Path as FastPath
 from pydantic import BaseModel
 
-from cxloop.accounts.access import Principal, require
+from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.feedback import service
-from cxloop.feedback.definition import load_definition, thank_you_message
-from cxloop.feedback.schemas import (
+from cxloop.feedback.distribution import links as invitation_links
+from cxloop.feedback.responses import service
+from cxloop.feedback.responses import summaries as response_summaries
+from cxloop.feedback.responses.schemas import (
     CesOut,
     CsatOut,
     ImportIn,
@@ -23,130 +23,19 @@ from cxloop.feedback.schemas import (
     ResponseIn,
     ResponseOut,
     ResponsePage,
-    StatusIn,
     SubmittedOut,
     SummaryOut,
-    SurveyCreate,
-    SurveyDetail,
-    SurveyOut,
-    SurveyPage,
-    SurveyStatus,
-    SurveyUpdate,
     ThankYouOut,
-    VersionOut,
 )
-from cxloop.models import Survey
+from cxloop.feedback.surveys import service as survey_service
+from cxloop.feedback.surveys.api import Cursor, Limit, SurveyId, load_survey
+from cxloop.feedback.surveys.definition import load_definition, thank_you_message
 
-E = TypeVar("E", bound=BaseModel)
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
 
-SurveyId = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Survey id")]
-VersionNumber = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Version number")]
-Cursor = Annotated[str | None, Query(max_length=500)]
-Limit = Annotated[int, Query(ge=1, le=200)]
+
+E = TypeVar("E", bound=BaseModel)
 Score = Annotated[int | None, Query(ge=-1000, le=1000)]
-
-
-def _load(session: DbSession, principal: Principal, survey_id: int) -> Survey:
-    return service.get_survey(session, workspace_id=principal.workspace_id, survey_id=survey_id)
-
-
-def _detail(session: DbSession, survey: Survey) -> SurveyDetail:
-    return SurveyDetail(
-        **SurveyOut.model_validate(survey).model_dump(),
-        definition=service.current_definition(session, survey=survey),
-    )
-
-
-@router.get("", response_model=SurveyPage)
-def list_surveys(
-    principal: ApiPrincipal,
-    session: DbSession,
-    status: SurveyStatus | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> SurveyPage:
-    """The workspace's surveys, newest first, with cursor pagination."""
-    require(principal, "surveys:read")
-    rows, next_cursor = service.list_surveys(
-        session, workspace_id=principal.workspace_id, status=status, cursor=cursor, limit=limit
-    )
-    return SurveyPage(items=[SurveyOut.model_validate(s) for s in rows], next_cursor=next_cursor)
-
-
-@router.post("", response_model=SurveyDetail, status_code=status.HTTP_201_CREATED)
-def create_survey(body: SurveyCreate, principal: ApiPrincipal, session: DbSession) -> SurveyDetail:
-    """Create a draft survey; its definition becomes version 1."""
-    require(principal, "surveys:write")
-    survey = service.create_survey(
-        session,
-        workspace_id=principal.workspace_id,
-        key=body.key,
-        name=body.name,
-        kind=body.kind,
-        definition=body.definition,
-        owner_team=body.owner_team,
-        distribution=body.distribution,
-    )
-    return _detail(session, survey)
-
-
-@router.get("/{survey_id}", response_model=SurveyDetail)
-def get_survey(survey_id: SurveyId, principal: ApiPrincipal, session: DbSession) -> SurveyDetail:
-    """One survey with its current definition."""
-    require(principal, "surveys:read")
-    return _detail(session, _load(session, principal, survey_id))
-
-
-@router.patch("/{survey_id}", response_model=SurveyDetail)
-def update_survey(
-    survey_id: SurveyId, body: SurveyUpdate, principal: ApiPrincipal, session: DbSession
-) -> SurveyDetail:
-    """Rename or re-own a survey; a changed definition becomes a new version, and responses
-    already collected keep the version they answered."""
-    require(principal, "surveys:write")
-    survey = _load(session, principal, survey_id)
-    service.update_survey(
-        session,
-        survey=survey,
-        name=body.name,
-        owner_team=body.owner_team,
-        definition=body.definition,
-        distribution=body.distribution,
-    )
-    return _detail(session, survey)
-
-
-@router.post("/{survey_id}/status", response_model=SurveyOut)
-def set_status(
-    survey_id: SurveyId, body: StatusIn, principal: ApiPrincipal, session: DbSession
-) -> SurveyOut:
-    """Put a survey live (it takes responses), close it, or take it back to draft."""
-    require(principal, "surveys:write")
-    survey = service.set_status(
-        session,
-        survey=_load(session, principal, survey_id),
-        status=body.status,
-        principal=principal,
-    )
-    return SurveyOut.model_validate(survey)
-
-
-@router.get("/{survey_id}/versions/{number}", response_model=VersionOut)
-def get_version(
-    survey_id: SurveyId, number: VersionNumber, principal: ApiPrincipal, session: DbSession
-) -> VersionOut:
-    """One version of a survey's definition, as its respondents saw it."""
-    require(principal, "surveys:read")
-    version = service.get_version(
-        session, survey=_load(session, principal, survey_id), number=number
-    )
-    return VersionOut(
-        survey_id=version.survey_id,
-        number=version.number,
-        created_at=version.created_at,
-        definition=load_definition(version.definition),
-    )
 
 
 @router.get("/{survey_id}/responses", response_model=ResponsePage)
@@ -171,7 +60,7 @@ def list_responses(
 ) -> ResponsePage:
     """The survey's responses, newest first, filterable, with cursor pagination."""
     require(principal, "responses:read")
-    survey = _load(session, principal, survey_id)
+    survey = load_survey(session, principal, survey_id)
     rows, next_cursor = service.list_responses(
         session,
         survey=survey,
@@ -203,9 +92,9 @@ def submit_response(
     """Record one response to a live survey (for a customer, or for an invitation token;
     a partial response to an invitation is continued by the next submission)."""
     require(principal, "responses:write")
-    survey = _load(session, principal, survey_id)
+    survey = load_survey(session, principal, survey_id)
     invitation = (
-        service.find_invitation(session, survey=survey, token=body.invitation_token)
+        invitation_links.find_invitation(session, survey=survey, token=body.invitation_token)
         if body.invitation_token
         else None
     )
@@ -222,7 +111,7 @@ def submit_response(
         version=body.version,
     )
     definition = load_definition(
-        service.get_version(session, survey=survey, number=response.version).definition
+        survey_service.get_version(session, survey=survey, number=response.version).definition
     )
     outcome, message = thank_you_message(definition, response.answers, response.locale)
     return SubmittedOut(
@@ -238,7 +127,7 @@ def import_responses(
     """Import responses collected elsewhere; an external id already imported is skipped.
     One invalid row rejects the whole batch."""
     require(principal, "responses:write")
-    survey = _load(session, principal, survey_id)
+    survey = load_survey(session, principal, survey_id)
     result = service.import_responses(
         session,
         survey=survey,
@@ -278,8 +167,8 @@ def summary(
     """NPS, CSAT and CES of the completed responses in [since, until), with 95% intervals;
     ``too_few`` warns when a score rests on fewer than ``min_n`` answers."""
     require(principal, "responses:read")
-    survey = _load(session, principal, survey_id)
-    result = service.score_summary(
+    survey = load_survey(session, principal, survey_id)
+    result = response_summaries.score_summary(
         session,
         workspace_id=principal.workspace_id,
         survey_id=survey.id,

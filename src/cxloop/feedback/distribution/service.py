@@ -1,48 +1,40 @@
-"""Survey distribution: personal invitations for chosen customers, triggered events and widget
-visitors; the email that carries each one (through the outbox), reminders and expiry; and the
-rules every invitation passes: the survey is live, the sample, the workspace's fatigue window
-and the customer's consent.
-
-An invitation's token is never stored, only its hash. It is derived from the invitation with
-the server's secret key (HMAC), so the link can be rebuilt for a reminder or for the widget
-without keeping the token anywhere; changing the secret key invalidates the links sent.
-"""
+"""Survey distribution: personal invitations for chosen customers and triggered events, the
+email that carries each one (through the outbox), reminders and expiry; and the rules every
+invitation passes: the survey is live, the sample, the workspace's fatigue window and the
+customer's consent."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.channels.outbox import queue_email
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, ValidationFailed
-from cxloop.core.i18n import format_datetime, gettext
 from cxloop.core.pagination import newest_first
 from cxloop.core.settings import Settings, get_settings
-from cxloop.core.timeutil import KST, as_utc, utcnow
-from cxloop.events.segment import parse_message
-from cxloop.events.service import ingest
-from cxloop.feedback.definition import load_definition
-from cxloop.feedback.service import get_version, hash_token, invitation_expired
+from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.feedback.distribution.emails import render_invitation_email
+from cxloop.feedback.distribution.links import (
+    hash_token,
+    invitation_expired,
+    invitation_link,
+    invitation_token,
+)
 from cxloop.feedback.settings import DistributionSettings, parse_distribution
-from cxloop.models import Customer, Identity, Invitation, Survey, Workspace
+from cxloop.feedback.surveys.definition import load_definition
+from cxloop.feedback.surveys.service import get_version
+from cxloop.models import Customer, Invitation, Survey, Workspace
 from cxloop.models.feedback import INVITATION_STATUSES
 from cxloop.profiles.activity import survivors
 from cxloop.profiles.consent import may_send
-from cxloop.profiles.service import find_customer
 
 # Survey invitations ask about a service the customer used; they are not advertising, so the
 # consent policy is asked about the "service" purpose: by email for emailed invitations, in-app
@@ -62,9 +54,6 @@ SKIP_REASONS = (
 # Statuses that still wait for an answer.
 OPEN_STATUSES = ("sent", "opened")
 MAX_INVITE_BATCH = 500
-MAIL_TEMPLATES = Path(__file__).resolve().parent / "mail"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,53 +67,6 @@ class Issued:
     def skip_reason(self) -> str | None:
         reason = self.invitation.hidden.get("skip_reason")
         return str(reason) if reason is not None else None
-
-
-# --- tokens and links --------------------------------------------------------------------------
-
-
-def invitation_token(invitation: Invitation, *, secret: str) -> str:
-    """The personal token of an invitation (derived, never stored)."""
-    created = as_utc(invitation.created_at).isoformat()
-    message = "\x00".join(
-        str(part)
-        for part in (
-            "cxloop-invitation",
-            invitation.workspace_id,
-            invitation.survey_id,
-            invitation.customer_id,
-            invitation.id,
-            created,
-        )
-    )
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def link_token(invitation: Invitation, *, settings: Settings) -> str:
-    """The token of the invitation's links: the one its stored hash was made from, under the
-    current secret key or a previous one (``CXLOOP_PREVIOUS_SECRET_KEYS``), so a reminder
-    carries the same link as the invitation. When no known key made it (a key retired while
-    its invitations were open), the invitation gets a token under the current key: the links
-    sent before stop working and the one made now works."""
-    for secret in settings.secret_keys():
-        token = invitation_token(invitation, secret=secret)
-        if hmac.compare_digest(hash_token(token), invitation.token_hash):
-            return token
-    token = invitation_token(invitation, secret=settings.resolved_secret_key())
-    invitation.token_hash = hash_token(token)
-    log.warning(
-        "invitation %s was made under a secret key no longer known; it has a new link",
-        invitation.id,
-    )
-    return token
-
-
-def invitation_link(invitation: Invitation, *, settings: Settings, embed: bool = False) -> str:
-    """``{public_url}/s/{token}``: where the respondent answers (``?embed=1`` in the widget)."""
-    token = link_token(invitation, settings=settings)
-    link = f"{settings.public_url.rstrip('/')}/s/{token}"
-    return f"{link}?embed=1" if embed else link
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -376,56 +318,6 @@ def _language(customer: Customer) -> str:
     return "ko"
 
 
-@cache
-def _mail_environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(MAIL_TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        keep_trailing_newline=True,
-    )
-
-
-def render_invitation_email(
-    *,
-    lang: str,
-    workspace_name: str,
-    survey_name: str,
-    customer_name: str | None,
-    link: str,
-    expires_at: datetime,
-    reminder: bool = False,
-) -> tuple[str, str, str]:
-    """Subject, text and HTML of an invitation (or reminder) email in ``lang``."""
-    names = {"workspace": workspace_name, "survey": survey_name}
-    subject_key = (
-        "distribution.mail.reminder_subject" if reminder else "distribution.mail.invite_subject"
-    )
-    values = {
-        "lang": lang,
-        "subject": gettext(lang, subject_key, **names),
-        "greeting": (
-            gettext(lang, "distribution.mail.greeting_named", name=customer_name)
-            if customer_name
-            else gettext(lang, "distribution.mail.greeting")
-        ),
-        "intro": gettext(
-            lang,
-            "distribution.mail.reminder_intro" if reminder else "distribution.mail.intro",
-            **names,
-        ),
-        "button": gettext(lang, "distribution.mail.button"),
-        "expires": gettext(
-            lang, "distribution.mail.expires", date=format_datetime(expires_at, lang, KST)
-        ),
-        "footer": gettext(lang, "distribution.mail.footer", **names),
-        "link": link,
-    }
-    environment = _mail_environment()
-    text = environment.get_template("invitation.txt").render(values)
-    html = environment.get_template("invitation.html").render(values)
-    return values["subject"], text, html
-
-
 def _queue_invitation_email(
     session: Session,
     *,
@@ -675,159 +567,3 @@ def list_invitations(
     return newest_first(
         session, query, time=Invitation.created_at, id=Invitation.id, cursor=cursor, limit=limit
     )
-
-
-# --- the widget --------------------------------------------------------------------------------
-
-
-def widget_invitation(
-    session: Session,
-    *,
-    workspace: Workspace,
-    customer: Customer,
-    now: datetime | None = None,
-    settings: Settings | None = None,
-) -> Issued | None:
-    """What the survey widget shows this visitor: their newest pending widget invitation,
-    else a new one to a live survey offered in the widget to every visitor (one without a
-    trigger), within the sample and the fatigue window; None when there is nothing."""
-    settings = settings or get_settings()
-    now = now or utcnow()
-    if widget_block(session, customer=customer, at=now) is not None:
-        return None  # erased, merged, or opted out of in-app service messages
-    pending = session.scalar(
-        select(Invitation)
-        .join(Survey, and_(Survey.id == Invitation.survey_id, Survey.status == "live"))
-        .where(
-            Invitation.workspace_id == workspace.id,
-            Invitation.customer_id == customer.id,
-            Invitation.channel == "widget",
-            Invitation.status.in_(OPEN_STATUSES),
-            Invitation.expires_at > now,
-        )
-        .order_by(Invitation.send_at.desc(), Invitation.id.desc())
-        .limit(1)
-    )
-    if pending is not None:
-        return Issued(pending, invitation_link(pending, settings=settings, embed=True))
-    for survey in session.scalars(
-        select(Survey)
-        .where(Survey.workspace_id == workspace.id, Survey.status == "live")
-        .order_by(Survey.id)
-    ):
-        dist = distribution_of(survey)
-        if "widget" not in dist.channels or dist.trigger is not None:
-            continue
-        if not is_sampled(survey_id=survey.id, customer_id=customer.id, rate=dist.sample_rate):
-            continue
-        asked = session.scalar(
-            select(Invitation.id)
-            .where(
-                Invitation.workspace_id == workspace.id,
-                Invitation.survey_id == survey.id,
-                Invitation.customer_id == customer.id,
-                Invitation.channel == "widget",
-            )
-            .limit(1)
-        )
-        if asked is not None:  # asked once in the widget already (answered, expired, skipped)
-            continue
-        if recently_invited(session, workspace=workspace, customer_id=customer.id, around=now):
-            return None
-        issued = create_invitation(
-            session,
-            survey=survey,
-            workspace=workspace,
-            customer=customer,
-            channel="widget",
-            hidden=survey_hidden(session, survey, {"channel": "widget"}),
-            now=now,
-            settings=settings,
-        )
-        if issued.link is None:
-            return None
-        return Issued(issued.invitation, issued.link + "?embed=1")
-    return None
-
-
-def widget_visitor(
-    session: Session,
-    *,
-    workspace: Workspace,
-    anonymous_id: str | None,
-    user_id: str | None,
-    create: bool = True,
-) -> Customer | None:
-    """The profile of a widget visitor, found by their user id or the anonymous id the
-    analytics SDK gave them. An unknown visitor is identified through ingestion (an
-    ``identify`` from the widget, stored once per id pair), so identity resolution and merging
-    work exactly as for any other event; ``create=False`` only looks up.
-
-    The write key the widget carries is public, so ``user_id`` must have been verified by the
-    caller (the shop's ``userHash``). Without one the visitor is anonymous: only a profile known
-    by anonymous ids alone is theirs; a profile that names a person (a user id, an email, a
-    phone, a channel id) is never reached through an anonymous id, since anyone may join an
-    anonymous id to a person's profile through the public ingestion API."""
-    if user_id is None:
-        return _anonymous_visitor(
-            session, workspace=workspace, anonymous_id=anonymous_id, create=create
-        )
-    keys = [("user_id", user_id), ("anonymous_id", anonymous_id)]
-    if create:
-        _identify_visitor(session, workspace=workspace, anonymous_id=anonymous_id, user_id=user_id)
-    for kind, value in keys:
-        if value:
-            customer = find_customer(session, workspace_id=workspace.id, kind=kind, value=value)
-            if customer is not None:
-                return customer
-    return None
-
-
-def _anonymous_visitor(
-    session: Session, *, workspace: Workspace, anonymous_id: str | None, create: bool
-) -> Customer | None:
-    if not anonymous_id:
-        return None
-    customer = find_customer(
-        session, workspace_id=workspace.id, kind="anonymous_id", value=anonymous_id
-    )
-    if customer is None and create:
-        _identify_visitor(session, workspace=workspace, anonymous_id=anonymous_id, user_id=None)
-        customer = find_customer(
-            session, workspace_id=workspace.id, kind="anonymous_id", value=anonymous_id
-        )
-    if customer is None or _names_a_person(session, customer):
-        return None
-    return customer
-
-
-def _names_a_person(session: Session, customer: Customer) -> bool:
-    """Whether the profile holds an identity other than anonymous ids."""
-    other = session.scalar(
-        select(Identity.id)
-        .where(
-            Identity.customer_id == customer.id,
-            Identity.workspace_id == customer.workspace_id,
-            Identity.kind != "anonymous_id",
-        )
-        .limit(1)
-    )
-    return other is not None
-
-
-def _identify_visitor(
-    session: Session, *, workspace: Workspace, anonymous_id: str | None, user_id: str | None
-) -> None:
-    pair = f"{anonymous_id or ''}\x00{user_id or ''}".encode()
-    raw: dict[str, Any] = {
-        "messageId": "cxloop-widget-" + hashlib.sha256(pair).hexdigest()[:40],
-        "context": {"library": {"name": "cxloop-survey-widget", "version": "1"}},
-        "timestamp": utcnow().isoformat(),
-    }
-    if anonymous_id:
-        raw["anonymousId"] = anonymous_id
-    if user_id:
-        raw["userId"] = user_id
-    received = utcnow()
-    message = parse_message(raw, type_="identify", index=None, received_at=received)
-    ingest(session, workspace=workspace, messages=[message], received_at=received, source="widget")

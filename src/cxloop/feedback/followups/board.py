@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback.service import CLOSED_FOLLOW_UP_STATUSES
+from cxloop.feedback.followups.service import CLOSED_FOLLOW_UP_STATUSES
 from cxloop.models import Customer, FollowUp, Membership, Response, Survey
 
 

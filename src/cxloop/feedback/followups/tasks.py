@@ -7,7 +7,8 @@ from huey import crontab
 
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
-from cxloop.feedback import followup_digests, service
+from cxloop.feedback.followups import digests as followup_digests
+from cxloop.feedback.followups import service
 
 
 @huey.periodic_task(crontab(minute="*/5"))

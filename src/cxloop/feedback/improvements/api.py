@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.feedback import improvements as service
-from cxloop.feedback.definition import StorableText
+from cxloop.feedback.improvements import announcements, service
+from cxloop.feedback.surveys.definition import StorableText
 from cxloop.models import Improvement
 
 router = APIRouter(prefix="/api/v1/improvements", tags=["improvements"])
@@ -319,7 +319,9 @@ def preview(
 ) -> PreviewOut:
     """How many customers an announcement now would tell, and why the others would not be."""
     require(principal, "improvements:read")
-    plan = service.announcement_plan(session, improvement=_load(session, principal, improvement_id))
+    plan = announcements.announcement_plan(
+        session, improvement=_load(session, principal, improvement_id)
+    )
     return PreviewOut(
         email=len(plan.email),
         widget_only=len(plan.widget_only),
@@ -337,12 +339,12 @@ def announce(
     """Tell the linked customers (email where allowed, else their widget); nobody twice."""
     require(principal, "improvements:announce")
     improvement = _load(session, principal, improvement_id)
-    result = service.announce(session, improvement=improvement, principal=principal)
+    result = announcements.announce(session, improvement=improvement, principal=principal)
     return AnnounceOut(
         emailed=result.emailed,
         widget_only=result.widget_only,
         opted_out=result.opted_out,
         erased=result.erased,
         already_told=result.already_told,
-        told_by_channel=service.told_by_channel(session, improvement=improvement),
+        told_by_channel=announcements.told_by_channel(session, improvement=improvement),
     )

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.settings import Settings
-from cxloop.feedback import distribution, service
+from cxloop.feedback.distribution import service as distribution
+from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Invitation
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["invitations"])
@@ -99,7 +100,9 @@ def invite(
     workspace's fatigue window, without an email address, or who opted out of service email
     is skipped, with the reason."""
     require(principal, "invitations:write")
-    survey = service.get_survey(session, workspace_id=principal.workspace_id, survey_id=survey_id)
+    survey = survey_service.get_survey(
+        session, workspace_id=principal.workspace_id, survey_id=survey_id
+    )
     settings: Settings = request.app.state.settings
     issued = distribution.invite_customers(
         session,
@@ -127,7 +130,9 @@ def list_invitations(
     """The survey's invitations, newest first, with cursor pagination (links are not shown
     again)."""
     require(principal, "invitations:read")
-    survey = service.get_survey(session, workspace_id=principal.workspace_id, survey_id=survey_id)
+    survey = survey_service.get_survey(
+        session, workspace_id=principal.workspace_id, survey_id=survey_id
+    )
     rows, next_cursor = distribution.list_invitations(
         session, survey=survey, status=status, customer_id=customer_id, cursor=cursor, limit=limit
     )

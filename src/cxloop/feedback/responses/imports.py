@@ -23,9 +23,10 @@ from cxloop.core.db import Database
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.jsonutil import TooDeep, load_json
 from cxloop.events.imports import read_csv
-from cxloop.feedback import service
-from cxloop.feedback.definition import SurveyDefinition, load_definition, validate_answers
-from cxloop.feedback.schemas import ImportRowIn
+from cxloop.feedback.responses import service
+from cxloop.feedback.responses.schemas import ImportRowIn
+from cxloop.feedback.surveys import service as survey_service
+from cxloop.feedback.surveys.definition import SurveyDefinition, load_definition, validate_answers
 from cxloop.models import Survey
 
 BATCH = 500
@@ -177,7 +178,7 @@ def import_response_file(
                 survey = session.get(Survey, survey_id)
                 assert survey is not None
                 cache[number] = load_definition(
-                    service.get_version(session, survey=survey, number=number).definition
+                    survey_service.get_version(session, survey=survey, number=number).definition
                 )
         return cache[number]
 

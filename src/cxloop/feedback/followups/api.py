@@ -10,9 +10,14 @@ from fastapi import Path as FastPath
 from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.timeutil import utcnow
-from cxloop.feedback import service
-from cxloop.feedback.definition import StorableText
-from cxloop.feedback.schemas import FollowUpOut, FollowUpPage, FollowUpStatus, FollowUpUpdate
+from cxloop.feedback.followups import service
+from cxloop.feedback.followups.schemas import (
+    FollowUpOut,
+    FollowUpPage,
+    FollowUpStatus,
+    FollowUpUpdate,
+)
+from cxloop.feedback.surveys.definition import StorableText
 from cxloop.models import FollowUp
 
 router = APIRouter(prefix="/api/v1/follow-ups", tags=["follow-ups"])

@@ -1,4 +1,4 @@
-"""API models of surveys, their versions, responses, imports and score summaries."""
+"""API models of responses, their import and the score summary."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from cxloop.core.timeutil import occurred_instant, planned_instant
-from cxloop.feedback.definition import Outcome, StorableText, SurveyDefinition
+from cxloop.core.timeutil import occurred_instant
+from cxloop.feedback.surveys.definition import Outcome, StorableText
 
-SurveyKind = Literal["nps", "csat", "ces", "custom"]
-SurveyStatus = Literal["draft", "live", "closed"]
 ResponseChannel = Literal["email", "link", "widget", "sms", "kakao", "import", "api"]
 Locale = Annotated[
     str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,3})?$", max_length=8, examples=["ko-KR"])
 ]
-SurveyKey = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", max_length=64)]
 Answers = Annotated[
     dict[str, Any],
     Field(
@@ -26,71 +23,6 @@ Answers = Annotated[
     ),
 ]
 Hidden = Annotated[dict[str, Any], Field(default_factory=dict, max_length=30)]
-
-
-class SurveyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    key: str
-    name: str
-    kind: str
-    status: str
-    current_version: int
-    owner_team: str
-    distribution: dict[str, Any] = Field(
-        default_factory=dict,
-        description="How the survey goes out: channels, trigger, delay, sample, expiry, reminders",
-    )
-    created_at: datetime
-    updated_at: datetime
-
-
-class SurveyDetail(SurveyOut):
-    definition: SurveyDefinition = Field(description="The current version's definition")
-
-
-class SurveyPage(BaseModel):
-    items: list[SurveyOut]
-    next_cursor: str | None
-
-
-class SurveyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: SurveyKey
-    name: StorableText = Field(min_length=1, max_length=200)
-    kind: SurveyKind
-    definition: SurveyDefinition
-    owner_team: StorableText = Field(default="", max_length=64)
-    distribution: dict[str, Any] | None = Field(
-        default=None,
-        description="channels (email, widget, link), trigger {event, where}, delay_minutes, "
-        "sample_rate, expires_days, reminder_after_days, public_link",
-    )
-
-
-class SurveyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: StorableText | None = Field(default=None, min_length=1, max_length=200)
-    owner_team: StorableText | None = Field(default=None, max_length=64)
-    definition: SurveyDefinition | None = Field(
-        default=None, description="A changed definition becomes the survey's next version"
-    )
-    distribution: dict[str, Any] | None = Field(
-        default=None, description="New distribution settings (replace the old ones whole)"
-    )
-
-
-class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: SurveyStatus
-
-
-class VersionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    survey_id: int
-    number: int
-    created_at: datetime
-    definition: SurveyDefinition
 
 
 class ResponseOut(BaseModel):
@@ -204,42 +136,3 @@ class SummaryOut(BaseModel):
     csat: CsatOut | None = Field(description="Percent satisfied (4–5), Wilson interval")
     ces: CesOut | None = Field(description="Mean effort score (1–7) with its t interval")
     too_few: bool = Field(description="True when any score rests on fewer answers than the minimum")
-
-
-FollowUpStatus = Literal["open", "in_progress", "done", "dismissed"]
-
-
-class FollowUpOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    response_id: int
-    customer_id: int | None
-    team: str
-    assignee_id: int | None
-    reason: str
-    status: str
-    due_at: datetime
-    closed_at: datetime | None
-    note: str
-    created_at: datetime
-    overdue: bool = Field(description="Not done or dismissed, and past its due time")
-
-
-class FollowUpPage(BaseModel):
-    items: list[FollowUpOut]
-    next_cursor: str | None
-
-
-class FollowUpUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: FollowUpStatus | None = Field(
-        default=None, description="done or dismissed closes it; open or in_progress reopens it"
-    )
-    assignee_id: int | None = Field(
-        default=None,
-        ge=1,
-        le=2**31 - 1,
-        description="A member of the workspace; null unassigns (leave it out to keep it)",
-    )
-    note: StorableText | None = Field(default=None, max_length=5000)
-    due_at: Annotated[datetime, AfterValidator(planned_instant)] | None = None

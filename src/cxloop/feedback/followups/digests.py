@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cxloop.channels import notifications
 from cxloop.core.db import rowcount
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import FollowUp, FollowUpDigest, Response, Survey
+from cxloop.notifications import service as notifications
 
 NOTICE_KIND = "followup_digest"
 

@@ -8,8 +8,8 @@ from huey import crontab
 
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
-from cxloop.feedback import (
-    distribution,
+from cxloop.feedback.distribution import service as distribution
+from cxloop.feedback.distribution import (
     triggers,  # noqa: F401  (registers the survey-trigger consumer)
 )
 

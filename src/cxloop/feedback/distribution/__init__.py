@@ -1,0 +1,1 @@
+"""Survey distribution: invitations, their links and emails, event triggers and the widget."""

@@ -1,0 +1,1 @@
+"""Follow-ups of unhappy answers: the board, the notices and digests, and their jobs."""

@@ -1,0 +1,1 @@
+"""Responses to surveys: taking, importing and listing them, and their score summaries."""

@@ -1,0 +1,1 @@
+"""Surveys: their definitions (questions, branching, thank-you texts), versions and status."""
