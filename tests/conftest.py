@@ -3,8 +3,10 @@ CXLOOP_TEST_DATABASE_URL says so), each test in a transaction rolled back afterw
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -27,9 +29,12 @@ from sqlalchemy import Connection, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from cxloop import domains  # noqa: E402
+from cxloop.cli import main  # noqa: E402
 from cxloop.core.db import Database, make_engine  # noqa: E402
 from cxloop.core.migrate import upgrade  # noqa: E402
 from cxloop.core.settings import Settings, get_settings, reset_settings  # noqa: E402
+from tests.factories import unique  # noqa: E402
+from tests.helpers.cli import Cli, Result  # noqa: E402
 
 domains.install()  # as the app, the CLI and the worker do: every domain plugged in
 
@@ -189,3 +194,32 @@ def tenant(session: Session):  # type: ignore[no-untyped-def]
     from tests.factories import Tenant
 
     return Tenant(session)
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, database: Database
+) -> Cli:
+    """Run `cxloop ARGS` in this process, the way the console script does."""
+
+    def run(*args: str, stdin: str = "") -> Result:
+        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def slug(cli: Cli) -> str:
+    """A new committed workspace."""
+    name = unique("cli-")
+    assert cli("workspace", "create", f"Shop {name}", "--slug", name).code == 0
+    return name

@@ -15,10 +15,14 @@ import pytest
 
 from cxloop.core.db import Database
 from cxloop.feedback import texts as survey_texts
-from cxloop.text import analytics, service, themes
+from cxloop.text.analytics import service as analytics
+from cxloop.text.analytics import themes
+from cxloop.text.store import service
 from tests.factories import PASSWORD, make_customer, make_user, make_workspace
-from tests.metrics.test_dashboard import answer, make_survey
-from tests.text.test_text_themes import topic_texts
+from tests.helpers.dashboard import answer, make_survey
+from tests.helpers.text import topic_texts
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 SCREENSHOT = Path("/tmp/cxloop-text-analytics.png")
 

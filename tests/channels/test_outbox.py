@@ -4,14 +4,10 @@ server), retried with backoff while the server is down, given up on permanent re
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -22,91 +18,9 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
 from cxloop.models import OutboundMessage, Workspace
-from tests.conftest import free_port
-from tests.factories import make_workspace, unique
-
-SUBJECT = "[cxloop] 주문은 만족스러우셨나요? 설문에 참여해 주세요"
-
-
-class SmtpInbox:
-    """A real SMTP server on a free local port that keeps what it receives. Addresses in
-    ``refuse`` get a permanent 550, those in ``defer`` a temporary 451."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[str, list[str], bytes]] = []
-        self.refuse: set[str] = set()
-        self.defer: set[str] = set()
-        self._controller: Controller | None = None
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such user here"
-        if address in self.defer:
-            return "451 4.3.0 Mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted for delivery"
-
-    def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """The messages received for ``address``, parsed."""
-        return [
-            message_from_bytes(content, policy=policy.default)  # type: ignore[misc]
-            for _sender, recipients, content in self.received
-            if address in recipients
-        ]
-
-    def settings(self, base: Settings) -> Settings:
-        return base.model_copy(
-            update={"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_security": "none"}
-        )
-
-
-@pytest.fixture
-def inbox() -> Iterator[SmtpInbox]:
-    server = SmtpInbox()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def queue(session: Session, workspace: Workspace, recipient: str, **extra: Any) -> OutboundMessage:
-    fields: dict[str, Any] = {
-        "subject": SUBJECT,
-        "text": "안녕하세요, 김민지 님.\n아래 링크에서 설문에 답해 주세요.",
-        "html": "<p>안녕하세요, <b>김민지</b> 님.</p>",
-        "dedupe_key": unique("invitation:"),
-    }
-    fields.update(extra)
-    return outbox.queue_email(session, workspace_id=workspace.id, recipient=recipient, **fields)
-
-
-def reload(session: Session, message: OutboundMessage) -> OutboundMessage:
-    session.expire_all()
-    fresh = session.get(OutboundMessage, message.id)
-    assert fresh is not None
-    return fresh
-
-
-def address() -> str:
-    return f"{unique('customer')}@example.com"
-
+from tests.factories import make_workspace
+from tests.helpers.outbox import SUBJECT, address, queue, reload
+from tests.helpers.smtp import SmtpInbox
 
 # --- queueing ----------------------------------------------------------------------------------
 

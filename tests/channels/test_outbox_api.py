@@ -18,46 +18,11 @@ from cxloop.core.db import Database
 from cxloop.core.pagination import encode_cursor
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.models import AuditEntry, OutboundMessage, Workspace
+from cxloop.models import AuditEntry, Workspace
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from tests.factories import Tenant, make_customer, make_workspace, unique
-from tests.channels.test_outbox import SmtpInbox, inbox  # noqa: F401  (the SMTP server fixture)
-
-BODY = "김민지 님만의 설문 링크: https://cx.example/r/secret-token"
-
-
-def add_message(
-    session: Session,
-    workspace: Workspace,
-    *,
-    recipient: str | None = None,
-    status: str = "queued",
-    subject: str = "[가나다 쇼핑] 주문은 만족스러우셨나요?",
-    **fields: Any,
-) -> OutboundMessage:
-    """A message in ``status`` (set directly, as the sender would have left it)."""
-    message = outbox.queue_email(
-        session,
-        workspace_id=workspace.id,
-        recipient=recipient or f"{unique('customer')}@example.com",
-        subject=subject,
-        text=BODY,
-        html=f"<p>{BODY}</p>",
-        dedupe_key=unique("invitation:"),
-        customer_id=fields.pop("customer_id", None),
-    )
-    message.status = status
-    for name, value in fields.items():
-        setattr(message, name, value)
-    session.flush()
-    return message
-
-
-def reload(session: Session, message: OutboundMessage) -> OutboundMessage:
-    session.expire_all()
-    fresh = session.get(OutboundMessage, message.id)
-    assert fresh is not None
-    return fresh
+from tests.helpers.outbox import add_message, reload
+from tests.helpers.smtp import SmtpInbox
 
 
 def audit_of(session: Session, workspace: Workspace, action: str) -> list[AuditEntry]:
@@ -262,7 +227,7 @@ def test_a_retried_failed_message_goes_out_once_through_the_sender(
     session: Session,
     tx_database: Database,
     settings: Settings,
-    inbox: SmtpInbox,  # noqa: F811
+    inbox: SmtpInbox,
 ) -> None:
     # given a message the SMTP server refused for good, so the sender failed it
     tenant = Tenant(session)
@@ -350,7 +315,7 @@ def test_a_message_interrupted_while_sending_is_not_retried(
     session: Session,
     tx_database: Database,
     settings: Settings,
-    inbox: SmtpInbox,  # noqa: F811
+    inbox: SmtpInbox,
 ) -> None:
     # given a sender claimed a message and stopped before recording the outcome (the server
     # may have accepted it), and the next sender failed it after the lease
@@ -381,7 +346,7 @@ def test_a_cancelled_message_is_never_sent(
     session: Session,
     tx_database: Database,
     settings: Settings,
-    inbox: SmtpInbox,  # noqa: F811
+    inbox: SmtpInbox,
 ) -> None:
     tenant = Tenant(session)
     to = f"{unique('cancel')}@example.com"

@@ -19,9 +19,9 @@ from cxloop.core.timeutil import utcnow
 from cxloop.models import AuditEntry, OutboundMessage, Workspace
 from cxloop.web.channels import outbox as outbox_page
 from tests.factories import make_customer, make_user, make_workspace, unique
-from tests.channels.test_outbox import SmtpInbox, inbox  # noqa: F401  (the SMTP server fixture)
-from tests.channels.test_outbox_api import add_message, reload
-from tests.web.test_web import flashes, get, login, post, text_of
+from tests.helpers.outbox import add_message, reload
+from tests.helpers.smtp import SmtpInbox
+from tests.helpers.web import flashes, get, login, post, text_of
 
 ROW = re.compile(r'<tr id="message-(\d+)"')
 
@@ -275,7 +275,7 @@ def test_retry_puts_a_failed_message_back_and_the_sender_delivers_it_once(
     session: Session,
     tx_database: Database,
     settings: Settings,
-    inbox: SmtpInbox,  # noqa: F811
+    inbox: SmtpInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a message the SMTP server refused for good, failed by the real sender

@@ -19,7 +19,8 @@ from cxloop.channels import tasks as channel_tasks
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from tests.factories import make_workspace
-from tests.channels.test_outbox import SUBJECT, SmtpInbox, address, queue, reload
+from tests.helpers.outbox import SUBJECT, address, queue, reload
+from tests.helpers.smtp import SmtpInbox
 
 USER, PASSWORD = "cxloop", "smtp-password-0123"
 

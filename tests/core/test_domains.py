@@ -13,11 +13,13 @@ from cxloop.accounts import invitations
 from cxloop.events import bus
 from cxloop.profiles import identity
 from cxloop.profiles import service as profiles
-from cxloop.text import analytics, sources
+from cxloop.text import sources
+from cxloop.text.analytics import service as analytics
 
 SRC = Path(domains.__file__).parent
 REFERENCE_FIELDS = (
     "routers",
+    "pages",
     "consumers",
     "merge_hooks",
     "export_hooks",
@@ -43,6 +45,18 @@ def test_every_module_that_defines_jobs_is_listed() -> None:
     }
     listed = {module for domain in domains.DOMAINS for module in domain.jobs}
     assert defining == listed
+
+
+def test_every_page_router_is_listed_once() -> None:
+    web = SRC / "web"
+    defining = {
+        ".".join(("cxloop", *path.relative_to(SRC).with_suffix("").parts)) + ":router"
+        for path in web.rglob("*.py")
+        if path.name != "views.py"  # the web app's own sign-in pages, not a domain's
+        and re.search(r"^router = APIRouter\(", path.read_text(encoding="utf-8"), re.M)
+    }
+    listed = [page for domain in domains.DOMAINS for page in domain.pages]
+    assert sorted(listed) == sorted(defining)
 
 
 def test_installing_plugs_every_hook_in_once() -> None:

@@ -3,8 +3,6 @@ missed before can be found (`cxloop bus check`) and repaired (`cxloop bus replay
 
 from __future__ import annotations
 
-import io
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +13,6 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from cxloop.cli import main
 from cxloop.core.db import Database
 from cxloop.events import bus, service
 from cxloop.events.consumers import profile_activity
@@ -23,6 +20,7 @@ from cxloop.events.segment import parse_message
 from cxloop.models import BusCheckpoint, Customer, Event, Identity, Workspace
 from tests.conftest import IS_POSTGRES
 from tests.factories import make_workspace, unique
+from tests.helpers.cli import Result
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -268,31 +266,6 @@ def test_an_event_whose_profile_merged_after_it_was_read_counts_on_the_survivor(
 # --- finding and repairing what a consumer missed ----------------------------------------------
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-
-
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Result]:
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out + err)
-
-    return run
-
-
 def counters(database: Database, workspace: Workspace, user: str) -> tuple[Any, ...]:
     with database.session() as session:
         customer = session.scalars(
@@ -338,7 +311,7 @@ def test_check_finds_skipped_events_and_replay_recounts_them_once(
     checked = cli("bus", "check", "-w", workspace.slug)
     # then the profile is named and the command fails
     assert checked.code == 1
-    assert "1 profiles differ from the event log" in checked.out
+    assert "1 profiles differ from the event log" in checked.output
 
     # when the consumer is handed the day's events again, twice
     since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
@@ -346,8 +319,8 @@ def test_check_finds_skipped_events_and_replay_recounts_them_once(
         replayed = cli(
             "bus", "replay", "-c", "profile_activity", "--since", since, "-w", workspace.slug
         )
-        assert replayed.code == 0, replayed.out
-        assert "4 events replayed to profile_activity." in replayed.out
+        assert replayed.code == 0, replayed.output
+        assert "4 events replayed to profile_activity." in replayed.output
     # then each event counts once
     assert counters(database, workspace, "kim") == (4, {"server": 4}, 1, 39000)
     assert cli("bus", "check", "-w", workspace.slug).code == 0
@@ -369,7 +342,7 @@ def test_check_repairs_counters_that_differ(
 
     assert cli("bus", "check", "-w", workspace.slug).code == 1
     repaired = cli("bus", "check", "-w", workspace.slug, "--repair")
-    assert (repaired.code, "2 profiles recounted." in repaired.out) == (0, True)
+    assert (repaired.code, "2 profiles recounted." in repaired.output) == (0, True)
     assert counters(database, workspace, "lee") == (1, {"server": 1}, 0, 0)
     assert cli("bus", "check", "-w", workspace.slug).code == 0
     with database.session() as session:
@@ -397,4 +370,4 @@ def test_check_repairs_counters_that_differ(
 def test_replay_errors(cli: Callable[..., Result], args: tuple[str, ...], message: str) -> None:
     result = cli("bus", "replay", *args)
     assert result.code == 1
-    assert message in result.out
+    assert message in result.output

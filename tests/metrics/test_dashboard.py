@@ -15,109 +15,30 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from cxloop.feedback import service as feedback
+from cxloop.core.errors import ValidationFailed
 from cxloop.metrics import dashboard
 from cxloop.models import (
-    Customer,
     Invitation,
     Order,
     OrderItem,
     Product,
-    Response,
     Survey,
     Workspace,
 )
 from tests.factories import Tenant, make_customer, make_workspace, unique
+from tests.helpers.dashboard import (
+    END,
+    IN_FEBRUARY,
+    IN_MARCH,
+    KST_OFFSET,
+    START,
+    answer,
+    make_survey,
+    ten_answers,
+)
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
 T9 = 2.2621571627409915  # the 97.5th percentile of Student's t with 9 degrees of freedom
-KST_OFFSET = timedelta(hours=9)
-
-# The period of the tests: March 2025 in Seoul.
-START = datetime(2025, 3, 1, tzinfo=UTC) - KST_OFFSET
-END = datetime(2025, 4, 1, tzinfo=UTC) - KST_OFFSET
-IN_MARCH = datetime(2025, 3, 10, 3, 0, tzinfo=UTC)
-IN_FEBRUARY = datetime(2025, 2, 10, 3, 0, tzinfo=UTC)
-
-# Ten answers, each with all three scores.
-NPS = [10, 10, 9, 9, 9, 8, 7, 6, 3, 0]  # 5 promoters, 2 passives, 3 detractors
-CSAT = [5, 5, 4, 4, 4, 3, 2, 1, 5, 4]  # 7 of 10 satisfied
-CES = [7, 6, 5, 5, 4, 3, 2, 7, 6, 5]  # mean 5, squared deviations sum to 24
-
-RATING = {"ko": "평가", "en": "Rating"}
-
-
-def definition(*, ratings: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "questions": [
-            {"id": "nps", "type": "nps", "required": True, "text": RATING},
-            {"id": "csat", "type": "csat", "text": RATING},
-            {"id": "ces", "type": "ces", "text": RATING},
-            *[
-                {"id": r, "type": "rating", "min": 1, "max": 5, "text": {"ko": r, "en": r}}
-                for r in ratings
-            ],
-        ],
-        "hidden_fields": ["order_id", "product_id", "touchpoint"],
-    }
-
-
-def make_survey(
-    session: Session, workspace: Workspace, *, name: str = "구매 후 설문", **kw: Any
-) -> Survey:
-    survey = feedback.create_survey(
-        session,
-        workspace_id=workspace.id,
-        key=unique("s"),
-        name=name,
-        kind="nps",
-        definition=definition(**kw),
-    )
-    survey.status = "live"
-    return survey
-
-
-def answer(
-    session: Session,
-    survey: Survey,
-    *,
-    at: datetime = IN_MARCH,
-    nps: int | None = None,
-    csat: int | None = None,
-    ces: int | None = None,
-    touchpoint: str | None = None,
-    channel: str = "link",
-    customer: Customer | None = None,
-    completed: bool = True,
-    hidden: dict[str, Any] | None = None,
-    answers: dict[str, Any] | None = None,
-    invitation: Invitation | None = None,
-) -> Response:
-    row = Response(
-        workspace_id=survey.workspace_id,
-        survey_id=survey.id,
-        version=1,
-        invitation_id=invitation.id if invitation else None,
-        customer_id=customer.id if customer else None,
-        channel=channel,
-        touchpoint=touchpoint,
-        answers={"nps": nps, **(answers or {})},
-        hidden=hidden or {},
-        nps=nps,
-        csat=csat,
-        ces=ces,
-        completed=completed,
-        started_at=at,
-        submitted_at=at,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def ten_answers(session: Session, survey: Survey, at: datetime = IN_MARCH) -> None:
-    for i, (n, c, e) in enumerate(zip(NPS, CSAT, CES, strict=True)):
-        answer(session, survey, at=at + timedelta(hours=i), nps=n, csat=c, ces=e)
 
 
 def scope(workspace: Workspace, survey: Survey | None = None) -> dashboard.Scope:
@@ -414,7 +335,7 @@ def test_breakdown_by_product_from_the_hidden_field_or_the_order(
     "trait", ["", "a.b", 'x"y', "back\\slash", "x" * 101, "tab\there"], ids=repr
 )
 def test_a_bad_trait_name_is_refused(session: Session, workspace: Workspace, trait: str) -> None:
-    with pytest.raises(dashboard.ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught:
         dashboard.breakdown(session, scope=scope(workspace), dimension="trait", trait=trait)
     assert caught.value.errors[0]["field"] == "trait"
 
@@ -450,7 +371,7 @@ def test_question_drivers_need_a_survey_and_find_the_rating_that_matters(
         nps = min(10, 2 * delivery - (i % 2))
         answer(session, survey, nps=nps, answers={"delivery": delivery, "price": price})
 
-    with pytest.raises(dashboard.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         dashboard.key_drivers(session, scope=scope(workspace), source="question")
     result = dashboard.key_drivers(session, scope=scope(workspace, survey), source="question")
 

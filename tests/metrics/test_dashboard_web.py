@@ -19,8 +19,8 @@ from cxloop.core.db import Database
 from cxloop.models import Survey, Workspace
 from cxloop.web.metrics import dashboard as page_module
 from tests.factories import make_customer, make_user, make_workspace
-from tests.metrics.test_dashboard import IN_MARCH, START, answer, make_survey, ten_answers
-from tests.web.test_web import get, login, text_of
+from tests.helpers.dashboard import IN_MARCH, START, answer, make_survey, ten_answers
+from tests.helpers.web import get, login, text_of
 
 MARCH = "/cx?from=2025-03-01&to=2025-03-31"
 SCREENSHOT = Path("/tmp/cxloop-dashboard.png")
@@ -258,7 +258,7 @@ def test_the_dashboard_in_chromium(browser_page, live_server: str, database: Dat
 def test_the_emotion_curve_of_the_period_is_on_the_dashboard(
     client: TestClient, session: Session
 ) -> None:
-    from tests.text.test_text_analytics import comment
+    from tests.helpers.text import comment
 
     workspace, _, email = _shop(session, locale="ko")
     at = IN_MARCH

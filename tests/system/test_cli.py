@@ -3,12 +3,10 @@ imports, export and erasure, and how bad arguments are reported."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -16,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from cxloop.accounts import service as accounts
-from cxloop.cli import main
 from cxloop.core.db import Database
 from cxloop.models import (
     ApiKey,
@@ -30,41 +27,9 @@ from cxloop.models import (
     Workspace,
 )
 from tests.factories import unique
+from tests.helpers.cli import Cli, Result, workspace_id
 
 pytestmark = pytest.mark.usefixtures("database")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run `cxloop ARGS` in this process, the way the console script does."""
-
-    def run(*args: str, stdin: str = "") -> Result:
-        monkeypatch.setattr(sys, "argv", ["cxloop", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def run_cxloop(*args: str) -> Result:
@@ -74,19 +39,6 @@ def run_cxloop(*args: str) -> Result:
         [str(executable), *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
     )
     return Result(done.returncode, done.stdout, done.stderr)
-
-
-@pytest.fixture
-def slug(cli: Cli) -> str:
-    """A new committed workspace."""
-    name = unique("cli-")
-    assert cli("workspace", "create", f"Shop {name}", "--slug", name).code == 0
-    return name
-
-
-def workspace_id(database: Database, slug: str) -> int:
-    with database.session() as session:
-        return accounts.find_workspace(session, slug=slug).id
 
 
 def count(database: Database, model: type, ws: int) -> int:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from cxloop.text.categories import load_taxonomy
-from cxloop.text.dataset import LABELLED_PATH, load_labelled, split_labelled
 from cxloop.text.lang import detect_language
 from cxloop.text.normalize import normalize, split_sentences
 from cxloop.text.pipeline import Analyzer, analyze, analyze_many
 from cxloop.text.sentiment import MODEL_PATH, Example, macro_f1, train
+from cxloop.text.training.dataset import LABELLED_PATH, load_labelled, split_labelled
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_taxonomy_has_the_default_keys() -> None:
 
 @pytest.mark.skipif(not LABELLED_PATH.exists(), reason="no labelled data")
 def test_shipped_model_reaches_its_floor_on_the_test_split() -> None:
-    assert MODEL_PATH.exists(), "train it: python -m cxloop.text.train"
+    assert MODEL_PATH.exists(), "train it: python -m cxloop.text.training.train"
     _, test_rows = split_labelled(load_labelled())
     analyzer = Analyzer(use_transformers=False)
     assert analyzer.source == "model"

@@ -5,7 +5,6 @@ with their words; the REST API over them; another workspace's texts never count.
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,68 +14,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxloop.notifications.service import render_notice
-from cxloop.feedback import texts as survey_texts
 from cxloop.models import (
     Customer,
     Membership,
     Notification,
-    Response,
     TextAnalysis,
-    TextAnalysisCategory,
     Workspace,
 )
-from cxloop.text import analytics, service
+from cxloop.notifications.service import render_notice
+from cxloop.text.analytics import service as analytics
 from tests.factories import Tenant, make_customer, make_user, make_workspace
+from tests.helpers.text import comment, make_analysis
 
 # Wednesday 25 November 2026, noon in Seoul: the current week began on Monday the 23rd.
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 THIS_WEEK = date(2026, 11, 23)
-_source_ids = itertools.count(10_000_000)
-
-
-def make_analysis(
-    session: Session,
-    workspace: Workspace,
-    *,
-    at: datetime,
-    sentiment: str = "neutral",
-    score: float = 0.0,
-    categories: tuple[str, ...] = (),
-    customer: Customer | None = None,
-    lang: str = "ko",
-    keywords: tuple[str, ...] = (),
-) -> TextAnalysis:
-    """A stored analysis with exactly these labels (and its category rows)."""
-    analysis = TextAnalysis(
-        workspace_id=workspace.id,
-        source_type="survey_response",
-        source_id=next(_source_ids),
-        customer_id=customer.id if customer else None,
-        lang=lang,
-        sentiment=sentiment,
-        score=score,
-        categories=list(categories),
-        aspects=[],
-        keywords=list(keywords),
-        corrected=[],
-        text_hash="x",
-        occurred_at=at,
-    )
-    session.add(analysis)
-    session.flush()
-    session.add_all(
-        TextAnalysisCategory(
-            analysis_id=analysis.id,
-            workspace_id=workspace.id,
-            category=c,
-            sentiment=sentiment,
-            occurred_at=at,
-        )
-        for c in categories
-    )
-    session.flush()
-    return analysis
 
 
 def week_of(monday: date, days: int = 1, hour: int = 3) -> datetime:
@@ -308,29 +260,6 @@ def test_priority_is_volume_times_negativity_times_customer_value(session: Sessi
 
 
 # --- emotion curve -------------------------------------------------------------------------------
-
-
-def comment(
-    session: Session,
-    ws: Workspace,
-    text: str,
-    *,
-    at: datetime,
-    touchpoint: str | None = None,
-    customer: Customer | None = None,
-) -> Response:
-    """A completed survey answer with a comment, analysed by the real pipeline."""
-    from tests.metrics.test_dashboard import answer, make_survey
-
-    survey = make_survey(session, ws)
-    row = answer(session, survey, at=at, nps=5, touchpoint=touchpoint, customer=customer)
-    row.comment = text
-    session.flush()
-    items = survey_texts.survey_texts.fetch(session, workspace_id=ws.id, ids=[row.id])
-    service.analyse_and_store(
-        session, workspace_id=ws.id, source_type="survey_response", items=items
-    )
-    return row
 
 
 def test_the_emotion_curve_follows_stages_and_touchpoints(session: Session) -> None:

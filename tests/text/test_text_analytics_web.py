@@ -14,11 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.models import TextCategory, TextTheme, Workspace
-from cxloop.text import themes
+from cxloop.text.analytics import themes
 from tests.factories import make_customer, make_user, make_workspace
-from tests.text.test_text_analytics import comment, make_analysis
-from tests.text.test_text_themes import store, topic_texts
-from tests.web.test_web import flashes, get, login, post, text_of
+from tests.helpers.text import comment, make_analysis, store, topic_texts
+from tests.helpers.web import flashes, get, login, post, text_of
 
 
 def _shop(session: Session, *, locale: str, role: str = "owner") -> tuple[Workspace, str]:

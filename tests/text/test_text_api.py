@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from cxloop.text import service
+from cxloop.text.taxonomy import service
 from tests.factories import Tenant
 
 CONTRAST = "배송은 늦었지만 상담원은 친절했어요"

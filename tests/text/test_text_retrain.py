@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from cxloop.core.db import Database
 from cxloop.core.jobs import huey
 from cxloop.models import TextAnalysis, TextModelRun
-from cxloop.text import retrain, service
-from cxloop.text import tasks as text_tasks
-from cxloop.text.dataset import load_labelled, split_labelled
+from cxloop.text.registry import service as text_registry
+from cxloop.text.store import service as text_store
+from cxloop.text.training import service as retrain
+from cxloop.text.training import tasks as text_tasks
+from cxloop.text.training.dataset import load_labelled, split_labelled
 from tests.factories import Tenant, held_jobs
-from tests.text.test_text_store import answer, live_survey, texts_of
+from tests.helpers.text import answer, live_survey, texts_of
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +68,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
         (10, "Great prices and the staff were lovely"),
     ]
     ids = [answer(client, tenant, survey_id, nps=n, comment=c) for n, c in scored]
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -78,7 +80,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
             TextAnalysis.workspace_id == tenant.id, TextAnalysis.source_id == ids[2]
         )
     ).one()
-    service.correct(session, analysis=analysis, user_id=None, sentiment="neutral")
+    text_store.correct(session, analysis=analysis, user_id=None, sentiment="neutral")
     session.flush()
 
     # 1. A run trained on the labelled texts, the scores and the correction.
@@ -100,12 +102,12 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
     assert set(first.per_language) == {"ko", "en"}
     assert first.per_language["ko"]["n"] + first.per_language["en"]["n"] == first.holdout_size
     assert first.model_bytes and len(first.model_bytes) > 10_000
-    shipped = service.shipped_run(session)
+    shipped = text_registry.shipped_run(session)
     assert first.comparison["against_run_id"] == shipped.id
     assert outcome.macro_f1 == first.macro_f1
     assert first.comparison["activated"] is (first.macro_f1 >= first.comparison["against_macro_f1"])
     assert first.active is first.comparison["activated"]
-    in_use = service.active_run(session, workspace_id=tenant.id)
+    in_use = text_registry.active_run(session, workspace_id=tenant.id)
     assert in_use.id == (first.id if first.active else shipped.id)
 
     # Running the job again trains nothing: the run is no longer queued.
@@ -117,7 +119,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
         answer(client, tenant, survey_id, nps=5, comment=r.text) for r in train_positive[:90]
     ]
     poisoned = [i for i in poisoned if not retrain.is_held_out("survey_response", i)]
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -128,7 +130,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
             TextAnalysis.workspace_id == tenant.id, TextAnalysis.source_id.in_(poisoned)
         )
     ):
-        service.correct(session, analysis=row, user_id=None, sentiment="negative")
+        text_store.correct(session, analysis=row, user_id=None, sentiment="negative")
     session.flush()
 
     second_id = queue_run(client, tenant)
@@ -141,7 +143,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
     assert second.macro_f1 < second.comparison["against_macro_f1"]
     assert second.comparison["activated"] is False and second.active is False
     assert "worse, so it was not activated" in second.note
-    assert service.active_run(session, workspace_id=tenant.id).id == in_use.id
+    assert text_registry.active_run(session, workspace_id=tenant.id).id == in_use.id
 
     # The models page lists both runs and the shipped model, and says which one is in use.
     page = client.get("/api/v1/text/models", headers=tenant.key("viewer")).json()
@@ -153,10 +155,10 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
     # 3. A person may still switch to the worse run, and back to the shipped model.
     reply = client.post(f"/api/v1/text/models/{second_id}/activate", headers=tenant.api)
     assert reply.status_code == 200 and reply.json()["in_use"] is True
-    assert service.active_run(session, workspace_id=tenant.id).id == second_id
+    assert text_registry.active_run(session, workspace_id=tenant.id).id == second_id
     reply = client.post(f"/api/v1/text/models/{shipped.id}/activate", headers=tenant.api)
     assert reply.status_code == 200 and reply.json()["in_use"] is True
-    assert service.active_run(session, workspace_id=tenant.id).id == shipped.id
+    assert text_registry.active_run(session, workspace_id=tenant.id).id == shipped.id
 
 
 def test_model_endpoints_check_roles_states_and_workspaces(

@@ -22,57 +22,14 @@ from cxloop.models import (
     TextCorrection,
 )
 from cxloop.profiles import identity
-from cxloop.text import service
+from cxloop.text.registry import service as text_registry
 from cxloop.text.sources import SourceText
+from cxloop.text.store import service as text_store
 from tests.factories import Tenant, make_customer
+from tests.helpers.text import LATE, answer, live_survey, texts_of
 
 CONSUMER = "text_survey_comments"
-LATE = "배송이 너무 늦게 와서 짜증났어요. 다시는 안 시킬래요"
 KIND = "상담원분이 정말 친절하게 도와주셨어요 감사합니다"
-
-
-def survey_definition() -> dict[str, Any]:
-    return {
-        "questions": [
-            {"id": "nps", "type": "nps", "required": True, "text": {"ko": "추천?", "en": "Rec?"}},
-            {"id": "comment", "type": "text", "text": {"ko": "한 말씀", "en": "Anything else?"}},
-        ]
-    }
-
-
-def live_survey(client: TestClient, tenant: Tenant) -> int:
-    reply = client.post(
-        "/api/v1/surveys",
-        json={"key": "nps", "name": "NPS", "kind": "nps", "definition": survey_definition()},
-        headers=tenant.api,
-    )
-    assert reply.status_code == 201, reply.text
-    survey_id = int(reply.json()["id"])
-    reply = client.post(
-        f"/api/v1/surveys/{survey_id}/status", json={"status": "live"}, headers=tenant.api
-    )
-    assert reply.status_code == 200, reply.text
-    return survey_id
-
-
-def answer(
-    client: TestClient,
-    tenant: Tenant,
-    survey_id: int,
-    *,
-    nps: int,
-    comment: str | None,
-    customer_id: int | None = None,
-) -> int:
-    answers: dict[str, Any] = {"nps": nps}
-    if comment is not None:
-        answers["comment"] = comment
-    body: dict[str, Any] = {"answers": answers}
-    if customer_id is not None:
-        body["customer_id"] = customer_id
-    reply = client.post(f"/api/v1/surveys/{survey_id}/responses", json=body, headers=tenant.api)
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["response"]["id"])
 
 
 def drain(database: Database) -> int:
@@ -90,10 +47,6 @@ def analyses(session: Session, tenant: Tenant) -> list[TextAnalysis]:
     )
 
 
-def texts_of(session: Session, tenant: Tenant, ids: list[int]) -> list[SourceText]:
-    return survey_texts.survey_texts.fetch(session, workspace_id=tenant.id, ids=ids)
-
-
 # --- storing -------------------------------------------------------------------------------------
 
 
@@ -105,7 +58,7 @@ def test_a_text_is_stored_once_and_skipped_while_unchanged(
     second = answer(client, tenant, survey_id, nps=10, comment=KIND)
     items = texts_of(session, tenant, [first, second])
 
-    report = service.analyse_and_store(
+    report = text_store.analyse_and_store(
         session, workspace_id=tenant.id, source_type="survey_response", items=items
     )
     assert (report.analysed, report.skipped) == (2, 0)
@@ -114,22 +67,22 @@ def test_a_text_is_stored_once_and_skipped_while_unchanged(
     assert "delivery" in late.categories
     assert (kind.sentiment, kind.categories) == ("positive", ["customer_service"])
     assert late.occurred_at == session.get(Response, first).submitted_at  # type: ignore[union-attr]
-    assert late.text_hash == service.text_hash(LATE)
-    shipped = service.shipped_run(session)
+    assert late.text_hash == text_store.text_hash(LATE)
+    shipped = text_registry.shipped_run(session)
     assert late.model_run_id == shipped.id and shipped.workspace_id is None
 
-    again = service.analyse_and_store(
+    again = text_store.analyse_and_store(
         session, workspace_id=tenant.id, source_type="survey_response", items=items
     )
     assert (again.analysed, again.skipped) == (0, 2)
-    forced = service.analyse_and_store(
+    forced = text_store.analyse_and_store(
         session, workspace_id=tenant.id, source_type="survey_response", items=items, force=True
     )
     assert (forced.analysed, forced.skipped) == (2, 0)
     assert len(analyses(session, tenant)) == 2
 
     changed = [SourceText(first, KIND, items[0].occurred_at, items[0].customer_id)]
-    report = service.analyse_and_store(
+    report = text_store.analyse_and_store(
         session, workspace_id=tenant.id, source_type="survey_response", items=changed
     )
     assert report.analysed == 1
@@ -197,7 +150,7 @@ def test_a_correction_changes_what_is_shown_and_survives_reanalysis(
     survey_id = live_survey(client, tenant)
     response_id = answer(client, tenant, survey_id, nps=6, comment=LATE)
     items = texts_of(session, tenant, [response_id])
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session, workspace_id=tenant.id, source_type="survey_response", items=items
     )
     [analysis] = analyses(session, tenant)
@@ -223,7 +176,7 @@ def test_a_correction_changes_what_is_shown_and_survives_reanalysis(
     assert [a["id"] for a in listed["items"]] == [analysis.id]
 
     # A forced reanalysis of the same text keeps the person's labels.
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -232,7 +185,7 @@ def test_a_correction_changes_what_is_shown_and_survives_reanalysis(
     )
     [again] = analyses(session, tenant)
     assert (again.sentiment, again.categories) == ("neutral", ["delivery", "price"])
-    [label] = service.strong_labels(session, workspace_id=tenant.id)
+    [label] = text_store.strong_labels(session, workspace_id=tenant.id)
     assert (label.source_id, label.sentiment, label.categories) == (
         response_id,
         "neutral",
@@ -255,7 +208,7 @@ def test_bad_corrections_are_422_problems(
 ) -> None:
     survey_id = live_survey(client, tenant)
     response_id = answer(client, tenant, survey_id, nps=6, comment=LATE)
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -275,7 +228,7 @@ def test_bad_corrections_are_422_problems(
 def test_a_viewer_cannot_correct(client: TestClient, tenant: Tenant, session: Session) -> None:
     survey_id = live_survey(client, tenant)
     response_id = answer(client, tenant, survey_id, nps=6, comment=LATE)
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -302,7 +255,7 @@ def test_listing_filters_pages_and_stays_in_its_workspace(
         answer(client, tenant, survey_id, nps=n, comment=c)
         for n, c in ((1, LATE), (10, KIND), (2, "The app keeps crashing when I pay."))
     ]
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -310,7 +263,7 @@ def test_listing_filters_pages_and_stays_in_its_workspace(
     )
     theirs = live_survey(client, other)
     their_id = answer(client, other, theirs, nps=1, comment=LATE)
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=other.id,
         source_type="survey_response",
@@ -416,7 +369,7 @@ def test_the_taxonomy_is_seeded_then_edited_and_used(
     response_id = answer(
         client, tenant, survey_id, nps=9, comment="선물포장에 리본까지 예뻐요 배송도 빨라요"
     )
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -479,7 +432,7 @@ def test_erasure_removes_the_customers_words_and_merge_moves_analyses(
     survey_id = live_survey(client, tenant)
     mine = answer(client, tenant, survey_id, nps=1, comment=LATE, customer_id=merged.id)
     theirs = answer(client, tenant, survey_id, nps=10, comment=KIND, customer_id=kept.id)
-    service.analyse_and_store(
+    text_store.analyse_and_store(
         session,
         workspace_id=tenant.id,
         source_type="survey_response",
@@ -503,4 +456,4 @@ def test_erasure_removes_the_customers_words_and_merge_moves_analyses(
         assert analysis.keywords == []
         assert all("clause" not in aspect for aspect in analysis.aspects)
         assert analysis.sentiment in ("negative", "neutral", "positive")  # counts stay
-    assert service.strong_labels(session, workspace_id=tenant.id) == []
+    assert text_store.strong_labels(session, workspace_id=tenant.id) == []

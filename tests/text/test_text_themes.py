@@ -4,7 +4,7 @@ most texts of one category share is marked; promotion makes a seeded category (A
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,77 +15,10 @@ from cxloop.core.errors import Conflict
 from cxloop.feedback import texts as _survey_texts  # noqa: F401  (the survey_response source)
 from cxloop.models import TextAnalysis, TextCategory, TextTheme, Workspace
 from cxloop.models.text import TextThemeMember
-from cxloop.text import analytics, service, themes
-from cxloop.text.sources import SourceText
+from cxloop.text.analytics import service as analytics
+from cxloop.text.analytics import themes
 from tests.factories import Tenant, make_workspace
-
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
-
-# Two topics nobody would confuse, each written 25 ways: late parcels, and a sign-in that fails.
-PARCEL = (
-    ("택배가", "배송이", "주문한 택배가", "배송 상품이", "새벽 배송이"),
-    (
-        "{n}일째 안 와요",
-        "너무 늦게 왔어요",
-        "조회가 안 돼요",
-        "엉뚱한 곳에 왔어요",
-        "지연되고 있어요",
-    ),
-    (
-        "기사님 연락도 없어요",
-        "선물인데 속상해요",
-        "배송 조회도 안 되네요",
-        "경비실에 두고 갔어요",
-        "택배사에 물어봐도 몰라요",
-    ),
-)
-LOGIN = (
-    (
-        "앱 로그인이",
-        "로그인이",
-        "앱에서 로그인이",
-        "비밀번호 변경 후 로그인이",
-        "업데이트 후 로그인이",
-    ),
-    ("계속 안 돼요", "오류가 나요", "자꾸 튕겨요", "인증 문자 없이 실패해요", "화면에서 멈춰요"),
-    (
-        "비밀번호 재설정도 안 돼요",
-        "앱을 다시 설치했어요",
-        "인증 메일이 안 와요",
-        "로그인 오류 코드만 보여요",
-        "아이디 찾기도 안 돼요",
-    ),
-)
-
-
-def written(parts: tuple[tuple[str, ...], ...], i: int) -> str:
-    first, second, third = parts
-    return " ".join(
-        (first[i % 5], second[(i // 5) % 5].format(n=2 + i % 4), third[(i + i // 5) % 5])
-    )
-
-
-def topic_texts() -> list[tuple[str, str]]:
-    out = []
-    for i in range(25):
-        out += [("parcel", written(PARCEL, i)), ("login", written(LOGIN, i))]
-    return out
-
-
-def store(session: Session, ws: Workspace, texts: list[str], *, start: int = 1) -> list[int]:
-    """Analyse the texts with the real pipeline, as comments written over the last weeks."""
-    items = [
-        SourceText(
-            source_id=start + i,
-            text=text,
-            occurred_at=NOW - timedelta(days=1 + i % 60, hours=i),
-        )
-        for i, text in enumerate(texts)
-    ]
-    report = service.analyse_and_store(
-        session, workspace_id=ws.id, source_type="survey_response", items=items
-    )
-    return report.analysis_ids
+from tests.helpers.text import NOW, store, topic_texts
 
 
 @pytest.fixture
