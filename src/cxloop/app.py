@@ -181,7 +181,7 @@ def create_app(
     except ImportError:  # the web UI is optional for API-only deployments
         install_web = None  # type: ignore[assignment]
     if install_web is not None:
-        install_web(app, settings)
+        install_web(app, settings, domains.pages())
     # Added last, so it is the outermost: no other middleware, parser or authentication sees
     # more of a body than its route's limit.
     app.add_middleware(

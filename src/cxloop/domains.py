@@ -26,13 +26,14 @@ import importlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+if TYPE_CHECKING:  # the CLI reads the registry; its start must not wait for FastAPI and Huey
+    from fastapi import APIRouter
 
-from cxloop.core.background import Background, Pump
-from cxloop.core.db import Database
-from cxloop.core.settings import Settings
+    from cxloop.core.background import Background, Pump
+    from cxloop.core.db import Database
+    from cxloop.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.text.admin:router",  # tags' corrections, taxonomy, models
             "cxloop.web.text.analytics:router",  # text analytics: trends, themes, verbatims
         ),
-        jobs=(
-            "cxloop.text.store.tasks",
-            "cxloop.text.training.tasks",
-            "cxloop.text.analytics.tasks",
-        ),
+        jobs=("cxloop.text.training.tasks", "cxloop.text.analytics.tasks"),
         merge_hooks=("cxloop.text.store.service:move_analyses_on_merge",),
         export_hooks=("cxloop.text.store.service:export_analyses",),
         erase_hooks=("cxloop.text.store.service:scrub_analyses",),
@@ -217,6 +214,8 @@ def background(
 ) -> Background:
     """The job consumer and the bus pump of ``cxloop serve`` or ``cxloop worker``, with every
     domain's jobs and consumers."""
+    from cxloop.core.background import Background
+
     return Background(
         database,
         settings,

@@ -1,8 +1,10 @@
 """The web UI's entry point: sessions, static files, sign-in and out, the language and
-workspace switches, error pages; the customer and settings pages come from their modules."""
+workspace switches, error pages; each domain's pages come from ``cxloop.web.<domain>``, as the
+registry (``cxloop.domains``) lists them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -23,11 +25,6 @@ from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.ratelimit import RateLimited
 from cxloop.core.settings import Settings
 from cxloop.web import errors
-from cxloop.web.accounts import account, admin
-from cxloop.web.channels import outbox
-from cxloop.web.feedback import loop, respond, surveys, widget
-from cxloop.web.metrics import dashboard
-from cxloop.web.profiles import customers
 from cxloop.web.rendering import STATIC, redirect, render
 from cxloop.web.session import (
     SESSION_COOKIE,
@@ -47,16 +44,15 @@ from cxloop.web.session import (
     verify_csrf,
     web_context,
 )
-from cxloop.web.text import admin as text_admin
-from cxloop.web.text import analytics as text_pages
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 NextField = Annotated[str, Form(alias="next")]
 
 
-def install_web(app: FastAPI, settings: Settings) -> None:
-    """Mount the web UI on ``app``: session cookies, /static, the pages, HTML error pages."""
+def install_web(app: FastAPI, settings: Settings, pages: Iterable[APIRouter]) -> None:
+    """Mount the web UI on ``app``: session cookies, /static, sign-in, every domain's ``pages``
+    (routers, in order), HTML error pages."""
     app.add_middleware(
         WebSessionMiddleware,
         secret_key=settings.resolved_secret_key(),
@@ -69,17 +65,8 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
-    app.include_router(customers.router)
-    app.include_router(account.router)  # the user's account; accepting an invitation
-    app.include_router(admin.router)
-    app.include_router(outbox.router)  # settings: what was sent, retry and cancel
-    app.include_router(text_admin.router)  # tags' corrections, taxonomy, models
-    app.include_router(text_pages.router)  # text analytics: trends, themes, verbatims
-    app.include_router(dashboard.router)
-    app.include_router(loop.router)
-    app.include_router(respond.router)  # public: customers answering surveys
-    app.include_router(surveys.router)
-    app.include_router(widget.router)  # public: the survey widget, by write key
+    for page_router in pages:  # every domain's pages, in the registry's order (cxloop.domains)
+        app.include_router(page_router)
     app.state.render_error = render_error
     app.add_exception_handler(LoginRequired, _login_required)
 

@@ -18,7 +18,7 @@ from cxloop.core import stats
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
 from cxloop.metrics import dashboard
-from cxloop.text import analytics as text_analytics
+from cxloop.text.analytics import service as text_analytics
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
 from cxloop.web.rendering import link, render

@@ -20,8 +20,10 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.models import TextAnalysis, TextCategory, TextModelRun
 from cxloop.models.text import SENTIMENTS
-from cxloop.text import service as text
-from cxloop.text import tasks as text_tasks
+from cxloop.text.registry import service as text_registry
+from cxloop.text.store import service as text_store
+from cxloop.text.taxonomy import service as text_taxonomy
+from cxloop.text.training import tasks as text_tasks
 from cxloop.web import errors
 from cxloop.web.rendering import redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
@@ -57,9 +59,9 @@ class TextTags:
 
 def all_categories(page: WebContext) -> list[TextCategory]:
     """The workspace's whole taxonomy, inactive categories too (a few dozen at most)."""
-    rows, cursor = text.list_categories(page.db, workspace_id=page.workspace.id, limit=200)
+    rows, cursor = text_taxonomy.list_categories(page.db, workspace_id=page.workspace.id, limit=200)
     while cursor is not None:
-        more, cursor = text.list_categories(
+        more, cursor = text_taxonomy.list_categories(
             page.db, workspace_id=page.workspace.id, cursor=cursor, limit=200
         )
         rows.extend(more)
@@ -76,7 +78,7 @@ def text_tags(page: WebContext, *, source_type: str, source_ids: list[int]) -> T
     back = page.request.url.path + (f"?{page.request.url.query}" if page.request.url.query else "")
     if not page.can("text:read") or not source_ids:
         return TextTags(back=back)
-    analyses = text.analyses_of_sources(
+    analyses = text_store.analyses_of_sources(
         page.db, workspace_id=page.workspace.id, source_type=source_type, source_ids=source_ids
     )
     if not analyses:
@@ -109,7 +111,7 @@ def correct_analysis(
     """Correct one analysis's sentiment and/or categories from the tag's form; only what
     changed is recorded (each change is a strong label for the next retraining)."""
     require(page.principal, "text:correct")
-    analysis = text.get_analysis(
+    analysis = text_store.get_analysis(
         page.db, workspace_id=page.workspace.id, analysis_id=_bounded(analysis_id)
     )
     back = safe_next(next_url.split("#", 1)[0], "/surveys") + f"#text-{analysis.id}"
@@ -119,7 +121,7 @@ def correct_analysis(
     new_sentiment = sentiment if sentiment and sentiment != analysis.sentiment else None
     wanted = [c[:64] for c in categories[:100]]
     # The form offers active categories only: an inactive one the text has is not "unticked".
-    active = text.workspace_taxonomy(page.db, workspace_id=page.workspace.id).keys
+    active = text_taxonomy.workspace_taxonomy(page.db, workspace_id=page.workspace.id).keys
     offered = {c for c in analysis.categories or [] if c in active}
     new_categories = wanted if categories_shown and set(wanted) != offered else None
     if new_sentiment is None and new_categories is None:
@@ -127,7 +129,7 @@ def correct_analysis(
         return redirect(back)
     try:
         with page.db.begin_nested():
-            text.correct(
+            text_store.correct(
                 page.db,
                 analysis=analysis,
                 user_id=page.user.id,
@@ -173,7 +175,7 @@ def _form_of(category: TextCategory) -> CategoryForm:
 def category_problems(page: WebContext, form: CategoryForm, *, new: bool) -> dict[str, str]:
     """Every field's problem at once, in the user's language (the service checks again)."""
     problems: dict[str, str] = {}
-    if new and not text.CATEGORY_KEY.fullmatch(form.key):
+    if new and not text_taxonomy.CATEGORY_KEY.fullmatch(form.key):
         problems["key"] = page.t("textadm.tax.err_key")
     for name in ("name_ko", "name_en"):
         value = " ".join(getattr(form, name).split())
@@ -183,8 +185,8 @@ def category_problems(page: WebContext, form: CategoryForm, *, new: bool) -> dic
         seeds = seeds_of(getattr(form, name))
         if any(len(s) > MAX_SEED for s in seeds):
             problems[name] = page.t("textadm.tax.err_seed_long", n=MAX_SEED)
-        elif len(set(seeds)) > text.MAX_SEEDS:
-            problems[name] = page.t("textadm.tax.err_seed_many", n=text.MAX_SEEDS)
+        elif len(set(seeds)) > text_taxonomy.MAX_SEEDS:
+            problems[name] = page.t("textadm.tax.err_seed_many", n=text_taxonomy.MAX_SEEDS)
     return problems
 
 
@@ -201,7 +203,7 @@ def _taxonomy_page(
     problems: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    rows, next_cursor = text.list_categories(
+    rows, next_cursor = text_taxonomy.list_categories(
         page.db, workspace_id=page.workspace.id, cursor=cursor[:500] or None, limit=TAXONOMY_PAGE
     )
     return render(
@@ -246,7 +248,7 @@ def create_category(
         return _taxonomy_page(page, form=form, problems=problems, status=422)
     try:
         with page.db.begin_nested():
-            category = text.create_category(
+            category = text_taxonomy.create_category(
                 page.db,
                 workspace_id=page.workspace.id,
                 key=form.key,
@@ -268,9 +270,9 @@ def create_category(
 
 
 def _category(page: WebContext, key: str) -> TextCategory:
-    if not text.CATEGORY_KEY.fullmatch(key):
+    if not text_taxonomy.CATEGORY_KEY.fullmatch(key):
         raise NotFound(f"No category {key[:64]!r} in this workspace.")
-    return text.get_category(page.db, workspace_id=page.workspace.id, key=key)
+    return text_taxonomy.get_category(page.db, workspace_id=page.workspace.id, key=key)
 
 
 def _edit_page(
@@ -321,7 +323,7 @@ def edit_category(
         return _edit_page(page, category, form, problems, 422)
     try:
         with page.db.begin_nested():
-            text.update_category(
+            text_taxonomy.update_category(
                 page.db,
                 category=category,
                 name_ko=form.name_ko,
@@ -360,7 +362,9 @@ def deactivate_category(page: Page, key: str) -> Response:
     category = _category(page, key)
     if category.active:
         with page.db.begin_nested():
-            text.update_category(page.db, category=category, active=False, principal=page.principal)
+            text_taxonomy.update_category(
+                page.db, category=category, active=False, principal=page.principal
+            )
     page.flash("success", "textadm.tax.deactivated", name=category_name(page, category))
     return redirect(f"/text/taxonomy#cat-{category.key}")
 
@@ -372,7 +376,9 @@ def activate_category(page: Page, key: str) -> Response:
     category = _category(page, key)
     if not category.active:
         with page.db.begin_nested():
-            text.update_category(page.db, category=category, active=True, principal=page.principal)
+            text_taxonomy.update_category(
+                page.db, category=category, active=True, principal=page.principal
+            )
     page.flash("success", "textadm.tax.activated", name=category_name(page, category))
     return redirect(f"/text/taxonomy#cat-{category.key}")
 
@@ -408,8 +414,8 @@ def models(page: Page, cursor: str = "") -> Response:
     held-out figures; retrain and activate for text:manage."""
     require(page.principal, "text:read")
     workspace_id = page.workspace.id
-    in_use = text.active_run(page.db, workspace_id=workspace_id)
-    rows, next_cursor = text.list_model_runs(
+    in_use = text_registry.active_run(page.db, workspace_id=workspace_id)
+    rows, next_cursor = text_registry.list_model_runs(
         page.db, workspace_id=workspace_id, cursor=cursor[:500] or None, limit=RUNS_PAGE
     )
     pending = _pending_run(page)
@@ -431,7 +437,7 @@ def models(page: Page, cursor: str = "") -> Response:
 
 def _pending_run(page: WebContext) -> TextModelRun | None:
     """The workspace's run queued or training, if any (always among its newest runs)."""
-    newest, _ = text.list_model_runs(page.db, workspace_id=page.workspace.id, limit=5)
+    newest, _ = text_registry.list_model_runs(page.db, workspace_id=page.workspace.id, limit=5)
     return next((r for r in newest if r.status in ("queued", "training")), None)
 
 
@@ -441,7 +447,7 @@ def retrain(page: Page) -> Response:
     require(page.principal, "text:manage")
     before = _pending_run(page)
     with page.db.begin_nested():
-        run = text.request_retraining(
+        run = text_registry.request_retraining(
             page.db, workspace_id=page.workspace.id, principal=page.principal
         )
         fresh = before is None or before.id != run.id
@@ -457,7 +463,7 @@ def retrain(page: Page) -> Response:
 def _run(page: WebContext, run_id: int) -> TextModelRun:
     if not 0 < run_id < 2**31:
         raise NotFound(f"No model run {run_id} in this workspace.")
-    return text.get_model_run(page.db, workspace_id=page.workspace.id, run_id=run_id)
+    return text_registry.get_model_run(page.db, workspace_id=page.workspace.id, run_id=run_id)
 
 
 @router.get("/models/{run_id:int}/activate")
@@ -465,7 +471,7 @@ def activate_form(page: Page, run_id: int) -> Response:
     """Confirm before the workspace's texts are analysed by another model."""
     require(page.principal, "text:manage")
     run = _run(page, run_id)
-    in_use = text.active_run(page.db, workspace_id=page.workspace.id)
+    in_use = text_registry.active_run(page.db, workspace_id=page.workspace.id)
     return render(
         page.request,
         "text/text_models_activate.html",
@@ -484,7 +490,7 @@ def activate(page: Page, run_id: int) -> Response:
     run = _run(page, run_id)
     try:
         with page.db.begin_nested():
-            text.activate_model_run(
+            text_registry.activate_model_run(
                 page.db, workspace_id=page.workspace.id, run=run, principal=page.principal
             )
     except Conflict:

@@ -21,7 +21,8 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.http import database_of
 from cxloop.models import TextCategory
-from cxloop.text import analytics, themes
+from cxloop.text.analytics import service as analytics
+from cxloop.text.analytics import themes
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar_chart, interval_trend_chart
 from cxloop.web.rendering import link, redirect, render
