@@ -18,15 +18,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from cxloop.text.dataset import (
+from cxloop.text.pipeline import Analysis, Analyzer
+from cxloop.text.sentiment import accuracy, macro_f1, micro_f1
+from cxloop.text.training.dataset import (
     LABELLED_PATH,
     UNSEEN_PATH,
     LabelledText,
     load_labelled,
     split_labelled,
 )
-from cxloop.text.pipeline import Analysis, Analyzer
-from cxloop.text.sentiment import accuracy, macro_f1, micro_f1
 
 
 def figures(
@@ -107,7 +107,7 @@ def main() -> None:
     }
     model = Analyzer(use_transformers=False)
     if model.model is None:
-        print("no trained model: run python -m cxloop.text.train first")
+        print("no trained model: run python -m cxloop.text.training.train first")
     lexicon = Analyzer(model_path=None, use_transformers=False)
     out = {
         "labelled_test_split": evaluate("labelled test split", test_rows, majority, model, lexicon)

@@ -18,9 +18,9 @@ import tracemalloc
 
 import psutil
 
-from cxloop.text.dataset import LABELLED_PATH, UNSEEN_PATH, load_labelled
 from cxloop.text.pipeline import Analyzer
 from cxloop.text.tokens import korean_sentences
+from cxloop.text.training.dataset import LABELLED_PATH, UNSEEN_PATH, load_labelled
 
 
 def main() -> None:

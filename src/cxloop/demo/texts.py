@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from cxloop.demo.context import DemoContext
 from cxloop.feedback import texts  # noqa: F401  (registers the survey_response source)
-from cxloop.text import tasks, themes
+from cxloop.text.analytics import themes
+from cxloop.text.store import tasks
 
 
 def analyse_texts(ctx: DemoContext) -> None:

@@ -170,7 +170,8 @@ class TextCorrection(Base):
 
 
 class TextCategory(Base):
-    """One category of a workspace's taxonomy (seeded from ``text/taxonomy.toml``; editable)."""
+    """One category of a workspace's taxonomy (seeded from ``text/taxonomy/taxonomy.toml``;
+    editable)."""
 
     __tablename__ = "text_categories"
     __table_args__ = (UniqueConstraint("workspace_id", "key"),)

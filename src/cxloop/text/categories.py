@@ -17,7 +17,7 @@ import numpy as np
 from cxloop.text.lang import Language
 from cxloop.text.tokens import Morph
 
-TAXONOMY_PATH = Path(__file__).parent / "taxonomy.toml"
+TAXONOMY_PATH = Path(__file__).parent / "taxonomy" / "taxonomy.toml"
 # chosen by cross-validation on the train split: the seeds find most categories, the classifier
 # adds the ones it is sure of
 LEARNED_THRESHOLD = 0.85
@@ -97,7 +97,7 @@ class Taxonomy:
 
 @cache
 def load_taxonomy(path: Path = TAXONOMY_PATH) -> Taxonomy:
-    """The default taxonomy (``taxonomy.toml`` next to this module)."""
+    """The default taxonomy (``taxonomy/taxonomy.toml`` beside this module)."""
     if path.exists():
         with path.open("rb") as fh:
             return Taxonomy.from_mapping(tomllib.load(fh))

@@ -3,7 +3,10 @@
 The lexicon lives in ``lexicon/ko.tsv`` and ``lexicon/en.tsv`` (``term, pos, score, note``;
 Korean terms are Kiwi lemmas with their tag, or ``EXPR`` for surface slang and emoticons such as
 ㅠㅠ, 갓성비, ^^) and ``lexicon/modifiers.tsv`` (``lang, term, kind, value`` with kind one of
-negator, intensifier, diminisher, contrast). The scorer reads a text clause by clause:
+negator, intensifier, diminisher, contrast); ``lexicon/cues.tsv`` (``lang, list, term``) holds
+the words of the customer constructions below and ``lexicon/fallback.tsv`` (as modifiers.tsv,
+with the kinds term and expression too) the grammar and tiny lexicon used where a lexicon
+directory lacks a file. The scorer reads a text clause by clause:
 
 - negation flips a term: Korean 안/못 before a predicate, -지 않-/-지 못-, a noun followed by
   없다 ("문제 없어요"), the prefixes 불-/비-/무-; English not/never/no within three words;
@@ -51,223 +54,19 @@ SLANG_PRAISE = 1.8  # "가성비 미쳤다", "맛 갑"
 SCORE_SCALE = 4.0  # raw sum → (-1, 1) by x / sqrt(x² + SCALE)
 LABEL_THRESHOLD = 0.15
 
-# Grammar the scorer needs even when modifiers.tsv is missing; the file adds to these.
-_DEFAULT_MODIFIERS: dict[str, dict[str, dict[str, float]]] = {
-    "ko": {
-        "negator": {"안": 1, "못": 1, "않다": 1, "못하다": 1, "말다": 1},
-        "intensifier": {
-            "너무": 1.5,
-            "정말": 1.5,
-            "진짜": 1.5,
-            "완전": 1.6,
-            "엄청": 1.6,
-            "넘": 1.5,
-            "매우": 1.5,
-            "아주": 1.4,
-            "제일": 1.4,
-            "가장": 1.4,
-            "되게": 1.4,
-            "꽤": 1.2,
-            "참": 1.3,
-            "몹시": 1.5,
-            "대박": 1.5,
-            "겁나": 1.6,
-            "존나": 1.8,
-            "개": 1.6,
-            "졸라": 1.6,
-            "굉장히": 1.5,
-            "상당히": 1.3,
-            "전혀": 1.3,
-            "하나도": 1.3,
-        },
-        "diminisher": {
-            "조금": 0.6,
-            "좀": 0.7,
-            "약간": 0.6,
-            "살짝": 0.6,
-            "다소": 0.7,
-            "그나마": 0.6,
-        },
-        "contrast": {
-            "지만": 1,
-            "는데": 1,
-            "ㄴ데": 1,
-            "ᆫ데": 1,
-            "은데": 1,
-            "으나": 1,
-            "나": 1,
-            "하지만": 1,
-            "그런데": 1,
-            "근데": 1,
-            "그러나": 1,
-            "그래도": 1,
-            "반면": 1,
-            "다만": 1,
-            "그치만": 1,
-        },
-    },
-    "en": {
-        "negator": {
-            "not": 1,
-            "no": 1,
-            "never": 1,
-            "nothing": 1,
-            "none": 1,
-            "nobody": 1,
-            "neither": 1,
-            "nor": 1,
-            "without": 1,
-            "hardly": 1,
-            "barely": 1,
-            "nowhere": 1,
-            "lack": 1,
-        },
-        "intensifier": {
-            "very": 1.5,
-            "really": 1.5,
-            "so": 1.4,
-            "extremely": 1.8,
-            "super": 1.6,
-            "totally": 1.5,
-            "absolutely": 1.6,
-            "completely": 1.5,
-            "incredibly": 1.7,
-            "too": 1.3,
-            "quite": 1.2,
-            "most": 1.3,
-            "truly": 1.5,
-            "highly": 1.5,
-            "such": 1.3,
-            "utterly": 1.7,
-            "beyond": 1.3,
-        },
-        "diminisher": {
-            "slightly": 0.5,
-            "somewhat": 0.6,
-            "a bit": 0.6,
-            "little": 0.6,
-            "kinda": 0.6,
-            "kind of": 0.6,
-            "sort of": 0.6,
-            "fairly": 0.8,
-            "rather": 0.8,
-            "bit": 0.6,
-        },
-        "contrast": {"but": 1, "however": 1, "yet": 1, "though": 1, "although": 1, "except": 1},
-    },
-}
 
-# a tiny fallback lexicon so the scorer still works if the TSVs are missing
-_DEFAULT_TERMS: dict[str, dict[str, float]] = {
-    "ko": {
-        "좋다": 1.5,
-        "나쁘다": -1.5,
-        "친절하다": 1.5,
-        "불친절하다": -1.5,
-        "늦다": -1.0,
-        "빠르다": 1.0,
-        "느리다": -1.0,
-        "만족": 1.5,
-        "불만": -1.5,
-        "최고": 2.0,
-        "최악": -2.0,
-        "비싸다": -1.0,
-        "싸다": 0.8,
-        "괜찮다": 0.8,
-        "별로": -1.2,
-        "실망": -1.5,
-        "감사": 1.0,
-        "고맙다": 1.0,
-        "추천": 1.2,
-        "짜증": -1.5,
-        "화나다": -1.5,
-        "불편하다": -1.2,
-        "편하다": 1.0,
-        "맛있다": 1.5,
-        "맛없다": -1.5,
-        "문제": -0.8,
-        "고장": -1.2,
-        "오류": -1.0,
-        "엉망": -1.8,
-        "꼼꼼하다": 1.2,
-        "아쉽다": -0.8,
-        "튕기다": -1.2,
-        "환불": -0.2,
-    },
-    "en": {
-        "good": 1.5,
-        "great": 1.8,
-        "excellent": 2.0,
-        "bad": -1.5,
-        "terrible": -2.0,
-        "awful": -2.0,
-        "love": 1.5,
-        "hate": -1.8,
-        "slow": -1.0,
-        "fast": 1.0,
-        "late": -1.0,
-        "rude": -1.5,
-        "friendly": 1.3,
-        "helpful": 1.3,
-        "expensive": -0.8,
-        "cheap": 0.5,
-        "disappoint": -1.5,
-        "broken": -1.5,
-        "break": -1.0,
-        "happy": 1.5,
-        "satisfied": 1.5,
-        "recommend": 1.3,
-        "worst": -2.0,
-        "best": 2.0,
-        "crash": -1.2,
-        "problem": -0.8,
-        "thanks": 0.8,
-        "thank": 0.8,
-        "easy": 1.0,
-        "poor": -1.3,
-        "annoying": -1.3,
-    },
-}
-_DEFAULT_EXPR: dict[str, dict[str, float]] = {
-    "ko": {"ㅠㅠ": -1.0, "ㅜㅜ": -1.0, "^^": 0.6, "ㅎㅎ": 0.4, "갓성비": 1.5, "개꿀": 1.5},
-    "en": {":)": 1.0, ":(": -1.0, "waste of money": -2.0, "thanks for nothing": -2.0},
-}
-
-_KO_SPEED_PRAISE = frozenset({"빠르다", "신속하다", "빨리", "총알", "빛의", "광속", "LTE"})
 _KO_LONG_WAIT = re.compile(
     r"일주일|열흘|보름|한\s?달|두\s?달|며칠|몇\s?주|\d+\s?(?:일|주|주일|달|개월)\s?(?:째|만|이나|걸|지나|넘)"
 )
-_EN_SPEED_PRAISE = frozenset({"fast", "quick", "speedy", "prompt", "rapid", "lightning"})
 _EN_LONG_WAIT = re.compile(
     r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|a|several)\s+(?:more\s+)?"
     r"(?:days?|weeks?|months?)\b"
 )
-_KO_IRONY_ADVERBS = frozenset({"참", "아주", "정말", "참으로", "역시", "진짜", "너무"})
-_KO_IRONY_EMOTICONS = ("^^", "^_^", "ㅎㅎ", "^^;")
 _EN_SARCASM = re.compile(
     r"thanks for nothing|yeah,? right|oh,? great|just great"
     r"|great job,? (?:guys|team)?.*(?:not|never|again)"
     r"|love (?:how|that|waiting)|what a (?:joke|surprise)|so helpful,? not|thanks a lot for"
     r"|(?:great|awesome|fantastic|brilliant),? (?:another|now|again)"
-)
-_KO_QUESTION_ENDINGS = frozenset(
-    {
-        "나요",
-        "까요",
-        "ㄹ까요",
-        "ᆯ까요",
-        "ᆸ니까",
-        "습니까",
-        "니",
-        "냐",
-        "죠",
-        "가요",
-        "은가요",
-        "ᆫ가요",
-        "는지",
-        "ᆫ지",
-        "을지",
-    }
 )
 # --- customer constructions (see the module docstring) ---
 _KO_REQUEST = re.compile(
@@ -297,13 +96,6 @@ _EN_REQUEST = re.compile(
     r"|\bdo you (?:have|offer|ship|plan|sell|know|accept|deliver|support)\b"
     r"|\bwhen will\b|\bwhere (?:can|do) i\b|\bcan i\b|\bfeature request\b|\bsuggestion\b"
 )
-# courtesy words: in a request they thank in advance, they do not praise
-_KO_COURTESY = frozenset(
-    {"감사", "감사하다", "고맙다", "수고", "수고하다", "좋다", "괜찮다", "친절하다"}
-)
-_EN_COURTESY = frozenset({"thanks", "thank", "please", "appreciate", "nice", "great", "good",
-                          "thank you", "thanks a lot", "thank you so much", "appreciated",
-                          "helpful", "love", "awesome", "happy", "glad", "kindly"})  # fmt: skip
 # waiting and chasing, formal demands: complaint constructions read on the surface
 _KO_COMPLAINT = tuple(
     (re.compile(pattern), score)
@@ -357,33 +149,6 @@ _EN_COMPLAINT = tuple(
         ),
     )
 )
-# English verbs whose negation is a failure in customer language: "never arrived", "no one answered"
-_EN_EXPECTED = frozenset({
-    "arrive", "receive", "respond", "reply", "answer", "work", "load", "ship", "deliver", "show",
-    "sync", "refund", "resolve", "call", "hear", "get", "come", "process", "open", "turn",
-    "charge", "update", "acknowledge", "contact", "return", "email", "follow",
-})  # fmt: skip
-# Korean things customers want more of: "옵션이 적어요", "할인이 없어요" complain
-_KO_WANTED = frozenset({
-    "종류", "옵션", "선택지", "사이즈", "색상", "컬러", "할인", "혜택", "쿠폰", "이벤트", "적립",
-    "포인트", "재고", "수량", "양", "구성", "메뉴", "기능", "설명", "안내", "정보", "답변", "답장",
-    "연락", "응답", "회신", "피드백", "사은품", "자리", "좌석", "주차", "주차장", "직원", "인원",
-    "배려", "공지", "매장", "지점", "결제수단", "선택", "후기", "리뷰", "사진", "샘플", "증정",
-})  # fmt: skip
-# nouns whose praise slang is praise: "가성비 미쳤다", "맛 갑", "감성 터짐", "퀄리티 실화"
-_KO_QUALITY = frozenset({
-    "가성비", "가심비", "맛", "퀄리티", "퀄", "품질", "비주얼", "음질", "화질", "디자인", "색감",
-    "향", "발색", "착용감", "핏", "성능", "속도", "분위기", "뷰", "식감", "사운드", "감성",
-    "구성", "혜택", "마감", "만듦새", "손맛", "양", "배송속도", "텐션", "서비스", "친절", "실력",
-    "솜씨", "맛집", "할인", "퀄리티도", "센스", "인테리어", "조명", "풍경", "비쥬얼",
-})  # fmt: skip
-# …and nouns that burst or break: "앱 터짐", "포장 터짐"
-_KO_BREAKABLE = frozenset({
-    "앱", "어플", "서버", "접속", "포장", "박스", "상자", "택배", "봉투", "봉지", "액정", "화면",
-    "배터리", "사이트", "홈페이지", "결제", "시스템", "파우치", "용기", "뚜껑",
-})  # fmt: skip
-_KO_SLANG_PRAISE = frozenset({"미치다", "실화", "갑", "터지다", "미친", "찢다"})
-_KO_PREFIX_NEGATION = frozenset({"불", "비", "무", "몰", "미"})
 _KO_PARTICLES = frozenset({"JKS", "JKC", "JKO", "JX", "JKB", "JC"})
 _KO_PREDICATES = frozenset({"VV", "VA", "VX", "XSV", "XSA"})
 _KO_SPLIT_EC = frozenset({"고", "며", "으며", "면서", "으면서"})
@@ -421,6 +186,64 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
             quoting=csv.QUOTE_NONE,
         )
         return [row for row in rows if row.get("term")]
+
+
+# The word lists live in data files beside the lexicon: ``fallback.tsv`` holds the grammar and the
+# tiny lexicon the scorer needs even when a lexicon directory lacks ``modifiers.tsv`` or the
+# language's TSV (the files add to these), ``cues.tsv`` the words of the customer constructions.
+_MODIFIER_KINDS = ("negator", "intensifier", "diminisher", "contrast")
+
+
+def _number(text: str) -> float:
+    """A value as written: ``1`` reads as an int, ``1.5`` as a float."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _read_fallback(
+    path: Path,
+) -> tuple[
+    dict[str, dict[str, dict[str, float]]], dict[str, dict[str, float]], dict[str, dict[str, float]]
+]:
+    """The built-in modifiers, terms and expressions per language."""
+    modifiers: dict[str, dict[str, dict[str, float]]] = {
+        lang: {kind: {} for kind in _MODIFIER_KINDS} for lang in ("ko", "en")
+    }
+    terms: dict[str, dict[str, float]] = {"ko": {}, "en": {}}
+    expressions: dict[str, dict[str, float]] = {"ko": {}, "en": {}}
+    for row in _read_tsv(path):
+        lang, kind, term, value = row["lang"], row["kind"], row["term"], _number(row["value"])
+        if kind == "term":
+            terms[lang][term] = value
+        elif kind == "expression":
+            expressions[lang][term] = value
+        else:
+            modifiers[lang][kind][term] = value
+    return modifiers, terms, expressions
+
+
+def _read_cues(path: Path) -> dict[tuple[str, str], list[str]]:
+    """The cue words of each (language, list), in file order."""
+    cues: dict[tuple[str, str], list[str]] = {}
+    for row in _read_tsv(path):
+        cues.setdefault((row["lang"], row["list"]), []).append(row["term"])
+    return cues
+
+
+_DEFAULT_MODIFIERS, _DEFAULT_TERMS, _DEFAULT_EXPR = _read_fallback(LEXICON_DIR / "fallback.tsv")
+_CUES = _read_cues(LEXICON_DIR / "cues.tsv")
+_KO_SPEED_PRAISE = frozenset(_CUES["ko", "speed_praise"])
+_EN_SPEED_PRAISE = frozenset(_CUES["en", "speed_praise"])
+_KO_IRONY_ADVERBS = frozenset(_CUES["ko", "irony_adverb"])
+_KO_IRONY_EMOTICONS = tuple(_CUES["ko", "irony_emoticon"])
+_KO_QUESTION_ENDINGS = frozenset(_CUES["ko", "question_ending"])
+_KO_COURTESY = frozenset(_CUES["ko", "courtesy"])
+_EN_COURTESY = frozenset(_CUES["en", "courtesy"])
+_EN_EXPECTED = frozenset(_CUES["en", "expected"])
+_KO_WANTED = frozenset(_CUES["ko", "wanted"])
+_KO_QUALITY = frozenset(_CUES["ko", "quality"])
+_KO_BREAKABLE = frozenset(_CUES["ko", "breakable"])
+_KO_SLANG_PRAISE = frozenset(_CUES["ko", "slang_praise"])
+_KO_PREFIX_NEGATION = frozenset(_CUES["ko", "prefix_negation"])
 
 
 @cache

@@ -1,11 +1,12 @@
 """Retrain a workspace's text model from its own data, measure it, and use it only if it is not
 worse than the model in use.
 
-Training examples: the project's labelled texts (train split; ``text/dataset.py``), weak labels
-from the sources (a survey score says how the customer felt: NPS 0–6 / 9–10, CSAT 1–2 / 4–5; a
-low weight) and people's corrections (strong labels, weighted up). The held-out set is the
-labelled test split plus a fixed fifth of the corrections; nothing in it is trained on, and the
-new model and the model in use are both measured on it, so the comparison is like for like.
+Training examples: the project's labelled texts (train split; ``text/training/dataset.py``),
+weak labels from the sources (a survey score says how the customer felt: NPS 0–6 / 9–10,
+CSAT 1–2 / 4–5; a low weight) and people's corrections (strong labels, weighted up). The
+held-out set is the labelled test split plus a fixed fifth of the corrections; nothing in it is
+trained on, and the new model and the model in use are both measured on it, so the comparison is
+like for like.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from sqlalchemy.orm import Session
 from cxloop.core.db import Database, rowcount
 from cxloop.core.timeutil import utcnow
 from cxloop.models import TextModelRun
-from cxloop.text import service
 from cxloop.text.categories import Taxonomy
-from cxloop.text.dataset import load_labelled, split_labelled
 from cxloop.text.features import prepare
 from cxloop.text.pipeline import Analyzer
+from cxloop.text.registry import service as text_registry
 from cxloop.text.sentiment import Example, Quality, fit_model, micro_f1, sentiment_quality
 from cxloop.text.sources import WeakLabelSource, get_source, sources
+from cxloop.text.store import service as text_store
+from cxloop.text.taxonomy import service as text_taxonomy
+from cxloop.text.training.dataset import load_labelled, split_labelled
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,8 @@ def training_set(session: Session, *, workspace_id: int) -> TrainingSet:
     out.base = len(base_train)
 
     strong_keys: set[tuple[str, int]] = set()
-    by_source: dict[str, list[service.StrongLabel]] = defaultdict(list)
-    for label in service.strong_labels(session, workspace_id=workspace_id):
+    by_source: dict[str, list[text_store.StrongLabel]] = defaultdict(list)
+    for label in text_store.strong_labels(session, workspace_id=workspace_id):
         by_source[label.source_type].append(label)
     for source_type, labels in by_source.items():
         texts = {
@@ -76,7 +79,7 @@ def training_set(session: Session, *, workspace_id: int) -> TrainingSet:
         for lab in labels:
             item = texts.get(lab.source_id)
             # the text changed since the correction (or is gone): the label no longer holds
-            if item is None or service.text_hash(item.text) != lab.text_hash:
+            if item is None or text_store.text_hash(item.text) != lab.text_hash:
                 continue
             strong_keys.add((source_type, lab.source_id))
             if is_held_out(source_type, lab.source_id):
@@ -167,9 +170,9 @@ def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outco
         assert run is not None and run.workspace_id is not None
         workspace_id = run.workspace_id
         data = training_set(session, workspace_id=workspace_id)
-        taxonomy = service.workspace_taxonomy(session, workspace_id=workspace_id)
-        current_run = service.active_run(session, workspace_id=workspace_id)
-        current = service.analyzer_of(current_run, taxonomy)
+        taxonomy = text_taxonomy.workspace_taxonomy(session, workspace_id=workspace_id)
+        current_run = text_registry.active_run(session, workspace_id=workspace_id)
+        current = text_registry.analyzer_of(current_run, taxonomy)
         current_id = current_run.id
     say(
         f"{len(data.train)} texts to train on ({data.base} labelled, {data.weak} weak, "
@@ -196,7 +199,7 @@ def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outco
         + ("not worse, so it is now in use." if activate else "worse, so it was not activated.")
     )
     say(note)
-    model_bytes = service.model_to_bytes(model)  # compressed before the write lock is taken
+    model_bytes = text_registry.model_to_bytes(model)  # compressed before the write lock is taken
     with database.session() as session:
         run = session.get(TextModelRun, run_id)
         assert run is not None
@@ -213,7 +216,7 @@ def _train(database: Database, run_id: int, say: Callable[[str], None]) -> Outco
         run.finished_at = utcnow()
         session.flush()
         if activate:
-            service.activate_model_run(session, workspace_id=workspace_id, run=run)
+            text_registry.activate_model_run(session, workspace_id=workspace_id, run=run)
     return Outcome(run_id, "ready", activate, new_quality.macro_f1, current_quality.macro_f1)
 
 
@@ -232,7 +235,7 @@ def retrain_workspace(
 ) -> Outcome:
     """Queue a run for the workspace (or take the queued one) and train it now."""
     with database.session() as session:
-        run = service.request_retraining(
+        run = text_registry.request_retraining(
             session, workspace_id=workspace_id, user_id=user_id, trigger=trigger
         )
         run_id = run.id

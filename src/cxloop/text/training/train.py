@@ -1,4 +1,4 @@
-"""Train the shipped text model: ``python -m cxloop.text.train``.
+"""Train the shipped text model: ``python -m cxloop.text.training.train``.
 
 Trains sentiment and categories on the train split of ``tests/data/text_labelled.jsonl`` (fixed
 seed, stratified by language and label; the test split is never trained on), prints the held-out
@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cxloop.text.dataset import LABELLED_PATH, load_labelled, split_labelled
 from cxloop.text.sentiment import MODEL_PATH, micro_f1, sentiment_quality, train
+from cxloop.text.training.dataset import LABELLED_PATH, load_labelled, split_labelled
 
 
 def main(argv: list[str] | None = None) -> int:

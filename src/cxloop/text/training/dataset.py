@@ -9,7 +9,7 @@ from typing import Any
 
 from cxloop.text.sentiment import SEED, Example, stratified_split
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 LABELLED_PATH = REPO_ROOT / "tests" / "data" / "text_labelled.jsonl"
 UNSEEN_PATH = REPO_ROOT / "tests" / "data" / "text_unseen.jsonl"
 TEST_SIZE = 0.25

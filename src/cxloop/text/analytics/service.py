@@ -29,8 +29,8 @@ from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import Customer, TextAnalysis, TextAnalysisCategory, TextCategory, Workspace
 from cxloop.models.customer import LIFECYCLE_STAGES
 from cxloop.models.text import SENTIMENTS, TextTheme, TextThemeMember
-from cxloop.text import service
 from cxloop.text.sources import TouchpointSource, sources
+from cxloop.text.taxonomy import service as text_taxonomy
 
 DEFAULT_WEEKS = 12
 MAX_WEEKS = 104
@@ -269,7 +269,7 @@ def theme_trends(session: Session, *, window: Window, lang: str | None = None) -
 
 def categories_of(session: Session, *, workspace_id: int) -> list[TextCategory]:
     """The workspace's taxonomy in its order (inactive categories too: old texts carry them)."""
-    service.ensure_taxonomy(session, workspace_id=workspace_id)
+    text_taxonomy.ensure_taxonomy(session, workspace_id=workspace_id)
     return list(
         session.scalars(
             scoped(select(TextCategory), TextCategory, workspace_id).order_by(
@@ -405,7 +405,7 @@ def set_category_team(session: Session, *, workspace_id: int, key: str, team: st
             "A team name is at most 64 characters.",
             errors=[{"field": "team", "message": "at most 64 characters"}],
         )
-    category = service.get_category(session, workspace_id=workspace_id, key=key)
+    category = text_taxonomy.get_category(session, workspace_id=workspace_id, key=key)
     category.team = name
     session.flush()
     return category

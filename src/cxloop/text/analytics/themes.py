@@ -31,7 +31,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.models import TextAnalysis, TextCategory, TextTheme
 from cxloop.models.base import table_of
 from cxloop.models.text import TextThemeMember
-from cxloop.text import service
+from cxloop.text.taxonomy import service as text_taxonomy
 
 THEME_WEEKS = 12
 MIN_TEXTS = 20  # fewer texts of a language than this are not clustered
@@ -345,7 +345,7 @@ def promote_theme(
             "The theme has no keywords to seed a category with.",
             errors=[{"field": "theme_id", "message": "the theme has no keywords"}],
         )
-    category = service.create_category(
+    category = text_taxonomy.create_category(
         session,
         workspace_id=workspace_id,
         key=key or _free_key(session, workspace_id=workspace_id, theme=theme),
