@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
 
 from cxloop import domains
 from cxloop.accounts import invitations
@@ -27,6 +28,7 @@ REFERENCE_FIELDS = (
     "text_sources",
     "invitation_mailers",
     "spike_listeners",
+    "cli",
 )
 
 
@@ -35,6 +37,11 @@ def test_every_reference_resolves(domain: domains.Domain) -> None:
     for field in REFERENCE_FIELDS:
         for reference in getattr(domain, field):
             assert domains.resolve(reference) is not None, reference
+
+
+def test_every_command_group_has_a_name() -> None:
+    groups = [domains.resolve(r) for domain in domains.DOMAINS for r in domain.cli]
+    assert groups and all(isinstance(g, typer.Typer) and g.info.name for g in groups)
 
 
 def test_every_module_that_defines_jobs_is_listed() -> None:

@@ -1,0 +1,5 @@
+"""``python -m cxloop.cli``: the ``cxloop`` command."""
+
+from cxloop.cli import main
+
+main()
