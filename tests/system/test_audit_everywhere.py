@@ -518,7 +518,7 @@ ACTIONS: list[tuple[str, str, dict[str, Act]]] = [
         {"api": category_off_api, "web": category_off_web},
     ),
     ("text_model.activate", "text_model_run", {"api": activate_api, "web": activate_web}),
-    ("text_store.correct", "text_analysis", {"api": correct_api, "web": correct_web}),
+    ("text.correct", "text_analysis", {"api": correct_api, "web": correct_web}),
     ("outbox.retry", "outbound_message", {"api": retry_api, "web": retry_web}),
     ("outbox.cancel", "outbound_message", {"api": cancel_api, "web": cancel_web}),
     ("workspace.identity_secret_rotate", "workspace", {"web": rotate_web}),

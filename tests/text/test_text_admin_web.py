@@ -236,7 +236,7 @@ def test_correcting_through_the_form_changes_the_analysis_and_the_page(
     ]
     audit = session.scalars(
         select(AuditEntry).where(
-            AuditEntry.workspace_id == shop.workspace.id, AuditEntry.action == "text_store.correct"
+            AuditEntry.workspace_id == shop.workspace.id, AuditEntry.action == "text.correct"
         )
     ).one()
     assert (audit.target_type, audit.target_id, audit.actor_user_id) == (

@@ -2,7 +2,9 @@
 and keywords of customer texts, offline.
 
 The library entry points are :func:`cxloop.text.pipeline.analyze` and
-:func:`cxloop.text.pipeline.analyze_many`; other domains reach them through the ``text`` service.
+:func:`cxloop.text.pipeline.analyze_many`; other domains hand their texts to the stored analyses
+(:mod:`cxloop.text.store.service`). The NLP modules stay at this level; the workspace taxonomy,
+the model registry, stored analyses, training and analytics each have a sub-package.
 """
 
 from cxloop.text.pipeline import Analysis, Analyzer, Aspect, analyze, analyze_many
