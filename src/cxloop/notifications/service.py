@@ -26,7 +26,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.models import Membership, Notification, User, Workspace
 
 if TYPE_CHECKING:
-    from cxloop.text.analytics import SpikeNotice
+    from cxloop.text.analytics.service import SpikeNotice
 
 # What a notice can be about; each has ``loop.notice.<kind>.title`` and ``.body`` in the
 # catalog (a test checks both languages).
