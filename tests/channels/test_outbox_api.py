@@ -91,6 +91,7 @@ def test_the_list_is_newest_first_in_cursor_pages_without_bodies(
         "send_after",
         "created_at",
         "sent_at",
+        "reported_at",
     }
     assert (item["id"], item["subject"], item["status"]) == (
         made[-1].id,

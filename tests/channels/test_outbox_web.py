@@ -80,7 +80,7 @@ def test_counts_rows_and_the_customer_link(
 
     assert page.status_code == 200, page.text
     text = text_of(page)
-    assert "All Queued 2 Sending 0 Sent 1 Failed 1 Cancelled 0" in text
+    assert "All Queued 2 Sending 0 Sent 1 Delivered 0 Bounced 0 Failed 1 Cancelled 0" in text
     assert len(listed(page.text)) == 4
     assert f'href="/customers/{customer.id}"' in page.text
     assert f"Customer #{customer.id}" in text

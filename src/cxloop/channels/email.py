@@ -1,27 +1,32 @@
-"""Email over SMTP: MIME messages (Korean subjects, text and HTML parts) and one SMTP
-connection per batch, with errors sorted into "try again later" and "give up"."""
+"""The email adapter: MIME messages (Korean subjects, text and HTML parts) sent over one SMTP
+connection per batch, with errors sorted into "try again later" and "give up"; and mail that
+comes back (RFC 3464 delivery status notifications, replies) read into status reports and
+inbound messages."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from email import policy
 from email.header import Header
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, parseaddr
+from email.parser import BytesParser, HeaderParser
+from email.utils import formataddr, formatdate, parseaddr, parsedate_to_datetime
 from types import TracebackType
 
+from cxloop.channels.adapters import (
+    Delivery,
+    Inbound,
+    NotUnderstood,
+    Outgoing,
+    Received,
+    ReportedStatus,
+    SendFailure,
+    StatusReport,
+)
 from cxloop.core.settings import Settings
-
-
-class SendFailure(Exception):
-    """A message that did not go out; ``transient`` failures are worth another attempt."""
-
-    def __init__(self, reason: str, transient: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
 
 
 def _domain_of(address: str) -> str:
@@ -125,8 +130,16 @@ class Mailer:
             ) from exc
         return self
 
-    def send(self, message: Message) -> None:
+    def send(self, outgoing: Outgoing) -> Delivery:
         """Hand one message to the server; raises SendFailure when it is not accepted."""
+        message = build_message(
+            sender=self.settings.mail_from,
+            recipient=outgoing.recipient,
+            subject=outgoing.subject,
+            text=outgoing.text,
+            html=outgoing.html,
+            message_key=f"cxloop-{outgoing.message_id}",
+        )
         if self._smtp is None:
             raise SendFailure("the SMTP session is closed", True)
         try:
@@ -139,6 +152,7 @@ class Mailer:
         except OSError as exc:  # refused, unreachable, timed out
             self._smtp = None
             raise SendFailure(f"SMTP connection lost: {exc}", True) from exc
+        return Delivery(provider_message_id=str(message["Message-ID"]))
 
     @property
     def connected(self) -> bool:
@@ -160,3 +174,144 @@ class Mailer:
         tb: TracebackType | None,
     ) -> None:
         self._close()
+
+
+# --- mail that comes back ------------------------------------------------------------------------
+
+# RFC 3464 actions: "failed" is final; "delayed" says the server is still trying (nothing to
+# record); "relayed" and "expanded" left the reporting server's hands, which is not delivery.
+_REPORTED: dict[str, ReportedStatus] = {"failed": "bounced", "delivered": "delivered"}
+_MAX_INBOUND_BYTES = 10 * 1024 * 1024
+
+
+def _parse(payload: bytes) -> EmailMessage:
+    if not payload.strip():
+        raise NotUnderstood("The message is empty.")
+    if len(payload) > _MAX_INBOUND_BYTES:
+        raise NotUnderstood("The message is larger than 10 MB.")
+    message = BytesParser(policy=policy.default).parsebytes(payload)
+    if not message.keys():
+        raise NotUnderstood("The payload has no mail headers.")
+    return message
+
+
+def _message_id(value: object) -> str:
+    """A Message-ID as cxloop stored it: the bracketed form, no folding whitespace."""
+    text = "".join(str(value or "").split())
+    if text and not text.startswith("<"):
+        text = f"<{text}>"
+    return text
+
+
+def _original_message_id(report: EmailMessage) -> str:
+    """The Message-ID of the message a delivery report is about, from its returned headers."""
+    for part in report.walk():
+        content_type = part.get_content_type()
+        if content_type == "text/rfc822-headers":
+            headers = HeaderParser(policy=policy.default).parsestr(str(part.get_content()))
+            return _message_id(headers.get("Message-ID"))
+        if content_type == "message/rfc822":
+            inner = part.get_payload()
+            original = inner[0] if isinstance(inner, list) and inner else inner
+            if isinstance(original, Message):
+                return _message_id(original.get("Message-ID"))
+    return ""
+
+
+def _delivery_reports(report: EmailMessage) -> list[StatusReport]:
+    """The per-recipient results of an RFC 3464 report that say delivered or bounced."""
+    original = _original_message_id(report)
+    if not original:
+        raise NotUnderstood("The delivery report does not say which message it is about.")
+    reports: list[StatusReport] = []
+    for part in report.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        # The first block is about the message, each further one about one recipient.
+        for block in blocks[1:] if isinstance(blocks, list) else []:
+            if not isinstance(block, Message):
+                continue
+            action = str(block.get("Action", "")).strip().lower()
+            status = _REPORTED.get(action)
+            if status is None:
+                continue
+            recipient = str(block.get("Final-Recipient", "")).partition(";")[2].strip()
+            detail = " ".join(
+                str(block.get(name, "")).strip()
+                for name in ("Status", "Diagnostic-Code")
+                if block.get(name)
+            )
+            reports.append(
+                StatusReport(
+                    channel="email",
+                    provider_message_id=original,
+                    status=status,
+                    detail=" ".join(detail.split())[:500],
+                    recipient=recipient,
+                )
+            )
+    return reports
+
+
+def _body(message: EmailMessage, kind: str) -> str:
+    part = message.get_body(preferencelist=(kind,))
+    if part is None:
+        return ""
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError):  # an unknown charset or a damaged transfer encoding
+        raw = part.get_payload(decode=True)
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+
+
+def _inbound(message: EmailMessage) -> Inbound:
+    name, sender = parseaddr(str(message.get("From", "")))
+    if not sender:
+        raise NotUnderstood("The message has no sender (From).")
+    _to_name, recipient = parseaddr(str(message.get("Delivered-To") or message.get("To", "")))
+    try:
+        sent_at = parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+    except (TypeError, ValueError):
+        sent_at = None
+    return Inbound(
+        channel="email",
+        sender=sender,
+        sender_name=name,
+        recipient=recipient,
+        subject=" ".join(str(message.get("Subject", "")).split()),
+        text=_body(message, "plain"),
+        html=_body(message, "html"),
+        provider_message_id=_message_id(message.get("Message-ID")),
+        in_reply_to=_message_id(message.get("In-Reply-To")),
+        references=tuple(_message_id(r) for r in str(message.get("References", "")).split()),
+        sent_at=sent_at if sent_at is None or sent_at.tzinfo else None,
+        headers={k: str(v) for k, v in message.items()},
+    )
+
+
+def read_mail(payload: bytes) -> list[Received]:
+    """What a raw RFC 5322 message says: a delivery status notification's reports about mail
+    cxloop sent, or one inbound message. Raises NotUnderstood for what is not mail."""
+    message = _parse(payload)
+    if (
+        message.get_content_type() == "multipart/report"
+        and str(message.get_param("report-type", "")).lower() == "delivery-status"
+    ):
+        return list(_delivery_reports(message))
+    return [_inbound(message)]
+
+
+class EmailAdapter:
+    """Email through the configured SMTP server."""
+
+    channel = "email"
+
+    def ready(self, settings: Settings) -> bool:
+        return bool(settings.smtp_host)
+
+    def connect(self, settings: Settings) -> Mailer:
+        return Mailer(settings)
+
+    def receive(self, payload: bytes, *, content_type: str = "message/rfc822") -> list[Received]:
+        return read_mail(payload)

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.channels.adapters import StatusReport
+from cxloop.channels.providers import adapter_for
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jobs import after_commit
@@ -46,6 +48,7 @@ _INTERRUPTED_REFUSAL = (
     "it is not retried so it is never sent twice."
 )
 RECIPIENT_SEARCH_LENGTH = 320
+PROVIDER_ID_LENGTH = 300
 
 
 def _clean_header(value: str, limit: int) -> str:
@@ -253,7 +256,7 @@ def retry(session: Session, *, message: OutboundMessage, principal: Principal) -
         if message.status == "sent":
             raise Conflict("This message was already sent; retrying it would send it twice.")
         raise Conflict(f"Only a failed message can be retried; this one is {message.status}.")
-    _send_after_commit(session)
+    _send_after_commit(session, message.channel)
     _audit(session, principal, message, "outbox.retry")
     return message
 
@@ -278,9 +281,10 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def claim_due(
-    session: Session, *, now: datetime | None = None, limit: int = 50
+    session: Session, *, channel: str | None = None, now: datetime | None = None, limit: int = 50
 ) -> list[OutboundMessage]:
-    """Mark up to ``limit`` due queued emails as ``sending`` and return them (oldest first).
+    """Mark up to ``limit`` due queued messages (of ``channel``, or of any) as ``sending`` and
+    return them (oldest first).
 
     Rows another worker holds are skipped (PostgreSQL ``SKIP LOCKED``; SQLite writers are
     serialised by its write lock), and the status check in the update makes a claim exclusive.
@@ -297,15 +301,14 @@ def claim_due(
         )
         .execution_options(synchronize_session=False)
     )
+    due = select(OutboundMessage.id).where(
+        OutboundMessage.status == "queued", OutboundMessage.send_after <= now
+    )
+    if channel is not None:
+        due = due.where(OutboundMessage.channel == channel)
     ids = list(
         session.scalars(
-            select(OutboundMessage.id)
-            .where(
-                OutboundMessage.status == "queued",
-                OutboundMessage.channel == "email",
-                OutboundMessage.send_after <= now,
-            )
-            .order_by(OutboundMessage.send_after, OutboundMessage.id)
+            due.order_by(OutboundMessage.send_after, OutboundMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -349,13 +352,17 @@ def _still_consented(session: Session, ids: list[int], *, now: datetime) -> list
         )
     }
     held_back: set[int] = set()
-    for purpose in {m.purpose for m in messages}:
-        mine = [m for m in messages if m.purpose == purpose and m.customer_id in customers]
+    for purpose, channel in {(m.purpose, m.channel) for m in messages}:
+        mine = [
+            m
+            for m in messages
+            if (m.purpose, m.channel) == (purpose, channel) and m.customer_id in customers
+        ]
         decisions = may_send_each(
             session,
             customers=[customers[m.customer_id] for m in mine if m.customer_id is not None],
             purpose=purpose,
-            channel="email",
+            channel=channel,
             at=now,
         )
         for message in mine:
@@ -371,8 +378,15 @@ def _still_consented(session: Session, ids: list[int], *, now: datetime) -> list
     return [i for i in ids if i not in held_back]
 
 
-def mark_sent(session: Session, *, message_id: int, now: datetime | None = None) -> None:
-    """Record that the server accepted the message."""
+def mark_sent(
+    session: Session,
+    *,
+    message_id: int,
+    provider_message_id: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Record that the provider accepted the message, under its id for it (which its status
+    callbacks name)."""
     session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.id == message_id, OutboundMessage.status == "sending")
@@ -381,9 +395,42 @@ def mark_sent(session: Session, *, message_id: int, now: datetime | None = None)
             sent_at=now or utcnow(),
             attempts=OutboundMessage.attempts + 1,
             last_error="",
+            provider_message_id=provider_message_id[:PROVIDER_ID_LENGTH] or None,
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def record_status(
+    session: Session, *, workspace_id: int, report: StatusReport, now: datetime | None = None
+) -> OutboundMessage | None:
+    """Apply a provider's status callback to the message it names: a sent message becomes
+    ``delivered`` or ``bounced``; a bounce outranks an earlier delivery report, and a report
+    about a message cxloop does not know (or a repeat of one applied) changes nothing.
+    Returns the message the report was about, if cxloop sent it."""
+    message = session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.workspace_id == workspace_id,
+            OutboundMessage.channel == report.channel,
+            OutboundMessage.provider_message_id == report.provider_message_id[:PROVIDER_ID_LENGTH],
+        )
+    )
+    if message is None:
+        return None
+    # Conditional, so a report racing another one for the same message is applied once.
+    before = ("sent",) if report.status == "delivered" else ("sent", "delivered")
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message.id, OutboundMessage.status.in_(before))
+        .values(
+            status=report.status,
+            last_error=report.detail[:2000] if report.status == "bounced" else "",
+            reported_at=now or utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    return message
 
 
 def mark_failed(
@@ -437,6 +484,8 @@ class OutboxCounts:
     queued: int
     sending: int
     sent: int
+    delivered: int
+    bounced: int
     failed: int
     cancelled: int
     due: int
@@ -456,6 +505,8 @@ def counts(session: Session, *, workspace_id: int | None = None) -> OutboxCounts
         queued=by_status.get("queued", 0),
         sending=by_status.get("sending", 0),
         sent=by_status.get("sent", 0),
+        delivered=by_status.get("delivered", 0),
+        bounced=by_status.get("bounced", 0),
         failed=by_status.get("failed", 0),
         cancelled=by_status.get("cancelled", 0),
         due=int(session.scalar(due) or 0),
@@ -465,10 +516,11 @@ def counts(session: Session, *, workspace_id: int | None = None) -> OutboxCounts
 # --- sending starts once the queueing transaction commits ---------------------------------------
 
 
-def _send_after_commit(session: Session) -> None:
-    """Start a sender once the transaction that queued mail commits (only when SMTP is
-    configured; otherwise the mail waits in the outbox and a sender would do nothing)."""
-    if not get_settings().smtp_host:
+def _send_after_commit(session: Session, channel: str = "email") -> None:
+    """Start a sender once the transaction that queued a message commits (only when the
+    channel's provider is configured; otherwise the message waits in the outbox and a sender
+    would do nothing)."""
+    if not adapter_for(channel).ready(get_settings()):
         return
     # channels.tasks imports this module, so the task is imported when needed.
     from cxloop.channels.tasks import send_outbox

@@ -1,12 +1,13 @@
 """REST API of the outbox: list what cxloop sends (filters and cursor pages, never the bodies),
-put a failed message back in the queue, and cancel a queued one. Both actions are audited."""
+put a failed message back in the queue, and cancel a queued one (both audited); and take the
+delivery status reports a provider sends back."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi import Path as FastPath
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -14,12 +15,13 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.channels import outbox
+from cxloop.channels.receiving import take_status_reports
 from cxloop.models import OutboundMessage
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["outbox"])
 
 MessageId = Annotated[int, FastPath(ge=1, le=2**53, description="Message id")]
-MessageStatus = Literal["queued", "sending", "sent", "failed", "cancelled"]
+MessageStatus = Literal["queued", "sending", "sent", "delivered", "bounced", "failed", "cancelled"]
 MessageChannel = Literal["email", "sms", "kakao"]
 
 
@@ -39,6 +41,9 @@ class MessageOut(BaseModel):
     send_after: datetime = Field(description="When the next attempt is due (queued messages)")
     created_at: datetime
     sent_at: datetime | None
+    reported_at: datetime | None = Field(
+        description="When the provider last reported on it (delivered, bounced)"
+    )
 
 
 class MessagePage(BaseModel):
@@ -101,3 +106,34 @@ def cancel_message(
     message = _message(session, principal, message_id)
     outbox.withdraw(session, message=message, principal=principal)
     return _out(message)
+
+
+class ReportsOut(BaseModel):
+    reports: int = Field(description="Status reports the payload held")
+    messages: dict[int, str] = Field(
+        description="The workspace's messages they were about, by id, with their status now"
+    )
+
+
+@router.post(
+    "/delivery-reports/email",
+    response_model=ReportsOut,
+    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}}}},
+)
+def email_delivery_reports(
+    principal: ApiPrincipal,
+    session: DbSession,
+    payload: Annotated[bytes, Body(media_type="message/rfc822")] = b"",
+) -> ReportsOut:
+    """Take a delivery status notification (RFC 3464, as a mail server returns it to the
+    sender's address) as raw mail: the message it names becomes ``bounced`` or
+    ``delivered``. Pipe the bounce mailbox here; 422 for what is not such a report."""
+    require(principal, "outbox:manage")
+    taken = take_status_reports(
+        session,
+        workspace_id=principal.workspace_id,
+        channel="email",
+        payload=payload,
+        content_type="message/rfc822",
+    )
+    return ReportsOut(reports=taken.reports, messages=taken.messages)

@@ -1,5 +1,5 @@
-"""Outbox jobs: send the due queued emails over SMTP, right after a message is queued and
-every minute as a safety net. Safe to run anywhere, any number of times at once."""
+"""Outbox jobs: hand the due queued messages to their channel's adapter, right after a message
+is queued and every minute as a safety net. Safe to run anywhere, any number of times at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from datetime import datetime
 from huey import crontab
 
 from cxloop.channels import outbox
-from cxloop.channels.email import Mailer, SendFailure, build_message
+from cxloop.channels.adapters import Adapter, Outgoing, SendFailure
+from cxloop.channels.providers import ready_adapters
 from cxloop.core.db import Database, get_database
 from cxloop.core.jobs import huey
 from cxloop.core.settings import Settings, get_settings
@@ -37,61 +38,68 @@ def deliver_outbox(
     batch_size: int = BATCH_SIZE,
     max_batches: int = MAX_BATCHES,
 ) -> DeliveryReport:
-    """Send due queued emails, a batch per SMTP session, until none is due (or the SMTP server
-    cannot be reached). Without an SMTP host nothing is claimed: mail stays queued."""
+    """Send due queued messages of every configured channel, a batch per provider session,
+    until none is due (or the provider cannot be reached). A channel whose provider is not
+    configured claims nothing: its messages stay queued."""
     report = DeliveryReport()
-    if not settings.smtp_host:
-        return report
-    for _ in range(max_batches):
-        moment = now or utcnow()
-        with database.session() as session:
-            claimed = [
-                (m.id, m.recipient, m.subject, m.body_text, m.body_html)
-                for m in outbox.claim_due(session, now=moment, limit=batch_size)
-            ]
-        if not claimed:
-            break
-        reached = _send_batch(database, settings, claimed, report, now=now)
-        if not reached or len(claimed) < batch_size:
-            break
+    for adapter in ready_adapters(settings):
+        for _ in range(max_batches):
+            moment = now or utcnow()
+            with database.session() as session:
+                claimed = [
+                    Outgoing(
+                        message_id=m.id,
+                        channel=m.channel,
+                        recipient=m.recipient,
+                        subject=m.subject,
+                        text=m.body_text,
+                        html=m.body_html,
+                    )
+                    for m in outbox.claim_due(
+                        session, channel=adapter.channel, now=moment, limit=batch_size
+                    )
+                ]
+            if not claimed:
+                break
+            reached = _send_batch(database, settings, adapter, claimed, report, now=now)
+            if not reached or len(claimed) < batch_size:
+                break
     return report
 
 
 def _send_batch(
     database: Database,
     settings: Settings,
-    claimed: list[tuple[int, str, str, str, str]],
+    adapter: Adapter,
+    claimed: list[Outgoing],
     report: DeliveryReport,
     *,
     now: datetime | None,
 ) -> bool:
-    """Send one claimed batch; False when the server could not be reached (the rest waits)."""
-    pending = [row[0] for row in claimed]
+    """Send one claimed batch; False when the provider could not be reached (the rest waits)."""
+    pending = [outgoing.message_id for outgoing in claimed]
     try:
-        with Mailer(settings) as mailer:
-            for message_id, recipient, subject, text, html in claimed:
-                message = build_message(
-                    sender=settings.mail_from,
-                    recipient=recipient,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    message_key=f"cxloop-{message_id}",
-                )
+        with adapter.connect(settings) as connection:
+            for outgoing in claimed:
                 try:
-                    mailer.send(message)
+                    delivery = connection.send(outgoing)
                 except SendFailure as failure:
-                    _record_failure(database, message_id, failure, report, now=now)
+                    _record_failure(database, outgoing.message_id, failure, report, now=now)
                 else:
                     with database.session() as session:
-                        outbox.mark_sent(session, message_id=message_id, now=now)
+                        outbox.mark_sent(
+                            session,
+                            message_id=outgoing.message_id,
+                            provider_message_id=delivery.provider_message_id,
+                            now=now,
+                        )
                     report.sent += 1
-                pending.remove(message_id)
-                if not mailer.connected:
+                pending.remove(outgoing.message_id)
+                if not connection.connected:
                     break
     except SendFailure as failure:
         # The session did not open: every claimed message counts one failed attempt.
-        log.warning("outbox: %s", failure.reason)
+        log.warning("outbox (%s): %s", adapter.channel, failure.reason)
         for message_id in pending:
             _record_failure(database, message_id, failure, report, now=now)
         return False

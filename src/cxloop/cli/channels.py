@@ -16,20 +16,21 @@ outbox_app = typer.Typer(name="outbox", help="Outgoing email (the outbox).", no_
 
 @outbox_app.command("status")
 def outbox_status() -> None:
-    """How many messages are queued, sent and failed (all workspaces)."""
+    """How many messages are queued, sent, delivered, bounced and failed (all workspaces)."""
     from cxloop.channels import outbox
 
     with _ready_database().session() as session:
         counts = outbox.counts(session)
     console.print(
         f"queued {counts.queued} (due {counts.due}), sending {counts.sending}, "
-        f"sent {counts.sent}, failed {counts.failed}, cancelled {counts.cancelled}"
+        f"sent {counts.sent} (delivered {counts.delivered}, bounced {counts.bounced}), "
+        f"failed {counts.failed}, cancelled {counts.cancelled}"
     )
 
 
 @outbox_app.command("send")
 def outbox_send() -> None:
-    """Send the due queued emails now over the configured SMTP server."""
+    """Send the due queued messages now through their channels' configured providers."""
     from cxloop.channels.tasks import deliver_outbox
     from cxloop.core.settings import get_settings
 

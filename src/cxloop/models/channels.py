@@ -12,7 +12,8 @@ from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId
 
 MESSAGE_CHANNELS = ("email", "sms", "kakao")
-MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+# "delivered" and "bounced" come from the provider's status callbacks after "sent".
+MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "bounced", "failed", "cancelled")
 
 
 class OutboundMessage(Base):
@@ -24,6 +25,7 @@ class OutboundMessage(Base):
         UniqueConstraint("workspace_id", "dedupe_key"),
         Index("ix_outbound_messages_status_send_after", "status", "send_after"),
         Index("ix_outbound_messages_customer", "customer_id", "workspace_id"),
+        Index("ix_outbound_messages_provider_message_id", "channel", "provider_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -43,4 +45,8 @@ class OutboundMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     send_after: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The provider's id for the message once it accepted it (email: the Message-ID header),
+    # which its status callbacks name; and when the last such callback came.
+    provider_message_id: Mapped[str | None] = mapped_column(String(300))
+    reported_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
