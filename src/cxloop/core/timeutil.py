@@ -84,3 +84,13 @@ def planned_instant(value: datetime) -> datetime:
     if not OLDEST_EVENT <= as_utc(value) < LATEST_PLANNED:
         raise ValueError("must be a time from 2000 to 2099")
     return as_utc(value)
+
+
+def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two optional moments (None when both are unknown)."""
+    return b if a is None else a if b is None else min(a, b)
+
+
+def latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two optional moments (None when both are unknown)."""
+    return b if a is None else a if b is None else max(a, b)

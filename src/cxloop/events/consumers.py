@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.core.batching import chunked
 from cxloop.core.db import Database
 from cxloop.events.bus import Position, at_or_before, hold
 from cxloop.events.commerce import ORDER_COMPLETED, ORDER_STATUS_EVENTS, order_totals
@@ -28,7 +28,6 @@ from cxloop.profiles.activity import (
     set_activity,
 )
 
-T = TypeVar("T")
 _ORDER_EVENTS = frozenset({ORDER_COMPLETED, *ORDER_STATUS_EVENTS})
 
 
@@ -153,19 +152,8 @@ def repair_counters(database: Database, *, customer_ids: Iterable[int]) -> int:
     """Recount these profiles from the log, a thousand per transaction; returns how many
     changed."""
     changed = 0
-    for chunk in _chunks(sorted(set(customer_ids)), 1000):
+    for chunk in chunked(sorted(set(customer_ids)), 1000):
         with database.session() as session:
             upto = hold(session, profile_activity.name)
             changed += recount(session, customer_ids=chunk, upto=upto)
     return changed
-
-
-def _chunks(rows: Iterable[T], size: int) -> Iterable[list[T]]:
-    chunk: list[T] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -14,6 +14,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cxloop.core.batching import chunked
+from cxloop.core.timeutil import earliest, latest
 from cxloop.models import Customer
 
 # Completed order count and revenue per customer id, for the ids asked (from the orders).
@@ -45,8 +47,8 @@ class Activity:
         return sum(self.touchpoints.values())
 
     def add(self, other: Activity) -> None:
-        self.first_seen_at = _earliest(self.first_seen_at, other.first_seen_at)
-        self.last_seen_at = _latest(self.last_seen_at, other.last_seen_at)
+        self.first_seen_at = earliest(self.first_seen_at, other.first_seen_at)
+        self.last_seen_at = latest(self.last_seen_at, other.last_seen_at)
         self.touchpoints.update(other.touchpoints)
         self.identified = self.identified or other.identified
         self.orders_changed = self.orders_changed or other.orders_changed
@@ -100,8 +102,8 @@ def add_activity(
     totals = order_totals([cid for cid, a in combined.items() if a.orders_changed])
     for cid, seen in combined.items():
         customer = live[cid]
-        customer.first_seen_at = _earliest(customer.first_seen_at, seen.first_seen_at)
-        customer.last_seen_at = _latest(customer.last_seen_at, seen.last_seen_at)
+        customer.first_seen_at = earliest(customer.first_seen_at, seen.first_seen_at)
+        customer.last_seen_at = latest(customer.last_seen_at, seen.last_seen_at)
         counts = dict(customer.touchpoints or {})
         for channel, n in seen.touchpoints.items():
             counts[channel] = counts.get(channel, 0) + n
@@ -139,8 +141,8 @@ def set_activity(
         before = counters_of(customer)
         customer.event_count = seen.event_count
         customer.touchpoints = dict(seen.touchpoints)
-        customer.first_seen_at = _earliest(customer.first_seen_at, seen.first_seen_at)
-        customer.last_seen_at = _latest(customer.last_seen_at, seen.last_seen_at)
+        customer.first_seen_at = earliest(customer.first_seen_at, seen.first_seen_at)
+        customer.last_seen_at = latest(customer.last_seen_at, seen.last_seen_at)
         customer.order_count, customer.total_revenue = totals.get(customer.id, (0, Decimal(0)))
         if seen.event_count:  # as adding activity does
             customer.lifecycle_stage = lifecycle_stage(
@@ -191,19 +193,4 @@ def live_counters(
     )
     if workspace_id is not None:
         query = query.where(Customer.workspace_id == workspace_id)
-    batch: list[tuple[Customer, Counters]] = []
-    for customer in session.scalars(query):
-        batch.append((customer, counters_of(customer)))
-        if len(batch) == chunk:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
+    yield from chunked(((c, counters_of(c)) for c in session.scalars(query)), chunk)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from cxloop.core.db import one_of, rowcount
 from cxloop.core.errors import Conflict, ValidationFailed
-from cxloop.core.timeutil import utcnow
+from cxloop.core.timeutil import earliest, latest, utcnow
 from cxloop.models import (
     ConsentRecord,
     Customer,
@@ -403,8 +402,8 @@ def combine_profiles(survivor: Customer, merged: Customer) -> None:
     for attr in ("display_name", "email", "phone", "locale", "timezone"):
         if not getattr(survivor, attr) and getattr(merged, attr):
             setattr(survivor, attr, getattr(merged, attr))
-    survivor.first_seen_at = _min(survivor.first_seen_at, merged.first_seen_at)
-    survivor.last_seen_at = _max(survivor.last_seen_at, merged.last_seen_at)
+    survivor.first_seen_at = earliest(survivor.first_seen_at, merged.first_seen_at)
+    survivor.last_seen_at = latest(survivor.last_seen_at, merged.last_seen_at)
     survivor.event_count = (survivor.event_count or 0) + (merged.event_count or 0)
     survivor.order_count = (survivor.order_count or 0) + (merged.order_count or 0)
     survivor.total_revenue = (survivor.total_revenue or Decimal(0)) + (
@@ -416,14 +415,6 @@ def combine_profiles(survivor: Customer, merged: Customer) -> None:
     survivor.touchpoints = counters
     if STAGE_RANK.get(merged.lifecycle_stage, 0) > STAGE_RANK.get(survivor.lifecycle_stage, 0):
         survivor.lifecycle_stage = merged.lifecycle_stage
-
-
-def _min(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _max(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def identity_count(session: Session, *, customer_id: int) -> int:
