@@ -21,6 +21,7 @@ from cxloop.feedback.distribution import links as invitation_links
 from cxloop.feedback.distribution.links import invitation_token
 from cxloop.models import (
     ApiKey,
+    AuditEntry,
     ConsentRecord,
     Customer,
     CustomerMerge,
@@ -162,6 +163,13 @@ def test_owner_logs_in_and_every_role_has_a_member(database: Database, demo: Sna
         api = accounts.key_for_secret(session, secret=demo.result.api_key, kind="api")
         assert write is not None and write.workspace_id == demo.workspace_id
         assert api is not None and (api.workspace_id, api.role) == (demo.workspace_id, "owner")
+        created = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.workspace_id == demo.workspace_id,
+                AuditEntry.action == "workspace.create",
+            )
+        ).one()
+        assert created.detail == {"demo": True, "seed": SEED, "customers": MEMBERS}
 
 
 def test_every_member_is_one_identified_profile_and_visitors_stay_anonymous(

@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -55,10 +55,15 @@ def slugify_workspace(name: str) -> str:
 
 
 def create_workspace(
-    session: Session, *, name: str, slug: str | None = None, by_operator: bool = False
+    session: Session,
+    *,
+    name: str,
+    slug: str | None = None,
+    by_operator: bool = False,
+    audit_detail: Mapping[str, Any] | None = None,
 ) -> Workspace:
     """Create a tenant; its slug is what the CLI's --workspace takes. ``by_operator``: the
-    operator at the machine asked for it, and the audit log says so."""
+    operator at the machine asked for it, and the audit log says so (with ``audit_detail``)."""
     name = name.strip()
     if not name:
         raise ValidationFailed("Workspace name must not be empty.")
@@ -79,6 +84,7 @@ def create_workspace(
             action="workspace.create",
             target_type="workspace",
             target_id=workspace.id,
+            detail=dict(audit_detail or {}),
         )
     return workspace
 

@@ -63,7 +63,13 @@ def build_workspace(ctx: DemoContext) -> None:
     task = ctx.task("Workspace and team", len(TEAM) + 2)
     with ctx.database.session() as session:
         remove_demo_workspace(session)
-        workspace = accounts.create_workspace(session, name=DEMO_NAME, slug=DEMO_SLUG)
+        workspace = accounts.create_workspace(
+            session,
+            name=DEMO_NAME,
+            slug=DEMO_SLUG,
+            by_operator=True,
+            audit_detail={"demo": True, "seed": ctx.seed, "customers": ctx.members},
+        )
         ctx.workspace_id = workspace.id
         for email, name, locale, role, teams in TEAM:
             user = _team_member(session, email, name, locale)
@@ -86,11 +92,3 @@ def build_workspace(ctx: DemoContext) -> None:
         )
         task.advance()
         ctx.secrets.update(write_key=write_key, api_key=api_key)
-        accounts.record_audit(
-            session,
-            principal=accounts.cli_principal(workspace.id),
-            action="workspace.create",
-            target_type="workspace",
-            target_id=workspace.id,
-            detail={"demo": True, "seed": ctx.seed, "customers": ctx.members},
-        )
