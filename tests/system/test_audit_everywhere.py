@@ -416,6 +416,14 @@ def category_off_web(w: World) -> object:
     return "delivery"
 
 
+def category_team_api(w: World) -> object:
+    text_taxonomy.ensure_taxonomy(w.session, workspace_id=w.workspace.id)
+    w.api("PUT", "/api/v1/text/categories/delivery/team", json={"team": "물류팀"})
+    # Naming the same team again changes nothing and is not audited again.
+    w.api("PUT", "/api/v1/text/categories/delivery/team", json={"team": " 물류팀 "})
+    return "delivery"
+
+
 def _shipped(w: World) -> int:
     return text_registry.shipped_run(w.session).id
 
@@ -517,6 +525,7 @@ ACTIONS: list[tuple[str, str, dict[str, Act]]] = [
         "text_category",
         {"api": category_off_api, "web": category_off_web},
     ),
+    ("text_category.team", "text_category", {"api": category_team_api}),
     ("text_model.activate", "text_model_run", {"api": activate_api, "web": activate_web}),
     ("text.correct", "text_analysis", {"api": correct_api, "web": correct_web}),
     ("outbox.retry", "outbound_message", {"api": retry_api, "web": retry_web}),
@@ -716,10 +725,35 @@ def cli_erase(run: Callable[..., Result], database: Database, slug: str) -> tupl
     return "customer", customer_id
 
 
+def _cli_member(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, int]:
+    email = f"{unique('cli')}@example.com"
+    made = run(
+        "user", "create", "-w", slug, "--email", email, "--role", "agent", "--password", PASSWORD
+    )
+    assert made.code == 0, made.err
+    with database.session() as session:
+        return email, accounts.find_user(session, email=email).id
+
+
+def cli_sign_out(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
+    email, user_id = _cli_member(run, database, slug)
+    assert run("user", "sign-out", "--email", email).code == 0
+    return "user", user_id
+
+
+def cli_password(run: Callable[..., Result], database: Database, slug: str) -> tuple[str, object]:
+    email, user_id = _cli_member(run, database, slug)
+    result = run("user", "password", "--email", email, "--password", PASSWORD + "-새것")
+    assert result.code == 0, result.err
+    return "user", user_id
+
+
 @pytest.mark.parametrize(
     ("action", "act"),
     [
         pytest.param("workspace.create", cli_workspace, id="workspace.create-cli"),
+        pytest.param("member.sign_out", cli_sign_out, id="member.sign_out-cli"),
+        pytest.param("member.password_set", cli_password, id="member.password_set-cli"),
         pytest.param("member.add", cli_member_add, id="member.add-cli"),
         pytest.param("key.create", cli_key_create, id="key.create-cli"),
         pytest.param("key.revoke", cli_key_revoke, id="key.revoke-cli"),

@@ -584,6 +584,35 @@ def change_password(session: Session, *, user: User, password: str) -> None:
     end_sessions(session, user=user)
 
 
+def _audit_by_operator(session: Session, *, user: User, action: str) -> None:
+    """An entry in each workspace ``user`` belongs to, by the operator at the machine."""
+    workspace_ids = session.scalars(
+        select(Membership.workspace_id).where(Membership.user_id == user.id)
+    ).all()
+    for workspace_id in sorted(workspace_ids):
+        record_audit(
+            session,
+            principal=cli_principal(workspace_id),
+            action=action,
+            target_type="user",
+            target_id=user.id,
+        )
+
+
+def operator_sign_out(session: Session, *, user: User) -> None:
+    """The operator at the machine ends every web session of ``user``; audited in each of
+    the user's workspaces."""
+    end_sessions(session, user=user)
+    _audit_by_operator(session, user=user, action="member.sign_out")
+
+
+def operator_set_password(session: Session, *, user: User, password: str) -> None:
+    """The operator at the machine sets ``user``'s password (ending their sessions); audited
+    in each of the user's workspaces, without the password."""
+    change_password(session, user=user, password=password)
+    _audit_by_operator(session, user=user, action="member.password_set")
+
+
 def change_own_password(
     session: Session, *, user: User, current_password: str, password: str
 ) -> None:

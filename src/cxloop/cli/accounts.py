@@ -118,7 +118,7 @@ def user_password(
 
     with _database().session() as session:
         user = service.find_user(session, email=email)
-        service.change_password(session, user=user, password=_new_password(password))
+        service.operator_set_password(session, user=user, password=_new_password(password))
         console.print(f"New password set for {user.email}; their sessions were ended.")
 
 
@@ -129,7 +129,7 @@ def user_sign_out(email: Annotated[str, typer.Option(help="Login email")]) -> No
 
     with _database().session() as session:
         user = service.find_user(session, email=email)
-        service.end_sessions(session, user=user)
+        service.operator_sign_out(session, user=user)
         console.print(f"Every session of {user.email} was ended.")
 
 

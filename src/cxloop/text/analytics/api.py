@@ -256,9 +256,9 @@ def verbatims(
 def set_team(
     key: CategoryKeyPath, body: TeamIn, principal: ApiPrincipal, session: DbSession
 ) -> TeamOut:
-    """Name the team that owns a category: its spikes notify that team's members."""
+    """Name the team that owns a category: its spikes notify that team's members. Audited."""
     require(principal, "text:manage")
     category = analytics.set_category_team(
-        session, workspace_id=principal.workspace_id, key=key, team=body.team
+        session, workspace_id=principal.workspace_id, key=key, team=body.team, principal=principal
     )
     return TeamOut(key=category.key, team=category.team)

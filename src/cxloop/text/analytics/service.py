@@ -22,7 +22,7 @@ from scipy.stats import poisson
 from sqlalchemy import ColumnElement, Select, case, distinct, exists, func, literal, select
 from sqlalchemy.orm import Session
 
-from cxloop.accounts.access import scoped
+from cxloop.accounts.access import Principal, scoped
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import as_utc, utcnow
@@ -397,8 +397,16 @@ def notify_spikes(
     return told
 
 
-def set_category_team(session: Session, *, workspace_id: int, key: str, team: str) -> TextCategory:
-    """Name the team that owns a category (its spikes notify that team); "" for the admins."""
+def set_category_team(
+    session: Session,
+    *,
+    workspace_id: int,
+    key: str,
+    team: str,
+    principal: Principal | None = None,
+) -> TextCategory:
+    """Name the team that owns a category (its spikes notify that team); "" for the admins.
+    Audited when it changes."""
     name = " ".join(team.split())
     if len(name) > 64:
         raise ValidationFailed(
@@ -406,8 +414,11 @@ def set_category_team(session: Session, *, workspace_id: int, key: str, team: st
             errors=[{"field": "team", "message": "at most 64 characters"}],
         )
     category = text_taxonomy.get_category(session, workspace_id=workspace_id, key=key)
-    category.team = name
-    session.flush()
+    if category.team != name:
+        category.team = name
+        session.flush()
+        if principal is not None:
+            text_taxonomy.audit_category(session, principal, "text_category.team", category)
     return category
 
 

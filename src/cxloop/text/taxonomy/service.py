@@ -186,13 +186,14 @@ def create_category(
     session.add(category)
     session.flush()
     if principal is not None:
-        _audit_category(session, principal, "text_category.create", category)
+        audit_category(session, principal, "text_category.create", category)
     return category
 
 
-def _audit_category(
+def audit_category(
     session: Session, principal: Principal, action: str, category: TextCategory
 ) -> None:
+    """The audit entry of an action on a category, by ``principal``."""
     record_audit(
         session,
         principal=principal,
@@ -234,8 +235,8 @@ def update_category(
     session.flush()
     if principal is not None:
         if edited:
-            _audit_category(session, principal, "text_category.update", category)
+            audit_category(session, principal, "text_category.update", category)
         if switched:
             action = "text_category.activate" if active else "text_category.deactivate"
-            _audit_category(session, principal, action, category)
+            audit_category(session, principal, action, category)
     return category
