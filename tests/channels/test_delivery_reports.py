@@ -13,11 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from cxloop.channels import outbox
 from cxloop.channels import tasks as channel_tasks
 from cxloop.channels.adapters import Inbound, StatusReport
 from cxloop.channels.email import read_mail
 from cxloop.channels.providers import adapter_for, ready_adapters
 from cxloop.core.db import Database
+from cxloop.core.errors import ValidationFailed
 from cxloop.core.settings import Settings
 from cxloop.models import OutboundMessage
 from tests.factories import Tenant
@@ -151,6 +153,79 @@ def test_the_email_adapter_records_the_message_id_the_server_received(
     assert message.status == "sent"
     assert message.provider_message_id == received["Message-ID"]
     assert (message.provider_message_id or "").startswith(f"<cxloop-{message.id}@")
+
+
+def test_a_reply_carries_its_threading_headers_and_nothing_more(
+    session: Session,
+    tenant: Tenant,
+    tx_database: Database,
+    smtp_inbox: SmtpInbox,
+    settings: Settings,
+) -> None:
+    queue(
+        session,
+        tenant.workspace,
+        "minji@example.com",
+        headers={
+            "In-Reply-To": "<reply-1@example.com>",
+            "References": "<first@shop.example>\r\n <reply-1@example.com>",
+            "Bcc": "everyone@example.com",
+        },
+    )
+    queue(
+        session,
+        tenant.workspace,
+        "jisoo@example.com",
+        headers={"In-Reply-To": "<x@example.com>\r\nBcc: everyone@example.com"},
+    )
+    session.flush()
+
+    channel_tasks.deliver_outbox(tx_database, settings=smtp_inbox.settings(settings))
+
+    [threaded] = smtp_inbox.to("minji@example.com")
+    assert threaded["In-Reply-To"] == "<reply-1@example.com>"
+    assert threaded["References"] == "<first@shop.example> <reply-1@example.com>"
+    assert threaded["Bcc"] is None
+    [injected] = smtp_inbox.to("jisoo@example.com")
+    assert injected["Bcc"] is None
+    assert injected["In-Reply-To"] == "<x@example.com> Bcc: everyone@example.com"
+    assert all(recipients != ["everyone@example.com"] for _f, recipients, _b in smtp_inbox.received)
+
+
+@pytest.mark.parametrize(
+    ("channel", "recipient", "message"),
+    [
+        ("fax", "010-1234-5678", "channel must be one of"),
+        ("sms", "not a number", "not a valid phone number"),
+        ("email", "010-1234-5678", "not a valid email address"),
+    ],
+    ids=["unknown-channel", "sms-to-a-word", "email-to-a-number"],
+)
+def test_a_message_needs_a_channel_and_a_recipient_it_can_address(
+    session: Session, tenant: Tenant, channel: str, recipient: str, message: str
+) -> None:
+    with pytest.raises(ValidationFailed, match=message):
+        outbox.queue_message(
+            session,
+            workspace_id=tenant.id,
+            channel=channel,
+            recipient=recipient,
+            text="배송이 시작되었습니다.",
+            dedupe_key="shipping:1",
+        )
+
+
+def test_a_text_message_waits_for_its_channels_adapter(session: Session, tenant: Tenant) -> None:
+    sms = outbox.queue_message(
+        session,
+        workspace_id=tenant.id,
+        channel="sms",
+        recipient="010-1234-5678",
+        text="배송이 시작되었습니다.",
+        dedupe_key="shipping:2",
+    )
+
+    assert (sms.recipient, sms.status, sms.channel) == ("+821012345678", "queued", "sms")
 
 
 def test_only_channels_with_a_configured_provider_send(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cxloop.core.settings import Settings
 
@@ -51,6 +51,9 @@ class Outgoing:
     subject: str
     text: str
     html: str = ""
+    # What the channel needs beyond subject and body (email headers, a template and its
+    # variables, a fallback).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

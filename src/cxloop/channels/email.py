@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email import policy
 from email.header import Header
 from email.message import EmailMessage, Message
@@ -28,6 +29,10 @@ from cxloop.channels.adapters import (
 )
 from cxloop.core.settings import Settings
 
+# Headers a sender may ask for (a reply threads under the message it answers); any other is
+# ignored, and line breaks are folded away so no value can add a header of its own.
+THREADING_HEADERS = ("In-Reply-To", "References")
+
 
 def _domain_of(address: str) -> str:
     _name, addr = parseaddr(address)
@@ -42,6 +47,7 @@ def build_message(
     text: str,
     html: str = "",
     message_key: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Message:
     """A MIME message: plain text, plus an HTML alternative when given. ``message_key`` makes a
     stable Message-ID, so a receiving server that sees the same message again can tell.
@@ -67,6 +73,10 @@ def build_message(
     body["Date"] = formatdate(localtime=False, usegmt=True)
     body["Message-ID"] = f"<{message_key}@{_domain_of(sender)}>"
     body["Auto-Submitted"] = "auto-generated"
+    for name in THREADING_HEADERS:
+        value = " ".join(str((headers or {}).get(name, "")).split())
+        if value:
+            body[name] = value[:2000]
     return body
 
 
@@ -139,6 +149,7 @@ class Mailer:
             text=outgoing.text,
             html=outgoing.html,
             message_key=f"cxloop-{outgoing.message_id}",
+            headers=outgoing.details.get("headers"),
         )
         if self._smtp is None:
             raise SendFailure("the SMTP session is closed", True)

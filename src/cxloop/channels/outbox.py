@@ -8,6 +8,7 @@ to the SMTP server, so two workers never send the same row, and a row a crashed 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.channels.adapters import StatusReport
-from cxloop.channels.providers import adapter_for
+from cxloop.channels.providers import ADAPTERS
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jobs import after_commit
@@ -30,7 +31,7 @@ from cxloop.models import Customer, OutboundMessage
 from cxloop.models.base import table_of
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.profiles.consent import may_send_each
-from cxloop.profiles.contact import normalise_email
+from cxloop.profiles.contact import normalise_email, normalise_phone
 
 PURPOSES = ("service", "marketing")
 # Attempts before a message that keeps failing for a transient reason is given up.
@@ -68,18 +69,74 @@ def queue_email(
     user_id: int | None = None,
     purpose: str = "service",
     send_after: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> OutboundMessage:
     """Queue an email once per (workspace, dedupe key); asking again returns the first one.
+    ``headers``: threading headers (In-Reply-To, References) the email adapter sets."""
+    return queue_message(
+        session,
+        workspace_id=workspace_id,
+        channel="email",
+        recipient=recipient,
+        subject=subject,
+        text=text,
+        html=html,
+        dedupe_key=dedupe_key,
+        customer_id=customer_id,
+        user_id=user_id,
+        purpose=purpose,
+        send_after=send_after,
+        details={"headers": dict(headers)} if headers else None,
+    )
+
+
+def _recipient(channel: str, recipient: str) -> str:
+    """The recipient as the channel addresses it: an email address, or an E.164 number."""
+    if channel == "email":
+        address = normalise_email(recipient)
+        if address is None:
+            raise ValidationFailed(
+                "The recipient is not a valid email address.",
+                errors=[{"field": "recipient", "message": "not a valid email address"}],
+            )
+        return address
+    number = normalise_phone(recipient)
+    if number is None:
+        raise ValidationFailed(
+            "The recipient is not a valid phone number.",
+            errors=[{"field": "recipient", "message": "not a valid phone number"}],
+        )
+    return number
+
+
+def queue_message(
+    session: Session,
+    *,
+    workspace_id: int,
+    channel: str,
+    recipient: str,
+    subject: str = "",
+    text: str,
+    html: str = "",
+    dedupe_key: str,
+    customer_id: int | None = None,
+    user_id: int | None = None,
+    purpose: str = "service",
+    send_after: datetime | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> OutboundMessage:
+    """Queue a message on ``channel`` once per (workspace, dedupe key); asking again returns
+    the first one. ``details``: what the channel's adapter needs beyond subject and body.
 
     Safe against concurrent callers: the insert skips a row another transaction stored with
     the same key, and the stored row is returned. Sending starts after the caller commits.
     """
-    address = normalise_email(recipient)
-    if address is None:
+    if channel not in MESSAGE_CHANNELS:
         raise ValidationFailed(
-            "The recipient is not a valid email address.",
-            errors=[{"field": "recipient", "message": "not a valid email address"}],
+            f"channel must be one of {', '.join(MESSAGE_CHANNELS)}.",
+            errors=[{"field": "channel", "message": "unknown channel"}],
         )
+    address = _recipient(channel, recipient)
     if purpose not in PURPOSES:
         raise ValidationFailed(
             f"purpose must be one of {', '.join(PURPOSES)}.",
@@ -94,7 +151,7 @@ def queue_email(
     now = utcnow()
     values: dict[str, Any] = {
         "workspace_id": workspace_id,
-        "channel": "email",
+        "channel": channel,
         "purpose": purpose,
         "customer_id": customer_id,
         "user_id": user_id,
@@ -102,6 +159,7 @@ def queue_email(
         "subject": _clean_header(subject, 300),
         "body_text": text,
         "body_html": html,
+        "details": dict(details or {}),
         "dedupe_key": key,
         "status": "queued",
         "attempts": 0,
@@ -122,7 +180,7 @@ def queue_email(
         .execution_options(populate_existing=True)
     ).one()
     if message.status == "queued":
-        _send_after_commit(session)
+        _send_after_commit(session, channel)
     return message
 
 
@@ -520,7 +578,8 @@ def _send_after_commit(session: Session, channel: str = "email") -> None:
     """Start a sender once the transaction that queued a message commits (only when the
     channel's provider is configured; otherwise the message waits in the outbox and a sender
     would do nothing)."""
-    if not adapter_for(channel).ready(get_settings()):
+    adapter = ADAPTERS.get(channel)
+    if adapter is None or not adapter.ready(get_settings()):
         return
     # channels.tasks imports this module, so the task is imported when needed.
     from cxloop.channels.tasks import send_outbox

@@ -54,6 +54,7 @@ def deliver_outbox(
                         subject=m.subject,
                         text=m.body_text,
                         html=m.body_html,
+                        details=dict(m.details or {}),
                     )
                     for m in outbox.claim_due(
                         session, channel=adapter.channel, now=moment, limit=batch_size

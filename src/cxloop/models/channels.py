@@ -4,6 +4,7 @@ job never sends one twice and every send is on record."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +40,9 @@ class OutboundMessage(Base):
     subject: Mapped[str] = mapped_column(String(300), default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # What the channel needs beyond subject and body: email threading headers (In-Reply-To,
+    # References), a KakaoTalk template code and its variables, the SMS fallback.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)
