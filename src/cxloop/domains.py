@@ -86,7 +86,7 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "channels",
-        routers=("cxloop.channels.outbox_api:router",),
+        routers=("cxloop.channels.outbox_api:router", "cxloop.channels.hooks_api:router"),
         pages=("cxloop.web.channels.outbox:router",),  # settings: what was sent, retry and cancel
         jobs=("cxloop.channels.tasks",),
         erase_hooks=("cxloop.channels.hooks:scrub_outbox",),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.channels.adapters import StatusReport
+from cxloop.channels.message_rules import check_message
 from cxloop.channels.providers import ADAPTERS
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
@@ -148,6 +149,10 @@ def queue_message(
             "A dedupe key of 1 to 200 characters is required.",
             errors=[{"field": "dedupe_key", "message": "must be 1 to 200 characters"}],
         )
+    # A text message's bytes and characters, an Alimtalk's template and variables.
+    stored_details = check_message(
+        channel, purpose=purpose, subject=subject, text=text, details=details
+    )
     now = utcnow()
     values: dict[str, Any] = {
         "workspace_id": workspace_id,
@@ -159,7 +164,7 @@ def queue_message(
         "subject": _clean_header(subject, 300),
         "body_text": text,
         "body_html": html,
-        "details": dict(details or {}),
+        "details": stored_details,
         "dedupe_key": key,
         "status": "queued",
         "attempts": 0,

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = 30.0
     mail_from: str = "cxloop <no-reply@localhost>"
+    # Text messages (SMS/LMS) through Solapi: ready once the API key, its secret and the sender
+    # number registered with Solapi are set; until then text messages wait in the outbox.
+    solapi_base_url: str = "https://api.solapi.com"
+    solapi_api_key: str | None = None
+    solapi_api_secret: SecretStr | None = None
+    sms_sender: str | None = None
+    # KakaoTalk Alimtalk through NHN Cloud: ready once the app key, its secret key and the
+    # KakaoTalk channel's sender key are set. A customer without KakaoTalk gets the text as
+    # SMS/LMS from CXLOOP_SMS_SENDER (when it is set). The webhook signature, when set, is the
+    # one entered in NHN Cloud's webhook settings, and the delivery-result webhook checks it.
+    nhn_alimtalk_base_url: str = "https://api-alimtalk.cloud.toast.com"
+    nhn_appkey: str | None = None
+    nhn_secret_key: SecretStr | None = None
+    kakao_sender_key: str | None = None
+    nhn_webhook_signature: SecretStr | None = None
+    # How long a provider's HTTP API may take to connect and to answer, in seconds.
+    provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Behind a reverse proxy or load balancer: the addresses or networks (CIDR) of the proxies
     # whose X-Forwarded-For is believed, comma-separated. None by default: the address the
     # connection comes from is the client's (see core.http.client_address).
