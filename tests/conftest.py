@@ -223,3 +223,16 @@ def slug(cli: Cli) -> str:
     name = unique("cli-")
     assert cli("workspace", "create", f"Shop {name}", "--slug", name).code == 0
     return name
+
+
+@pytest.fixture
+def inbox() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free local port that keeps what it receives."""
+    from tests.helpers.smtp import SmtpInbox
+
+    server = SmtpInbox()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

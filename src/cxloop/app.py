@@ -204,6 +204,7 @@ def body_rules(settings: Settings) -> list[BodyRule]:
             re.compile(r"/api/v1/surveys/[^/]+/responses/import$"),
             settings.max_import_body_bytes,
         ),
+        BodyRule(re.compile(r"/hooks/email/"), settings.max_inbound_mail_bytes),
         # Survey pages and the widget: public, anyone may post there.
         BodyRule(re.compile(r"/(s|p|widget)/"), settings.max_public_body_bytes),
     ]

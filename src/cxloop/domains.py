@@ -147,6 +147,14 @@ DOMAINS: tuple[Domain, ...] = (
         cli=("cxloop.cli.feedback:import_app",),
     ),
     Domain(
+        "care",
+        routers=("cxloop.care.api:router", "cxloop.care.api:hooks"),
+        jobs=("cxloop.care.tasks",),
+        merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
+        export_hooks=("cxloop.care.hooks:export_conversations",),
+        erase_hooks=("cxloop.care.hooks:scrub_conversations",),
+    ),
+    Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
         pages=("cxloop.web.metrics.dashboard:router",),

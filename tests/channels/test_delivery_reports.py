@@ -7,7 +7,6 @@ message."""
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -111,16 +110,6 @@ def reply(in_reply_to: str) -> bytes:
     return mail.as_bytes()
 
 
-@pytest.fixture
-def smtp_inbox() -> Any:
-    server = SmtpInbox()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def sent_message(
     session: Session,
     tenant: Tenant,
@@ -145,12 +134,12 @@ def test_the_email_adapter_records_the_message_id_the_server_received(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
-    message = sent_message(session, tenant, tx_database, smtp_inbox, settings)
+    message = sent_message(session, tenant, tx_database, inbox, settings)
 
-    [received] = smtp_inbox.to("gone@example.net")
+    [received] = inbox.to("gone@example.net")
     assert message.status == "sent"
     assert message.provider_message_id == received["Message-ID"]
     assert (message.provider_message_id or "").startswith(f"<cxloop-{message.id}@")
@@ -160,7 +149,7 @@ def test_a_reply_carries_its_threading_headers_and_nothing_more(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
     queue(
@@ -181,16 +170,16 @@ def test_a_reply_carries_its_threading_headers_and_nothing_more(
     )
     session.flush()
 
-    channel_tasks.deliver_outbox(tx_database, settings=smtp_inbox.settings(settings))
+    channel_tasks.deliver_outbox(tx_database, settings=inbox.settings(settings))
 
-    [threaded] = smtp_inbox.to("minji@example.com")
+    [threaded] = inbox.to("minji@example.com")
     assert threaded["In-Reply-To"] == "<reply-1@example.com>"
     assert threaded["References"] == "<first@shop.example> <reply-1@example.com>"
     assert threaded["Bcc"] is None
-    [injected] = smtp_inbox.to("jisoo@example.com")
+    [injected] = inbox.to("jisoo@example.com")
     assert injected["Bcc"] is None
     assert injected["In-Reply-To"] == "<x@example.com> Bcc: everyone@example.com"
-    assert all(recipients != ["everyone@example.com"] for _f, recipients, _b in smtp_inbox.received)
+    assert all(recipients != ["everyone@example.com"] for _f, recipients, _b in inbox.received)
 
 
 @pytest.mark.parametrize(
@@ -249,12 +238,12 @@ def test_a_bounce_notice_marks_the_message_bounced_once(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
     whole_message: bool,
 ) -> None:
     # given a message the SMTP server accepted
-    message = sent_message(session, tenant, tx_database, smtp_inbox, settings)
+    message = sent_message(session, tenant, tx_database, inbox, settings)
     notice = dsn(message.provider_message_id or "", "gone@example.net", whole_message=whole_message)
 
     # when the bounce comes back, twice (a mailbox piped again after a crash)
@@ -280,10 +269,10 @@ def test_delivered_then_bounced_ends_bounced_and_never_goes_back(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
-    message = sent_message(session, tenant, tx_database, smtp_inbox, settings)
+    message = sent_message(session, tenant, tx_database, inbox, settings)
     message_id = message.provider_message_id or ""
     delivered = dsn(message_id, "gone@example.net", action="delivered", status="2.0.0")
     bounced = dsn(message_id, "gone@example.net")
@@ -305,10 +294,10 @@ def test_a_delay_notice_changes_nothing(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
-    message = sent_message(session, tenant, tx_database, smtp_inbox, settings)
+    message = sent_message(session, tenant, tx_database, inbox, settings)
     delayed = dsn(
         message.provider_message_id or "", "gone@example.net", action="delayed", status="4.4.1"
     )
@@ -324,10 +313,10 @@ def test_another_workspaces_key_cannot_mark_a_message(
     session: Session,
     tenant: Tenant,
     tx_database: Database,
-    smtp_inbox: SmtpInbox,
+    inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
-    message = sent_message(session, tenant, tx_database, smtp_inbox, settings)
+    message = sent_message(session, tenant, tx_database, inbox, settings)
     stranger = Tenant(session)
 
     response = client.post(

@@ -14,6 +14,17 @@ from tests.factories import Tenant, held_jobs
 EXAMPLES_PER_OPERATION = 30
 
 
+@schemathesis.serializer("message/rfc822")
+class RawMail:
+    """Generated bodies of the raw-mail routes (delivery reports, inbound mail) sent as bytes."""
+
+    def as_requests(self, context: object, value: object) -> dict[str, object]:
+        return {"data": value if isinstance(value, bytes) else str(value).encode()}
+
+    def as_werkzeug(self, context: object, value: object) -> dict[str, object]:
+        return self.as_requests(context, value)
+
+
 def _headers(operation: APIOperation, tenant: Tenant) -> dict[str, str]:
     return tenant.write if operation.path.startswith("/v1/") else tenant.api
 

@@ -30,6 +30,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The outbox holds every address mail goes to; reading it and retrying or cancelling
     # messages is for those who run the workspace.
     "outbox:manage": _ADMINS,
+    # Care: agents work conversations (read, reply, note, assign, resolve); admins set up
+    # inboxes and their webhooks.
+    "care:work": frozenset({"owner", "admin", "agent"}),
+    "care:manage": _ADMINS,
     "text:analyze": _ALL,
     # Text analytics: everyone reads analyses; those who work feedback correct their tags (the
     # corrections teach the model); admins and analysts edit the taxonomy and manage models.

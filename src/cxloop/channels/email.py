@@ -39,6 +39,12 @@ def _domain_of(address: str) -> str:
     return addr.rpartition("@")[2] or "localhost"
 
 
+def outbox_message_id(message_id: int, sender: str) -> str:
+    """The Message-ID the email adapter gives outbox message ``message_id`` sent from
+    ``sender`` (known before sending, so a conversation can record what replies will quote)."""
+    return f"<cxloop-{message_id}@{_domain_of(sender)}>"
+
+
 def build_message(
     *,
     sender: str,

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # limits: 500 KB a batch, 32 KB a call.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_import_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Raw mail posted to an inbox's inbound webhook (attachments included).
+    max_inbound_mail_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_public_body_bytes: int = Field(default=512 * 1024, ge=1024)
     # The most fields a url-encoded or multipart form may have (the survey editor posts about
     # 1,200 for a survey of 100 questions).

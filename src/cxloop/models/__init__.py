@@ -1,6 +1,7 @@
 """All ORM models, one module per aggregate; importing this package registers every table."""
 
 from cxloop.models.base import Base
+from cxloop.models.care import CareInbox, Conversation, ConversationMessage
 from cxloop.models.channels import OutboundMessage
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
@@ -39,7 +40,10 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BusCheckpoint",
+    "CareInbox",
     "ConsentRecord",
+    "Conversation",
+    "ConversationMessage",
     "Customer",
     "CustomerMerge",
     "Event",

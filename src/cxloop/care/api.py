@@ -1,0 +1,332 @@
+"""REST API of care: inboxes (admins), conversations and their messages, replies, notes and
+changes (agents); and the inbound email webhook an inbox's provider calls with raw mail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi import Path as FastPath
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from cxloop.accounts.access import Principal, require
+from cxloop.accounts.dependencies import ApiPrincipal, DbSession
+from cxloop.care import service
+from cxloop.care.mail import new_text
+from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
+from cxloop.channels.email import read_mail
+from cxloop.channels.receiving import take_status_reports
+from cxloop.core.errors import AuthenticationFailed, ValidationFailed
+from cxloop.core.ratelimit import RateLimiter
+from cxloop.models import CareInbox, Conversation, ConversationMessage, OutboundMessage
+
+router = APIRouter(prefix="/api/v1/care", tags=["care"])
+hooks = APIRouter(prefix="/hooks", tags=["care"])
+
+ConversationId = Annotated[int, FastPath(ge=1, le=2**53, description="Conversation id")]
+Status = Literal["open", "pending", "snoozed", "resolved"]
+Priority = Literal["urgent", "high", "normal", "low"]
+INBOUND_LIMIT = "600/minute"
+
+
+class InboxIn(BaseModel):
+    name: str = Field(max_length=200)
+    channel: Literal["email"] = "email"
+    address: str = Field(default="", max_length=320, description="The support address shown")
+    team: str = Field(default="", max_length=64)
+    reopen_days: int = Field(default=7, ge=0, le=365)
+
+
+class InboxOut(BaseModel):
+    id: int
+    name: str
+    channel: str
+    address: str
+    team: str
+    reopen_days: int
+    active: bool
+    created_at: datetime
+
+
+class NewInboxOut(InboxOut):
+    webhook_path: str = Field(description="POST raw RFC 822 mail here; shown only this once")
+
+
+class ConversationOut(BaseModel):
+    id: int
+    inbox_id: int
+    customer_id: int | None
+    channel: str
+    status: str
+    priority: str
+    subject: str
+    team: str
+    assignee_id: int | None
+    tags: list[str]
+    snoozed_until: datetime | None
+    last_message_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: str = Field(description="in (the customer), out (a reply) or note (private)")
+    author: str
+    author_user_id: int | None
+    subject: str
+    text: str = Field(description="What its author wrote, without the quoted history")
+    full_text: str
+    html: str = Field(description="Sanitised HTML, when the message had any")
+    automatic: bool
+    problem: str = Field(description="Why the message could not be read whole; empty if it was")
+    delivery: str | None = Field(description="The outbox status of a reply")
+    created_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+class TextIn(BaseModel):
+    text: str = Field(max_length=50_000)
+
+
+class ConversationPatch(BaseModel):
+    status: Status | None = None
+    priority: Priority | None = None
+    assignee_id: int | None = Field(default=None, description="A member's user id; null unassigns")
+    snoozed_until: datetime | None = None
+    tags: list[str] | None = Field(default=None, max_length=20)
+
+
+def _inbox_out(inbox: CareInbox) -> dict[str, object]:
+    return {name: getattr(inbox, name) for name in InboxOut.model_fields}
+
+
+def _conversation_out(conversation: Conversation) -> ConversationOut:
+    return ConversationOut(
+        **{name: getattr(conversation, name) for name in ConversationOut.model_fields}
+    )
+
+
+def _message_out(session: Session, message: ConversationMessage) -> MessageOut:
+    delivery = None
+    if message.outbound_message_id is not None:
+        outbound = session.get(OutboundMessage, message.outbound_message_id)
+        delivery = outbound.status if outbound is not None else None
+    return MessageOut(
+        id=message.id,
+        direction=message.direction,
+        author=message.author,
+        author_user_id=message.author_user_id,
+        subject=message.subject,
+        text=new_text(message.body_text) if message.direction == "in" else message.body_text,
+        full_text=message.body_text or message.raw,
+        html=message.body_html,
+        automatic=message.automatic,
+        problem=message.problem,
+        delivery=delivery,
+        created_at=message.created_at,
+    )
+
+
+def _conversation(session: Session, principal: Principal, conversation_id: int) -> Conversation:
+    return service.get_conversation(
+        session, workspace_id=principal.workspace_id, conversation_id=conversation_id
+    )
+
+
+def _detail(session: Session, conversation: Conversation) -> ConversationDetail:
+    messages = service.messages_of(session, conversation=conversation, limit=500)
+    return ConversationDetail(
+        **_conversation_out(conversation).model_dump(),
+        messages=[_message_out(session, m) for m in messages],
+    )
+
+
+@router.post("/inboxes", response_model=NewInboxOut, status_code=201)
+def create_inbox(body: InboxIn, principal: ApiPrincipal, session: DbSession) -> NewInboxOut:
+    """Create an inbox; the reply holds its webhook path with the secret token, once."""
+    require(principal, "care:manage")
+    made = service.create_inbox(
+        session,
+        principal=principal,
+        name=body.name,
+        channel=body.channel,
+        address=body.address,
+        team=body.team,
+        reopen_days=body.reopen_days,
+    )
+    return NewInboxOut(**_inbox_out(made.inbox), webhook_path=f"/hooks/email/{made.token}")
+
+
+@router.get("/inboxes", response_model=list[InboxOut])
+def list_inboxes(principal: ApiPrincipal, session: DbSession) -> list[InboxOut]:
+    """The workspace's inboxes (never their tokens)."""
+    require(principal, "care:work")
+    return [
+        InboxOut(**_inbox_out(i))
+        for i in service.list_inboxes(session, workspace_id=principal.workspace_id)
+    ]
+
+
+@router.get("/conversations", response_model=ConversationPage)
+def list_conversations(
+    principal: ApiPrincipal,
+    session: DbSession,
+    status: Status | None = None,
+    inbox_id: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=20, description="me, none, or a member's user id")
+    ] = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ConversationPage:
+    """Conversations, the latest message first, with cursor pagination."""
+    require(principal, "care:work")
+    assignee_id: int | None = None
+    if assignee == "me":
+        if principal.user_id is None:
+            raise ValidationFailed(
+                "assignee=me needs a signed-in member; an API key is nobody's.",
+                errors=[{"field": "assignee", "message": "no member behind an API key"}],
+            )
+        assignee_id = principal.user_id
+    elif assignee not in (None, "none"):
+        if not assignee.isdigit():
+            raise ValidationFailed(
+                "assignee is me, none, or a member's user id.",
+                errors=[{"field": "assignee", "message": "me, none or a user id"}],
+            )
+        assignee_id = int(assignee)
+    filters = service.ConversationFilter(
+        status=status,
+        inbox_id=inbox_id,
+        unassigned=assignee == "none",
+        assignee_id=assignee_id,
+        customer_id=customer_id,
+    )
+    rows, next_cursor = service.list_conversations(
+        session, workspace_id=principal.workspace_id, filters=filters, cursor=cursor, limit=limit
+    )
+    return ConversationPage(items=[_conversation_out(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
+def get_conversation(
+    conversation_id: ConversationId, principal: ApiPrincipal, session: DbSession
+) -> ConversationDetail:
+    """A conversation with its messages and notes, oldest first."""
+    require(principal, "care:work")
+    return _detail(session, _conversation(session, principal, conversation_id))
+
+
+@router.post("/conversations/{conversation_id}/replies", response_model=MessageOut, status_code=201)
+def reply(
+    conversation_id: ConversationId, body: TextIn, principal: ApiPrincipal, session: DbSession
+) -> MessageOut:
+    """Reply to the customer (by email, threaded under their latest message)."""
+    require(principal, "care:work")
+    conversation = _conversation(session, principal, conversation_id)
+    message = service.reply(session, conversation=conversation, principal=principal, text=body.text)
+    return _message_out(session, message)
+
+
+@router.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201)
+def add_note(
+    conversation_id: ConversationId, body: TextIn, principal: ApiPrincipal, session: DbSession
+) -> MessageOut:
+    """A private note for the team."""
+    require(principal, "care:work")
+    conversation = _conversation(session, principal, conversation_id)
+    note = service.add_note(session, conversation=conversation, principal=principal, text=body.text)
+    return _message_out(session, note)
+
+
+@router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
+def update_conversation(
+    conversation_id: ConversationId,
+    body: ConversationPatch,
+    principal: ApiPrincipal,
+    session: DbSession,
+) -> ConversationOut:
+    """Change status (snoozed needs snoozed_until), priority, assignee or tags."""
+    require(principal, "care:work")
+    conversation = _conversation(session, principal, conversation_id)
+    changes = body.model_dump(exclude_unset=True)
+    service.update_conversation(
+        session,
+        conversation=conversation,
+        status=changes.get("status"),
+        priority=changes.get("priority"),
+        snoozed_until=changes.get("snoozed_until"),
+        tags=changes.get("tags"),
+        **({"assignee_id": changes["assignee_id"]} if "assignee_id" in changes else {}),
+    )
+    return _conversation_out(conversation)
+
+
+class InboundOut(BaseModel):
+    status: Literal["stored", "duplicate", "delivery_report", "automatic", "unreadable"]
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+@hooks.post(
+    "/email/{token}",
+    response_model=InboundOut,
+    status_code=202,
+    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}}}},
+)
+def inbound_email(
+    token: Annotated[str, FastPath(max_length=200)],
+    request: Request,
+    session: DbSession,
+    payload: Annotated[bytes, Body(media_type="message/rfc822")] = b"",
+) -> InboundOut:
+    """Take one raw RFC 822 message for the inbox whose secret token is in the path (what mail
+    providers' inbound webhooks send). A wrong token is 401 and nothing is stored; a message
+    that cannot be read is kept raw with the reason, never dropped; a delivery status report
+    updates the outbox instead."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    inbox = service.inbox_for_token(session, token=token)
+    if inbox is None:
+        raise AuthenticationFailed("Unknown inbox token.")
+    limiter.check(
+        INBOUND_LIMIT, "care-inbound", str(inbox.id), detail="Too much mail for this inbox."
+    )
+    try:
+        received = read_mail(payload)
+    except NotUnderstood as exc:
+        kept = service.keep_unreadable(session, inbox=inbox, raw=payload, problem=str(exc))
+        return InboundOut(
+            status="unreadable", conversation_id=kept.conversation_id, message_id=kept.id
+        )
+    if all(isinstance(item, StatusReport) for item in received):
+        take_status_reports(
+            session,
+            workspace_id=inbox.workspace_id,
+            channel="email",
+            payload=payload,
+            content_type="message/rfc822",
+        )
+        return InboundOut(status="delivery_report")
+    mail = next(item for item in received if isinstance(item, Inbound))
+    result = service.receive_email(session, inbox=inbox, mail=mail)
+    if result is None:
+        return InboundOut(status="automatic")
+    return InboundOut(
+        status="stored" if result.created else "duplicate",
+        conversation_id=result.conversation.id,
+        message_id=result.message.id,
+    )

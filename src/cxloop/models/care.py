@@ -1,0 +1,106 @@
+"""Care: inboxes that take customers' messages in, conversations with one customer on one
+channel, and the messages and notes in them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cxloop.core.timeutil import utcnow
+from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
+
+INBOX_CHANNELS = ("email",)
+CONVERSATION_STATUSES = ("open", "pending", "snoozed", "resolved")
+PRIORITIES = ("urgent", "high", "normal", "low")
+MESSAGE_DIRECTIONS = ("in", "out", "note")
+MESSAGE_AUTHORS = ("customer", "agent", "bot", "system")
+
+
+class CareInbox(Timestamped, Base):
+    """Where messages of one channel arrive: a support address, its team, and the secret token
+    its inbound webhook is called with (stored hashed)."""
+
+    __tablename__ = "care_inboxes"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    address: Mapped[str] = mapped_column(String(320), default="")
+    team: Mapped[str] = mapped_column(String(64), default="")
+    token_hash: Mapped[str] = mapped_column(String(64))
+    # A customer writing again within this many days of a resolution reopens the conversation;
+    # later, it starts a new one.
+    reopen_days: Mapped[int] = mapped_column(default=7)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Conversation(Timestamped, Base):
+    """One customer's thread on one channel, worked by the team."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index(
+            "ix_conversations_workspace_status_last", "workspace_id", "status", "last_message_at"
+        ),
+        Index("ix_conversations_customer", "customer_id", "workspace_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("care_inboxes.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    team: Mapped[str] = mapped_column(String(64), default="")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(8), default="")
+    tags: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    snoozed_until: Mapped[datetime | None]
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_customer_message_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConversationMessage(Timestamped, Base):
+    """A message in a conversation: the customer's, an agent's reply, or a private note.
+    ``channel_message_id`` is the channel's own id (an email's Message-ID), by which replies
+    find their conversation and a replayed delivery is stored once."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "channel_message_id"),
+        Index("ix_conversation_messages_conversation", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))
+    author: Mapped[str] = mapped_column(String(16))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    # Sanitised before it is stored: no script, no event handler, no remote-content trick.
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    channel_message_id: Mapped[str | None] = mapped_column(String(300))
+    # Email: the ids of the messages it answers (In-Reply-To first, then References).
+    thread_ids: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL")
+    )
+    # An automatic message (auto-reply, out-of-office): shown, but it never reopens anything.
+    automatic: Mapped[bool] = mapped_column(default=False)
+    # Why a message could not be read whole (it is kept raw in ``raw`` then).
+    problem: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sent_at: Mapped[datetime | None]
