@@ -3,7 +3,7 @@ changes (agents); and the inbound email webhook an inbox's provider calls with r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -13,14 +13,22 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import service
+from cxloop.care import service, sla
 from cxloop.care.mail import new_text
 from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
 from cxloop.channels.email import read_mail
 from cxloop.channels.receiving import take_status_reports
 from cxloop.core.errors import AuthenticationFailed, ValidationFailed
 from cxloop.core.ratelimit import RateLimiter
-from cxloop.models import CareInbox, Conversation, ConversationMessage, OutboundMessage
+from cxloop.core.timeutil import utcnow
+from cxloop.models import (
+    CareInbox,
+    CareTeamHours,
+    Conversation,
+    ConversationMessage,
+    OutboundMessage,
+    SlaPolicy,
+)
 
 router = APIRouter(prefix="/api/v1/care", tags=["care"])
 hooks = APIRouter(prefix="/hooks", tags=["care"])
@@ -70,6 +78,12 @@ class ConversationOut(BaseModel):
     first_response_at: datetime | None
     resolved_at: datetime | None
     created_at: datetime
+    first_response_due_at: datetime | None
+    next_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    sla: dict[str, str] = Field(
+        description="Each SLA target's state: active, at_risk, met or missed"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -112,9 +126,12 @@ def _inbox_out(inbox: CareInbox) -> dict[str, object]:
     return {name: getattr(inbox, name) for name in InboxOut.model_fields}
 
 
-def _conversation_out(conversation: Conversation) -> ConversationOut:
+def _conversation_out(conversation: Conversation, warn: timedelta | None = None) -> ConversationOut:
+    fields = {
+        name: getattr(conversation, name) for name in ConversationOut.model_fields if name != "sla"
+    }
     return ConversationOut(
-        **{name: getattr(conversation, name) for name in ConversationOut.model_fields}
+        **fields, sla=sla.states(conversation, warn=warn or timedelta(minutes=30))
     )
 
 
@@ -330,3 +347,114 @@ def inbound_email(
         conversation_id=result.conversation.id,
         message_id=result.message.id,
     )
+
+
+# --- SLA policies and business hours (admins) -----------------------------------------------------
+
+TeamQuery = Annotated[str, Query(max_length=64, description='The team; "" for the default')]
+
+
+class PolicyIn(BaseModel):
+    first_response_minutes: int | None = Field(default=None, ge=1, le=sla.MAX_TARGET_MINUTES)
+    next_response_minutes: int | None = Field(default=None, ge=1, le=sla.MAX_TARGET_MINUTES)
+    resolution_minutes: int | None = Field(default=None, ge=1, le=sla.MAX_TARGET_MINUTES)
+    business_hours: bool = Field(default=True, description="Count business hours, not the clock")
+    warn_minutes: int = Field(default=30, ge=0, le=1440)
+
+
+class PolicyOut(PolicyIn):
+    team: str
+
+
+class HoursIn(BaseModel):
+    zone: str = Field(default="Asia/Seoul", max_length=64)
+    weekly: list[list[list[int]]] = Field(
+        description="Seven days, Monday first: [[start, end], …] minutes from local midnight",
+        min_length=7,
+        max_length=7,
+    )
+    public_holidays: bool = Field(default=True, description="Closed on Korean public holidays")
+    closed_days: list[date] = Field(default_factory=list, max_length=366)
+
+
+class HoursOut(HoursIn):
+    team: str
+    open_now: bool
+    override_open: bool | None
+    override_until: datetime | None
+
+
+class OverrideIn(BaseModel):
+    open: bool | None = Field(description="true: open now, false: closed now, null: as scheduled")
+
+
+def _policy_out(policy: SlaPolicy) -> PolicyOut:
+    return PolicyOut(**{name: getattr(policy, name) for name in PolicyOut.model_fields})
+
+
+def _hours_out(hours: CareTeamHours) -> HoursOut:
+    calendar = sla.calendar_of(hours)
+    return HoursOut(
+        team=hours.team,
+        zone=hours.zone,
+        weekly=hours.weekly,
+        public_holidays=hours.public_holidays,
+        closed_days=[date.fromisoformat(d) for d in hours.closed_days],
+        open_now=calendar.is_open(utcnow()),
+        override_open=hours.override_open,
+        override_until=calendar.override_until(),
+    )
+
+
+@router.put("/sla", response_model=PolicyOut)
+def set_policy(
+    body: PolicyIn, principal: ApiPrincipal, session: DbSession, team: TeamQuery = ""
+) -> PolicyOut:
+    """Set a team's SLA targets (the default policy with team ""); conversations started from
+    now on run to them."""
+    require(principal, "care:manage")
+    policy = sla.set_policy(
+        session, workspace_id=principal.workspace_id, team=team, **body.model_dump()
+    )
+    return _policy_out(policy)
+
+
+@router.put("/business-hours", response_model=HoursOut)
+def set_hours(
+    body: HoursIn, principal: ApiPrincipal, session: DbSession, team: TeamQuery = ""
+) -> HoursOut:
+    """Set a team's business hours (the default with team "")."""
+    require(principal, "care:manage")
+    hours = sla.set_hours(
+        session, workspace_id=principal.workspace_id, team=team, **body.model_dump()
+    )
+    return _hours_out(hours)
+
+
+@router.get("/business-hours", response_model=HoursOut)
+def get_hours(principal: ApiPrincipal, session: DbSession, team: TeamQuery = "") -> HoursOut:
+    """A team's business hours (or the default's), whether it is open now and any override."""
+    require(principal, "care:work")
+    hours = sla.hours_for(session, workspace_id=principal.workspace_id, team=team)
+    if hours is None:  # the defaults, not stored
+        hours = CareTeamHours(
+            team="",
+            zone="Asia/Seoul",
+            weekly=sla.OFFICE_WEEK,
+            public_holidays=True,
+            closed_days=[],
+            override_open=None,
+        )
+    return _hours_out(hours)
+
+
+@router.post("/business-hours/override", response_model=HoursOut)
+def override_hours(
+    body: OverrideIn, principal: ApiPrincipal, session: DbSession, team: TeamQuery = ""
+) -> HoursOut:
+    """Open or close a team now, until its schedule next changes (null lifts it)."""
+    require(principal, "care:manage")
+    hours = sla.set_override(
+        session, workspace_id=principal.workspace_id, team=team, open_now=body.open
+    )
+    return _hours_out(hours)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.care import sla
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.channels import outbox
 from cxloop.channels.adapters import Inbound
@@ -236,7 +237,9 @@ def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer:
     return survivor_of(session, customer) or customer
 
 
-def receive_email(session: Session, *, inbox: CareInbox, mail: Inbound) -> Received | None:
+def receive_email(
+    session: Session, *, inbox: CareInbox, mail: Inbound, now: datetime | None = None
+) -> Received | None:
     """Take a customer's email into its conversation (see the module's threading rules).
     Returns None for an automatic message that answers no conversation: nobody is told."""
     existing = _by_message_id(session, inbox.workspace_id, mail.provider_message_id)
@@ -244,7 +247,7 @@ def receive_email(session: Session, *, inbox: CareInbox, mail: Inbound) -> Recei
         conversation = session.get(Conversation, existing.conversation_id)
         assert conversation is not None
         return Received(conversation, existing, created=False)
-    now = utcnow()
+    now = now or utcnow()
     automatic = is_automatic(mail.headers)
     customer = _customer_of(session, inbox, mail)
     thread = [mail.in_reply_to, *reversed(mail.references)]
@@ -268,6 +271,14 @@ def receive_email(session: Session, *, inbox: CareInbox, mail: Inbound) -> Recei
         )
         session.add(conversation)
         session.flush()
+        sla.start_clocks(session, conversation, at=now)
+    elif not automatic:
+        sla.customer_wrote(
+            session,
+            conversation,
+            at=now,
+            reopened=conversation.status == "resolved",
+        )
     text = mail.text or ""
     problem = ""
     if len(text) > MAX_BODY:
@@ -419,7 +430,12 @@ def _clean_body(text: str) -> str:
 
 
 def reply(
-    session: Session, *, conversation: Conversation, principal: Principal, text: str
+    session: Session,
+    *,
+    conversation: Conversation,
+    principal: Principal,
+    text: str,
+    now: datetime | None = None,
 ) -> ConversationMessage:
     """An agent's reply to the customer: queued in the outbox (sent once, after commit), and
     threaded under the customer's latest message so it lands in the same thread of their mail
@@ -472,7 +488,8 @@ def reply(
     )
     message.outbound_message_id = queued.id
     message.channel_message_id = outbox_message_id(queued.id, get_settings().mail_from)
-    now = utcnow()
+    now = now or utcnow()
+    sla.agent_replied(conversation, at=now)
     conversation.last_message_at = now
     conversation.first_response_at = conversation.first_response_at or now
     if conversation.status == "open":
@@ -510,6 +527,7 @@ def update_conversation(
     assignee_id: int | object | None = _UNSET,
     snoozed_until: datetime | None = None,
     tags: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> Conversation:
     """Change what an agent may change: status (snoozing needs a time to wake at), priority,
     assignee (a member of the workspace, or None) and tags."""
@@ -528,7 +546,10 @@ def update_conversation(
             conversation.snoozed_until = as_utc(snoozed_until)
         else:
             conversation.snoozed_until = None
-        conversation.resolved_at = utcnow() if status == "resolved" else None
+        moment = now or utcnow()
+        if status == "resolved" and conversation.status != "resolved":
+            sla.resolved(conversation, at=moment)
+        conversation.resolved_at = moment if status == "resolved" else None
         conversation.status = status
     if priority is not None:
         if priority not in PRIORITIES:

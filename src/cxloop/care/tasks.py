@@ -1,10 +1,11 @@
-"""Care jobs: snoozed conversations wake when their time comes (every minute)."""
+"""Care jobs, every minute: snoozed conversations wake when their time comes, and SLA clocks
+record their misses and warn the team before one."""
 
 from __future__ import annotations
 
 from huey import crontab
 
-from cxloop.care import service
+from cxloop.care import service, sla
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
 
@@ -14,3 +15,11 @@ def wake_snoozed_conversations() -> int:
     """Every minute: reopen the snoozed conversations whose time has come."""
     with get_database().session() as session:
         return service.wake_snoozed(session)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_sla_clocks() -> int:
+    """Every minute: record missed SLA targets and warn teams of those about to be missed."""
+    with get_database().session() as session:
+        misses, _warnings = sla.sweep(session)
+        return misses

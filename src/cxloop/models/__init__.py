@@ -1,7 +1,13 @@
 """All ORM models, one module per aggregate; importing this package registers every table."""
 
 from cxloop.models.base import Base
-from cxloop.models.care import CareInbox, Conversation, ConversationMessage
+from cxloop.models.care import (
+    CareInbox,
+    CareTeamHours,
+    Conversation,
+    ConversationMessage,
+    SlaPolicy,
+)
 from cxloop.models.channels import OutboundMessage
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
@@ -41,6 +47,7 @@ __all__ = [
     "Base",
     "BusCheckpoint",
     "CareInbox",
+    "CareTeamHours",
     "ConsentRecord",
     "Conversation",
     "ConversationMessage",
@@ -62,6 +69,7 @@ __all__ = [
     "OutboundMessage",
     "Product",
     "Response",
+    "SlaPolicy",
     "Survey",
     "SurveyVersion",
     "TextAnalysis",

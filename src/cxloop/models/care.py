@@ -39,6 +39,45 @@ class CareInbox(Timestamped, Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class CareTeamHours(Base):
+    """A team's business hours ("" is the workspace's default): weekly hours in its time zone,
+    Korean public holidays or not, its own closed days, and a manual open/closed override."""
+
+    __tablename__ = "care_team_hours"
+    __table_args__ = (UniqueConstraint("workspace_id", "team"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    team: Mapped[str] = mapped_column(String(64), default="")
+    zone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
+    # Seven days, Monday first, each a list of [start, end] minutes from local midnight.
+    weekly: Mapped[list[Any]] = mapped_column(PortableJSON, default=list)
+    public_holidays: Mapped[bool] = mapped_column(default=True)
+    closed_days: Mapped[list[str]] = mapped_column(PortableJSON, default=list)  # ISO dates
+    override_open: Mapped[bool | None]
+    override_since: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SlaPolicy(Base):
+    """Response and resolution targets for a team's conversations ("" for every team without
+    its own), counted in its business hours or on the wall clock."""
+
+    __tablename__ = "care_sla_policies"
+    __table_args__ = (UniqueConstraint("workspace_id", "team"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    team: Mapped[str] = mapped_column(String(64), default="")
+    first_response_minutes: Mapped[int | None]
+    next_response_minutes: Mapped[int | None]
+    resolution_minutes: Mapped[int | None]
+    business_hours: Mapped[bool] = mapped_column(default=True)
+    # Members of the team are told this long before a target is missed.
+    warn_minutes: Mapped[int] = mapped_column(default=30)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Conversation(Timestamped, Base):
     """One customer's thread on one channel, worked by the team."""
 
@@ -67,6 +106,13 @@ class Conversation(Timestamped, Base):
     last_customer_message_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # SLA clocks: when each target falls due (None: no target, or not running), the targets
+    # missed so far, and the warnings already given (so each is given once).
+    first_response_due_at: Mapped[datetime | None]
+    next_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    sla_missed: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    sla_warned: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -37,6 +37,9 @@ NOTICE_KINDS = (
     "followup_digest",
     "followup_overdue_digest",
     "text_spike",
+    "care_sla_first_response",
+    "care_sla_next_response",
+    "care_sla_resolution",
 )
 # Who hears about a team's work when the team has no members.
 FALLBACK_ROLES = ("owner", "admin")
