@@ -150,9 +150,11 @@ DOMAINS: tuple[Domain, ...] = (
         "care",
         routers=("cxloop.care.api:router", "cxloop.care.api:hooks"),
         jobs=("cxloop.care.tasks",),
+        consumers=("cxloop.care.texts:conversation_message_analysis",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
         export_hooks=("cxloop.care.hooks:export_conversations",),
         erase_hooks=("cxloop.care.hooks:scrub_conversations",),
+        text_sources=("cxloop.care.texts:conversation_texts",),
     ),
     Domain(
         "metrics",

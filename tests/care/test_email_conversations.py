@@ -177,6 +177,22 @@ def test_unreadable_mail_is_kept_raw_with_the_reason(
     assert "this is not mail" in message["full_text"]
 
 
+def test_mail_from_an_address_nobody_can_answer_is_kept_and_marked(
+    client: TestClient, tenant: Tenant, hook: str
+) -> None:
+    result = post(client, hook, mail(sender='"><script>x()</script> <not an address>'))
+
+    shown = detail(client, tenant, result["conversation_id"])
+    assert shown["customer_id"] is None
+    assert "is not one a reply can go to" in shown["messages"][0]["problem"]
+    refused = client.post(
+        f"/api/v1/care/conversations/{result['conversation_id']}/replies",
+        json={"text": "답장"},
+        headers=tenant.api,
+    )
+    assert refused.status_code == 409
+
+
 def test_html_is_made_safe_before_an_agent_sees_it(
     client: TestClient, tenant: Tenant, hook: str
 ) -> None:

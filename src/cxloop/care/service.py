@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import sla
+from cxloop.care import sla, texts
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.channels import outbox
 from cxloop.channels.adapters import Inbound
@@ -48,6 +48,7 @@ from cxloop.models import (
 from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
 from cxloop.profiles import service as profiles
 from cxloop.profiles.activity import survivor_of
+from cxloop.profiles.contact import normalise_email
 
 MAX_BODY = 200_000  # characters of a message kept as text; the rest is cut with a note
 MAX_TAGS = 20
@@ -221,7 +222,11 @@ def _same_subject(
     return None
 
 
-def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer:
+def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer | None:
+    """The sender's profile, found or made by their address; None when the address is not one
+    (the message is kept, marked, in a conversation without a customer)."""
+    if normalise_email(mail.sender) is None:
+        return None
     workspace = session.get(Workspace, inbox.workspace_id)
     assert workspace is not None
     customer = profiles.create_customer(
@@ -251,18 +256,20 @@ def receive_email(
     automatic = is_automatic(mail.headers)
     customer = _customer_of(session, inbox, mail)
     thread = [mail.in_reply_to, *reversed(mail.references)]
-    conversation = _answered(session, inbox, customer, thread)
-    if conversation is not None and not automatic and not _reopenable(conversation, inbox, now):
-        conversation = None  # too long after it was resolved: a new conversation
-    if conversation is None:
-        conversation = _same_subject(session, inbox, customer, mail.subject, now)
+    conversation = None
+    if customer is not None:
+        conversation = _answered(session, inbox, customer, thread)
+        if conversation is not None and not automatic and not _reopenable(conversation, inbox, now):
+            conversation = None  # too long after it was resolved: a new conversation
+        if conversation is None:
+            conversation = _same_subject(session, inbox, customer, mail.subject, now)
     if conversation is None:
         if automatic:
             return None
         conversation = Conversation(
             workspace_id=inbox.workspace_id,
             inbox_id=inbox.id,
-            customer_id=customer.id,
+            customer_id=customer.id if customer is not None else None,
             channel=inbox.channel,
             status="open",
             subject=" ".join(mail.subject.split())[:300],
@@ -281,6 +288,8 @@ def receive_email(
         )
     text = mail.text or ""
     problem = ""
+    if customer is None:
+        problem = f"The sender's address {mail.sender[:320]!r} is not one a reply can go to."
     if len(text) > MAX_BODY:
         text, problem = text[:MAX_BODY], f"The text was cut at {MAX_BODY:,} characters."
     message = ConversationMessage(
@@ -298,6 +307,8 @@ def receive_email(
         sent_at=mail.sent_at,
     )
     session.add(message)
+    session.flush()
+    texts.record_on_timeline(session, message=message, conversation=conversation)
     conversation.last_message_at = now
     if not automatic:
         conversation.last_customer_message_at = now
