@@ -23,6 +23,8 @@ from cxloop.models import (
     ApiKey,
     AuditEntry,
     ConsentRecord,
+    Conversation,
+    ConversationMessage,
     Customer,
     CustomerMerge,
     Event,
@@ -34,9 +36,11 @@ from cxloop.models import (
     Membership,
     Order,
     OrderItem,
+    OutboundMessage,
     Product,
     Response,
     Survey,
+    TextAnalysis,
     Workspace,
 )
 
@@ -255,8 +259,42 @@ def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:
     statuses = {o.status for o in orders}
     assert "completed" in statuses and statuses <= {"completed", "refunded"}
     channels = set(db.scalars(select(Event.channel).where(Event.workspace_id == demo.workspace_id)))
-    # Survey answers join the timeline on their own channel.
-    assert {"web", "ios", "android"} <= channels <= {"web", "ios", "android", "server", "survey"}
+    # Survey answers and customers' emails join the timeline on their own channels.
+    assert {"web", "ios", "android"} <= channels
+    assert channels <= {"web", "ios", "android", "server", "survey", "email"}
+
+
+def test_a_month_of_conversations_with_replies_resolutions_and_clocks(
+    db: Session, demo: Snapshot
+) -> None:
+    conversations = list(
+        db.scalars(select(Conversation).where(Conversation.workspace_id == demo.workspace_id))
+    )
+    assert len(conversations) >= 3
+    assert all(c.customer_id is not None and c.assignee_id is not None for c in conversations)
+    assert all(c.first_response_due_at is not None for c in conversations)
+    replies = db.scalars(
+        select(ConversationMessage).where(
+            ConversationMessage.workspace_id == demo.workspace_id,
+            ConversationMessage.direction == "out",
+        )
+    ).all()
+    assert replies
+    sent = db.scalars(
+        select(OutboundMessage.status).where(
+            OutboundMessage.id.in_([r.outbound_message_id for r in replies])
+        )
+    ).all()
+    assert set(sent) == {"sent"}  # the demo mails nobody
+    analysed = db.scalar(
+        select(func.count())
+        .select_from(TextAnalysis)
+        .where(
+            TextAnalysis.workspace_id == demo.workspace_id,
+            TextAnalysis.source_type == "conversation_message",
+        )
+    )
+    assert analysed and analysed >= len(conversations)
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:

@@ -275,6 +275,7 @@ def receive_email(
             subject=" ".join(mail.subject.split())[:300],
             team=inbox.team,
             last_message_at=now,
+            created_at=now,
         )
         session.add(conversation)
         session.flush()
@@ -305,6 +306,7 @@ def receive_email(
         automatic=automatic,
         problem=problem,
         sent_at=mail.sent_at,
+        created_at=now,
     )
     session.add(message)
     session.flush()
@@ -473,7 +475,9 @@ def reply(
             "References": " ".join(dict.fromkeys(i for i in chain if i))[-1900:].lstrip(),
         }
     subject = thread_subject(conversation.subject) or conversation.subject
+    now = now or utcnow()
     message = ConversationMessage(
+        created_at=now,
         workspace_id=conversation.workspace_id,
         conversation_id=conversation.id,
         direction="out",
@@ -499,7 +503,6 @@ def reply(
     )
     message.outbound_message_id = queued.id
     message.channel_message_id = outbox_message_id(queued.id, get_settings().mail_from)
-    now = now or utcnow()
     sla.agent_replied(conversation, at=now)
     conversation.last_message_at = now
     conversation.first_response_at = conversation.first_response_at or now
