@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from cxloop.accounts.service import KEY_KINDS
+from cxloop.care import views as care_views
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
+from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.models.customer import (
     CONSENT_CHANNELS,
@@ -27,6 +29,7 @@ from cxloop.models.workspace import ROLES
 from cxloop.profiles.service import SORTS
 from cxloop.web import errors
 from cxloop.web.accounts import admin
+from cxloop.web.care import inbox as care_inbox
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
 
@@ -60,6 +63,10 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "outbox.status.": MESSAGE_STATUSES,
     "outbox.channel.": MESSAGE_CHANNELS,
     "outbox.purpose.": OUTBOX_PURPOSES,
+    "inbox.view.": care_views.VIEW_NAMES,
+    "inbox.status.": CONVERSATION_STATUSES,
+    "inbox.set_status.": care_inbox.STATUS_ACTIONS,
+    "inbox.priority.": PRIORITIES,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

@@ -1,0 +1,162 @@
+"""What the inbox screens read beyond one conversation: the views agents pick from (mine,
+unassigned, open, pending, snoozed, resolved) with their counts, the members a conversation can
+be assigned to, and the rows a page of conversations shows (customer, latest customer message,
+delivery of replies), each read in one query for the whole page. Queries only, every one scoped
+to the workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from cxloop.accounts.access import PERMISSIONS
+from cxloop.care.service import ConversationFilter
+from cxloop.models import ConversationMessage, Customer, Membership, OutboundMessage, User
+from cxloop.models.care import Conversation
+
+# The inbox's views, in the order they are shown: (name, status it shows, whose).
+VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("mine", "open", "me"),
+    ("unassigned", "open", "nobody"),
+    ("open", "open", "anyone"),
+    ("pending", "pending", "anyone"),
+    ("snoozed", "snoozed", "anyone"),
+    ("resolved", "resolved", "anyone"),
+)
+VIEW_NAMES = tuple(name for name, _, _ in VIEWS)
+
+
+def view_filter(
+    view: str, *, user_id: int, inbox_id: int | None = None, status: str | None = None
+) -> ConversationFilter:
+    """The conversation filter of a view (``status`` overrides the view's own status)."""
+    _, view_status, whose = next((v for v in VIEWS if v[0] == view), VIEWS[2])
+    return ConversationFilter(
+        status=status or view_status,
+        inbox_id=inbox_id,
+        assignee_id=user_id if whose == "me" else None,
+        unassigned=whose == "nobody",
+    )
+
+
+def view_counts(
+    session: Session, *, workspace_id: int, user_id: int, inbox_id: int | None = None
+) -> dict[str, int]:
+    """How many conversations each view holds (in one inbox, or in all of them)."""
+    mine = func.sum(case((Conversation.assignee_id == user_id, 1), else_=0))
+    nobody = func.sum(case((Conversation.assignee_id.is_(None), 1), else_=0))
+    query = select(Conversation.status, func.count(), mine, nobody).where(
+        Conversation.workspace_id == workspace_id
+    )
+    if inbox_id is not None:
+        query = query.where(Conversation.inbox_id == inbox_id)
+    by_status = {
+        status: (int(total or 0), int(my or 0), int(unassigned or 0))
+        for status, total, my, unassigned in session.execute(query.group_by(Conversation.status))
+    }
+    counts = {}
+    for name, status, whose in VIEWS:
+        total, my, unassigned = by_status.get(status, (0, 0, 0))
+        counts[name] = {"me": my, "nobody": unassigned}.get(whose, total)
+    return counts
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    name: str
+    email: str
+    role: str
+
+
+def assignable_members(session: Session, *, workspace_id: int) -> list[Member]:
+    """The workspace's members who work conversations (agents, admins, owners), by name."""
+    roles = sorted(PERMISSIONS["care:work"])
+    rows = session.execute(
+        select(User.id, User.display_name, User.email, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.workspace_id == workspace_id,
+            Membership.role.in_(roles),
+            User.is_active.is_(True),
+        )
+        .order_by(User.display_name, User.email)
+        .limit(500)
+    )
+    return [
+        Member(user_id=uid, name=name or email, email=email, role=role)
+        for uid, name, email, role in rows
+    ]
+
+
+def customers_by_id(
+    session: Session, *, workspace_id: int, customer_ids: Iterable[int | None]
+) -> dict[int, Customer]:
+    """The customers of a page of conversations, by id."""
+    ids = {i for i in customer_ids if i is not None}
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(ids))
+    )
+    return {c.id: c for c in rows}
+
+
+def latest_customer_messages(
+    session: Session, *, workspace_id: int, conversation_ids: Iterable[int]
+) -> dict[int, ConversationMessage]:
+    """Each conversation's latest message from the customer, by conversation id."""
+    ids = set(conversation_ids)
+    if not ids:
+        return {}
+    latest = (
+        select(func.max(ConversationMessage.id))
+        .where(
+            ConversationMessage.workspace_id == workspace_id,
+            ConversationMessage.conversation_id.in_(ids),
+            ConversationMessage.direction == "in",
+        )
+        .group_by(ConversationMessage.conversation_id)
+    )
+    rows = session.scalars(
+        select(ConversationMessage).where(
+            ConversationMessage.workspace_id == workspace_id, ConversationMessage.id.in_(latest)
+        )
+    )
+    return {m.conversation_id: m for m in rows}
+
+
+def delivery_statuses(
+    session: Session, *, workspace_id: int, messages: Iterable[ConversationMessage]
+) -> dict[int, str]:
+    """The outbox status of each reply among ``messages``, by message id."""
+    by_outbound = {
+        m.outbound_message_id: m.id for m in messages if m.outbound_message_id is not None
+    }
+    if not by_outbound:
+        return {}
+    rows = session.execute(
+        select(OutboundMessage.id, OutboundMessage.status).where(
+            OutboundMessage.workspace_id == workspace_id,
+            OutboundMessage.id.in_(by_outbound),
+        )
+    )
+    return {by_outbound[outbound_id]: status for outbound_id, status in rows}
+
+
+def user_names(
+    session: Session, *, workspace_id: int, user_ids: Iterable[int | None]
+) -> dict[int, str]:
+    """Display names (or emails) of the workspace's members among ``user_ids``."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.display_name, User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.workspace_id == workspace_id, User.id.in_(ids))
+    )
+    return {uid: name or email for uid, name, email in rows}

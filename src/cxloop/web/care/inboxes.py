@@ -1,0 +1,100 @@
+"""The inbox settings page: the workspace's inboxes, and a new one whose inbound webhook address
+(with its secret token) is shown once, with how to post mail to it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse, Response
+
+from cxloop.accounts.access import require
+from cxloop.care import service as care
+from cxloop.core.errors import ValidationFailed
+from cxloop.web import errors
+from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.rendering import render
+from cxloop.web.session import Page, WebContext, verify_csrf
+
+router = APIRouter(
+    prefix="/settings/inboxes", include_in_schema=False, dependencies=[Depends(verify_csrf)]
+)
+
+Text = Annotated[str, Form()]
+
+
+def _settings_page(
+    page: WebContext, template: str, *, status: int = 200, **values: Any
+) -> HTMLResponse:
+    return render(
+        page.request,
+        template,
+        page=page,
+        section="settings",
+        settings_section="inboxes",
+        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        status=status,
+        **values,
+    )
+
+
+def _inboxes(
+    page: WebContext, *, form: dict[str, str] | None = None, error: str = "", status: int = 200
+) -> HTMLResponse:
+    return _settings_page(
+        page,
+        "care/settings_inboxes.html",
+        status=status,
+        inboxes=care.list_inboxes(page.db, workspace_id=page.workspace.id),
+        form=form or {"name": "", "address": "", "team": "", "reopen_days": "7"},
+        error=error,
+    )
+
+
+@router.get("")
+def inboxes(page: Page) -> Response:
+    """The workspace's inboxes (never their tokens)."""
+    require(page.principal, "care:manage")
+    return _inboxes(page)
+
+
+@router.post("")
+def create_inbox(
+    page: Page,
+    name: Text = "",
+    address: Text = "",
+    team: Text = "",
+    reopen_days: Text = "7",
+) -> Response:
+    """Create an email inbox and show its webhook address with the secret token, this once."""
+    require(page.principal, "care:manage")
+    form = {
+        "name": name[:200],
+        "address": address[:320],
+        "team": team[:64],
+        "reopen_days": reopen_days[:8],
+    }
+    days = reopen_days.strip()
+    if not days.isdigit() or not 0 <= int(days[:4]) <= 365:
+        return _inboxes(page, form=form, status=422, error=page.t("inboxes.err.reopen_days"))
+    if not " ".join(name.split()):
+        return _inboxes(page, form=form, status=422, error=page.t("inboxes.err.name"))
+    try:
+        with page.db.begin_nested():
+            made = care.create_inbox(
+                page.db,
+                principal=page.principal,
+                name=name[:200],
+                address=address[:320],
+                team=team[:64],
+                reopen_days=int(days[:4]),
+            )
+    except ValidationFailed as exc:
+        return _inboxes(page, form=form, status=422, error=errors.describe(page.locale, exc))
+    host = str(page.request.base_url).rstrip("/")
+    return _settings_page(
+        page,
+        "care/inbox_created.html",
+        inbox=made.inbox,
+        webhook_url=f"{host}/hooks/email/{made.token}",
+    )
