@@ -155,6 +155,11 @@ DOMAINS: tuple[Domain, ...] = (
         export_hooks=("cxloop.care.hooks:export_conversations",),
         erase_hooks=("cxloop.care.hooks:scrub_conversations",),
         text_sources=("cxloop.care.texts:conversation_texts",),
+        cli=("cxloop.cli.care:care_app",),
+        pages=(
+            "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
+            "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+        ),
     ),
     Domain(
         "metrics",
