@@ -57,8 +57,12 @@ def analyse(session: Session, tenant: Tenant) -> list[Event]:
     return logged
 
 
-def spent(session: Session, revenue: int) -> None:
-    customer = session.scalars(select(Customer).where(Customer.email == "minji@example.com")).one()
+def spent(session: Session, tenant: Tenant, revenue: int) -> None:
+    customer = session.scalars(
+        select(Customer).where(
+            Customer.workspace_id == tenant.id, Customer.email == "minji@example.com"
+        )
+    ).one()
     customer.total_revenue = Decimal(revenue)
     session.flush()
 
@@ -74,7 +78,7 @@ def test_strong_anger_from_a_valuable_customer_raises_the_priority(
     owner = make_user(session, workspace=tenant.workspace, role="owner")
     inbox = inbox_of(session, tenant)
     write(session, inbox, "주문 확인 부탁드려요", number=0)
-    spent(session, revenue)
+    spent(session, tenant, revenue)
     conversation_id = write(session, inbox, ANGRY)
 
     analyse(session, tenant)
@@ -103,7 +107,7 @@ def test_a_message_joins_the_timeline_and_thanks_stay_calm(
 ) -> None:
     inbox = inbox_of(session, tenant)
     spent_later = write(session, inbox, THANKS)
-    spent(session, 5_000_000)
+    spent(session, tenant, 5_000_000)
 
     [event] = analyse(session, tenant)
 

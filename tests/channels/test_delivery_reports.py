@@ -21,7 +21,7 @@ from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.settings import Settings
 from cxloop.models import OutboundMessage
-from tests.factories import Tenant
+from tests.factories import Tenant, unique
 from tests.helpers.outbox import queue, reload
 from tests.helpers.smtp import SmtpInbox
 
@@ -152,34 +152,35 @@ def test_a_reply_carries_its_threading_headers_and_nothing_more(
     inbox: SmtpInbox,
     settings: Settings,
 ) -> None:
+    minji, jisoo, everyone = (f"{unique(name)}@example.com" for name in ("minji", "jisoo", "all"))
     queue(
         session,
         tenant.workspace,
-        "minji@example.com",
+        minji,
         headers={
             "In-Reply-To": "<reply-1@example.com>",
             "References": "<first@shop.example>\r\n <reply-1@example.com>",
-            "Bcc": "everyone@example.com",
+            "Bcc": everyone,
         },
     )
     queue(
         session,
         tenant.workspace,
-        "jisoo@example.com",
-        headers={"In-Reply-To": "<x@example.com>\r\nBcc: everyone@example.com"},
+        jisoo,
+        headers={"In-Reply-To": f"<x@example.com>\r\nBcc: {everyone}"},
     )
     session.flush()
 
     channel_tasks.deliver_outbox(tx_database, settings=inbox.settings(settings))
 
-    [threaded] = inbox.to("minji@example.com")
+    [threaded] = inbox.to(minji)
     assert threaded["In-Reply-To"] == "<reply-1@example.com>"
     assert threaded["References"] == "<first@shop.example> <reply-1@example.com>"
     assert threaded["Bcc"] is None
-    [injected] = inbox.to("jisoo@example.com")
+    [injected] = inbox.to(jisoo)
     assert injected["Bcc"] is None
-    assert injected["In-Reply-To"] == "<x@example.com> Bcc: everyone@example.com"
-    assert all(recipients != ["everyone@example.com"] for _f, recipients, _b in inbox.received)
+    assert injected["In-Reply-To"] == f"<x@example.com> Bcc: {everyone}"
+    assert all(everyone not in recipients for _f, recipients, _b in inbox.received)
 
 
 @pytest.mark.parametrize(

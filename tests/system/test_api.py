@@ -667,6 +667,8 @@ def test_erase_removes_personal_data_but_keeps_counts_and_is_audited(
             "text_analyses_scrubbed": 0,
             "outbound_messages_cancelled": 0,
             "outbound_messages_scrubbed": 0,
+            "conversations_scrubbed": 0,
+            "conversation_messages_scrubbed": 0,
         },
     }
     # then no personal data is left, but the counts and amounts are

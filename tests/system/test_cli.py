@@ -424,7 +424,8 @@ def test_erase_customer_with_yes(cli: Cli, slug: str, imported: int, database: D
     result = cli("erase", "customer", str(imported), "-w", slug, "--yes")
     assert result.code == 0
     assert " ".join(result.out.split()) == (
-        f"Customer {imported} erased: consent_records 1, events_scrubbed 1, identities 3, "
+        f"Customer {imported} erased: consent_records 1, conversation_messages_scrubbed 0, "
+        "conversations_scrubbed 0, events_scrubbed 1, identities 3, "
         "orders_scrubbed 0, outbound_messages_cancelled 0, outbound_messages_scrubbed 0, "
         "survey_responses_scrubbed 0, text_analyses_scrubbed 0"
     )

@@ -54,6 +54,14 @@ MAX_BODY = 200_000  # characters of a message kept as text; the rest is cut with
 MAX_TAGS = 20
 
 
+def storable(text: str) -> str:
+    """``text`` as every database stores it: no NUL character, no lone surrogate (what an
+    undecodable byte in a mail becomes), each replaced by U+FFFD."""
+    return (
+        text.replace("\x00", "\ufffd").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    )
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -238,7 +246,7 @@ def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer 
         source=f"care:{inbox.channel}",
     )
     if not customer.display_name and mail.sender_name:
-        customer.display_name = mail.sender_name[:200]
+        customer.display_name = storable(mail.sender_name)[:200]
     return survivor_of(session, customer) or customer
 
 
@@ -247,7 +255,7 @@ def receive_email(
 ) -> Received | None:
     """Take a customer's email into its conversation (see the module's threading rules).
     Returns None for an automatic message that answers no conversation: nobody is told."""
-    existing = _by_message_id(session, inbox.workspace_id, mail.provider_message_id)
+    existing = _by_message_id(session, inbox.workspace_id, storable(mail.provider_message_id)[:300])
     if existing is not None:
         conversation = session.get(Conversation, existing.conversation_id)
         assert conversation is not None
@@ -255,7 +263,7 @@ def receive_email(
     now = now or utcnow()
     automatic = is_automatic(mail.headers)
     customer = _customer_of(session, inbox, mail)
-    thread = [mail.in_reply_to, *reversed(mail.references)]
+    thread = [storable(i)[:300] for i in (mail.in_reply_to, *reversed(mail.references)) if i]
     conversation = None
     if customer is not None:
         conversation = _answered(session, inbox, customer, thread)
@@ -272,7 +280,7 @@ def receive_email(
             customer_id=customer.id if customer is not None else None,
             channel=inbox.channel,
             status="open",
-            subject=" ".join(mail.subject.split())[:300],
+            subject=storable(" ".join(mail.subject.split()))[:300],
             team=inbox.team,
             last_message_at=now,
             created_at=now,
@@ -298,11 +306,11 @@ def receive_email(
         conversation_id=conversation.id,
         direction="in",
         author="customer",
-        subject=" ".join(mail.subject.split())[:300],
-        body_text=text,
-        body_html=safe_html(mail.html[:MAX_BODY]),
-        channel_message_id=mail.provider_message_id[:300] or None,
-        thread_ids=[i for i in thread if i][:50],
+        subject=storable(" ".join(mail.subject.split()))[:300],
+        body_text=storable(text),
+        body_html=storable(safe_html(mail.html[:MAX_BODY])),
+        channel_message_id=storable(mail.provider_message_id)[:300] or None,
+        thread_ids=thread[:50],
         automatic=automatic,
         problem=problem,
         sent_at=mail.sent_at,
@@ -345,8 +353,8 @@ def keep_unreadable(
         conversation_id=conversation.id,
         direction="in",
         author="customer",
-        problem=problem[:2000],
-        raw=raw[:MAX_BODY].decode("utf-8", "replace"),
+        problem=storable(problem)[:2000],
+        raw=storable(raw[:MAX_BODY].decode("utf-8", "replace")),
     )
     session.add(message)
     session.flush()
