@@ -113,7 +113,11 @@ def test_a_message_joins_the_timeline_and_thanks_stay_calm(
 
     assert event.properties["conversation_id"] == spent_later
     assert set(event.properties) == {"conversation_id", "message_id", "inbox_id"}  # no words
-    analysis = session.scalars(select(TextAnalysis).where(TextAnalysis.source_type == SOURCE)).one()
+    analysis = session.scalars(
+        select(TextAnalysis).where(
+            TextAnalysis.workspace_id == tenant.id, TextAnalysis.source_type == SOURCE
+        )
+    ).one()
     assert analysis.sentiment == "positive"
     assert (
         care.get_conversation(session, workspace_id=tenant.id, conversation_id=spent_later).priority
