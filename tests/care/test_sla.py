@@ -199,10 +199,10 @@ def test_the_sweep_warns_once_then_records_the_miss(session: Session, tenant: Te
             )
         )
 
-    early = sla.sweep(session, now=start + timedelta(minutes=20))
-    warned = sla.sweep(session, now=start + timedelta(minutes=40))
-    again = sla.sweep(session, now=start + timedelta(minutes=45))
-    missed = sla.sweep(session, now=start + timedelta(minutes=61))
+    early = sla.sweep(session, now=start + timedelta(minutes=20), workspace_id=tenant.id)
+    warned = sla.sweep(session, now=start + timedelta(minutes=40), workspace_id=tenant.id)
+    again = sla.sweep(session, now=start + timedelta(minutes=45), workspace_id=tenant.id)
+    missed = sla.sweep(session, now=start + timedelta(minutes=61), workspace_id=tenant.id)
 
     assert (early, warned, again) == ((0, 0), (0, 1), (0, 0))
     assert missed[0] >= 1

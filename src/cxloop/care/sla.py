@@ -280,14 +280,18 @@ def states(
 # --- the sweep -----------------------------------------------------------------------------------
 
 
-def sweep(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
-    """Record the targets missed by now and warn each team once before a miss; returns (misses
-    recorded, warnings given). Run every minute."""
+def sweep(
+    session: Session, *, now: datetime | None = None, workspace_id: int | None = None
+) -> tuple[int, int]:
+    """Record the targets missed by now and warn each team once before a miss (in one
+    workspace, or all); returns (misses recorded, warnings given). Run every minute."""
     moment = as_utc(now or utcnow())
     horizon = moment + timedelta(days=1)
+    scope = [] if workspace_id is None else [Conversation.workspace_id == workspace_id]
     running = list(
         session.scalars(
             select(Conversation).where(
+                *scope,
                 Conversation.status != "resolved",
                 or_(
                     Conversation.first_response_due_at <= horizon,
