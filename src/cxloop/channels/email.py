@@ -52,10 +52,10 @@ def build_message(
     subject: str,
     text: str,
     html: str = "",
-    message_key: str,
+    message_id: str,
     headers: Mapping[str, str] | None = None,
 ) -> Message:
-    """A MIME message: plain text, plus an HTML alternative when given. ``message_key`` makes a
+    """A MIME message: plain text, plus an HTML alternative when given. ``message_id`` is a
     stable Message-ID, so a receiving server that sees the same message again can tell.
 
     Korean subjects and names are RFC 2047 encoded by ``email.header.Header``, which keeps the
@@ -77,7 +77,7 @@ def build_message(
     subject_header = Header(" ".join(subject.split()), "utf-8", header_name="Subject")
     body["Subject"] = subject_header.encode()
     body["Date"] = formatdate(localtime=False, usegmt=True)
-    body["Message-ID"] = f"<{message_key}@{_domain_of(sender)}>"
+    body["Message-ID"] = message_id
     body["Auto-Submitted"] = "auto-generated"
     for name in THREADING_HEADERS:
         value = " ".join(str((headers or {}).get(name, "")).split())
@@ -154,7 +154,7 @@ class Mailer:
             subject=outgoing.subject,
             text=outgoing.text,
             html=outgoing.html,
-            message_key=f"cxloop-{outgoing.message_id}",
+            message_id=outbox_message_id(outgoing.message_id, self.settings.mail_from),
             headers=outgoing.details.get("headers"),
         )
         if self._smtp is None:
