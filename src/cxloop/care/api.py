@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import service, sla
+from cxloop.care import service, sla, views
 from cxloop.care.mail import new_text
 from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
 from cxloop.channels.email import read_mail
@@ -26,7 +26,6 @@ from cxloop.models import (
     CareTeamHours,
     Conversation,
     ConversationMessage,
-    OutboundMessage,
     SlaPolicy,
 )
 
@@ -135,11 +134,17 @@ def _conversation_out(conversation: Conversation, warn: timedelta | None = None)
     )
 
 
-def _message_out(session: Session, message: ConversationMessage) -> MessageOut:
-    delivery = None
-    if message.outbound_message_id is not None:
-        outbound = session.get(OutboundMessage, message.outbound_message_id)
-        delivery = outbound.status if outbound is not None else None
+def _messages_out(session: Session, messages: list[ConversationMessage]) -> list[MessageOut]:
+    """The messages as the API shows them, each reply with its outbox status (one query)."""
+    if not messages:
+        return []
+    delivery = views.delivery_statuses(
+        session, workspace_id=messages[0].workspace_id, messages=messages
+    )
+    return [_message_out(m, delivery.get(m.id)) for m in messages]
+
+
+def _message_out(message: ConversationMessage, delivery: str | None) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -166,7 +171,7 @@ def _detail(session: Session, conversation: Conversation) -> ConversationDetail:
     messages = service.messages_of(session, conversation=conversation, limit=500)
     return ConversationDetail(
         **_conversation_out(conversation).model_dump(),
-        messages=[_message_out(session, m) for m in messages],
+        messages=_messages_out(session, messages),
     )
 
 
@@ -256,7 +261,7 @@ def reply(
     require(principal, "care:work")
     conversation = _conversation(session, principal, conversation_id)
     message = service.reply(session, conversation=conversation, principal=principal, text=body.text)
-    return _message_out(session, message)
+    return _messages_out(session, [message])[0]
 
 
 @router.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201)
@@ -267,7 +272,7 @@ def add_note(
     require(principal, "care:work")
     conversation = _conversation(session, principal, conversation_id)
     note = service.add_note(session, conversation=conversation, principal=principal, text=body.text)
-    return _message_out(session, note)
+    return _messages_out(session, [note])[0]
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
