@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
+from cxloop.care import intake
 from cxloop.care import service as care
 from cxloop.care.texts import MESSAGE_RECEIVED, SOURCE, conversation_message_analysis
 from cxloop.channels.adapters import Inbound
@@ -27,7 +28,7 @@ def inbox_of(session: Session, tenant: Tenant) -> CareInbox:
 
 
 def write(session: Session, inbox: CareInbox, text: str, number: int = 1, **headers: str) -> int:
-    received = care.receive_email(
+    received = intake.receive_email(
         session,
         inbox=inbox,
         mail=Inbound(

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
+from cxloop.care import intake, sla
 from cxloop.care import service as care
-from cxloop.care import sla
 from cxloop.care.business_hours import KST
 from cxloop.channels.adapters import Inbound
 from cxloop.models import CareInbox, Conversation, Notification
@@ -51,7 +51,7 @@ def customer_mail(number: int, *, answering: str = "") -> Inbound:
 
 
 def started(session: Session, inbox: CareInbox, at: datetime) -> Conversation:
-    received = care.receive_email(session, inbox=inbox, mail=customer_mail(1), now=at)
+    received = intake.receive_email(session, inbox=inbox, mail=customer_mail(1), now=at)
     assert received is not None
     return received.conversation
 
@@ -140,7 +140,7 @@ def test_a_customer_answer_starts_the_next_response_clock(session: Session, tena
     conversation = started(session, inbox, start)
     care.reply(session, conversation=conversation, principal=owner(tenant), text="네", now=start)
 
-    care.receive_email(
+    intake.receive_email(
         session,
         inbox=inbox,
         mail=customer_mail(2, answering="<q1@mail.example.com>"),
@@ -173,7 +173,7 @@ def test_resolving_late_misses_and_a_reopening_starts_again(
     assert conversation.sla_missed == ["resolution"]
 
     reopened_at = start + timedelta(hours=3)
-    care.receive_email(
+    intake.receive_email(
         session,
         inbox=inbox,
         mail=customer_mail(2, answering="<q1@mail.example.com>"),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import service, sla, views
+from cxloop.care import intake, service, sla, views
 from cxloop.care.mail import new_text
 from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
 from cxloop.channels.email import read_mail
@@ -330,7 +330,7 @@ def inbound_email(
     try:
         received = read_mail(payload)
     except NotUnderstood as exc:
-        kept = service.keep_unreadable(session, inbox=inbox, raw=payload, problem=str(exc))
+        kept = intake.keep_unreadable(session, inbox=inbox, raw=payload, problem=str(exc))
         return InboundOut(
             status="unreadable", conversation_id=kept.conversation_id, message_id=kept.id
         )
@@ -344,7 +344,7 @@ def inbound_email(
         )
         return InboundOut(status="delivery_report")
     mail = next(item for item in received if isinstance(item, Inbound))
-    result = service.receive_email(session, inbox=inbox, mail=mail)
+    result = intake.receive_email(session, inbox=inbox, mail=mail)
     if result is None:
         return InboundOut(status="automatic")
     return InboundOut(

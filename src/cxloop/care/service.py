@@ -20,17 +20,16 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import sla, texts
-from cxloop.care.mail import is_automatic, safe_html, thread_subject
+from cxloop.care import sla
+from cxloop.care.mail import thread_subject
 from cxloop.channels import outbox
-from cxloop.channels.adapters import Inbound
 from cxloop.channels.email import outbox_message_id
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import newest_first
@@ -42,15 +41,9 @@ from cxloop.models import (
     ConversationMessage,
     Customer,
     Membership,
-    OutboundMessage,
-    Workspace,
 )
 from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
-from cxloop.profiles import service as profiles
-from cxloop.profiles.activity import survivor_of
-from cxloop.profiles.contact import normalise_email
 
-MAX_BODY = 200_000  # characters of a message kept as text; the rest is cut with a note
 MAX_TAGS = 20
 
 
@@ -150,217 +143,6 @@ def inbox_for_token(session: Session, *, token: str) -> CareInbox | None:
     )
 
 
-# --- taking a customer's email in ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    conversation: Conversation
-    message: ConversationMessage
-    created: bool  # False: the same message was delivered before
-
-
-def _by_message_id(
-    session: Session, workspace_id: int, message_id: str
-) -> ConversationMessage | None:
-    if not message_id:
-        return None
-    return session.scalar(
-        select(ConversationMessage).where(
-            ConversationMessage.workspace_id == workspace_id,
-            ConversationMessage.channel_message_id == message_id,
-        )
-    )
-
-
-def _answered(
-    session: Session, inbox: CareInbox, customer: Customer, ids: Sequence[str]
-) -> Conversation | None:
-    """The conversation of this inbox and customer holding the newest message ``ids`` name."""
-    for message_id in ids:
-        if not message_id:
-            continue
-        found = session.scalar(
-            select(Conversation)
-            .join(ConversationMessage, ConversationMessage.conversation_id == Conversation.id)
-            .outerjoin(
-                OutboundMessage, OutboundMessage.id == ConversationMessage.outbound_message_id
-            )
-            .where(
-                Conversation.workspace_id == inbox.workspace_id,
-                Conversation.inbox_id == inbox.id,
-                or_(
-                    ConversationMessage.channel_message_id == message_id,
-                    OutboundMessage.provider_message_id == message_id,
-                ),
-            )
-            .limit(1)
-        )
-        if found is not None:
-            return found if found.customer_id == customer.id else None
-    return None
-
-
-def _reopenable(conversation: Conversation, inbox: CareInbox, now: datetime) -> bool:
-    if conversation.status != "resolved":
-        return True
-    resolved = conversation.resolved_at
-    return resolved is not None and now - as_utc(resolved) <= timedelta(days=inbox.reopen_days)
-
-
-def _same_subject(
-    session: Session, inbox: CareInbox, customer: Customer, subject: str, now: datetime
-) -> Conversation | None:
-    wanted = thread_subject(subject)
-    if not wanted:
-        return None
-    latest = session.scalars(
-        select(Conversation)
-        .where(
-            Conversation.workspace_id == inbox.workspace_id,
-            Conversation.inbox_id == inbox.id,
-            Conversation.customer_id == customer.id,
-        )
-        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        .limit(20)
-    )
-    for conversation in latest:
-        if thread_subject(conversation.subject) == wanted and _reopenable(conversation, inbox, now):
-            return conversation
-    return None
-
-
-def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer | None:
-    """The sender's profile, found or made by their address; None when the address is not one
-    (the message is kept, marked, in a conversation without a customer)."""
-    if normalise_email(mail.sender) is None:
-        return None
-    workspace = session.get(Workspace, inbox.workspace_id)
-    assert workspace is not None
-    customer = profiles.create_customer(
-        session,
-        workspace=workspace,
-        principal=None,
-        traits={},
-        identities=[("email", mail.sender)],
-        source=f"care:{inbox.channel}",
-    )
-    if not customer.display_name and mail.sender_name:
-        customer.display_name = storable(mail.sender_name)[:200]
-    return survivor_of(session, customer) or customer
-
-
-def receive_email(
-    session: Session, *, inbox: CareInbox, mail: Inbound, now: datetime | None = None
-) -> Received | None:
-    """Take a customer's email into its conversation (see the module's threading rules).
-    Returns None for an automatic message that answers no conversation: nobody is told."""
-    existing = _by_message_id(session, inbox.workspace_id, storable(mail.provider_message_id)[:300])
-    if existing is not None:
-        conversation = session.get(Conversation, existing.conversation_id)
-        assert conversation is not None
-        return Received(conversation, existing, created=False)
-    now = now or utcnow()
-    automatic = is_automatic(mail.headers)
-    customer = _customer_of(session, inbox, mail)
-    thread = [storable(i)[:300] for i in (mail.in_reply_to, *reversed(mail.references)) if i]
-    conversation = None
-    if customer is not None:
-        conversation = _answered(session, inbox, customer, thread)
-        if conversation is not None and not automatic and not _reopenable(conversation, inbox, now):
-            conversation = None  # too long after it was resolved: a new conversation
-        if conversation is None:
-            conversation = _same_subject(session, inbox, customer, mail.subject, now)
-    if conversation is None:
-        if automatic:
-            return None
-        conversation = Conversation(
-            workspace_id=inbox.workspace_id,
-            inbox_id=inbox.id,
-            customer_id=customer.id if customer is not None else None,
-            channel=inbox.channel,
-            status="open",
-            subject=storable(" ".join(mail.subject.split()))[:300],
-            team=inbox.team,
-            last_message_at=now,
-            created_at=now,
-        )
-        session.add(conversation)
-        session.flush()
-        sla.start_clocks(session, conversation, at=now)
-    elif not automatic:
-        sla.customer_wrote(
-            session,
-            conversation,
-            at=now,
-            reopened=conversation.status == "resolved",
-        )
-    text = mail.text or ""
-    problem = ""
-    if customer is None:
-        problem = f"The sender's address {mail.sender[:320]!r} is not one a reply can go to."
-    if len(text) > MAX_BODY:
-        text, problem = text[:MAX_BODY], f"The text was cut at {MAX_BODY:,} characters."
-    message = ConversationMessage(
-        workspace_id=inbox.workspace_id,
-        conversation_id=conversation.id,
-        direction="in",
-        author="customer",
-        subject=storable(" ".join(mail.subject.split()))[:300],
-        body_text=storable(text),
-        body_html=storable(safe_html(mail.html[:MAX_BODY])),
-        channel_message_id=storable(mail.provider_message_id)[:300] or None,
-        thread_ids=thread[:50],
-        automatic=automatic,
-        problem=problem,
-        sent_at=mail.sent_at,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    texts.record_on_timeline(session, message=message, conversation=conversation)
-    conversation.last_message_at = now
-    if not automatic:
-        conversation.last_customer_message_at = now
-        if conversation.status in ("resolved", "snoozed", "pending"):
-            conversation.status = "open"
-            conversation.snoozed_until = None
-            conversation.resolved_at = None
-    session.flush()
-    return Received(conversation, message, created=True)
-
-
-def keep_unreadable(
-    session: Session, *, inbox: CareInbox, raw: bytes, problem: str
-) -> ConversationMessage:
-    """Keep a message the channel could not read, raw with the reason, in a conversation of
-    its own so an agent sees it (never dropped)."""
-    now = utcnow()
-    conversation = Conversation(
-        workspace_id=inbox.workspace_id,
-        inbox_id=inbox.id,
-        customer_id=None,
-        channel=inbox.channel,
-        status="open",
-        subject="",
-        team=inbox.team,
-        last_message_at=now,
-    )
-    session.add(conversation)
-    session.flush()
-    message = ConversationMessage(
-        workspace_id=inbox.workspace_id,
-        conversation_id=conversation.id,
-        direction="in",
-        author="customer",
-        problem=storable(problem)[:2000],
-        raw=storable(raw[:MAX_BODY].decode("utf-8", "replace")),
-    )
-    session.add(message)
-    session.flush()
-    return message
-
-
 # --- agents ------------------------------------------------------------------------------------
 
 
@@ -450,21 +232,13 @@ def _clean_body(text: str) -> str:
     return body
 
 
-def reply(
-    session: Session,
-    *,
-    conversation: Conversation,
-    principal: Principal,
-    text: str,
-    now: datetime | None = None,
-) -> ConversationMessage:
-    """An agent's reply to the customer: queued in the outbox (sent once, after commit), and
-    threaded under the customer's latest message so it lands in the same thread of their mail
-    client."""
-    body = _clean_body(text)
-    customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
-    if customer is None or customer.erased_at is not None or not customer.email:
-        raise Conflict("This conversation's customer has no email address to reply to.")
+# The channels an agent answers on from cxloop; a review, a social post or a phone call is
+# answered where it happened, and KakaoTalk sends only registered templates.
+REPLY_CHANNELS = ("email", "chat", "sms")
+
+
+def _email_headers(session: Session, conversation: Conversation) -> dict[str, str]:
+    """Threading headers that put a reply under the conversation's latest mail."""
     previous = session.scalars(
         select(ConversationMessage)
         .where(
@@ -475,13 +249,82 @@ def reply(
         .order_by(ConversationMessage.id.desc())
         .limit(1)
     ).first()
-    headers: dict[str, str] = {}
-    if previous is not None and previous.channel_message_id:
-        chain = [*previous.thread_ids[::-1], previous.channel_message_id]
-        headers = {
-            "In-Reply-To": previous.channel_message_id,
-            "References": " ".join(dict.fromkeys(i for i in chain if i))[-1900:].lstrip(),
-        }
+    if previous is None or not previous.channel_message_id:
+        return {}
+    chain = [*previous.thread_ids[::-1], previous.channel_message_id]
+    return {
+        "In-Reply-To": previous.channel_message_id,
+        "References": " ".join(dict.fromkeys(i for i in chain if i))[-1900:].lstrip(),
+    }
+
+
+def _send_email(
+    session: Session,
+    conversation: Conversation,
+    customer: Customer,
+    message: ConversationMessage,
+    headers: dict[str, str],
+) -> None:
+    if not customer.email:
+        raise Conflict("This conversation's customer has no email address to reply to.")
+    queued = outbox.queue_email(
+        session,
+        workspace_id=conversation.workspace_id,
+        recipient=customer.email,
+        subject=message.subject or "(cxloop)",
+        text=message.body_text,
+        dedupe_key=f"care:reply:{message.id}",
+        customer_id=customer.id,
+        user_id=message.author_user_id,
+        purpose="service",
+        headers=headers,
+    )
+    message.outbound_message_id = queued.id
+    message.channel_message_id = outbox_message_id(queued.id, get_settings().mail_from)
+
+
+def _send_text(
+    session: Session, conversation: Conversation, customer: Customer, message: ConversationMessage
+) -> None:
+    recipient = conversation.contact or (customer.phone if conversation.channel == "sms" else "")
+    if not recipient:
+        raise Conflict("This conversation has no address on its channel to reply to.")
+    queued = outbox.queue_message(
+        session,
+        workspace_id=conversation.workspace_id,
+        channel=conversation.channel,
+        recipient=recipient,
+        text=message.body_text,
+        dedupe_key=f"care:reply:{message.id}",
+        customer_id=customer.id,
+        user_id=message.author_user_id,
+        purpose="service",
+    )
+    message.outbound_message_id = queued.id
+
+
+def reply(
+    session: Session,
+    *,
+    conversation: Conversation,
+    principal: Principal,
+    text: str,
+    now: datetime | None = None,
+) -> ConversationMessage:
+    """An agent's reply to the customer on the conversation's channel: an email or a text
+    message is queued in the outbox (sent once, after commit; an email threads under the
+    customer's latest message in their mail client), a chat message reaches the visitor's
+    widget."""
+    body = _clean_body(text)
+    if conversation.channel not in REPLY_CHANNELS:
+        raise Conflict(
+            f"Replies on the {conversation.channel} channel are given where the customer wrote; "
+            "add a note instead."
+        )
+    customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
+    if customer is None or customer.erased_at is not None:
+        raise Conflict("This conversation has no customer to reply to.")
+    headers = _email_headers(session, conversation) if conversation.channel == "email" else {}
     subject = thread_subject(conversation.subject) or conversation.subject
     now = now or utcnow()
     message = ConversationMessage(
@@ -491,26 +334,16 @@ def reply(
         direction="out",
         author="agent",
         author_user_id=principal.user_id,
-        subject=f"Re: {subject}" if subject else "",
+        subject=f"Re: {subject}" if subject and conversation.channel == "email" else "",
         body_text=body,
         thread_ids=[h for h in (headers.get("In-Reply-To"),) if h],
     )
     session.add(message)
     session.flush()
-    queued = outbox.queue_email(
-        session,
-        workspace_id=conversation.workspace_id,
-        recipient=customer.email,
-        subject=message.subject or "(cxloop)",
-        text=body,
-        dedupe_key=f"care:reply:{message.id}",
-        customer_id=customer.id,
-        user_id=principal.user_id,
-        purpose="service",
-        headers=headers,
-    )
-    message.outbound_message_id = queued.id
-    message.channel_message_id = outbox_message_id(queued.id, get_settings().mail_from)
+    if conversation.channel == "email":
+        _send_email(session, conversation, customer, message, headers)
+    elif conversation.channel != "chat":
+        _send_text(session, conversation, customer, message)
     sla.agent_replied(conversation, at=now)
     conversation.last_message_at = now
     conversation.first_response_at = conversation.first_response_at or now

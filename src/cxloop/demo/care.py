@@ -14,8 +14,8 @@ from random import Random
 from sqlalchemy import select, update
 
 from cxloop.accounts.access import Principal
+from cxloop.care import intake, sla
 from cxloop.care import service as care
-from cxloop.care import sla
 from cxloop.channels.adapters import Inbound
 from cxloop.demo.context import DemoContext
 from cxloop.demo.people import Person
@@ -173,7 +173,7 @@ def add_conversations(ctx: DemoContext) -> None:
         for number, person in enumerate(chosen):
             topic = rng.choice(TOPICS)
             start = _at(ctx, rng)
-            received = care.receive_email(
+            received = intake.receive_email(
                 session, inbox=inbox, mail=_mail(person, topic, number * 3), now=start
             )
             task.advance()
@@ -198,7 +198,7 @@ def add_conversations(ctx: DemoContext) -> None:
             if fate < 0.35:
                 follow_at = answered + timedelta(hours=rng.randint(2, 40))
                 if follow_at < ctx.now:
-                    care.receive_email(
+                    intake.receive_email(
                         session,
                         inbox=inbox,
                         mail=_mail(

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
 
-INBOX_CHANNELS = ("email",)
+# The channels an inbox takes messages from. Conversational ones (all but email) thread by the
+# customer's open conversation; "social", "review" and "phone" come in by webhook or import.
+INBOX_CHANNELS = ("email", "chat", "sms", "kakao", "talktalk", "social", "review", "phone")
 CONVERSATION_STATUSES = ("open", "pending", "snoozed", "resolved")
 PRIORITIES = ("urgent", "high", "normal", "low")
 MESSAGE_DIRECTIONS = ("in", "out", "note")
@@ -97,6 +99,9 @@ class Conversation(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     subject: Mapped[str] = mapped_column(String(300), default="")
+    # Where a reply reaches the customer on this channel: their email address, phone number,
+    # TalkTalk user or chat visitor, as they last wrote from it.
+    contact: Mapped[str] = mapped_column(String(320), default="", server_default="")
     team: Mapped[str] = mapped_column(String(64), default="")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     language: Mapped[str] = mapped_column(String(8), default="")

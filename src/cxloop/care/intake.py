@@ -1,0 +1,371 @@
+"""Taking customers' messages in: each into the right conversation, a replayed delivery once.
+
+Threading an inbound email, first match wins:
+1. the same Message-ID stored before: a replayed delivery is stored once;
+2. a message of this inbox it answers (``In-Reply-To``, then ``References`` newest first),
+   matched by the ids cxloop stored for its own replies and for the customer's messages —
+   but only in a conversation with the same customer, so replies of different people to one
+   mailing never merge;
+3. the same customer's latest conversation in this inbox with the same subject (without
+   ``Re:``/``회신:`` prefixes) that is not resolved, or resolved within the inbox's reopen
+   window — clients that drop the headers still thread.
+
+A message on a conversational channel (chat, SMS, KakaoTalk, Naver TalkTalk) joins the
+customer's latest conversation in the inbox that is not resolved, or resolved within the reopen
+window; otherwise it starts a new one.
+
+A customer's message reopens a snoozed or recently resolved conversation; an automatic one
+(auto-reply, out-of-office) joins its conversation but never reopens it or starts one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from cxloop.care import sla, texts
+from cxloop.care.mail import is_automatic, safe_html, thread_subject
+from cxloop.care.service import storable
+from cxloop.channels.adapters import Inbound
+from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.models import (
+    CareInbox,
+    Conversation,
+    ConversationMessage,
+    Customer,
+    OutboundMessage,
+    Workspace,
+)
+from cxloop.profiles import service as profiles
+from cxloop.profiles.activity import survivor_of
+from cxloop.profiles.contact import normalise_email
+
+MAX_BODY = 200_000  # characters of a message kept as text; the rest is cut with a note
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation: Conversation
+    message: ConversationMessage
+    created: bool  # False: the same message was delivered before
+
+
+def _by_message_id(
+    session: Session, workspace_id: int, message_id: str
+) -> ConversationMessage | None:
+    if not message_id:
+        return None
+    return session.scalar(
+        select(ConversationMessage).where(
+            ConversationMessage.workspace_id == workspace_id,
+            ConversationMessage.channel_message_id == message_id,
+        )
+    )
+
+
+def _answered(
+    session: Session, inbox: CareInbox, customer: Customer, ids: Sequence[str]
+) -> Conversation | None:
+    """The conversation of this inbox and customer holding the newest message ``ids`` name."""
+    for message_id in ids:
+        if not message_id:
+            continue
+        found = session.scalar(
+            select(Conversation)
+            .join(ConversationMessage, ConversationMessage.conversation_id == Conversation.id)
+            .outerjoin(
+                OutboundMessage, OutboundMessage.id == ConversationMessage.outbound_message_id
+            )
+            .where(
+                Conversation.workspace_id == inbox.workspace_id,
+                Conversation.inbox_id == inbox.id,
+                or_(
+                    ConversationMessage.channel_message_id == message_id,
+                    OutboundMessage.provider_message_id == message_id,
+                ),
+            )
+            .limit(1)
+        )
+        if found is not None:
+            return found if found.customer_id == customer.id else None
+    return None
+
+
+def _reopenable(conversation: Conversation, inbox: CareInbox, now: datetime) -> bool:
+    if conversation.status != "resolved":
+        return True
+    resolved = conversation.resolved_at
+    return resolved is not None and now - as_utc(resolved) <= timedelta(days=inbox.reopen_days)
+
+
+def _same_subject(
+    session: Session, inbox: CareInbox, customer: Customer, subject: str, now: datetime
+) -> Conversation | None:
+    wanted = thread_subject(subject)
+    if not wanted:
+        return None
+    latest = session.scalars(
+        select(Conversation)
+        .where(
+            Conversation.workspace_id == inbox.workspace_id,
+            Conversation.inbox_id == inbox.id,
+            Conversation.customer_id == customer.id,
+        )
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(20)
+    )
+    for conversation in latest:
+        if thread_subject(conversation.subject) == wanted and _reopenable(conversation, inbox, now):
+            return conversation
+    return None
+
+
+def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer | None:
+    """The sender's profile, found or made by their address; None when the address is not one
+    (the message is kept, marked, in a conversation without a customer)."""
+    if normalise_email(mail.sender) is None:
+        return None
+    workspace = session.get(Workspace, inbox.workspace_id)
+    assert workspace is not None
+    customer = profiles.create_customer(
+        session,
+        workspace=workspace,
+        principal=None,
+        traits={},
+        identities=[("email", mail.sender)],
+        source=f"care:{inbox.channel}",
+    )
+    if not customer.display_name and mail.sender_name:
+        customer.display_name = storable(mail.sender_name)[:200]
+    return survivor_of(session, customer) or customer
+
+
+def _latest_open(
+    session: Session, inbox: CareInbox, customer: Customer, now: datetime
+) -> Conversation | None:
+    """The customer's latest conversation in this inbox, if a message may still join it."""
+    latest = session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.workspace_id == inbox.workspace_id,
+            Conversation.inbox_id == inbox.id,
+            Conversation.customer_id == customer.id,
+        )
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+    return latest if latest is not None and _reopenable(latest, inbox, now) else None
+
+
+def _start(
+    session: Session,
+    inbox: CareInbox,
+    customer: Customer | None,
+    *,
+    subject: str,
+    contact: str,
+    now: datetime,
+) -> Conversation:
+    conversation = Conversation(
+        workspace_id=inbox.workspace_id,
+        inbox_id=inbox.id,
+        customer_id=customer.id if customer is not None else None,
+        channel=inbox.channel,
+        status="open",
+        subject=storable(" ".join(subject.split()))[:300],
+        team=inbox.team,
+        contact=storable(contact)[:320],
+        last_message_at=now,
+        created_at=now,
+    )
+    session.add(conversation)
+    session.flush()
+    sla.start_clocks(session, conversation, at=now)
+    return conversation
+
+
+def _customer_wrote(
+    session: Session, conversation: Conversation, *, automatic: bool, contact: str, now: datetime
+) -> None:
+    if automatic:
+        return
+    sla.customer_wrote(session, conversation, at=now, reopened=conversation.status == "resolved")
+    if contact:
+        conversation.contact = storable(contact)[:320]
+
+
+def _joined(
+    session: Session, conversation: Conversation, message: ConversationMessage, now: datetime
+) -> Received:
+    session.add(message)
+    session.flush()
+    texts.record_on_timeline(session, message=message, conversation=conversation)
+    conversation.last_message_at = now
+    if not message.automatic:
+        conversation.last_customer_message_at = now
+        if conversation.status in ("resolved", "snoozed", "pending"):
+            conversation.status = "open"
+            conversation.snoozed_until = None
+            conversation.resolved_at = None
+    session.flush()
+    return Received(conversation, message, created=True)
+
+
+def _cut(text: str) -> tuple[str, str]:
+    if len(text) > MAX_BODY:
+        return text[:MAX_BODY], f"The text was cut at {MAX_BODY:,} characters."
+    return text, ""
+
+
+def receive_email(
+    session: Session, *, inbox: CareInbox, mail: Inbound, now: datetime | None = None
+) -> Received | None:
+    """Take a customer's email into its conversation (see the module's threading rules).
+    Returns None for an automatic message that answers no conversation: nobody is told."""
+    existing = _by_message_id(session, inbox.workspace_id, storable(mail.provider_message_id)[:300])
+    if existing is not None:
+        return _again(session, existing)
+    now = now or utcnow()
+    automatic = is_automatic(mail.headers)
+    customer = _customer_of(session, inbox, mail)
+    thread = [storable(i)[:300] for i in (mail.in_reply_to, *reversed(mail.references)) if i]
+    conversation = None
+    if customer is not None:
+        conversation = _answered(session, inbox, customer, thread)
+        if conversation is not None and not automatic and not _reopenable(conversation, inbox, now):
+            conversation = None  # too long after it was resolved: a new conversation
+        if conversation is None:
+            conversation = _same_subject(session, inbox, customer, mail.subject, now)
+    contact = customer.email or "" if customer is not None else ""
+    if conversation is None:
+        if automatic:
+            return None
+        conversation = _start(
+            session, inbox, customer, subject=mail.subject, contact=contact, now=now
+        )
+    else:
+        _customer_wrote(session, conversation, automatic=automatic, contact=contact, now=now)
+    text, problem = _cut(mail.text or "")
+    if customer is None:
+        problem = f"The sender's address {mail.sender[:320]!r} is not one a reply can go to."
+    message = ConversationMessage(
+        workspace_id=inbox.workspace_id,
+        conversation_id=conversation.id,
+        direction="in",
+        author="customer",
+        subject=storable(" ".join(mail.subject.split()))[:300],
+        body_text=storable(text),
+        body_html=storable(safe_html(mail.html[:MAX_BODY])),
+        channel_message_id=storable(mail.provider_message_id)[:300] or None,
+        thread_ids=thread[:50],
+        automatic=automatic,
+        problem=problem,
+        sent_at=mail.sent_at,
+        created_at=now,
+    )
+    return _joined(session, conversation, message, now)
+
+
+def _again(session: Session, existing: ConversationMessage) -> Received:
+    conversation = session.get(Conversation, existing.conversation_id)
+    assert conversation is not None
+    return Received(conversation, existing, created=False)
+
+
+def receive_message(
+    session: Session,
+    *,
+    inbox: CareInbox,
+    customer: Customer | None,
+    text: str,
+    contact: str = "",
+    channel_message_id: str = "",
+    conversation: Conversation | None = None,
+    subject: str = "",
+    html: str = "",
+    automatic: bool = False,
+    problem: str = "",
+    sent_at: datetime | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Received | None:
+    """Take a customer's message on a conversational channel (chat, SMS, KakaoTalk, Naver
+    TalkTalk, a social post) into their open conversation in ``inbox``, or a new one.
+
+    ``contact`` is where a reply reaches the customer on this channel (a phone number, a
+    TalkTalk user, a chat visitor); ``channel_message_id`` the channel's own id, by which a
+    replayed delivery is stored once; ``conversation`` the one the customer wrote in, when the
+    channel knows it (the chat widget does). Returns None for an automatic message that
+    answers no conversation."""
+    channel_id = storable(channel_message_id)[:300]
+    existing = _by_message_id(session, inbox.workspace_id, channel_id)
+    if existing is not None:
+        return _again(session, existing)
+    now = now or utcnow()
+    if conversation is not None and (
+        conversation.inbox_id != inbox.id
+        or conversation.customer_id != (customer.id if customer is not None else None)
+        or not _reopenable(conversation, inbox, now)
+    ):
+        conversation = None
+    if conversation is None and customer is not None:
+        conversation = _latest_open(session, inbox, customer, now)
+    if conversation is None:
+        if automatic:
+            return None
+        conversation = _start(session, inbox, customer, subject=subject, contact=contact, now=now)
+    else:
+        _customer_wrote(session, conversation, automatic=automatic, contact=contact, now=now)
+    body, cut = _cut(text or "")
+    message = ConversationMessage(
+        workspace_id=inbox.workspace_id,
+        conversation_id=conversation.id,
+        direction="in",
+        author="customer",
+        subject=storable(" ".join(subject.split()))[:300],
+        body_text=storable(body),
+        body_html=storable(safe_html(html[:MAX_BODY])) if html else "",
+        channel_message_id=channel_id or None,
+        automatic=automatic,
+        problem=storable(problem or cut)[:2000],
+        sent_at=sent_at,
+        details=dict(details or {}),
+        created_at=now,
+    )
+    return _joined(session, conversation, message, now)
+
+
+def keep_unreadable(
+    session: Session, *, inbox: CareInbox, raw: bytes, problem: str
+) -> ConversationMessage:
+    """Keep a message the channel could not read, raw with the reason, in a conversation of
+    its own so an agent sees it (never dropped)."""
+    now = utcnow()
+    conversation = Conversation(
+        workspace_id=inbox.workspace_id,
+        inbox_id=inbox.id,
+        customer_id=None,
+        channel=inbox.channel,
+        status="open",
+        subject="",
+        team=inbox.team,
+        last_message_at=now,
+    )
+    session.add(conversation)
+    session.flush()
+    message = ConversationMessage(
+        workspace_id=inbox.workspace_id,
+        conversation_id=conversation.id,
+        direction="in",
+        author="customer",
+        problem=storable(problem)[:2000],
+        raw=storable(raw[:MAX_BODY].decode("utf-8", "replace")),
+    )
+    session.add(message)
+    session.flush()
+    return message
