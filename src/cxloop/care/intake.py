@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cxloop.care import sla, texts
+from cxloop.care import live, sla, texts
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
 from cxloop.channels.adapters import Inbound
@@ -205,6 +205,7 @@ def _joined(
     session.add(message)
     session.flush()
     texts.record_on_timeline(session, message=message, conversation=conversation)
+    live.message_added(session, conversation, message)
     conversation.last_message_at = now
     if not message.automatic:
         conversation.last_customer_message_at = now
@@ -368,4 +369,5 @@ def keep_unreadable(
     )
     session.add(message)
     session.flush()
+    live.message_added(session, conversation, message)
     return message

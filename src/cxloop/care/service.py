@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import sla
+from cxloop.care import live, sla
 from cxloop.care.mail import thread_subject
 from cxloop.channels import outbox
 from cxloop.channels.email import outbox_message_id
@@ -350,6 +350,7 @@ def reply(
     if conversation.status == "open":
         conversation.status = "pending"  # waiting on the customer
     session.flush()
+    live.message_added(session, conversation, message)
     return message
 
 
@@ -367,6 +368,7 @@ def add_note(
     )
     session.add(note)
     session.flush()
+    live.message_added(session, conversation, note)
     return note
 
 
@@ -436,6 +438,7 @@ def update_conversation(
             )
         conversation.tags = cleaned
     session.flush()
+    live.conversation_changed(session, conversation, "update")
     return conversation
 
 
@@ -452,5 +455,6 @@ def wake_snoozed(session: Session, *, now: datetime | None = None) -> int:
     for conversation in due:
         conversation.status = "open"
         conversation.snoozed_until = None
+        live.conversation_changed(session, conversation, "update")
     session.flush()
     return len(due)

@@ -30,6 +30,7 @@ from cxloop.core.http import JSONBytesResponse, client_address, database_of
 from cxloop.core.i18n import gettext, normalise_locale
 from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings
+from cxloop.events.visitors import widget_visitor
 from cxloop.feedback.distribution import widget as survey_widget
 from cxloop.feedback.improvements.announcements import mark_widget_shown, widget_notices
 from cxloop.models import Workspace
@@ -165,7 +166,7 @@ async def prompt(request: Request) -> Response:
         with database.session() as session:
             _key, workspace = workspace_for_write_key(session, key)
             user_id = _verified_user_id(request, workspace, user_id)
-            customer = survey_widget.widget_visitor(
+            customer = widget_visitor(
                 session, workspace=workspace, anonymous_id=anonymous_id, user_id=user_id
             )
             asked = request.query_params.get("locale")
@@ -220,7 +221,7 @@ async def notice_seen(request: Request, link_id: str) -> Response:
         anonymous_id, user_id = _visitor_ids(request)
         with database.session() as session:
             _key, workspace = workspace_for_write_key(session, key)
-            customer = survey_widget.widget_visitor(
+            customer = widget_visitor(
                 session,
                 workspace=workspace,
                 anonymous_id=anonymous_id,
