@@ -159,6 +159,8 @@ DOMAINS: tuple[Domain, ...] = (
         pages=(
             "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+            "cxloop.web.care.live:router",  # agents: live updates of the inbox (SSE)
+            "cxloop.web.care.chat:router",  # visitors: the chat widget and its calls
         ),
     ),
     Domain(

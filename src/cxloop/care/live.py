@@ -17,8 +17,9 @@ def agents_topic(workspace_id: int) -> str:
     return f"care:{workspace_id}"
 
 
-def chat_topic(conversation_id: int) -> str:
-    return f"chat:{conversation_id}"
+def chat_topic(inbox_id: int, customer_id: int | None) -> str:
+    """A chat visitor's topic: their conversations in one chat inbox, the next one included."""
+    return f"chat:{inbox_id}:{customer_id}"
 
 
 def conversation_changed(session: Session, conversation: Conversation, what: str) -> None:
@@ -52,8 +53,12 @@ def message_added(
     if conversation.channel == "chat" and message.direction != "note":
         live.after_commit(
             session,
-            chat_topic(conversation.id),
-            {"kind": "message", "message": visitor_message(message)},
+            chat_topic(conversation.inbox_id, conversation.customer_id),
+            {
+                "kind": "message",
+                "conversation": conversation.id,
+                "message": visitor_message(message),
+            },
         )
 
 
@@ -66,4 +71,7 @@ def typing(
     data = {"kind": "typing", "id": conversation.id, "who": who, "name": name, "user": user_id}
     hub.publish(agents_topic(workspace_id), data)
     if who == "agent" and conversation.channel == "chat":
-        hub.publish(chat_topic(conversation.id), {"kind": "typing", "who": "agent"})
+        hub.publish(
+            chat_topic(conversation.inbox_id, conversation.customer_id),
+            {"kind": "typing", "who": "agent"},
+        )

@@ -303,6 +303,21 @@ def _send_text(
     message.outbound_message_id = queued.id
 
 
+def can_reply(session: Session, conversation: Conversation) -> bool:
+    """Whether an agent can answer ``conversation`` from cxloop (its channel is one cxloop
+    replies on, and the customer has an address there)."""
+    if conversation.channel not in REPLY_CHANNELS or conversation.customer_id is None:
+        return False
+    customer = session.get(Customer, conversation.customer_id)
+    if customer is None or customer.erased_at is not None:
+        return False
+    if conversation.channel == "email":
+        return bool(customer.email)
+    if conversation.channel == "sms":
+        return bool(conversation.contact or customer.phone)
+    return conversation.channel == "chat" or bool(conversation.contact)
+
+
 def reply(
     session: Session,
     *,

@@ -217,10 +217,7 @@ def _inbox_page(
 ) -> HTMLResponse:
     values: dict[str, Any] = _list_pane(page, view=view, inbox=inbox, status=status, cursor=cursor)
     if conversation is not None:
-        customer_email = None
         context = _context(page, conversation)
-        if context["customer"] is not None and context["customer"].erased_at is None:
-            customer_email = context["customer"].email
         members = views.assignable_members(page.db, workspace_id=page.workspace.id)
         values.update(
             assignee_name=next(
@@ -230,7 +227,7 @@ def _inbox_page(
             messages=_messages(page, conversation),
             members=members,
             inbox_of={i.id: i for i in values["inboxes"]},
-            can_reply=bool(customer_email),
+            can_reply=care.can_reply(page.db, conversation),
             snooze_default=_snooze_default(page),
             **context,
         )

@@ -20,68 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.dependencies import workspace_for_write_key, write_key_from
-from cxloop.accounts.widget_identity import verify_user_hash
-from cxloop.core.db import run_transaction
-from cxloop.core.errors import AuthenticationFailed, CxloopError, ValidationFailed, problem
-from cxloop.core.http import JSONBytesResponse, client_address, database_of
+from cxloop.core.errors import AuthenticationFailed, ValidationFailed
+from cxloop.core.http import database_of
 from cxloop.core.i18n import gettext, normalise_locale
-from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings
 from cxloop.events.visitors import widget_visitor
 from cxloop.feedback.distribution import widget as survey_widget
 from cxloop.feedback.improvements.announcements import mark_widget_shown, widget_notices
 from cxloop.models import Workspace
+from cxloop.web.widgets import CORS, script_response, verified_user_id, widget_answer
 
 router = APIRouter(include_in_schema=False)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "survey-widget.js"
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Max-Age": "86400",
-    # Answers depend on the visitor: never kept by a shared cache.
-    "Cache-Control": "no-store",
-    "Vary": "Authorization",
-}
 MAX_ID = 320
-
-
-def _problem(request: Request, exc: CxloopError) -> JSONBytesResponse:
-    headers = dict(CORS)
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
-    return JSONBytesResponse(
-        problem(
-            exc.status,
-            exc.title,
-            exc.detail,
-            type_slug=exc.type_slug,
-            errors=exc.errors,
-            instance=request.url.path,
-        ),
-        status_code=exc.status,
-        media_type="application/problem+json",
-        headers=headers,
-    )
-
-
-def _limit(request: Request) -> None:
-    """Count this call against the client address's limit; RateLimited (429) when over, its
-    detail in the visitor's language."""
-    settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
-    rule, key = settings.survey_client_limit, ("survey-client", client_address(request))
-    if not limiter.allow(rule, *key):
-        wait = limiter.retry_after(rule, *key)
-        lang = normalise_locale(request.query_params.get("locale"))
-        minutes = max(1, -(-wait // 60))
-        raise RateLimited(
-            gettext(lang, "respond.rate_limited_body", minutes=minutes), retry_after=wait
-        )
 
 
 def _visitor_ids(request: Request) -> tuple[str | None, str | None]:
@@ -105,15 +59,7 @@ def _visitor_ids(request: Request) -> tuple[str | None, str | None]:
 
 
 def _verified_user_id(request: Request, workspace: Workspace, user_id: str | None) -> str | None:
-    """``user_id`` when the request carries its valid ``userHash``, else None (anonymous).
-    Decided before any look-up, so nothing tells whether a customer has that user id."""
-    if user_id is None:
-        return None
-    settings: Settings = request.app.state.settings
-    sent = request.query_params.get("userHash")
-    if verify_user_hash(workspace, user_id=user_id, sent_hash=sent, settings=settings):
-        return user_id
-    return None
+    return verified_user_id(request, workspace, user_id, request.query_params.get("userHash"))
 
 
 def _write_key(request: Request) -> str:
@@ -123,29 +69,17 @@ def _write_key(request: Request) -> str:
     return key
 
 
-async def _answer(request: Request, work: Callable[[], Any], status: int = 200) -> Response:
-    try:
-        # Counted once, before the work (which may be run again after a lock conflict).
-        await run_in_threadpool(_limit, request)
-        result = await run_in_threadpool(run_transaction, work)
-    except CxloopError as exc:
-        return _problem(request, exc)
-    return JSONBytesResponse(result, status_code=status, headers=CORS)
+async def _answer(request: Request, work: Callable[[], Any]) -> Response:
+    settings: Settings = request.app.state.settings
+    return await widget_answer(
+        request, work, rule=settings.survey_client_limit, name="survey-client"
+    )
 
 
 @router.get("/widget/survey.js")
 def survey_script() -> Response:
     """The widget script: small, dependency-free, cacheable for an hour."""
-    return Response(
-        SCRIPT.read_bytes(),
-        media_type="application/javascript; charset=utf-8",
-        headers={
-            "Cache-Control": "public, max-age=3600",
-            "Access-Control-Allow-Origin": "*",
-            "Cross-Origin-Resource-Policy": "cross-origin",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return script_response(SCRIPT.read_bytes())
 
 
 @router.options("/widget/v1/{path:path}")
