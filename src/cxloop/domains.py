@@ -148,7 +148,11 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "care",
-        routers=("cxloop.care.api:router", "cxloop.care.api:hooks"),
+        routers=(
+            "cxloop.care.api:router",
+            "cxloop.care.api:hooks",
+            "cxloop.care.mailbox_api:router",
+        ),
         jobs=("cxloop.care.tasks",),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
@@ -159,6 +163,7 @@ DOMAINS: tuple[Domain, ...] = (
         pages=(
             "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+            "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox
             "cxloop.web.care.live:router",  # agents: live updates of the inbox (SSE)
             "cxloop.web.care.chat:router",  # visitors: the chat widget and its calls
         ),

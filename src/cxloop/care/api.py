@@ -13,11 +13,9 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import intake, service, sla, views
+from cxloop.care import service, sla, views
+from cxloop.care.inbound_mail import take_mail
 from cxloop.care.mail import new_text
-from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
-from cxloop.channels.email import read_mail
-from cxloop.channels.receiving import take_status_reports
 from cxloop.core.errors import AuthenticationFailed, ValidationFailed
 from cxloop.core.ratelimit import RateLimiter
 from cxloop.core.timeutil import utcnow
@@ -327,30 +325,9 @@ def inbound_email(
     limiter.check(
         INBOUND_LIMIT, "care-inbound", str(inbox.id), detail="Too much mail for this inbox."
     )
-    try:
-        received = read_mail(payload)
-    except NotUnderstood as exc:
-        kept = intake.keep_unreadable(session, inbox=inbox, raw=payload, problem=str(exc))
-        return InboundOut(
-            status="unreadable", conversation_id=kept.conversation_id, message_id=kept.id
-        )
-    if all(isinstance(item, StatusReport) for item in received):
-        take_status_reports(
-            session,
-            workspace_id=inbox.workspace_id,
-            channel="email",
-            payload=payload,
-            content_type="message/rfc822",
-        )
-        return InboundOut(status="delivery_report")
-    mail = next(item for item in received if isinstance(item, Inbound))
-    result = intake.receive_email(session, inbox=inbox, mail=mail)
-    if result is None:
-        return InboundOut(status="automatic")
+    taken = take_mail(session, inbox=inbox, raw=payload)
     return InboundOut(
-        status="stored" if result.created else "duplicate",
-        conversation_id=result.conversation.id,
-        message_id=result.message.id,
+        status=taken.status, conversation_id=taken.conversation_id, message_id=taken.message_id
     )
 
 

@@ -6,7 +6,10 @@ Threading an inbound email, first match wins:
    matched by the ids cxloop stored for its own replies and for the customer's messages —
    but only in a conversation with the same customer, so replies of different people to one
    mailing never merge;
-3. the same customer's latest conversation in this inbox with the same subject (without
+3. a reply token among its recipients (``support+c<id>.<mac>@…``, the ``Reply-To`` of
+   cxloop's replies; see ``reply_address``) naming a conversation of this inbox — again only
+   the same customer's;
+4. the same customer's latest conversation in this inbox with the same subject (without
    ``Re:``/``회신:`` prefixes) that is not resolved, or resolved within the inbox's reopen
    window — clients that drop the headers still thread.
 
@@ -28,7 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cxloop.care import live, sla, texts
+from cxloop.care import live, reply_address, sla, texts
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
 from cxloop.channels.adapters import Inbound
@@ -238,6 +241,10 @@ def receive_email(
     conversation = None
     if customer is not None:
         conversation = _answered(session, inbox, customer, thread)
+        if conversation is None:
+            conversation = reply_address.conversation_for(
+                session, inbox=inbox, customer_id=customer.id, headers=mail.headers
+            )
         if conversation is not None and not automatic and not _reopenable(conversation, inbox, now):
             conversation = None  # too long after it was resolved: a new conversation
         if conversation is None:

@@ -20,6 +20,8 @@ _QUOTE_STARTS = [
     re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.I | re.S),
     # Gmail in Korean: "2026년 12월 6일 (일) 오후 1:05, 김민지 <…>님이 작성:"
     re.compile(r"^\s*\d{4}년\s*\d{1,2}월\s*\d{1,2}일.{0,300}작성\s*:\s*$", re.S),
+    # Apple Mail in Korean: "2026. 12. 6. 오후 1:05, 김민지 <…> 작성:"
+    re.compile(r"^\s*\d{4}\.\s*\d{1,2}\.\s*\d{1,2}\..{0,300}작성\s*:\s*$", re.S),
     # Naver, Daum and other Korean webmail: "-----Original Message-----" / "----- 원본 메일 -----"
     re.compile(
         r"^\s*-{2,}\s*(?:original message|원본 메일|원본 메시지|forwarded message)\s*-{2,}\s*$",
@@ -58,7 +60,7 @@ def new_text(text: str) -> str:
     for i, line in enumerate(lines):
         joined = " ".join(lines[i : i + 3])  # a long "On … wrote:" line may be wrapped
         if any(p.match(line) for p in _QUOTE_STARTS) or (
-            _QUOTE_STARTS[0].match(joined) or _QUOTE_STARTS[1].match(joined)
+            any(p.match(joined) for p in _QUOTE_STARTS[:3])  # the attribution lines
         ):
             cut = i
             break

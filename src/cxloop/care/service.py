@@ -29,6 +29,7 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.care import live, sla
 from cxloop.care.mail import thread_subject
+from cxloop.care.reply_address import reply_to
 from cxloop.channels import outbox
 from cxloop.channels.email import outbox_message_id
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
@@ -339,7 +340,11 @@ def reply(
     customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
     if customer is None or customer.erased_at is not None:
         raise Conflict("This conversation has no customer to reply to.")
-    headers = _email_headers(session, conversation) if conversation.channel == "email" else {}
+    headers = (
+        {**_email_headers(session, conversation), **reply_to(session, conversation)}
+        if conversation.channel == "email"
+        else {}
+    )
     subject = thread_subject(conversation.subject) or conversation.subject
     now = now or utcnow()
     message = ConversationMessage(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from huey import crontab
 
-from cxloop.care import service, sla
+from cxloop.care import mailbox, service, sla
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
+from cxloop.core.settings import get_settings
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -23,3 +24,11 @@ def sweep_sla_clocks() -> int:
     with get_database().session() as session:
         misses, _warnings = sla.sweep(session)
         return misses
+
+
+@huey.periodic_task(crontab(minute="*"))
+def poll_mailboxes() -> int:
+    """Every minute: take new mail in from the inboxes' IMAP mailboxes (a mailbox that failed
+    waits its backoff; its error is recorded on it, never raised here)."""
+    reports = mailbox.poll_due(get_database(), settings=get_settings())
+    return sum(report.stored for report in reports)

@@ -29,9 +29,10 @@ from cxloop.channels.adapters import (
 )
 from cxloop.core.settings import Settings
 
-# Headers a sender may ask for (a reply threads under the message it answers); any other is
-# ignored, and line breaks are folded away so no value can add a header of its own.
-THREADING_HEADERS = ("In-Reply-To", "References")
+# Headers a sender may ask for (a reply threads under the message it answers, and names the
+# address its answer goes to); any other is ignored, and line breaks are folded away so no
+# value can add a header of its own.
+THREADING_HEADERS = ("In-Reply-To", "References", "Reply-To")
 
 
 def _domain_of(address: str) -> str:

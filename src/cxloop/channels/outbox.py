@@ -73,7 +73,7 @@ def queue_email(
     headers: Mapping[str, str] | None = None,
 ) -> OutboundMessage:
     """Queue an email once per (workspace, dedupe key); asking again returns the first one.
-    ``headers``: threading headers (In-Reply-To, References) the email adapter sets."""
+    ``headers``: threading headers (In-Reply-To, References, Reply-To) the email adapter sets."""
     return queue_message(
         session,
         workspace_id=workspace_id,

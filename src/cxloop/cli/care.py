@@ -43,6 +43,97 @@ def inbox_create(
     console.print(f"/hooks/email/{made.token}", soft_wrap=True)
 
 
+@care_app.command("inbox-imap")
+def inbox_imap(
+    inbox_id: Annotated[int, typer.Argument(help="The email inbox's id")],
+    workspace: WorkspaceOpt,
+    host: Annotated[str | None, typer.Option(help="IMAP server; set it to (re)configure")] = None,
+    port: Annotated[int | None, typer.Option(help="993 for ssl, 143 otherwise")] = None,
+    security: Annotated[
+        str, typer.Option(help="ssl, starttls, or none (a server on this machine only)")
+    ] = "ssl",
+    username: Annotated[str, typer.Option(help="The mailbox's user name")] = "",
+    folder: Annotated[str, typer.Option(help="The folder to read")] = "INBOX",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="Sign in and count the messages")] = False,
+    poll: Annotated[bool, typer.Option("--poll", help="Take new mail in now")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Stop polling; forget it")] = False,
+) -> None:
+    """Set, show, test, poll or remove the IMAP mailbox an email inbox reads (every minute)."""
+    import sys
+
+    from cxloop.accounts.service import cli_principal
+    from cxloop.care import mailbox as mailboxes
+    from cxloop.core.errors import CxloopError, NotFound
+    from cxloop.core.settings import get_settings
+    from cxloop.models import CareMailbox
+
+    workspace_id = _workspace_id(workspace)
+    database = _ready_database()
+    with database.session() as session:
+        inbox = mailboxes.inbox_of(session, workspace_id=workspace_id, inbox_id=inbox_id)
+        if remove:
+            if not mailboxes.remove_mailbox(
+                session, principal=cli_principal(workspace_id), inbox=inbox
+            ):
+                raise NotFound("This inbox reads no IMAP mailbox.")
+            console.print(f"Inbox {inbox_id} no longer reads a mailbox.")
+            return
+        if host is not None:
+            password = None
+            if password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            elif sys.stdin.isatty():
+                password = str(typer.prompt("Password", hide_input=True))
+            elif mailboxes.mailbox_of(session, inbox=inbox) is None:
+                raise CxloopError("Give the password with --password-stdin.")
+            mailboxes.set_mailbox(
+                session,
+                principal=cli_principal(workspace_id),
+                inbox=inbox,
+                host=host,
+                port=port,
+                security=security,
+                username=username,
+                password=password,
+                folder=folder,
+            )
+        mailbox = mailboxes.mailbox_of(session, inbox=inbox)
+        if mailbox is None:
+            raise NotFound("This inbox reads no IMAP mailbox; set one with --host.")
+        mailbox_id = mailbox.id
+    if check:
+        with database.session() as session:
+            stored = session.get(CareMailbox, mailbox_id)
+            assert stored is not None
+            result = mailboxes.check_connection(stored, settings=get_settings())
+        if not result.ok:
+            raise CxloopError(result.summary)
+        console.print(result.summary, highlight=False)
+    if poll:
+        report = mailboxes.poll(database, mailbox_id=mailbox_id, settings=get_settings())
+        if report.error:
+            raise CxloopError(report.error)
+        console.print(
+            f"{report.stored} stored, {report.duplicates} already stored, {report.other} other.",
+            highlight=False,
+        )
+    if check or poll:
+        return
+    with database.session() as session:
+        shown = session.get(CareMailbox, mailbox_id)
+        assert shown is not None
+        console.print(
+            f"{shown.username} at {shown.host}:{shown.port} ({shown.security}), folder "
+            f"{shown.folder!r}; last UID {shown.last_uid}"
+            + (f"; last poll {shown.polled_at:%Y-%m-%d %H:%M} UTC" if shown.polled_at else "")
+            + (f"; error: {shown.last_error}" if shown.last_error else ""),
+            highlight=False,
+        )
+
+
 @care_app.command("inboxes")
 def inboxes(workspace: WorkspaceOpt) -> None:
     """The workspace's inboxes (never their tokens)."""

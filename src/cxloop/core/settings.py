@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # CA; the system's CAs otherwise. The certificate and its host name are always checked.
     smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = 30.0
+    # CA certificates (PEM) that sign the IMAP servers' certificates of care mailboxes, for a
+    # server with a private CA; the system's CAs otherwise.
+    imap_ca_file: Path | None = None
     mail_from: str = "cxloop <no-reply@localhost>"
     # Text messages (SMS/LMS) through Solapi: ready once the API key, its secret and the sender
     # number registered with Solapi are set; until then text messages wait in the outbox.

@@ -3,6 +3,7 @@
 from cxloop.models.base import Base
 from cxloop.models.care import (
     CareInbox,
+    CareMailbox,
     CareTeamHours,
     Conversation,
     ConversationMessage,
@@ -47,6 +48,7 @@ __all__ = [
     "Base",
     "BusCheckpoint",
     "CareInbox",
+    "CareMailbox",
     "CareTeamHours",
     "ConsentRecord",
     "Conversation",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxloop.core.timeutil import utcnow
@@ -155,3 +155,32 @@ class ConversationMessage(Timestamped, Base):
     raw: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     sent_at: Mapped[datetime | None]
+
+
+class CareMailbox(Timestamped, Base):
+    """The IMAP mailbox an email inbox polls: where it is, how to sign in (the password sealed
+    with the secret key), and how far it has read (the folder's UIDVALIDITY and the last UID
+    stored), with the last error and when to try again after one."""
+
+    __tablename__ = "care_mailboxes"
+    __table_args__ = (UniqueConstraint("inbox_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("care_inboxes.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    security: Mapped[str] = mapped_column(String(16), default="ssl")  # ssl, starttls or none
+    username: Mapped[str] = mapped_column(String(320))
+    password_sealed: Mapped[str] = mapped_column(Text)
+    folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    polled_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[datetime | None]
+    # A poller holds the mailbox until then, so two workers never read it at once.
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

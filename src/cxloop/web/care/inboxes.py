@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
+from cxloop.care import mailbox as mailboxes
 from cxloop.care import service as care
 from cxloop.core.errors import ValidationFailed
 from cxloop.web import errors
@@ -46,6 +47,7 @@ def _inboxes(
         "care/settings_inboxes.html",
         status=status,
         inboxes=care.list_inboxes(page.db, workspace_id=page.workspace.id),
+        mailboxes=mailboxes.by_inbox(page.db, workspace_id=page.workspace.id),
         form=form or {"name": "", "address": "", "team": "", "reopen_days": "7"},
         error=error,
     )
