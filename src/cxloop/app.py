@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop import __version__, domains
+from cxloop.care.hooks_api import MAX_SOCIAL_BYTES, MAX_TALKTALK_BYTES
 from cxloop.core.bodylimit import BodyLimit, BodyRule, size_text
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
@@ -205,6 +206,9 @@ def body_rules(settings: Settings) -> list[BodyRule]:
             settings.max_import_body_bytes,
         ),
         BodyRule(re.compile(r"/hooks/email/"), settings.max_inbound_mail_bytes),
+        BodyRule(re.compile(r"/hooks/naver-talktalk/"), MAX_TALKTALK_BYTES),
+        BodyRule(re.compile(r"/hooks/social/"), MAX_SOCIAL_BYTES),
+        BodyRule(re.compile(r"/api/v1/care/inboxes/[^/]+/import$"), settings.max_import_body_bytes),
         # Survey pages and the widget: public, anyone may post there.
         BodyRule(re.compile(r"/(s|p|widget)/"), settings.max_public_body_bytes),
     ]

@@ -152,8 +152,9 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.care.api:router",
             "cxloop.care.api:hooks",
             "cxloop.care.mailbox_api:router",
+            "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
         ),
-        jobs=("cxloop.care.tasks",),
+        jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks"),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
         export_hooks=("cxloop.care.hooks:export_conversations",),
@@ -163,6 +164,7 @@ DOMAINS: tuple[Domain, ...] = (
         pages=(
             "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+            "cxloop.web.care.calls:router",  # agents: a call logged on the customer's page
             "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox
             "cxloop.web.care.live:router",  # agents: live updates of the inbox (SSE)
             "cxloop.web.care.chat:router",  # visitors: the chat widget and its calls

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cxloop.accounts.service import KEY_KINDS
+from cxloop.care import phone as care_phone
 from cxloop.care import views as care_views
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
@@ -67,6 +68,8 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "inbox.status.": CONVERSATION_STATUSES,
     "inbox.set_status.": care_inbox.STATUS_ACTIONS,
     "inbox.priority.": PRIORITIES,
+    "care_phone.outcome.": care_phone.OUTCOMES,
+    "care_phone.summary_": care_phone.DIRECTIONS,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

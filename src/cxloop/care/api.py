@@ -16,6 +16,7 @@ from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.care import service, sla, views
 from cxloop.care.inbound_mail import take_mail
 from cxloop.care.mail import new_text
+from cxloop.care.webhooks import webhook_path
 from cxloop.core.errors import AuthenticationFailed, ValidationFailed
 from cxloop.core.ratelimit import RateLimiter
 from cxloop.core.timeutil import utcnow
@@ -38,7 +39,7 @@ INBOUND_LIMIT = "600/minute"
 
 class InboxIn(BaseModel):
     name: str = Field(max_length=200)
-    channel: Literal["email"] = "email"
+    channel: Literal["email", "talktalk", "social", "review", "phone"] = "email"
     address: str = Field(default="", max_length=320, description="The support address shown")
     team: str = Field(default="", max_length=64)
     reopen_days: int = Field(default=7, ge=0, le=365)
@@ -56,7 +57,10 @@ class InboxOut(BaseModel):
 
 
 class NewInboxOut(InboxOut):
-    webhook_path: str = Field(description="POST raw RFC 822 mail here; shown only this once")
+    webhook_path: str = Field(
+        description="Where the channel posts (raw mail, TalkTalk events, signed social items); "
+        "shown only this once; empty for a phone inbox"
+    )
 
 
 class ConversationOut(BaseModel):
@@ -186,7 +190,9 @@ def create_inbox(body: InboxIn, principal: ApiPrincipal, session: DbSession) -> 
         team=body.team,
         reopen_days=body.reopen_days,
     )
-    return NewInboxOut(**_inbox_out(made.inbox), webhook_path=f"/hooks/email/{made.token}")
+    return NewInboxOut(
+        **_inbox_out(made.inbox), webhook_path=webhook_path(made.inbox.channel, made.token)
+    )
 
 
 @router.get("/inboxes", response_model=list[InboxOut])

@@ -235,7 +235,7 @@ def _clean_body(text: str) -> str:
 
 # The channels an agent answers on from cxloop; a review, a social post or a phone call is
 # answered where it happened, and KakaoTalk sends only registered templates.
-REPLY_CHANNELS = ("email", "chat", "sms")
+REPLY_CHANNELS = ("email", "chat", "sms", "talktalk")
 
 
 def _email_headers(session: Session, conversation: Conversation) -> dict[str, str]:

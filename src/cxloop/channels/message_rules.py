@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cxloop.channels.alimtalk_templates import render, template_details
+from cxloop.channels.naver_talktalk import MAX_TEXT as TALKTALK_TEXT
 from cxloop.channels.sms_text import require_sendable
 from cxloop.core.errors import ValidationFailed
 
@@ -28,6 +29,11 @@ def check_message(
                 f"An advertising text message must begin with {AD_MARK}.",
                 errors=[{"field": "text", "message": f"must begin with {AD_MARK}"}],
             )
+    elif channel == "talktalk" and (not text.strip() or len(text) > TALKTALK_TEXT):
+        raise ValidationFailed(
+            f"A TalkTalk message is 1 to {TALKTALK_TEXT:,} characters.",
+            errors=[{"field": "text", "message": f"1 to {TALKTALK_TEXT:,} characters"}],
+        )
     elif channel == "kakao":
         if purpose != "service":
             raise ValidationFailed(

@@ -21,6 +21,7 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.channels.adapters import StatusReport
 from cxloop.channels.message_rules import check_message
+from cxloop.channels.naver_talktalk import valid_user
 from cxloop.channels.providers import ADAPTERS
 from cxloop.core.db import rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
@@ -92,7 +93,15 @@ def queue_email(
 
 
 def _recipient(channel: str, recipient: str) -> str:
-    """The recipient as the channel addresses it: an email address, or an E.164 number."""
+    """The recipient as the channel addresses it: an email address, a TalkTalk user, or an
+    E.164 number."""
+    if channel == "talktalk":
+        if not valid_user(recipient):
+            raise ValidationFailed(
+                "The recipient is not a Naver TalkTalk user.",
+                errors=[{"field": "recipient", "message": "not a TalkTalk user"}],
+            )
+        return recipient
     if channel == "email":
         address = normalise_email(recipient)
         if address is None:

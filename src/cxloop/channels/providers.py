@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from cxloop.channels.adapters import Adapter
 from cxloop.channels.email import EmailAdapter
+from cxloop.channels.naver_talktalk import NaverTalkTalkAdapter
 from cxloop.channels.nhn_alimtalk import AlimtalkAdapter
 from cxloop.channels.solapi import SolapiAdapter
 from cxloop.core.settings import Settings
 
 ADAPTERS: dict[str, Adapter] = {
-    adapter.channel: adapter for adapter in (EmailAdapter(), SolapiAdapter(), AlimtalkAdapter())
+    adapter.channel: adapter
+    for adapter in (EmailAdapter(), SolapiAdapter(), AlimtalkAdapter(), NaverTalkTalkAdapter())
 }
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cxloop.cli.common import WorkspaceOpt, _ready_database, _workspace_id, console, err
+from cxloop.cli.common import (
+    WorkspaceOpt,
+    _progress,
+    _ready_database,
+    _workspace_id,
+    console,
+    err,
+)
 
 care_app = typer.Typer(
     name="care", help="Conversations with customers: inboxes, SLA targets.", no_args_is_help=True
@@ -23,10 +31,14 @@ def inbox_create(
     reopen_days: Annotated[
         int, typer.Option(help="Days after resolving in which a customer's mail reopens it")
     ] = 7,
+    channel: Annotated[
+        str, typer.Option(help="email, talktalk, social, review or phone")
+    ] = "email",
 ) -> None:
-    """Create an email inbox and print its webhook path (with its secret token, shown once)."""
+    """Create an inbox and print its webhook path (with its secret token, shown once)."""
     from cxloop.accounts.service import cli_principal
     from cxloop.care import service
+    from cxloop.care.webhooks import webhook_path
 
     workspace_id = _workspace_id(workspace)
     with _ready_database().session() as session:
@@ -34,13 +46,19 @@ def inbox_create(
             session,
             principal=cli_principal(workspace_id),
             name=name,
+            channel=channel,
             address=address,
             team=team,
             reopen_days=reopen_days,
         )
         inbox_id = made.inbox.id
-    err.print(f"Inbox {name!r} created (id {inbox_id}). Post raw mail (message/rfc822) to:")
-    console.print(f"/hooks/email/{made.token}", soft_wrap=True)
+    path = webhook_path(channel, made.token)
+    if not path:
+        err.print(f"Inbox {name!r} created (id {inbox_id}); it takes imports and logged calls.")
+        return
+    what = {"email": "raw mail (message/rfc822)", "talktalk": "TalkTalk's webhook events"}
+    err.print(f"Inbox {name!r} created (id {inbox_id}). Post {what.get(channel, 'items')} to:")
+    console.print(path, soft_wrap=True)
 
 
 @care_app.command("inbox-imap")
@@ -219,3 +237,84 @@ def set_sla(
         f"SLA for {team or 'every team'}: first response {first_response or '-'}, "
         f"next response {next_response or '-'}, resolution {resolution or '-'} ({clock} minutes)."
     )
+
+
+# --- imports: social posts, reviews and calls ---------------------------------------------------
+
+CLI_MAX_BYTES = 100 * 1024 * 1024
+CLI_MAX_ROWS = 200_000
+IMPORT_BATCH = 500
+InboxOpt = Annotated[int, typer.Option("--inbox", min=1, help="The inbox to import into (id)")]
+ImportFile = Annotated[Path, typer.Argument(help="A CSV or JSON file")]
+
+
+def _import_into(path: Path, workspace: str, inbox_id: int, channels: tuple[str, ...]) -> None:
+    """Import a file into an inbox a batch at a time (each batch committed), with a progress
+    bar; bad rows are listed with their line and reason, the others go in."""
+    from cxloop.accounts.service import cli_principal
+    from cxloop.care import imports
+    from cxloop.core.errors import CxloopError, NotFound
+    from cxloop.models import CareInbox
+
+    if not path.is_file():
+        raise CxloopError(f"No such file: {path}")
+    if path.stat().st_size > CLI_MAX_BYTES:
+        raise CxloopError(f"{path.name} is larger than 100 MB; split it.")
+    workspace_id = _workspace_id(workspace)
+    database = _ready_database()
+    with database.session() as session:
+        inbox = session.get(CareInbox, inbox_id)
+        if inbox is None or inbox.workspace_id != workspace_id:
+            raise NotFound(f"No inbox with id {inbox_id} in this workspace.")
+        if inbox.channel not in channels:
+            raise CxloopError(f"Inbox {inbox_id} is a {inbox.channel} inbox, not {channels[0]}.")
+    rows = imports.read_rows(
+        path.read_bytes(), fmt=imports.format_of(path.name), max_rows=CLI_MAX_ROWS
+    )
+    report = imports.ImportReport()
+    with _progress() as progress:
+        task = progress.add_task(f"Importing {path.name}", total=len(rows))
+        for start in range(0, len(rows), IMPORT_BATCH):
+            with database.session() as session:
+                inbox = session.get(CareInbox, inbox_id)
+                assert inbox is not None
+                report.add(
+                    imports.import_rows(
+                        session,
+                        inbox=inbox,
+                        rows=rows[start : start + IMPORT_BATCH],
+                        progress=lambda n: progress.advance(task, n),
+                    )
+                )
+    with database.session() as session:
+        inbox = session.get(CareInbox, inbox_id)
+        assert inbox is not None
+        imports.record_import(
+            session,
+            principal=cli_principal(workspace_id),
+            inbox=inbox,
+            report=report,
+            source=path.name,
+        )
+    for error in report.errors[:20]:
+        err.print(f"{path.name} line {error.line}: {error.reason}", markup=False)
+    more = " (first 20 shown)" if len(report.errors) > 20 else ""
+    console.print(
+        f"{report.rows} rows read, {report.created} stored, {report.duplicates} already there, "
+        f"{len(report.errors)} not taken{more}."
+    )
+
+
+@care_app.command("import-social")
+def import_social(file: ImportFile, workspace: WorkspaceOpt, inbox: InboxOpt) -> None:
+    """Mentions and comments (into a social inbox) or reviews (into a review inbox) from CSV
+    (id, kind, platform, author_name, author_handle, author_url, text, rating, url, posted_at)
+    or JSON; each item once by its id."""
+    _import_into(file, workspace, inbox, ("social", "review"))
+
+
+@care_app.command("import-calls")
+def import_calls(file: ImportFile, workspace: WorkspaceOpt, inbox: InboxOpt) -> None:
+    """Phone calls into a phone inbox from CSV (call_id, phone, agent, started_at, duration,
+    direction, notes, outcome) or JSON; each call once by its id."""
+    _import_into(file, workspace, inbox, ("phone",))

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     nhn_secret_key: SecretStr | None = None
     kakao_sender_key: str | None = None
     nhn_webhook_signature: SecretStr | None = None
+    # Naver TalkTalk: agents' replies go to the chat bot API's event endpoint with the partner
+    # account's token (TalkTalk partner centre: API settings > send API); until it is set,
+    # replies wait in the outbox.
+    talktalk_api_url: str = "https://gw.talk.naver.com"
+    talktalk_partner_token: SecretStr | None = None
     # How long a provider's HTTP API may take to connect and to answer, in seconds.
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Behind a reverse proxy or load balancer: the addresses or networks (CIDR) of the proxies

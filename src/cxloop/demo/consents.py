@@ -22,8 +22,9 @@ TERMS = "회원가입 이용약관 및 개인정보 수집·이용 동의 (약�
 MARKETING_TEXT = "[선택] 광고성 정보 수신 동의"
 NIGHT_TEXT = "[선택] 야간(21시~08시) 광고성 정보 수신 동의"
 # The signup terms cover the channels that carry messages out of the shop; in-app messages
-# need no service grant (with no record, service messages are allowed).
-SIGNUP_CHANNELS = tuple(c for c in CONSENT_CHANNELS if c != "in_app")
+# need no service grant (with no record, service messages are allowed), and TalkTalk is a chat
+# the customer opens with the shop, not a channel the shop signs them up to.
+SIGNUP_CHANNELS = tuple(c for c in CONSENT_CHANNELS if c not in ("in_app", "talktalk"))
 WITHDRAWAL_SOURCES = {
     "email": ("unsubscribe_link", "이메일 하단 수신거부 링크"),
     "sms": ("sms_optout", "080 무료 수신거부"),

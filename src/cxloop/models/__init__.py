@@ -9,6 +9,7 @@ from cxloop.models.care import (
     ConversationMessage,
     SlaPolicy,
 )
+from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
 from cxloop.models.channels import OutboundMessage
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
@@ -50,6 +51,7 @@ __all__ = [
     "CareInbox",
     "CareMailbox",
     "CareTeamHours",
+    "CareWebhookEvent",
     "ConsentRecord",
     "Conversation",
     "ConversationMessage",
@@ -74,6 +76,7 @@ __all__ = [
     "SlaPolicy",
     "Survey",
     "SurveyVersion",
+    "TalkTalkThread",
     "TextAnalysis",
     "TextAnalysisCategory",
     "TextCategory",

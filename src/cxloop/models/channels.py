@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId
 
-MESSAGE_CHANNELS = ("email", "sms", "kakao")
+MESSAGE_CHANNELS = ("email", "sms", "kakao", "talktalk")
 # "delivered" and "bounced" come from the provider's status callbacks after "sent".
 MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "bounced", "failed", "cancelled")
 

@@ -24,10 +24,12 @@ IDENTITY_KINDS = (
     "facebook",
     "apple",
     "google",
+    "talktalk",
+    "social",
 )
 LIFECYCLE_STAGES = ("anonymous", "lead", "customer", "repeat", "churned")
 CONSENT_PURPOSES = ("service", "marketing", "third_party", "night_marketing")
-CONSENT_CHANNELS = ("email", "sms", "kakao", "push", "in_app")
+CONSENT_CHANNELS = ("email", "sms", "kakao", "push", "in_app", "talktalk")
 
 
 class Customer(Timestamped, Base):

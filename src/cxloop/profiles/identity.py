@@ -35,6 +35,8 @@ ALWAYS_UNIQUE = frozenset(
         "facebook",
         "apple",
         "google",
+        "talktalk",
+        "social",
     }
 )
 STAGE_RANK = {"anonymous": 0, "lead": 1, "customer": 2, "repeat": 3, "churned": 1}

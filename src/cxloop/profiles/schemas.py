@@ -20,9 +20,11 @@ IdentityKind = Literal[
     "facebook",
     "apple",
     "google",
+    "talktalk",
+    "social",
 ]
 Purpose = Literal["service", "marketing", "third_party", "night_marketing"]
-Channel = Literal["email", "sms", "kakao", "push", "in_app"]
+Channel = Literal["email", "sms", "kakao", "push", "in_app", "talktalk"]
 
 
 class IdentityOut(BaseModel):

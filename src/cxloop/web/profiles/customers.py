@@ -22,6 +22,7 @@ from cxloop.models.event import EVENT_TYPES
 from cxloop.profiles import service as profiles
 from cxloop.profiles.service import SORTS, CustomerFilter
 from cxloop.web import errors
+from cxloop.web.care.calls import customer_care
 from cxloop.web.charts import activity_chart, weekly_totals
 from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
@@ -232,6 +233,7 @@ def customer_page(
         touchpoints=sorted(
             (customer.touchpoints or {}).items(), key=lambda item: (-int(item[1]), item[0])
         ),
+        **customer_care(page, customer),
     )
 
 

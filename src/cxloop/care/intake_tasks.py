@@ -1,0 +1,17 @@
+"""Care intake jobs: every minute, the webhook events a failure left unread are read again
+(a TalkTalk event that was stored and acknowledged is never lost)."""
+
+from __future__ import annotations
+
+from huey import crontab
+
+from cxloop.care import talktalk
+from cxloop.core.db import get_database
+from cxloop.core.jobs import huey
+
+
+@huey.periodic_task(crontab(minute="*"))
+def retry_webhook_events() -> int:
+    """Every minute: read again the stored webhook events that could not be read yet."""
+    with get_database().session() as session:
+        return talktalk.retry_pending(session)
