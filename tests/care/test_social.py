@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts import service as accounts
+from cxloop.care import hooks_api, social
 from cxloop.care import service as care
-from cxloop.care import social
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.models import (
@@ -348,3 +348,20 @@ def test_a_signature_made_under_a_previous_secret_key_still_verifies(
             body=body,
             settings=settings.model_copy(update={"secret_key": "other-" + "k" * 40}),
         )
+
+
+def test_an_inbox_over_its_rate_limit_gets_429_before_anything_is_read(
+    client: TestClient, session: Session, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(hooks_api.HOOK_LIMITS, "social", "2/minute")
+    inbox_id, hook = make_inbox(client, tenant, "social")
+    secret = secret_of(client, tenant, inbox_id)
+    posts = [item() for _ in range(3)]
+
+    statuses = []
+    for post in posts:
+        body = json.dumps(post).encode()
+        statuses.append(client.post(hook, content=body, headers=signed(secret, body)).status_code)
+
+    assert statuses == [200, 200, 429]
+    assert messages_by_id(session, tenant.id, f"social:instagram:{posts[2]['id']}") == []

@@ -29,7 +29,9 @@ router = APIRouter(tags=["care"])
 
 Token = Annotated[str, FastPath(max_length=200, description="The inbox's webhook token")]
 InboxId = Annotated[int, FastPath(ge=1, le=2**31, description="Inbox id")]
-HOOK_LIMIT = "600/minute"
+# Per inbox. A TalkTalk chat makes several events per message (send, echo, open, …), and
+# TalkTalk does not send an event again once it was refused.
+HOOK_LIMITS = {"talktalk": "6000/minute", "social": "600/minute", "review": "600/minute"}
 # What the providers post, refused with 413 before it is read (see app.body_rules).
 MAX_TALKTALK_BYTES = 64 * 1024
 MAX_SOCIAL_BYTES = 1024 * 1024
@@ -57,7 +59,12 @@ def _hook_inbox(
     if inbox is None or inbox.channel not in channels:
         raise AuthenticationFailed("Unknown inbox token.")
     limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.check(HOOK_LIMIT, "care-hook", str(inbox.id), detail="Too many calls for this inbox.")
+    limiter.check(
+        HOOK_LIMITS[inbox.channel],
+        "care-hook",
+        str(inbox.id),
+        detail="Too many calls for this inbox.",
+    )
     return inbox
 
 
