@@ -35,6 +35,7 @@ from cxloop.core.migrate import upgrade  # noqa: E402
 from cxloop.core.settings import Settings, get_settings, reset_settings  # noqa: E402
 from tests.factories import unique  # noqa: E402
 from tests.helpers.cli import Cli, Result  # noqa: E402
+from tests.helpers.imap import dovecot, dovecot_server  # noqa: E402, F401 (fixtures)
 
 domains.install()  # as the app, the CLI and the worker do: every domain plugged in
 

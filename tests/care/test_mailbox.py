@@ -25,10 +25,10 @@ from cxloop.core.sealing import CannotUnseal, seal, unseal
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import CareMailbox, Conversation, ConversationMessage
-from tests.care.conftest import ImapUser
 from tests.care.test_email_conversations import mail
 from tests.factories import Tenant, make_user
 from tests.helpers.cli import Cli
+from tests.helpers.imap import ImapUser
 from tests.helpers.smtp import SmtpInbox
 from tests.helpers.web import flashes, get, login, post, text_of
 

@@ -14,10 +14,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
+import pytest
 
 DOVECOT = Path("/usr/sbin/dovecot")
 DOVEADM = Path("/usr/bin/doveadm")
@@ -73,6 +74,8 @@ class Dovecot:
         self.users.update(made)
         self._unused = iter(made)
         self.root = Path(tempfile.mkdtemp(prefix="cxloop-dovecot-"))
+        from tests.conftest import free_port  # conftest installs this module's fixtures
+
         self.port = free_port()
         self.config = self.root / "dovecot.conf"
 
@@ -185,3 +188,48 @@ class Dovecot:
             assert status == "OK", data
         finally:
             imap.logout()
+
+
+@dataclass(frozen=True)
+class ImapUser:
+    """A mailbox of the test's own on the Dovecot server."""
+
+    server: Dovecot
+    user: str
+    password: str
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def append(self, *messages: bytes, folder: str = "INBOX", seen: bool = False) -> list[int]:
+        return self.server.append(self.user, messages, folder=folder, seen=seen)
+
+    def flags(self, folder: str = "INBOX") -> dict[int, set[str]]:
+        return self.server.flags(self.user, folder=folder)
+
+    def recreate(self, folder: str) -> None:
+        self.server.recreate(self.user, folder)
+
+
+# Fixtures (tests/conftest.py installs them).
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Dovecot]:
+    """A real IMAP server (Dovecot) on a free local port, for the whole run."""
+    if not DOVECOT.exists():
+        pytest.skip("Dovecot is not installed at /usr/sbin/dovecot (apt-get install dovecot-imapd)")
+    server = Dovecot({"probe@shop.example": "probe-password"}, spare=200)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: Dovecot) -> ImapUser:
+    """A new, empty mailbox on the Dovecot server."""
+    user, password = dovecot_server.next_user()
+    return ImapUser(dovecot_server, user, password)
