@@ -242,7 +242,12 @@ def test_a_crash_between_fetching_and_committing_loses_nothing_and_stores_each_o
     # then nothing of the batch was kept, nor the position, nor the \Seen flags
     assert len(taken) == 3
     assert len(stored(session, inbox_id)) == (1 if polled_before else 0)
-    assert mailbox_row(session, inbox_id).last_uid == position
+    row = mailbox_row(session, inbox_id)
+    assert (row.last_uid, row.polled_at is None, row.lease_until) == (
+        position,
+        not polled_before,  # a crash is not a poll
+        None,  # let go of, so the next worker can read it
+    )
     assert all(r"\Seen" not in dovecot.flags()[uid] for uid in uids)
 
     # when it polls again (the lease of the dead poll released), and once more

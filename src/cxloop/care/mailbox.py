@@ -110,9 +110,8 @@ def set_mailbox(
     host = host.strip().lower()
     port = port or DEFAULT_PORTS.get(security, 993)
     problem = account_problem(host, port, security)
-    if problem:
-        field_name = "security" if "TLS" in problem or "security" in problem else "host"
-        raise _invalid("port" if problem.startswith("port") else field_name, problem)
+    if problem is not None:
+        raise _invalid(*problem)
     username = username.strip()
     if not 1 <= len(username) <= 320:
         raise _invalid("username", "A user name of 1 to 320 characters is required.")
@@ -255,8 +254,10 @@ def poll(
     except Exception as exc:  # a bug or a database error: recorded, and tried again later
         log.exception("polling mailbox %s failed", mailbox_id)
         report.error = f"cxloop could not take the mail in: {type(exc).__name__}: {exc}"[:1000]
-    finally:
-        _finish(database, mailbox_id, report, moment)
+    except BaseException:  # stopped (a signal, an exit): let go of the mailbox, record nothing
+        _release(database, mailbox_id)
+        raise
+    _finish(database, mailbox_id, report, moment)
     return report
 
 
@@ -272,6 +273,19 @@ def _claim(database: Database, mailbox_id: int, now: datetime) -> bool:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(claimed, "rowcount", 0))
+
+
+def _release(database: Database, mailbox_id: int) -> None:
+    try:
+        with database.session() as session:
+            session.execute(
+                update(CareMailbox)
+                .where(CareMailbox.id == mailbox_id)
+                .values(lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+    except SQLAlchemyError:  # the lease runs out by itself
+        log.exception("could not release mailbox %s", mailbox_id)
 
 
 def _finish(database: Database, mailbox_id: int, report: PollReport, now: datetime) -> None:

@@ -50,20 +50,20 @@ class Fetched:
     whole: bool
 
 
-def account_problem(host: str, port: int, security: str) -> str:
-    """Why these connection settings are refused, or "" when they are fine."""
+def account_problem(host: str, port: int, security: str) -> tuple[str, str] | None:
+    """What is wrong with these connection settings, as (field, reason); None when nothing."""
     if security not in SECURITIES:
-        return f"security must be one of {', '.join(SECURITIES)}."
+        return "security", f"security must be one of {', '.join(SECURITIES)}."
     if not host or len(host) > 255 or any(c.isspace() or c in "/@" for c in host):
-        return "host must be a server name or address."
+        return "host", "host must be a server name or address."
     if not 1 <= port <= 65535:
-        return "port must be 1 to 65535."
+        return "port", "port must be 1 to 65535."
     if security == "none" and host.lower() not in LOCAL_HOSTS:
-        return (
+        return "security", (
             "Without TLS the password would cross the network in the clear: only a server on "
             "this machine (127.0.0.1, localhost) may be reached without it."
         )
-    return ""
+    return None
 
 
 def folder_name(folder: str) -> str:
@@ -131,7 +131,7 @@ class Mailbox:
         self.timeout = timeout
         self.ca_file = ca_file
         self.uidvalidity = 0
-        self.uidnext = 0  # the UID the next message will get (0: the server did not say)
+        self.uidnext = 0  # the UID the next message will get
         self.exists = 0
         self._imap: imaplib.IMAP4 | None = None
 
@@ -144,8 +144,8 @@ class Mailbox:
     def _connect(self) -> imaplib.IMAP4:
         a = self.account
         problem = account_problem(a.host, a.port, a.security)
-        if problem:
-            raise ImapError(problem)
+        if problem is not None:
+            raise ImapError(problem[1])
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         if a.security == "ssl":
             return imaplib.IMAP4_SSL(a.host, a.port, ssl_context=context, timeout=self.timeout)
@@ -178,6 +178,8 @@ class Mailbox:
             _name, following = self._imap.response("UIDNEXT")
             after = following[0] if following else None
             self.uidnext = int(after) if isinstance(after, bytes) and after.isdigit() else 0
+            if not self.uidnext:  # required since RFC 3501, but not every server says it
+                self.uidnext = max(self._search("ALL"), default=0) + 1
         except ImapError:
             self.close()
             raise
