@@ -6,7 +6,9 @@ through the API and the CLI, bad rows reported with their line and reason."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +31,10 @@ from cxloop.models import (
     Customer,
     Identity,
 )
-from tests.factories import Tenant, unique
+from tests.factories import Tenant, make_user, unique
 from tests.helpers.cli import Result
+from tests.helpers.web import get, login, text_of
+from tests.helpers.web import post as web_post
 
 
 def make_inbox(client: TestClient, tenant: Tenant, channel: str) -> tuple[int, str]:
@@ -365,3 +369,27 @@ def test_an_inbox_over_its_rate_limit_gets_429_before_anything_is_read(
 
     assert statuses == [200, 200, 429]
     assert messages_by_id(session, tenant.id, f"social:instagram:{posts[2]['id']}") == []
+
+
+def test_an_admin_makes_a_review_inbox_in_settings_and_is_shown_its_secret_once(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    owner = make_user(session, workspace=tenant.workspace, role="owner", locale="ko")
+    session.flush()
+    assert login(client, owner.email).status_code == 303
+    form = {"name": "네이버 플레이스 리뷰", "channel": "review", "reopen_days": "7"}
+
+    made = web_post(client, "/settings/inboxes", form)
+
+    assert made.status_code == 200, made.text
+    url = re.search(r'id="webhook-url" class="secret" type="text" value="([^"]+)"', made.text)
+    secret = re.search(r'id="signing-secret" class="secret" type="text" value="([^"]+)"', made.text)
+    assert url is not None and secret is not None
+    assert "/hooks/social/" in url.group(1)
+    review = item(kind="review", rating=4, platform="naver_place")
+    body = json.dumps(review, ensure_ascii=False).encode()
+    hook = url.group(1).split("testserver", 1)[1]
+    taken = client.post(hook, content=body, headers=signed(html.unescape(secret.group(1)), body))
+    assert [i["status"] for i in taken.json()["items"]] == ["stored"]
+    listed = get(client, "/settings/inboxes")
+    assert "네이버 플레이스 리뷰" in text_of(listed) and secret.group(1) not in listed.text

@@ -30,6 +30,7 @@ from cxloop.models.workspace import ROLES
 from cxloop.profiles.service import SORTS
 from cxloop.web import errors
 from cxloop.web.accounts import admin
+from cxloop.web.care import channel_inboxes
 from cxloop.web.care import inbox as care_inbox
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
@@ -70,6 +71,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "inbox.priority.": PRIORITIES,
     "care_phone.outcome.": care_phone.OUTCOMES,
     "care_phone.summary_": care_phone.DIRECTIONS,
+    "care_inbox_channel.": channel_inboxes.INBOX_CHOICES,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

@@ -14,6 +14,7 @@ from cxloop.care import service as care
 from cxloop.core.errors import ValidationFailed
 from cxloop.web import errors
 from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.care.channel_inboxes import INBOX_CHOICES, created_inbox
 from cxloop.web.rendering import render
 from cxloop.web.session import Page, WebContext, verify_csrf
 
@@ -48,7 +49,9 @@ def _inboxes(
         status=status,
         inboxes=care.list_inboxes(page.db, workspace_id=page.workspace.id),
         mailboxes=mailboxes.by_inbox(page.db, workspace_id=page.workspace.id),
-        form=form or {"name": "", "address": "", "team": "", "reopen_days": "7"},
+        form=form
+        or {"name": "", "address": "", "team": "", "reopen_days": "7", "channel": "email"},
+        inbox_channels=INBOX_CHOICES,
         error=error,
     )
 
@@ -67,14 +70,17 @@ def create_inbox(
     address: Text = "",
     team: Text = "",
     reopen_days: Text = "7",
+    channel: Text = "email",
 ) -> Response:
-    """Create an email inbox and show its webhook address with the secret token, this once."""
+    """Create an inbox and show its webhook address with the secret token, this once (and a
+    social or review inbox's signing secret)."""
     require(page.principal, "care:manage")
     form = {
         "name": name[:200],
         "address": address[:320],
         "team": team[:64],
         "reopen_days": reopen_days[:8],
+        "channel": channel[:16],
     }
     days = reopen_days.strip()
     if not days.isdigit() or not 0 <= int(days[:4]) <= 365:
@@ -87,16 +93,13 @@ def create_inbox(
                 page.db,
                 principal=page.principal,
                 name=name[:200],
+                channel=channel[:16],
                 address=address[:320],
                 team=team[:64],
                 reopen_days=int(days[:4]),
             )
     except ValidationFailed as exc:
         return _inboxes(page, form=form, status=422, error=errors.describe(page.locale, exc))
-    host = str(page.request.base_url).rstrip("/")
     return _settings_page(
-        page,
-        "care/inbox_created.html",
-        inbox=made.inbox,
-        webhook_url=f"{host}/hooks/email/{made.token}",
+        page, "care/inbox_created.html", **created_inbox(page, made.inbox, made.token)
     )
