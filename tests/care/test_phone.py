@@ -185,6 +185,8 @@ def test_an_agent_logs_a_call_on_the_customer_page(
     assert "발신 전화 3:20 · 후속 조치 필요" in shown
     assert f'href="/inbox/{message.conversation_id}"' in after.text
     assert twice.status_code == 303
+    in_inbox = text_of(get(client, f"/inbox/{message.conversation_id}"))
+    assert "상담원이 걸었음(발신) 3:20 후속 조치 필요" in in_inbox
     timeline = session.scalars(
         select(Event).where(
             Event.workspace_id == tenant.id,

@@ -391,5 +391,7 @@ def test_an_admin_makes_a_review_inbox_in_settings_and_is_shown_its_secret_once(
     hook = url.group(1).split("testserver", 1)[1]
     taken = client.post(hook, content=body, headers=signed(html.unescape(secret.group(1)), body))
     assert [i["status"] for i in taken.json()["items"]] == ["stored"]
+    shown = get(client, f"/inbox/{taken.json()['items'][0]['conversation_id']}")
+    assert "★★★★☆ naver_place @minji.k 원문 보기" in text_of(shown)
     listed = get(client, "/settings/inboxes")
     assert "네이버 플레이스 리뷰" in text_of(listed) and secret.group(1) not in listed.text
