@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cxloop.care import mailbox as mailboxes
 from cxloop.care.reply_address import named_conversation
 from cxloop.channels import tasks as channel_tasks
+from cxloop.channels.imap import Account, ImapError, check
 from cxloop.core.db import Database
 from cxloop.core.sealing import CannotUnseal, seal, unseal
 from cxloop.core.settings import Settings
@@ -28,7 +29,7 @@ from cxloop.models import CareMailbox, Conversation, ConversationMessage
 from tests.care.test_email_conversations import mail
 from tests.factories import Tenant, make_user
 from tests.helpers.cli import Cli
-from tests.helpers.imap import ImapUser
+from tests.helpers.imap import DOVECOT, Dovecot, ImapUser
 from tests.helpers.smtp import SmtpInbox
 from tests.helpers.web import flashes, get, login, post, text_of
 
@@ -609,3 +610,32 @@ def test_agents_cannot_see_the_mailbox_settings(
 
     assert get(client, f"/settings/inboxes/{inbox_id}/imap").status_code == 403
     assert post(client, f"/settings/inboxes/{inbox_id}/imap/test").status_code == 403
+
+
+def test_tls_and_starttls_sign_in_only_to_a_certificate_they_trust(
+    client: TestClient, session: Session, tenant: Tenant, tx_database: Database, settings: Settings
+) -> None:
+    if not DOVECOT.exists():
+        pytest.skip("Dovecot is not installed at /usr/sbin/dovecot (apt-get install dovecot-imapd)")
+    server = Dovecot({"tls@shop.example": "tls-password-1"}, tls=True)
+    server.start()
+    try:
+        server.append("tls@shop.example", [MINJI])
+        tls = Account("127.0.0.1", server.tls_port, "ssl", "tls@shop.example", "tls-password-1")
+        starttls = Account("127.0.0.1", server.port, "starttls", tls.username, tls.password)
+        trusting = settings.model_copy(update={"imap_ca_file": server.ca_file})
+
+        # the server's certificate is checked against the configured CA, else the system's
+        assert check(tls, ca_file=server.ca_file) == 1
+        assert check(starttls, ca_file=server.ca_file) == 1
+        with pytest.raises(ImapError, match="CERTIFICATE_VERIFY_FAILED"):
+            check(tls)
+
+        # and a mailbox over TLS is polled as any other
+        imap = ImapUser(server, "tls@shop.example", "tls-password-1")
+        inbox_id = inbox_with_mailbox(client, tenant, imap, port=server.tls_port, security="ssl")
+        assert poll(tx_database, session, inbox_id, trusting).stored == 1
+        refused = poll(tx_database, session, inbox_id, settings)
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.error
+    finally:
+        server.stop()

@@ -29,7 +29,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -52,7 +52,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
   chroot =
 }}
@@ -68,8 +69,11 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, users: dict[str, str], *, spare: int = 0) -> None:
+    def __init__(self, users: dict[str, str], *, spare: int = 0, tls: bool = False) -> None:
+        """``tls``: also TLS on ``tls_port`` and STARTTLS on ``port``, with a certificate for
+        127.0.0.1 signed by a CA of the test's own (``ca_file``); plain text otherwise."""
         self.users = dict(users)
+        self.tls = tls
         made = {f"box-{n}@shop.example": f"box-password-{n}" for n in range(1, spare + 1)}
         self.users.update(made)
         self._unused = iter(made)
@@ -77,6 +81,8 @@ class Dovecot:
         from tests.conftest import free_port  # conftest installs this module's fixtures
 
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
+        self.ca_file = self.root / "ca.pem"
         self.config = self.root / "dovecot.conf"
 
     def start(self) -> None:
@@ -95,7 +101,9 @@ class Dovecot:
         self.config.write_text(
             _CONFIG.format(
                 root=self.root,
+                ssl=self._tls_settings() if self.tls else "ssl = no",
                 port=self.port,
+                tls_port=self.tls_port,
                 internal_user=internal,
                 internal_group=group,
                 login_user=login,
@@ -115,6 +123,17 @@ class Dovecot:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"dovecot did not start:\n{self.log()}") from None
                 time.sleep(0.05)
+
+    def _tls_settings(self) -> str:
+        import trustme
+
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        issued = ca.issue_cert("127.0.0.1", "localhost")
+        issued.private_key_pem.write_to_path(str(self.root / "key.pem"))
+        chain = b"".join(pem.bytes() for pem in issued.cert_chain_pems)
+        (self.root / "cert.pem").write_bytes(chain)
+        return f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem\n"
 
     def _write_users(self) -> None:
         lines = "".join(
