@@ -158,7 +158,10 @@ DOMAINS: tuple[Domain, ...] = (
         consumers=("cxloop.care.texts:conversation_message_analysis",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
         export_hooks=("cxloop.care.hooks:export_conversations",),
-        erase_hooks=("cxloop.care.hooks:scrub_conversations",),
+        erase_hooks=(
+            "cxloop.care.hooks:scrub_conversations",
+            "cxloop.care.webhooks:forget_channel_contacts",
+        ),
         text_sources=("cxloop.care.texts:conversation_texts",),
         cli=("cxloop.cli.care:care_app",),
         pages=(

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts import service as accounts
 from cxloop.care import talktalk
 from cxloop.channels import tasks as channel_tasks
 from cxloop.channels.adapters import NotUnderstood, Outgoing, SendFailure
@@ -34,7 +35,9 @@ from cxloop.models import (
     Customer,
     Identity,
     OutboundMessage,
+    TalkTalkThread,
 )
+from cxloop.profiles import service as profiles
 from tests.factories import Tenant, unique
 from tests.helpers.talktalk import PARTNER_TOKEN, FakeTalkTalk
 
@@ -99,12 +102,14 @@ def messages_of(session: Session, conversation: Conversation) -> list[Conversati
     )
 
 
-def events_with(session: Session, marker: str) -> int:
+def events_of(session: Session, body: bytes) -> int:
+    """How many stored events hold exactly ``body`` (by its hash: a read one is emptied)."""
+    digest = hashlib.sha256(body).hexdigest()
     return int(
         session.scalar(
             select(func.count())
             .select_from(CareWebhookEvent)
-            .where(CareWebhookEvent.payload.contains(marker))
+            .where(CareWebhookEvent.body_hash == digest)
         )
         or 0
     )
@@ -114,8 +119,9 @@ def test_a_users_message_becomes_a_conversation_on_their_profile(
     client: TestClient, session: Session, tenant: Tenant, hook: str
 ) -> None:
     user = user_key()
+    text = "주문한 무선 이어폰 배송이 언제 되나요?"
 
-    outcome = post(client, hook, send(user, "주문한 무선 이어폰 배송이 언제 되나요?"))
+    outcome = post(client, hook, send(user, text))
 
     assert outcome == "stored"
     [conversation] = conversations_of(session, user)
@@ -140,7 +146,10 @@ def test_a_users_message_becomes_a_conversation_on_their_profile(
         select(CareWebhookEvent).where(CareWebhookEvent.inbox_id == conversation.inbox_id)
     ).all()
     assert stored.processed_at is not None and stored.attempts == 1
-    assert json.loads(stored.payload)["user"] == user
+    # Read into the conversation, the stored body is emptied; its hash finds replays.
+    assert stored.payload == ""
+    sent = json.dumps(send(user, text), ensure_ascii=False).encode()
+    assert stored.body_hash == hashlib.sha256(sent).hexdigest()
     # The next message joins the same conversation; an image comes as its address.
     image = {
         "event": "send",
@@ -164,7 +173,7 @@ def test_a_replayed_event_stores_one_message_and_a_later_repeat_is_a_new_one(
     assert (first, again) == ("stored", "replay")
     [conversation] = conversations_of(session, user)
     assert len(messages_of(session, conversation)) == 1
-    assert events_with(session, user) == 1
+    assert events_of(session, body) == 1
     # The same words two minutes later are the customer saying them again.
     inbox = session.get(CareInbox, conversation.inbox_id)
     assert inbox is not None
@@ -187,15 +196,15 @@ def test_an_address_cxloop_did_not_give_out_is_401_and_nothing_is_stored(
         token = made.json()["webhook_path"].removeprefix("/hooks/email/")
     user = user_key()
 
+    body = json.dumps(send(user, "안녕하세요")).encode()
+
     response = client.post(
-        f"/hooks/naver-talktalk/{token}",
-        content=json.dumps(send(user, "안녕하세요")).encode(),
-        headers={"Content-Type": "application/json"},
+        f"/hooks/naver-talktalk/{token}", content=body, headers={"Content-Type": "application/json"}
     )
 
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert events_with(session, user) == 0
+    assert events_of(session, body) == 0
     assert conversations_of(session, user) == []
 
 
@@ -209,7 +218,7 @@ def test_an_oversized_event_is_refused_before_it_is_read(
     response = client.post(hook, content=body, headers={"Content-Type": "application/json"})
 
     assert response.status_code == 413
-    assert events_with(session, user) == 0
+    assert events_of(session, body) == 0
 
 
 def test_an_event_that_is_not_talktalks_json_is_kept_raw_for_the_agents(
@@ -446,3 +455,25 @@ def test_events_that_are_not_talktalks_are_named_so(body: bytes, reason: str) ->
     with pytest.raises(NotUnderstood) as refused:
         read_event(body)
     assert str(refused.value) == reason
+
+
+def test_erasing_the_customer_forgets_their_talktalk_address_and_thread(
+    client: TestClient, session: Session, tenant: Tenant, hook: str
+) -> None:
+    user = user_key()
+    post(client, hook, send(user, "제 정보를 지워 주세요"))
+    post(client, hook, {"event": "friend", "user": user, "options": {"set": "on"}})
+    [conversation] = conversations_of(session, user)
+    customer = session.get(Customer, conversation.customer_id)
+    assert customer is not None
+
+    removed = profiles.erase_customer(
+        session, principal=accounts.cli_principal(tenant.id), customer=customer
+    )
+
+    assert removed["conversation_contacts_blanked"] == 1
+    assert removed["talktalk_threads_deleted"] == 1
+    session.refresh(conversation)
+    assert conversation.contact == ""
+    assert session.scalar(select(TalkTalkThread).where(TalkTalkThread.user_key == user)) is None
+    assert [m.body_text for m in messages_of(session, conversation)] == [""]

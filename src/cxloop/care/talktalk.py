@@ -3,7 +3,9 @@
 Each event is stored raw first (``CareWebhookEvent``) and then read in a savepoint of the same
 transaction: the webhook answers 200 only once that transaction committed, so an event TalkTalk
 was told was received is never lost — if reading it fails, the raw event stays and a job tries
-it again every minute (after ``MAX_ATTEMPTS`` it is kept as unreadable for the agents).
+it again every minute (after ``MAX_ATTEMPTS`` it is kept as unreadable for the agents). Once
+read, the stored body is emptied (the words live in the conversation, where erasure finds them);
+its hash stays for finding replays.
 
 TalkTalk's events carry no id and no time, so a delivery is a replay when the inbox received a
 byte-identical body within ``REPLAY_WINDOW``; a message's own id in cxloop is its stored
@@ -138,6 +140,7 @@ def read_stored(
         return Taken("retrying", event.id)
     event.processed_at = now
     event.problem = ""
+    event.payload = ""  # read into its conversation: the words live there (and are erasable)
     session.flush()
     return taken
 

@@ -1,12 +1,23 @@
 """What the channel intakes share: where each kind of inbox is posted to (its webhook path, the
-inbox's secret token at the end; a phone inbox takes imports and calls logged by agents), and
-the profile of whoever wrote, found or made by their identity on the channel."""
+inbox's secret token at the end; a phone inbox takes imports and calls logged by agents), the
+profile of whoever wrote, found or made by their identity on the channel, and what erasing
+that profile forgets of their addresses on the channels."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from cxloop.models import CareInbox, Customer, Workspace
+from cxloop.core.db import rowcount
+from cxloop.core.timeutil import utcnow
+from cxloop.models import (
+    CareInbox,
+    CareWebhookEvent,
+    Conversation,
+    Customer,
+    TalkTalkThread,
+    Workspace,
+)
 from cxloop.profiles import service as profiles
 from cxloop.profiles.activity import survivor_of
 
@@ -38,3 +49,55 @@ def customer_for(session: Session, *, inbox: CareInbox, kind: str, value: str) -
         source=f"care:{inbox.channel}",
     )
     return survivor_of(session, customer) or customer
+
+
+def forget_channel_contacts(session: Session, customer: Customer) -> dict[str, int]:
+    """Erasure: the customer's addresses on their conversations' channels are blanked, their
+    TalkTalk threads forgotten, and any of their TalkTalk events not read yet emptied."""
+    mine = (
+        Conversation.workspace_id == customer.workspace_id,
+        Conversation.customer_id == customer.id,
+    )
+    users = [
+        c
+        for c in session.scalars(
+            select(Conversation.contact).where(*mine, Conversation.channel == "talktalk")
+        )
+        if c
+    ]
+    threads = events = 0
+    if users:
+        threads = rowcount(
+            session.execute(
+                delete(TalkTalkThread).where(
+                    TalkTalkThread.workspace_id == customer.workspace_id,
+                    TalkTalkThread.user_key.in_(users),
+                )
+            )
+        )
+        for user in users:
+            events += rowcount(
+                session.execute(
+                    update(CareWebhookEvent)
+                    .where(
+                        CareWebhookEvent.workspace_id == customer.workspace_id,
+                        CareWebhookEvent.processed_at.is_(None),
+                        CareWebhookEvent.payload.contains(f'"{user}"', autoescape=True),
+                    )
+                    .values(payload="", processed_at=utcnow(), problem="erased")
+                    .execution_options(synchronize_session=False)
+                )
+            )
+    contacts = rowcount(
+        session.execute(
+            update(Conversation)
+            .where(*mine, Conversation.contact != "")
+            .values(contact="")
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return {
+        "conversation_contacts_blanked": contacts,
+        "talktalk_threads_deleted": threads,
+        "webhook_events_emptied": events,
+    }
