@@ -53,7 +53,8 @@ def customer_for(session: Session, *, inbox: CareInbox, kind: str, value: str) -
 
 def forget_channel_contacts(session: Session, customer: Customer) -> dict[str, int]:
     """Erasure: the customer's addresses on their conversations' channels are blanked, their
-    TalkTalk threads forgotten, and any of their TalkTalk events not read yet emptied."""
+    TalkTalk threads forgotten, and any of their TalkTalk events not read yet emptied (each
+    count reported when there was something to remove)."""
     mine = (
         Conversation.workspace_id == customer.workspace_id,
         Conversation.customer_id == customer.id,
@@ -96,8 +97,9 @@ def forget_channel_contacts(session: Session, customer: Customer) -> dict[str, i
             .execution_options(synchronize_session=False)
         )
     )
-    return {
+    counts = {
         "conversation_contacts_blanked": contacts,
         "talktalk_threads_deleted": threads,
         "webhook_events_emptied": events,
     }
+    return {name: n for name, n in counts.items() if n}  # the erase report lists what there was
