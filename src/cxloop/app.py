@@ -206,6 +206,11 @@ def body_rules(settings: Settings) -> list[BodyRule]:
             settings.max_import_body_bytes,
         ),
         BodyRule(re.compile(r"/hooks/email/"), settings.max_inbound_mail_bytes),
+        # Files agents attach to a reply or note: a message's worth, and room for its text.
+        BodyRule(
+            re.compile(r"/(inbox/\d+/(reply|note)|api/v1/care/conversations/\d+/attachments)$"),
+            settings.max_message_attachment_bytes + 1024 * 1024,
+        ),
         BodyRule(re.compile(r"/hooks/naver-talktalk/"), MAX_TALKTALK_BYTES),
         BodyRule(re.compile(r"/hooks/social/"), MAX_SOCIAL_BYTES),
         BodyRule(re.compile(r"/api/v1/care/inboxes/[^/]+/import$"), settings.max_import_body_bytes),

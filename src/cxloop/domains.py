@@ -151,6 +151,7 @@ DOMAINS: tuple[Domain, ...] = (
         routers=(
             "cxloop.care.api:router",
             "cxloop.care.api:hooks",
+            "cxloop.care.replies_api:router",
             "cxloop.care.mailbox_api:router",
             "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
         ),
@@ -171,6 +172,8 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox
             "cxloop.web.care.live:router",  # agents: live updates of the inbox (SSE)
             "cxloop.web.care.chat:router",  # visitors: the chat widget and its calls
+            "cxloop.web.care.canned:router",  # settings: canned replies and macros
+            "cxloop.web.care.composer:router",  # agents: canned replies, macros and files
         ),
     ),
     Domain(

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from cxloop.accounts.service import KEY_KINDS
+from cxloop.care import canned as care_canned
 from cxloop.care import phone as care_phone
 from cxloop.care import views as care_views
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
 from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
+from cxloop.models.care_replies import CANNED_LANGUAGES, MACRO_ASSIGN_MODES
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.models.customer import (
     CONSENT_CHANNELS,
@@ -66,6 +68,9 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "outbox.channel.": MESSAGE_CHANNELS,
     "outbox.purpose.": OUTBOX_PURPOSES,
     "inbox.view.": care_views.VIEW_NAMES,
+    "canned.var.": care_canned.VARIABLES,
+    "canned.lang.": CANNED_LANGUAGES,
+    "macros.assign.": MACRO_ASSIGN_MODES[1:],
     "inbox.status.": CONVERSATION_STATUSES,
     "inbox.set_status.": care_inbox.STATUS_ACTIONS,
     "inbox.priority.": PRIORITIES,

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.care import service, sla, views
+from cxloop.care.attachments import attachments_by_message
 from cxloop.care.inbound_mail import take_mail
 from cxloop.care.mail import new_text
+from cxloop.care.replies_api import AttachmentOut, attachment_out
 from cxloop.care.webhooks import webhook_path
 from cxloop.core.errors import AuthenticationFailed, ValidationFailed
 from cxloop.core.ratelimit import RateLimiter
@@ -24,6 +26,7 @@ from cxloop.models import (
     CareInbox,
     CareTeamHours,
     Conversation,
+    ConversationAttachment,
     ConversationMessage,
     SlaPolicy,
 )
@@ -105,6 +108,8 @@ class MessageOut(BaseModel):
     problem: str = Field(description="Why the message could not be read whole; empty if it was")
     delivery: str | None = Field(description="The outbox status of a reply")
     created_at: datetime
+    attachments: list[AttachmentOut] = Field(default_factory=list)
+    mentions: list[int] = Field(default_factory=list, description="Members a note names")
 
 
 class ConversationDetail(ConversationOut):
@@ -113,6 +118,11 @@ class ConversationDetail(ConversationOut):
 
 class TextIn(BaseModel):
     text: str = Field(max_length=50_000)
+    attachment_ids: list[int] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Files uploaded to this conversation (POST …/attachments) to carry",
+    )
 
 
 class ConversationPatch(BaseModel):
@@ -143,10 +153,15 @@ def _messages_out(session: Session, messages: list[ConversationMessage]) -> list
     delivery = views.delivery_statuses(
         session, workspace_id=messages[0].workspace_id, messages=messages
     )
-    return [_message_out(m, delivery.get(m.id)) for m in messages]
+    files = attachments_by_message(
+        session, workspace_id=messages[0].workspace_id, message_ids=[m.id for m in messages]
+    )
+    return [_message_out(m, delivery.get(m.id), files.get(m.id, [])) for m in messages]
 
 
-def _message_out(message: ConversationMessage, delivery: str | None) -> MessageOut:
+def _message_out(
+    message: ConversationMessage, delivery: str | None, files: list[ConversationAttachment]
+) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -160,6 +175,8 @@ def _message_out(message: ConversationMessage, delivery: str | None) -> MessageO
         problem=message.problem,
         delivery=delivery,
         created_at=message.created_at,
+        attachments=[attachment_out(a) for a in files],
+        mentions=list((message.details or {}).get("mentions", [])),
     )
 
 
@@ -264,7 +281,13 @@ def reply(
     """Reply to the customer (by email, threaded under their latest message)."""
     require(principal, "care:work")
     conversation = _conversation(session, principal, conversation_id)
-    message = service.reply(session, conversation=conversation, principal=principal, text=body.text)
+    message = service.reply(
+        session,
+        conversation=conversation,
+        principal=principal,
+        text=body.text,
+        attachment_ids=body.attachment_ids,
+    )
     return _messages_out(session, [message])[0]
 
 
@@ -275,7 +298,13 @@ def add_note(
     """A private note for the team."""
     require(principal, "care:work")
     conversation = _conversation(session, principal, conversation_id)
-    note = service.add_note(session, conversation=conversation, principal=principal, text=body.text)
+    note = service.add_note(
+        session,
+        conversation=conversation,
+        principal=principal,
+        text=body.text,
+        attachment_ids=body.attachment_ids,
+    )
     return _messages_out(session, [note])[0]
 
 

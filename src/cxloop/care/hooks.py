@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cxloop.care.attachments import attachments_by_message, erase_conversations
 from cxloop.core.db import rowcount
 from cxloop.models import Conversation, ConversationMessage, Customer
 from cxloop.profiles import identity
@@ -47,8 +48,11 @@ def export_conversations(session: Session, customer: Customer) -> dict[str, Any]
             ConversationMessage.direction != "note",  # the team's notes are not the customer's data
         )
         .order_by(ConversationMessage.id)
-    )
+    ).all()
     by_conversation: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    files = attachments_by_message(
+        session, workspace_id=customer.workspace_id, message_ids=[m.id for m in messages]
+    )
     for m in messages:
         by_conversation[m.conversation_id].append(
             {
@@ -57,6 +61,10 @@ def export_conversations(session: Session, customer: Customer) -> dict[str, Any]
                 "subject": m.subject,
                 "text": m.body_text,
                 "created_at": m.created_at,
+                "attachments": [
+                    {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                    for a in files.get(m.id, [])
+                ],
             }
         )
     return {
@@ -75,10 +83,11 @@ def export_conversations(session: Session, customer: Customer) -> dict[str, Any]
 
 def scrub_conversations(session: Session, customer: Customer) -> dict[str, int]:
     """Blank every message's words, subject and raw form in the customer's conversations,
-    notes included (they quote and describe the person)."""
+    notes included (they quote and describe the person), and delete their files."""
     ids = _conversation_ids(session, customer)
     if not ids:
         return {"conversations_scrubbed": 0, "conversation_messages_scrubbed": 0}
+    files = erase_conversations(session, workspace_id=customer.workspace_id, conversation_ids=ids)
     scrubbed = rowcount(
         session.execute(
             update(ConversationMessage)
@@ -93,4 +102,8 @@ def scrub_conversations(session: Session, customer: Customer) -> dict[str, int]:
         .values(subject="", tags=[])
         .execution_options(synchronize_session=False)
     )
-    return {"conversations_scrubbed": len(ids), "conversation_messages_scrubbed": scrubbed}
+    return {
+        "conversations_scrubbed": len(ids),
+        "conversation_messages_scrubbed": scrubbed,
+        **({"conversation_attachments_deleted": files} if files else {}),
+    }

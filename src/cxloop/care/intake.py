@@ -32,6 +32,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cxloop.care import live, reply_address, sla, texts
+from cxloop.care.attachments import save_inbound
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
 from cxloop.channels.adapters import Inbound
@@ -276,7 +277,9 @@ def receive_email(
         sent_at=mail.sent_at,
         created_at=now,
     )
-    return _joined(session, conversation, message, now)
+    received = _joined(session, conversation, message, now)
+    save_inbound(session, message=message, files=mail.attachments)
+    return received
 
 
 def _again(session: Session, existing: ConversationMessage) -> Received:

@@ -1,17 +1,6 @@
-"""Conversations: inboxes, a customer's email taken into the right conversation, agents'
-replies (threaded in the customer's mail client) and notes, status, priority and assignment.
-
-Threading an inbound email, first match wins:
-1. the same Message-ID stored before: a replayed delivery is stored once;
-2. a message of this inbox it answers (``In-Reply-To``, then ``References`` newest first),
-   matched by the ids cxloop stored for its own replies and for the customer's messages —
-   but only in a conversation with the same customer, so replies of different people to one
-   mailing never merge;
-3. the same customer's latest conversation in this inbox with the same subject (without
-   ``Re:``/``회신:`` prefixes) that is not resolved, or resolved within the inbox's reopen
-   window — clients that drop the headers still thread.
-A customer's message reopens a snoozed or recently resolved conversation; an automatic one
-(auto-reply, out-of-office) joins its conversation but never reopens it or starts one.
+"""Conversations: inboxes, agents' replies (threaded in the customer's mail client) and notes,
+status, priority and assignment. Customers' messages come in through ``care.intake``, which
+holds the threading rules.
 """
 
 from __future__ import annotations
@@ -28,7 +17,9 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.care import live, sla
+from cxloop.care.attachments import claim, email_files
 from cxloop.care.mail import thread_subject
+from cxloop.care.mentions import mentioned_in, record_mentions
 from cxloop.care.reply_address import reply_to
 from cxloop.channels import outbox
 from cxloop.channels.email import outbox_message_id
@@ -180,6 +171,7 @@ class ConversationFilter:
     assignee_id: int | None = None
     unassigned: bool = False
     customer_id: int | None = None
+    mentioned_user_id: int | None = None  # conversations whose notes name this member
 
 
 def list_conversations(
@@ -209,6 +201,8 @@ def list_conversations(
         query = query.where(Conversation.assignee_id == filters.assignee_id)
     if filters.customer_id is not None:
         query = query.where(Conversation.customer_id == filters.customer_id)
+    if filters.mentioned_user_id is not None:
+        query = query.where(Conversation.id.in_(mentioned_in(filters.mentioned_user_id)))
     return newest_first(
         session,
         query,
@@ -265,12 +259,14 @@ def _send_email(
     customer: Customer,
     message: ConversationMessage,
     headers: dict[str, str],
+    files: list[dict[str, str]],
 ) -> None:
     if not customer.email:
         raise Conflict("This conversation's customer has no email address to reply to.")
-    queued = outbox.queue_email(
+    queued = outbox.queue_message(
         session,
         workspace_id=conversation.workspace_id,
+        channel="email",
         recipient=customer.email,
         subject=message.subject or "(cxloop)",
         text=message.body_text,
@@ -278,7 +274,7 @@ def _send_email(
         customer_id=customer.id,
         user_id=message.author_user_id,
         purpose="service",
-        headers=headers,
+        details={k: v for k, v in (("headers", headers), ("attachments", files)) if v},
     )
     message.outbound_message_id = queued.id
     message.channel_message_id = outbox_message_id(queued.id, get_settings().mail_from)
@@ -326,11 +322,12 @@ def reply(
     principal: Principal,
     text: str,
     now: datetime | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> ConversationMessage:
     """An agent's reply to the customer on the conversation's channel: an email or a text
     message is queued in the outbox (sent once, after commit; an email threads under the
-    customer's latest message in their mail client), a chat message reaches the visitor's
-    widget."""
+    customer's latest message in their mail client, with the uploads ``attachment_ids``), a
+    chat message reaches the visitor's widget."""
     body = _clean_body(text)
     if conversation.channel not in REPLY_CHANNELS:
         raise Conflict(
@@ -360,8 +357,9 @@ def reply(
     )
     session.add(message)
     session.flush()
+    files = claim(session, message=message, ids=attachment_ids, channel=conversation.channel)
     if conversation.channel == "email":
-        _send_email(session, conversation, customer, message, headers)
+        _send_email(session, conversation, customer, message, headers, email_files(files))
     elif conversation.channel != "chat":
         _send_text(session, conversation, customer, message)
     sla.agent_replied(conversation, at=now)
@@ -375,9 +373,15 @@ def reply(
 
 
 def add_note(
-    session: Session, *, conversation: Conversation, principal: Principal, text: str
+    session: Session,
+    *,
+    conversation: Conversation,
+    principal: Principal,
+    text: str,
+    attachment_ids: Sequence[int] = (),
 ) -> ConversationMessage:
-    """A private note for the team; the customer never sees it."""
+    """A private note for the team (the customer never sees it), with the uploads
+    ``attachment_ids``; the members it names with @ are told."""
     note = ConversationMessage(
         workspace_id=conversation.workspace_id,
         conversation_id=conversation.id,
@@ -388,6 +392,8 @@ def add_note(
     )
     session.add(note)
     session.flush()
+    claim(session, message=note, ids=attachment_ids, channel=conversation.channel)
+    record_mentions(session, note=note, conversation=conversation, author_id=principal.user_id)
     live.message_added(session, conversation, note)
     return note
 

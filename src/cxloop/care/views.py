@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import PERMISSIONS
+from cxloop.care.mentions import mentioned_in
 from cxloop.care.service import ConversationFilter
 from cxloop.models import ConversationMessage, Customer, Membership, OutboundMessage, User
 from cxloop.models.care import Conversation
@@ -25,6 +26,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("pending", "pending", "anyone"),
     ("snoozed", "snoozed", "anyone"),
     ("resolved", "resolved", "anyone"),
+    ("mentions", "", "mentioned"),  # any status: where a note names me
 )
 VIEW_NAMES = tuple(name for name, _, _ in VIEWS)
 
@@ -35,10 +37,11 @@ def view_filter(
     """The conversation filter of a view (``status`` overrides the view's own status)."""
     _, view_status, whose = next((v for v in VIEWS if v[0] == view), VIEWS[2])
     return ConversationFilter(
-        status=status or view_status,
+        status=status or view_status or None,
         inbox_id=inbox_id,
         assignee_id=user_id if whose == "me" else None,
         unassigned=whose == "nobody",
+        mentioned_user_id=user_id if whose == "mentioned" else None,
     )
 
 
@@ -61,6 +64,12 @@ def view_counts(
     for name, status, whose in VIEWS:
         total, my, unassigned = by_status.get(status, (0, 0, 0))
         counts[name] = {"me": my, "nobody": unassigned}.get(whose, total)
+    mentioned = select(func.count()).where(
+        Conversation.workspace_id == workspace_id, Conversation.id.in_(mentioned_in(user_id))
+    )
+    if inbox_id is not None:
+        mentioned = mentioned.where(Conversation.inbox_id == inbox_id)
+    counts["mentions"] = int(session.scalar(mentioned) or 0)
     return counts
 
 

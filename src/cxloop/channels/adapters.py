@@ -75,6 +75,16 @@ class StatusReport:
 
 
 @dataclass(frozen=True)
+class AttachedFile:
+    """A file attached to a message (coming in or going out), as its sender named and typed
+    it."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Inbound:
     """A message a person sent to cxloop on a channel."""
 
@@ -90,6 +100,7 @@ class Inbound:
     references: tuple[str, ...] = ()
     sent_at: datetime | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[AttachedFile, ...] = ()
 
 
 Received = Inbound | StatusReport

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Mapping
-from email import policy
+from collections.abc import Mapping, Sequence
+from email import encoders, policy
 from email.header import Header
 from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.parser import BytesParser, HeaderParser
 from email.utils import formataddr, formatdate, parseaddr, parsedate_to_datetime
 from types import TracebackType
+from typing import Any
 
 from cxloop.channels.adapters import (
+    AttachedFile,
     Delivery,
     Inbound,
     NotUnderstood,
@@ -27,6 +30,7 @@ from cxloop.channels.adapters import (
     SendFailure,
     StatusReport,
 )
+from cxloop.core.attachment_store import attachment_store
 from cxloop.core.settings import Settings
 
 # Headers a sender may ask for (a reply threads under the message it answers, and names the
@@ -55,6 +59,7 @@ def build_message(
     html: str = "",
     message_id: str,
     headers: Mapping[str, str] | None = None,
+    attachments: Sequence[AttachedFile] = (),
 ) -> Message:
     """A MIME message: plain text, plus an HTML alternative when given. ``message_id`` is a
     stable Message-ID, so a receiving server that sees the same message again can tell.
@@ -71,6 +76,8 @@ def build_message(
         body.attach(MIMEText(html, "html", "utf-8"))
     else:
         body = plain
+    if attachments:
+        body = _with_files(body, attachments)
     name, addr = parseaddr(sender)
     body["From"] = formataddr((name, addr), charset="utf-8") if name else addr
     body["To"] = recipient
@@ -85,6 +92,43 @@ def build_message(
         if value:
             body[name] = value[:2000]
     return body
+
+
+def _with_files(body: Message, files: Sequence[AttachedFile]) -> Message:
+    """``body`` and the files in one multipart/mixed message; names RFC 2231 encoded."""
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(file.data)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", file.filename))
+        mixed.attach(part)
+    return mixed
+
+
+def _stored_files(settings: Settings, details: Mapping[str, Any]) -> list[AttachedFile]:
+    """The files an outbox message names (``details["attachments"]``), read from the store;
+    a file that is gone fails the message for good rather than sending it without."""
+    files = []
+    store = attachment_store(settings)
+    for item in details.get("attachments") or ():
+        try:
+            with store.open(str(item.get("key", ""))) as handle:
+                data = handle.read()
+        except FileNotFoundError as exc:
+            raise SendFailure(
+                f"attachment {item.get('filename')!r} is no longer stored", False
+            ) from exc
+        files.append(
+            AttachedFile(
+                filename=str(item.get("filename") or "attachment"),
+                content_type=str(item.get("content_type") or "application/octet-stream"),
+                data=data,
+            )
+        )
+    return files
 
 
 def _smtp_error(exc: smtplib.SMTPException) -> SendFailure:
@@ -157,6 +201,7 @@ class Mailer:
             html=outgoing.html,
             message_id=outbox_message_id(outgoing.message_id, self.settings.mail_from),
             headers=outgoing.details.get("headers"),
+            attachments=_stored_files(self.settings, outgoing.details),
         )
         if self._smtp is None:
             raise SendFailure("the SMTP session is closed", True)
@@ -305,7 +350,27 @@ def _inbound(message: EmailMessage) -> Inbound:
         references=tuple(_message_id(r) for r in str(message.get("References", "")).split()),
         sent_at=sent_at if sent_at is None or sent_at.tzinfo else None,
         headers={k: str(v) for k, v in message.items()},
+        attachments=_files_of(message),
     )
+
+
+def _files_of(message: EmailMessage) -> tuple[AttachedFile, ...]:
+    """The files a mail carries (its attachments, inline images included)."""
+    files = []
+    for part in message.iter_attachments():
+        if part.is_multipart() or part.get_content_type() == "message/rfc822":
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        files.append(
+            AttachedFile(
+                filename=str(part.get_filename() or ""),
+                content_type=part.get_content_type(),
+                data=data,
+            )
+        )
+    return tuple(files)
 
 
 def read_mail(payload: bytes) -> list[Received]:

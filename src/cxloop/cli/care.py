@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cxloop.cli.care_replies import canned_app, macro_app
 from cxloop.cli.common import (
     WorkspaceOpt,
     _progress,
@@ -20,6 +21,8 @@ from cxloop.cli.common import (
 care_app = typer.Typer(
     name="care", help="Conversations with customers: inboxes, SLA targets.", no_args_is_help=True
 )
+care_app.add_typer(canned_app)
+care_app.add_typer(macro_app)
 
 
 @care_app.command("inbox-create")

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     max_import_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Raw mail posted to an inbox's inbound webhook (attachments included).
     max_inbound_mail_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Files attached to conversation messages: the largest one kept, and the most a message
+    # keeps in all (larger ones are recorded as not kept; the message itself always is).
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_message_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    max_message_attachments: int = Field(default=20, ge=1, le=200)
     max_public_body_bytes: int = Field(default=512 * 1024, ge=1024)
     # The most fields a url-encoded or multipart form may have (the survey editor posts about
     # 1,200 for a survey of 100 questions).

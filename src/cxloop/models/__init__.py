@@ -10,6 +10,12 @@ from cxloop.models.care import (
     SlaPolicy,
 )
 from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
+from cxloop.models.care_replies import (
+    CannedReply,
+    ConversationAttachment,
+    ConversationMention,
+    Macro,
+)
 from cxloop.models.channels import OutboundMessage
 from cxloop.models.commerce import Order, OrderItem, Product
 from cxloop.models.customer import ConsentRecord, Customer, CustomerMerge, Identity
@@ -48,12 +54,15 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BusCheckpoint",
+    "CannedReply",
     "CareInbox",
     "CareMailbox",
     "CareTeamHours",
     "CareWebhookEvent",
     "ConsentRecord",
     "Conversation",
+    "ConversationAttachment",
+    "ConversationMention",
     "ConversationMessage",
     "Customer",
     "CustomerMerge",
@@ -65,6 +74,7 @@ __all__ = [
     "ImprovementLink",
     "Invitation",
     "LoginAttempt",
+    "Macro",
     "MemberInvitation",
     "Membership",
     "Notification",

@@ -41,6 +41,7 @@ NOTICE_KINDS = (
     "care_sla_next_response",
     "care_sla_resolution",
     "care_angry_customer",
+    "care_mention",
 )
 # Who hears about a team's work when the team has no members.
 FALLBACK_ROLES = ("owner", "admin")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
@@ -24,6 +24,7 @@ from cxloop.feedback.responses import service as responses
 from cxloop.models import Conversation, ConversationMessage
 from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
 from cxloop.web import errors
+from cxloop.web.care.composer import composer_context, upload_files
 from cxloop.web.rendering import link, redirect, render, zone
 from cxloop.web.session import Page, WebContext, safe_next, verify_csrf
 
@@ -50,6 +51,7 @@ STATUS_ACTIONS = ("open", "pending", "resolved")
 
 Text = Annotated[str, Form()]
 NextField = Annotated[str, Form(alias="next")]
+Files = Annotated[list[UploadFile] | None, File()]
 
 
 # --- the list ----------------------------------------------------------------------------------
@@ -214,6 +216,7 @@ def _inbox_page(
     problem: dict[str, str] | None = None,
     draft: str = "",
     code: int = 200,
+    composer: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     values: dict[str, Any] = _list_pane(page, view=view, inbox=inbox, status=status, cursor=cursor)
     if conversation is not None:
@@ -231,6 +234,8 @@ def _inbox_page(
             snooze_default=_snooze_default(page),
             **context,
         )
+        shown = [item["message"].id for item in values["messages"]]
+        values.update(composer_context(page, conversation, shown), **(composer or {}))
     if values["problems"] and code == 200:
         code = 422  # a filter this page does not know: shown without it, and said so
     return render(
@@ -298,6 +303,7 @@ def _refused(
     *,
     draft: str = "",
     code: int = 422,
+    composer: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     """The conversation again, with why the change was refused beside its form."""
     params: dict[str, str] = {}
@@ -310,14 +316,21 @@ def _refused(
         inbox=params.get("inbox", ""),
         status=params.get("status", ""),
         conversation=conversation,
-        problem={where: message},
+        problem={where: message} if where else {},
         draft=draft,
         code=code,
+        composer=composer,
     )
 
 
 def _write(
-    page: WebContext, conversation_id: int, text: str, next_url: str, *, as_note: bool
+    page: WebContext,
+    conversation_id: int,
+    text: str,
+    next_url: str,
+    *,
+    as_note: bool,
+    files: list[UploadFile] | None = None,
 ) -> Response:
     require(page.principal, "care:work")
     conversation = _load(page, conversation_id)
@@ -337,12 +350,14 @@ def _write(
         )
     try:
         with page.db.begin_nested():
-            if as_note:
-                care.add_note(
-                    page.db, conversation=conversation, principal=page.principal, text=body
-                )
-            else:
-                care.reply(page.db, conversation=conversation, principal=page.principal, text=body)
+            write = care.add_note if as_note else care.reply
+            write(
+                page.db,
+                conversation=conversation,
+                principal=page.principal,
+                text=body,
+                attachment_ids=upload_files(page, conversation, files or []),
+            )
     except Conflict:
         return _refused(
             page,
@@ -362,15 +377,21 @@ def _write(
 
 
 @router.post("/{conversation_id:int}/reply")
-def reply(page: Page, conversation_id: int, text: Text = "", next_url: NextField = "") -> Response:
-    """Reply to the customer: queued in the outbox, threaded under their latest message."""
-    return _write(page, conversation_id, text, next_url, as_note=False)
+def reply(
+    page: Page, conversation_id: int, text: Text = "", next_url: NextField = "", files: Files = None
+) -> Response:
+    """Reply to the customer: queued in the outbox, threaded under their latest message, with
+    the files chosen."""
+    return _write(page, conversation_id, text, next_url, as_note=False, files=files)
 
 
 @router.post("/{conversation_id:int}/note")
-def note(page: Page, conversation_id: int, text: Text = "", next_url: NextField = "") -> Response:
-    """A private note for the team (the customer never sees it)."""
-    return _write(page, conversation_id, text, next_url, as_note=True)
+def note(
+    page: Page, conversation_id: int, text: Text = "", next_url: NextField = "", files: Files = None
+) -> Response:
+    """A private note for the team (the customer never sees it), with the files chosen; the
+    members it names with @ are told."""
+    return _write(page, conversation_id, text, next_url, as_note=True, files=files)
 
 
 def _change(
