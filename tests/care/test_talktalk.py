@@ -477,3 +477,35 @@ def test_erasing_the_customer_forgets_their_talktalk_address_and_thread(
     assert conversation.contact == ""
     assert session.scalar(select(TalkTalkThread).where(TalkTalkThread.user_key == user)) is None
     assert [m.body_text for m in messages_of(session, conversation)] == [""]
+
+
+def test_an_event_whose_reading_fails_is_acknowledged_kept_and_read_later(
+    client: TestClient, session: Session, hook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure is injected once into reading (as a lost database connection would be): the
+    webhook still answers 200 because the raw event was stored, and the job reads it later."""
+    user = user_key()
+    real = talktalk._message
+
+    def fail_once(*args: Any) -> talktalk.Taken:
+        monkeypatch.setattr(talktalk, "_message", real)
+        raise RuntimeError("connection to the database was lost")
+
+    monkeypatch.setattr(talktalk, "_message", fail_once)
+    body = json.dumps(send(user, "결제가 두 번 됐어요"), ensure_ascii=False).encode()
+
+    outcome = post(client, hook, body)
+
+    assert outcome == "retrying"
+    assert conversations_of(session, user) == []
+    [stored] = session.scalars(
+        select(CareWebhookEvent).where(
+            CareWebhookEvent.body_hash == hashlib.sha256(body).hexdigest()
+        )
+    ).all()
+    assert stored.processed_at is None and stored.attempts == 1
+    assert stored.problem == "RuntimeError: connection to the database was lost"
+    assert talktalk.retry_pending(session, now=utcnow() + talktalk.RETRY_AFTER) >= 1
+    [conversation] = conversations_of(session, user)
+    assert [m.body_text for m in messages_of(session, conversation)] == ["결제가 두 번 됐어요"]
+    assert stored.processed_at is not None and stored.attempts == 2
