@@ -210,6 +210,12 @@ class PollReport:
     skipped: bool = False  # another worker holds it
     outcomes: list[str] = field(default_factory=list)
 
+    def count(self, outcomes: Sequence[str]) -> None:
+        self.outcomes.extend(outcomes)
+        self.stored += outcomes.count("stored")
+        self.duplicates += outcomes.count("duplicate")
+        self.other += len(outcomes) - outcomes.count("stored") - outcomes.count("duplicate")
+
 
 def due_mailboxes(session: Session, *, now: datetime) -> list[int]:
     """The mailboxes of active inboxes whose next poll is due and that nobody holds."""
@@ -331,9 +337,12 @@ def _read(
                 if (f := box.fetch(uid, size=sizes[uid], max_bytes=_limit(settings))) is not None
             ]
             with database.session() as session:
-                _store(session, mailbox_id, fetched, settings, report)
-                if not fresh:  # remembered with the messages it covers
+                outcomes = _store(session, mailbox_id, fetched, settings)
+                if fresh:
+                    _hold(session, mailbox_id, now)
+                else:  # remembered with the messages it covers
                     _remember(session, mailbox_id, box.uidvalidity, max(batch), now)
+            report.count(outcomes)  # committed
             box.mark_seen([f.uid for f in fetched])
         with database.session() as session:
             _remember(session, mailbox_id, box.uidvalidity, highest, now)
@@ -356,38 +365,34 @@ def _batches(uids: Sequence[int], sizes: dict[int, int]) -> Iterator[list[int]]:
         yield batch
 
 
+def _hold(session: Session, mailbox_id: int, now: datetime) -> CareMailbox | None:
+    """Keep the lease while reading: a long first read is not taken up by another worker."""
+    mailbox = session.get(CareMailbox, mailbox_id)
+    if mailbox is not None:
+        mailbox.lease_until = max(now, utcnow()) + LEASE
+    return mailbox
+
+
 def _remember(
     session: Session, mailbox_id: int, uidvalidity: int, last_uid: int, now: datetime
 ) -> None:
-    mailbox = session.get(CareMailbox, mailbox_id)
+    mailbox = _hold(session, mailbox_id, now)
     if mailbox is None:
         return
     if mailbox.uidvalidity != uidvalidity:
         mailbox.uidvalidity, mailbox.last_uid = uidvalidity, 0
     mailbox.last_uid = max(mailbox.last_uid, last_uid)
-    mailbox.lease_until = now + LEASE  # still reading
 
 
 def _store(
-    session: Session,
-    mailbox_id: int,
-    fetched: Sequence[Fetched],
-    settings: Settings,
-    report: PollReport,
-) -> None:
+    session: Session, mailbox_id: int, fetched: Sequence[Fetched], settings: Settings
+) -> list[str]:
+    """Take a batch of fetched messages in; what happened to each."""
     mailbox = session.get(CareMailbox, mailbox_id)
     inbox = session.get(CareInbox, mailbox.inbox_id) if mailbox is not None else None
     if inbox is None:
-        return
-    for item in fetched:
-        status = _take(session, inbox, item, settings)
-        report.outcomes.append(status)
-        if status == "stored":
-            report.stored += 1
-        elif status == "duplicate":
-            report.duplicates += 1
-        else:
-            report.other += 1
+        return []
+    return [_take(session, inbox, item, settings) for item in fetched]
 
 
 def _take(session: Session, inbox: CareInbox, item: Fetched, settings: Settings) -> str:
