@@ -154,6 +154,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.care.replies_api:router",
             "cxloop.care.mailbox_api:router",
             "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
+            "cxloop.care.metrics_api:router",  # metrics; each inbox's CSAT setting
         ),
         jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks"),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
@@ -164,10 +165,11 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.care.webhooks:forget_channel_contacts",
         ),
         text_sources=("cxloop.care.texts:conversation_texts",),
-        cli=("cxloop.cli.care:care_app",),
+        cli=("cxloop.cli.care:care_app", "cxloop.cli.care_metrics:metrics_app"),
         pages=(
             "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+            "cxloop.web.care.metrics:router",  # team leads: care metrics
             "cxloop.web.care.calls:router",  # agents: a call logged on the customer's page
             "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox
             "cxloop.web.care.live:router",  # agents: live updates of the inbox (SSE)

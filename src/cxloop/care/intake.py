@@ -198,7 +198,10 @@ def _customer_wrote(
 ) -> None:
     if automatic:
         return
-    sla.customer_wrote(session, conversation, at=now, reopened=conversation.status == "resolved")
+    reopened = conversation.status == "resolved"
+    if reopened:
+        conversation.reopened_count += 1
+    sla.customer_wrote(session, conversation, at=now, reopened=reopened)
     if contact:
         conversation.contact = storable(contact)[:320]
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import live, sla
+from cxloop.care import csat, live, sla
 from cxloop.care.attachments import claim, email_files
 from cxloop.care.mail import thread_subject
 from cxloop.care.mentions import mentioned_in, record_mentions
@@ -411,9 +411,11 @@ def update_conversation(
     snoozed_until: datetime | None = None,
     tags: Sequence[str] | None = None,
     now: datetime | None = None,
+    automatic: bool = False,
 ) -> Conversation:
     """Change what an agent may change: status (snoozing needs a time to wake at), priority,
-    assignee (a member of the workspace, or None) and tags."""
+    assignee (a member of the workspace, or None) and tags. An agent's resolution asks for the
+    inbox's CSAT survey; an ``automatic`` one (a rule, the bot, a sweep) never does."""
     if status is not None:
         if status not in CONVERSATION_STATUSES:
             raise ValidationFailed(
@@ -430,10 +432,17 @@ def update_conversation(
         else:
             conversation.snoozed_until = None
         moment = now or utcnow()
-        if status == "resolved" and conversation.status != "resolved":
+        resolving = status == "resolved" and conversation.status != "resolved"
+        if resolving:
             sla.resolved(conversation, at=moment)
+        elif conversation.status == "resolved" and status != "resolved":
+            conversation.reopened_count += 1
         conversation.resolved_at = moment if status == "resolved" else None
         conversation.status = status
+        if resolving:
+            csat.request_after_resolution(
+                session, conversation=conversation, automatic=automatic, now=moment
+            )
     if priority is not None:
         if priority not in PRIORITIES:
             raise ValidationFailed(

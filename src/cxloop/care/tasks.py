@@ -1,11 +1,12 @@
 """Care jobs, every minute: snoozed conversations wake when their time comes, and SLA clocks
-record their misses and warn the team before one."""
+record their misses and warn the team before one; and the CSAT survey after a resolution (sent
+after it commits, and by a sweep when that job was lost)."""
 
 from __future__ import annotations
 
 from huey import crontab
 
-from cxloop.care import mailbox, service, sla
+from cxloop.care import csat, mailbox, service, sla
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
 from cxloop.core.settings import get_settings
@@ -32,3 +33,22 @@ def poll_mailboxes() -> int:
     waits its backoff; its error is recorded on it, never raised here)."""
     reports = mailbox.poll_due(get_database(), settings=get_settings())
     return sum(report.stored for report in reports)
+
+
+@huey.task()
+def send_csat_survey(request_id: int) -> str:
+    """Send the CSAT survey a resolution asked for (or skip it, with the reason)."""
+    with get_database().session() as session:
+        request = csat.send_request(session, request_id=request_id)
+        return request.status if request is not None else "done"
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def send_lost_csat_surveys() -> int:
+    """Every five minutes: send the CSAT requests whose job was lost."""
+    with get_database().session() as session:
+        ids = csat.lost_requests(session)
+    for request_id in ids:
+        with get_database().session() as session:
+            csat.send_request(session, request_id=request_id)
+    return len(ids)

@@ -9,6 +9,7 @@ from cxloop.models.care import (
     ConversationMessage,
     SlaPolicy,
 )
+from cxloop.models.care_csat import CsatRequest
 from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
 from cxloop.models.care_replies import (
     CannedReply,
@@ -64,6 +65,7 @@ __all__ = [
     "ConversationAttachment",
     "ConversationMention",
     "ConversationMessage",
+    "CsatRequest",
     "Customer",
     "CustomerMerge",
     "Event",

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
@@ -39,6 +40,11 @@ class CareInbox(Timestamped, Base):
     # later, it starts a new one.
     reopen_days: Mapped[int] = mapped_column(default=7)
     active: Mapped[bool] = mapped_column(default=True)
+    # CSAT after an agent resolves a conversation: the workspace's survey sent, and whether on.
+    csat_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    csat_survey_id: Mapped[int | None] = mapped_column(
+        ForeignKey("surveys.id", ondelete="SET NULL")
+    )
 
 
 class CareTeamHours(Base):
@@ -89,6 +95,7 @@ class Conversation(Timestamped, Base):
             "ix_conversations_workspace_status_last", "workspace_id", "status", "last_message_at"
         ),
         Index("ix_conversations_customer", "customer_id", "workspace_id"),
+        Index("ix_conversations_workspace_created", "workspace_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -111,6 +118,8 @@ class Conversation(Timestamped, Base):
     last_customer_message_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # How often a customer (or an agent) reopened it after a resolution.
+    reopened_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # SLA clocks: when each target falls due (None: no target, or not running), the targets
     # missed so far, and the warnings already given (so each is given once).
     first_response_due_at: Mapped[datetime | None]
@@ -130,6 +139,7 @@ class ConversationMessage(Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "channel_message_id"),
         Index("ix_conversation_messages_conversation", "conversation_id", "id"),
+        Index("ix_conversation_messages_workspace_created", "workspace_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

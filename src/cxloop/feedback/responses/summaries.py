@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core import stats
@@ -119,3 +119,25 @@ def response_counts(
         survey_id: ResponseCounts(int(done), int(partial), as_utc(last) if last else None)
         for survey_id, done, partial, last in rows
     }
+
+
+def csat_counts_by(
+    session: Session, *, workspace_id: int, invitations: Select[tuple[int, Any]]
+) -> dict[Any, tuple[int, int]]:
+    """Satisfied (4–5) and all CSAT answers among the completed responses to some invitations,
+    per group: ``invitations`` selects (invitation id, group key) pairs, so another domain
+    attributes answers to its own things (a conversation's agent, a team) without reading
+    responses itself."""
+    asked = invitations.subquery()
+    invitation_id, key = asked.c[0], asked.c[1]
+    rows = session.execute(
+        select(
+            key,
+            _count_when(Response.csat >= stats.CSAT_SATISFIED_FROM),
+            func.count(Response.csat),
+        )
+        .join(Response, Response.invitation_id == invitation_id)
+        .where(Response.workspace_id == workspace_id, Response.completed.is_(True))
+        .group_by(key)
+    )
+    return {group: (int(satisfied), int(total)) for group, satisfied, total in rows}

@@ -6,16 +6,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
+from cxloop.care import csat
 from cxloop.care import mailbox as mailboxes
 from cxloop.care import service as care
 from cxloop.core.errors import ValidationFailed
 from cxloop.web import errors
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.care.channel_inboxes import INBOX_CHOICES, created_inbox
-from cxloop.web.rendering import render
+from cxloop.web.rendering import redirect, render
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(
@@ -41,7 +43,12 @@ def _settings_page(
 
 
 def _inboxes(
-    page: WebContext, *, form: dict[str, str] | None = None, error: str = "", status: int = 200
+    page: WebContext,
+    *,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status: int = 200,
+    csat_error: str = "",
 ) -> HTMLResponse:
     return _settings_page(
         page,
@@ -53,6 +60,8 @@ def _inboxes(
         or {"name": "", "address": "", "team": "", "reopen_days": "7", "channel": "email"},
         inbox_channels=INBOX_CHOICES,
         error=error,
+        csat_surveys=csat.csat_surveys(page.db, workspace_id=page.workspace.id),
+        csat_error=csat_error,
     )
 
 
@@ -103,3 +112,29 @@ def create_inbox(
     return _settings_page(
         page, "care/inbox_created.html", **created_inbox(page, made.inbox, made.token)
     )
+
+
+@router.post("/{inbox_id}/csat")
+def set_csat(
+    page: Page,
+    inbox_id: Annotated[int, FastPath(ge=1, le=2**31)],
+    survey_id: Text = "",
+    enabled: Text = "",
+) -> Response:
+    """Send the chosen CSAT survey after agents resolve the inbox's conversations, or stop."""
+    require(page.principal, "care:manage")
+    inbox = csat.get_inbox(page.db, workspace_id=page.workspace.id, inbox_id=inbox_id)
+    chosen = survey_id.strip()
+    try:
+        with page.db.begin_nested():
+            csat.set_inbox_csat(
+                page.db,
+                principal=page.principal,
+                inbox=inbox,
+                enabled=enabled == "on",
+                survey_id=int(chosen) if chosen.isdigit() and len(chosen) < 10 else None,
+            )
+    except ValidationFailed:
+        return _inboxes(page, status=422, csat_error=page.t("inboxes.csat.error"))
+    page.flash("success", "inboxes.csat.saved")
+    return redirect("/settings/inboxes#inbox-csat")

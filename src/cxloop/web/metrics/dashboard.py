@@ -20,6 +20,7 @@ from cxloop.core.http import database_of
 from cxloop.metrics import dashboard
 from cxloop.text.analytics import service as text_analytics
 from cxloop.web import errors
+from cxloop.web.care.metrics import care_card, dashboard_metrics
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
 from cxloop.web.rendering import link, render
 from cxloop.web.session import Page, WebContext, verify_csrf
@@ -465,6 +466,10 @@ def dashboard_page(page: Page) -> Response:
         work["emotion"] = lambda session: text_analytics.emotion_curve(
             session, workspace_id=workspace_id, start=scope.start, end=scope.end
         )
+    if page.can("care:work"):
+        work["care"] = lambda session: dashboard_metrics(
+            session, workspace_id=workspace_id, start=scope.start, end=scope.end
+        )
     # The blocks are independent: they run side by side, each in a read session of its own,
     # after the request's own transaction (which only looked up who is asking) has ended.
     db.commit()
@@ -516,6 +521,7 @@ def dashboard_page(page: Page) -> Response:
             page, kpi_work.result({name: blocks[f"kpi.{name}"] for name in kpi_work.parts})
         ),
         emotion=emotion_view(page, blocks["emotion"]) if "emotion" in blocks else None,
+        care=care_card(page, blocks["care"]) if "care" in blocks else None,
         export=export,
         tz=zone.key,
     )
