@@ -292,17 +292,19 @@ def test_a_json_import_needs_an_admin_and_a_social_or_review_inbox(
 
 
 def test_the_cli_imports_a_file_with_a_progress_line(
-    cli: Callable[..., Result], database: Database, tmp_path: Any
+    cli: Callable[..., Result], database: Database, settings: Settings, tmp_path: Any
 ) -> None:
     slug = unique("care-social-")
     assert cli("workspace", "create", "가나다 쇼핑", "--slug", slug).code == 0
     made = cli("care", "inbox-create", "-w", slug, "--name", "리뷰", "--channel", "review")
     assert made.code == 0, made.err
-    assert made.out.strip().startswith("/hooks/social/")
+    hook_path, secret = made.out.split()
+    assert hook_path.startswith("/hooks/social/")
     with database.session() as session:
         workspace_id = accounts.find_workspace(session, slug=slug).id
         [inbox] = care.list_inboxes(session, workspace_id=workspace_id)
         inbox_id = inbox.id
+        assert secret == social.signing_secret(inbox, settings)
     ids = {k: unique(f"{k}-") for k in "abcd"}
     path = tmp_path / "reviews.csv"
     path.write_text(CSV.format(**ids), encoding="cp949")

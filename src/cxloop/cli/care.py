@@ -40,8 +40,9 @@ def inbox_create(
 ) -> None:
     """Create an inbox and print its webhook path (with its secret token, shown once)."""
     from cxloop.accounts.service import cli_principal
-    from cxloop.care import service
+    from cxloop.care import service, social
     from cxloop.care.webhooks import webhook_path
+    from cxloop.core.settings import get_settings
 
     workspace_id = _workspace_id(workspace)
     with _ready_database().session() as session:
@@ -55,6 +56,9 @@ def inbox_create(
             reopen_days=reopen_days,
         )
         inbox_id = made.inbox.id
+        signing = ""
+        if channel in social.INBOX_KINDS:
+            signing = social.signing_secret(made.inbox, get_settings())
     path = webhook_path(channel, made.token)
     if not path:
         err.print(f"Inbox {name!r} created (id {inbox_id}); it takes imports and logged calls.")
@@ -62,6 +66,9 @@ def inbox_create(
     what = {"email": "raw mail (message/rfc822)", "talktalk": "TalkTalk's webhook events"}
     err.print(f"Inbox {name!r} created (id {inbox_id}). Post {what.get(channel, 'items')} to:")
     console.print(path, soft_wrap=True)
+    if signing:
+        err.print("Sign each call with this secret (X-Cxloop-Signature, see the README):")
+        console.print(signing, soft_wrap=True)
 
 
 @care_app.command("inbox-imap")
