@@ -513,9 +513,15 @@ def test_admins_turn_csat_on_for_an_inbox_and_agents_may_not(
     assert missing.status_code == 422
     assert agent.status_code == 403
     assert elsewhere.status_code == 404
+    listed = client.get("/api/v1/care/inboxes", headers=tenant.api).json()
+    assert [(i["csat_enabled"], i["csat_survey_id"]) for i in listed if i["id"] == inbox.id] == [
+        (True, survey.id)
+    ]
+    off = client.put(path, json={"enabled": False}, headers=tenant.api)
+    assert (off.json()["csat_enabled"], off.json()["csat_survey_id"]) == (False, survey.id)
     session.expire_all()
     stored = session.get(CareInbox, inbox.id)
-    assert stored is not None and (stored.csat_enabled, stored.csat_survey_id) == (True, survey.id)
+    assert stored is not None and (stored.csat_enabled, stored.csat_survey_id) == (False, survey.id)
 
 
 def test_resolving_through_the_api_asks_for_csat(

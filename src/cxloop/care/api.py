@@ -57,6 +57,8 @@ class InboxOut(BaseModel):
     reopen_days: int
     active: bool
     created_at: datetime
+    csat_enabled: bool = Field(description="A CSAT survey goes out after an agent resolves")
+    csat_survey_id: int | None
 
 
 class NewInboxOut(InboxOut):

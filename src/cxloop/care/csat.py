@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.care import live
 from cxloop.channels import outbox
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.i18n import gettext
@@ -238,6 +239,7 @@ def _hand_link(
     )
     session.add(message)
     session.flush()
+    live.message_added(session, conversation, message)
     if conversation.channel == "sms":
         queued = outbox.queue_message(
             session,

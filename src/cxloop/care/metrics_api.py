@@ -209,8 +209,10 @@ def set_inbox_csat(
     """Send a CSAT survey after an agent resolves a conversation of this inbox (or stop)."""
     require(principal, "care:manage")
     inbox = csat.get_inbox(session, workspace_id=principal.workspace_id, inbox_id=inbox_id)
+    # Turning CSAT off (or on again) without naming a survey keeps the one chosen before.
+    survey_id = body.survey_id if "survey_id" in body.model_fields_set else inbox.csat_survey_id
     csat.set_inbox_csat(
-        session, principal=principal, inbox=inbox, enabled=body.enabled, survey_id=body.survey_id
+        session, principal=principal, inbox=inbox, enabled=body.enabled, survey_id=survey_id
     )
     return CsatSettingOut(
         inbox_id=inbox.id, csat_enabled=inbox.csat_enabled, csat_survey_id=inbox.csat_survey_id
