@@ -156,7 +156,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
             "cxloop.care.metrics_api:router",  # metrics; each inbox's CSAT setting
         ),
-        jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks"),
+        jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks", "cxloop.care.attachment_tasks"),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
         export_hooks=("cxloop.care.hooks:export_conversations",),

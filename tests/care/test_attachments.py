@@ -430,3 +430,50 @@ def test_outgoing_replies_name_stored_files_in_the_outbox(
             "content_type": "application/pdf",
         }
     ]
+
+
+def test_uploads_no_reply_took_are_forgotten_after_a_day(
+    client: TestClient, session: Session, tenant: Tenant, hook: str, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from cxloop.care.attachments import forget_unsent_uploads
+    from cxloop.core.timeutil import utcnow
+
+    conversation_id = deliver(client, hook, mail())["conversation_id"]
+
+    def upload(name: str, data: bytes) -> int:
+        response = client.post(
+            f"/api/v1/care/conversations/{conversation_id}/attachments",
+            files=[("files", (name, data, "application/octet-stream"))],
+            headers=tenant.api,
+        )
+        assert response.status_code == 201, response.text
+        upload_id: int = response.json()[0]["id"]
+        return upload_id
+
+    left, sent, fresh = upload("left.bin", b"left"), upload("sent.bin", b"sent"), upload("new", PDF)
+    replied = client.post(
+        f"/api/v1/care/conversations/{conversation_id}/notes",
+        json={"text": "첨부", "attachment_ids": [sent]},
+        headers=tenant.api,
+    )
+    assert replied.status_code == 201
+    day_ago = utcnow() - timedelta(days=2)
+    for record in session.scalars(
+        select(ConversationAttachment).where(ConversationAttachment.id.in_([left, sent]))
+    ):
+        record.created_at = day_ago
+    session.flush()
+
+    forgotten = forget_unsent_uploads(session, before=utcnow() - timedelta(days=1))
+
+    kept = session.scalars(
+        select(ConversationAttachment.id)
+        .where(ConversationAttachment.workspace_id == tenant.id)
+        .order_by(ConversationAttachment.id)
+    ).all()
+    assert forgotten >= 1
+    assert kept == [sent, fresh]
+    assert not stored_path(settings, tenant, hashlib.sha256(b"left").hexdigest()).exists()
+    assert stored_path(settings, tenant, hashlib.sha256(b"sent").hexdigest()).exists()

@@ -398,3 +398,74 @@ def test_the_cli_keeps_lists_and_deletes_canned_replies(cli: Cli, slug: str) -> 
     assert "customer.name, order.number" in listed.out
     assert kept.code == 1 and "/배송" in still.out
     assert deleted.code == 0 and "/배송" not in after.out
+
+
+# --- the composer's script, in Chromium --------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_the_composer_script_inserts_replies_in_place(
+    live_server: str, browser_page: Any, database: Any
+) -> None:
+    import httpx
+    from playwright.sync_api import expect
+
+    from cxloop.accounts.access import Principal
+    from cxloop.care import canned as canned_replies
+    from cxloop.care import service as care
+    from tests.factories import PASSWORD, make_workspace, unique
+
+    with database.session() as setup:
+        workspace = make_workspace(setup, name=unique("답변 가게 "))
+        agent = make_user(setup, workspace=workspace, role="agent", locale="ko")
+        agent.display_name = "이상담"
+        principal = Principal(workspace_id=workspace.id, role="owner", label="setup")
+        hook = care.create_inbox(setup, principal=principal, name="고객센터").token
+        canned_replies.create_canned(
+            setup,
+            principal=principal,
+            name="인사",
+            shortcut="/인사",
+            language="ko",
+            body="{{customer.name}}님 안녕하세요, {{agent.name}}입니다.",
+        )
+        canned_replies.create_canned(
+            setup,
+            principal=principal,
+            name="주문 확인",
+            shortcut="/주문",
+            language="ko",
+            body="주문 {{order.number}} 확인했습니다.",
+        )
+    posted = httpx.post(
+        f"{live_server}/hooks/email/{hook}",
+        content=mail(message_id=f"<{unique('m')}@mail.example.com>"),
+        headers=RFC822,
+    )
+    assert posted.status_code == 202, posted.text
+    conversation_id = posted.json()["conversation_id"]
+
+    page = browser_page
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill(agent.email)
+    page.get_by_label("비밀번호").fill(PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    page.goto(f"{live_server}/inbox/{conversation_id}")
+    text = page.locator("#composer-text")
+
+    page.locator("#canned-pick").select_option(label="/인사 · 인사")
+    expect(text).to_have_value("김민지님 안녕하세요, 이상담입니다.")
+    assert page.url.endswith(f"/inbox/{conversation_id}")  # no page load
+
+    text.fill("")
+    text.type("/주문")
+    text.press("Tab")  # an order number nobody knows: the server's form asks for it
+    page.locator('input[name="var.order.number"]').fill("A-7")
+    page.locator("#fill-canned").click()
+    expect(text).to_have_value("주문 A-7 확인했습니다.")
+
+    page.locator("#mention-pick").fill("@이상담")
+    page.locator("#mention-pick").press("Enter")
+    expect(text).to_have_value("주문 A-7 확인했습니다. @이상담 ")
+    assert page.problems == []

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -402,7 +403,15 @@ def erase_conversations(
         )
         .execution_options(synchronize_session=False)
     )
+    _delete_unused(session, workspace_id, keys, settings or get_settings())
+    return rowcount(removed)
+
+
+def _delete_unused(session: Session, workspace_id: int, keys: set[str], settings: Settings) -> None:
+    """Delete the stored bytes of ``keys`` that no record of the workspace holds any more."""
     keys.discard("")
+    if not keys:
+        return
     still_used = set(
         session.scalars(
             select(ConversationAttachment.storage_key)
@@ -414,7 +423,44 @@ def erase_conversations(
             .having(func.count() > 0)
         )
     )
-    store = attachment_store(settings or get_settings())
+    store = attachment_store(settings)
     for key in sorted(keys - still_used):
         store.delete(key)
-    return rowcount(removed)
+
+
+def forget_unsent_uploads(
+    session: Session, *, before: datetime, settings: Settings | None = None, limit: int = 1000
+) -> int:
+    """Delete agents' uploads that no reply or note took before ``before`` (a draft left
+    behind), with their bytes where nothing else holds them. How many went."""
+    stale = list(
+        session.execute(
+            select(
+                ConversationAttachment.id,
+                ConversationAttachment.workspace_id,
+                ConversationAttachment.storage_key,
+            )
+            .where(
+                ConversationAttachment.message_id.is_(None),
+                ConversationAttachment.created_at < before,
+            )
+            .order_by(ConversationAttachment.id)
+            .limit(limit)
+        )
+    )
+    if not stale:
+        return 0
+    session.execute(
+        delete(ConversationAttachment)
+        .where(
+            ConversationAttachment.id.in_([row.id for row in stale]),
+            ConversationAttachment.message_id.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    by_workspace: dict[int, set[str]] = {}
+    for row in stale:
+        by_workspace.setdefault(row.workspace_id, set()).add(row.storage_key)
+    for workspace_id, keys in by_workspace.items():
+        _delete_unused(session, workspace_id, keys, settings or get_settings())
+    return len(stale)

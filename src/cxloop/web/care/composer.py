@@ -162,11 +162,11 @@ async def insert_canned(page: Page, conversation_id: int, request: Request) -> R
         page.db, workspace_id=page.workspace.id, teams=[conversation.team, *_teams(page)]
     )
     reply = next((r for r in offered if str(r.id) == chosen), None) if chosen.isdigit() else None
+    rest, shortcut = _shortcut_at_end(draft)
     if reply is None:
-        rest, shortcut = _shortcut_at_end(draft)
         reply = canned.by_shortcut(offered, shortcut, _language(page, conversation))
-        if reply is not None:
-            draft = rest
+    if reply is not None and shortcut == reply.shortcut:
+        draft = rest  # the typed shortcut gives way to the reply it names
     if reply is None:
         return _again(
             page,

@@ -30,6 +30,18 @@
     var insertButton = document.getElementById("insert-canned");
     if (!form || !textarea) return;
 
+    // Where the agent last was in the text; a page the server just drew puts new text at the
+    // end rather than before the draft.
+    var caret = null;
+    ["keyup", "click", "input", "select"].forEach(function (name) {
+      textarea.addEventListener(name, function () {
+        caret = [textarea.selectionStart, textarea.selectionEnd];
+      });
+    });
+    function here() {
+      return caret || [textarea.value.length, textarea.value.length];
+    }
+
     // Render a canned reply for this conversation; with every variable known it goes in at
     // the caret (replacing [start, end)), otherwise the server's form asks for the rest.
     function useCanned(id, start, end) {
@@ -48,6 +60,7 @@
             return;
           }
           insertAt(textarea, rendered.text, start, end);
+          caret = [textarea.selectionStart, textarea.selectionEnd];
           picker.value = "";
         })
         .catch(function () {
@@ -59,7 +72,8 @@
     if (picker) {
       picker.addEventListener("change", function () {
         if (!picker.value) return;
-        useCanned(picker.value, textarea.selectionStart, textarea.selectionEnd);
+        var at = here();
+        useCanned(picker.value, at[0], at[1]);
       });
 
       // "/배송" then Tab: the word before the caret names a shortcut.
@@ -81,20 +95,30 @@
       });
     }
 
+    // The member list is only of use with this script: without it the field stays hidden.
     var mention = document.getElementById("mention-pick");
     if (mention) {
-      mention.addEventListener("change", function () {
+      if (mention.parentElement) mention.parentElement.hidden = false;
+      var mentionPicked = function () {
         var value = mention.value.trim();
+        mention.value = "";
         if (!value) return;
         if (value.charAt(0) !== "@") value = "@" + value;
-        var start = textarea.selectionStart;
-        var before = textarea.value.slice(0, start);
+        var at = here();
+        var before = textarea.value.slice(0, at[0]);
         var text = (before && !/\s$/.test(before) ? " " : "") + value + " ";
-        textarea.value = before + text + textarea.value.slice(textarea.selectionEnd);
-        var caret = (before + text).length;
-        textarea.setSelectionRange(caret, caret);
+        textarea.value = before + text + textarea.value.slice(at[1]);
+        var end = (before + text).length;
+        textarea.setSelectionRange(end, end);
+        caret = [end, end];
         textarea.focus();
-        mention.value = "";
+      };
+      mention.addEventListener("change", mentionPicked);
+      // Enter in this field picks the member; it never sends the reply.
+      mention.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter") return;
+        event.preventDefault();
+        mentionPicked();
       });
     }
   });
