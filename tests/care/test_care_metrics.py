@@ -263,8 +263,10 @@ def test_business_time_is_counted_once_per_calendar_and_agrees_with_the_calendar
         ("since=2026-09-30T00:00:00Z&until=2026-09-01T00:00:00Z", "until"),
         ("since=2025-01-01T00:00:00Z&until=2026-09-01T00:00:00Z", "since"),
         ("channel=fax", "channel"),
+        ("since=1990-01-01T00:00:00Z&until=1990-02-01T00:00:00Z", "since"),
+        ("since=9999-12-01T00:00:00Z&until=9999-12-31T00:00:00Z", "until"),
     ],
-    ids=["backwards", "too-long", "unknown-channel"],
+    ids=["backwards", "too-long", "unknown-channel", "before-2000", "after-2100"],
 )
 def test_the_api_refuses_a_bad_period_or_filter(
     client: TestClient, tenant: Tenant, query: str, field: str
@@ -373,6 +375,7 @@ def test_the_page_filters_and_refuses_those_who_do_not_work_conversations(
 
     chat = get(client, "/care/metrics?from=2026-09-21&to=2026-09-30&channel=chat")
     backwards = get(client, "/care/metrics?from=2026-09-30&to=2026-09-01&channel=nope")
+    ancient = get(client, "/care/metrics?from=1999-12-01&to=1999-12-31")
     client.cookies.clear()
     assert login(client, viewer.email).status_code == 303
     refused = get(client, "/care/metrics")
@@ -382,6 +385,7 @@ def test_the_page_filters_and_refuses_those_who_do_not_work_conversations(
     assert '<option value="chat" selected>' in chat.text
     assert backwards.status_code == 200
     assert "The period must run forward" in text_of(backwards)
+    assert ancient.status_code == 200 and "The period must run forward" in text_of(ancient)
     assert refused.status_code == 403
 
 

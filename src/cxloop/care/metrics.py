@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
@@ -39,7 +39,7 @@ from cxloop.care.durations import Durations, TeamClocks, epoch
 from cxloop.care.sla import TARGETS
 from cxloop.core import stats
 from cxloop.core.errors import ValidationFailed
-from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.core.timeutil import OLDEST_EVENT, as_utc, utcnow
 from cxloop.feedback.responses.summaries import csat_counts_by
 from cxloop.models import (
     CareInbox,
@@ -52,6 +52,7 @@ from cxloop.models import (
 from cxloop.models.care import INBOX_CHANNELS
 
 MAX_PERIOD = timedelta(days=366)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # Backlog age buckets: (key, upper bound), the last open-ended.
 BACKLOG_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("under_1h", timedelta(hours=1)),
@@ -158,6 +159,13 @@ def share(part: int, whole: int) -> Share:
 
 def check_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     start, end = as_utc(start), as_utc(end)
+    if start < OLDEST_EVENT or end > LATEST:
+        raise ValidationFailed(
+            "The period must lie between 2000 and 2100.",
+            errors=[
+                {"field": "since" if start < OLDEST_EVENT else "until", "message": "2000–2100"}
+            ],
+        )
     if end <= start:
         raise ValidationFailed(
             "The period must end after it starts.",
