@@ -402,3 +402,10 @@ def test_the_cx_dashboard_has_a_care_card(
     card = card[: card.index("</section>")]
     assert 'href="/care/metrics?from=2026-09-21&amp;to=2026-09-30"' in card
     assert "33.3%" in card and ">6<" in card and ">30 min<" in card
+
+
+def test_a_calendar_never_open_counts_no_business_time() -> None:
+    closed = BusinessCalendar(weekly=((),) * 7)
+    clock = OpenTime(closed, kst(2026, 9, 1), kst(2026, 10, 1))
+
+    assert clock.between(kst(2026, 9, 2, 9), kst(2026, 9, 9, 18)) == 0.0

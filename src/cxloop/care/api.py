@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import service, sla, views
+from cxloop.care import bulk, service, sla, views
 from cxloop.care.attachments import attachments_by_message
 from cxloop.care.inbound_mail import take_mail
 from cxloop.care.mail import new_text
@@ -234,6 +234,18 @@ def list_conversations(
         str | None, Query(max_length=20, description="me, none, or a member's user id")
     ] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    channel: Annotated[str | None, Query(max_length=16)] = None,
+    priority: Annotated[str | None, Query(max_length=16)] = None,
+    language: Annotated[str | None, Query(max_length=8)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    sla: Annotated[
+        str | None, Query(max_length=16, description="missed, due_soon (within the hour), running")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words in the subject, a message, or the customer"),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationPage:
@@ -260,11 +272,66 @@ def list_conversations(
         unassigned=assignee == "none",
         assignee_id=assignee_id,
         customer_id=customer_id,
+        channel=channel,
+        priority=priority,
+        language=language,
+        tag=tag,
+        teams=(team,) if team is not None else None,
+        sla=sla,
+        search=q,
     )
     rows, next_cursor = service.list_conversations(
         session, workspace_id=principal.workspace_id, filters=filters, cursor=cursor, limit=limit
     )
     return ConversationPage(items=[_conversation_out(c) for c in rows], next_cursor=next_cursor)
+
+
+class BulkIn(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=bulk.MAX_SELECTION)
+    status: Literal["open", "pending", "resolved"] | None = None
+    priority: Literal["urgent", "high", "normal", "low"] | None = None
+    assignee: str | None = Field(
+        default=None,
+        max_length=20,
+        description="me, none, or a member's user id; leave out to keep",
+    )
+    add_tag: str = Field(default="", max_length=64)
+    remove_tag: str = Field(default="", max_length=64)
+
+
+class BulkOut(BaseModel):
+    changed: list[int]
+
+
+@router.post("/conversations/bulk", response_model=BulkOut)
+def bulk_change(body: BulkIn, principal: ApiPrincipal, session: DbSession) -> BulkOut:
+    """One change to many conversations (all in this workspace, or none is changed)."""
+    require(principal, "care:work")
+    assign = body.assignee is not None
+    assignee_id: int | None = None
+    if body.assignee == "me":
+        assignee_id = principal.user_id
+    elif body.assignee not in (None, "none"):
+        if not body.assignee.isdigit():
+            raise ValidationFailed(
+                "assignee is me, none, or a member's user id.",
+                errors=[{"field": "assignee", "message": "me, none or a user id"}],
+            )
+        assignee_id = int(body.assignee)
+    changed = bulk.apply(
+        session,
+        principal=principal,
+        ids=body.ids,
+        change=bulk.BulkChange(
+            status=body.status,
+            priority=body.priority,
+            assign=assign,
+            assignee_id=assignee_id,
+            add_tag=body.add_tag,
+            remove_tag=body.remove_tag,
+        ),
+    )
+    return BulkOut(changed=[c.id for c in changed])
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)

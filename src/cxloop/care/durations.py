@@ -78,13 +78,14 @@ class OpenTime:
             total += (b - a).total_seconds()
 
     def _upto(self, moments: np.ndarray) -> np.ndarray:
+        """Open seconds from the span's start up to each moment."""
+        if not self.starts:  # never open (a calendar without hours)
+            return np.zeros_like(moments, dtype=float)
         starts, ends = np.asarray(self.starts), np.asarray(self.ends)
         i = np.searchsorted(starts, moments, side="right") - 1
-        inside = np.clip(i, 0, None)
-        counted = (
-            np.asarray(self.before)[inside] + np.minimum(moments, ends[inside]) - starts[inside]
-        )
-        return np.where(i < 0, 0.0, counted) if len(starts) else np.zeros_like(moments)
+        at = np.clip(i, 0, None)
+        counted = np.asarray(self.before)[at] + np.minimum(moments, ends[at]) - starts[at]
+        return np.where(i < 0, 0.0, counted)
 
     def seconds_between(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Open seconds in each [start, end) given as epoch seconds (0 where end is not after

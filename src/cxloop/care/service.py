@@ -9,9 +9,10 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -164,6 +165,11 @@ def messages_of(
     return list(session.scalars(query))
 
 
+# What an agent may filter the SLA state by: a target already missed, one falling due within
+# the hour, or any target still running.
+SLA_FILTERS = ("missed", "due_soon", "running")
+
+
 @dataclass(frozen=True)
 class ConversationFilter:
     status: str | None = None
@@ -172,6 +178,77 @@ class ConversationFilter:
     unassigned: bool = False
     customer_id: int | None = None
     mentioned_user_id: int | None = None  # conversations whose notes name this member
+    channel: str | None = None
+    priority: str | None = None
+    language: str | None = None
+    tag: str | None = None
+    teams: tuple[str, ...] | None = None  # conversations of any of these teams
+    sla: str | None = None  # one of SLA_FILTERS
+    search: str | None = None  # words in the subject, a message or the customer's name/email
+
+
+def _check_filters(filters: ConversationFilter) -> None:
+    for field, value, allowed in (
+        ("status", filters.status, CONVERSATION_STATUSES),
+        ("channel", filters.channel, INBOX_CHANNELS),
+        ("priority", filters.priority, PRIORITIES),
+        ("sla", filters.sla, SLA_FILTERS),
+    ):
+        if value is not None and value not in allowed:
+            raise ValidationFailed(
+                f"{field} must be one of {', '.join(allowed)}.",
+                errors=[{"field": field, "message": f"unknown {field}"}],
+            )
+    if filters.search is not None and len(filters.search) > 200:
+        raise ValidationFailed(
+            "A search is at most 200 characters.",
+            errors=[{"field": "q", "message": "at most 200 characters"}],
+        )
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return Conversation.tags.op("@>")(cast([tag], JSONB))
+    each = func.json_each(Conversation.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+def _sla_clause(state: str, now: datetime) -> ColumnElement[bool]:
+    dues = (
+        Conversation.first_response_due_at,
+        Conversation.next_response_due_at,
+        Conversation.resolution_due_at,
+    )
+    if state == "missed":
+        return cast(Conversation.sla_missed, String) != "[]"
+    if state == "due_soon":
+        soon = now + timedelta(hours=1)
+        return or_(*(and_(due.is_not(None), due <= soon) for due in dues))
+    return or_(*(due.is_not(None) for due in dues))
+
+
+def _matching(search: str) -> ColumnElement[bool]:
+    words = search.lower()
+    in_messages = exists(
+        select(ConversationMessage.id).where(
+            ConversationMessage.conversation_id == Conversation.id,
+            func.lower(ConversationMessage.body_text).contains(words, autoescape=True),
+        )
+    )
+    in_customer = exists(
+        select(Customer.id).where(
+            Customer.id == Conversation.customer_id,
+            or_(
+                func.lower(Customer.display_name).contains(words, autoescape=True),
+                func.lower(Customer.email).contains(words, autoescape=True),
+            ),
+        )
+    )
+    return or_(
+        func.lower(Conversation.subject).contains(words, autoescape=True),
+        in_customer,
+        in_messages,
+    )
 
 
 def list_conversations(
@@ -183,26 +260,34 @@ def list_conversations(
     limit: int = 50,
 ) -> tuple[list[Conversation], str | None]:
     """A page of conversations, the latest message first, and the next page's cursor."""
-    if filters.status is not None and filters.status not in CONVERSATION_STATUSES:
-        raise ValidationFailed(
-            f"status must be one of {', '.join(CONVERSATION_STATUSES)}.",
-            errors=[{"field": "status", "message": "unknown status"}],
-        )
+    _check_filters(filters)
     query: Select[tuple[Conversation]] = select(Conversation).where(
         Conversation.workspace_id == workspace_id
     )
-    if filters.status is not None:
-        query = query.where(Conversation.status == filters.status)
-    if filters.inbox_id is not None:
-        query = query.where(Conversation.inbox_id == filters.inbox_id)
+    for column, value in (
+        (Conversation.status, filters.status),
+        (Conversation.inbox_id, filters.inbox_id),
+        (Conversation.customer_id, filters.customer_id),
+        (Conversation.channel, filters.channel),
+        (Conversation.priority, filters.priority),
+        (Conversation.language, filters.language),
+    ):
+        if value is not None:
+            query = query.where(column == value)
     if filters.unassigned:
         query = query.where(Conversation.assignee_id.is_(None))
     elif filters.assignee_id is not None:
         query = query.where(Conversation.assignee_id == filters.assignee_id)
-    if filters.customer_id is not None:
-        query = query.where(Conversation.customer_id == filters.customer_id)
     if filters.mentioned_user_id is not None:
         query = query.where(Conversation.id.in_(mentioned_in(filters.mentioned_user_id)))
+    if filters.teams is not None:
+        query = query.where(Conversation.team.in_(filters.teams))
+    if filters.tag:
+        query = query.where(_has_tag(session, filters.tag))
+    if filters.sla is not None:
+        query = query.where(_sla_clause(filters.sla, utcnow()))
+    if filters.search and filters.search.strip():
+        query = query.where(_matching(" ".join(filters.search.split())))
     return newest_first(
         session,
         query,

@@ -6,7 +6,7 @@ to the workspace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
@@ -22,6 +22,7 @@ from cxloop.models.care import Conversation
 VIEWS: tuple[tuple[str, str, str], ...] = (
     ("mine", "open", "me"),
     ("unassigned", "open", "nobody"),
+    ("my_teams", "open", "teams"),  # open in any team I am a member of
     ("open", "open", "anyone"),
     ("pending", "pending", "anyone"),
     ("snoozed", "snoozed", "anyone"),
@@ -32,38 +33,54 @@ VIEW_NAMES = tuple(name for name, _, _ in VIEWS)
 
 
 def view_filter(
-    view: str, *, user_id: int, inbox_id: int | None = None, status: str | None = None
+    view: str,
+    *,
+    user_id: int,
+    teams: Sequence[str] = (),
+    inbox_id: int | None = None,
+    status: str | None = None,
 ) -> ConversationFilter:
     """The conversation filter of a view (``status`` overrides the view's own status)."""
-    _, view_status, whose = next((v for v in VIEWS if v[0] == view), VIEWS[2])
+    _, view_status, whose = next((v for v in VIEWS if v[0] == view), VIEWS[3])
     return ConversationFilter(
         status=status or view_status or None,
         inbox_id=inbox_id,
         assignee_id=user_id if whose == "me" else None,
         unassigned=whose == "nobody",
         mentioned_user_id=user_id if whose == "mentioned" else None,
+        teams=tuple(teams) if whose == "teams" else None,
     )
 
 
 def view_counts(
-    session: Session, *, workspace_id: int, user_id: int, inbox_id: int | None = None
+    session: Session,
+    *,
+    workspace_id: int,
+    user_id: int,
+    teams: Sequence[str] = (),
+    inbox_id: int | None = None,
 ) -> dict[str, int]:
     """How many conversations each view holds (in one inbox, or in all of them)."""
     mine = func.sum(case((Conversation.assignee_id == user_id, 1), else_=0))
     nobody = func.sum(case((Conversation.assignee_id.is_(None), 1), else_=0))
-    query = select(Conversation.status, func.count(), mine, nobody).where(
+    in_teams = func.sum(case((Conversation.team.in_(list(teams) or [""]), 1), else_=0))
+    query = select(Conversation.status, func.count(), mine, nobody, in_teams).where(
         Conversation.workspace_id == workspace_id
     )
     if inbox_id is not None:
         query = query.where(Conversation.inbox_id == inbox_id)
     by_status = {
-        status: (int(total or 0), int(my or 0), int(unassigned or 0))
-        for status, total, my, unassigned in session.execute(query.group_by(Conversation.status))
+        status: (int(total or 0), int(my or 0), int(unassigned or 0), int(teamed or 0))
+        for status, total, my, unassigned, teamed in session.execute(
+            query.group_by(Conversation.status)
+        )
     }
     counts = {}
     for name, status, whose in VIEWS:
-        total, my, unassigned = by_status.get(status, (0, 0, 0))
-        counts[name] = {"me": my, "nobody": unassigned}.get(whose, total)
+        total, my, unassigned, teamed = by_status.get(status, (0, 0, 0, 0))
+        if whose == "teams" and not teams:
+            teamed = 0
+        counts[name] = {"me": my, "nobody": unassigned, "teams": teamed}.get(whose, total)
     mentioned = select(func.count()).where(
         Conversation.workspace_id == workspace_id, Conversation.id.in_(mentioned_in(user_id))
     )
@@ -71,6 +88,16 @@ def view_counts(
         mentioned = mentioned.where(Conversation.inbox_id == inbox_id)
     counts["mentions"] = int(session.scalar(mentioned) or 0)
     return counts
+
+
+def member_teams(session: Session, *, workspace_id: int, user_id: int) -> list[str]:
+    """The teams a member works in (their "my teams" view)."""
+    teams = session.scalar(
+        select(Membership.teams).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    return list(teams or [])
 
 
 @dataclass(frozen=True)

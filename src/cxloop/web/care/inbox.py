@@ -7,6 +7,7 @@ the form that asked for it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -15,18 +16,19 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
+from cxloop.care import bulk, views
 from cxloop.care import service as care
-from cxloop.care import views
+from cxloop.care.bulk import BULK_STATUSES
 from cxloop.care.mail import new_text
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.feedback.responses import service as responses
 from cxloop.models import Conversation, ConversationMessage
-from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
+from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
 from cxloop.web import errors
 from cxloop.web.care.composer import composer_context, upload_files
 from cxloop.web.rendering import link, redirect, render, zone
-from cxloop.web.session import Page, WebContext, safe_next, verify_csrf
+from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
 
 router = APIRouter(prefix="/inbox", include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -56,6 +58,38 @@ Files = Annotated[list[UploadFile] | None, File()]
 
 # --- the list ----------------------------------------------------------------------------------
 
+# Filters that narrow any view, by their query parameter: filter field → parameter.
+NARROWING = {
+    "channel": "channel",
+    "priority": "priority",
+    "tag": "tag",
+    "language": "language",
+    "sla": "sla",
+    "search": "q",
+}
+
+
+def _narrowing(page: WebContext, problems: list[str]) -> dict[str, str]:
+    """The narrowing filters of the page's query that are valid (a wrong one is dropped and
+    said), by filter field."""
+    params = page.request.query_params
+    allowed: dict[str, tuple[str, ...] | None] = {
+        "channel": INBOX_CHANNELS,
+        "priority": PRIORITIES,
+        "sla": care.SLA_FILTERS,
+    }
+    found: dict[str, str] = {}
+    for field, name in NARROWING.items():
+        value = " ".join((params.get(name) or "").split())[:200]
+        if not value:
+            continue
+        choices = allowed.get(field)
+        if choices is not None and value not in choices:
+            problems.append(page.t("inbox.bad_filter", name=name, value=value[:40]))
+            continue
+        found[field] = value[:64] if field != "search" else value
+    return found
+
 
 def _list_pane(
     page: WebContext, *, view: str, inbox: str, status: str, cursor: str
@@ -72,8 +106,18 @@ def _list_pane(
     if status and status not in CONVERSATION_STATUSES:
         problems.append(page.t("inbox.bad_status", value=status[:40]))
         status = ""
-    filters = views.view_filter(
-        view, user_id=page.user.id, inbox_id=inbox_id, status=status or None
+    teams = views.member_teams(db, workspace_id=workspace_id, user_id=page.user.id)
+    narrowed = _narrowing(page, problems)
+    filters = replace(
+        views.view_filter(
+            view, user_id=page.user.id, teams=teams, inbox_id=inbox_id, status=status or None
+        ),
+        channel=narrowed.get("channel"),
+        priority=narrowed.get("priority"),
+        tag=narrowed.get("tag"),
+        language=narrowed.get("language"),
+        sla=narrowed.get("sla"),
+        search=narrowed.get("search"),
     )
     try:
         rows, next_cursor = care.list_conversations(
@@ -95,13 +139,22 @@ def _list_pane(
     latest = views.latest_customer_messages(
         db, workspace_id=workspace_id, conversation_ids=[c.id for c in rows]
     )
-    query = {"view": view if view != "open" else "", "inbox": inbox_id or "", "status": status}
+    query = {
+        "view": view if view != "open" else "",
+        "inbox": inbox_id or "",
+        "status": status,
+        **{NARROWING[k]: v for k, v in narrowed.items()},
+    }
     return {
         "view": view,
         "views": views.VIEW_NAMES,
         "counts": views.view_counts(
-            db, workspace_id=workspace_id, user_id=page.user.id, inbox_id=inbox_id
+            db, workspace_id=workspace_id, user_id=page.user.id, teams=teams, inbox_id=inbox_id
         ),
+        "narrowed": {NARROWING[k]: v for k, v in narrowed.items()},
+        "channels": INBOX_CHANNELS,
+        "sla_filters": care.SLA_FILTERS,
+        "bulk_statuses": BULK_STATUSES,
         "inboxes": inboxes,
         "inbox_id": inbox_id,
         "current_status": status,
@@ -436,6 +489,10 @@ def assign(
         page.flash("success", "inbox.assigned_me")
     else:
         page.flash("success", "inbox.assigned", name=members[assignee_id])
+    if assignee_id != before:
+        assignment.tell_assigned(
+            page.db, conversation=conversation, assignee_id=assignee_id, by_user_id=page.user.id
+        )
     return _back(conversation, next_url)
 
 
@@ -510,3 +567,39 @@ def change_tags(
         return refused
     page.flash("success", "inbox.tags_saved")
     return _back(conversation, next_url)
+
+
+@router.post("/bulk")
+def bulk_change(
+    page: Page,
+    ids: Annotated[list[str] | None, Form()] = None,
+    status: Text = "",
+    assignee: Text = "",
+    priority: Text = "",
+    add_tag: Text = "",
+    next_url: NextField = "",
+) -> Response:
+    """One change to the conversations picked in the list."""
+    require(page.principal, "care:work")
+    target = safe_next(next_url, "/inbox")
+    if not target.startswith("/inbox"):
+        target = "/inbox"
+    picked = [int(i) for i in ids or [] if i.isdigit() and len(i) < 16]
+    if not picked:
+        page.flash("error", "inbox.bulk.none")
+        return redirect(target)
+    change = bulk.BulkChange(
+        status=status or None,
+        priority=priority or None,
+        assign=assignee in ("me", "none"),
+        assignee_id=page.user.id if assignee == "me" else None,
+        add_tag=" ".join(add_tag.split())[:64],
+    )
+    try:
+        with page.db.begin_nested():
+            changed = bulk.apply(page.db, principal=page.principal, ids=picked, change=change)
+    except ValidationFailed as exc:
+        flash_text(page.request, "error", errors.describe(page.locale, exc))
+        return redirect(target)
+    page.flash("success", "inbox.bulk.done", count=len(changed))
+    return redirect(target)

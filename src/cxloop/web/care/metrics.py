@@ -197,7 +197,7 @@ def _times_chart(page: WebContext, result: care_metrics.CareMetrics) -> Markup:
         chart_id="care-times",
         title=page.t("care_metrics.times_chart"),
         desc="; ".join(described) or page.t("care_metrics.none"),
-        value_format="{:,.1f} h",
+        value_format="{:,.1f}" + page.t("care_metrics.hours_unit"),
     )
 
 
@@ -316,13 +316,9 @@ def metrics_page(page: Page) -> Response:
             db, workspace_id=workspace_id, user_ids=[g.key for g in result.csat_by_agent]
         )
     )
+    unassigned = page.t("care_metrics.unassigned")
     agents = [
-        (
-            names.get(g.key, page.t("care_metrics.unassigned"))
-            if g.key
-            else page.t("care_metrics.unassigned"),
-            g.estimate,
-        )
+        (names.get(g.key, f"#{g.key}") if g.key else unassigned, g.estimate)
         for g in result.csat_by_agent
     ]
     teams = [(g.key or page.t("care_metrics.no_team"), g.estimate) for g in result.csat_by_team]
