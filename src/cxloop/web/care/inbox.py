@@ -489,10 +489,6 @@ def assign(
         page.flash("success", "inbox.assigned_me")
     else:
         page.flash("success", "inbox.assigned", name=members[assignee_id])
-    if assignee_id != before:
-        assignment.tell_assigned(
-            page.db, conversation=conversation, assignee_id=assignee_id, by_user_id=page.user.id
-        )
     return _back(conversation, next_url)
 
 
