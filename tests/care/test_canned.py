@@ -142,6 +142,7 @@ def test_without_an_order_the_agent_is_asked_for_it_and_their_value_is_used(
         pytest.param("{{ customer.__init__ }}", id="dunder-on-a-variable"),
         pytest.param("{% for x in range(3) %}x{% endfor %} {{ customer.secret }}", id="unknown"),
         pytest.param("{{customer.name", id="unclosed"),
+        pytest.param("a\u0000b", id="nul"),
     ],
 )
 def test_a_body_with_anything_but_the_variables_is_refused(

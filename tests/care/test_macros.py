@@ -170,6 +170,7 @@ def test_a_reply_that_needs_unknown_values_asks_for_them_and_changes_nothing(
         pytest.param({"assign_mode": "user"}, "assignee_id", id="assign-nobody-named"),
         pytest.param({"assign_mode": "user", "assignee_id": 999999}, "assignee_id", id="stranger"),
         pytest.param({"name": "  "}, "name", id="blank-name"),
+        pytest.param({"add_tags": ["a\u0000"]}, "add_tags", id="nul-in-a-tag"),
     ],
 )
 def test_a_macro_that_cannot_work_is_refused(
@@ -187,7 +188,16 @@ def test_agents_apply_macros_admins_keep_them_other_workspaces_see_none(
     agent = tenant.key("agent")
     conversation_id = conversation_of(client, hook)
     made = macro(client, tenant, priority="urgent")
+    second = macro(client, tenant, name="보류", status="pending")
     other = Tenant(session)
+    first_page = client.get("/api/v1/care/macros?limit=1", headers=agent).json()
+    next_page = client.get(
+        f"/api/v1/care/macros?limit=1&cursor={first_page['next_cursor']}", headers=agent
+    ).json()
+    assert [m["id"] for m in first_page["items"] + next_page["items"]] == [second["id"], made["id"]]
+    assert (
+        client.delete(f"/api/v1/care/macros/{second['id']}", headers=tenant.api).status_code == 204
+    )
 
     refused = client.post("/api/v1/care/macros", json={"name": "y"}, headers=agent)
     applied = apply(client, tenant, conversation_id, made["id"])
@@ -208,13 +218,22 @@ def test_agents_apply_macros_admins_keep_them_other_workspaces_see_none(
     assert replaced.json()["name"] == "긴급" and replaced.json()["priority"] == "high"
     assert taken.status_code == 409
     assert deleted.status_code == 204
-    assert client.get("/api/v1/care/macros", headers=tenant.api).json() == []
+    assert client.get("/api/v1/care/macros", headers=tenant.api).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
     actions = session.scalars(
         select(AuditEntry.action)
         .where(AuditEntry.workspace_id == tenant.id, AuditEntry.action.like("care.macro_%"))
         .order_by(AuditEntry.id)
     ).all()
-    assert actions == ["care.macro_create", "care.macro_update", "care.macro_delete"]
+    assert actions == [
+        "care.macro_create",
+        "care.macro_create",
+        "care.macro_delete",
+        "care.macro_update",
+        "care.macro_delete",
+    ]
 
 
 # --- pages and CLI -------------------------------------------------------------------------------

@@ -63,10 +63,17 @@ def _invalid(field: str, message: str, detail: str) -> ValidationFailed:
     return ValidationFailed(detail, errors=[{"field": field, "message": message}])
 
 
+def storable_text(field: str, value: str) -> str:
+    """``value`` when every database can store it; ValidationFailed for a NUL character."""
+    if "\x00" in value:
+        raise _invalid(field, "no NUL characters", f"{field} must not contain NUL characters.")
+    return value
+
+
 def check_body(body: str) -> str:
     """The body, stripped; ValidationFailed when it is empty, too long, or holds anything
     between double braces that is not one of ``VARIABLES``."""
-    text = (body or "").strip()
+    text = storable_text("body", (body or "").strip())
     if not text:
         raise _invalid("body", "empty", "A canned reply needs a body.")
     if len(text) > MAX_BODY:
@@ -117,7 +124,7 @@ def clean_values(values: Mapping[str, Any] | None) -> dict[str, str]:
     cleaned: dict[str, str] = {}
     for name, value in (values or {}).items():
         if name in VARIABLES and isinstance(value, str):
-            line = " ".join(value.split())[:MAX_VALUE]
+            line = " ".join(value.replace("\x00", "").split())[:MAX_VALUE]
             if line:
                 cleaned[name] = line
     return cleaned
@@ -175,7 +182,7 @@ def render_for(
 
 
 def _clean_name(name: str) -> str:
-    clean = " ".join((name or "").split())
+    clean = storable_text("name", " ".join((name or "").split()))
     if not 1 <= len(clean) <= 200:
         raise _invalid("name", "1 to 200 characters", "A canned reply needs a name.")
     return clean
@@ -184,7 +191,7 @@ def _clean_name(name: str) -> str:
 def clean_shortcut(shortcut: str) -> str:
     """``/배송`` (a leading slash is added when missing); ValidationFailed for spaces or a
     second slash."""
-    value = (shortcut or "").strip()
+    value = storable_text("shortcut", (shortcut or "").strip())
     if value and not value.startswith("/"):
         value = "/" + value
     if not _SHORTCUT.match(value):
@@ -203,7 +210,7 @@ def _clean_language(language: str) -> str:
 
 
 def _clean_team(team: str) -> str:
-    clean = " ".join((team or "").split())
+    clean = storable_text("team", " ".join((team or "").split()))
     if len(clean) > 64:
         raise _invalid("team", "at most 64 characters", "A team name is at most 64 characters.")
     return clean

@@ -17,7 +17,9 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.care import canned as canned_replies
 from cxloop.care import service
+from cxloop.care.canned import storable_text
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
+from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Conversation, ConversationMessage, Macro, Membership
 from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
@@ -59,7 +61,9 @@ def _invalid(field: str, message: str, detail: str) -> ValidationFailed:
 
 
 def _tags(values: Sequence[str], field: str) -> list[str]:
-    cleaned = list(dict.fromkeys(" ".join(t.split())[:64] for t in values if t.strip()))
+    cleaned = list(
+        dict.fromkeys(storable_text(field, " ".join(t.split())[:64]) for t in values if t.strip())
+    )
     if len(cleaned) > service.MAX_TAGS:
         raise _invalid(field, f"at most {service.MAX_TAGS}", "Too many tags.")
     return cleaned
@@ -67,7 +71,7 @@ def _tags(values: Sequence[str], field: str) -> list[str]:
 
 def _checked(session: Session, workspace_id: int, spec: MacroSpec) -> dict[str, Any]:
     """The macro's columns from ``spec``, each checked."""
-    name = " ".join(spec.name.split())
+    name = storable_text("name", " ".join(spec.name.split()))
     if not 1 <= len(name) <= 200:
         raise _invalid("name", "1 to 200 characters", "A macro needs a name.")
     if spec.canned_reply_id is not None:
@@ -85,7 +89,7 @@ def _checked(session: Session, workspace_id: int, spec: MacroSpec) -> dict[str, 
         )
     if spec.priority is not None and spec.priority not in PRIORITIES:
         raise _invalid("priority", "unknown priority", "Unknown priority.")
-    team = " ".join(spec.team.split()) if spec.team is not None else None
+    team = storable_text("team", " ".join(spec.team.split())) if spec.team is not None else None
     if team is not None and len(team) > 64:
         raise _invalid("team", "at most 64 characters", "A team name is at most 64 characters.")
     if spec.assign_mode not in MACRO_ASSIGN_MODES:
@@ -168,6 +172,20 @@ def get_macro(session: Session, *, workspace_id: int, macro_id: int) -> Macro:
     if macro is None:
         raise NotFound(f"No macro with id {macro_id} in this workspace.")
     return macro
+
+
+def page_macros(
+    session: Session, *, workspace_id: int, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Macro], str | None]:
+    """A page of the workspace's macros, newest first, and the next page's cursor."""
+    return newest_first(
+        session,
+        select(Macro).where(Macro.workspace_id == workspace_id),
+        time=Macro.created_at,
+        id=Macro.id,
+        cursor=cursor,
+        limit=max(1, min(limit, 200)),
+    )
 
 
 def list_macros(session: Session, *, workspace_id: int) -> list[Macro]:

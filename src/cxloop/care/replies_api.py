@@ -221,11 +221,24 @@ def _macro(session: DbSession, principal: Principal, macro_id: int) -> Macro:
     return macros.get_macro(session, workspace_id=principal.workspace_id, macro_id=macro_id)
 
 
-@router.get("/macros", response_model=list[MacroOut])
-def list_macros(principal: ApiPrincipal, session: DbSession) -> list[MacroOut]:
-    """The workspace's macros by name (at most 200)."""
+class MacroPage(BaseModel):
+    items: list[MacroOut]
+    next_cursor: str | None
+
+
+@router.get("/macros", response_model=MacroPage)
+def list_macros(
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MacroPage:
+    """The workspace's macros, newest first, with cursor pagination."""
     require(principal, "care:work")
-    return [_macro_out(m) for m in macros.list_macros(session, workspace_id=principal.workspace_id)]
+    rows, next_cursor = macros.page_macros(
+        session, workspace_id=principal.workspace_id, cursor=cursor, limit=limit
+    )
+    return MacroPage(items=[_macro_out(m) for m in rows], next_cursor=next_cursor)
 
 
 @router.post("/macros", response_model=MacroOut, status_code=201)
