@@ -206,9 +206,12 @@ def body_rules(settings: Settings) -> list[BodyRule]:
             settings.max_import_body_bytes,
         ),
         BodyRule(re.compile(r"/hooks/email/"), settings.max_inbound_mail_bytes),
-        # Files agents attach to a reply or note: a message's worth, and room for its text.
+        # Files agents attach to a reply or note (the composer's form also goes to "canned"
+        # with them): a message's worth, and room for its text.
         BodyRule(
-            re.compile(r"/(inbox/\d+/(reply|note)|api/v1/care/conversations/\d+/attachments)$"),
+            re.compile(
+                r"/(inbox/\d+/(reply|note|canned)|api/v1/care/conversations/\d+/attachments)$"
+            ),
             settings.max_message_attachment_bytes + 1024 * 1024,
         ),
         BodyRule(re.compile(r"/hooks/naver-talktalk/"), MAX_TALKTALK_BYTES),

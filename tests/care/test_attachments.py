@@ -477,3 +477,33 @@ def test_uploads_no_reply_took_are_forgotten_after_a_day(
     assert kept == [sent, fresh]
     assert not stored_path(settings, tenant, hashlib.sha256(b"left").hexdigest()).exists()
     assert stored_path(settings, tenant, hashlib.sha256(b"sent").hexdigest()).exists()
+
+
+def test_the_composer_takes_files_larger_than_an_ordinary_form(
+    client: TestClient, session: Session, tenant: Tenant, hook: str, settings: Settings
+) -> None:
+    agent = make_user(session, workspace=tenant.workspace, role="agent")
+    conversation_id = deliver(client, hook, mail())["conversation_id"]
+    assert login(client, agent.email).status_code == 303
+    big = bytes(range(256)) * (3 * 4096 + 1)  # 3 MB and a bit: over the 2 MB of a form
+    assert len(big) > settings.max_body_bytes
+
+    noted = post(
+        client,
+        f"/inbox/{conversation_id}/note",
+        {"text": "로그 파일", "next": f"/inbox/{conversation_id}"},
+        files=[("files", ("server.log", big, "text/plain"))],
+    )
+    inserted = post(
+        client,
+        f"/inbox/{conversation_id}/canned",
+        {"text": "초안", "next": f"/inbox/{conversation_id}"},
+        files=[("files", ("server.log", big, "text/plain"))],
+    )
+
+    assert noted.status_code == 303, noted.text
+    record = session.scalars(
+        select(ConversationAttachment).where(ConversationAttachment.workspace_id == tenant.id)
+    ).one()
+    assert (record.filename, record.size) == ("server.log", len(big))
+    assert inserted.status_code == 422  # no canned reply chosen: said so, not a 413
