@@ -89,6 +89,7 @@ def test_the_list_shows_views_with_counts_and_rows_of_the_workspace(
     assert counts(page) == {
         "mine": 1,
         "unassigned": 1,
+        "my_teams": 0,  # the agent is in no team
         "open": 2,
         "pending": 0,
         "snoozed": 0,
