@@ -151,6 +151,7 @@ DOMAINS: tuple[Domain, ...] = (
         routers=(
             "cxloop.care.api:router",
             "cxloop.care.api:hooks",
+            "cxloop.care.routing_api:router",  # automatic assignment; agents' presence
             "cxloop.care.replies_api:router",
             "cxloop.care.mailbox_api:router",
             "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
@@ -169,6 +170,8 @@ DOMAINS: tuple[Domain, ...] = (
         pages=(
             "cxloop.web.care.inbox:router",  # agents: the three-pane inbox
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
+            "cxloop.web.care.routing:router",  # settings: automatic assignment
+            "cxloop.web.care.routing:presence_router",  # agents: available or away
             "cxloop.web.care.metrics:router",  # team leads: care metrics
             "cxloop.web.care.calls:router",  # agents: a call logged on the customer's page
             "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
-from cxloop.care import bulk, service, sla, views
+from cxloop.care import assignment, bulk, service, sla, views
 from cxloop.care.attachments import attachments_by_message
 from cxloop.care.inbound_mail import take_mail
 from cxloop.care.mail import new_text
@@ -388,6 +388,7 @@ def update_conversation(
     require(principal, "care:work")
     conversation = _conversation(session, principal, conversation_id)
     changes = body.model_dump(exclude_unset=True)
+    before = conversation.assignee_id
     service.update_conversation(
         session,
         conversation=conversation,
@@ -397,6 +398,13 @@ def update_conversation(
         tags=changes.get("tags"),
         **({"assignee_id": changes["assignee_id"]} if "assignee_id" in changes else {}),
     )
+    if conversation.assignee_id != before:
+        assignment.tell_assigned(
+            session,
+            conversation=conversation,
+            assignee_id=conversation.assignee_id,
+            by_user_id=principal.user_id,
+        )
     return _conversation_out(conversation)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cxloop.care import live, reply_address, sla, texts
+from cxloop.care import assignment, live, reply_address, sla, texts
 from cxloop.care.attachments import save_inbound
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
@@ -190,6 +190,7 @@ def _start(
     session.add(conversation)
     session.flush()
     sla.start_clocks(session, conversation, at=now)
+    assignment.route_new(session, conversation)
     return conversation
 
 

@@ -1,12 +1,14 @@
 """Care jobs, every minute: snoozed conversations wake when their time comes, and SLA clocks
 record their misses and warn the team before one; and the CSAT survey after a resolution (sent
-after it commits, and by a sweep when that job was lost)."""
+after it commits, and by a sweep when that job was lost).
+Automatic assignment runs every minute too (quiet agents hand on their work, waiting
+conversations go to agents with room)."""
 
 from __future__ import annotations
 
 from huey import crontab
 
-from cxloop.care import csat, mailbox, service, sla
+from cxloop.care import assignment, csat, mailbox, presence, service, sla
 from cxloop.core.db import get_database
 from cxloop.core.jobs import huey
 from cxloop.core.settings import get_settings
@@ -52,3 +54,21 @@ def send_lost_csat_surveys() -> int:
         with get_database().session() as session:
             csat.send_request(session, request_id=request_id)
     return len(ids)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def route_and_assign() -> int:
+    """Every minute: agents not seen for five minutes hand on their waiting conversations;
+    then, a workspace at a time (each in its own transaction, so its agents are held briefly),
+    conversations whose first message's analysis did not come in time are routed and agents
+    with room take waiting conversations."""
+    database = get_database()
+    with database.session() as session:
+        presence.notice_quiet(session)
+        workspace_ids = assignment.routed_workspaces(session)
+    done = 0
+    for workspace_id in workspace_ids:
+        with database.session() as session:
+            report = assignment.sweep(session, workspace_id=workspace_id)
+            done += report.routed + report.assigned
+    return done

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.care import assignment
 from cxloop.care.mail import new_text
 from cxloop.events import service as events
 from cxloop.models import Conversation, ConversationMessage, Customer, Event, TextAnalysis
@@ -201,6 +202,10 @@ class ConversationMessageAnalysis:
             if items:
                 text_service.analyse_and_store(
                     session, workspace_id=workspace_id, source_type=SOURCE, items=items
+                )
+                # Rules on the first message's language or category were waiting for this.
+                assignment.route_analysed(
+                    session, workspace_id=workspace_id, message_ids=[i.source_id for i in items]
                 )
                 _raise_if_angry(session, workspace_id, [i.source_id for i in items])
 

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cxloop.cli.care_replies import canned_app, macro_app
+from cxloop.cli.care_routing import routing_app
 from cxloop.cli.common import (
     WorkspaceOpt,
     _progress,
@@ -23,6 +24,7 @@ care_app = typer.Typer(
 )
 care_app.add_typer(canned_app)
 care_app.add_typer(macro_app)
+care_app.add_typer(routing_app)
 
 
 @care_app.command("inbox-create")

@@ -9,6 +9,7 @@ from cxloop.models.care import (
     ConversationMessage,
     SlaPolicy,
 )
+from cxloop.models.care_agents import CareAgent, CareRouting, ConversationRoute
 from cxloop.models.care_csat import CsatRequest
 from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
 from cxloop.models.care_replies import (
@@ -56,8 +57,10 @@ __all__ = [
     "Base",
     "BusCheckpoint",
     "CannedReply",
+    "CareAgent",
     "CareInbox",
     "CareMailbox",
+    "CareRouting",
     "CareTeamHours",
     "CareWebhookEvent",
     "ConsentRecord",
@@ -65,6 +68,7 @@ __all__ = [
     "ConversationAttachment",
     "ConversationMention",
     "ConversationMessage",
+    "ConversationRoute",
     "CsatRequest",
     "Customer",
     "CustomerMerge",

@@ -41,6 +41,8 @@ NOTICE_KINDS = (
     "care_sla_next_response",
     "care_sla_resolution",
     "care_angry_customer",
+    "care_new_conversation",
+    "care_assigned",
     "care_mention",
 )
 # Who hears about a team's work when the team has no members.

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
-from cxloop.care import bulk, views
+from cxloop.care import assignment, bulk, presence, views
 from cxloop.care import service as care
 from cxloop.care.bulk import BULK_STATUSES
 from cxloop.care.mail import new_text
@@ -212,7 +212,7 @@ def _messages(page: WebContext, conversation: Conversation) -> list[dict[str, An
     )
     shown = []
     for m in messages:
-        full = m.body_text or ""
+        full = assignment.note_text(m, page.locale) or ""
         new = new_text(full) if m.direction == "in" else full
         shown.append(
             {
@@ -289,6 +289,9 @@ def _inbox_page(
         )
         shown = [item["message"].id for item in values["messages"]]
         values.update(composer_context(page, conversation, shown), **(composer or {}))
+    values["available"], values["online"] = presence.presence_of(
+        page.db, workspace_id=page.workspace.id, user_id=page.user.id
+    )
     if values["problems"] and code == 200:
         code = 422  # a filter this page does not know: shown without it, and said so
     return render(
@@ -316,6 +319,7 @@ def inbox_page(
 ) -> Response:
     """The conversation list of a view, no conversation chosen yet."""
     require(page.principal, "care:work")
+    presence.seen(page.db, workspace_id=page.workspace.id, user_id=page.user.id)
     return _inbox_page(page, view=view, inbox=inbox, status=status, cursor=cursor)
 
 
@@ -330,6 +334,7 @@ def conversation_page(
 ) -> Response:
     """One conversation between the list and the customer's context."""
     require(page.principal, "care:work")
+    presence.seen(page.db, workspace_id=page.workspace.id, user_id=page.user.id)
     conversation = _load(page, conversation_id)
     return _inbox_page(
         page, view=view, inbox=inbox, status=status, cursor=cursor, conversation=conversation
@@ -480,9 +485,14 @@ def assign(
     }
     if assignee_id is not None and assignee_id not in members:
         return _refused(page, conversation, next_url, "actions", page.t("inbox.err.assignee"))
+    before = conversation.assignee_id
     refused = _change(page, conversation, next_url, assignee_id=assignee_id)
     if refused is not None:
         return refused
+    if assignee_id != before:
+        assignment.tell_assigned(
+            page.db, conversation=conversation, assignee_id=assignee_id, by_user_id=page.user.id
+        )
     if assignee_id is None:
         page.flash("success", "inbox.unassigned")
     elif assignee_id == page.user.id:
