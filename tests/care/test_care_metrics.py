@@ -409,3 +409,16 @@ def test_a_calendar_never_open_counts_no_business_time() -> None:
     clock = OpenTime(closed, kst(2026, 9, 1), kst(2026, 10, 1))
 
     assert clock.between(kst(2026, 9, 2, 9), kst(2026, 9, 9, 18)) == 0.0
+
+
+def test_the_dashboards_headline_agrees_with_the_full_metrics(
+    session: Session, tenant: Tenant, month: Month
+) -> None:
+    full = metrics_of(session, tenant)
+
+    head = care_metrics.headline(session, workspace_id=tenant.id, start=START, end=END, now=NOW)
+
+    assert (head.conversations, head.backlog) == (6, 4)
+    assert (head.first_response, head.resolution) == (full.first_response, full.resolution)
+    assert head.first_contact_resolution == full.first_contact_resolution
+    assert head.csat is None

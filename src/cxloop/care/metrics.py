@@ -491,6 +491,58 @@ def backlog(
     )
 
 
+@dataclass(frozen=True)
+class _Period:
+    """What every view of a period's conversations reads: their rows, the business clocks
+    over them, and the outcomes made of the rows alone."""
+
+    rows: list[_Row]
+    clocks: TeamClocks
+    first_response: TimeMetric
+    resolution: TimeMetric
+    first_contact_resolution: Share
+    reopened: Share
+
+
+def _period(
+    session: Session,
+    *,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    clauses: list[ColumnElement[bool]],
+    later: list[float],
+) -> _Period:
+    rows = _conversations(session, clauses)
+    ends = [t for r in rows for t in (r.first_response, r.resolved_at) if t is not None]
+    clocks = TeamClocks(
+        session,
+        workspace_id=workspace_id,
+        start=start.timestamp(),
+        end=max([end.timestamp(), *ends, *later]),
+    )
+    first = clocks.spans((r.team, r.created, r.first_response) for r in rows if r.first_response)
+    resolution = clocks.spans(
+        (r.team, r.created, r.resolved_at) for r in rows if r.resolved and r.resolved_at
+    )
+    ever_resolved = [r for r in rows if r.resolved or r.reopened > 0]
+    one_touch = sum(1 for r in ever_resolved if r.resolved and not r.reopened and r.replies == 1)
+    return _Period(
+        rows=rows,
+        clocks=clocks,
+        first_response=TimeMetric(*first),
+        resolution=TimeMetric(*resolution),
+        first_contact_resolution=share(one_touch, len(ever_resolved)),
+        reopened=share(sum(1 for r in ever_resolved if r.reopened), len(ever_resolved)),
+    )
+
+
+def _overall_csat(teams: list[CsatGroup]) -> stats.ProportionEstimate | None:
+    satisfied = sum(g.estimate.successes for g in teams)
+    answered = sum(g.estimate.n for g in teams)
+    return stats.csat_from_counts(satisfied=satisfied, total=answered) if answered else None
+
+
 def care_metrics(
     session: Session,
     *,
@@ -505,52 +557,85 @@ def care_metrics(
     filters = check_filters(filters)
     now = as_utc(now or utcnow())
     clauses = _started(workspace_id, start, end, filters)
-    rows = _conversations(session, clauses)
     spans = _next_response_spans(session, clauses)
-    ends = [t for r in rows for t in (r.first_response, r.resolved_at) if t is not None]
-    clocks = TeamClocks(
+    period = _period(
         session,
         workspace_id=workspace_id,
-        start=start.timestamp(),
-        end=max([end.timestamp(), *ends, *(b for _c, _t, _a, b in spans)]),
+        start=start,
+        end=end,
+        clauses=clauses,
+        later=[b for _c, _t, _a, b in spans],
     )
-    first = clocks.spans((r.team, r.created, r.first_response) for r in rows if r.first_response)
-    resolution = clocks.spans(
-        (r.team, r.created, r.resolved_at) for r in rows if r.resolved and r.resolved_at
-    )
-    following = clocks.spans((team, a, b) for _c, team, a, b in spans)
-    ever_resolved = [r for r in rows if r.resolved or r.reopened > 0]
-    one_touch = sum(1 for r in ever_resolved if r.resolved and not r.reopened and r.replies == 1)
-    agents = csat_by(
-        session, workspace_id=workspace_id, start=start, end=end, filters=filters, by="agent"
-    )
+    following = period.clocks.spans((team, a, b) for _c, team, a, b in spans)
     teams = csat_by(
         session, workspace_id=workspace_id, start=start, end=end, filters=filters, by="team"
     )
-    satisfied = sum(g.estimate.successes for g in teams)
-    answered = sum(g.estimate.n for g in teams)
     return CareMetrics(
         workspace_id=workspace_id,
         start=start,
         end=end,
         filters=filters,
         volume=volume(session, workspace_id=workspace_id, start=start, end=end, filters=filters),
-        conversations=len(rows),
-        first_response=TimeMetric(*first),
+        conversations=len(period.rows),
+        first_response=period.first_response,
         next_response=TimeMetric(*following),
-        resolution=TimeMetric(*resolution),
-        first_contact_resolution=share(one_touch, len(ever_resolved)),
-        reopened=share(sum(1 for r in ever_resolved if r.reopened), len(ever_resolved)),
+        resolution=period.resolution,
+        first_contact_resolution=period.first_contact_resolution,
+        reopened=period.reopened,
         sla=_sla_met(
-            rows,
+            period.rows,
             {c for c, _t, _a, _b in spans},
             _next_response_targets(session, workspace_id),
             now.timestamp(),
         ),
-        csat=stats.csat_from_counts(satisfied=satisfied, total=answered) if answered else None,
-        csat_by_agent=agents,
+        csat=_overall_csat(teams),
+        csat_by_agent=csat_by(
+            session, workspace_id=workspace_id, start=start, end=end, filters=filters, by="agent"
+        ),
         csat_by_team=teams,
         backlog=backlog(session, workspace_id=workspace_id, filters=filters, now=now),
+    )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The few care figures the CX dashboard shows: no next response, volume or SLA."""
+
+    start: datetime
+    end: datetime
+    conversations: int
+    first_response: TimeMetric
+    resolution: TimeMetric
+    first_contact_resolution: Share
+    csat: stats.ProportionEstimate | None
+    backlog: int
+
+
+def headline(
+    session: Session,
+    *,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> Headline:
+    """Conversations, first-response and resolution times, first-contact resolution and CSAT
+    of the period, and the backlog now: the CX dashboard's care card."""
+    start, end = check_period(start, end)
+    clauses = _started(workspace_id, start, end, MetricsFilter())
+    period = _period(
+        session, workspace_id=workspace_id, start=start, end=end, clauses=clauses, later=[]
+    )
+    teams = csat_by(session, workspace_id=workspace_id, start=start, end=end, by="team")
+    return Headline(
+        start=start,
+        end=end,
+        conversations=len(period.rows),
+        first_response=period.first_response,
+        resolution=period.resolution,
+        first_contact_resolution=period.first_contact_resolution,
+        csat=_overall_csat(teams),
+        backlog=backlog(session, workspace_id=workspace_id, now=now).total,
     )
 
 

@@ -264,26 +264,23 @@ def _backlog_chart(page: WebContext, backlog: care_metrics.Backlog) -> Markup:
 # --- views --------------------------------------------------------------------------------------
 
 
-def care_card(page: WebContext, result: care_metrics.CareMetrics) -> dict[str, Any]:
+def care_card(page: WebContext, result: care_metrics.Headline) -> dict[str, Any]:
     """The care card of the CX dashboard: the period's headline numbers and a link here."""
-    first = result.first_response.business
-    resolution = result.resolution.business
+    tz = zone(page.workspace.timezone)
     fcr = result.first_contact_resolution.estimate
     return {
         "conversations": f"{result.conversations:,}",
-        "first_response": duration_words(page, first.median),
-        "resolution": duration_words(page, resolution.median),
+        "first_response": duration_words(page, result.first_response.business.median),
+        "resolution": duration_words(page, result.resolution.business.median),
         "fcr": _percent(fcr.estimate if fcr else None),
         "csat": _percent(result.csat.estimate if result.csat else None),
         "csat_n": result.csat.n if result.csat else 0,
-        "backlog": f"{result.backlog.total:,}",
+        "backlog": f"{result.backlog:,}",
         "link": link(
             "/care/metrics",
             **{
-                "from": result.start.astimezone(zone(page.workspace.timezone)).date().isoformat(),
-                "to": (result.end.astimezone(zone(page.workspace.timezone)) - timedelta(days=1))
-                .date()
-                .isoformat(),
+                "from": result.start.astimezone(tz).date().isoformat(),
+                "to": (result.end.astimezone(tz) - timedelta(days=1)).date().isoformat(),
             },
         ),
     }
@@ -291,9 +288,9 @@ def care_card(page: WebContext, result: care_metrics.CareMetrics) -> dict[str, A
 
 def dashboard_metrics(
     session: Session, *, workspace_id: int, start: datetime, end: datetime
-) -> care_metrics.CareMetrics:
-    """The care metrics of the dashboard's period (run in the dashboard's read sessions)."""
-    return care_metrics.care_metrics(session, workspace_id=workspace_id, start=start, end=end)
+) -> care_metrics.Headline:
+    """The care figures of the dashboard's period (run in the dashboard's read sessions)."""
+    return care_metrics.headline(session, workspace_id=workspace_id, start=start, end=end)
 
 
 @router.get("/care/metrics")
