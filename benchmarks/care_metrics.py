@@ -9,8 +9,9 @@ It builds a fresh SQLite file (and a fresh PostgreSQL database ``cxloop_bench_ca
 newest migration and bulk-inserts one workspace's conversations over 30 days on three channels
 and two teams (one with its own hours), each with its customer message, a reply, for a third a
 second exchange, four in five resolved, one in twenty reopened, SLA due times and misses; then
-it times ``care_metrics`` over the 30 days (the median of ``--repeat`` runs after a warm-up).
-Goal: under 2 s for 100,000 conversations.
+it times ``care_metrics`` over the 30 days and the CX dashboard's ``headline`` of them (the
+median of ``--repeat`` runs after a warm-up). Goal: the whole metrics under 2 s for 100,000
+conversations; the machine's load shows in the baseline, so read the ratio too.
 """
 
 from __future__ import annotations
@@ -159,8 +160,16 @@ def measure(url: str, workspace_id: int, repeat: int) -> dict[str, float]:
     full = timed(
         lambda s: metrics.care_metrics(s, workspace_id=workspace_id, start=START, end=end, now=end)
     )
+    card = timed(
+        lambda s: metrics.headline(s, workspace_id=workspace_id, start=START, end=end, now=end)
+    )
     database.dispose()
-    return {"count(*) baseline s": baseline, "care_metrics s": full, "ratio": full / baseline}
+    return {
+        "count(*) baseline s": baseline,
+        "care_metrics s": full,
+        "headline s": card,
+        "ratio": full / baseline,
+    }
 
 
 def main() -> None:
@@ -183,9 +192,10 @@ def main() -> None:
             result = measure(url, workspace_id, args.repeat)
             verdict = "ok" if result["care_metrics s"] < GOAL_S else f"over {GOAL_S} s"
             print(
-                f"{name}: care_metrics {result['care_metrics s']:.2f} s, "
+                f"{name}: care_metrics {result['care_metrics s']:.2f} s ({verdict}), "
+                f"the dashboard's headline {result['headline s']:.2f} s, "
                 f"count(*) {result['count(*) baseline s']:.3f} s, "
-                f"ratio {result['ratio']:.0f}× ({verdict})"
+                f"ratio {result['ratio']:.0f}×"
             )
     finally:
         if args.db in ("postgresql", "both"):
