@@ -15,10 +15,11 @@ from cxloop.accounts.service import KEY_KINDS
 from cxloop.care import canned as care_canned
 from cxloop.care import phone as care_phone
 from cxloop.care import views as care_views
+from cxloop.care.service import SLA_FILTERS
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
-from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
+from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
 from cxloop.models.care_replies import CANNED_LANGUAGES, MACRO_ASSIGN_MODES
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.models.customer import (
@@ -33,6 +34,7 @@ from cxloop.profiles.service import SORTS
 from cxloop.web import errors
 from cxloop.web.accounts import admin
 from cxloop.web.care import channel_inboxes
+from cxloop.web.care import chat as chat_widget
 from cxloop.web.care import inbox as care_inbox
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
@@ -76,6 +78,10 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "inbox.priority.": PRIORITIES,
     "care_phone.outcome.": care_phone.OUTCOMES,
     "care_phone.summary_": care_phone.DIRECTIONS,
+    "care_phone.direction_": care_phone.DIRECTIONS,
+    "care_metrics.channels.": INBOX_CHANNELS,
+    "inbox.filter.sla_": SLA_FILTERS,
+    "chat.widget.": chat_widget.LABELS,
     "care_inbox_channel.": channel_inboxes.INBOX_CHOICES,
 }
 
