@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/outbox", tags=["outbox"])
 
 MessageId = Annotated[int, FastPath(ge=1, le=2**53, description="Message id")]
 MessageStatus = Literal["queued", "sending", "sent", "delivered", "bounced", "failed", "cancelled"]
-MessageChannel = Literal["email", "sms", "kakao"]
+MessageChannel = Literal["email", "sms", "kakao", "talktalk"]
 
 
 class MessageOut(BaseModel):
