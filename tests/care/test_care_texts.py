@@ -13,9 +13,14 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.care import intake
 from cxloop.care import service as care
-from cxloop.care.texts import MESSAGE_RECEIVED, SOURCE, conversation_message_analysis
+from cxloop.care.texts import (
+    MESSAGE_RECEIVED,
+    MESSAGE_SENT,
+    SOURCE,
+    conversation_message_analysis,
+)
 from cxloop.channels.adapters import Inbound
-from cxloop.models import CareInbox, Customer, Event, Notification, TextAnalysis
+from cxloop.models import CareInbox, Conversation, Customer, Event, Notification, TextAnalysis
 from tests.factories import Tenant, make_user
 
 ANGRY = "정말 최악이에요. 배송이 2주째 안 오고 상담원은 연락도 없네요. 다시는 안 삽니다."
@@ -132,3 +137,30 @@ def test_automatic_mail_is_not_on_the_timeline(session: Session, tenant: Tenant)
     write(session, inbox, "부재중입니다", number=2, **{"Auto-Submitted": "auto-replied"})
 
     assert len(analyse(session, tenant)) == 1
+
+
+def test_the_teams_reply_joins_the_timeline_and_a_note_does_not(
+    session: Session, tenant: Tenant
+) -> None:
+    inbox = inbox_of(session, tenant)
+    conversation = session.get(Conversation, write(session, inbox, "배송 언제 오나요?"))
+    assert conversation is not None
+    agent = make_user(session, workspace=tenant.workspace, role="agent")
+    principal = Principal(workspace_id=tenant.id, role="agent", user_id=agent.id, label="agent")
+    reply = care.reply(
+        session, conversation=conversation, principal=principal, text="내일 도착해요"
+    )
+    care.add_note(session, conversation=conversation, principal=principal, text="택배사 확인함")
+    logged = session.execute(
+        select(Event.name, Event.properties)
+        .where(Event.workspace_id == tenant.id, Event.customer_id == conversation.customer_id)
+        .where(Event.name.in_((MESSAGE_RECEIVED, MESSAGE_SENT)))
+        .order_by(Event.id)
+    ).all()
+    assert [name for name, _ in logged] == [MESSAGE_RECEIVED, MESSAGE_SENT]
+    assert logged[1][1] == {
+        "conversation_id": conversation.id,
+        "message_id": reply.id,
+        "inbox_id": inbox.id,
+        "author": "agent",
+    }

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import csat, live, sla
+from cxloop.care import csat, live, sla, texts
 from cxloop.care.attachments import claim, email_files
 from cxloop.care.mail import thread_subject
 from cxloop.care.mentions import mentioned_in, record_mentions
@@ -453,6 +453,7 @@ def reply(
     if conversation.status == "open":
         conversation.status = "pending"  # waiting on the customer
     session.flush()
+    texts.record_on_timeline(session, message=message, conversation=conversation)
     live.message_added(session, conversation, message)
     return message
 

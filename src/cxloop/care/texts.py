@@ -29,6 +29,7 @@ from cxloop.text.store import service as text_service
 
 SOURCE = "conversation_message"
 MESSAGE_RECEIVED = "Conversation Message Received"
+MESSAGE_SENT = "Conversation Reply Sent"  # the team's (or the bot's) answer
 # A message this negative (sentiment score, -1 … 1) from a customer worth this much (lifetime
 # revenue, KRW) makes its conversation urgent-ish: priority high, and the team is told.
 ANGRY_SCORE = -0.5
@@ -38,8 +39,9 @@ VALUABLE_REVENUE = Decimal(300_000)
 def record_on_timeline(
     session: Session, *, message: ConversationMessage, conversation: Conversation
 ) -> None:
-    """The customer's message joins their event log (timeline, bus): ids and channel only."""
-    if conversation.customer_id is None or message.automatic:
+    """A message to or from the customer joins their event log (timeline, bus): ids and channel
+    only. Notes stay inside the team."""
+    if conversation.customer_id is None or message.automatic or message.direction == "note":
         return
     events.record_activities(
         session,
@@ -48,13 +50,14 @@ def record_on_timeline(
             events.Activity(
                 customer_id=conversation.customer_id,
                 message_id=f"cxloop-care-message-{message.id}",
-                name=MESSAGE_RECEIVED,
+                name=MESSAGE_RECEIVED if message.direction == "in" else MESSAGE_SENT,
                 channel=conversation.channel,
                 timestamp=message.created_at,
                 properties={
                     "conversation_id": conversation.id,
                     "message_id": message.id,
                     "inbox_id": conversation.inbox_id,
+                    **({"author": message.author} if message.direction == "out" else {}),
                 },
             )
         ],
