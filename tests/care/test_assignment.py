@@ -855,3 +855,19 @@ def test_two_workers_routing_at_once_never_exceed_capacity(database: Database) -
             )
         ).all()
         assert len(assigned) == 3
+
+
+def test_a_nul_character_in_routing_is_kept_as_a_replacement(
+    client: TestClient, tenant: Tenant
+) -> None:
+    body = r'{"rules": [{"name": "V\u0000IP", "tiers": ["v\u0000ip"], "team": "v\u0000ip"}]}'
+
+    response = client.put(
+        "/api/v1/care/routing",
+        content=body,
+        headers={**tenant.api, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    [rule] = response.json()["rules"]
+    assert (rule["name"], rule["tiers"], rule["team"]) == ("V\ufffdIP", ["v\ufffdip"], "v\ufffdip")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.care.service import storable
 from cxloop.core.errors import ValidationFailed
 from cxloop.models import Conversation, ConversationMessage, Customer, Membership, TextAnalysis
 from cxloop.models.care import INBOX_CHANNELS, PRIORITIES
@@ -47,8 +48,13 @@ def _problem(field_name: str, message: str, detail: str) -> ValidationFailed:
     return ValidationFailed(detail, errors=[{"field": field_name, "message": message}])
 
 
+def _text(value: Any) -> str:
+    """Words as every database keeps them (no NUL, no lone surrogate), spaces collapsed."""
+    return " ".join(storable(str(value)).split())
+
+
 def clean_team(team: str, field_name: str = "team") -> str:
-    cleaned = " ".join(str(team).split())
+    cleaned = _text(team)
     if len(cleaned) > 64:
         raise _problem(field_name, "at most 64 characters", "A team name is at most 64 characters.")
     return cleaned
@@ -225,7 +231,7 @@ def _values(raw: Any, field_name: str, allowed: Sequence[str] | None) -> tuple[s
         raise _problem(field_name, "a list of at most 50 values", f"{field_name} is a list.")
     values = []
     for item in raw:
-        value = " ".join(str(item).split()).lower()[:64]
+        value = _text(item).lower()[:64]
         if not value:
             continue
         if allowed is not None and value not in allowed:
@@ -241,7 +247,7 @@ def _values(raw: Any, field_name: str, allowed: Sequence[str] | None) -> tuple[s
 def check_rule(raw: Mapping[str, Any], *, position: int, categories: Sequence[str]) -> Rule:
     """A rule from its fields, checked (a ValidationFailed names the rule's field)."""
     where = f"rules[{position}]"
-    name = " ".join(str(raw.get("name") or "").split())
+    name = _text(raw.get("name") or "")
     if not 1 <= len(name) <= 100:
         raise _problem(f"{where}.name", "1 to 100 characters", "A rule needs a name.")
     churn = raw.get("churn_risk_min")
