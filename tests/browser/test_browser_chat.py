@@ -102,17 +102,23 @@ def test_a_visitor_and_an_agent_chat_live_in_two_browsers(
             agent.get_by_label("답장 또는 메모").press_sequentially("확인", delay=20)
             expect(widget.locator(".cxloop-chat-typing")).to_have_text("상담원이 입력 중입니다…")
             agent.get_by_label("답장 또는 메모").fill(
-                "확인해 보니 내일 도착 예정입니다. 조금만 기다려 주세요!"
+                "확인해 보니 내일 도착 예정입니다. 배송 조회: https://track.example/p/20261205-0042"
             )
             agent.get_by_role("button", name="답장 보내기").click()
             expect(agent.locator(".message.from-team")).to_contain_text("내일 도착 예정입니다")
 
             expect(widget.locator(".from-team")).to_contain_text("내일 도착 예정입니다")
-            visitor.locator(".cxloop-chat-text").fill("감사합니다!")
+            link = widget.locator(".from-team a.cxloop-chat-link")
+            expect(link).to_have_attribute("href", "https://track.example/p/20261205-0042")
+            expect(link).to_have_attribute("rel", "noopener noreferrer")
+            visitor.locator(".cxloop-chat-text").fill("감사합니다! <img src=x onerror=alert(1)>")
             visitor.locator(".cxloop-chat-send").click()
             # The agent sees the visitor's next message appear in the open conversation.
             expect(agent.locator(".message.from-customer")).to_have_count(2)
-            expect(agent.locator(".message.from-customer").last).to_contain_text("감사합니다!")
+            expect(agent.locator(".message.from-customer").last).to_contain_text(
+                "감사합니다! <img src=x onerror=alert(1)>"
+            )
+            expect(widget.locator(".from-visitor img")).to_have_count(0)
 
             # A visitor who comes back later finds the conversation where they left it.
             visitor.reload()

@@ -240,6 +240,23 @@
     style(offline, { display: state.open ? "none" : "flex" });
   }
 
+  /* The text as text; web addresses in it (a survey link, a tracking page) as links. */
+  function fill(element, text, mine) {
+    var parts = String(text).split(/(https?:\/\/[^\s<>"']+)/);
+    parts.forEach(function (part, index) {
+      if (index % 2 === 1) {
+        var anchor = make("a", "cxloop-chat-link", { color: mine ? "#fff" : "#2f5bea", "text-decoration": "underline" });
+        anchor.href = part;
+        anchor.target = "_blank";
+        anchor.rel = "noopener noreferrer";
+        anchor.textContent = part;
+        element.appendChild(anchor);
+      } else if (part) {
+        element.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
   function show(message) {
     if (state.shown[message.id]) {
       return;
@@ -255,7 +272,7 @@
       "overflow-wrap": "anywhere", background: mine ? "#2f5bea" : "#fff", color: mine ? "#fff" : "#1d1d1f",
       border: mine ? "0" : "1px solid #e3e5ea"
     });
-    bubble.textContent = message.text;
+    fill(bubble, message.text, mine);
     item.setAttribute("data-id", String(message.id));
     item.appendChild(bubble);
     log.appendChild(item);
