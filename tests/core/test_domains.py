@@ -57,10 +57,10 @@ def test_every_module_that_defines_jobs_is_listed() -> None:
 def test_every_page_router_is_listed_once() -> None:
     web = SRC / "web"
     defining = {
-        ".".join(("cxloop", *path.relative_to(SRC).with_suffix("").parts)) + ":router"
+        ".".join(("cxloop", *path.relative_to(SRC).with_suffix("").parts)) + ":" + name
         for path in web.rglob("*.py")
         if path.name != "views.py"  # the web app's own sign-in pages, not a domain's
-        and re.search(r"^router = APIRouter\(", path.read_text(encoding="utf-8"), re.M)
+        for name in re.findall(r"^(\w+) = APIRouter\(", path.read_text(encoding="utf-8"), re.M)
     }
     listed = [page for domain in domains.DOMAINS for page in domain.pages]
     assert sorted(listed) == sorted(defining)

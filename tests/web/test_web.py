@@ -611,7 +611,7 @@ def test_recording_a_consent_change(
         ),
         (
             {"purpose": "marketing", "channel": "fax", "decision": "grant"},
-            "channel must be one of email, sms, kakao, push, in_app.",
+            "channel must be one of email, sms, kakao, push, in_app, talktalk.",
         ),
         (
             {"purpose": "marketing", "channel": "sms"},
