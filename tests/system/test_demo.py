@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from cxloop.accounts import service as accounts
+from cxloop.care import metrics
 from cxloop.core.db import Database
 from cxloop.core.settings import get_settings
 from cxloop.demo import DemoResult, build_demo
@@ -25,6 +26,7 @@ from cxloop.models import (
     ConsentRecord,
     Conversation,
     ConversationMessage,
+    CsatRequest,
     Customer,
     CustomerMerge,
     Event,
@@ -63,6 +65,7 @@ DEMO_TABLES = (
     ImprovementLink,
 )
 MEMBERS = 60
+CARE_CHANNELS = ("email", "chat", "talktalk", "sms", "phone", "social", "review")
 VISITORS = 6  # one anonymous visitor who never signs up per ten members
 SEED = 3
 
@@ -259,9 +262,9 @@ def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:
     statuses = {o.status for o in orders}
     assert "completed" in statuses and statuses <= {"completed", "refunded"}
     channels = set(db.scalars(select(Event.channel).where(Event.workspace_id == demo.workspace_id)))
-    # Survey answers and customers' emails join the timeline on their own channels.
+    # Survey answers and customers' messages join the timeline on their own channels.
     assert {"web", "ios", "android"} <= channels
-    assert channels <= {"web", "ios", "android", "server", "survey", "email"}
+    assert channels <= {"web", "ios", "android", "server", "survey", *CARE_CHANNELS}
 
 
 def test_a_month_of_conversations_with_replies_resolutions_and_clocks(
@@ -272,7 +275,11 @@ def test_a_month_of_conversations_with_replies_resolutions_and_clocks(
     )
     assert len(conversations) >= 3
     assert all(c.customer_id is not None and c.assignee_id is not None for c in conversations)
-    assert all(c.first_response_due_at is not None for c in conversations)
+    # Posts and reviews are answered on their platform: their team has a resolution target only.
+    assert all(
+        (c.first_response_due_at is not None) == (c.team != "marketing") for c in conversations
+    )
+    assert all(c.resolution_due_at is not None for c in conversations)
     replies = db.scalars(
         select(ConversationMessage).where(
             ConversationMessage.workspace_id == demo.workspace_id,
@@ -295,6 +302,51 @@ def test_a_month_of_conversations_with_replies_resolutions_and_clocks(
         )
     )
     assert analysed and analysed >= len(conversations)
+
+
+def test_every_channel_has_a_month_of_conversations_and_csat_per_agent(
+    db: Session, demo: Snapshot
+) -> None:
+    ws = demo.workspace_id
+    conversations = list(db.scalars(select(Conversation).where(Conversation.workspace_id == ws)))
+    by_channel = {c: [x for x in conversations if x.channel == c] for c in CARE_CHANNELS}
+    assert all(len(found) >= 2 for found in by_channel.values()), by_channel
+    teams = {c.channel: c.team for c in conversations}
+    assert teams == {
+        "email": "cs",
+        "chat": "cs",
+        "talktalk": "cs",
+        "sms": "delivery",
+        "phone": "delivery",
+        "social": "marketing",
+        "review": "marketing",
+    }
+    statuses = {c.status for c in conversations}
+    assert "resolved" in statuses and statuses & {"open", "pending"}
+    month_ago = demo_now(datetime.now(UTC)) - timedelta(days=31)
+    assert all(c.created_at.replace(tzinfo=UTC) >= month_ago for c in conversations)
+    assert any(c.sla_missed for c in conversations)  # SLA history: some missed, most met
+    # Nothing reaches anyone: no message waits in the outbox, no CSAT request for the job.
+    waiting = db.scalars(
+        select(OutboundMessage.status).where(
+            OutboundMessage.workspace_id == ws, OutboundMessage.status.in_(("queued", "sending"))
+        )
+    ).all()
+    assert waiting == []
+    requests = db.scalars(select(CsatRequest).where(CsatRequest.workspace_id == ws)).all()
+    assert requests and {r.status for r in requests} <= {"sent", "skipped"}
+    assert {r.channel for r in requests} <= {"email", "chat", "sms"}
+    sent = [r for r in requests if r.status == "sent"]
+    assert sent and all(r.invitation_id is not None and r.agent_id is not None for r in sent)
+    answers = db.scalars(
+        select(Response).where(Response.invitation_id.in_([r.invitation_id for r in sent]))
+    ).all()
+    assert answers and all(r.csat is not None and r.completed for r in answers)
+    end = datetime.now(UTC)
+    by_agent = metrics.csat_by(
+        db, workspace_id=ws, start=end - timedelta(days=40), end=end, by="agent"
+    )
+    assert sum(g.estimate.n for g in by_agent) == len(answers)
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:
@@ -332,6 +384,7 @@ def test_surveys_have_a_year_of_varied_answers_worked_follow_ups_and_an_improvem
         "post-purchase-csat": "live",
         "quarterly-nps": "live",
         "support-ces": "live",
+        "care-csat": "live",
     }
     responses = db.scalars(select(Response).where(Response.workspace_id == ws)).all()
     # About 1.5 answers per member over the year (8,000 for the default 5,000 members).

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from cxloop.core.db import Database, refresh_statistics
 from cxloop.demo.behaviour import Behaviour
 from cxloop.demo.calendar import Calendar, demo_now
-from cxloop.demo.care import add_conversations
+from cxloop.demo.care import add_conversations, quiet_care
 from cxloop.demo.catalogue import build_catalogue
 from cxloop.demo.consents import record_consents
 from cxloop.demo.context import DemoContext
@@ -188,6 +188,7 @@ PHASES: tuple[Phase, ...] = (
     analyse_texts,
     add_conversations,
     drain_bus,
+    quiet_care,
 )
 
 
