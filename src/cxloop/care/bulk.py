@@ -92,6 +92,7 @@ def apply(
                 priority=change.priority,
                 tags=tags,
                 assignee_id=change.assignee_id,
+                actor_id=principal.user_id,
             )
         else:
             service.update_conversation(
@@ -100,6 +101,7 @@ def apply(
                 status=status,
                 priority=change.priority,
                 tags=tags,
+                actor_id=principal.user_id,
             )
     record_audit(
         session,

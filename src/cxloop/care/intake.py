@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cxloop.care import assignment, live, reply_address, sla, texts
+from cxloop.care import assignment, followers, live, reply_address, sla, texts
 from cxloop.care.attachments import save_inbound
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
@@ -214,6 +214,7 @@ def _joined(
     session.flush()
     texts.record_on_timeline(session, message=message, conversation=conversation)
     live.message_added(session, conversation, message)
+    followers.customer_wrote(session, conversation=conversation, message=message)
     conversation.last_message_at = now
     if not message.automatic:
         conversation.last_customer_message_at = now

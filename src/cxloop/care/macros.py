@@ -267,6 +267,11 @@ def apply_macro(
         if macro.status == "snoozed":
             changes["snoozed_until"] = now + timedelta(minutes=macro.snooze_minutes or 60)
     service.update_conversation(
-        session, conversation=conversation, priority=macro.priority, now=now, **changes
+        session,
+        conversation=conversation,
+        priority=macro.priority,
+        now=now,
+        actor_id=principal.user_id,
+        **changes,
     )
     return Applied(conversation=conversation, reply=reply)

@@ -14,6 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import PERMISSIONS
+from cxloop.care import followers
 from cxloop.models import Conversation, ConversationMention, ConversationMessage, Membership, User
 from cxloop.notifications import service as notifications
 
@@ -114,6 +115,7 @@ def record_mentions(
             )
         )
     session.flush()
+    followers.start_following(session, conversation=conversation, user_ids=named)
     author = next((m.name or m.handle for m in members if m.user_id == author_id), "API")
     text = " ".join(note.body_text.split())
     notifications.notify(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import csat, live, sla, texts
+from cxloop.care import csat, followers, live, sla, texts
 from cxloop.care.attachments import claim, email_files
 from cxloop.care.mail import thread_subject
 from cxloop.care.mentions import mentioned_in, record_mentions
@@ -498,10 +498,12 @@ def update_conversation(
     tags: Sequence[str] | None = None,
     now: datetime | None = None,
     automatic: bool = False,
+    actor_id: int | None = None,
 ) -> Conversation:
     """Change what an agent may change: status (snoozing needs a time to wake at), priority,
     assignee (a member of the workspace, or None) and tags. An agent's resolution asks for the
-    inbox's CSAT survey; an ``automatic`` one (a rule, the bot, a sweep) never does."""
+    inbox's CSAT survey; an ``automatic`` one (a rule, the bot, a sweep) never does. The
+    conversation's followers other than ``actor_id`` hear of a resolution."""
     if status is not None:
         if status not in CONVERSATION_STATUSES:
             raise ValidationFailed(
@@ -529,6 +531,7 @@ def update_conversation(
             csat.request_after_resolution(
                 session, conversation=conversation, automatic=automatic, now=moment
             )
+            followers.conversation_resolved(session, conversation=conversation, actor_id=actor_id)
     if priority is not None:
         if priority not in PRIORITIES:
             raise ValidationFailed(

@@ -11,6 +11,7 @@ from cxloop.models.care import (
 )
 from cxloop.models.care_agents import CareAgent, CareRouting, ConversationRoute
 from cxloop.models.care_csat import CsatRequest
+from cxloop.models.care_followers import ConversationFollower
 from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
 from cxloop.models.care_replies import (
     CannedReply,
@@ -66,6 +67,7 @@ __all__ = [
     "ConsentRecord",
     "Conversation",
     "ConversationAttachment",
+    "ConversationFollower",
     "ConversationMention",
     "ConversationMessage",
     "ConversationRoute",

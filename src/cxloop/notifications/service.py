@@ -44,6 +44,8 @@ NOTICE_KINDS = (
     "care_new_conversation",
     "care_assigned",
     "care_mention",
+    "care_follow_message",
+    "care_follow_resolved",
 )
 # Who hears about a team's work when the team has no members.
 FALLBACK_ROLES = ("owner", "admin")

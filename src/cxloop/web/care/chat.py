@@ -6,6 +6,7 @@
 - ``GET /chat/v1/messages?after=ID`` and ``POST /chat/v1/messages`` — read and write (the
   visitor token as ``Authorization: Bearer``);
 - ``POST /chat/v1/typing`` — the visitor is typing;
+- ``POST /chat/v1/read`` — the visitor has seen the team's messages up to ``upTo``;
 - ``GET /chat/v1/stream?token=…`` — server-sent events: agents' replies and typing, live.
 
 Embed: ``<script src="https://cxloop.example/chat/widget.js" data-write-key="WK"
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.dependencies import workspace_for_write_key
-from cxloop.care import chat
+from cxloop.care import chat, chat_receipts
 from cxloop.care import live as care_live
 from cxloop.core import live
 from cxloop.core.errors import AuthenticationFailed, CxloopError, ValidationFailed
@@ -52,6 +53,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "static" / "chat-widget.js"
 CLIENT_LIMIT = "240 per minute"  # every call of one client address
 MESSAGE_LIMIT = "30 per minute"  # messages of one visitor
 TYPING_LIMIT = "30 per minute"
+READ_LIMIT = "30 per minute"
 MAX_JSON = 16_384  # bytes of a call's body
 STREAM_WAIT = 15.0  # seconds between keep-alive comments on a quiet stream
 LABELS = (
@@ -81,6 +83,10 @@ class SessionIn(BaseModel):
     user_hash: str | None = Field(default=None, alias="userHash", max_length=200)
     token: str | None = Field(default=None, max_length=600)
     locale: str | None = Field(default=None, max_length=35)
+
+
+class ReadIn(BaseModel):
+    up_to: int = Field(alias="upTo", ge=1, lt=2**53)
 
 
 class MessageIn(BaseModel):
@@ -283,6 +289,32 @@ async def visitor_typing(request: Request) -> Response:
                     user_id=None,
                 )
         return {"success": conversation is not None}
+
+    return await _answer(request, work)
+
+
+@router.post("/chat/v1/read")
+async def visitor_read(request: Request) -> Response:
+    """The visitor has seen the team's messages up to ``upTo``: agents see them as read."""
+    database = database_of(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        body: ReadIn = await _body(request, ReadIn)
+    except CxloopError as exc:
+        return widget_problem(request, exc)
+
+    def work() -> dict[str, Any]:
+        visitor = _visitor(request)
+        if not limiter.allow(READ_LIMIT, "chat-read", str(visitor.customer_id)):
+            return {"success": False, "marked": 0}
+        with database.session(write_on_demand=True) as session:
+            inbox = chat.chat_inbox(
+                session, workspace_id=visitor.workspace_id, inbox_id=visitor.inbox_id
+            )
+            marked = chat_receipts.mark_read(
+                session, visitor=visitor, inbox=inbox, up_to=body.up_to
+            )
+        return {"success": True, "marked": marked}
 
     return await _answer(request, work)
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from cxloop.accounts.access import require
-from cxloop.care import assignment, bulk, presence, views
+from cxloop.care import assignment, bulk, chat_receipts, presence, views
 from cxloop.care import service as care
 from cxloop.care.bulk import BULK_STATUSES
 from cxloop.care.mail import new_text
@@ -27,6 +27,7 @@ from cxloop.models import Conversation, ConversationMessage
 from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
 from cxloop.web import errors
 from cxloop.web.care.composer import composer_context, upload_files
+from cxloop.web.care.followers import pane_followers
 from cxloop.web.rendering import link, redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
 
@@ -220,6 +221,7 @@ def _messages(page: WebContext, conversation: Conversation) -> list[dict[str, An
                 "text": new,
                 "history": full if m.direction == "in" and new.strip() != full.strip() else "",
                 "delivery": delivery.get(m.id),
+                "read_at": chat_receipts.read_at(m),
                 "author": authors.get(m.author_user_id) if m.author_user_id else None,
             }
         )
@@ -285,6 +287,7 @@ def _inbox_page(
             inbox_of={i.id: i for i in values["inboxes"]},
             can_reply=care.can_reply(page.db, conversation),
             snooze_default=_snooze_default(page),
+            **pane_followers(page, conversation),
             **context,
         )
         shown = [item["message"].id for item in values["messages"]]
@@ -458,7 +461,9 @@ def _change(
     """Apply ``changes``; the refusal page when the service refuses them, else None."""
     try:
         with page.db.begin_nested():
-            care.update_conversation(page.db, conversation=conversation, **changes)
+            care.update_conversation(
+                page.db, conversation=conversation, actor_id=page.user.id, **changes
+            )
     except ValidationFailed as exc:
         page.db.refresh(conversation)
         return _refused(page, conversation, next_url, "actions", errors.describe(page.locale, exc))

@@ -28,7 +28,7 @@
   var base = new URL(script.src, window.location.href).origin;
   var TOKEN_KEY = "cxloop_chat_" + inboxId;
 
-  var state = { token: "", open: true, labels: {}, shown: {}, lastId: 0, stream: null, started: false };
+  var state = { token: "", open: true, labels: {}, shown: {}, lastId: 0, lastTeamId: 0, readUpTo: 0, stream: null, started: false };
 
   function storage() {
     try {
@@ -279,7 +279,18 @@
     log.scrollTop = log.scrollHeight;
     if (!mine) {
       typing.textContent = "";
+      state.lastTeamId = Math.max(state.lastTeamId, message.id);
+      window.setTimeout(reportRead, 0);
     }
+  }
+
+  /* The visitor has seen the team's messages shown in the open panel: said once per new one. */
+  function reportRead() {
+    if (!state.token || panel.style.display === "none" || state.lastTeamId <= state.readUpTo) {
+      return;
+    }
+    state.readUpTo = state.lastTeamId;
+    call("POST", "/chat/v1/read", { upTo: state.readUpTo }).catch(function () { /* a hint only */ });
   }
 
   function showError(message) {
@@ -415,7 +426,7 @@
     style(panel, { display: open ? "flex" : "none" });
     style(launcher, { display: open && narrow ? "none" : "block" });
     if (open) {
-      start();
+      start().then(reportRead);
       text.focus();
     }
   }
