@@ -172,6 +172,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.care.inboxes:router",  # settings: inboxes and their webhooks
             "cxloop.web.care.routing:router",  # settings: automatic assignment
             "cxloop.web.care.routing:presence_router",  # agents: available or away
+            "cxloop.web.care.sla_settings:router",  # settings: business hours and SLA targets
             "cxloop.web.care.metrics:router",  # team leads: care metrics
             "cxloop.web.care.calls:router",  # agents: a call logged on the customer's page
             "cxloop.web.care.mailbox:router",  # settings: an inbox's IMAP mailbox

@@ -508,7 +508,11 @@ def set_policy(
     now on run to them."""
     require(principal, "care:manage")
     policy = sla.set_policy(
-        session, workspace_id=principal.workspace_id, team=team, **body.model_dump()
+        session,
+        workspace_id=principal.workspace_id,
+        team=team,
+        principal=principal,
+        **body.model_dump(),
     )
     return _policy_out(policy)
 
@@ -520,7 +524,11 @@ def set_hours(
     """Set a team's business hours (the default with team "")."""
     require(principal, "care:manage")
     hours = sla.set_hours(
-        session, workspace_id=principal.workspace_id, team=team, **body.model_dump()
+        session,
+        workspace_id=principal.workspace_id,
+        team=team,
+        principal=principal,
+        **body.model_dump(),
     )
     return _hours_out(hours)
 
@@ -549,6 +557,10 @@ def override_hours(
     """Open or close a team now, until its schedule next changes (null lifts it)."""
     require(principal, "care:manage")
     hours = sla.set_override(
-        session, workspace_id=principal.workspace_id, team=team, open_now=body.open
+        session,
+        workspace_id=principal.workspace_id,
+        team=team,
+        open_now=body.open,
+        principal=principal,
     )
     return _hours_out(hours)

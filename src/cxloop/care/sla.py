@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.access import Principal
+from cxloop.accounts.service import record_audit
 from cxloop.care.business_hours import BusinessCalendar, Override, check_weekly
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import as_utc, utcnow
-from cxloop.models import CareTeamHours, Conversation, SlaPolicy
+from cxloop.models import CareTeamHours, Conversation, Membership, SlaPolicy
 from cxloop.notifications import service as notifications
 
 TARGETS = ("first_response", "next_response", "resolution")
@@ -64,6 +66,37 @@ def calendar_of(hours: CareTeamHours | None) -> BusinessCalendar:
     )
 
 
+def member_teams(session: Session, *, workspace_id: int) -> list[str]:
+    """Every team the workspace's members work in."""
+    names: set[str] = set()
+    for teams in session.scalars(
+        select(Membership.teams).where(Membership.workspace_id == workspace_id)
+    ):
+        names.update(t for t in teams or [] if isinstance(t, str) and t)
+    return sorted(names)
+
+
+def _audit(
+    session: Session,
+    principal: Principal | None,
+    *,
+    workspace_id: int,
+    action: str,
+    team: str,
+    detail: dict[str, Any],
+) -> None:
+    """An admin change of a team's hours or targets in the audit log ("default" for "")."""
+    record_audit(
+        session,
+        principal=principal,
+        workspace_id=workspace_id,
+        action=action,
+        target_type="care_team",
+        target_id=team or "default",
+        detail=detail,
+    )
+
+
 def set_hours(
     session: Session,
     *,
@@ -73,8 +106,45 @@ def set_hours(
     zone: str = "Asia/Seoul",
     public_holidays: bool = True,
     closed_days: list[date] | None = None,
+    principal: Principal | None = None,
 ) -> CareTeamHours:
-    """Store a team's business hours (checked: seven days of forward, non-overlapping hours)."""
+    """Store a team's business hours (checked: seven days of forward, non-overlapping hours);
+    audited (``principal`` None: the system)."""
+    hours = _store_hours(
+        session,
+        workspace_id=workspace_id,
+        team=team,
+        weekly=weekly,
+        zone=zone,
+        public_holidays=public_holidays,
+        closed_days=closed_days or [],
+    )
+    _audit(
+        session,
+        principal,
+        workspace_id=workspace_id,
+        action="care.business_hours_set",
+        team=hours.team,
+        detail={
+            "zone": hours.zone,
+            "weekly": hours.weekly,
+            "public_holidays": hours.public_holidays,
+            "closed_days": hours.closed_days,
+        },
+    )
+    return hours
+
+
+def _store_hours(
+    session: Session,
+    *,
+    workspace_id: int,
+    team: str,
+    weekly: list[list[list[int]]],
+    zone: str,
+    public_holidays: bool,
+    closed_days: list[date],
+) -> CareTeamHours:
     try:
         days = check_weekly([[(int(a), int(b)) for a, b in day] for day in weekly])
     except (ValueError, TypeError) as exc:
@@ -97,21 +167,44 @@ def set_hours(
     hours.weekly = [[list(i) for i in day] for day in days]
     hours.zone = zone
     hours.public_holidays = public_holidays
-    hours.closed_days = sorted({d.isoformat() for d in closed_days or []})
+    hours.closed_days = sorted({d.isoformat() for d in closed_days})
     session.flush()
     return hours
 
 
 def set_override(
-    session: Session, *, workspace_id: int, team: str, open_now: bool | None
+    session: Session,
+    *,
+    workspace_id: int,
+    team: str,
+    open_now: bool | None,
+    principal: Principal | None = None,
 ) -> CareTeamHours:
-    """Open or close the team now, until its schedule next changes; None lifts the override."""
+    """Open or close the team now, until its schedule next changes; None lifts the override.
+    A team without hours of its own gets a copy of the hours it followed; audited."""
+    team = " ".join(team.split())[:64]
     hours = hours_for(session, workspace_id=workspace_id, team=team)
     if hours is None or hours.team != team:
-        hours = set_hours(session, workspace_id=workspace_id, team=team, weekly=OFFICE_WEEK)
+        hours = _store_hours(
+            session,
+            workspace_id=workspace_id,
+            team=team,
+            weekly=hours.weekly if hours else OFFICE_WEEK,
+            zone=hours.zone if hours else "Asia/Seoul",
+            public_holidays=hours.public_holidays if hours else True,
+            closed_days=[date.fromisoformat(d) for d in hours.closed_days] if hours else [],
+        )
     hours.override_open = open_now
     hours.override_since = utcnow() if open_now is not None else None
     session.flush()
+    _audit(
+        session,
+        principal,
+        workspace_id=workspace_id,
+        action="care.business_hours_override",
+        team=hours.team,
+        detail={"open": open_now},
+    )
     return hours
 
 
@@ -141,8 +234,10 @@ def set_policy(
     resolution_minutes: int | None,
     business_hours: bool = True,
     warn_minutes: int = 30,
+    principal: Principal | None = None,
 ) -> SlaPolicy:
-    """Store a team's targets (minutes; None for no target). New conversations run to them."""
+    """Store a team's targets (minutes; None for no target). New conversations run to them;
+    audited (``principal`` None: the system)."""
     for name, value in (
         ("first_response_minutes", first_response_minutes),
         ("next_response_minutes", next_response_minutes),
@@ -171,6 +266,20 @@ def set_policy(
     policy.business_hours = business_hours
     policy.warn_minutes = warn_minutes
     session.flush()
+    _audit(
+        session,
+        principal,
+        workspace_id=workspace_id,
+        action="care.sla_policy_set",
+        team=policy.team,
+        detail={
+            "first_response_minutes": first_response_minutes,
+            "next_response_minutes": next_response_minutes,
+            "resolution_minutes": resolution_minutes,
+            "business_hours": business_hours,
+            "warn_minutes": warn_minutes,
+        },
+    )
     return policy
 
 

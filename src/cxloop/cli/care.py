@@ -231,12 +231,14 @@ def set_sla(
     ] = False,
 ) -> None:
     """Set a team's SLA targets (business minutes unless --wall-clock)."""
+    from cxloop.accounts.service import cli_principal
     from cxloop.care import sla
 
     workspace_id = _workspace_id(workspace)
     with _ready_database().session() as session:
         sla.set_policy(
             session,
+            principal=cli_principal(workspace_id),
             workspace_id=workspace_id,
             team=team,
             first_response_minutes=first_response,
