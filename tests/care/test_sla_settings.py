@@ -528,3 +528,21 @@ def no_sideways_overflow(page: Any) -> bool:
             "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
         )
     )
+
+
+def test_the_page_speaks_english_to_an_english_speaking_admin(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    sla.set_hours(session, workspace_id=tenant.id, team="", weekly=[[]] * 7)
+    admin = make_user(session, workspace=tenant.workspace, role="admin", locale="en")
+    assert login(client, admin.email).status_code == 303
+
+    page = get(client, "/settings/sla")
+    refused = post(client, "/settings/sla/hours", hours_form(team="", closed_days="12/25"))
+
+    assert page.status_code == 200
+    assert "Business hours and SLA" in text_of(page)
+    assert 'id="open-now">Closed now' in page.text
+    assert "Following the schedule." in text_of(page)
+    assert refused.status_code == 422
+    assert "Closed days, line 1: '12/25' is not a date as YYYY-MM-DD." in text_of(refused)
