@@ -177,7 +177,7 @@ def _talk(
         closing = (
             "감사합니다. 더 필요하신 점 있으면 말씀해 주세요."
             if person.korean
-            else ("Thank you. Let us know if you need anything else.")
+            else "Thank you. Let us know if you need anything else."
         )
         care.reply(session, conversation=conversation, principal=agent, text=closing, now=last)
     if fate >= 0.9:

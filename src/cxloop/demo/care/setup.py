@@ -113,7 +113,9 @@ def set_up(ctx: DemoContext, session: Session) -> Setup:
         for team in teams:
             agents.setdefault(team, []).append(users[email])
     for team, weekly in HOURS.items():
-        sla.set_hours(session, workspace_id=ctx.workspace_id, team=team, weekly=weekly)
+        sla.set_hours(
+            session, workspace_id=ctx.workspace_id, team=team, weekly=weekly, principal=owner
+        )
     for team, (first, following, resolution) in POLICIES.items():
         sla.set_policy(
             session,
@@ -122,6 +124,7 @@ def set_up(ctx: DemoContext, session: Session) -> Setup:
             first_response_minutes=first,
             next_response_minutes=following,
             resolution_minutes=resolution,
+            principal=owner,
         )
     survey = _csat_survey(ctx, session)
     inboxes: dict[str, CareInbox] = {}
