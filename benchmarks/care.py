@@ -1104,6 +1104,15 @@ class Worker:
 
 def setup(kind: str, args: argparse.Namespace, sizes: Sizes) -> Bench:
     data_dir = Path(tempfile.mkdtemp(prefix=f"cxloop-bench-care-{kind}-"))
+    try:
+        return _setup(kind, args, sizes, data_dir)
+    except BaseException:
+        if not args.keep:  # no Bench to clean up after: the data dir goes now
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def _setup(kind: str, args: argparse.Namespace, sizes: Sizes, data_dir: Path) -> Bench:
     if kind == "postgres":
         url = f"postgresql+psycopg://postgres@127.0.0.1/{args.pg_db}"
         recreate_pg_database(args.pg_db)
