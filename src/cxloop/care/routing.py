@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care.service import storable
 from cxloop.core.errors import ValidationFailed
 from cxloop.models import Conversation, ConversationMessage, Customer, Membership, TextAnalysis
 from cxloop.models.care import INBOX_CHANNELS, PRIORITIES
@@ -50,6 +49,9 @@ def _problem(field_name: str, message: str, detail: str) -> ValidationFailed:
 
 def _text(value: Any) -> str:
     """Words as every database keeps them (no NUL, no lone surrogate), spaces collapsed."""
+    # Imported here: care.service imports this module (through texts and assignment).
+    from cxloop.care.service import storable
+
     return " ".join(storable(str(value)).split())
 
 
