@@ -342,6 +342,13 @@ def test_every_channel_has_a_month_of_conversations_and_csat_per_agent(
         select(Response).where(Response.invitation_id.in_([r.invitation_id for r in sent]))
     ).all()
     assert answers and all(r.csat is not None and r.completed for r in answers)
+    # The follow-ups of unhappy answers are closed or count as told: the overdue job mails nobody.
+    follow_ups = db.scalars(
+        select(FollowUp).where(
+            FollowUp.workspace_id == ws, FollowUp.response_id.in_([r.id for r in answers])
+        )
+    ).all()
+    assert all(f.closed_at is not None or f.overdue_told_at is not None for f in follow_ups)
     end = datetime.now(UTC)
     by_agent = metrics.csat_by(
         db, workspace_id=ws, start=end - timedelta(days=40), end=end, by="agent"

@@ -30,6 +30,7 @@ from cxloop.demo.context import DemoContext
 from cxloop.demo.people import Person
 from cxloop.feedback.distribution import links as invitation_links
 from cxloop.feedback.distribution.links import invitation_token
+from cxloop.feedback.followups import service as followups
 from cxloop.feedback.responses import service as response_service
 from cxloop.models import (
     Conversation,
@@ -177,8 +178,9 @@ def _import(
 def _work_follow_ups(
     ctx: DemoContext, session: Session, setup: Setup, response_ids: list[int], rng: Random
 ) -> None:
-    """The customer service team's follow-ups of unhappy answers: dated to the answer, the
-    older ones called back and closed."""
+    """The customer service team's follow-ups of unhappy answers: dated to the answer and due
+    two working days later, the older ones called back and closed, the recent ones being
+    worked — counted as told when they fall due, so the overdue job mails nobody."""
     rows = session.execute(
         select(FollowUp, Response.submitted_at)
         .join(Response, Response.id == FollowUp.response_id)
@@ -187,11 +189,15 @@ def _work_follow_ups(
     ).all()
     for follow_up, answered_at in rows:
         follow_up.created_at = answered_at
+        follow_up.due_at = followups.add_business_days(answered_at, 2)
         follow_up.assignee_id = rng.choice(setup.agents["cs"])
         if ctx.now - as_utc(answered_at) > timedelta(days=3):
             follow_up.status = "done"
             follow_up.closed_at = as_utc(answered_at) + timedelta(hours=rng.uniform(2, 48))
             follow_up.note = "고객님께 전화드려 사과드리고 처리 결과를 안내했습니다."
+        else:
+            follow_up.status = "in_progress"
+            follow_up.overdue_told_at = follow_up.due_at
 
 
 def keep_quiet(ctx: DemoContext, session: Session) -> None:
