@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.care import assignment, followers, live, reply_address, sla, texts
@@ -72,6 +72,31 @@ def _by_message_id(
     )
 
 
+def _answering(session: Session, inbox: CareInbox, message_id: str) -> Conversation | None:
+    """The conversation of this inbox holding the message ``message_id`` names: by the id
+    cxloop stored for it, else by the id the provider gave a reply it sent (each an indexed
+    look-up, never a scan of the messages)."""
+    stored = select(ConversationMessage.conversation_id).where(
+        ConversationMessage.workspace_id == inbox.workspace_id,
+        ConversationMessage.channel_message_id == message_id,
+    )
+    sent = (
+        select(ConversationMessage.conversation_id)
+        .join(OutboundMessage, OutboundMessage.id == ConversationMessage.outbound_message_id)
+        .where(
+            OutboundMessage.channel == "email",
+            OutboundMessage.provider_message_id == message_id,
+            OutboundMessage.workspace_id == inbox.workspace_id,
+        )
+    )
+    for query in (stored, sent):
+        for conversation_id in session.scalars(query.limit(5)):
+            found = session.get(Conversation, conversation_id)
+            if found is not None and found.inbox_id == inbox.id:
+                return found
+    return None
+
+
 def _answered(
     session: Session, inbox: CareInbox, customer: Customer, ids: Sequence[str]
 ) -> Conversation | None:
@@ -79,22 +104,7 @@ def _answered(
     for message_id in ids:
         if not message_id:
             continue
-        found = session.scalar(
-            select(Conversation)
-            .join(ConversationMessage, ConversationMessage.conversation_id == Conversation.id)
-            .outerjoin(
-                OutboundMessage, OutboundMessage.id == ConversationMessage.outbound_message_id
-            )
-            .where(
-                Conversation.workspace_id == inbox.workspace_id,
-                Conversation.inbox_id == inbox.id,
-                or_(
-                    ConversationMessage.channel_message_id == message_id,
-                    OutboundMessage.provider_message_id == message_id,
-                ),
-            )
-            .limit(1)
-        )
+        found = _answering(session, inbox, message_id)
         if found is not None:
             return found if found.customer_id == customer.id else None
     return None

@@ -139,6 +139,8 @@ class ConversationMessage(Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "channel_message_id"),
         Index("ix_conversation_messages_conversation", "conversation_id", "id"),
+        # A reply found by the id its provider gave it (threading an answer to it).
+        Index("ix_conversation_messages_outbound", "outbound_message_id"),
         Index("ix_conversation_messages_workspace_created", "workspace_id", "created_at"),
     )
 
