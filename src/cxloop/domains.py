@@ -156,6 +156,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.care.mailbox_api:router",
             "cxloop.care.hooks_api:router",  # TalkTalk and social webhooks, imports, calls
             "cxloop.care.metrics_api:router",  # metrics; each inbox's CSAT setting
+            "cxloop.care.followers_api:router",  # who follows a conversation
         ),
         jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks", "cxloop.care.attachment_tasks"),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
@@ -180,6 +181,7 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.care.chat:router",  # visitors: the chat widget and its calls
             "cxloop.web.care.canned:router",  # settings: canned replies and macros
             "cxloop.web.care.composer:router",  # agents: canned replies, macros and files
+            "cxloop.web.care.followers:router",  # agents: follow a conversation
         ),
     ),
     Domain(

@@ -1,7 +1,7 @@
 """The chat widget in Chromium: a visitor on a 390 px phone writes from a shop's page (another
 origin) while an agent has the inbox open in another browser context; the conversation appears
 in the agent's list without a reload, the visitor sees that the team is typing, and the
-agent's reply reaches the widget live."""
+agent's reply reaches the widget live and shows as read ("읽음") once the visitor has seen it."""
 
 from __future__ import annotations
 
@@ -119,6 +119,8 @@ def test_a_visitor_and_an_agent_chat_live_in_two_browsers(
                 "감사합니다! <img src=x onerror=alert(1)>"
             )
             expect(widget.locator(".from-visitor img")).to_have_count(0)
+            # The visitor saw the reply with the chat open: the agent sees it was read.
+            expect(agent.locator(".message.from-team .read-receipt")).to_contain_text("읽음")
 
             # A visitor who comes back later finds the conversation where they left it.
             visitor.reload()

@@ -396,6 +396,7 @@ def update_conversation(
         priority=changes.get("priority"),
         snoozed_until=changes.get("snoozed_until"),
         tags=changes.get("tags"),
+        actor_id=principal.user_id,
         **({"assignee_id": changes["assignee_id"]} if "assignee_id" in changes else {}),
     )
     if conversation.assignee_id != before:
