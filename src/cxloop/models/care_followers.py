@@ -15,7 +15,7 @@ class ConversationFollower(Timestamped, Base):
     __tablename__ = "care_conversation_followers"
     __table_args__ = (
         UniqueConstraint("conversation_id", "user_id"),
-        Index("ix_care_conversation_followers_user", "workspace_id", "user_id"),
+        Index("ix_care_conversation_followers_user", "user_id", "conversation_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -56,7 +56,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("care_conversation_followers", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_care_conversation_followers_user", ["workspace_id", "user_id"], unique=False
+            "ix_care_conversation_followers_user", ["user_id", "conversation_id"], unique=False
         )
 
 
