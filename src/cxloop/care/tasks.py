@@ -1,6 +1,7 @@
-"""Care jobs, every minute: snoozed conversations wake when their time comes, and SLA clocks
-record their misses and warn the team before one; and the CSAT survey after a resolution (sent
-after it commits, and by a sweep when that job was lost).
+"""Care jobs, every minute: snoozed conversations wake when their time comes, SLA clocks
+record their misses and warn the team before one, and inboxes' IMAP mailboxes are polled; and
+the CSAT survey after a resolution (sent after it commits, and by a sweep when that job was
+lost).
 Automatic assignment runs every minute too (quiet agents hand on their work, waiting
 conversations go to agents with room)."""
 
@@ -29,14 +30,6 @@ def sweep_sla_clocks() -> int:
         return misses
 
 
-@huey.periodic_task(crontab(minute="*"))
-def poll_mailboxes() -> int:
-    """Every minute: take new mail in from the inboxes' IMAP mailboxes (a mailbox that failed
-    waits its backoff; its error is recorded on it, never raised here)."""
-    reports = mailbox.poll_due(get_database(), settings=get_settings())
-    return sum(report.stored for report in reports)
-
-
 @huey.task()
 def send_csat_survey(request_id: int) -> str:
     """Send the CSAT survey a resolution asked for (or skip it, with the reason)."""
@@ -54,6 +47,14 @@ def send_lost_csat_surveys() -> int:
         with get_database().session() as session:
             csat.send_request(session, request_id=request_id)
     return len(ids)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def poll_mailboxes() -> int:
+    """Every minute: take new mail in from the inboxes' IMAP mailboxes (a mailbox that failed
+    waits its backoff; its error is recorded on it, never raised here)."""
+    reports = mailbox.poll_due(get_database(), settings=get_settings())
+    return sum(report.stored for report in reports)
 
 
 @huey.periodic_task(crontab(minute="*"))
