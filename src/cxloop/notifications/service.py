@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.channels.outbox import queue_email
@@ -24,6 +24,7 @@ from cxloop.core.pagination import newest_first
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Membership, Notification, User, Workspace
+from cxloop.models.base import table_of
 
 if TYPE_CHECKING:
     from cxloop.text.analytics.service import SpikeNotice
@@ -151,27 +152,38 @@ def notify(
             )
         )
     )
-    created: list[tuple[User, Notification]] = []
-    for user in users:
-        if user.id in already:
-            continue
-        notice = Notification(
-            workspace_id=workspace_id,
-            user_id=user.id,
-            kind=kind,
-            params=dict(params),
-            link=link,
-            dedupe_key=dedupe_key,
+    fresh = [u for u in users if u.id not in already]
+    if not fresh:
+        return []
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One statement for every member: a concurrent run that wrote the same notice a moment
+    # ago keeps its own (the unique user and dedupe key), and this one is dropped.
+    written = session.execute(
+        insert(table_of(Notification))
+        .values(
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "user_id": user.id,
+                    "kind": kind,
+                    "params": dict(params),
+                    "link": link,
+                    "dedupe_key": dedupe_key,
+                    "created_at": now,
+                }
+                for user in fresh
+            ]
         )
-        try:
-            # A concurrent run may have written the same notice a moment ago: the unique
-            # (user, dedupe key) keeps one, and this one is dropped.
-            with session.begin_nested():
-                session.add(notice)
-                session.flush()
-        except IntegrityError:
-            continue
-        created.append((user, notice))
+        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+        .returning(table_of(Notification).c.id)
+    )
+    ids = [row[0] for row in written]
+    notices = {
+        n.user_id: n for n in session.scalars(select(Notification).where(Notification.id.in_(ids)))
+    }
+    created = [(user, notices[user.id]) for user in fresh if user.id in notices]
     if email and created:
         _queue_emails(session, workspace_id=workspace_id, notices=created)
     return [n for _, n in created]
