@@ -218,3 +218,24 @@ def test_an_agent_sees_their_teams_and_changes_a_selection_from_the_list(
     assert flashes(get(client, nothing.headers["location"])) == [
         ("error", "바꿀 대화를 먼저 선택하세요.")
     ]
+
+
+def test_resolved_conversations_are_counted_up_to_a_cap(
+    client: TestClient,
+    session: Session,
+    tenant: Tenant,
+    three: dict[str, Conversation],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cxloop.care import views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 2)
+    for item in three.values():
+        item.status = "resolved"
+    session.flush()
+    agent = make_user(session, workspace=tenant.workspace, role="agent", locale="ko")
+    assert login(client, agent.email).status_code == 303
+    page = get(client, "/inbox?view=resolved")
+    assert re.search(r'id="view-resolved"[^>]*>[^<]*<span class="count">2\+</span>', page.text)
+    assert re.search(r'id="view-open"[^>]*>[^<]*<span class="count">0</span>', page.text)
+    assert len(re.findall(r'id="row-(\d+)"', page.text)) == 3  # the list itself is not capped

@@ -30,6 +30,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("mentions", "", "mentioned"),  # any status: where a note names me
 )
 VIEW_NAMES = tuple(name for name, _, _ in VIEWS)
+COUNT_CAP = 10_000  # resolved conversations counted at most (the view shows "10,000+")
 
 
 def view_filter(
@@ -60,12 +61,15 @@ def view_counts(
     teams: Sequence[str] = (),
     inbox_id: int | None = None,
 ) -> dict[str, int]:
-    """How many conversations each view holds (in one inbox, or in all of them)."""
+    """How many conversations each view holds (in one inbox, or in all of them). The
+    resolved ones pile up for ever: they are counted up to ``COUNT_CAP`` (shown as "N+"), so
+    the count reads the working statuses' rows, not the whole history."""
     mine = func.sum(case((Conversation.assignee_id == user_id, 1), else_=0))
     nobody = func.sum(case((Conversation.assignee_id.is_(None), 1), else_=0))
     in_teams = func.sum(case((Conversation.team.in_(list(teams) or [""]), 1), else_=0))
     query = select(Conversation.status, func.count(), mine, nobody, in_teams).where(
-        Conversation.workspace_id == workspace_id
+        Conversation.workspace_id == workspace_id,
+        Conversation.status.in_(("open", "pending", "snoozed")),
     )
     if inbox_id is not None:
         query = query.where(Conversation.inbox_id == inbox_id)
@@ -75,6 +79,15 @@ def view_counts(
             query.group_by(Conversation.status)
         )
     }
+    resolved = select(Conversation.id).where(
+        Conversation.workspace_id == workspace_id, Conversation.status == "resolved"
+    )
+    if inbox_id is not None:
+        resolved = resolved.where(Conversation.inbox_id == inbox_id)
+    total_resolved = session.scalar(
+        select(func.count()).select_from(resolved.limit(COUNT_CAP).subquery())
+    )
+    by_status["resolved"] = (int(total_resolved or 0), 0, 0, 0)
     counts = {}
     for name, status, whose in VIEWS:
         total, my, unassigned, teamed = by_status.get(status, (0, 0, 0, 0))

@@ -153,6 +153,7 @@ def _list_pane(
             db, workspace_id=workspace_id, user_id=page.user.id, teams=teams, inbox_id=inbox_id
         ),
         "narrowed": {NARROWING[k]: v for k, v in narrowed.items()},
+        "count_cap": views.COUNT_CAP,
         "channels": INBOX_CHANNELS,
         "sla_filters": care.SLA_FILTERS,
         "bulk_statuses": BULK_STATUSES,
