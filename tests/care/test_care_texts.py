@@ -4,6 +4,7 @@ priority and tells the team, once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,16 @@ from cxloop.care.texts import (
     conversation_message_analysis,
 )
 from cxloop.channels.adapters import Inbound
-from cxloop.models import CareInbox, Conversation, Customer, Event, Notification, TextAnalysis
+from cxloop.core.timeutil import utcnow
+from cxloop.models import (
+    CareInbox,
+    Conversation,
+    ConversationMessage,
+    Customer,
+    Event,
+    Notification,
+    TextAnalysis,
+)
 from tests.factories import Tenant, make_user
 
 ANGRY = "정말 최악이에요. 배송이 2주째 안 오고 상담원은 연락도 없네요. 다시는 안 삽니다."
@@ -164,3 +174,28 @@ def test_the_teams_reply_joins_the_timeline_and_a_note_does_not(
         "inbox_id": inbox.id,
         "author": "agent",
     }
+
+
+def test_an_old_angry_message_analysed_late_raises_no_alarm(
+    session: Session, tenant: Tenant
+) -> None:
+    owner = make_user(session, workspace=tenant.workspace, role="owner")
+    inbox = inbox_of(session, tenant)
+    conversation_id = write(session, inbox, ANGRY)
+    spent(session, tenant, 1_200_000)
+    message = session.scalars(
+        select(ConversationMessage).where(ConversationMessage.conversation_id == conversation_id)
+    ).one()
+    message.created_at = utcnow() - timedelta(days=3)  # imported, or analysed long after
+    session.flush()
+
+    analyse(session, tenant)
+
+    conversation = session.get(Conversation, conversation_id)
+    assert conversation is not None and conversation.priority == "normal"
+    told = session.scalars(
+        select(Notification).where(
+            Notification.user_id == owner.id, Notification.kind == "care_angry_customer"
+        )
+    ).all()
+    assert told == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.care import assignment
 from cxloop.care.mail import new_text
+from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
 from cxloop.models import Conversation, ConversationMessage, Customer, Event, TextAnalysis
 from cxloop.notifications import service as notifications
@@ -34,6 +35,7 @@ MESSAGE_SENT = "Conversation Reply Sent"  # the team's (or the bot's) answer
 # revenue, KRW) makes its conversation urgent-ish: priority high, and the team is told.
 ANGRY_SCORE = -0.5
 VALUABLE_REVENUE = Decimal(300_000)
+ANGER_NEWS = timedelta(days=1)  # how old an angry message may be and still raise the alarm
 
 
 def record_on_timeline(
@@ -158,11 +160,20 @@ def _raise_if_angry(session: Session, workspace_id: int, message_ids: Sequence[i
             & (TextAnalysis.source_type == SOURCE)
             & (TextAnalysis.workspace_id == workspace_id),
         )
-        .where(ConversationMessage.id.in_(list(message_ids)), TextAnalysis.score <= ANGRY_SCORE)
+        .where(
+            ConversationMessage.id.in_(list(message_ids)),
+            TextAnalysis.score <= ANGRY_SCORE,
+            # An old message analysed late (an import, a reanalysis) is history, not news.
+            ConversationMessage.created_at >= utcnow() - ANGER_NEWS,
+        )
     ).scalars()
     for conversation_id in sorted(set(angry)):
         conversation = session.get(Conversation, conversation_id)
-        if conversation is None or conversation.priority in ("urgent", "high"):
+        if (
+            conversation is None
+            or conversation.priority in ("urgent", "high")
+            or conversation.status == "resolved"
+        ):
             continue
         customer = (
             session.get(Customer, conversation.customer_id) if conversation.customer_id else None
