@@ -22,6 +22,7 @@ from cxloop.core.errors import CxloopError, problem
 from cxloop.core.http import JSONBytesResponse, UnicodeGuard
 from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings, get_settings
+from cxloop.core.spool import Sweeper
 from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # What this process's webhooks accepted and a crash left unhandled is handled here:
+        # the spool is on this host's disk, which a worker elsewhere may not see.
+        sweeper = Sweeper(database, settings)
+        sweeper.start()
         if runner is not None:
             runner.start()
         try:
@@ -151,6 +156,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
+            sweeper.stop()
 
     app = FastAPI(
         title="cxloop",

@@ -16,6 +16,7 @@ What an entry may give:
 - ``text_sources``: texts the domain gives the ``text`` library to analyse;
 - ``invitation_mailers``: who mails a member invitation (``accounts`` sits below ``channels``);
 - ``spike_listeners``: who tells people of a text category's spike (``text`` is a library).
+- ``spools``: what handles the bodies a webhook accepted onto the disk (``core.spool``);
 - ``cli``: the domain's ``cxloop`` command groups (Typer apps), added by the root command in
   this order; a group named like an earlier one (``import``) adds its commands to it.
 """
@@ -49,6 +50,7 @@ class Domain:
     text_sources: tuple[str, ...] = ()
     invitation_mailers: tuple[str, ...] = ()
     spike_listeners: tuple[str, ...] = ()
+    spools: tuple[str, ...] = ()
     cli: tuple[str, ...] = ()
 
 
@@ -160,6 +162,7 @@ DOMAINS: tuple[Domain, ...] = (
         ),
         jobs=("cxloop.care.tasks", "cxloop.care.intake_tasks", "cxloop.care.attachment_tasks"),
         consumers=("cxloop.care.texts:conversation_message_analysis",),
+        spools=("cxloop.care.inbound_mail:mail_spool",),
         merge_hooks=("cxloop.care.hooks:move_conversations_on_merge",),
         export_hooks=("cxloop.care.hooks:export_conversations",),
         erase_hooks=(
@@ -209,6 +212,7 @@ def install() -> None:
         if _installed:
             return
         from cxloop.accounts import invitations
+        from cxloop.core import spool
         from cxloop.events import bus
         from cxloop.profiles import identity
         from cxloop.profiles import service as profiles
@@ -221,6 +225,7 @@ def install() -> None:
             ("erase_hooks", profiles.erase_hooks),
             ("invitation_mailers", invitations.invitation_mailers),
             ("spike_listeners", analytics.spike_listeners),
+            ("spools", spool.handlers),
         ]
         for domain in DOMAINS:
             for module in domain.jobs:

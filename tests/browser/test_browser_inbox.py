@@ -13,8 +13,9 @@ import pytest
 from cxloop.care import service as care
 from cxloop.core.db import Database
 from cxloop.models import Conversation
-from tests.care.test_email_conversations import RFC822, mail
+from tests.care.test_email_conversations import mail
 from tests.factories import PASSWORD, make_user, make_workspace, unique
+from tests.helpers.care_mail import deliver_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -61,13 +62,11 @@ def test_an_agent_answers_and_resolves_a_mail_then_reads_it_on_a_phone(
     from playwright.sync_api import expect
 
     message_id = f"<{unique('m')}@mail.example.com>"
-    posted = httpx.post(
+    conversation_id = deliver_mail(
+        httpx,
         live_server + support_inbox.webhook,
-        content=mail(message_id=message_id, subject="배송 문의드립니다"),
-        headers=RFC822,
-    )
-    assert posted.status_code == 202, posted.text
-    conversation_id = posted.json()["conversation_id"]
+        mail(message_id=message_id, subject="배송 문의드립니다"),
+    )["conversation_id"]
 
     page = browser_page
     page.goto(f"{live_server}/login")

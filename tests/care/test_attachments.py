@@ -29,8 +29,9 @@ from cxloop.models import (
     User,
 )
 from tests.care.test_canned import new_inbox
-from tests.care.test_email_conversations import RFC822, mail
+from tests.care.test_email_conversations import mail
 from tests.factories import Tenant, make_user
+from tests.helpers.care_mail import deliver_mail
 from tests.helpers.smtp import SmtpInbox
 from tests.helpers.web import get, login, post
 
@@ -56,10 +57,7 @@ def with_files(*files: tuple[str, str, bytes], message_id: str = "<a1@mail.examp
 
 
 def deliver(client: TestClient, hook: str, body: bytes) -> dict[str, Any]:
-    response = client.post(hook, content=body, headers=RFC822)
-    assert response.status_code == 202, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return deliver_mail(client, hook, body)
 
 
 def files_of(client: TestClient, tenant: Tenant, conversation_id: int) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from cxloop.care.canned import VARIABLES, render_text
 from cxloop.models import AuditEntry, CannedReply, Conversation, Order, User
-from tests.care.test_email_conversations import RFC822, mail
+from tests.care.test_email_conversations import mail
 from tests.factories import Tenant, make_user
+from tests.helpers.care_mail import deliver_mail
 from tests.helpers.cli import Cli
 from tests.helpers.web import flashes, get, login, post, text_of
 
@@ -44,9 +45,7 @@ def hook(client: TestClient, tenant: Tenant) -> str:
 
 
 def conversation_of(client: TestClient, hook: str, body: bytes | None = None) -> int:
-    response = client.post(hook, content=body or mail(), headers=RFC822)
-    assert response.status_code == 202, response.text
-    conversation_id: int = response.json()["conversation_id"]
+    conversation_id: int = deliver_mail(client, hook, body or mail())["conversation_id"]
     return conversation_id
 
 
@@ -439,13 +438,11 @@ def test_the_composer_script_inserts_replies_in_place(
             language="ko",
             body="주문 {{order.number}} 확인했습니다.",
         )
-    posted = httpx.post(
+    conversation_id = deliver_mail(
+        httpx,
         f"{live_server}/hooks/email/{hook}",
-        content=mail(message_id=f"<{unique('m')}@mail.example.com>"),
-        headers=RFC822,
-    )
-    assert posted.status_code == 202, posted.text
-    conversation_id = posted.json()["conversation_id"]
+        mail(message_id=f"<{unique('m')}@mail.example.com>"),
+    )["conversation_id"]
 
     page = browser_page
     page.goto(f"{live_server}/login")

@@ -17,13 +17,16 @@ from sqlalchemy.orm import Session
 
 from cxloop.care import service as care
 from cxloop.care.hooks import export_conversations, scrub_conversations
+from cxloop.care.inbound_mail import MAIL_SPOOL, accept_mail, take_spooled_mail
 from cxloop.care.mail import is_automatic, new_text, thread_subject
 from cxloop.channels import tasks as channel_tasks
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
+from cxloop.core.spool import Sweeper, spool_of
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Conversation, ConversationMessage, Customer, OutboundMessage
 from tests.factories import Tenant
+from tests.helpers.care_mail import deliver_mail
 from tests.helpers.smtp import SmtpInbox
 
 RFC822 = {"Content-Type": "message/rfc822"}
@@ -44,7 +47,8 @@ def mail(
     message["From"] = sender
     message["To"] = "help@shop.example"
     message["Subject"] = subject
-    message["Message-ID"] = message_id
+    if message_id:
+        message["Message-ID"] = message_id
     message["Date"] = "Sun, 06 Dec 2026 23:00:00 +0900"
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
@@ -58,12 +62,11 @@ def mail(
     return message.as_bytes()
 
 
-@pytest.fixture
-def hook(client: TestClient, tenant: Tenant) -> str:
-    """An email inbox's webhook path (with its secret token)."""
+def new_hook(client: TestClient, tenant: Tenant, address: str) -> str:
+    """A new email inbox's webhook path (with its secret token)."""
     made = client.post(
         "/api/v1/care/inboxes",
-        json={"name": "고객센터", "address": "help@shop.example", "team": "support"},
+        json={"name": address, "address": address, "team": "support"},
         headers=tenant.api,
     )
     assert made.status_code == 201, made.text
@@ -71,11 +74,17 @@ def hook(client: TestClient, tenant: Tenant) -> str:
     return path
 
 
+@pytest.fixture
+def hook(client: TestClient, tenant: Tenant) -> str:
+    """The support inbox's webhook path."""
+    return new_hook(client, tenant, "help@shop.example")
+
+
 def post(client: TestClient, hook: str, body: bytes) -> dict[str, Any]:
-    response = client.post(hook, content=body, headers=RFC822)
-    assert response.status_code == 202, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    """The mail's receipt: what became of it, without the name it was accepted under."""
+    receipt = deliver_mail(client, hook, body)
+    del receipt["id"]
+    return receipt
 
 
 def detail(client: TestClient, tenant: Tenant, conversation_id: int) -> dict[str, Any]:
@@ -152,6 +161,53 @@ def test_a_replayed_delivery_is_stored_once(
 
     assert again == {**first, "status": "duplicate"}
     assert len(detail(client, tenant, first["conversation_id"])["messages"]) == 1
+
+
+def test_mail_a_crash_left_on_the_disk_is_taken_in_once_by_the_sweep(
+    client: TestClient, session: Session, tenant: Tenant, hook: str, tx_database: Database
+) -> None:
+    # The webhook kept the mail and answered, and its process died before taking it in.
+    inbox = care.inbox_for_token(session, token=hook.removeprefix("/hooks/email/"))
+    assert inbox is not None
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    name = accept_mail(settings, inbox=inbox, raw=mail(message_id=""))
+    assert client.get(f"{hook}/{name}").json() == {
+        "id": name,
+        "status": "waiting",
+        "conversation_id": None,
+        "message_id": None,
+    }
+
+    assert Sweeper(tx_database, settings).sweep_once(older_than=0) == 1
+    receipt = client.get(f"{hook}/{name}").json()
+    assert receipt["status"] == "stored" and receipt["conversation_id"] is not None
+    assert len(detail(client, tenant, receipt["conversation_id"])["messages"]) == 1
+
+    # Taken in again (a crash between the commit and the removal): nothing happens twice.
+    spool = spool_of(settings, MAIL_SPOOL)
+    again = spool.put(mail(message_id=""), label=str(inbox.id))
+    kept = spool.take(again)
+    assert kept is not None
+    take_spooled_mail(tx_database, kept)
+    take_spooled_mail(tx_database, kept)
+    spool.done(kept)
+    second = client.get(f"{hook}/{again}").json()
+    assert second["conversation_id"] == receipt["conversation_id"]
+    assert len(detail(client, tenant, receipt["conversation_id"])["messages"]) == 2
+
+
+def test_a_receipt_is_only_for_the_inbox_that_accepted_the_mail(
+    client: TestClient, tenant: Tenant, hook: str
+) -> None:
+    accepted = client.post(hook, content=mail(), headers=RFC822).json()
+    other = new_hook(client, tenant, "other@shop.example.com")
+
+    assert client.get(f"{hook}/{accepted['id']}").json()["status"] == "stored"
+    for path in (f"{other}/{accepted['id']}", f"{hook}/no-such-mail", f"{hook}/..%2F..%2Fx"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/hooks/email/wrong-token/{accepted['id']}").status_code == 401
 
 
 def test_a_wrong_token_is_refused_and_nothing_is_stored(

@@ -20,6 +20,7 @@ from cxloop.core.timeutil import KST, as_utc, utcnow
 from cxloop.models import Conversation, ConversationMessage, Customer, OutboundMessage, User
 from tests.care.test_email_conversations import RFC822, mail
 from tests.factories import Tenant, make_user, make_workspace
+from tests.helpers.care_mail import deliver_mail
 from tests.helpers.web import flashes, get, login, post, text_of
 
 
@@ -46,9 +47,7 @@ def agent(client: TestClient, session: Session, tenant: Tenant) -> User:
 
 
 def deliver(client: TestClient, hook: str, body: bytes) -> int:
-    response = client.post(hook, content=body, headers=RFC822)
-    assert response.status_code == 202, response.text
-    conversation_id: int = response.json()["conversation_id"]
+    conversation_id: int = deliver_mail(client, hook, body)["conversation_id"]
     return conversation_id
 
 

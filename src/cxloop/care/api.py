@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
 from fastapi import Path as FastPath
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -15,12 +15,15 @@ from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.care import assignment, bulk, service, sla, views
 from cxloop.care.attachments import attachments_by_message
-from cxloop.care.inbound_mail import take_mail
+from cxloop.care.inbound_mail import MAIL_SPOOL, accept_mail, mail_receipt
 from cxloop.care.mail import new_text
 from cxloop.care.replies_api import AttachmentOut, attachment_out
 from cxloop.care.webhooks import webhook_path
-from cxloop.core.errors import AuthenticationFailed, ValidationFailed
+from cxloop.core.errors import AuthenticationFailed, NotFound, ValidationFailed
+from cxloop.core.http import database_of
 from cxloop.core.ratelimit import RateLimiter
+from cxloop.core.settings import Settings
+from cxloop.core.spool import handle_now
 from cxloop.core.timeutil import utcnow
 from cxloop.models import (
     CareInbox,
@@ -410,9 +413,8 @@ def update_conversation(
 
 
 class InboundOut(BaseModel):
-    status: Literal["stored", "duplicate", "delivery_report", "automatic", "unreadable"]
-    conversation_id: int | None = None
-    message_id: int | None = None
+    status: Literal["accepted"] = "accepted"
+    id: str = Field(description="The name the message is kept under until it is taken in")
 
 
 @hooks.post(
@@ -424,23 +426,60 @@ class InboundOut(BaseModel):
 def inbound_email(
     token: Annotated[str, FastPath(max_length=200)],
     request: Request,
-    session: DbSession,
+    background: BackgroundTasks,
     payload: Annotated[bytes, Body(media_type="message/rfc822")] = b"",
 ) -> InboundOut:
-    """Take one raw RFC 822 message for the inbox whose secret token is in the path (what mail
-    providers' inbound webhooks send). A wrong token is 401 and nothing is stored; a message
-    that cannot be read is kept raw with the reason, never dropped; a delivery status report
-    updates the outbox instead."""
+    """Accept one raw RFC 822 message for the inbox whose secret token is in the path (what mail
+    providers' inbound webhooks send). A wrong token is 401 and nothing is kept. The message is
+    kept on the disk and taken in right after the answer: a person's message joins its
+    conversation, a message that cannot be read is kept raw with the reason, never dropped,
+    and a delivery status report updates the outbox instead."""
     limiter: RateLimiter = request.app.state.rate_limiter
+    database = database_of(request)
+    settings: Settings = request.app.state.settings
+    # Only read: the answer never waits for another request's write (SQLite's lock).
+    with database.read_session() as session:
+        inbox = service.inbox_for_token(session, token=token)
+        if inbox is None:
+            raise AuthenticationFailed("Unknown inbox token.")
+        limiter.check(
+            INBOUND_LIMIT, "care-inbound", str(inbox.id), detail="Too much mail for this inbox."
+        )
+        name = accept_mail(settings, inbox=inbox, raw=payload)
+    background.add_task(handle_now, database, settings, MAIL_SPOOL, name)
+    return InboundOut(id=name)
+
+
+class ReceiptOut(BaseModel):
+    id: str
+    status: Literal[
+        "waiting", "stored", "duplicate", "delivery_report", "automatic", "unreadable"
+    ] = Field(description="waiting: accepted, not taken in yet; else what became of the mail")
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+@hooks.get("/email/{token}/{name}", response_model=ReceiptOut)
+def inbound_email_receipt(
+    token: Annotated[str, FastPath(max_length=200)],
+    name: Annotated[str, FastPath(max_length=96)],
+    request: Request,
+    session: DbSession,
+) -> ReceiptOut:
+    """What became of a mail this inbox's webhook accepted (its answer's ``id``), for a month."""
     inbox = service.inbox_for_token(session, token=token)
     if inbox is None:
         raise AuthenticationFailed("Unknown inbox token.")
-    limiter.check(
-        INBOUND_LIMIT, "care-inbound", str(inbox.id), detail="Too much mail for this inbox."
-    )
-    taken = take_mail(session, inbox=inbox, raw=payload)
-    return InboundOut(
-        status=taken.status, conversation_id=taken.conversation_id, message_id=taken.message_id
+    receipt = mail_receipt(session, request.app.state.settings, inbox=inbox, name=name)
+    if receipt is None:
+        raise NotFound("This inbox accepted no mail by that id (receipts are kept a month).")
+    if receipt == "waiting":
+        return ReceiptOut(id=name, status="waiting")
+    return ReceiptOut(
+        id=name,
+        status=receipt.status,
+        conversation_id=receipt.conversation_id,
+        message_id=receipt.message_id,
     )
 
 

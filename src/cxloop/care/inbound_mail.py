@@ -1,19 +1,33 @@
 """One raw email taken into an inbox, whichever way it came (the inbound webhook, an IMAP
 mailbox): a delivery status report updates the outbox, mail that cannot be read is kept raw
-with the reason, and a person's message joins its conversation (see ``intake``)."""
+with the reason, and a person's message joins its conversation (see ``intake``).
+
+The webhook only keeps the mail on the disk (``accept_mail``) and answers; the mail is taken
+right after the answer, or by the spool's sweep after a crash (``take_spooled_mail``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Literal, cast
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from cxloop.care import intake
 from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
 from cxloop.channels.email import read_mail
 from cxloop.channels.receiving import take_status_reports
-from cxloop.models import CareInbox
+from cxloop.core.db import Database, rowcount
+from cxloop.core.settings import Settings
+from cxloop.core.spool import Spooled, SpoolHandler, spool_of
+from cxloop.core.timeutil import utcnow
+from cxloop.models import CareInbox, InboundMailReceipt
+
+log = logging.getLogger(__name__)
+MAIL_SPOOL = "email"
+RECEIPT_DAYS = timedelta(days=30)
 
 Outcome = Literal["stored", "duplicate", "delivery_report", "automatic", "unreadable"]
 
@@ -53,3 +67,59 @@ def take_mail(
     return Taken(
         "stored" if result.created else "duplicate", result.conversation.id, result.message.id
     )
+
+
+def accept_mail(settings: Settings, *, inbox: CareInbox, raw: bytes) -> str:
+    """Keep a raw message for ``inbox`` on the disk, to be taken in after the webhook answered;
+    the name it is kept under."""
+    return spool_of(settings, MAIL_SPOOL).put(raw, label=str(inbox.id))
+
+
+def take_spooled_mail(database: Database, item: Spooled) -> None:
+    """Take in one accepted message and keep its receipt. A message with no Message-ID gets
+    one made of its spool name; with the receipt, taking it again after a crash does nothing."""
+    with database.session() as session:
+        if session.get(InboundMailReceipt, item.name) is not None:
+            return
+        inbox = session.get(CareInbox, int(item.label))
+        if inbox is None:  # the inbox was deleted, its conversations with it
+            log.warning("Mail %s came for an inbox that no longer exists", item.name)
+            return
+        taken = take_mail(
+            session, inbox=inbox, raw=item.read(), fallback_message_id=f"<{item.name}@spool>"
+        )
+        session.add(
+            InboundMailReceipt(
+                name=item.name,
+                workspace_id=inbox.workspace_id,
+                inbox_id=inbox.id,
+                status=taken.status,
+                conversation_id=taken.conversation_id,
+                message_id=taken.message_id,
+                accepted_at=datetime.fromtimestamp(item.accepted_ns / 1e9, UTC),
+            )
+        )
+
+
+def mail_receipt(
+    session: Session, settings: Settings, *, inbox: CareInbox, name: str
+) -> Taken | Literal["waiting"] | None:
+    """What became of the mail ``inbox``'s webhook accepted as ``name``: its outcome once taken
+    in, "waiting" while it is still on the disk, None when there is no such mail."""
+    receipt = session.get(InboundMailReceipt, name)
+    if receipt is not None:
+        if receipt.inbox_id != inbox.id:
+            return None
+        return Taken(cast(Outcome, receipt.status), receipt.conversation_id, receipt.message_id)
+    return "waiting" if spool_of(settings, MAIL_SPOOL).holds(name, label=str(inbox.id)) else None
+
+
+def forget_old_receipts(session: Session, *, now: datetime | None = None) -> int:
+    """Receipts are kept for a month; how many older ones were removed."""
+    cutoff = (now or utcnow()) - RECEIPT_DAYS
+    return rowcount(
+        session.execute(delete(InboundMailReceipt).where(InboundMailReceipt.taken_at < cutoff))
+    )
+
+
+mail_spool = SpoolHandler(MAIL_SPOOL, take_spooled_mail)

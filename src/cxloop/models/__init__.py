@@ -12,7 +12,7 @@ from cxloop.models.care import (
 from cxloop.models.care_agents import CareAgent, CareRouting, ConversationRoute
 from cxloop.models.care_csat import CsatRequest
 from cxloop.models.care_followers import ConversationFollower
-from cxloop.models.care_intake import CareWebhookEvent, TalkTalkThread
+from cxloop.models.care_intake import CareWebhookEvent, InboundMailReceipt, TalkTalkThread
 from cxloop.models.care_replies import (
     CannedReply,
     ConversationAttachment,
@@ -80,6 +80,7 @@ __all__ = [
     "Identity",
     "Improvement",
     "ImprovementLink",
+    "InboundMailReceipt",
     "Invitation",
     "LoginAttempt",
     "Macro",

@@ -1,6 +1,7 @@
 """Care's intake of channel webhooks: each raw event kept before it is read (so nothing a
 provider was told was received can be lost), and each Naver TalkTalk user's chat thread (who
-holds it, the bot or an agent, and whether the user is the partner's friend)."""
+holds it, the bot or an agent, and whether the user is the partner's friend), and what became of
+each mail the inbound webhook accepted."""
 
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ class CareWebhookEvent(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     problem: Mapped[str] = mapped_column(Text, default="")
+
+
+class InboundMailReceipt(Base):
+    """What became of one mail the inbound webhook accepted (kept on the disk first, see
+    ``core.spool``): ``name`` is the spool name the webhook answered with; ``status`` is
+    ``taken_mail``'s outcome. Written in the transaction that took the mail in, so a mail with
+    a receipt is never taken twice."""
+
+    __tablename__ = "care_inbound_receipts"
+    __table_args__ = (Index("ix_care_inbound_receipts_taken", "taken_at"),)
+
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("care_inboxes.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    conversation_id: Mapped[int | None] = mapped_column(BigId)
+    message_id: Mapped[int | None] = mapped_column(BigId)
+    accepted_at: Mapped[datetime]
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TalkTalkThread(Base):
