@@ -93,6 +93,10 @@ DOMAINS: tuple[Domain, ...] = (
         jobs=("cxloop.channels.tasks",),
         erase_hooks=("cxloop.channels.hooks:scrub_outbox",),
         invitation_mailers=("cxloop.channels.invitation_mail:mail_invitation",),
+        spools=(
+            "cxloop.channels.provider_hooks:solapi_spool",
+            "cxloop.channels.provider_hooks:nhn_alimtalk_spool",
+        ),
         cli=("cxloop.cli.channels:outbox_app",),
     ),
     Domain(

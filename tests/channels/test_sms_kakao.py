@@ -2,96 +2,28 @@
 refuse the text) when a message is queued; the Solapi adapter sends SMS/LMS and the NHN Cloud
 adapter Alimtalk with its SMS/LMS fallback, each to a local server that speaks the provider's
 format and checks its signature or secret; 5xx and timeouts are retried without a second send,
-4xx are final; the providers' delivery webhooks are verified and applied once."""
+4xx are final (the providers' delivery webhooks: test_provider_webhooks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from cxloop.channels import outbox
-from cxloop.channels import tasks as channel_tasks
-from cxloop.channels.provider_hooks import hook_token
 from cxloop.channels.sms_text import LMS_BYTES, SMS_BYTES, byte_length, plan_text, unencodable
 from cxloop.core.db import Database
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.settings import Settings
-from cxloop.models import OutboundMessage
 from cxloop.profiles.service import record_consent
-from tests.factories import Tenant, make_customer, unique
+from tests.factories import Tenant, make_customer
 from tests.helpers.outbox import reload
 from tests.helpers.providers import FakeNhnAlimtalk, FakeSolapi
+from tests.helpers.texting import PHONE, VARIABLES, deliver, queue_alimtalk, queue_sms
 
-PHONE = "010-1234-5678"
 LATER = timedelta(minutes=2)
-TEMPLATE = (
-    "#{이름}님, 주문하신 #{상품}이(가) 발송되었습니다.\n운송장 번호: #{송장}\n"
-    "배송 조회는 가나다몰 앱의 주문 내역에서 하실 수 있습니다."
-)
-VARIABLES = {"이름": "김민지", "상품": "무선 이어폰", "송장": "6012-3456-7890"}
-
-
-@pytest.fixture
-def solapi() -> Iterator[FakeSolapi]:
-    server = FakeSolapi()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def nhn() -> Iterator[FakeNhnAlimtalk]:
-    server = FakeNhnAlimtalk()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def queue_sms(session: Session, tenant: Tenant, text: str, **extra: Any) -> OutboundMessage:
-    message = outbox.queue_message(
-        session,
-        workspace_id=tenant.id,
-        channel="sms",
-        recipient=extra.pop("recipient", PHONE),
-        text=text,
-        dedupe_key=unique("sms:"),
-        **extra,
-    )
-    session.flush()
-    return message
-
-
-def queue_alimtalk(
-    session: Session, tenant: Tenant, *, variables: dict[str, str] | None = None, **extra: Any
-) -> OutboundMessage:
-    message = outbox.queue_message(
-        session,
-        workspace_id=tenant.id,
-        channel="kakao",
-        recipient=extra.pop("recipient", PHONE),
-        text=extra.pop("text", TEMPLATE),
-        dedupe_key=unique("alimtalk:"),
-        details={"template_code": "ORDER_SHIPPED", "variables": variables or VARIABLES},
-        **extra,
-    )
-    session.flush()
-    return message
-
-
-def deliver(database: Database, settings: Settings, now: datetime | None = None) -> Any:
-    return channel_tasks.deliver_outbox(database, settings=settings, now=now)
-
 
 # --- the byte rules ------------------------------------------------------------------------------
 
@@ -376,133 +308,3 @@ def test_consent_holds_night_advertising_and_honours_an_alimtalk_opt_out(
     assert (held.status, held.send_after) == ("queued", datetime(2026, 12, 6, 23, 0, tzinfo=UTC))
     cancelled = reload(session, alimtalk)
     assert (cancelled.status, cancelled.last_error) == ("cancelled", "consent: opted_out")
-
-
-# --- delivery reports through the webhooks -------------------------------------------------------
-
-
-def _sent_sms(session: Session, tenant: Tenant, db: Database, settings: Settings) -> str:
-    message = queue_sms(session, tenant, "배송이 시작되었습니다.")
-    deliver(db, settings)
-    provider_id = reload(session, message).provider_message_id
-    assert provider_id is not None
-    return provider_id
-
-
-def test_solapi_reports_are_verified_and_applied_once(
-    client: TestClient,
-    session: Session,
-    tenant: Tenant,
-    tx_database: Database,
-    settings: Settings,
-    solapi: FakeSolapi,
-) -> None:
-    delivered_id = _sent_sms(session, tenant, tx_database, solapi.settings(settings))
-    bounced_id = _sent_sms(session, tenant, tx_database, solapi.settings(settings))
-    token = hook_token("solapi", workspace_id=tenant.id, settings=settings)
-    reports = [
-        {"messageId": delivered_id, "statusCode": "4000", "statusMessage": "수신완료"},
-        {"messageId": bounced_id, "statusCode": "3104", "statusMessage": "수신거부 번호"},
-        {"messageId": "M4V-UNKNOWN", "statusCode": "3000", "statusMessage": "이통사 접수"},
-    ]
-    forged = client.post(f"/hooks/solapi/{tenant.id}.forged-token", json=reports)
-    assert forged.status_code == 401
-    other = hook_token("solapi", workspace_id=tenant.id + 1, settings=settings)
-    assert (
-        client.post(
-            f"/hooks/solapi/{other.replace(str(tenant.id + 1), str(tenant.id), 1)}", json=reports
-        ).status_code
-        == 401
-    )
-    assert {m.status for m in session.query(OutboundMessage).filter_by(workspace_id=tenant.id)} == {
-        "sent"
-    }
-
-    answer = client.post(f"/hooks/solapi/{token}", json=reports)
-    assert answer.status_code == 200
-    assert answer.json() == {"reports": 2, "messages": 2}
-    replay = client.post(f"/hooks/solapi/{token}", json=reports)
-    assert replay.json() == {"reports": 2, "messages": 2}
-    session.expire_all()
-    by_id = {
-        m.provider_message_id: m
-        for m in session.query(OutboundMessage).filter_by(workspace_id=tenant.id)
-    }
-    assert by_id[delivered_id].status == "delivered"
-    assert (by_id[bounced_id].status, by_id[bounced_id].last_error) == (
-        "bounced",
-        "3104 수신거부 번호",
-    )
-    assert client.post(f"/hooks/solapi/{token}", content=b"not json").status_code == 422
-
-
-def test_nhn_results_count_the_fallback_and_check_the_signature(
-    client: TestClient,
-    session: Session,
-    tenant: Tenant,
-    tx_database: Database,
-    settings: Settings,
-    nhn: FakeNhnAlimtalk,
-) -> None:
-    from pydantic import SecretStr
-
-    by_text = [queue_alimtalk(session, tenant) for _ in range(3)]
-    deliver(tx_database, nhn.settings(settings))
-    ids = [reload(session, m).provider_message_id or "" for m in by_text]
-    request_ids = [i.split(":")[0] for i in ids]
-
-    def hook(request_id: str, status: str, resend: str = "RSC01") -> dict[str, Any]:
-        return {
-            "hookId": unique("hook"),
-            "requestId": request_id,
-            "recipientSeq": 1,
-            "recipientNo": "01012345678",
-            "messageStatus": status,
-            "resultCode": "1000" if status == "COMPLETED" else "3018",
-            "resultCodeName": "성공" if status == "COMPLETED" else "메시지를 전송할 수 없음",
-            "resendStatus": resend,
-        }
-
-    body = {
-        "hooksId": unique("hooks"),
-        "webhookConfigId": "cfg-1",
-        "productName": "KakaoTalk Bizmessage",
-        "appKey": "nhnTestAppKey01",
-        "event": "MESSAGE_RESULT_UPDATE",
-        "hooks": [
-            hook(request_ids[0], "COMPLETED"),
-            hook(request_ids[1], "FAILED", "RSC04"),
-            hook(request_ids[2], "FAILED", "RSC05"),
-        ],
-    }
-    app_settings = client.app.state.settings  # type: ignore[attr-defined]
-    client.app.state.settings = app_settings.model_copy(  # type: ignore[attr-defined]
-        update={"nhn_webhook_signature": SecretStr("toast-signature-1")}
-    )
-    try:
-        token = hook_token("nhn-alimtalk", workspace_id=tenant.id, settings=settings)
-        url = f"/hooks/nhn-alimtalk/{token}"
-        unsigned = client.post(url, json=body)
-        assert unsigned.status_code == 401
-        signed = {"X-Toast-Webhook-Signature": "toast-signature-1"}
-        assert client.post(url, json=body, headers=signed).json() == {"reports": 3, "messages": 3}
-    finally:
-        client.app.state.settings = app_settings  # type: ignore[attr-defined]
-    statuses = [reload(session, m) for m in by_text]
-    assert [(m.status, m.last_error) for m in statuses] == [
-        ("delivered", ""),
-        ("delivered", ""),
-        ("bounced", "3018 메시지를 전송할 수 없음"),
-    ]
-
-
-def test_operators_get_the_webhook_addresses_of_their_workspace(
-    client: TestClient, tenant: Tenant, settings: Settings
-) -> None:
-    answer = client.get("/api/v1/outbox/hooks", headers=tenant.api)
-    assert answer.status_code == 200
-    urls = answer.json()
-    token = hook_token("solapi", workspace_id=tenant.id, settings=settings)
-    assert urls["solapi"].endswith(f"/hooks/solapi/{token}")
-    assert "/hooks/nhn-alimtalk/" in urls["nhn_alimtalk"]
-    assert client.get("/api/v1/outbox/hooks").status_code == 401

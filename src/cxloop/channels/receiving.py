@@ -22,13 +22,10 @@ class ReportsTaken:
     messages: dict[int, str]
 
 
-def take_status_reports(
-    session: Session, *, workspace_id: int, channel: str, payload: bytes, content_type: str
-) -> ReportsTaken:
-    """Apply the status callbacks in ``payload`` to this workspace's messages. A payload that is
-    not the channel's wire format, or that holds a person's message instead of a report, is a
-    ValidationFailed and changes nothing; a report about a message cxloop did not send to this
-    workspace is counted but matches nothing."""
+def read_status_reports(channel: str, *, payload: bytes, content_type: str) -> list[StatusReport]:
+    """The status callbacks in ``payload``, read by the channel's adapter (nothing is applied).
+    A payload that is not the channel's wire format, or that holds a person's message instead
+    of a report, is a ValidationFailed."""
     adapter = ADAPTERS.get(channel)
     if adapter is None:
         raise ValidationFailed(
@@ -47,7 +44,18 @@ def take_status_reports(
             "This is a message from a person, not a delivery status report.",
             errors=[{"field": "body", "message": "not a delivery status report"}],
         )
-    reports = [item for item in received if isinstance(item, StatusReport)]
+    return [item for item in received if isinstance(item, StatusReport)]
+
+
+def take_status_reports(
+    session: Session, *, workspace_id: int, channel: str, payload: bytes, content_type: str
+) -> ReportsTaken:
+    """Apply the status callbacks in ``payload`` to this workspace's messages. A payload that is
+    not the channel's wire format, or that holds a person's message instead of a report, is a
+    ValidationFailed and changes nothing; a report about a message cxloop did not send to this
+    workspace is counted but matches nothing. Applying the same payload again changes nothing
+    (``outbox.record_status`` moves a message only forward: sent, delivered, bounced)."""
+    reports = read_status_reports(channel, payload=payload, content_type=content_type)
     messages: dict[int, str] = {}
     for report in reports:
         message = outbox.record_status(session, workspace_id=workspace_id, report=report)
