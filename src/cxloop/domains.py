@@ -192,6 +192,11 @@ DOMAINS: tuple[Domain, ...] = (
         ),
     ),
     Domain(
+        "help",
+        routers=("cxloop.help.api:router",),
+        cli=("cxloop.cli.help:kb_app", "cxloop.cli.help:bot_app"),
+    ),
+    Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
         pages=("cxloop.web.metrics.dashboard:router",),

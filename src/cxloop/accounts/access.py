@@ -34,6 +34,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # inboxes and their webhooks.
     "care:work": frozenset({"owner", "admin", "agent"}),
     "care:manage": _ADMINS,
+    # The knowledge base: everyone reads it and asks the bot; those who answer customers
+    # write and import articles.
+    "help:read": _ALL,
+    "help:write": frozenset({"owner", "admin", "agent"}),
     "text:analyze": _ALL,
     # Text analytics: everyone reads analyses; those who work feedback correct their tags (the
     # corrections teach the model); admins and analysts edit the taxonomy and manage models.

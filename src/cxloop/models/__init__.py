@@ -33,6 +33,7 @@ from cxloop.models.feedback import (
     Survey,
     SurveyVersion,
 )
+from cxloop.models.help import HelpArticle, HelpArticleRevision, HelpArticleVersion
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -77,6 +78,9 @@ __all__ = [
     "Event",
     "FollowUp",
     "FollowUpDigest",
+    "HelpArticle",
+    "HelpArticleRevision",
+    "HelpArticleVersion",
     "Identity",
     "Improvement",
     "ImprovementLink",

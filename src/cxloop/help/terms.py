@@ -1,0 +1,134 @@
+"""The terms the help bot matches a customer's question to articles by, the same for both.
+
+Two kinds, because customers write in two ways an article never does:
+- word terms: Kiwi's morphemes (nouns, roots, verb and adjective stems as lemmas; English words
+  Kiwi meets as foreign words, lemmatised), with how customer service is asked about in general
+  mapped to the words help articles use (``택배`` → ``배송``, ``캔슬`` → ``취소``, ``ㄱㄴ`` →
+  ``가능``, ``refund`` ← ``money back``), from ``lexicon.toml``; nothing in it names an article.
+- character n-grams: syllable pairs of Hangul and letter triples of Latin words, which still
+  match through typos, missing spaces and endings Kiwi reads differently.
+
+A question of any length is read up to ``MAX_CHARS`` (its beginning and its end, where a long
+message states what it wants).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+from cxloop.text.normalize import squeeze_repeats
+from cxloop.text.tokens import korean_morphs, lemmatize_en
+
+MAX_CHARS = 1_200
+_HEAD, _TAIL = 700, 500
+
+# Kiwi tags of morphemes that carry what a question is about.
+_CONTENT_TAGS = frozenset({"NNG", "NNP", "XR", "SL", "SH", "SN"})
+_PREDICATE_TAGS = frozenset({"VV", "VA"})
+_WORD = re.compile(r"[0-9a-z]+|[가-힣]+|[ㄱ-ㅎㅏ-ㅣ]+")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9]*")
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_MAX_TERM = 40
+_MEANINGFUL = re.compile(r"[가-힣a-z0-9]")
+
+# English words that say nothing of the topic (questions are built of them).
+# fmt: off
+_EN_STOP = frozenset({
+    "a", "an", "the", "i", "me", "my", "mine", "we", "our", "you", "your", "it", "its", "they",
+    "them", "their", "he", "she", "his", "her", "this", "that", "these", "those", "there",
+    "to", "of", "in", "on", "at", "for", "from", "by", "with", "about", "as", "into", "onto",
+    "be", "do", "have", "can", "could", "will", "would", "should", "shall", "may", "might",
+    "must", "get", "what", "when", "where", "which", "who", "whom", "why", "how", "if", "or",
+    "and", "but", "so", "not", "no", "yes", "just", "please", "pls", "plz", "thank", "thanks",
+    "hi", "hello", "hey", "some", "any", "all", "also", "too", "very", "really",
+    "is", "are", "am", "was", "were", "been", "im", "u", "ur", "want", "need", "know",
+    "tell", "ask", "help", "question", "one", "still", "yet", "now", "then", "than", "ok",
+    "okay", "lol", "like", "does", "did",
+})
+# Korean lemmas too common in questions to tell articles apart.
+_KO_STOP = frozenset({
+    "하다", "되다", "있다", "없다", "이다", "아니다", "않다", "같다", "보다", "주다", "싶다",
+    "알다", "모르다", "그렇다", "어떻다", "이렇다", "좀", "것", "수", "거", "때", "말", "혹시",
+    "안녕", "안녕하세요", "감사", "문의", "질문", "궁금", "답변", "부탁", "드리다", "여쭈다",
+})
+# fmt: on
+
+
+@cache
+def _lexicon() -> tuple[dict[str, tuple[str, ...]], tuple[tuple[re.Pattern[str], str], ...]]:
+    raw = tomllib.loads((Path(__file__).parent / "lexicon.toml").read_text("utf-8"))
+    synonyms = {key: tuple(values) for key, values in raw["synonyms"].items()}
+    phrases = tuple((re.compile(pattern), value) for pattern, value in raw["phrases"].items())
+    return synonyms, phrases
+
+
+def clip(text: str) -> str:
+    """The part of a question that is read: all of it, or its beginning and its end."""
+    if len(text) <= MAX_CHARS:
+        return text
+    return f"{text[:_HEAD]}\n{text[-_TAIL:]}"
+
+
+def normal(text: str) -> str:
+    """Composed Hangul, lower case, repeats squeezed (compatibility jamo such as ㄱㄴ kept:
+    NFKC would turn them into conjoining jamo)."""
+    text = unicodedata.normalize("NFC", clip(text)).translate(_FULL_WIDTH).lower()
+    return squeeze_repeats(text)
+
+
+def _expand(terms: list[str]) -> list[str]:
+    synonyms, _phrases = _lexicon()
+    out = []
+    for term in terms:
+        out.append(term)
+        out.extend(synonyms.get(term, ()))
+    return out
+
+
+def word_terms(text: str, *, typos: bool = False) -> list[str]:
+    """Word terms of ``text`` (morpheme lemmas, English lemmas, lexicon mappings); with
+    ``typos``, a text Kiwi finds odd is read again with its typo model (for questions)."""
+    text = normal(text)
+    synonyms, phrases = _lexicon()
+    extra = [value for pattern, value in phrases if pattern.search(text)]
+    if not text.strip():
+        return extra
+    terms: list[str] = []
+    for morph in korean_morphs(text, typos=typos):
+        tag, form = morph.tag, morph.form
+        if tag == "SL":
+            for word in _LATIN_WORD.findall(form):
+                if word not in _EN_STOP and len(word) > 1:
+                    terms.append(lemmatize_en(word))
+        elif tag in _CONTENT_TAGS:
+            if form not in _KO_STOP and _MEANINGFUL.search(form):
+                terms.append(form)
+        elif tag in _PREDICATE_TAGS:
+            if morph.lemma not in _KO_STOP:
+                terms.append(morph.lemma)
+        elif form in synonyms:  # slang Kiwi reads as something else (ㄱㄴ, ㅎㅂ)
+            terms.append(form)
+    return _expand([term[:_MAX_TERM] for term in terms]) + extra
+
+
+def gram_terms(text: str) -> list[str]:
+    """Character n-grams: Hangul syllable pairs (a single syllable alone), Latin triples with
+    the word's edges marked."""
+    grams: list[str] = []
+    for word in (w[:_MAX_TERM] for w in _WORD.findall(normal(text))):
+        if word[0] >= "가":
+            if len(word) == 1:
+                grams.append(word)
+            grams.extend(word[i : i + 2] for i in range(len(word) - 1))
+        elif word[0].isascii() and word[0].isalpha():
+            if word in _EN_STOP:
+                continue
+            marked = f"#{word}#"
+            grams.extend(marked[i : i + 3] for i in range(len(marked) - 2))
+        elif word.isdigit():
+            grams.append(word)
+    return grams
