@@ -11,13 +11,15 @@ Four sub-benchmarks, each with the goal of the care issue:
    conversations``: first page, the next by cursor, one inbox) with N conversations stored,
    p50/p95; baseline: the raw ``SELECT … ORDER BY last_message_at DESC LIMIT 25``. Goal < 300 ms.
 2. ``email``: inbound raw mail (Korean and English, replies threaded by In-Reply-To/References,
-   HTML, multipart, a few attachments) taken through the webhook's own path (``take_mail``), one
-   transaction per message, in process; then over HTTP (``POST /hooks/email/{token}``, 4
-   client threads); baseline: ``email.message_from_bytes`` and a raw insert of a conversation
-   and a message. Goal ≥ 200 messages/s.
-3. ``hooks``: webhook acknowledgement (inbound email, Solapi delivery reports) while a load
-   generator keeps ingestion and the bus busy (``/v1/batch``), p50/p99; baseline: the same
-   webhooks with the bus idle. Goal p99 < 100 ms.
+   HTML, multipart, a few attachments) taken in as the webhook's background task takes it
+   (``take_mail``), one transaction per message, in process; then over HTTP (``POST
+   /hooks/email/{token}``, 4 client threads): how fast mail is accepted (the webhook answers
+   once it is on the disk) and how fast it is taken in (from the first POST until every
+   accepted mail has its receipt); baseline: ``email.message_from_bytes`` and a raw insert of
+   a conversation and a message. Goal ≥ 200 messages/s taken in, in process.
+3. ``hooks``: webhook acknowledgement (inbound email, Solapi delivery reports; both answer once
+   the body is on the disk) while a load generator keeps ingestion and the bus busy
+   (``/v1/batch``), p50/p99; baseline: the same webhooks with the bus idle. Goal p99 < 100 ms.
 4. ``sse``: one customer message fanned out to 200 agents' open ``/inbox/live`` streams: per
    stream, the time from the webhook's answer to the ``conversation`` event; baseline: the
    webhook's own latency. Goal p95 < 500 ms. SQLite runs the embedded hub; PostgreSQL runs
@@ -66,7 +68,7 @@ from _common import (
     server_env,
 )
 from ingest import BATCH, Workload, bus_backlog, loader_engine, wait_for_bus
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
 from cxloop.care import service as care_service
 from cxloop.care.inbound_mail import take_mail
@@ -78,6 +80,7 @@ from cxloop.models import (
     ConversationMessage,
     Customer,
     Identity,
+    InboundMailReceipt,
     Membership,
     OutboundMessage,
     User,
@@ -92,6 +95,7 @@ GOAL_FANOUT_P95_MS = 500.0
 GOAL_EMAIL_PER_S = 200.0
 GOAL_HOOK_P99_MS = 100.0
 INBOXES = 20  # the inbound webhook allows 600 messages a minute per inbox
+TAKE_WAIT_SECONDS = 180.0  # how long after the last POST the accepted mail may take to go in
 SMS_SENT = 5_000  # SMS in the outbox that Solapi's delivery reports name
 
 
@@ -792,7 +796,29 @@ def post_many(
     }
 
 
-def bench_email_http(bench: Bench, server: Server, sizes: Sizes, seed: int) -> dict[str, Any]:
+def receipts(reader: Engine) -> int:
+    """How many inbound mails the server has taken in (each leaves one receipt)."""
+    with reader.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(InboundMailReceipt)) or 0)
+
+
+def wait_for_receipts(reader: Engine, count: int, limit: float) -> tuple[float, int]:
+    """Poll until ``count`` receipts exist or ``limit`` seconds passed: when the poll saw the
+    last one (``time.perf_counter``) and how many there were then."""
+    deadline = time.perf_counter() + limit
+    while True:
+        seen = receipts(reader)
+        now = time.perf_counter()
+        if seen >= count or now > deadline:
+            return now, seen
+        time.sleep(0.02)
+
+
+def bench_email_http(
+    bench: Bench, server: Server, sizes: Sizes, seed: int, reader: Engine
+) -> dict[str, Any]:
+    """Mail through ``POST /hooks/email/{token}`` from 4 threads: how fast it is accepted, and
+    how fast it is taken in (from the first POST until the last accepted mail's receipt)."""
     mails = Mails(bench, seed, "h")
     items = []
     for i in range(sizes.emails_http):
@@ -800,7 +826,8 @@ def bench_email_http(bench: Bench, server: Server, sizes: Sizes, seed: int) -> d
         items.append((f"{server.url}/hooks/email/{inbox[1]}", mails.next(inbox)))
     headers = {"Content-Type": "message/rfc822"}
     warm = Mails(bench, seed + 100, "hw")
-    post_many(
+    before = receipts(reader)
+    warmed = post_many(
         [
             (f"{server.url}/hooks/email/{bench.inboxes[0][1]}", warm.next(bench.inboxes[0]))
             for _ in range(8)
@@ -809,7 +836,21 @@ def bench_email_http(bench: Bench, server: Server, sizes: Sizes, seed: int) -> d
         headers=headers,
         time_limit=60,
     )
-    return post_many(items, workers=4, headers=headers, time_limit=sizes.email_seconds)
+    _, before = wait_for_receipts(reader, before + warmed["ok"], TAKE_WAIT_SECONDS)
+    t0 = time.perf_counter()
+    result = post_many(items, workers=4, headers=headers, time_limit=sizes.email_seconds)
+    accepted = result["ok"]
+    last_receipt, seen = wait_for_receipts(reader, before + accepted, TAKE_WAIT_SECONDS)
+    taken = seen - before
+    taken_seconds = last_receipt - t0
+    return {
+        **{k: v for k, v in result.items() if k != "per_second"},
+        "accepted_per_second": result["per_second"],
+        "taken": taken,
+        "all_taken": taken >= accepted,
+        "taken_seconds": round(taken_seconds, 2),
+        "taken_per_second": round(taken / taken_seconds, 1) if taken_seconds else 0.0,
+    }
 
 
 # --- 3. webhook acknowledgement with the bus busy ------------------------------------------------
@@ -1215,8 +1256,15 @@ def run_database(kind: str, args: argparse.Namespace, sizes: Sizes) -> dict[str,
                 if "email" in only:
                     wait_for_bus(reader, 120)
                     print("[email] over HTTP, 4 client threads …", flush=True)
-                    result["email_http"] = bench_email_http(bench, server, sizes, args.seed + 2)
-                    print(f"  {result['email_http']['per_second']} msg/s", flush=True)
+                    result["email_http"] = bench_email_http(
+                        bench, server, sizes, args.seed + 2, reader
+                    )
+                    h = result["email_http"]
+                    print(
+                        f"  accepted {h['accepted_per_second']} msg/s, "
+                        f"taken in {h['taken_per_second']} msg/s",
+                        flush=True,
+                    )
                 if "hooks" in only:
                     wait_for_bus(reader, 120)
                     print("[hooks] …", flush=True)
@@ -1279,10 +1327,14 @@ def goals(result: dict[str, Any]) -> list[tuple[str, bool, str]]:
         )
     if "email_in_process" in result:
         rate = result["email_in_process"]["take_mail"]["per_second"]
-        http_rate = result.get("email_http", {}).get("per_second")
-        shown = f"{rate:.0f} msg/s in process" + (
-            f", {http_rate:.0f} over HTTP" if http_rate is not None else ""
-        )
+        shown = f"{rate:.0f} msg/s in process"
+        if "email_http" in result:
+            h = result["email_http"]
+            shown += (
+                f"; over HTTP {h['taken_per_second']:.0f} taken in"
+                + ("" if h["all_taken"] else f" (only {h['taken']} of {h['ok']})")
+                + f", {h['accepted_per_second']:.0f} accepted"
+            )
         out.append(
             (
                 f"inbound email ≥ {GOAL_EMAIL_PER_S:.0f} messages/s",
@@ -1328,8 +1380,12 @@ def print_table(result: dict[str, Any]) -> None:
     if "email_http" in result:
         h = result["email_http"]
         print(
-            f"    POST /hooks/email, 4 threads      {h['per_second']:>8.1f} msg/s "
-            f"(p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms; statuses {h['statuses']})"
+            f"    POST /hooks/email, 4 threads      {h['accepted_per_second']:>8.1f} msg/s "
+            f"accepted (p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms; statuses {h['statuses']})"
+        )
+        print(
+            f"      … taken in                      {h['taken_per_second']:>8.1f} msg/s "
+            f"({h['taken']} of {h['ok']} in {h['taken_seconds']} s from the first POST)"
         )
     if "hooks" in result:
         hk = result["hooks"]
