@@ -32,7 +32,7 @@ def telecom() -> KnowledgeIndex:
     [
         pytest.param("환불ㄱㄴ?", {"환불", "가능"}, id="slang-possible"),
         pytest.param("택배 언제 와요", {"택배", "배송"}, id="courier-is-delivery"),
-        pytest.param("비번 까먹었어요", {"비밀번호", "잊다"}, id="password-forgotten"),
+        pytest.param("비번 까먹었어요", {"비밀", "번호", "잊다"}, id="password-forgotten"),
         pytest.param("where is my package??", {"package", "delivery"}, id="english-phrase"),
         pytest.param("ＳＭＳ 요금", {"sms", "요금"}, id="full-width-letters"),
     ],
@@ -49,6 +49,7 @@ def test_ngrams_survive_missing_spaces_and_long_texts_are_read_at_both_ends() ->
     clipped = clip(long)
     assert len(clipped) <= MAX_CHARS + 1 and clipped.endswith("환불입니다")
     assert "환불" in word_terms(long)
+    assert "배송" in word_terms("\ud800배송", typos=True)  # a lone surrogate (from a file)
 
 
 def test_an_index_saved_and_loaded_answers_the_same(

@@ -31,6 +31,7 @@ from cxloop.models import (
     CustomerMerge,
     Event,
     FollowUp,
+    HelpArticle,
     Identity,
     Improvement,
     ImprovementLink,
@@ -354,6 +355,26 @@ def test_every_channel_has_a_month_of_conversations_and_csat_per_agent(
         db, workspace_id=ws, start=end - timedelta(days=40), end=end, by="agent"
     )
     assert sum(g.estimate.n for g in by_agent) == len(answers)
+
+
+def test_the_shop_knowledge_base_is_in_and_the_bot_answers_from_it(
+    db: Session, demo: Snapshot
+) -> None:
+    from cxloop.core.settings import get_settings
+    from cxloop.help.service import answer_question
+
+    articles = db.scalar(
+        select(func.count())
+        .select_from(HelpArticle)
+        .where(HelpArticle.workspace_id == demo.workspace_id, HelpArticle.status == "published")
+    )
+    answer = answer_question(
+        db, get_settings(), workspace_id=demo.workspace_id, text="비밀번호를 잊어버렸어요"
+    )
+
+    assert articles == 30
+    assert (answer.decision.article, answer.decision.handoff) == ("shop-reset-password", False)
+    assert answer.passage and answer.title
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:

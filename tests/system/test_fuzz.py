@@ -15,8 +15,10 @@ EXAMPLES_PER_OPERATION = 30
 
 
 @schemathesis.serializer("message/rfc822")
-class RawMail:
-    """Generated bodies of the raw-mail routes (delivery reports, inbound mail) sent as bytes."""
+@schemathesis.serializer("application/x-ndjson")
+class RawBody:
+    """Generated bodies of the raw routes (inbound mail, delivery reports, JSON-lines imports)
+    sent as bytes."""
 
     def as_requests(self, context: object, value: object) -> dict[str, object]:
         return {"data": value if isinstance(value, bytes) else str(value).encode()}

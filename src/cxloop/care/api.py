@@ -263,7 +263,7 @@ def list_conversations(
             )
         assignee_id = principal.user_id
     elif assignee not in (None, "none"):
-        if not assignee.isdigit():
+        if not assignee.isascii() or not assignee.isdigit() or int(assignee) > 2**53:
             raise ValidationFailed(
                 "assignee is me, none, or a member's user id.",
                 errors=[{"field": "assignee", "message": "me, none or a user id"}],
@@ -290,7 +290,9 @@ def list_conversations(
 
 
 class BulkIn(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=bulk.MAX_SELECTION)
+    ids: list[Annotated[int, Field(ge=1, le=2**53)]] = Field(
+        min_length=1, max_length=bulk.MAX_SELECTION
+    )
     status: Literal["open", "pending", "resolved"] | None = None
     priority: Literal["urgent", "high", "normal", "low"] | None = None
     assignee: str | None = Field(
@@ -315,7 +317,7 @@ def bulk_change(body: BulkIn, principal: ApiPrincipal, session: DbSession) -> Bu
     if body.assignee == "me":
         assignee_id = principal.user_id
     elif body.assignee not in (None, "none"):
-        if not body.assignee.isdigit():
+        if not body.assignee.isascii() or not body.assignee.isdigit() or int(body.assignee) > 2**53:
             raise ValidationFailed(
                 "assignee is me, none, or a member's user id.",
                 errors=[{"field": "assignee", "message": "me, none or a user id"}],

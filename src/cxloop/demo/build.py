@@ -27,6 +27,7 @@ from cxloop.demo.catalogue import build_catalogue
 from cxloop.demo.consents import record_consents
 from cxloop.demo.context import DemoContext
 from cxloop.demo.feedback import add_feedback
+from cxloop.demo.help import add_knowledge_base
 from cxloop.demo.people import make_people, visitor_count
 from cxloop.demo.team import DEMO_PASSWORD, DEMO_SLUG, OWNER_EMAIL, build_workspace
 from cxloop.demo.texts import analyse_texts
@@ -186,6 +187,7 @@ PHASES: tuple[Phase, ...] = (
     finish,
     add_feedback,
     analyse_texts,
+    add_knowledge_base,
     add_conversations,
     drain_bus,
     quiet_care,

@@ -141,7 +141,9 @@ class ImportedOut(BaseModel):
 @router.post(
     "/help/articles/import",
     response_model=ImportedOut,
-    openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {}}}}},
+    openapi_extra={
+        "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+    },
 )
 def import_articles(
     principal: ApiPrincipal,

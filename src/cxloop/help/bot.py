@@ -15,7 +15,7 @@ from typing import Literal
 from cxloop.help.retrieval import Found, KnowledgeIndex
 from cxloop.text.pipeline import analyze
 
-DEFAULT_THRESHOLD = 0.58  # chosen on the tuning set (benchmarks/data/help_tuning), see README
+DEFAULT_THRESHOLD = 0.55  # chosen on the tuning sets (benchmarks/data/help_tuning), see README
 UPSET_SCORE = -0.5  # the text analysis score at or under which a message is strongly negative
 Reason = Literal["answered", "asked_for_person", "upset", "people_topic", "not_sure", "no_match"]
 
@@ -25,10 +25,15 @@ _PERSON = re.compile(
     r"(사람|직원|담당자|매니저|상담사|상담원)[^.?!\n]{0,12}?"
     r"(얘기|이야기|대화|연결|통화|상담|바꿔|불러|원해|필요)|"
     r"(사람|직원|담당자|상담사)\s*(분)?\s*(이요|요)?\s*[!.~]*\s*$|"
+    r"(사람|직원|상담원|상담사|담당자)\s*(분)?\s*(이|은|는)?\s*(계세요|계신가요|있어요|있나요|없어요|없나요)|"
+    r"(실제|진짜|살아\s*있는)\s*(사람|직원|상담)|"
+    r"(상담|통화|연결|응대)\s*(해\s*)?(주실|줄|해\s*줄|할\s*수\s*있는)\s*분|"
     r"(챗봇|봇|로봇|기계|자동\s*응답|ai)\s*(말고|아니고|싫)|전화\s*(상담|연결)|콜센터\s*연결|"
-    r"\b(human|real\s+person|live\s+(agent|person|chat|support)|representative|operator)\b|"
-    r"\b(talk|speak|chat)\s+(to|with)\s+(an?\s+|the\s+|a\s+real\s+|some\s*one|somebody)?"
-    r"(agent|person|someone|human|representative|staff|manager)|\bagent\s+please\b|"
+    r"\b(human|real\s+person|representative|operator)\b|"
+    r"\b(real|live|actual)\s+(agent|person|human|support)\b|"
+    r"^\W*(an?\s+)?agent\W*$|\bagent\s+please\b|"
+    r"\b(talk|speak|chat)\s+(to|with)\s+(\w+\s+){0,2}"
+    r"(agent|person|someone|somebody|human|representative|staff|manager|supervisor)\b|"
     r"\b(connect|transfer)\s+me\b|\bnot\s+(a\s+)?(bot|robot)\b",
     re.IGNORECASE,
 )

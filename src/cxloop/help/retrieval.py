@@ -1,17 +1,18 @@
 """Finding the one article that answers a question, and how sure that is.
 
-Each language version of an article is one document: its title three times (titles say what
-an article answers), its tags twice, its body once. Two BM25 indexes (bm25s) are built over the
-documents, one of word terms and one of character n-grams (``terms``). A question's score for a
-document in each index is divided by the most the question could score — the sum of its terms'
-IDF, a term no document has counting as the rarest — so it says how much of the question the
-document covers, comparable between questions and knowledge bases. An article scores as its
-best language version; the two indexes' shares are added.
+Each language version of an article is one document, read four ways, each a BM25 index
+(bm25s): the word terms of its title (with its tags), of its body, and the character n-grams of
+both (``terms``). A question's score in an index is divided by the most the question could
+score there — the sum of its terms' IDF, a term no document has counting as the rarest — so it
+says how much of the question the document covers, comparable between questions and knowledge
+bases. A document's score weighs the four shares; an article scores as its best language
+version.
 
 The answer is the best article with a confidence: a logistic function of scale-free features
-(both shares, the lead over the runner-up, how many terms the question has), whose weights
-ship in ``calibration.json`` and are fitted by ``cxloop.help.calibrate`` on a knowledge base
-and questions of their own — never on the benchmark's.
+(the score, the lead over the runner-up, the share of the question's words no article uses,
+how many words it has, the four shares). The weights of both ship in ``calibration.json`` and
+are fitted by ``cxloop.help.calibrate`` on knowledge bases and questions of their own, never on
+the benchmark's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,12 +28,12 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from cxloop.help.terms import gram_terms, word_terms
+from cxloop.help.terms import gram_terms, word_terms, word_terms_many
 
 K1, B = 1.2, 0.75
-TITLE_WEIGHT, TAG_WEIGHT = 3, 2
-GRAM_WEIGHT = 1.0  # how much the n-gram share adds to the word share in the ranking
-FEATURES = ("word_share", "gram_share", "lead", "word_lead", "unknown", "terms")
+# The four indexes: word terms and n-grams, of the title with the tags, and of the body.
+SIDES = ("title_words", "body_words", "title_grams", "body_grams")
+FEATURES = ("score", "lead", "unknown", "uncovered", "rarest_missing", "terms", *SIDES)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,8 @@ class Doc:
 @dataclass(frozen=True)
 class Hit:
     article: str
-    score: float  # word share + n-gram share of the best language version
-    word_share: float
-    gram_share: float
+    score: float  # the weighted shares of the best language version
+    shares: dict[str, float]
     locale: str
 
 
@@ -96,25 +96,84 @@ class _Side:
         return scores / most
 
 
+def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
+    """Each index's terms of every document (the word terms analysed in one batch)."""
+    titles = [" \n".join([d.title, *d.tags]) for d in docs]
+    bodies = [d.body for d in docs]
+    return {
+        "title_words": word_terms_many(titles),
+        "body_words": word_terms_many(bodies),
+        "title_grams": [gram_terms(t) for t in titles],
+        "body_grams": [gram_terms(b) for b in bodies],
+    }
+
+
 class KnowledgeIndex:
     """The searchable form of a knowledge base's published articles."""
 
     def __init__(self, docs: Sequence[Doc]) -> None:
         self.docs = list(docs)
-        self.articles = sorted({d.article for d in self.docs})
-        self._article_of = np.array([self.articles.index(d.article) for d in self.docs])
-        self.words = _Side([_doc_terms(d, word_terms) for d in self.docs])
-        self.grams = _Side([_doc_terms(d, gram_terms) for d in self.docs])
+        self._place()
+        terms = _sides_terms(self.docs)
+        self.sides = {side: _Side(terms[side]) for side in SIDES}
+        self._words_of_article(terms["title_words"], terms["body_words"])
 
-    def search(self, question: str, *, limit: int = 3) -> Found:
-        """The best article for ``question``, the runners-up, and the confidence."""
+    def _words_of_article(self, titles: list[list[str]], bodies: list[list[str]]) -> None:
+        """Each article's words (all its versions) and in how many articles each word is."""
+        words: dict[str, set[str]] = {}
+        for doc, title, body in zip(self.docs, titles, bodies, strict=True):
+            words.setdefault(doc.article, set()).update(title, body)
+        self.article_words = {article: frozenset(w) for article, w in words.items()}
+        self.article_df: Counter[str] = Counter()
+        for held in self.article_words.values():
+            self.article_df.update(held)
+
+    def _article_idf(self, term: str) -> float:
+        n = len(self.article_words)
+        df = self.article_df.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def _place(self) -> None:
+        self.articles = sorted({d.article for d in self.docs})
+        position = {article: i for i, article in enumerate(self.articles)}
+        self._article_of = np.array([position[d.article] for d in self.docs], dtype=int)
+
+    def _missing(self, words: set[str], article: str) -> dict[str, float]:
+        """How much of the question the best article leaves out: the IDF share of the
+        question's words it does not use, and the rarest such word's IDF (a specific word the
+        article never mentions, as in a question next to it, not about it)."""
+        if not words:
+            return {"uncovered": 1.0, "rarest_missing": 1.0}
+        held = self.article_words.get(article, frozenset())
+        weight = {t: self._article_idf(t) for t in words}
+        top = math.log(1 + (len(self.article_words) + 0.5) / 0.5)
+        missing = [w for t, w in weight.items() if t not in held]
+        return {
+            "uncovered": sum(missing) / sum(weight.values()),
+            "rarest_missing": max(missing, default=0.0) / top,
+        }
+
+    def shares(self, question: str) -> dict[str, np.ndarray]:
+        """Per index, each document's share of the question."""
+        words, grams = word_terms(question, typos=True), gram_terms(question)
+        return {
+            side: self.sides[side].shares(words if side.endswith("words") else grams)
+            for side in SIDES
+        }
+
+    def search(
+        self, question: str, *, limit: int = 3, calibration: Calibration | None = None
+    ) -> Found:
+        """The best article for ``question``, the runners-up, and the confidence (by the
+        shipped calibration unless one is given, as when fitting one)."""
+        calibration = calibration or _calibration()
         query_words = word_terms(question, typos=True)
-        query_grams = gram_terms(question)
-        if not self.docs or not (query_words or query_grams):
+        if not self.docs or not (query_words or gram_terms(question)):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
-        word = self.words.shares(query_words)
-        gram = self.grams.shares(query_grams)
-        combined = word + GRAM_WEIGHT * gram
+        shares = self.shares(question)
+        ranking = calibration.ranking
+        combined = sum(ranking[side] * shares[side] for side in SIDES)
+        assert isinstance(combined, np.ndarray)
         best_doc: dict[int, int] = {}
         for doc, article in enumerate(self._article_of):
             held = best_doc.get(int(article))
@@ -125,37 +184,37 @@ class KnowledgeIndex:
             Hit(
                 article=self.docs[d].article,
                 score=float(combined[d]),
-                word_share=float(word[d]),
-                gram_share=float(gram[d]),
+                shares={side: float(shares[side][d]) for side in SIDES},
                 locale=self.docs[d].locale,
             )
             for d in ranked
         ]
         top = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
-        word_second = max((h.word_share for h in hits[1:]), default=0.0)
         unique_words = set(query_words)
+        vocabulary = (self.sides["title_words"].df, self.sides["body_words"].df)
         features = {
-            "word_share": top.word_share,
-            "gram_share": top.gram_share,
+            "score": top.score,
             "lead": (top.score - second) / top.score if top.score > 0 else 0.0,
-            "word_lead": top.word_share - word_second,
             # the share of the question's words no article uses: what it asks about is not here
             "unknown": (
-                sum(1 for t in unique_words if t not in self.words.df) / len(unique_words)
+                sum(1 for t in unique_words if not any(t in v for v in vocabulary))
+                / len(unique_words)
                 if unique_words
                 else 1.0
             ),
+            **self._missing(unique_words, top.article),
             "terms": math.log1p(len(unique_words)),
+            **top.shares,
         }
         if top.score <= 0:
             return Found(None, 0.0, tuple(hits[1:limit]), features)
-        return Found(top, confidence(features), tuple(hits[1:limit]), features)
+        return Found(top, confidence(features, calibration), tuple(hits[1:limit]), features)
 
     # --- kept on the disk ---------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Keep the index's documents in ``folder`` (read back by :meth:`load`)."""
+        """Keep the index in ``folder`` (read back by :meth:`load`)."""
         folder.mkdir(parents=True, exist_ok=True)
         rows = [
             {"article": d.article, "locale": d.locale, "title": d.title, "body": d.body,
@@ -163,10 +222,12 @@ class KnowledgeIndex:
             for d in self.docs
         ]  # fmt: skip
         (folder / "docs.json").write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
-        for side, name in ((self.words, "words"), (self.grams, "grams")):
+        for name, side in self.sides.items():
             if side.bm25 is not None:
                 side.bm25.save(str(folder / name), show_progress=False)
-        terms = {"words": self.words.df, "grams": self.grams.df, "n": len(self.docs)}
+        terms: dict[str, object] = {name: side.df for name, side in self.sides.items()}
+        terms["n"] = len(self.docs)
+        terms["article_words"] = {a: sorted(w) for a, w in self.article_words.items()}
         (folder / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), "utf-8")
 
     @classmethod
@@ -178,32 +239,43 @@ class KnowledgeIndex:
         index.docs = [
             Doc(r["article"], r["locale"], r["title"], r["body"], tuple(r["tags"])) for r in rows
         ]
-        index.articles = sorted({d.article for d in index.docs})
-        index._article_of = np.array([index.articles.index(d.article) for d in index.docs])
-        index.words = _Side.__new__(_Side)
-        index.grams = _Side.__new__(_Side)
-        for side, name in ((index.words, "words"), (index.grams, "grams")):
+        index._place()
+        index.article_words = {a: frozenset(w) for a, w in terms["article_words"].items()}
+        index.article_df = Counter()
+        for held in index.article_words.values():
+            index.article_df.update(held)
+        index.sides = {}
+        for name in SIDES:
+            side = _Side.__new__(_Side)
             side.n = int(terms["n"])
             side.df = Counter(terms[name])
             side.bm25 = bm25s.BM25.load(str(folder / name), show_progress=False) if side.n else None
+            index.sides[name] = side
         return index
 
 
-def _doc_terms(doc: Doc, extract: Callable[[str], list[str]]) -> list[str]:
-    title = extract(doc.title)
-    tags = [t for tag in doc.tags for t in extract(tag)]
-    return title * TITLE_WEIGHT + tags * TAG_WEIGHT + extract(doc.body)
+@dataclass(frozen=True)
+class Calibration:
+    ranking: dict[str, float]  # each index's weight in an article's score
+    weights: dict[str, float]  # the confidence's logistic weights of FEATURES
+    intercept: float
+
+
+CALIBRATION = Path(__file__).parent / "calibration.json"
 
 
 @cache
-def _calibration() -> tuple[np.ndarray, float]:
-    data = json.loads((Path(__file__).parent / "calibration.json").read_text("utf-8"))
-    weights = data["weights"]
-    return np.array([weights.get(name, 0.0) for name in FEATURES]), float(data["intercept"])
+def _calibration() -> Calibration:
+    data = json.loads(CALIBRATION.read_text("utf-8"))
+    return Calibration(
+        ranking={side: float(data["ranking"].get(side, 0.0)) for side in SIDES},
+        weights={name: float(data["weights"].get(name, 0.0)) for name in FEATURES},
+        intercept=float(data["intercept"]),
+    )
 
 
-def confidence(features: dict[str, float]) -> float:
-    """How likely the best article is the right answer, from the shipped calibration."""
-    weights, intercept = _calibration()
-    x = np.array([features[name] for name in FEATURES])
-    return float(1 / (1 + math.exp(-(float(weights @ x) + intercept))))
+def confidence(features: dict[str, float], calibration: Calibration | None = None) -> float:
+    """How likely the best article is the right answer (by the shipped calibration)."""
+    calibration = calibration or _calibration()
+    z = calibration.intercept + sum(calibration.weights[n] * features[n] for n in FEATURES)
+    return 1 / (1 + math.exp(-z))

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from cxloop.text.normalize import squeeze_repeats
-from cxloop.text.tokens import korean_morphs, lemmatize_en
+from cxloop.text.tokens import Morph, korean_morphs, korean_morphs_many, lemmatize_en
 
 MAX_CHARS = 1_200
 _HEAD, _TAIL = 700, 500
@@ -76,8 +76,17 @@ def clip(text: str) -> str:
 def normal(text: str) -> str:
     """Composed Hangul, lower case, repeats squeezed (compatibility jamo such as ㄱㄴ kept:
     NFKC would turn them into conjoining jamo)."""
-    text = unicodedata.normalize("NFC", clip(text)).translate(_FULL_WIDTH).lower()
+    text = clip(text).encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+    text = unicodedata.normalize("NFC", text).translate(_FULL_WIDTH).lower()
     return squeeze_repeats(text)
+
+
+@cache
+def _as_terms(word: str) -> tuple[str, ...]:
+    """A lexicon word as the index reads it (현금서비스 → 현금, 서비스), so that what a mapping
+    adds matches the articles' own analysis."""
+    text = normal(word)
+    return tuple(_terms(text, korean_morphs(text, typos=False), expand=False))
 
 
 def _expand(terms: list[str]) -> list[str]:
@@ -85,7 +94,8 @@ def _expand(terms: list[str]) -> list[str]:
     out = []
     for term in terms:
         out.append(term)
-        out.extend(synonyms.get(term, ()))
+        for synonym in synonyms.get(term, ()):
+            out.extend(_as_terms(synonym))
     return out
 
 
@@ -93,12 +103,20 @@ def word_terms(text: str, *, typos: bool = False) -> list[str]:
     """Word terms of ``text`` (morpheme lemmas, English lemmas, lexicon mappings); with
     ``typos``, a text Kiwi finds odd is read again with its typo model (for questions)."""
     text = normal(text)
+    return _terms(text, korean_morphs(text, typos=typos) if text.strip() else [])
+
+
+def word_terms_many(texts: list[str]) -> list[list[str]]:
+    """Word terms of each text, analysed as one batch (building an index)."""
+    normalised = [normal(text) for text in texts]
+    analysed = korean_morphs_many([text or " " for text in normalised])
+    return [_terms(text, morphs) for text, morphs in zip(normalised, analysed, strict=True)]
+
+
+def _terms(text: str, morphs: list[Morph], *, expand: bool = True) -> list[str]:
     synonyms, phrases = _lexicon()
-    extra = [value for pattern, value in phrases if pattern.search(text)]
-    if not text.strip():
-        return extra
     terms: list[str] = []
-    for morph in korean_morphs(text, typos=typos):
+    for morph in morphs:
         tag, form = morph.tag, morph.form
         if tag == "SL":
             for word in _LATIN_WORD.findall(form):
@@ -112,7 +130,11 @@ def word_terms(text: str, *, typos: bool = False) -> list[str]:
                 terms.append(morph.lemma)
         elif form in synonyms:  # slang Kiwi reads as something else (ㄱㄴ, ㅎㅂ)
             terms.append(form)
-    return _expand([term[:_MAX_TERM] for term in terms]) + extra
+    terms = [term[:_MAX_TERM] for term in terms]
+    if not expand:
+        return terms
+    extra = [t for pattern, value in phrases if pattern.search(text) for t in _as_terms(value)]
+    return _expand(terms) + extra
 
 
 def gram_terms(text: str) -> list[str]:

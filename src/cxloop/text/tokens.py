@@ -3,6 +3,7 @@ regex tokenizer and suffix-stripping lemmatiser for English (no NLTK, nothing to
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import warnings
@@ -43,6 +44,7 @@ _analyse_lock = threading.Lock()
 # Typo correction triples the cost of analysis, so it is only tried again on a text whose plain
 # analysis looks broken: an out-of-vocabulary morpheme or a guessed proper noun.
 TYPOS = "basic"
+BATCH_WORKERS = min(2, os.cpu_count() or 1)
 
 
 def kiwi() -> Kiwi:
@@ -56,8 +58,9 @@ def kiwi() -> Kiwi:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     # The multi-word dictionary (WikiData proper nouns) costs ~190 MB and adds
-                    # nothing to customer feedback; single-threaded: we scale by processes.
-                    created = Kiwi(num_workers=0, load_multi_dict=False)
+                    # nothing to customer feedback. One text is analysed on the caller's
+                    # thread; a batch (``korean_morphs_many``) on up to two worker threads.
+                    created = Kiwi(num_workers=BATCH_WORKERS, load_multi_dict=False)
                 created.tokenize("준비")  # finish Kiwi's lazy initialisation now
                 _kiwi = created
     return _kiwi
@@ -95,6 +98,19 @@ def korean_sentences(text: str, *, typos: bool = True) -> list[list[Morph]]:
 def korean_morphs(text: str, *, typos: bool = True) -> list[Morph]:
     """Kiwi's morphemes of ``text`` in one list."""
     return [m for sent in korean_sentences(text, typos=typos) for m in sent]
+
+
+def korean_morphs_many(texts: list[str]) -> list[list[Morph]]:
+    """Kiwi's morphemes of each text (no typo correction), a batch analysed in parallel."""
+    if not texts:
+        return []
+    analyser = kiwi()
+    with _analyse_lock:
+        if BATCH_WORKERS > 1:
+            results = list(analyser.tokenize(texts))
+        else:
+            results = [analyser.tokenize(text) for text in texts]
+    return [[_to_morph(t) for t in tokens] for tokens in results]
 
 
 def join_morphs(morphs: list[Morph]) -> str:
