@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.models import HelpArticle, HelpArticleRevision, HelpArticleVersion
+from cxloop.models import AuditEntry, HelpArticle, HelpArticleRevision, HelpArticleVersion
 from tests.factories import Tenant, make_key
 from tests.helpers.cli import Cli, workspace_id
 
@@ -216,3 +216,44 @@ def test_a_viewer_may_ask_but_not_import(
         )
         == 60
     )
+
+
+def test_admins_set_the_threshold_and_the_topics_left_to_people(
+    client: TestClient, session: Session, shop_kb: Tenant
+) -> None:
+    question = "환불은 언제 들어오나요?"
+    before = ask(client, shop_kb, question)
+    assert client.get("/api/v1/bot/settings", headers=shop_kb.api).json() == {
+        "threshold": 0.55,
+        "people_categories": [],
+    }
+
+    changed = client.patch(
+        "/api/v1/bot/settings",
+        json={"people_categories": ["payments", " payments "]},
+        headers=shop_kb.api,
+    )
+    after = ask(client, shop_kb, question)
+    strict = client.patch("/api/v1/bot/settings", json={"threshold": 0.99}, headers=shop_kb.api)
+    unsure = ask(client, shop_kb, "배송비 얼마에요?")
+
+    assert (before["article_external_id"], before["handoff"]) == ("shop-refund-timing", False)
+    assert changed.json() == {"threshold": 0.55, "people_categories": ["payments"]}
+    assert (after["handoff"], after["reason"]) == (True, "people_topic")
+    assert after["article_external_id"] == "shop-refund-timing"
+    assert strict.json()["threshold"] == 0.99
+    assert (unsure["handoff"], unsure["reason"]) == (True, "not_sure")
+    for bad in ({"threshold": 0}, {"threshold": 1.5}, {"people_categories": ["x" * 65]}):
+        refused = client.patch("/api/v1/bot/settings", json=bad, headers=shop_kb.api)
+        assert refused.status_code == 422, bad
+    entries = session.scalars(
+        select(AuditEntry.detail).where(
+            AuditEntry.workspace_id == shop_kb.workspace.id,
+            AuditEntry.action == "help.bot_settings",
+        )
+    ).all()
+    assert len(entries) == 2
+    _key, secret = make_key(session, workspace=shop_kb.workspace, role="agent")
+    session.commit()
+    agent = {"Authorization": f"Bearer {secret}"}
+    assert client.patch("/api/v1/bot/settings", json={}, headers=agent).status_code == 403

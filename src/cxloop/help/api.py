@@ -17,6 +17,7 @@ from cxloop.core.settings import Settings
 from cxloop.help import kb
 from cxloop.help.bot import Reason
 from cxloop.help.service import Answer, answer_question
+from cxloop.help.settings import bot_settings, change_bot_settings
 from cxloop.models import HelpArticle, HelpArticleVersion
 
 router = APIRouter(prefix="/api/v1", tags=["help"])
@@ -167,4 +168,45 @@ def import_articles(
         updated=result.updated,
         unchanged=result.unchanged,
         articles=len(result.articles),
+    )
+
+
+class BotSettingsIn(BaseModel):
+    threshold: float | None = Field(
+        default=None, gt=0, lt=1, description="Hand over under this confidence"
+    )
+    people_categories: list[str] | None = Field(
+        default=None, max_length=50, description="Article categories always left to people"
+    )
+
+
+class BotSettingsOut(BaseModel):
+    threshold: float
+    people_categories: list[str]
+
+
+@router.get("/bot/settings", response_model=BotSettingsOut)
+def get_bot_settings(principal: ApiPrincipal, session: DbSession) -> BotSettingsOut:
+    """The workspace's bot settings (the defaults until changed)."""
+    require(principal, "help:read")
+    current = bot_settings(session, workspace_id=principal.workspace_id)
+    return BotSettingsOut(
+        threshold=current.threshold, people_categories=list(current.people_categories)
+    )
+
+
+@router.patch("/bot/settings", response_model=BotSettingsOut)
+def patch_bot_settings(
+    body: BotSettingsIn, principal: ApiPrincipal, session: DbSession
+) -> BotSettingsOut:
+    """Change the threshold or the categories left to people (owners and admins; audited)."""
+    require(principal, "care:manage")
+    changed = change_bot_settings(
+        session,
+        principal=principal,
+        threshold=body.threshold,
+        people_categories=body.people_categories,
+    )
+    return BotSettingsOut(
+        threshold=changed.threshold, people_categories=list(changed.people_categories)
     )

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.settings import Settings
-from cxloop.help.bot import DEFAULT_THRESHOLD, Decision, decide
+from cxloop.help.bot import Decision, decide
 from cxloop.help.kb import knowledge_index
 from cxloop.help.retrieval import Doc, Hit
+from cxloop.help.settings import bot_settings
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 
@@ -48,12 +49,14 @@ def answer_question(
     workspace_id: int,
     text: str,
     locale: str | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> Answer:
     """The bot's answer to ``text`` in ``locale`` (the matched version's language when
-    unset), or its reason to hand over."""
+    unset), or its reason to hand over, by the workspace's bot settings (``threshold``
+    overrides its threshold)."""
     from cxloop.models import HelpArticle
 
+    settings_of_bot = bot_settings(session, workspace_id=workspace_id)
     index = knowledge_index(session, settings, workspace_id=workspace_id)
     rows = session.execute(
         select(HelpArticle.external_id, HelpArticle.category).where(
@@ -61,7 +64,13 @@ def answer_question(
         )
     )
     categories = {external_id: category for external_id, category in rows}
-    decision = decide(index, text, threshold=threshold, category_of=categories)
+    decision = decide(
+        index,
+        text,
+        threshold=settings_of_bot.threshold if threshold is None else threshold,
+        people_categories=frozenset(settings_of_bot.people_categories),
+        category_of=categories,
+    )
     best = decision.found.best
     version = _version(index.docs, best.article, locale or best.locale) if best else None
     runners = []

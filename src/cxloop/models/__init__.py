@@ -33,7 +33,12 @@ from cxloop.models.feedback import (
     Survey,
     SurveyVersion,
 )
-from cxloop.models.help import HelpArticle, HelpArticleRevision, HelpArticleVersion
+from cxloop.models.help import (
+    HelpArticle,
+    HelpArticleRevision,
+    HelpArticleVersion,
+    HelpBotSettings,
+)
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -81,6 +86,7 @@ __all__ = [
     "HelpArticle",
     "HelpArticleRevision",
     "HelpArticleVersion",
+    "HelpBotSettings",
     "Identity",
     "Improvement",
     "ImprovementLink",

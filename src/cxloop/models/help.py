@@ -66,3 +66,17 @@ class HelpArticleRevision(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(32), default="")  # import, editor, api
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HelpBotSettings(Base):
+    """How a workspace's bot answers: the confidence under which it hands over, and the article
+    categories it always leaves to people (refunds, complaints…)."""
+
+    __tablename__ = "help_bot_settings"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    threshold: Mapped[float] = mapped_column(default=0.55)
+    people_categories: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
