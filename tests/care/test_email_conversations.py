@@ -450,6 +450,23 @@ def test_an_auto_reply_never_reopens_and_never_starts_a_conversation(
     assert conversations(session, tenant) == before
 
 
+@pytest.mark.parametrize(
+    "header",
+    [b"AUTO-SUBMITTED: Auto-Replied", b"auto-submitted:\n auto-generated", b"PRECEDENCE: Bulk"],
+    ids=["capitals", "folded-lower-case", "precedence-capitals"],
+)
+def test_an_auto_reply_is_known_whatever_the_case_of_its_header(
+    client: TestClient, session: Session, tenant: Tenant, hook: str, header: bytes
+) -> None:
+    before = conversations(session, tenant)
+    raw = mail(subject="Out of office", message_id="<auto-3@x>", X_Marker="here")
+
+    stray = post(client, hook, raw.replace(b"X-Marker: here", header))
+
+    assert stray == {"status": "automatic", "conversation_id": None, "message_id": None}
+    assert conversations(session, tenant) == before
+
+
 def test_a_bounce_of_a_reply_marks_it_bounced(
     client: TestClient,
     session: Session,
@@ -595,6 +612,8 @@ def test_thread_subjects(subject: str, thread: str) -> None:
     ("headers", "automatic"),
     [
         ({"Auto-Submitted": "auto-replied"}, True),
+        ({"AUTO-SUBMITTED": "Auto-Replied"}, True),
+        ({"auto-submitted": " No "}, False),
         ({"Auto-Submitted": "no"}, False),
         ({"X-Autoreply": "yes"}, True),
         ({"Precedence": "bulk"}, True),

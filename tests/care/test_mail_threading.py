@@ -293,6 +293,38 @@ def test_the_reply_address_alone_finds_the_conversation(
     assert forged["conversation_id"] != conversation_id
 
 
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        "To: =?UTF-8?B?6rOg6rCd7IS87YSw?= <help@shop.example>,\n\t{token}",
+        "To: help@shop.example\nCc: =?UTF-8?B?6rmA66+87KeA?= <minji@example.com>,\n {token}",
+        "To: \n <{token}>",
+    ],
+    ids=["folded-to", "folded-cc", "to-on-its-own-line"],
+)
+def test_a_reply_address_on_a_folded_recipient_line_finds_the_conversation(
+    client: TestClient, session: Session, tenant: Tenant, hook: str, recipients: str
+) -> None:
+    # given an answered conversation
+    conversation_id, sent = answered(client, session, tenant, hook)
+
+    # when the customer's client writes its recipients over several lines, the token on one
+    written = client_reply(
+        new="배송지를 바꾸고 싶어요.",
+        quoted="",
+        subject="배송지 변경",
+        to="placeholder@shop.example",
+        message_id="<folded-1@mail.example.com>",
+    )
+    folded = written.replace(
+        b"To: placeholder@shop.example", recipients.format(token=sent["Reply-To"]).encode()
+    )
+    result = post(client, hook, folded)
+
+    # then the token finds it
+    assert result["conversation_id"] == conversation_id
+
+
 def test_another_customers_reply_address_does_not_join_their_conversation(
     client: TestClient, session: Session, tenant: Tenant, hook: str
 ) -> None:

@@ -383,6 +383,90 @@ def test_a_customer_reply_is_read_into_an_inbound_message() -> None:
     assert inbound.sent_at is not None and inbound.sent_at.utcoffset() is not None
 
 
+def raw_mail(*headers: str, body: str = "네 알겠습니다.") -> bytes:
+    """A mail exactly as written here: header lines (folded ones included), then a UTF-8 body."""
+    lines = [
+        "Message-ID: <raw-1@example.com>",
+        *headers,
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "subject", "sender_name"),
+    [
+        (
+            # Gmail folds a long Korean subject into encoded words on continuation lines.
+            (
+                "From: =?UTF-8?B?6rmA66+87KeA?= <minji@example.com>",
+                "Subject: =?UTF-8?B?UmU6IOyjvOusuO2VnCDsg4HtkojsnbQg7JWE7KeBIOyViCDsmZTslrQ=?=",
+                " =?UTF-8?B?7JqUIOuwsOyGoSDrrLjsnZg=?=",
+            ),
+            "Re: 주문한 상품이 아직 안 왔어요 배송 문의",
+            "김민지",
+        ),
+        (
+            # Outlook: quoted-printable words in EUC-KR, the name quoted.
+            (
+                'From: "=?ks_c_5601-1987?Q?=B1=E8=B9=CE=C1=F6?=" <minji@example.com>',
+                "Subject: =?ks_c_5601-1987?Q?=C8=B8=BD=C5:_=B9=E8=BC=DB_=B9=AE=C0=C7?=",
+            ),
+            "회신: 배송 문의",
+            "김민지",
+        ),
+        (
+            ("From: Minji Kim <minji@example.com>", "Subject: Where is\r\n my order?"),
+            "Where is my order?",
+            "Minji Kim",
+        ),
+    ],
+    ids=["gmail-folded-utf8-words", "outlook-euc-kr", "folded-plain"],
+)
+def test_encoded_subjects_and_names_are_read_as_written(
+    headers: tuple[str, ...], subject: str, sender_name: str
+) -> None:
+    [inbound] = read_mail(raw_mail(*headers))
+
+    assert isinstance(inbound, Inbound)
+    assert (inbound.subject, inbound.sender_name, inbound.sender) == (
+        subject,
+        sender_name,
+        "minji@example.com",
+    )
+    assert inbound.text.splitlines() == ["네 알겠습니다."]
+
+
+def test_the_headers_of_an_inbound_mail_come_unfolded() -> None:
+    [inbound] = read_mail(
+        raw_mail(
+            "From: minji@example.com",
+            "To: =?UTF-8?B?6rOg6rCd7IS87YSw?= <help@shop.example>,",
+            "\thelp+c42.0123456789abcdef@shop.example",
+            "AUTO-SUBMITTED: Auto-Replied",
+            "Delivered-To: help+c42.0123456789abcdef@shop.example",
+            "Date: Mon, 07 Dec 2026 09:30:00 +0900",
+            "In-Reply-To:",
+            " <cxloop-42@shop.example>",
+            "References: <earlier@example.com>",
+            " <cxloop-42@shop.example>",
+        )
+    )
+
+    assert isinstance(inbound, Inbound)
+    assert inbound.headers["To"] == (
+        "=?UTF-8?B?6rOg6rCd7IS87YSw?= <help@shop.example>,\thelp+c42.0123456789abcdef@shop.example"
+    )
+    assert inbound.headers["AUTO-SUBMITTED"] == "Auto-Replied"
+    assert inbound.recipient == "help+c42.0123456789abcdef@shop.example"
+    assert inbound.in_reply_to == "<cxloop-42@shop.example>"
+    assert inbound.references == ("<earlier@example.com>", "<cxloop-42@shop.example>")
+    assert inbound.sent_at is not None
+    assert inbound.sent_at.isoformat() == "2026-12-07T09:30:00+09:00"
+
+
 def test_a_report_for_two_recipients_gives_one_status_each() -> None:
     notice = dsn(
         "<cxloop-7@shop.example>",

@@ -5,6 +5,7 @@ inbound messages."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from email.mime.text import MIMEText
 from email.parser import BytesParser, HeaderParser
 from email.utils import formataddr, formatdate, parseaddr, parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from cxloop.channels.adapters import (
     AttachedFile,
@@ -252,10 +253,32 @@ def _parse(payload: bytes) -> EmailMessage:
         raise NotUnderstood("The message is empty.")
     if len(payload) > _MAX_INBOUND_BYTES:
         raise NotUnderstood("The message is larger than 10 MB.")
-    message = BytesParser(policy=policy.default).parsebytes(payload)
+    # Both policies keep a header as it came; ``policy.default`` parses it at every fetch,
+    # and the parser fetches Content-Type a dozen times per part to find the structure, so
+    # the structure is found under ``compat32`` (which fetches the plain text) and the
+    # parts are then read under ``policy.default``.
+    parser = BytesParser(EmailMessage, policy=policy.compat32)
+    message = cast(EmailMessage, parser.parsebytes(payload))
     if not message.keys():
         raise NotUnderstood("The payload has no mail headers.")
+    for part in message.walk():
+        part.policy = policy.default
+        _parse_structure_once(part)
     return message
+
+
+# What finding the text, the HTML and the files reads of each part, many times over.
+_STRUCTURE_HEADERS = ("Content-Type", "Content-Disposition", "Content-Transfer-Encoding")
+
+
+def _parse_structure_once(part: Message) -> None:
+    """Keep a part's structure headers parsed: ``get_body`` and ``iter_attachments`` fetch
+    Content-Type over and over, and a header kept in its parsed form is handed back as it
+    is."""
+    for name in _STRUCTURE_HEADERS:
+        parsed = part.get(name)
+        if parsed is not None:
+            part.replace_header(name, parsed)
 
 
 def _message_id(value: object) -> str:
@@ -328,13 +351,35 @@ def _body(message: EmailMessage, kind: str) -> str:
         return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
 
 
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
+def _unfolded(value: str) -> str:
+    """A header value as it came, on one line; bytes that are not UTF-8 become U+FFFD."""
+    text = "".join(_LINE_BREAK.split(value))
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _inbound(message: EmailMessage) -> Inbound:
+    """One person's message. Only Subject and From go through the header registry (their
+    RFC 2047 words decoded); the rest is read as it came, since parsing every header of a mail
+    cost more than the rest of reading it. ``headers`` holds every header that way (the last
+    of a repeated one): what cxloop looks at there (Auto-Submitted, Precedence, the
+    recipients) needs no decoding."""
+    headers: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for key, value in message.raw_items():
+        text = _unfolded(value)
+        headers[key] = text
+        first.setdefault(key.lower(), text)
     name, sender = parseaddr(str(message.get("From", "")))
     if not sender:
         raise NotUnderstood("The message has no sender (From).")
-    _to_name, recipient = parseaddr(str(message.get("Delivered-To") or message.get("To", "")))
+    _to_name, recipient = parseaddr(first.get("delivered-to") or first.get("to", ""))
     try:
-        sent_at = parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+        sent_at = parsedate_to_datetime(first["date"]) if first.get("date") else None
     except (TypeError, ValueError):
         sent_at = None
     return Inbound(
@@ -345,11 +390,11 @@ def _inbound(message: EmailMessage) -> Inbound:
         subject=" ".join(str(message.get("Subject", "")).split()),
         text=_body(message, "plain"),
         html=_body(message, "html"),
-        provider_message_id=_message_id(message.get("Message-ID")),
-        in_reply_to=_message_id(message.get("In-Reply-To")),
-        references=tuple(_message_id(r) for r in str(message.get("References", "")).split()),
+        provider_message_id=_message_id(first.get("message-id")),
+        in_reply_to=_message_id(first.get("in-reply-to")),
+        references=tuple(_message_id(r) for r in first.get("references", "").split()),
         sent_at=sent_at if sent_at is None or sent_at.tzinfo else None,
-        headers={k: str(v) for k, v in message.items()},
+        headers=headers,
         attachments=_files_of(message),
     )
 
