@@ -195,11 +195,14 @@ def _start(
         team=inbox.team,
         contact=storable(contact)[:320],
         last_message_at=now,
+        # Only a customer's own message starts a conversation (an automatic one never does).
+        last_customer_message_at=now,
         created_at=now,
     )
+    # The clocks are set before the row is written, so it is written once.
+    sla.start_clocks(session, conversation, at=now)
     session.add(conversation)
     session.flush()
-    sla.start_clocks(session, conversation, at=now)
     assignment.route_new(session, conversation)
     return conversation
 

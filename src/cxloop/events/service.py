@@ -251,18 +251,16 @@ def record_activities(session: Session, *, workspace_id: int, activities: list[A
         }
         for a in activities
     ]
-    wanted = [a.message_id for a in activities]
-    before = set(
-        session.scalars(
-            select(Event.message_id).where(
-                Event.workspace_id == workspace_id, one_of(session, Event.message_id, wanted)
-            )
-        )
+    table = table_of(Event)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # A few rows: one statement writes the new ones and names them.
+    written = session.connection().execute(
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
+        .returning(table.c.message_id),
+        rows,
     )
-    fresh = [row for row in rows if row["message_id"] not in before]
-    if fresh:
-        _insert_events(session, workspace_id, fresh, [])
-    return len(fresh)
+    return len(written.all())
 
 
 def _stored_properties(message: Message) -> dict[str, Any]:

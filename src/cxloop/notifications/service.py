@@ -24,7 +24,6 @@ from cxloop.core.pagination import newest_first
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Membership, Notification, User, Workspace
-from cxloop.models.base import table_of
 
 if TYPE_CHECKING:
     from cxloop.text.analytics.service import SpikeNotice
@@ -85,7 +84,19 @@ def team_members(session: Session, *, workspace_id: int, team: str) -> list[User
     return chosen
 
 
-def _members_by_id(session: Session, *, workspace_id: int, user_ids: Iterable[int]) -> list[User]:
+def _told(dedupe_key: str) -> Any:
+    """Whether the member (``User``) already has a notice with ``dedupe_key``."""
+    return (
+        select(Notification.id)
+        .where(Notification.user_id == User.id, Notification.dedupe_key == dedupe_key)
+        .exists()
+    )
+
+
+def _untold_members(
+    session: Session, *, workspace_id: int, user_ids: Iterable[int], dedupe_key: str
+) -> list[User]:
+    """The active members among ``user_ids`` who have no notice with ``dedupe_key`` yet."""
     ids = set(user_ids)
     if not ids:
         return []
@@ -97,6 +108,7 @@ def _members_by_id(session: Session, *, workspace_id: int, user_ids: Iterable[in
                 Membership.workspace_id == workspace_id,
                 User.id.in_(ids),
                 User.is_active.is_(True),
+                ~_told(dedupe_key),
             )
             .order_by(User.id)
         )
@@ -139,29 +151,32 @@ def notify(
     if len(dedupe_key) > MAX_DEDUPE_KEY - 40:
         raise ValueError("dedupe_key is too long")
     if user_ids is not None:
-        users = _members_by_id(session, workspace_id=workspace_id, user_ids=user_ids)
+        fresh = _untold_members(
+            session, workspace_id=workspace_id, user_ids=user_ids, dedupe_key=dedupe_key
+        )
     else:
         users = team_members(session, workspace_id=workspace_id, team=team or "")
-    if not users:
-        return []
-    already = set(
-        session.scalars(
-            select(Notification.user_id).where(
-                Notification.user_id.in_([u.id for u in users]),
-                Notification.dedupe_key == dedupe_key,
+        if not users:
+            return []
+        already = set(
+            session.scalars(
+                select(Notification.user_id).where(
+                    Notification.user_id.in_([u.id for u in users]),
+                    Notification.dedupe_key == dedupe_key,
+                )
             )
         )
-    )
-    fresh = [u for u in users if u.id not in already]
+        fresh = [u for u in users if u.id not in already]
     if not fresh:
         return []
     now = utcnow()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One statement for every member: a concurrent run that wrote the same notice a moment
-    # ago keeps its own (the unique user and dedupe key), and this one is dropped.
-    written = session.execute(
-        insert(table_of(Notification))
+    # One statement for every member, handing back the notices it wrote: a concurrent run
+    # that wrote the same notice a moment ago keeps its own (the unique user and dedupe key),
+    # and this one is dropped.
+    written = session.scalars(
+        insert(Notification)
         .values(
             [
                 {
@@ -177,12 +192,9 @@ def notify(
             ]
         )
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(table_of(Notification).c.id)
+        .returning(Notification)
     )
-    ids = [row[0] for row in written]
-    notices = {
-        n.user_id: n for n in session.scalars(select(Notification).where(Notification.id.in_(ids)))
-    }
+    notices = {n.user_id: n for n in written}
     created = [(user, notices[user.id]) for user in fresh if user.id in notices]
     if email and created:
         _queue_emails(session, workspace_id=workspace_id, notices=created)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from cxloop.core.db import one_of, rowcount
@@ -82,46 +82,30 @@ class IdentityResolver:
         self._loaded |= wanted
         values = {v for _, v in wanted}
         kinds = {k for k, _ in wanted}
-        rows = list(
-            self.session.execute(
-                select(Identity.kind, Identity.value, Identity.customer_id).where(
-                    Identity.workspace_id == self.workspace.id,
-                    one_of(self.session, Identity.kind, kinds),
-                    one_of(self.session, Identity.value, values),
-                )
-            )
+        holding = and_(
+            one_of(self.session, Identity.kind, kinds),
+            one_of(self.session, Identity.value, values),
         )
-        ids = {cid for _, _, cid in rows}
-        customers = (
-            {
-                c.id: c
-                for c in self.session.scalars(
-                    select(Customer).where(
-                        Customer.workspace_id == self.workspace.id,
-                        one_of(self.session, Customer.id, ids),
-                    )
-                )
-            }
-            if ids
-            else {}
+        holders = (
+            select(Identity.customer_id)
+            .where(Identity.workspace_id == self.workspace.id, holding)
+            .correlate(None)  # a list of its own, not tied to the row around it
         )
-        if ids:
-            # Every user id of these profiles, not just those in the batch: a profile that
-            # already names another user is a different person and is never joined.
-            rows.extend(
-                self.session.execute(
-                    select(Identity.kind, Identity.value, Identity.customer_id).where(
-                        Identity.workspace_id == self.workspace.id,
-                        Identity.kind == "user_id",
-                        one_of(self.session, Identity.customer_id, ids),
-                    )
-                )
+        # With these identities, every user id of their profiles, not just those in the
+        # batch: a profile that already names another user is a different person and is
+        # never joined.
+        found = self.session.execute(
+            select(Identity.kind, Identity.value, Customer)
+            .join(Customer, Customer.id == Identity.customer_id)
+            .where(
+                Identity.workspace_id == self.workspace.id,
+                Customer.workspace_id == self.workspace.id,
+                Identity.customer_id.in_(holders),
+                or_(holding, Identity.kind == "user_id"),
             )
-        self._alive.extend(customers.values())
-        for kind, value, cid in rows:
-            customer = customers.get(cid)
-            if customer is None:
-                continue
+        ).all()
+        self._alive.extend({customer.id: customer for _, _, customer in found}.values())
+        for kind, value, customer in found:
             self._held.setdefault(id(customer), set()).add((kind, value))
             if kind in self.unique:
                 current = self._keys.get((kind, value))
