@@ -194,6 +194,7 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "help",
         routers=("cxloop.help.api:router",),
+        pages=("cxloop.web.help.centre:router",),  # public: the help centre, per workspace
         cli=("cxloop.cli.help:kb_app", "cxloop.cli.help:bot_app"),
     ),
     Domain(

@@ -171,24 +171,7 @@ class KnowledgeIndex:
         if not self.docs or not (query_words or gram_terms(question)):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
         shares = self.shares(question)
-        ranking = calibration.ranking
-        combined = sum(ranking[side] * shares[side] for side in SIDES)
-        assert isinstance(combined, np.ndarray)
-        best_doc: dict[int, int] = {}
-        for doc, article in enumerate(self._article_of):
-            held = best_doc.get(int(article))
-            if held is None or combined[doc] > combined[held]:
-                best_doc[int(article)] = doc
-        ranked = sorted(best_doc.values(), key=lambda d: -combined[d])[: max(limit, 2)]
-        hits = [
-            Hit(
-                article=self.docs[d].article,
-                score=float(combined[d]),
-                shares={side: float(shares[side][d]) for side in SIDES},
-                locale=self.docs[d].locale,
-            )
-            for d in ranked
-        ]
+        hits = self._hits(shares, calibration, max(limit, 2))
         top = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
         unique_words = set(query_words)
@@ -210,6 +193,39 @@ class KnowledgeIndex:
         if top.score <= 0:
             return Found(None, 0.0, tuple(hits[1:limit]), features)
         return Found(top, confidence(features, calibration), tuple(hits[1:limit]), features)
+
+    def ranked(
+        self, question: str, *, limit: int = 20, calibration: Calibration | None = None
+    ) -> list[Hit]:
+        """Up to ``limit`` articles that match ``question`` at all, best first, each as its best
+        language version: the order :meth:`search` picks its answer from, for a search page."""
+        calibration = calibration or _calibration()
+        if not self.docs or not (word_terms(question, typos=True) or gram_terms(question)):
+            return []
+        hits = self._hits(self.shares(question), calibration, limit)
+        return [hit for hit in hits if hit.score > 0]
+
+    def _hits(
+        self, shares: dict[str, np.ndarray], calibration: Calibration, limit: int
+    ) -> list[Hit]:
+        """The ``limit`` best articles by their best language version's weighted shares."""
+        combined = sum(calibration.ranking[side] * shares[side] for side in SIDES)
+        assert isinstance(combined, np.ndarray)
+        best_doc: dict[int, int] = {}
+        for doc, article in enumerate(self._article_of):
+            held = best_doc.get(int(article))
+            if held is None or combined[doc] > combined[held]:
+                best_doc[int(article)] = doc
+        ranked = sorted(best_doc.values(), key=lambda d: -combined[d])[:limit]
+        return [
+            Hit(
+                article=self.docs[d].article,
+                score=float(combined[d]),
+                shares={side: float(shares[side][d]) for side in SIDES},
+                locale=self.docs[d].locale,
+            )
+            for d in ranked
+        ]
 
     # --- kept on the disk ---------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Help pages: the public help centre of a workspace's knowledge base."""
