@@ -466,13 +466,15 @@ def inbound_email_receipt(
     token: Annotated[str, FastPath(max_length=200)],
     name: Annotated[str, FastPath(max_length=96)],
     request: Request,
-    session: DbSession,
 ) -> ReceiptOut:
     """What became of a mail this inbox's webhook accepted (its answer's ``id``), for a month."""
-    inbox = service.inbox_for_token(session, token=token)
-    if inbox is None:
-        raise AuthenticationFailed("Unknown inbox token.")
-    receipt = mail_receipt(session, request.app.state.settings, inbox=inbox, name=name)
+    database = database_of(request)
+    with database.read_session() as session:
+        inbox = service.inbox_for_token(session, token=token)
+        if inbox is None:
+            raise AuthenticationFailed("Unknown inbox token.")
+        inbox_id = inbox.id
+    receipt = mail_receipt(database, request.app.state.settings, inbox_id=inbox_id, name=name)
     if receipt is None:
         raise NotFound("This inbox accepted no mail by that id (receipts are kept a month).")
     if receipt == "waiting":

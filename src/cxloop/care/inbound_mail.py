@@ -102,16 +102,22 @@ def take_spooled_mail(database: Database, item: Spooled) -> None:
 
 
 def mail_receipt(
-    session: Session, settings: Settings, *, inbox: CareInbox, name: str
+    database: Database, settings: Settings, *, inbox_id: int, name: str
 ) -> Taken | Literal["waiting"] | None:
-    """What became of the mail ``inbox``'s webhook accepted as ``name``: its outcome once taken
-    in, "waiting" while it is still on the disk, None when there is no such mail."""
-    receipt = session.get(InboundMailReceipt, name)
-    if receipt is not None:
-        if receipt.inbox_id != inbox.id:
-            return None
-        return Taken(cast(Outcome, receipt.status), receipt.conversation_id, receipt.message_id)
-    return "waiting" if spool_of(settings, MAIL_SPOOL).holds(name, label=str(inbox.id)) else None
+    """What became of the mail inbox ``inbox_id``'s webhook accepted as ``name``: its outcome
+    once taken in, "waiting" while it is still on the disk, None when there is no such mail.
+
+    The disk is looked at first and the receipt read after, in a transaction of its own: a mail
+    leaves the disk only once its receipt is committed, so a mail gone from the disk always has
+    a receipt to read (an older snapshot could miss it)."""
+    waiting = spool_of(settings, MAIL_SPOOL).holds(name, label=str(inbox_id))
+    with database.read_session() as session:
+        receipt = session.get(InboundMailReceipt, name)
+        if receipt is not None:
+            if receipt.inbox_id != inbox_id:
+                return None
+            return Taken(cast(Outcome, receipt.status), receipt.conversation_id, receipt.message_id)
+    return "waiting" if waiting else None
 
 
 def forget_old_receipts(session: Session, *, now: datetime | None = None) -> int:

@@ -3,7 +3,7 @@
 What became of each mail the inbound webhook accepted onto the disk: its outcome and
 conversation, kept a month, so a mail is taken in once and its sender can ask.
 
-Revision ID: 20261206_0929_care_inbound_receipts
+Revision ID: 9506e6ca9a3d
 Revises: 22ebfc9112cd
 Create Date: 2026-12-06 09:29:49.459579
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "20261206_0929_care_inbound_receipts"
+revision: str = "9506e6ca9a3d"
 down_revision: str | None = "22ebfc9112cd"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -3,8 +3,8 @@
 The knowledge base: articles with a Korean and an English version each, and every saved
 version of their text.
 
-Revision ID: 20261206_0951_help_knowledge_base
-Revises: 20261206_0929_care_inbound_receipts
+Revision ID: 741ce5e03e72
+Revises: 9506e6ca9a3d
 Create Date: 2026-12-06 09:51:07.794227
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "20261206_0951_help_knowledge_base"
-down_revision: str | None = "20261206_0929_care_inbound_receipts"
+revision: str = "741ce5e03e72"
+down_revision: str | None = "9506e6ca9a3d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,8 +3,8 @@
 Each workspace's bot settings: the confidence under which it hands over, and the article
 categories it always leaves to people.
 
-Revision ID: 20261206_1018_help_bot_settings
-Revises: 20261206_0951_help_knowledge_base
+Revision ID: 5ebb603c48e6
+Revises: 741ce5e03e72
 Create Date: 2026-12-06 10:18:01.397434
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "20261206_1018_help_bot_settings"
-down_revision: str | None = "20261206_0951_help_knowledge_base"
+revision: str = "5ebb603c48e6"
+down_revision: str | None = "741ce5e03e72"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
