@@ -194,7 +194,10 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "help",
         routers=("cxloop.help.api:router",),
-        pages=("cxloop.web.help.centre:router",),  # public: the help centre, per workspace
+        pages=(
+            "cxloop.web.help.centre:router",  # public: the help centre, per workspace
+            "cxloop.web.help.bot_settings:router",  # settings: the help bot and its test console
+        ),
         cli=("cxloop.cli.help:kb_app", "cxloop.cli.help:bot_app"),
     ),
     Domain(

@@ -35,6 +35,7 @@ SECTIONS = (
     ("identity", "workspace:manage"),
     ("audit", "audit:read"),
     ("outbox", "outbox:manage"),
+    ("bot", "care:manage"),  # the help bot: its threshold, topics kept for people, a console
 )
 IDENTITY_KEY_CHOICES = ("email", "phone")
 

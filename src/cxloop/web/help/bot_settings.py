@@ -1,0 +1,209 @@
+"""The help bot's settings page (/settings/bot, owners and admins): how many articles it answers
+from in each language with a link to the public help centre, the form of its threshold and of
+the article categories it always leaves to people (saved through help.settings, which audits the
+change), and a test console that shows what the bot decides for a question — asked in a
+read-only session, so neither the question nor the answer is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cxloop.accounts.access import require
+from cxloop.core.errors import ValidationFailed
+from cxloop.core.http import database_of
+from cxloop.core.i18n import format_number
+from cxloop.help import markup
+from cxloop.help.service import Answer, answer_question
+from cxloop.help.settings import MAX_CATEGORIES, BotSettings, bot_settings, change_bot_settings
+from cxloop.models import HelpArticle, HelpArticleVersion
+from cxloop.models.help import HELP_LOCALES
+from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.care.routing import PostedForm
+from cxloop.web.help.centre import category_label
+from cxloop.web.rendering import redirect, render
+from cxloop.web.session import Page, WebContext, settings_of, verify_csrf
+
+router = APIRouter(
+    prefix="/settings/bot", include_in_schema=False, dependencies=[Depends(verify_csrf)]
+)
+
+# The threshold as the form offers it, in percent: near 0 the bot answers anything, near 100
+# it answers nothing.
+LOWEST, HIGHEST = Decimal(5), Decimal(95)
+MAX_QUESTION = 20_000  # as the bot's API takes
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A question asked in the console and what the bot decided (nothing of it is stored)."""
+
+    question: str
+    locale: str  # "" for the language of the article it finds
+    answer: Answer | None = None
+    passage: Markup = field(default_factory=Markup)  # the answer passage as safe HTML
+
+
+def _percent(fraction: float) -> str:
+    """0.55 → "55", 0.625 → "62.5" (as the form shows and takes it)."""
+    return f"{fraction * 100:.1f}".removesuffix(".0")
+
+
+def _settings_form(current: BotSettings) -> dict[str, Any]:
+    return {
+        "threshold": _percent(current.threshold),
+        "people_categories": list(current.people_categories),
+    }
+
+
+def _knowledge_base(db: Session, workspace_id: int) -> tuple[dict[str, int], list[str]]:
+    """The published articles per language, and every category of the workspace's articles
+    (drafts' too: a topic may be kept for people before its articles are published)."""
+    published = dict.fromkeys(HELP_LOCALES, 0)
+    for locale, count in db.execute(
+        select(HelpArticleVersion.locale, func.count())
+        .join(HelpArticle, HelpArticle.id == HelpArticleVersion.article_id)
+        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.status == "published")
+        .group_by(HelpArticleVersion.locale)
+    ).tuples():
+        published[locale] = count
+    categories = db.scalars(
+        select(HelpArticle.category)
+        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.category != "")
+        .distinct()
+    )
+    return published, sorted(categories)
+
+
+def _page(
+    page: WebContext,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str = "",
+    trial: Trial | None = None,
+    console_error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    workspace = page.workspace
+    current = bot_settings(page.db, workspace_id=workspace.id)
+    published, categories = _knowledge_base(page.db, workspace.id)
+    shown = form or _settings_form(current)
+    # A category kept for people whose articles are gone stays on the form until unticked.
+    offered = sorted({*categories, *current.people_categories, *shown["people_categories"]})
+    centre = f"/help/{quote(workspace.slug, safe='')}"
+    return render(
+        page.request,
+        "help/bot_settings.html",
+        page=page,
+        section="settings",
+        settings_section="bot",
+        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        status=status,
+        published=published,
+        centre_url=centre,
+        article_url=lambda external_id: f"{centre}/articles/{quote(external_id, safe='')}",
+        category_name=lambda slug: category_label(page.locale, slug),
+        form=shown,
+        categories=offered,
+        lowest=LOWEST,
+        highest=HIGHEST,
+        error=error,
+        trial=trial or Trial(question="", locale=""),
+        console_error=console_error,
+        max_question=MAX_QUESTION,
+        help_locales=HELP_LOCALES,
+        threshold=_percent(current.threshold),
+    )
+
+
+@router.get("")
+def bot_page(page: Page) -> Response:
+    """The knowledge base in numbers, the bot's settings and its test console."""
+    require(page.principal, "care:manage")
+    return _page(page)
+
+
+def _threshold(typed: str) -> float:
+    """A percentage as typed ("55", "62.5", "55%") as the bot's confidence (0.55)."""
+    problem = ValidationFailed(
+        f"The threshold is a percentage from {LOWEST} to {HIGHEST}.",
+        errors=[{"field": "threshold", "message": "not a percentage in range"}],
+    )
+    try:
+        percent = Decimal(typed.removesuffix("%").strip().replace(",", "."))
+    except InvalidOperation:
+        raise problem from None
+    if not percent.is_finite() or not LOWEST <= percent <= HIGHEST:
+        raise problem
+    return float(percent / 100)
+
+
+def _refusal(page: WebContext, exc: ValidationFailed) -> str:
+    """A refusal of the form in the user's language (the service speaks English)."""
+    fields = {problem.get("field") for problem in exc.errors}
+    if "people_categories" in fields:
+        return page.t("bot_settings.err_categories", n=MAX_CATEGORIES)
+    if "threshold" in fields:
+        return page.t("bot_settings.err_threshold", low=LOWEST, high=HIGHEST)
+    return exc.detail
+
+
+@router.post("")
+def save_settings(page: Page, form: PostedForm) -> Response:
+    """Store the threshold and the categories kept for people."""
+    require(page.principal, "care:manage")
+    value = form.get("threshold")
+    typed_threshold = value.strip()[:20] if isinstance(value, str) else ""
+    typed_categories = [
+        c for c in form.getlist("people_categories") if isinstance(c, str) and c.strip()
+    ][: MAX_CATEGORIES + 1]  # one over the limit is enough for the service to refuse
+    typed = {"threshold": typed_threshold, "people_categories": typed_categories}
+    try:
+        threshold = _threshold(typed_threshold)
+        with page.db.begin_nested():
+            change_bot_settings(
+                page.db,
+                principal=page.principal,
+                threshold=threshold,
+                people_categories=typed_categories,
+            )
+    except ValidationFailed as exc:
+        return _page(page, form=typed, error=_refusal(page, exc), status=422)
+    page.flash("success", "bot_settings.saved")
+    return redirect("/settings/bot")
+
+
+@router.post("/ask")
+def ask(page: Page, form: PostedForm) -> Response:
+    """What the bot decides for the question typed, shown on the page (nothing is stored)."""
+    require(page.principal, "care:manage")
+    value, chosen = form.get("question"), form.get("locale")
+    question = value if isinstance(value, str) else ""
+    locale = chosen if isinstance(chosen, str) and chosen in HELP_LOCALES else ""
+    if len(question) > MAX_QUESTION:
+        return _page(
+            page,
+            trial=Trial(question=question[:MAX_QUESTION], locale=locale),
+            console_error=page.t(
+                "bot_settings.err_question_long", n=format_number(MAX_QUESTION, page.locale)
+            ),
+            status=422,
+        )
+    with database_of(page.request).read_session() as session:
+        answer = answer_question(
+            session,
+            settings_of(page.request),
+            workspace_id=page.workspace.id,
+            text=question,
+            locale=locale or None,
+        )
+    passage = Markup(markup.article_html(answer.passage))  # noqa: S704 (sanitised by nh3)
+    return _page(page, trial=Trial(question, locale, answer, passage))
