@@ -173,7 +173,7 @@ def import_articles(
 
 class BotSettingsIn(BaseModel):
     threshold: float | None = Field(
-        default=None, gt=0, lt=1, description="Hand over under this confidence"
+        default=None, ge=0.05, le=0.95, description="Hand over under this confidence"
     )
     people_categories: list[str] | None = Field(
         default=None, max_length=50, description="Article categories always left to people"

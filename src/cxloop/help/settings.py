@@ -1,19 +1,24 @@
 """A workspace's bot settings: the threshold under which it hands over and the categories it
-always leaves to people; defaults until an admin changes them (audited)."""
+always leaves to people; defaults until an admin changes them (audited). And what the settings
+page summarises of the knowledge base."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.errors import ValidationFailed
 from cxloop.help.bot import DEFAULT_THRESHOLD
-from cxloop.models import HelpBotSettings
+from cxloop.models import HelpArticle, HelpArticleVersion, HelpBotSettings
+from cxloop.models.help import HELP_LOCALES
 
 MAX_CATEGORIES = 50
+# Near 0 the bot would answer anything, near 1 nothing.
+LOWEST_THRESHOLD, HIGHEST_THRESHOLD = 0.05, 0.95
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,10 @@ def change_bot_settings(
     people_categories: list[str] | None = None,
 ) -> BotSettings:
     """Change what is given; the rest stays."""
-    if threshold is not None and not 0.0 < threshold < 1.0:
+    if threshold is not None and not LOWEST_THRESHOLD <= threshold <= HIGHEST_THRESHOLD:
         raise ValidationFailed(
-            "The threshold is a confidence between 0 and 1.",
-            errors=[{"field": "threshold", "message": "between 0 and 1"}],
+            f"The threshold is a confidence from {LOWEST_THRESHOLD} to {HIGHEST_THRESHOLD}.",
+            errors=[{"field": "threshold", "message": "from 0.05 to 0.95"}],
         )
     if people_categories is not None:
         people_categories = sorted({c.strip() for c in people_categories if c.strip()})
@@ -69,3 +74,25 @@ def change_bot_settings(
         detail={"threshold": row.threshold, "people_categories": list(row.people_categories)},
     )
     return BotSettings(row.threshold, tuple(row.people_categories))
+
+
+def knowledge_base_summary(
+    session: Session, *, workspace_id: int
+) -> tuple[dict[str, int], list[str]]:
+    """The published articles per language, and every category of the workspace's articles
+    (drafts' too: a topic may be kept for people before its articles are published)."""
+    published = dict.fromkeys(HELP_LOCALES, 0)
+    rows = session.execute(
+        select(HelpArticleVersion.locale, func.count())
+        .join(HelpArticle, HelpArticle.id == HelpArticleVersion.article_id)
+        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.status == "published")
+        .group_by(HelpArticleVersion.locale)
+    )
+    for locale, count in rows:
+        published[locale] = count
+    categories = session.scalars(
+        select(HelpArticle.category)
+        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.category != "")
+        .distinct()
+    )
+    return published, sorted(categories)

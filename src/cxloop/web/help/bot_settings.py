@@ -14,8 +14,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import require
 from cxloop.core.errors import ValidationFailed
@@ -23,8 +21,15 @@ from cxloop.core.http import database_of
 from cxloop.core.i18n import format_number
 from cxloop.help import markup
 from cxloop.help.service import Answer, answer_question
-from cxloop.help.settings import MAX_CATEGORIES, BotSettings, bot_settings, change_bot_settings
-from cxloop.models import HelpArticle, HelpArticleVersion
+from cxloop.help.settings import (
+    HIGHEST_THRESHOLD,
+    LOWEST_THRESHOLD,
+    MAX_CATEGORIES,
+    BotSettings,
+    bot_settings,
+    change_bot_settings,
+    knowledge_base_summary,
+)
 from cxloop.models.help import HELP_LOCALES
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.care.routing import PostedForm
@@ -38,7 +43,7 @@ router = APIRouter(
 
 # The threshold as the form offers it, in percent: near 0 the bot answers anything, near 100
 # it answers nothing.
-LOWEST, HIGHEST = Decimal(5), Decimal(95)
+LOWEST, HIGHEST = Decimal(LOWEST_THRESHOLD * 100), Decimal(HIGHEST_THRESHOLD * 100)
 MAX_QUESTION = 20_000  # as the bot's API takes
 
 
@@ -64,25 +69,6 @@ def _settings_form(current: BotSettings) -> dict[str, Any]:
     }
 
 
-def _knowledge_base(db: Session, workspace_id: int) -> tuple[dict[str, int], list[str]]:
-    """The published articles per language, and every category of the workspace's articles
-    (drafts' too: a topic may be kept for people before its articles are published)."""
-    published = dict.fromkeys(HELP_LOCALES, 0)
-    for locale, count in db.execute(
-        select(HelpArticleVersion.locale, func.count())
-        .join(HelpArticle, HelpArticle.id == HelpArticleVersion.article_id)
-        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.status == "published")
-        .group_by(HelpArticleVersion.locale)
-    ).tuples():
-        published[locale] = count
-    categories = db.scalars(
-        select(HelpArticle.category)
-        .where(HelpArticle.workspace_id == workspace_id, HelpArticle.category != "")
-        .distinct()
-    )
-    return published, sorted(categories)
-
-
 def _page(
     page: WebContext,
     *,
@@ -94,7 +80,7 @@ def _page(
 ) -> HTMLResponse:
     workspace = page.workspace
     current = bot_settings(page.db, workspace_id=workspace.id)
-    published, categories = _knowledge_base(page.db, workspace.id)
+    published, categories = knowledge_base_summary(page.db, workspace_id=workspace.id)
     shown = form or _settings_form(current)
     # A category kept for people whose articles are gone stays on the form until unticked.
     offered = sorted({*categories, *current.people_categories, *shown["people_categories"]})
