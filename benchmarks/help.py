@@ -43,10 +43,11 @@ from _common import load_summary, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
+DATA = ROOT / "tests/data/help"
 SETS = {
-    "shop": (ROOT / "src/cxloop/demo/help/shop_kb.jsonl", ROOT / "tests/data/help/shop_questions.jsonl"),
-    "telecom": (ROOT / "tests/data/help/telecom_kb.jsonl", ROOT / "tests/data/help/telecom_questions.jsonl"),
-}  # fmt: skip
+    "shop": (ROOT / "src/cxloop/demo/help/shop_kb.jsonl", DATA / "shop_questions.jsonl"),
+    "telecom": (DATA / "telecom_kb.jsonl", DATA / "telecom_questions.jsonl"),
+}
 TUNING = ROOT / "benchmarks/data/help_tuning/travel_kb.jsonl"
 GOAL_TOP1, GOAL_COVERAGE, GOAL_HANDOFF = 0.90, 0.80, 0.80
 GOAL_P95_MS, GOAL_BUILD_S = 50.0, 10.0
@@ -152,9 +153,7 @@ def quality(name: str, folder: Path) -> dict[str, Any]:
         ),
         "reasons": reasons,
         "curve": [at(t / 20) for t in range(0, 20)],
-        "baseline_whitespace_bm25_top1": round(
-            whitespace_top1(read_jsonl(kb_path), questions), 4
-        ),
+        "baseline_whitespace_bm25_top1": round(whitespace_top1(read_jsonl(kb_path), questions), 4),
     }
 
 
