@@ -41,6 +41,8 @@ from typing import Any
 import bm25s
 from _common import load_summary, percentile
 
+from cxloop.help.calibrate import docs_of, read_jsonl
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = ROOT / "tests/data/help"
@@ -52,10 +54,6 @@ TUNING = ROOT / "benchmarks/data/help_tuning/travel_kb.jsonl"
 GOAL_TOP1, GOAL_COVERAGE, GOAL_HANDOFF = 0.90, 0.80, 0.80
 GOAL_P95_MS, GOAL_BUILD_S = 50.0, 10.0
 ARTICLES = 1_000
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def fresh_database(folder: Path) -> Any:
@@ -183,7 +181,7 @@ def thousand_articles(seed: int) -> list[dict[str, Any]]:
 
 def speed(folder: Path, seed: int) -> dict[str, Any]:
     from cxloop.help import kb as help_kb
-    from cxloop.help.retrieval import Doc, KnowledgeIndex
+    from cxloop.help.retrieval import KnowledgeIndex
     from cxloop.help.service import answer_question
     from cxloop.help.terms import word_terms
 
@@ -195,10 +193,7 @@ def speed(folder: Path, seed: int) -> dict[str, Any]:
             session, workspace_id=workspace_id, lines=[json.dumps(r) for r in rows]
         )
     word_terms("준비")  # Kiwi loaded before anything is timed
-    docs = [
-        Doc(r["external_id"], r["locale"], r["title"], r["body"], tuple(r.get("tags") or ()))
-        for r in rows
-    ]
+    docs = docs_of(rows)
     t0 = time.perf_counter()
     KnowledgeIndex(docs)
     build_seconds = time.perf_counter() - t0

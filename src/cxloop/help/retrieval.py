@@ -96,6 +96,12 @@ class _Side:
         return scores / most
 
 
+def _question_terms(question: str) -> tuple[list[str], list[str]]:
+    """A question's word terms (read with Kiwi's typo model when it looks odd) and n-grams,
+    analysed once per question."""
+    return word_terms(question, typos=True), gram_terms(question)
+
+
 def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
     """Each index's terms of every document (the word terms analysed in one batch)."""
     titles = [" \n".join([d.title, *d.tags]) for d in docs]
@@ -155,7 +161,9 @@ class KnowledgeIndex:
 
     def shares(self, question: str) -> dict[str, np.ndarray]:
         """Per index, each document's share of the question."""
-        words, grams = word_terms(question, typos=True), gram_terms(question)
+        return self._shares(*_question_terms(question))
+
+    def _shares(self, words: list[str], grams: list[str]) -> dict[str, np.ndarray]:
         return {
             side: self.sides[side].shares(words if side.endswith("words") else grams)
             for side in SIDES
@@ -167,22 +175,19 @@ class KnowledgeIndex:
         """The best article for ``question``, the runners-up, and the confidence (by the
         shipped calibration unless one is given, as when fitting one)."""
         calibration = calibration or _calibration()
-        query_words = word_terms(question, typos=True)
-        if not self.docs or not (query_words or gram_terms(question)):
+        query_words, query_grams = _question_terms(question)
+        if not self.docs or not (query_words or query_grams):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
-        shares = self.shares(question)
-        hits = self._hits(shares, calibration, max(limit, 2))
+        hits = self._hits(self._shares(query_words, query_grams), calibration, max(limit, 2))
         top = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
         unique_words = set(query_words)
-        vocabulary = (self.sides["title_words"].df, self.sides["body_words"].df)
         features = {
             "score": top.score,
             "lead": (top.score - second) / top.score if top.score > 0 else 0.0,
             # the share of the question's words no article uses: what it asks about is not here
             "unknown": (
-                sum(1 for t in unique_words if not any(t in v for v in vocabulary))
-                / len(unique_words)
+                sum(1 for t in unique_words if t not in self.article_df) / len(unique_words)
                 if unique_words
                 else 1.0
             ),
@@ -200,9 +205,10 @@ class KnowledgeIndex:
         """Up to ``limit`` articles that match ``question`` at all, best first, each as its best
         language version: the order :meth:`search` picks its answer from, for a search page."""
         calibration = calibration or _calibration()
-        if not self.docs or not (word_terms(question, typos=True) or gram_terms(question)):
+        words, grams = _question_terms(question)
+        if not self.docs or not (words or grams):
             return []
-        hits = self._hits(self.shares(question), calibration, limit)
+        hits = self._hits(self._shares(words, grams), calibration, limit)
         return [hit for hit in hits if hit.score > 0]
 
     def _hits(
