@@ -190,7 +190,8 @@ def _start(
         inbox_id=inbox.id,
         customer_id=customer.id if customer is not None else None,
         channel=inbox.channel,
-        status="open",
+        # With the bot first, the team's clocks and routing wait for its handover.
+        status="bot" if inbox.bot_answers_first else "open",
         subject=storable(" ".join(subject.split()))[:300],
         team=inbox.team,
         contact=storable(contact)[:320],
@@ -199,6 +200,10 @@ def _start(
         last_customer_message_at=now,
         created_at=now,
     )
+    if conversation.status == "bot":
+        session.add(conversation)
+        session.flush()
+        return conversation
     # The clocks are set before the row is written, so it is written once.
     sla.start_clocks(session, conversation, at=now)
     session.add(conversation)

@@ -37,7 +37,9 @@ from cxloop.models.help import (
     HelpArticle,
     HelpArticleRevision,
     HelpArticleVersion,
+    HelpArticleVote,
     HelpBotSettings,
+    HelpBotTurn,
 )
 from cxloop.models.text import (
     TextAnalysis,
@@ -86,7 +88,9 @@ __all__ = [
     "HelpArticle",
     "HelpArticleRevision",
     "HelpArticleVersion",
+    "HelpArticleVote",
     "HelpBotSettings",
+    "HelpBotTurn",
     "Identity",
     "Improvement",
     "ImprovementLink",

@@ -45,6 +45,9 @@ class CareInbox(Timestamped, Base):
     csat_survey_id: Mapped[int | None] = mapped_column(
         ForeignKey("surveys.id", ondelete="SET NULL")
     )
+    # The help bot answers a new conversation first (status "bot"): no SLA clock runs and
+    # nobody is assigned until it hands the conversation over to the team.
+    bot_answers_first: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class CareTeamHours(Base):

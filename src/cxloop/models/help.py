@@ -79,4 +79,65 @@ class HelpBotSettings(Base):
     )
     threshold: Mapped[float] = mapped_column(default=0.55)
     people_categories: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    # How it speaks: "haeyo" (해요체) or "hamnida" (합니다체), and what it says first in a new
+    # conversation ("" for the default greeting of its tone).
+    tone: Mapped[str] = mapped_column(String(8), default="haeyo", server_default="haeyo")
+    greeting: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The team a handover goes to by the category of the article it tried ("" the inbox's).
+    category_teams: Mapped[dict[str, str]] = mapped_column(
+        PortableJSON, default=dict, server_default="{}"
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class HelpBotTurn(Base):
+    """What the bot did with one customer message in a conversation: answered with an article
+    (and the reply it wrote), or handed over to the team, and why. One per message, so a
+    message the bus delivers again is not answered twice."""
+
+    __tablename__ = "help_bot_turns"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index("ix_help_bot_turns_workspace_created", "workspace_id", "created_at"),
+        Index("ix_help_bot_turns_conversation", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    # answered, thanked, or why it handed over (asked_for_person, upset, people_topic,
+    # not_sure, no_match, two_failed)
+    reason: Mapped[str] = mapped_column(String(24))
+    handoff: Mapped[bool] = mapped_column(default=False)
+    article: Mapped[str | None] = mapped_column(String(128))  # answered with, or tried
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    tried: Mapped[list[str]] = mapped_column(PortableJSON, default=list)  # runners-up too
+    team: Mapped[str] = mapped_column(String(64), default="")  # handed to
+    reply_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HelpArticleVote(Base):
+    """"Was this helpful?" on one article, once per voter (a hash of the help centre's
+    anonymous visitor id, or of a conversation's customer)."""
+
+    __tablename__ = "help_article_votes"
+    __table_args__ = (
+        UniqueConstraint("article_id", "voter"),
+        Index("ix_help_article_votes_workspace_created", "workspace_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("help_articles.id", ondelete="CASCADE"))
+    locale: Mapped[str] = mapped_column(String(8))
+    helpful: Mapped[bool]
+    voter: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), default="web")  # web (help centre), chat…
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
