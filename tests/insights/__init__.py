@@ -1,0 +1,1 @@
+"""Tests of insights: CLV models and RFM cells."""
