@@ -28,12 +28,18 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from cxloop.help.terms import gram_terms, word_terms, word_terms_many
+from cxloop.help.terms import QuestionWords, gram_terms, question_words, word_terms_many
 
 K1, B = 1.2, 0.75
 # The four indexes: word terms and n-grams, of the title with the tags, and of the body.
 SIDES = ("title_words", "body_words", "title_grams", "body_grams")
-FEATURES = ("score", "lead", "unknown", "uncovered", "rarest_missing", "terms", *SIDES)
+# What an article's score weighs: its best version's four shares, and the share of the
+# question's words (by IDF over articles) the article uses anywhere.
+RANKING = (*SIDES, "covered")
+FEATURES = (
+    "score", "lead", "gap", "agree", "unknown", "unexplained", "uncovered", "rarest_missing",
+    "grams_uncovered", "terms", *SIDES,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,24 +88,41 @@ class _Side:
         df = self.df.get(term, 0)
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
-    def shares(self, query: list[str]) -> np.ndarray:
-        """Per document: its BM25 score over the most the query could score."""
-        unique = list(dict.fromkeys(query))
-        if not unique or self.bm25 is None:
-            return np.zeros(self.n)
-        # bm25s sums a term once per occurrence in the query: ask with each term once.
-        known = [t for t in unique if t in self.df]
-        most = sum(self.idf(t) for t in unique)
-        if not known or most <= 0:
-            return np.zeros(self.n)
-        scores = np.asarray(self.bm25.get_scores(known), dtype=float)
-        return scores / most
+    def shares(self, query: dict[str, float]) -> np.ndarray:
+        """Per document: its BM25 score over the most the query could score, each term
+        counted once with its weight."""
+        out = np.zeros(self.n)
+        most = sum(weight * self.idf(term) for term, weight in query.items())
+        if self.bm25 is None or most <= 0:
+            return out
+        scores, vocab = self.bm25.scores, self.bm25.vocab_dict
+        data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
+        for term, weight in query.items():
+            column = vocab.get(term) if term in self.df else None
+            if column is not None:
+                start, end = indptr[column], indptr[column + 1]
+                out[indices[start:end]] += weight * data[start:end]
+        return out / most
 
 
-def _question_terms(question: str) -> tuple[list[str], list[str]]:
-    """A question's word terms (read with Kiwi's typo model when it looks odd) and n-grams,
-    analysed once per question."""
-    return word_terms(question, typos=True), gram_terms(question)
+def _held(side: _Side, terms: dict[str, float], docs: np.ndarray) -> set[str]:
+    """Which of ``terms`` any of ``docs`` holds in ``side``'s index."""
+    if side.bm25 is None:
+        return set()
+    scores, vocab = side.bm25.scores, side.bm25.vocab_dict
+    indices, indptr = scores["indices"], scores["indptr"]
+    held = set()
+    for term in terms:
+        column = vocab.get(term) if term in side.df else None
+        if column is not None and np.isin(indices[indptr[column] : indptr[column + 1]], docs).any():
+            held.add(term)
+    return held
+
+
+def _question_terms(question: str) -> tuple[QuestionWords, dict[str, float]]:
+    """A question's weighted word terms (read with Kiwi's typo model when it looks odd) and
+    n-grams, analysed once per question."""
+    return question_words(question), dict.fromkeys(gram_terms(question), 1.0)
 
 
 def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
@@ -130,9 +153,17 @@ class KnowledgeIndex:
         for doc, title, body in zip(self.docs, titles, bodies, strict=True):
             words.setdefault(doc.article, set()).update(title, body)
         self.article_words = {article: frozenset(w) for article, w in words.items()}
+        self._count_articles_words()
+
+    def _count_articles_words(self) -> None:
         self.article_df: Counter[str] = Counter()
-        for held in self.article_words.values():
+        held_by: dict[str, list[int]] = {}
+        position = {article: i for i, article in enumerate(self.articles)}
+        for article, held in self.article_words.items():
             self.article_df.update(held)
+            for word in held:
+                held_by.setdefault(word, []).append(position[article])
+        self._held_by = {word: np.array(at, dtype=int) for word, at in held_by.items()}
 
     def _article_idf(self, term: str) -> float:
         n = len(self.article_words)
@@ -144,30 +175,42 @@ class KnowledgeIndex:
         position = {article: i for i, article in enumerate(self.articles)}
         self._article_of = np.array([position[d.article] for d in self.docs], dtype=int)
 
-    def _missing(self, words: set[str], article: str) -> dict[str, float]:
-        """How much of the question the best article leaves out: the IDF share of the
-        question's words it does not use, and the rarest such word's IDF (a specific word the
-        article never mentions, as in a question next to it, not about it)."""
-        if not words:
-            return {"uncovered": 1.0, "rarest_missing": 1.0}
+    def _covered(self, words: dict[str, float]) -> np.ndarray:
+        """Per article: the share of the question's words (weighted, by IDF over articles) it
+        uses anywhere in any version; a word no article uses counts as the rarest."""
+        covered = np.zeros(len(self.articles))
+        weight = {t: w * self._article_idf(t) for t, w in words.items()}
+        total = sum(weight.values())
+        if total <= 0:
+            return covered
+        for term, w in weight.items():
+            held = self._held_by.get(term)
+            if held is not None:
+                covered[held] += w
+        return covered / total
+
+    def _rarest_missing(self, words: dict[str, float], article: str) -> float:
+        """The IDF of the rarest of the question's own words the article never uses (a
+        specific word the article never mentions, as in a question next to it, not about it),
+        over the most an IDF can be."""
         held = self.article_words.get(article, frozenset())
-        weight = {t: self._article_idf(t) for t in words}
         top = math.log(1 + (len(self.article_words) + 0.5) / 0.5)
-        missing = [w for t, w in weight.items() if t not in held]
-        return {
-            "uncovered": sum(missing) / sum(weight.values()),
-            "rarest_missing": max(missing, default=0.0) / top,
-        }
+        missing = [self._article_idf(t) for t, w in words.items() if w >= 1 and t not in held]
+        return max(missing, default=0.0) / top if words else 1.0
 
     def shares(self, question: str) -> dict[str, np.ndarray]:
-        """Per index, each document's share of the question."""
-        return self._shares(*_question_terms(question))
+        """Per index, each document's share of the question, and each document's article's
+        share of the question's words (``covered``)."""
+        words, grams = _question_terms(question)
+        return self._shares(words.weights, grams)
 
-    def _shares(self, words: list[str], grams: list[str]) -> dict[str, np.ndarray]:
-        return {
+    def _shares(self, words: dict[str, float], grams: dict[str, float]) -> dict[str, np.ndarray]:
+        out = {
             side: self.sides[side].shares(words if side.endswith("words") else grams)
             for side in SIDES
         }
+        out["covered"] = self._covered(words)[self._article_of]
+        return out
 
     def search(
         self, question: str, *, limit: int = 3, calibration: Calibration | None = None
@@ -175,29 +218,67 @@ class KnowledgeIndex:
         """The best article for ``question``, the runners-up, and the confidence (by the
         shipped calibration unless one is given, as when fitting one)."""
         calibration = calibration or _calibration()
-        query_words, query_grams = _question_terms(question)
-        if not self.docs or not (query_words or query_grams):
+        question_words, grams = _question_terms(question)
+        words = question_words.weights
+        if not self.docs or not (words or grams):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
-        hits = self._hits(self._shares(query_words, query_grams), calibration, max(limit, 2))
+        shares = self._shares(words, grams)
+        hits = self._hits(shares, calibration, max(limit, 2))
         top = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
-        unique_words = set(query_words)
         features = {
             "score": top.score,
             "lead": (top.score - second) / top.score if top.score > 0 else 0.0,
+            "gap": top.score - second,
+            "agree": float(self._agree(shares, calibration)),
             # the share of the question's words no article uses: what it asks about is not here
             "unknown": (
-                sum(1 for t in unique_words if t not in self.article_df) / len(unique_words)
-                if unique_words
+                sum(w for t, w in words.items() if t not in self.article_df) / sum(words.values())
+                if words
                 else 1.0
             ),
-            **self._missing(unique_words, top.article),
-            "terms": math.log1p(len(unique_words)),
-            **top.shares,
+            "unexplained": math.log1p(self._unexplained(question_words)),
+            "uncovered": 1.0 - top.shares["covered"] if words else 1.0,
+            "grams_uncovered": self._grams_uncovered(grams, top.article),
+            "rarest_missing": self._rarest_missing(words, top.article),
+            "terms": math.log1p(sum(1 for w in words.values() if w >= 1)),
+            **{side: top.shares[side] for side in SIDES},
         }
         if top.score <= 0:
             return Found(None, 0.0, tuple(hits[1:limit]), features)
         return Found(top, confidence(features, calibration), tuple(hits[1:limit]), features)
+
+    def _unexplained(self, words: QuestionWords) -> int:
+        """How many nouns of the question neither any article nor the lexicon's reading of them
+        knows: what it asks about is likely not in this knowledge base."""
+        return sum(
+            1
+            for term, kind in words.own.items()
+            if kind == "noun"
+            and term not in self.article_df
+            and not any(t in self.article_df for t in words.readings[term])
+        )
+
+    def _grams_uncovered(self, grams: dict[str, float], article: str) -> float:
+        """The IDF share of the question's n-grams that no version of ``article`` holds."""
+        if not grams:
+            return 1.0
+        docs = np.flatnonzero(self._article_of == self.articles.index(article))
+        held = _held(self.sides["title_grams"], grams, docs)
+        held |= _held(self.sides["body_grams"], grams, docs)
+        body = self.sides["body_grams"]
+        weight = {g: body.idf(g) for g in grams}
+        return sum(w for g, w in weight.items() if g not in held) / sum(weight.values())
+
+    def _agree(self, shares: dict[str, np.ndarray], calibration: Calibration) -> bool:
+        """Whether the word indexes and the n-gram indexes alone pick the same article."""
+        ranking = calibration.ranking
+        by_words = sum(ranking[s] * shares[s] for s in ("title_words", "body_words"))
+        by_grams = sum(ranking[s] * shares[s] for s in ("title_grams", "body_grams"))
+        assert isinstance(by_words, np.ndarray) and isinstance(by_grams, np.ndarray)
+        return bool(
+            self._article_of[int(by_words.argmax())] == self._article_of[int(by_grams.argmax())]
+        )
 
     def ranked(
         self, question: str, *, limit: int = 20, calibration: Calibration | None = None
@@ -206,17 +287,19 @@ class KnowledgeIndex:
         language version: the order :meth:`search` picks its answer from, for a search page."""
         calibration = calibration or _calibration()
         words, grams = _question_terms(question)
-        if not self.docs or not (words or grams):
+        if not self.docs or not (words.weights or grams):
             return []
-        hits = self._hits(self._shares(words, grams), calibration, limit)
+        hits = self._hits(self._shares(words.weights, grams), calibration, limit)
         return [hit for hit in hits if hit.score > 0]
 
     def _hits(
         self, shares: dict[str, np.ndarray], calibration: Calibration, limit: int
     ) -> list[Hit]:
         """The ``limit`` best articles by their best language version's weighted shares."""
-        combined = sum(calibration.ranking[side] * shares[side] for side in SIDES)
+        combined = sum(calibration.ranking[name] * shares[name] for name in RANKING)
         assert isinstance(combined, np.ndarray)
+        if not any(shares[side].any() for side in SIDES):
+            combined = np.zeros(len(self.docs))  # covering only words no index holds is nothing
         best_doc: dict[int, int] = {}
         for doc, article in enumerate(self._article_of):
             held = best_doc.get(int(article))
@@ -227,7 +310,7 @@ class KnowledgeIndex:
             Hit(
                 article=self.docs[d].article,
                 score=float(combined[d]),
-                shares={side: float(shares[side][d]) for side in SIDES},
+                shares={name: float(shares[name][d]) for name in RANKING},
                 locale=self.docs[d].locale,
             )
             for d in ranked
@@ -263,9 +346,7 @@ class KnowledgeIndex:
         ]
         index._place()
         index.article_words = {a: frozenset(w) for a, w in terms["article_words"].items()}
-        index.article_df = Counter()
-        for held in index.article_words.values():
-            index.article_df.update(held)
+        index._count_articles_words()
         index.sides = {}
         for name in SIDES:
             side = _Side.__new__(_Side)
@@ -278,7 +359,7 @@ class KnowledgeIndex:
 
 @dataclass(frozen=True)
 class Calibration:
-    ranking: dict[str, float]  # each index's weight in an article's score
+    ranking: dict[str, float]  # the weight of each of RANKING in an article's score
     weights: dict[str, float]  # the confidence's logistic weights of FEATURES
     intercept: float
 
@@ -290,7 +371,7 @@ CALIBRATION = Path(__file__).parent / "calibration.json"
 def _calibration() -> Calibration:
     data = json.loads(CALIBRATION.read_text("utf-8"))
     return Calibration(
-        ranking={side: float(data["ranking"].get(side, 0.0)) for side in SIDES},
+        ranking={name: float(data["ranking"].get(name, 0.0)) for name in RANKING},
         weights={name: float(data["weights"].get(name, 0.0)) for name in FEATURES},
         intercept=float(data["intercept"]),
     )
