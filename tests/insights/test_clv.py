@@ -62,7 +62,12 @@ def test_purchases_on_one_day_count_once_with_their_values_summed() -> None:
     value = np.array([7.0, 10.0, 5.0, 20.0, 4.0, 3.0])
 
     summary = clv.summarise_transactions(customer, day, value, observation_end="2024-01-15")
+    history = clv.history_from_transactions(customer, day, value, observation_end="2024-01-15")
 
+    assert history.orders.tolist() == [4, 2]
+    assert history.purchase_days.tolist() == [2, 1]
+    assert history.revenue.tolist() == [39.0, 10.0]
+    assert history.days_since_last_purchase.tolist() == [7, 10]
     assert summary.customer.tolist() == ["a", "b"]
     assert summary.frequency.tolist() == [1, 0]
     assert summary.recency.tolist() == pytest.approx([1.0, 0.0])

@@ -60,20 +60,58 @@ class CustomerSummary:
         return int(self.customer.shape[0])
 
 
-def summarise_transactions(
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """Each customer's purchase days up to the end of observation.
+
+    Days are numbered from 1970-01-01 in the calendar that decides what one day is (the
+    workspace's time zone); ``end_day`` is the last day observed, included.
+    """
+
+    customer: npt.NDArray[np.generic]
+    first_day: IntArray
+    last_day: IntArray
+    purchase_days: IntArray
+    orders: IntArray
+    revenue: FloatArray
+    first_day_revenue: FloatArray
+    end_day: int
+
+    def __len__(self) -> int:
+        return int(self.customer.shape[0])
+
+    @property
+    def days_since_last_purchase(self) -> IntArray:
+        """Recency in days as RFM reads it: 0 for a purchase on the end day."""
+        return np.asarray(self.end_day - self.last_day, dtype=np.int64)
+
+    def summary(self, unit_days: float = DAYS_PER_WEEK) -> CustomerSummary:
+        """Frequency, recency, age and mean repeat-day value (the models' summary)."""
+        frequency = (self.purchase_days - 1).astype(np.int64)
+        repeat_value = self.revenue - self.first_day_revenue
+        monetary = np.zeros(frequency.shape, dtype=np.float64)
+        np.divide(repeat_value, frequency, out=monetary, where=frequency > 0)
+        return CustomerSummary(
+            customer=self.customer,
+            frequency=frequency,
+            recency=((self.last_day - self.first_day) / unit_days).astype(np.float64),
+            age=((self.end_day - self.first_day) / unit_days).astype(np.float64),
+            monetary=monetary,
+            unit_days=unit_days,
+        )
+
+
+def history_from_transactions(
     customer: npt.ArrayLike,
     day: npt.ArrayLike,
     value: npt.ArrayLike,
     *,
     observation_end: date | str | np.datetime64,
-    unit_days: float = DAYS_PER_WEEK,
-) -> CustomerSummary:
-    """Frequency, recency, age and mean repeat value per customer from their transactions.
+) -> PurchaseHistory:
+    """Purchase days per customer from their transactions, up to ``observation_end`` included.
 
     ``day`` is each transaction's calendar day (anything ``datetime64[D]`` accepts; the caller
-    picks the time zone that decides what a day is). Transactions after ``observation_end`` are
-    ignored; the end day itself is included, and age is measured up to its start, as in the
-    published CDNOW summaries (a customer whose first purchase is on the end day has age 0).
+    picks the time zone that decides what a day is).
     """
     customers = np.asarray(customer)
     days = np.asarray(day).astype("datetime64[D]")
@@ -98,26 +136,36 @@ def summarise_transactions(
     day_value = np.add.reduceat(values, starts) if starts.size else values[:0]
 
     n = ids.shape[0]
-    purchase_days = np.bincount(day_code, minlength=n)
-    first_row = np.flatnonzero(np.r_[True, day_code[1:] != day_code[:-1]])
+    first_row = np.flatnonzero(np.r_[True, day_code[1:] != day_code[:-1]]) if n else starts
     last_row = np.r_[first_row[1:] - 1, day_code.shape[0] - 1] if n else first_row
-    first_day = day_of[first_row]
-    total_value = np.bincount(day_code, weights=day_value, minlength=n)
-    repeat_value = total_value - day_value[first_row]
-
-    frequency = (purchase_days - 1).astype(np.int64)
-    recency = (day_of[last_row] - first_day) / unit_days
-    age = (end.astype(np.int64) - first_day) / unit_days
-    with np.errstate(invalid="ignore", divide="ignore"):
-        monetary = np.where(frequency > 0, repeat_value / np.maximum(frequency, 1), 0.0)
-    return CustomerSummary(
+    return PurchaseHistory(
         customer=ids,
-        frequency=frequency,
-        recency=recency.astype(np.float64),
-        age=age.astype(np.float64),
-        monetary=monetary.astype(np.float64),
-        unit_days=unit_days,
+        first_day=day_of[first_row],
+        last_day=day_of[last_row],
+        purchase_days=np.bincount(day_code, minlength=n).astype(np.int64),
+        orders=np.bincount(code, minlength=n).astype(np.int64),
+        revenue=np.bincount(day_code, weights=day_value, minlength=n).astype(np.float64),
+        first_day_revenue=day_value[first_row],
+        end_day=int(end.astype(np.int64)),
     )
+
+
+def summarise_transactions(
+    customer: npt.ArrayLike,
+    day: npt.ArrayLike,
+    value: npt.ArrayLike,
+    *,
+    observation_end: date | str | np.datetime64,
+    unit_days: float = DAYS_PER_WEEK,
+) -> CustomerSummary:
+    """Frequency, recency, age and mean repeat value per customer from their transactions.
+
+    Transactions after ``observation_end`` are ignored; the end day itself is included, and age
+    is measured up to its start, as in the published CDNOW summaries (a customer whose first
+    purchase is on the end day has age 0).
+    """
+    history = history_from_transactions(customer, day, value, observation_end=observation_end)
+    return history.summary(unit_days)
 
 
 # --- BG/NBD ---------------------------------------------------------------------------------
