@@ -31,11 +31,14 @@ import numpy as np
 from cxloop.help.terms import QuestionWords, gram_terms, question_words, word_terms_many
 
 K1, B = 1.2, 0.75
+# Saved with an index: one saved by another version of the analysis is built again.
+ANALYSIS = 2
 # The four indexes: word terms and n-grams, of the title with the tags, and of the body.
 SIDES = ("title_words", "body_words", "title_grams", "body_grams")
-# What an article's score weighs: its best version's four shares, and the share of the
-# question's words (by IDF over articles) the article uses anywhere.
-RANKING = (*SIDES, "covered")
+# What an article's score weighs: its best version's four shares, the share of the question's
+# words (by IDF over articles) the article uses anywhere, and the share of its version's title
+# words (with the tags, by IDF) the question uses: a question about what the title says.
+RANKING = (*SIDES, "covered", "title_matched")
 FEATURES = (
     "score", "lead", "gap", "agree", "unknown", "unexplained", "uncovered", "rarest_missing",
     "grams_uncovered", "terms", *SIDES,
@@ -122,7 +125,10 @@ def _held(side: _Side, terms: dict[str, float], docs: np.ndarray) -> set[str]:
 def _question_terms(question: str) -> tuple[QuestionWords, dict[str, float]]:
     """A question's weighted word terms (read with Kiwi's typo model when it looks odd) and
     n-grams, analysed once per question."""
-    return question_words(question), dict.fromkeys(gram_terms(question), 1.0)
+    words = question_words(question)
+    # The lexicon's readings are matched as n-grams too (ㅎㅂ → 환불 → 환불's syllable pair).
+    read = " ".join(t for terms in words.readings.values() for t in terms if t not in words.own)
+    return words, dict.fromkeys(gram_terms(question) + gram_terms(read), 1.0)
 
 
 def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
@@ -145,6 +151,8 @@ class KnowledgeIndex:
         self._place()
         terms = _sides_terms(self.docs)
         self.sides = {side: _Side(terms[side]) for side in SIDES}
+        titles = self.sides["title_words"]
+        self._title_idf = np.array([sum(map(titles.idf, set(t))) for t in terms["title_words"]])
         self._words_of_article(terms["title_words"], terms["body_words"])
 
     def _words_of_article(self, titles: list[list[str]], bodies: list[list[str]]) -> None:
@@ -189,6 +197,20 @@ class KnowledgeIndex:
                 covered[held] += w
         return covered / total
 
+    def _title_matched(self, words: dict[str, float]) -> np.ndarray:
+        """Per document: the IDF share of its title's words (with the tags) the question uses."""
+        side = self.sides["title_words"]
+        matched = np.zeros(len(self.docs))
+        if side.bm25 is None:
+            return matched
+        scores, vocab = side.bm25.scores, side.bm25.vocab_dict
+        indices, indptr = scores["indices"], scores["indptr"]
+        for term in words:
+            column = vocab.get(term) if term in side.df else None
+            if column is not None:
+                matched[indices[indptr[column] : indptr[column + 1]]] += side.idf(term)
+        return np.divide(matched, self._title_idf, out=matched, where=self._title_idf > 0)
+
     def _rarest_missing(self, words: dict[str, float], article: str) -> float:
         """The IDF of the rarest of the question's own words the article never uses (a
         specific word the article never mentions, as in a question next to it, not about it),
@@ -210,6 +232,7 @@ class KnowledgeIndex:
             for side in SIDES
         }
         out["covered"] = self._covered(words)[self._article_of]
+        out["title_matched"] = self._title_matched(words)
         return out
 
     def search(
@@ -332,6 +355,8 @@ class KnowledgeIndex:
                 side.bm25.save(str(folder / name), show_progress=False)
         terms: dict[str, object] = {name: side.df for name, side in self.sides.items()}
         terms["n"] = len(self.docs)
+        terms["analysis"] = ANALYSIS
+        terms["title_idf"] = self._title_idf.tolist()
         terms["article_words"] = {a: sorted(w) for a, w in self.article_words.items()}
         (folder / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), "utf-8")
 
@@ -340,6 +365,8 @@ class KnowledgeIndex:
         """An index saved by :meth:`save`, without analysing the articles again."""
         rows = json.loads((folder / "docs.json").read_text("utf-8"))
         terms = json.loads((folder / "terms.json").read_text("utf-8"))
+        if terms.get("analysis") != ANALYSIS:
+            raise ValueError("the index was saved by another version of the analysis")
         index = cls.__new__(cls)
         index.docs = [
             Doc(r["article"], r["locale"], r["title"], r["body"], tuple(r["tags"])) for r in rows
@@ -347,6 +374,7 @@ class KnowledgeIndex:
         index._place()
         index.article_words = {a: frozenset(w) for a, w in terms["article_words"].items()}
         index._count_articles_words()
+        index._title_idf = np.array(terms["title_idf"], dtype=float)
         index.sides = {}
         for name in SIDES:
             side = _Side.__new__(_Side)

@@ -161,8 +161,9 @@ def _own_terms(morphs: list[Morph]) -> list[tuple[str, str]]:
         tag, form = morph.tag, morph.form
         if tag == "SL":
             for word in _LATIN_WORD.findall(form):
-                if word not in _EN_STOP and word not in fillers and len(word) > 1:
-                    terms.append((lemmatize_en(word), "noun"))
+                lemma = lemmatize_en(word) if len(word) > 1 else word
+                if not {word, lemma} & (_EN_STOP | fillers) and len(word) > 1:
+                    terms.append((lemma, "noun"))
         elif tag in _CONTENT_TAGS:
             if form not in _KO_STOP and form not in fillers and _MEANINGFUL.search(form):
                 terms.append((form, "noun"))
