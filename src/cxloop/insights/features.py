@@ -57,9 +57,10 @@ def _day_number_sqlite(element: day_number, compiler: SQLCompiler, **kw: Any) ->
 @compiles(day_number, "postgresql")
 def _day_number_postgresql(element: day_number, compiler: SQLCompiler, **kw: Any) -> str:
     moment, offset = (compiler.process(c, **kw) for c in element.clauses)
+    # Whole seconds as bigint, so the rest is integer arithmetic (EXTRACT gives numeric).
     return (
-        f"CAST(FLOOR((FLOOR(EXTRACT(EPOCH FROM {moment})) + ({offset})) / {_SECONDS_PER_DAY}) "
-        "AS INTEGER)"
+        f"CAST((CAST(FLOOR(EXTRACT(EPOCH FROM {moment})) AS BIGINT) + ({offset})) "
+        f"/ {_SECONDS_PER_DAY} AS INTEGER)"
     )
 
 
@@ -157,13 +158,13 @@ def load_purchase_history(
         per_day,
         func.min(per_day.c.day).over(partition_by=per_day.c.customer).label("first_day"),
     ).subquery("with_first_day")
-    rows = session.execute(
+    statement = (
         select(
             with_first.c.customer,
             func.min(with_first.c.day),
             func.max(with_first.c.day),
             func.count(),
-            func.sum(with_first.c.orders),
+            cast(func.sum(with_first.c.orders), Integer),
             func.sum(with_first.c.revenue),
             func.sum(
                 case((with_first.c.day == with_first.c.first_day, with_first.c.revenue), else_=0.0)
@@ -171,8 +172,11 @@ def load_purchase_history(
         )
         .group_by(with_first.c.customer)
         .order_by(with_first.c.customer)
-    ).all()
-    table = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    )
+    # Core rows, unzipped into columns: numpy would probe each Row object as a mapping, which
+    # for a million customers costs half a minute instead of a second.
+    columns = list(zip(*session.connection().execute(statement).all(), strict=False))
+    table = np.array(columns, dtype=np.float64).reshape(7, -1).T
     last_moment = (as_of - timedelta(microseconds=1)).astimezone(zone)
     end_day = (last_moment.date() - datetime(1970, 1, 1).date()).days
     whole = table[:, :5].astype(np.int64)
