@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from cxloop.core.spool import Spool, Spooled, handle, sweep
+from cxloop.core.spool import Spool, Spooled, Unfinished, drain, handle, sweep
 
 
 @pytest.fixture
@@ -81,3 +82,34 @@ def test_the_sweep_leaves_fresh_bodies_to_the_request_that_kept_them(spool: Spoo
     assert sweep(spool, lambda item: None, older_than=30) == 0
     assert handle(spool, name, lambda item: None) and spool.depth() == 0
     assert not handle(spool, name, lambda item: None)
+
+
+def test_a_drain_takes_bodies_in_batches_and_leaves_a_failed_one_to_the_next_sweep(
+    spool: Spool,
+) -> None:
+    names = [spool.put(f"body {i}".encode(), label="1") for i in range(5)]
+    batches: list[list[bytes]] = []
+
+    def work(items: Sequence[Spooled]) -> Unfinished:
+        batches.append([item.read() for item in items])
+        # body 1 fails; a batch's second body is not reached (out of time) but for body 1's
+        return Unfinished(
+            failed=frozenset(item.name for item in items if item.read() == b"body 1"),
+            not_reached=frozenset(item.name for item in items[1:] if item.read() != b"body 1"),
+        )
+
+    assert drain(spool, work, limit=2) == 5  # body 1 was handled: it failed
+    assert batches == [
+        [b"body 0", b"body 1"],
+        [b"body 2", b"body 3"],
+        [b"body 3", b"body 4"],
+        [b"body 4"],
+    ]
+    assert spool.waiting() == [names[1]] and spool.depth() == 1
+
+    def broken(items: Sequence[Spooled]) -> Unfinished:
+        raise RuntimeError("the database is down")
+
+    assert drain(spool, broken, limit=2) == 1  # tried once, not again and again
+    assert spool.waiting() == [names[1]]
+    assert drain(spool, lambda items: Unfinished(), limit=2) == 1 and spool.depth() == 0

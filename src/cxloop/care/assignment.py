@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from cxloop.accounts.access import PERMISSIONS
 from cxloop.care import live, routing, sla
 from cxloop.care.routing import RoutingConfig, Rule
-from cxloop.core.db import rowcount
+from cxloop.core.db import read_once, rowcount
 from cxloop.core.i18n import gettext
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import Conversation, ConversationMessage, Membership, User
@@ -99,17 +99,21 @@ def note_text(message: ConversationMessage, locale: str) -> str:
 
 def _care_members(session: Session, workspace_id: int) -> list[tuple[int, str, list[str]]]:
     """(user id, name, teams) of the active members who work conversations."""
-    rows = session.execute(
-        select(User.id, User.display_name, User.email, Membership.teams)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.workspace_id == workspace_id,
-            Membership.role.in_(CARE_ROLES),
-            User.is_active.is_(True),
+
+    def read() -> list[tuple[int, str, list[str]]]:
+        rows = session.execute(
+            select(User.id, User.display_name, User.email, Membership.teams)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.workspace_id == workspace_id,
+                Membership.role.in_(CARE_ROLES),
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
         )
-        .order_by(User.id)
-    )
-    return [(uid, name or email, list(teams or [])) for uid, name, email, teams in rows]
+        return [(uid, name or email, list(teams or [])) for uid, name, email, teams in rows]
+
+    return list(read_once(session, ("care.members", workspace_id), read))
 
 
 def _in_team(team: str, teams: Collection[str]) -> bool:
@@ -144,7 +148,9 @@ def _tell_team(
         for uid, _name, teams in _care_members(session, conversation.workspace_id)
         if _in_team(conversation.team, teams) and uid != conversation.assignee_id
     ]
-    notifications.notify(
+    # In the app only, the notices are written without loading them back (a team is many).
+    tell = notifications.notify if config.team_notices == "email" else notifications.notify_in_app
+    tell(
         session,
         workspace_id=conversation.workspace_id,
         kind="care_new_conversation",
@@ -156,7 +162,6 @@ def _tell_team(
         link=f"/inbox/{conversation.id}",
         dedupe_key=f"care-new:{conversation.id}",
         user_ids=told,
-        email=config.team_notices == "email",
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.core.db import read_once
 from cxloop.core.errors import ValidationFailed
 from cxloop.models import Conversation, ConversationMessage, Customer, Membership, TextAnalysis
 from cxloop.models.care import INBOX_CHANNELS, PRIORITIES
@@ -177,7 +178,11 @@ def routing_row(session: Session, *, workspace_id: int) -> CareRouting | None:
 
 def config_for(session: Session, *, workspace_id: int) -> RoutingConfig:
     """The workspace's routing (the defaults when it set none)."""
-    return config_of(routing_row(session, workspace_id=workspace_id))
+    return read_once(
+        session,
+        ("care.routing", workspace_id),
+        lambda: config_of(routing_row(session, workspace_id=workspace_id)),
+    )
 
 
 # --- facts ---------------------------------------------------------------------------------------

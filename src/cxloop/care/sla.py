@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.care.business_hours import BusinessCalendar, Override, check_weekly
+from cxloop.core.db import read_once
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import CareTeamHours, Conversation, Membership, SlaPolicy
@@ -304,11 +305,15 @@ class Clock:
 
 
 def clock_for(session: Session, conversation: Conversation) -> Clock | None:
-    policy = policy_for(session, workspace_id=conversation.workspace_id, team=conversation.team)
-    if policy is None:
-        return None
-    hours = hours_for(session, workspace_id=conversation.workspace_id, team=conversation.team)
-    return Clock(policy, calendar_of(hours))
+    workspace_id, team = conversation.workspace_id, conversation.team
+
+    def read() -> Clock | None:
+        policy = policy_for(session, workspace_id=workspace_id, team=team)
+        if policy is None:
+            return None
+        return Clock(policy, calendar_of(hours_for(session, workspace_id=workspace_id, team=team)))
+
+    return read_once(session, ("care.sla_clock", workspace_id, team), read)
 
 
 def start_clocks(session: Session, conversation: Conversation, *, at: datetime) -> None:

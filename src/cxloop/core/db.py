@@ -276,6 +276,32 @@ def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:
     return column.in_(items)
 
 
+_SETTLED = "cxloop.settled_reads"
+
+
+@contextmanager
+def settled_reads(session: Session) -> Iterator[None]:
+    """Within the block, what :func:`read_once` reads is read once for the session: for work
+    that changes no settings and runs many times in one transaction (a batch of inbound mail
+    reads the same routing and SLA settings for every message)."""
+    session.info[_SETTLED] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_SETTLED, None)
+
+
+def read_once(session: Session, key: Any, read: Callable[[], T]) -> T:
+    """``read()``, or inside :func:`settled_reads` what it gave the first time for ``key``."""
+    memo: dict[Any, Any] | None = session.info.get(_SETTLED)
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    result: T = memo[key]
+    return result
+
+
 def rowcount(result: Any) -> int:
     """Rows touched by an UPDATE or DELETE (``Result`` hides it from the type checker)."""
     return int(getattr(result, "rowcount", 0) or 0)

@@ -12,6 +12,11 @@ accepted body survives a crash. Taking a body renames it into ``cur`` — one re
 processes sharing the folder never handle the same body — and a body is removed only after its
 work committed. Work must be safe to run twice (a crash between the commit and the removal
 repeats it); every handler here stores what it takes once by the sender's own id.
+
+A kind whose handler takes several bodies at once (``SpoolHandler.batch``) is drained: after an
+answer, whichever request of the process is not already draining takes every waiting body, up
+to ``batch_size`` per call, until none is left. One drain at a time per kind and process, so
+bodies that arrive together share a transaction instead of queueing for the database's lock.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
@@ -172,18 +178,117 @@ def handle(spool: Spool, name: str, work: Callable[[Spooled], None]) -> bool:
     return True
 
 
+class Unfinished(NamedTuple):
+    """What a batch's work did not finish: bodies it tried and failed (left for the next sweep)
+    and bodies it did not reach (taken again by the next batch)."""
+
+    failed: frozenset[str] = frozenset()
+    not_reached: frozenset[str] = frozenset()
+
+
+BatchWork = Callable[[Sequence[Spooled]], Unfinished]
+
+
+def handle_batch(spool: Spool, items: Sequence[Spooled], work: BatchWork) -> Unfinished:
+    """Do the ``work`` of bodies already taken, together: those it did not finish, or all when
+    it raised, are given back; the rest are forgotten."""
+    try:
+        unfinished = work(items)
+    except Exception:
+        log.exception("Handling %d spooled bodies failed; they stay for the next sweep", len(items))
+        unfinished = Unfinished(failed=frozenset(item.name for item in items))
+    for item in items:
+        if item.name in unfinished.failed or item.name in unfinished.not_reached:
+            spool.give_back(item)
+        else:
+            spool.done(item)
+    return unfinished
+
+
+def take_waiting(
+    spool: Spool, *, limit: int, older_than: float = 0.0, skip: Collection[str] = ()
+) -> list[Spooled]:
+    """Take up to ``limit`` waiting bodies, oldest first, but those in ``skip`` (bodies another
+    taker has are passed over too)."""
+    taken: list[Spooled] = []
+    for name in spool.waiting(older_than=older_than):
+        if name in skip:
+            continue
+        item = spool.take(name)
+        if item is not None:
+            taken.append(item)
+            if len(taken) >= limit:
+                break
+    return taken
+
+
 def sweep(spool: Spool, work: Callable[[Spooled], None], *, older_than: float = 0.0) -> int:
     """Handle what waits (taken back first from dead takers); how many bodies were handled."""
     spool.recover()
     return sum(handle(spool, name, work) for name in spool.waiting(older_than=older_than))
 
 
+def drain(spool: Spool, work: BatchWork, *, limit: int, older_than: float = 0.0) -> int:
+    """Handle waiting bodies up to ``limit`` at a time until none is left; how many were
+    handled. A body that failed is left for the next sweep, not tried again at once."""
+    handled = 0
+    failed: set[str] = set()
+    while items := take_waiting(spool, limit=limit, older_than=older_than, skip=failed):
+        unfinished = handle_batch(spool, items, work)
+        failed |= unfinished.failed
+        handled += len(items) - len(unfinished.not_reached)
+    return handled
+
+
 @dataclass(frozen=True)
 class SpoolHandler:
-    """What handles the bodies of one kind (registered by its domain, see ``domains``)."""
+    """What handles the bodies of one kind (registered by its domain, see ``domains``):
+    ``work`` one body; ``batch``, when given, up to ``batch_size`` bodies in one go, saying
+    which it did not finish."""
 
     kind: str
     work: Callable[[Database, Spooled], None]
+    batch: Callable[[Database, Sequence[Spooled]], Unfinished] | None = None
+    batch_size: int = 1
+
+
+@dataclass
+class _Draining:
+    """Whether a request of this process drains a spool, and whether more came meanwhile."""
+
+    running: bool = False
+    again: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_draining: dict[Path, _Draining] = {}
+_draining_lock = threading.Lock()
+
+
+def _drain_soon(spool: Spool, handler: SpoolHandler, database: Database) -> None:
+    """Drain ``spool`` unless another thread of this process is at it; that one then drains
+    once more, so a body accepted while it ran is never left to the sweep."""
+    batch = handler.batch
+    assert batch is not None
+    with _draining_lock:
+        state = _draining.setdefault(spool.root, _Draining())
+    with state.lock:
+        state.again = True
+        if state.running:
+            return
+        state.running = True
+    try:
+        while True:
+            with state.lock:
+                if not state.again:
+                    state.running = False
+                    return
+                state.again = False
+            drain(spool, partial(batch, database), limit=handler.batch_size)
+    except BaseException:
+        with state.lock:
+            state.running = False
+        raise
 
 
 handlers: list[SpoolHandler] = []
@@ -194,9 +299,14 @@ def spool_of(settings: Settings, kind: str) -> Spool:
 
 
 def handle_now(database: Database, settings: Settings, kind: str, name: str) -> None:
-    """Handle the body ``name`` of ``kind`` just accepted (after the answer was sent)."""
-    work = next(registered.work for registered in handlers if registered.kind == kind)
-    handle(spool_of(settings, kind), name, partial(work, database))
+    """Handle the body ``name`` of ``kind`` just accepted (after the answer was sent): alone,
+    or with whatever else waits when its kind is handled in batches."""
+    handler = next(registered for registered in handlers if registered.kind == kind)
+    spool = spool_of(settings, kind)
+    if handler.batch is None:
+        handle(spool, name, partial(handler.work, database))
+    else:
+        _drain_soon(spool, handler, database)
 
 
 class Sweeper(threading.Thread):
@@ -212,7 +322,13 @@ class Sweeper(threading.Thread):
         handled = 0
         for registered in list(handlers):
             spool = spool_of(self.settings, registered.kind)
-            handled += sweep(spool, partial(registered.work, self.database), older_than=older_than)
+            if registered.batch is None:
+                work = partial(registered.work, self.database)
+                handled += sweep(spool, work, older_than=older_than)
+            else:
+                spool.recover()
+                batch = partial(registered.batch, self.database)
+                handled += drain(spool, batch, limit=registered.batch_size, older_than=older_than)
         return handled
 
     def run(self) -> None:

@@ -24,6 +24,7 @@ from cxloop.core.pagination import newest_first
 from cxloop.core.settings import get_settings
 from cxloop.core.timeutil import utcnow
 from cxloop.models import Membership, Notification, User, Workspace
+from cxloop.models.base import table_of
 
 if TYPE_CHECKING:
     from cxloop.text.analytics.service import SpikeNotice
@@ -100,18 +101,21 @@ def _untold_members(
     ids = set(user_ids)
     if not ids:
         return []
-    return list(
-        session.scalars(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                Membership.workspace_id == workspace_id,
-                User.id.in_(ids),
-                User.is_active.is_(True),
-                ~_told(dedupe_key),
-            )
-            .order_by(User.id)
+    return list(session.scalars(_untold(select(User), workspace_id, ids, dedupe_key)))
+
+
+def _untold(query: Any, workspace_id: int, user_ids: set[int], dedupe_key: str) -> Any:
+    """``query`` of users narrowed to the active members among ``user_ids`` without a notice
+    with ``dedupe_key``, in id order."""
+    return (
+        query.join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.workspace_id == workspace_id,
+            User.id.in_(user_ids),
+            User.is_active.is_(True),
+            ~_told(dedupe_key),
         )
+        .order_by(User.id)
     )
 
 
@@ -146,10 +150,7 @@ def notify(
     """Notify a team (``team``) or some members (``user_ids``): one in-app notice each, plus an
     email in their language. A member who already has a notice with ``dedupe_key`` gets
     nothing new; the new notices are returned."""
-    if kind not in NOTICE_KINDS:
-        raise ValueError(f"unknown notice kind {kind!r}")
-    if len(dedupe_key) > MAX_DEDUPE_KEY - 40:
-        raise ValueError("dedupe_key is too long")
+    _check(kind, dedupe_key)
     if user_ids is not None:
         fresh = _untold_members(
             session, workspace_id=workspace_id, user_ids=user_ids, dedupe_key=dedupe_key
@@ -169,36 +170,84 @@ def notify(
         fresh = [u for u in users if u.id not in already]
     if not fresh:
         return []
-    now = utcnow()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # One statement for every member, handing back the notices it wrote: a concurrent run
     # that wrote the same notice a moment ago keeps its own (the unique user and dedupe key),
     # and this one is dropped.
     written = session.scalars(
-        insert(Notification)
-        .values(
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "user_id": user.id,
-                    "kind": kind,
-                    "params": dict(params),
-                    "link": link,
-                    "dedupe_key": dedupe_key,
-                    "created_at": now,
-                }
-                for user in fresh
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(Notification)
+        _insert_notices(session, Notification).returning(Notification),
+        _notice_rows(workspace_id, [u.id for u in fresh], kind, params, link, dedupe_key),
     )
     notices = {n.user_id: n for n in written}
     created = [(user, notices[user.id]) for user in fresh if user.id in notices]
     if email and created:
         _queue_emails(session, workspace_id=workspace_id, notices=created)
     return [n for _, n in created]
+
+
+def notify_in_app(
+    session: Session,
+    *,
+    workspace_id: int,
+    kind: str,
+    params: Mapping[str, Any],
+    link: str,
+    dedupe_key: str,
+    user_ids: Iterable[int],
+) -> None:
+    """Notify some members in the app only, as :func:`notify` with ``email=False`` does, for
+    callers that need nothing back: a new conversation tells its whole team, and this writes
+    the notices without loading each member or the notices written."""
+    _check(kind, dedupe_key)
+    ids = set(user_ids)
+    if not ids:
+        return
+    fresh = session.scalars(_untold(select(User.id), workspace_id, ids, dedupe_key)).all()
+    if fresh:
+        # Into the table, not through the ORM: nothing is handed back, so the rows go to the
+        # driver's executemany without the ORM's work for each.
+        session.execute(
+            _insert_notices(session, table_of(Notification)),
+            _notice_rows(workspace_id, fresh, kind, params, link, dedupe_key),
+        )
+
+
+def _check(kind: str, dedupe_key: str) -> None:
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    if len(dedupe_key) > MAX_DEDUPE_KEY - 40:
+        raise ValueError("dedupe_key is too long")
+
+
+def _insert_notices(session: Session, target: Any) -> Any:
+    """INSERT of notices that leaves out a member's notice with the same dedupe key (written a
+    moment ago by a concurrent run). Its rows go as parameters of one cached statement (sent
+    as a multi-row insert), not as literal VALUES compiled again on every call."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(target).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+
+
+def _notice_rows(
+    workspace_id: int,
+    user_ids: Iterable[int],
+    kind: str,
+    params: Mapping[str, Any],
+    link: str,
+    dedupe_key: str,
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
+        {
+            "workspace_id": workspace_id,
+            "user_id": user_id,
+            "kind": kind,
+            "params": dict(params),
+            "link": link,
+            "dedupe_key": dedupe_key,
+            "created_at": now,
+        }
+        for user_id in user_ids
+    ]
 
 
 def _queue_emails(
