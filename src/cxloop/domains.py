@@ -194,6 +194,8 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "help",
         routers=("cxloop.help.api:router",),
+        jobs=("cxloop.help.tasks",),
+        consumers=("cxloop.help.conversations:bot_answers",),  # the bot in the care inbox
         pages=(
             "cxloop.web.help.centre:router",  # public: the help centre, per workspace
             "cxloop.web.help.bot_settings:router",  # settings: the help bot and its test console

@@ -93,6 +93,7 @@ def test_the_list_shows_views_with_counts_and_rows_of_the_workspace(
         "pending": 0,
         "snoozed": 0,
         "resolved": 0,
+        "bot": 0,
         "mentions": 0,
     }
     text = text_of(page)

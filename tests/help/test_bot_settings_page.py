@@ -13,6 +13,7 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.access import Principal
 from cxloop.help.settings import bot_settings
 from cxloop.models import AuditEntry, HelpBotSettings, User
 from tests.factories import Tenant, make_user
@@ -86,7 +87,12 @@ def test_an_admin_changes_the_threshold_and_the_categories_and_it_is_audited(
         "workspace",
         str(shop_kb.id),
     )
-    assert entry.detail == {"threshold": 0.625, "people_categories": ["payments", "returns"]}
+    assert entry.detail == {
+        "threshold": 0.625,
+        "people_categories": ["payments", "returns"],
+        "tone": "haeyo",
+        "category_teams": {},
+    }
 
 
 @pytest.mark.parametrize(
@@ -235,3 +241,51 @@ def test_a_question_over_20000_characters_is_refused_beside_the_console(
     assert refused.status_code == 422
     assert "질문은 20,000자까지 입력할 수 있습니다." in text_of(refused)
     assert 'id="console-result"' not in refused.text
+
+
+def test_an_admin_lets_the_bot_answer_first_in_an_inbox_with_its_tone_and_teams(
+    client: TestClient, session: Session, shop_kb: Tenant, admin: User
+) -> None:
+    from cxloop.care import service as care
+    from cxloop.models import CareInbox
+
+    principal = Principal(workspace_id=shop_kb.id, role="admin", user_id=admin.id, label="a")
+    chat = care.create_inbox(session, principal=principal, name="웹 채팅", channel="chat").inbox
+    mail = care.create_inbox(session, principal=principal, name="지원 메일", channel="email").inbox
+    care.create_inbox(session, principal=principal, name="리뷰", channel="review")
+    session.flush()
+    page = get(client, "/settings/bot")
+    offered = re.findall(r'name="inboxes" value="(\d+)"', page.text)
+    assert offered == [str(chat.id), str(mail.id)]  # a review inbox has no way to answer
+
+    saved = post(
+        client,
+        "/settings/bot",
+        {
+            "threshold": "55",
+            "inboxes": [str(chat.id)],
+            "tone": "hamnida",
+            "greeting": "어서 오십시오.",
+            "team:payments": " 결제팀 ",
+            "team:delivery": "",
+        },  # type: ignore[dict-item]
+    )
+    assert saved.status_code == 303
+    current = bot_settings(session, workspace_id=shop_kb.id)
+    assert (current.tone, current.greeting, current.category_teams) == (
+        "hamnida",
+        "어서 오십시오.",
+        {"payments": "결제팀"},
+    )
+    flags = dict(session.execute(select(CareInbox.id, CareInbox.bot_answers_first)).all())
+    assert flags[chat.id] is True and flags[mail.id] is False
+    page = get(client, "/settings/bot")
+    assert f'name="inboxes" value="{chat.id}" checked' in page.text
+    assert 'name="team:payments" value="결제팀"' in page.text
+
+    refused = post(
+        client, "/settings/bot", {"threshold": "55", "greeting": "안녕" * 300, "inboxes": "99999"}
+    )
+    assert refused.status_code == 422
+    assert "첫인사는 500자까지" in text_of(refused)
+    assert bot_settings(session, workspace_id=shop_kb.id).greeting == "어서 오십시오."

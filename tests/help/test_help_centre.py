@@ -310,3 +310,52 @@ def test_a_script_end_tag_in_a_title_cannot_leave_the_json_ld(
     data = json_ld(page)
     assert isinstance(data, dict) and data["@graph"][0]["headline"] == title
     assert "<title>Refunds&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in head
+
+
+def test_a_reader_votes_once_per_article_and_changes_their_mind(
+    client: TestClient, session: Session, shop_kb: Tenant
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from cxloop.core.timeutil import utcnow
+    from cxloop.help.votes import vote_counts
+    from cxloop.models import HelpArticleVote
+
+    slug = shop_kb.workspace.slug
+    status, page = get(client, f"/help/{slug}/articles/shop-points")
+    assert status == 200 and "이 도움말이 도움이 되었나요?" in page
+    action = unescape(re.search(r'<form method="post" action="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    assert action == f"/help/{slug}/articles/shop-points/vote?lang=ko"
+
+    first = client.post(action, data={"helpful": "1"}, follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/help/{slug}/articles/shop-points?lang=ko&voted=1#hc-vote"
+    assert "cxloop_reader" in first.cookies or client.cookies.get("cxloop_reader")
+    _, thanked = get(client, first.headers["location"].split("#")[0])
+    assert "의견을 보내 주셔서 감사합니다." in thanked
+
+    again = client.post(action, data={"helpful": "0"}, follow_redirects=False)  # same reader
+    assert again.status_code == 303
+    stored = session.scalars(
+        select(HelpArticleVote).where(HelpArticleVote.workspace_id == shop_kb.id)
+    ).all()
+    assert [(v.helpful, v.locale, v.channel) for v in stored] == [(False, "ko", "web")]
+    assert len(stored[0].voter) == 64 and client.cookies.get("cxloop_reader") not in stored[0].voter
+
+    client.cookies.clear()  # another reader
+    client.post(action, data={"helpful": "1"}, follow_redirects=False)
+    counts = vote_counts(
+        session,
+        workspace_id=shop_kb.id,
+        since=utcnow() - timedelta(hours=1),
+        until=utcnow() + timedelta(minutes=1),
+    )
+    assert counts == {"shop-points": (1, 1)}
+
+    for bad in ({"helpful": "yes"}, {}):
+        assert client.post(action, data=bad, follow_redirects=False).status_code in (404, 422)
+    missing = client.post(f"/help/{slug}/articles/no-such/vote", data={"helpful": "1"})
+    assert missing.status_code == 404
+    assert len(session.scalars(select(HelpArticleVote)).all()) == 2

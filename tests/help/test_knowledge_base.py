@@ -226,6 +226,9 @@ def test_admins_set_the_threshold_and_the_topics_left_to_people(
     assert client.get("/api/v1/bot/settings", headers=shop_kb.api).json() == {
         "threshold": 0.55,
         "people_categories": [],
+        "tone": "haeyo",
+        "greeting": "",
+        "category_teams": {},
     }
 
     changed = client.patch(
@@ -238,12 +241,25 @@ def test_admins_set_the_threshold_and_the_topics_left_to_people(
     unsure = ask(client, shop_kb, "배송비 얼마에요?")
 
     assert (before["article_external_id"], before["handoff"]) == ("shop-refund-timing", False)
-    assert changed.json() == {"threshold": 0.55, "people_categories": ["payments"]}
+    assert changed.json() == {
+        "threshold": 0.55,
+        "people_categories": ["payments"],
+        "tone": "haeyo",
+        "greeting": "",
+        "category_teams": {},
+    }
     assert (after["handoff"], after["reason"]) == (True, "people_topic")
     assert after["article_external_id"] == "shop-refund-timing"
     assert strict.json()["threshold"] == 0.95
     assert (unsure["handoff"], unsure["reason"]) == (True, "not_sure")
-    for bad in ({"threshold": 0.01}, {"threshold": 1.5}, {"people_categories": ["x" * 65]}):
+    for bad in (
+        {"threshold": 0.01},
+        {"threshold": 1.5},
+        {"people_categories": ["x" * 65]},
+        {"tone": "banmal"},
+        {"greeting": "x" * 501},
+        {"category_teams": {"payments": "x" * 65}},
+    ):
         refused = client.patch("/api/v1/bot/settings", json=bad, headers=shop_kb.api)
         assert refused.status_code == 422, bad
     entries = session.scalars(

@@ -23,6 +23,7 @@ from cxloop.feedback.distribution.links import invitation_token
 from cxloop.models import (
     ApiKey,
     AuditEntry,
+    CareInbox,
     ConsentRecord,
     Conversation,
     ConversationMessage,
@@ -271,8 +272,13 @@ def test_orders_have_items_that_add_up(db: Session, demo: Snapshot) -> None:
 def test_a_month_of_conversations_with_replies_resolutions_and_clocks(
     db: Session, demo: Snapshot
 ) -> None:
+    # The team's month (the bot's own inbox has a test of its own below).
     conversations = list(
-        db.scalars(select(Conversation).where(Conversation.workspace_id == demo.workspace_id))
+        db.scalars(
+            select(Conversation)
+            .join(CareInbox, CareInbox.id == Conversation.inbox_id)
+            .where(Conversation.workspace_id == demo.workspace_id, ~CareInbox.bot_answers_first)
+        )
     )
     assert len(conversations) >= 3
     assert all(c.customer_id is not None and c.assignee_id is not None for c in conversations)
@@ -312,7 +318,10 @@ def test_every_channel_has_a_month_of_conversations_and_csat_per_agent(
     conversations = list(db.scalars(select(Conversation).where(Conversation.workspace_id == ws)))
     by_channel = {c: [x for x in conversations if x.channel == c] for c in CARE_CHANNELS}
     assert all(len(found) >= 2 for found in by_channel.values()), by_channel
-    teams = {c.channel: c.team for c in conversations}
+    bot_inbox = db.scalar(
+        select(CareInbox.id).where(CareInbox.workspace_id == ws, CareInbox.bot_answers_first)
+    )
+    teams = {c.channel: c.team for c in conversations if c.inbox_id != bot_inbox}
     assert teams == {
         "email": "cs",
         "chat": "cs",
@@ -375,6 +384,29 @@ def test_the_shop_knowledge_base_is_in_and_the_bot_answers_from_it(
     assert articles == 30
     assert (answer.decision.article, answer.decision.handoff) == ("shop-reset-password", False)
     assert answer.passage and answer.title
+
+
+def test_a_month_of_bot_conversations_with_answers_handovers_themes_and_votes(
+    db: Session, demo: Snapshot
+) -> None:
+    from cxloop.help.measures import bot_report
+
+    end = demo_now(datetime.now(UTC))
+    report = bot_report(
+        db, workspace_id=demo.workspace_id, since=end - timedelta(days=31), until=end
+    )
+    assert report.conversations >= 20
+    assert report.resolved_by_bot >= 5 and 0 < report.deflected <= report.resolved_by_bot
+    assert report.handed_over >= 2 and set(report.reasons) & {"not_sure", "no_match"}
+    assert sum(report.answers.values()) >= 10
+    assert report.themes and report.themes[0].count >= 2
+    assert sum(yes + no for yes, no in report.votes.values()) >= 100
+    waiting = db.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.workspace_id == demo.workspace_id, Conversation.status == "bot")
+    )
+    assert waiting == 0  # every bot conversation of the month has ended
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:

@@ -19,7 +19,9 @@ from cxloop.care.service import SLA_FILTERS
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
-from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
+from cxloop.help import conversations as bot_conversations
+from cxloop.help.settings import TONES
+from cxloop.models.care import INBOX_CHANNELS, LISTED_STATUSES, PRIORITIES
 from cxloop.models.care_replies import CANNED_LANGUAGES, MACRO_ASSIGN_MODES
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.models.customer import (
@@ -73,7 +75,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "canned.var.": care_canned.VARIABLES,
     "canned.lang.": CANNED_LANGUAGES,
     "macros.assign.": MACRO_ASSIGN_MODES[1:],
-    "inbox.status.": CONVERSATION_STATUSES,
+    "inbox.status.": LISTED_STATUSES,
     "inbox.set_status.": care_inbox.STATUS_ACTIONS,
     "inbox.priority.": PRIORITIES,
     "care_phone.outcome.": care_phone.OUTCOMES,
@@ -83,6 +85,9 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "inbox.filter.sla_": SLA_FILTERS,
     "chat.widget.": chat_widget.LABELS,
     "care_inbox_channel.": channel_inboxes.INBOX_CHOICES,
+    "help_bot.reason.": bot_conversations.REASONS,
+    "help_bot.say.": bot_conversations.LINES,
+    "bot_settings.tone_": TONES,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

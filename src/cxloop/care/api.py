@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1/care", tags=["care"])
 hooks = APIRouter(prefix="/hooks", tags=["care"])
 
 ConversationId = Annotated[int, FastPath(ge=1, le=2**53, description="Conversation id")]
-Status = Literal["open", "pending", "snoozed", "resolved"]
+Status = Literal["open", "pending", "snoozed", "resolved", "bot"]  # "bot": the help bot answers
 Priority = Literal["urgent", "high", "normal", "low"]
 INBOUND_LIMIT = "600/minute"
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.care import csat, followers, live, sla, texts
+from cxloop.care import assignment, csat, followers, live, sla, texts
 from cxloop.care.attachments import claim, email_files
 from cxloop.care.mail import thread_subject
 from cxloop.care.mentions import mentioned_in, record_mentions
@@ -35,7 +35,13 @@ from cxloop.models import (
     Customer,
     Membership,
 )
-from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
+from cxloop.models.care import (
+    BOT_STATUS,
+    CONVERSATION_STATUSES,
+    INBOX_CHANNELS,
+    LISTED_STATUSES,
+    PRIORITIES,
+)
 
 MAX_TAGS = 20
 
@@ -139,6 +145,33 @@ def inbox_for_token(session: Session, *, token: str) -> CareInbox | None:
 # --- agents ------------------------------------------------------------------------------------
 
 
+def set_bot_inboxes(
+    session: Session, *, principal: Principal, inbox_ids: Sequence[int]
+) -> list[int]:
+    """Let the help bot answer first in exactly these inboxes (of the channels it can reply
+    on; the e-mail auto-reply is off until an inbox is chosen). Audited; returns the ids."""
+    inboxes = list_inboxes(session, workspace_id=principal.workspace_id)
+    unknown = set(inbox_ids) - {i.id for i in inboxes if i.channel in REPLY_CHANNELS}
+    if unknown:
+        raise ValidationFailed(
+            "The bot answers in the workspace's email, chat, SMS and TalkTalk inboxes only.",
+            errors=[{"field": "inboxes", "message": f"unknown inbox {min(unknown)}"}],
+        )
+    chosen = sorted(set(inbox_ids))
+    for inbox in inboxes:
+        inbox.bot_answers_first = inbox.id in chosen
+    session.flush()
+    record_audit(
+        session,
+        principal=principal,
+        action="care.bot_inboxes",
+        target_type="workspace",
+        target_id=principal.workspace_id,
+        detail={"inboxes": chosen},
+    )
+    return chosen
+
+
 def get_conversation(session: Session, *, workspace_id: int, conversation_id: int) -> Conversation:
     conversation = session.scalar(
         select(Conversation).where(
@@ -189,7 +222,7 @@ class ConversationFilter:
 
 def _check_filters(filters: ConversationFilter) -> None:
     for field, value, allowed in (
-        ("status", filters.status, CONVERSATION_STATUSES),
+        ("status", filters.status, LISTED_STATUSES),
         ("channel", filters.channel, INBOX_CHANNELS),
         ("priority", filters.priority, PRIORITIES),
         ("sla", filters.sla, SLA_FILTERS),
@@ -338,6 +371,12 @@ def _email_headers(session: Session, conversation: Conversation) -> dict[str, st
     }
 
 
+def _reply_headers(session: Session, conversation: Conversation) -> dict[str, str]:
+    if conversation.channel != "email":
+        return {}
+    return {**_email_headers(session, conversation), **reply_to(session, conversation)}
+
+
 def _send_email(
     session: Session,
     conversation: Conversation,
@@ -422,24 +461,10 @@ def reply(
     customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
     if customer is None or customer.erased_at is not None:
         raise Conflict("This conversation has no customer to reply to.")
-    headers = (
-        {**_email_headers(session, conversation), **reply_to(session, conversation)}
-        if conversation.channel == "email"
-        else {}
-    )
-    subject = thread_subject(conversation.subject) or conversation.subject
+    headers = _reply_headers(session, conversation)
     now = now or utcnow()
-    message = ConversationMessage(
-        created_at=now,
-        workspace_id=conversation.workspace_id,
-        conversation_id=conversation.id,
-        direction="out",
-        author="agent",
-        author_user_id=principal.user_id,
-        subject=f"Re: {subject}" if subject and conversation.channel == "email" else "",
-        body_text=body,
-        thread_ids=[h for h in (headers.get("In-Reply-To"),) if h],
-    )
+    message = _outgoing(conversation, headers, author="agent", body=body, now=now)
+    message.author_user_id = principal.user_id
     session.add(message)
     session.flush()
     files = claim(session, message=message, ids=attachment_ids, channel=conversation.channel)
@@ -447,6 +472,8 @@ def reply(
         _send_email(session, conversation, customer, message, headers, email_files(files))
     elif conversation.channel != "chat":
         _send_text(session, conversation, customer, message)
+    if conversation.status == BOT_STATUS:  # the agent takes the conversation from the bot
+        conversation.status = "open"
     sla.agent_replied(conversation, at=now)
     conversation.last_message_at = now
     conversation.first_response_at = conversation.first_response_at or now
@@ -456,6 +483,95 @@ def reply(
     texts.record_on_timeline(session, message=message, conversation=conversation)
     live.message_added(session, conversation, message)
     return message
+
+
+def _outgoing(
+    conversation: Conversation, headers: dict[str, str], *, author: str, body: str, now: datetime
+) -> ConversationMessage:
+    subject = thread_subject(conversation.subject) or conversation.subject
+    return ConversationMessage(
+        created_at=now,
+        workspace_id=conversation.workspace_id,
+        conversation_id=conversation.id,
+        direction="out",
+        author=author,
+        subject=f"Re: {subject}" if subject and conversation.channel == "email" else "",
+        body_text=body,
+        thread_ids=[h for h in (headers.get("In-Reply-To"),) if h],
+    )
+
+
+def bot_reply(
+    session: Session, *, conversation: Conversation, text: str, now: datetime | None = None
+) -> ConversationMessage | None:
+    """The help bot's answer to the customer, sent like an agent's reply on the conversation's
+    channel; it is no response of the team's (no SLA clock stops). None when the channel has
+    no way back to the customer (the bot then leaves the conversation to the team)."""
+    if not can_reply(session, conversation):
+        return None
+    customer = session.get(Customer, conversation.customer_id)
+    assert customer is not None  # can_reply checked it
+    headers = _reply_headers(session, conversation)
+    now = now or utcnow()
+    message = _outgoing(conversation, headers, author="bot", body=_clean_body(text), now=now)
+    session.add(message)
+    session.flush()
+    if conversation.channel == "email":
+        _send_email(session, conversation, customer, message, headers, [])
+    elif conversation.channel != "chat":
+        _send_text(session, conversation, customer, message)
+    conversation.last_message_at = now
+    session.flush()
+    texts.record_on_timeline(session, message=message, conversation=conversation)
+    live.message_added(session, conversation, message)
+    return message
+
+
+def hand_over(
+    session: Session,
+    *,
+    conversation: Conversation,
+    team: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> None:
+    """The bot gives the conversation to the team (``team``, or the one it has): it opens, its
+    SLA clocks start from now, it is routed and assigned like a new conversation, and the team
+    reads ``note`` (what the bot was asked and tried) first."""
+    if conversation.status != BOT_STATUS:
+        return
+    now = now or utcnow()
+    conversation.status = "open"
+    if team:
+        conversation.team = team[:64]
+    sla.start_clocks(session, conversation, at=now)
+    if note:
+        session.add(
+            ConversationMessage(
+                workspace_id=conversation.workspace_id,
+                conversation_id=conversation.id,
+                direction="note",
+                author="bot",
+                body_text=storable(note)[:50_000],
+                created_at=now,
+            )
+        )
+    session.flush()
+    assignment.route_new(session, conversation, now=now)
+    live.conversation_changed(session, conversation, "update")
+
+
+def resolved_by_bot(
+    session: Session, *, conversation: Conversation, now: datetime | None = None
+) -> None:
+    """The customer's question was answered and they left: the bot resolves the conversation
+    (no CSAT survey follows; writing again reopens it for the team)."""
+    if conversation.status != BOT_STATUS:
+        return
+    conversation.status = "resolved"
+    conversation.resolved_at = now or utcnow()
+    session.flush()
+    live.conversation_changed(session, conversation, "update")
 
 
 def add_note(
@@ -503,7 +619,12 @@ def update_conversation(
     """Change what an agent may change: status (snoozing needs a time to wake at), priority,
     assignee (a member of the workspace, or None) and tags. An agent's resolution asks for the
     inbox's CSAT survey; an ``automatic`` one (a rule, the bot, a sweep) never does. The
-    conversation's followers other than ``actor_id`` hear of a resolution."""
+    conversation's followers other than ``actor_id`` hear of a resolution. A conversation the
+    bot answers is the team's from the first such change (its SLA clocks start then)."""
+    taking = status is not None or (assignee_id is not _UNSET and assignee_id is not None)
+    if conversation.status == BOT_STATUS and taking:
+        conversation.status = "open"
+        sla.start_clocks(session, conversation, at=now or utcnow())
     if status is not None:
         if status not in CONVERSATION_STATUSES:
             raise ValidationFailed(

@@ -27,6 +27,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("pending", "pending", "anyone"),
     ("snoozed", "snoozed", "anyone"),
     ("resolved", "resolved", "anyone"),
+    ("bot", "bot", "anyone"),  # the help bot is answering; an agent may take one over
     ("mentions", "", "mentioned"),  # any status: where a note names me
 )
 VIEW_NAMES = tuple(name for name, _, _ in VIEWS)
@@ -69,7 +70,7 @@ def view_counts(
     in_teams = func.sum(case((Conversation.team.in_(list(teams) or [""]), 1), else_=0))
     query = select(Conversation.status, func.count(), mine, nobody, in_teams).where(
         Conversation.workspace_id == workspace_id,
-        Conversation.status.in_(("open", "pending", "snoozed")),
+        Conversation.status.in_(("open", "pending", "snoozed", "bot")),
     )
     if inbox_id is not None:
         query = query.where(Conversation.inbox_id == inbox_id)

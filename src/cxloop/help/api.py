@@ -3,7 +3,7 @@ the articles, and import them as JSON lines."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
@@ -17,7 +17,7 @@ from cxloop.core.settings import Settings
 from cxloop.help import kb
 from cxloop.help.bot import Reason
 from cxloop.help.service import Answer, answer_question
-from cxloop.help.settings import bot_settings, change_bot_settings
+from cxloop.help.settings import BotSettings, bot_settings, change_bot_settings
 from cxloop.models import HelpArticle, HelpArticleVersion
 
 router = APIRouter(prefix="/api/v1", tags=["help"])
@@ -178,35 +178,56 @@ class BotSettingsIn(BaseModel):
     people_categories: list[str] | None = Field(
         default=None, max_length=50, description="Article categories always left to people"
     )
+    tone: Literal["haeyo", "hamnida"] | None = Field(
+        default=None, description="How it speaks Korean: 해요체 or 합니다체"
+    )
+    greeting: str | None = Field(
+        default=None, max_length=500, description="Before its first answer; empty: the default"
+    )
+    category_teams: dict[str, str] | None = Field(
+        default=None, max_length=50, description="The team a handover goes to, by category"
+    )
 
 
 class BotSettingsOut(BaseModel):
     threshold: float
     people_categories: list[str]
+    tone: str
+    greeting: str
+    category_teams: dict[str, str]
+
+    @classmethod
+    def of(cls, current: BotSettings) -> BotSettingsOut:
+        return cls(
+            threshold=current.threshold,
+            people_categories=list(current.people_categories),
+            tone=current.tone,
+            greeting=current.greeting,
+            category_teams=dict(current.category_teams),
+        )
 
 
 @router.get("/bot/settings", response_model=BotSettingsOut)
 def get_bot_settings(principal: ApiPrincipal, session: DbSession) -> BotSettingsOut:
     """The workspace's bot settings (the defaults until changed)."""
     require(principal, "help:read")
-    current = bot_settings(session, workspace_id=principal.workspace_id)
-    return BotSettingsOut(
-        threshold=current.threshold, people_categories=list(current.people_categories)
-    )
+    return BotSettingsOut.of(bot_settings(session, workspace_id=principal.workspace_id))
 
 
 @router.patch("/bot/settings", response_model=BotSettingsOut)
 def patch_bot_settings(
     body: BotSettingsIn, principal: ApiPrincipal, session: DbSession
 ) -> BotSettingsOut:
-    """Change the threshold or the categories left to people (owners and admins; audited)."""
+    """Change the threshold, the categories left to people, the tone, the greeting or the
+    team per category (owners and admins; audited)."""
     require(principal, "care:manage")
     changed = change_bot_settings(
         session,
         principal=principal,
         threshold=body.threshold,
         people_categories=body.people_categories,
+        tone=body.tone,
+        greeting=body.greeting,
+        category_teams=body.category_teams,
     )
-    return BotSettingsOut(
-        threshold=changed.threshold, people_categories=list(changed.people_categories)
-    )
+    return BotSettingsOut.of(changed)

@@ -16,7 +16,9 @@ from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
 # The channels an inbox takes messages from. Conversational ones (all but email) thread by the
 # customer's open conversation; "social", "review" and "phone" come in by webhook or import.
 INBOX_CHANNELS = ("email", "chat", "sms", "kakao", "talktalk", "social", "review", "phone")
-CONVERSATION_STATUSES = ("open", "pending", "snoozed", "resolved")
+CONVERSATION_STATUSES = ("open", "pending", "snoozed", "resolved")  # what agents set
+BOT_STATUS = "bot"  # the help bot answers; the team takes over on its handover
+LISTED_STATUSES = (*CONVERSATION_STATUSES, BOT_STATUS)
 PRIORITIES = ("urgent", "high", "normal", "low")
 MESSAGE_DIRECTIONS = ("in", "out", "note")
 MESSAGE_AUTHORS = ("customer", "agent", "bot", "system")

@@ -124,7 +124,7 @@ class HelpBotTurn(Base):
 
 
 class HelpArticleVote(Base):
-    """"Was this helpful?" on one article, once per voter (a hash of the help centre's
+    """A "was this helpful?" vote on one article, once per voter (a hash of the help centre's
     anonymous visitor id, or of a conversation's customer)."""
 
     __tablename__ = "help_article_votes"

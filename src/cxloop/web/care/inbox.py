@@ -24,7 +24,7 @@ from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.feedback.responses import service as responses
 from cxloop.models import Conversation, ConversationMessage
-from cxloop.models.care import CONVERSATION_STATUSES, INBOX_CHANNELS, PRIORITIES
+from cxloop.models.care import INBOX_CHANNELS, LISTED_STATUSES, PRIORITIES
 from cxloop.web import errors
 from cxloop.web.care.composer import composer_context, upload_files
 from cxloop.web.care.followers import pane_followers
@@ -38,7 +38,13 @@ MAX_ID = 2**53
 MAX_TEXT = 50_000
 EARLIER_CONVERSATIONS = 10
 # Badge looks shared with the rest of the UI.
-STATUS_BADGES = {"open": "info", "pending": "warn", "snoozed": "muted", "resolved": "ok"}
+STATUS_BADGES = {
+    "open": "info",
+    "pending": "warn",
+    "snoozed": "muted",
+    "resolved": "ok",
+    "bot": "muted",
+}
 PRIORITY_BADGES = {"urgent": "bad", "high": "warn", "normal": "muted", "low": "muted"}
 DELIVERY_BADGES = {
     "queued": "info",
@@ -104,7 +110,7 @@ def _list_pane(
     if inbox and (inbox_id is None or all(i.id != inbox_id for i in inboxes)):
         problems.append(page.t("inbox.bad_inbox"))
         inbox_id = None
-    if status and status not in CONVERSATION_STATUSES:
+    if status and status not in LISTED_STATUSES:
         problems.append(page.t("inbox.bad_status", value=status[:40]))
         status = ""
     teams = views.member_teams(db, workspace_id=workspace_id, user_id=page.user.id)
@@ -160,7 +166,7 @@ def _list_pane(
         "inboxes": inboxes,
         "inbox_id": inbox_id,
         "current_status": status,
-        "statuses": CONVERSATION_STATUSES,
+        "statuses": LISTED_STATUSES,
         "rows": [
             {
                 "conversation": c,

@@ -7,6 +7,7 @@ read-only session, so neither the question nor the answer is stored."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -16,20 +17,26 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from cxloop.accounts.access import require
+from cxloop.care import service as care
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.http import database_of
 from cxloop.core.i18n import format_number
+from cxloop.core.timeutil import utcnow
 from cxloop.help import markup
+from cxloop.help.measures import bot_report
 from cxloop.help.service import Answer, answer_question
 from cxloop.help.settings import (
     HIGHEST_THRESHOLD,
     LOWEST_THRESHOLD,
     MAX_CATEGORIES,
+    MAX_GREETING,
+    TONES,
     BotSettings,
     bot_settings,
     change_bot_settings,
     knowledge_base_summary,
 )
+from cxloop.models import CareInbox
 from cxloop.models.help import HELP_LOCALES
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.care.routing import PostedForm
@@ -45,6 +52,7 @@ router = APIRouter(
 # it answers nothing.
 LOWEST, HIGHEST = Decimal(LOWEST_THRESHOLD * 100), Decimal(HIGHEST_THRESHOLD * 100)
 MAX_QUESTION = 20_000  # as the bot's API takes
+REPORT_PERIOD = timedelta(days=30)  # what the page's figures cover
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,21 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:.1f}".removesuffix(".0")
 
 
-def _settings_form(current: BotSettings) -> dict[str, Any]:
+def _settings_form(current: BotSettings, bot_inboxes: list[int]) -> dict[str, Any]:
     return {
         "threshold": _percent(current.threshold),
         "people_categories": list(current.people_categories),
+        "tone": current.tone,
+        "greeting": current.greeting,
+        "category_teams": dict(current.category_teams),
+        "inboxes": bot_inboxes,
     }
+
+
+def _answerable_inboxes(page: WebContext) -> list[CareInbox]:
+    """The inboxes the bot can answer in (it replies where an agent could)."""
+    inboxes = care.list_inboxes(page.db, workspace_id=page.workspace.id)
+    return [i for i in inboxes if i.channel in care.REPLY_CHANNELS]
 
 
 def _page(
@@ -81,9 +99,17 @@ def _page(
     workspace = page.workspace
     current = bot_settings(page.db, workspace_id=workspace.id)
     published, categories = knowledge_base_summary(page.db, workspace_id=workspace.id)
-    shown = form or _settings_form(current)
+    inboxes = _answerable_inboxes(page)
+    shown = form or _settings_form(current, [i.id for i in inboxes if i.bot_answers_first])
     # A category kept for people whose articles are gone stays on the form until unticked.
-    offered = sorted({*categories, *current.people_categories, *shown["people_categories"]})
+    offered = sorted(
+        {
+            *categories,
+            *current.people_categories,
+            *shown["people_categories"],
+            *shown["category_teams"],
+        }
+    )
     centre = f"/help/{quote(workspace.slug, safe='')}"
     return render(
         page.request,
@@ -99,6 +125,9 @@ def _page(
         category_name=lambda slug: category_label(page.locale, slug),
         form=shown,
         categories=offered,
+        inboxes=inboxes,
+        tones=TONES,
+        max_greeting=MAX_GREETING,
         lowest=LOWEST,
         highest=HIGHEST,
         error=error,
@@ -107,6 +136,10 @@ def _page(
         max_question=MAX_QUESTION,
         help_locales=HELP_LOCALES,
         threshold=_percent(current.threshold),
+        report=bot_report(
+            page.db, workspace_id=workspace.id, since=utcnow() - REPORT_PERIOD, until=utcnow()
+        ),
+        report_days=REPORT_PERIOD.days,
     )
 
 
@@ -135,6 +168,10 @@ def _threshold(typed: str) -> float:
 def _refusal(page: WebContext, exc: ValidationFailed) -> str:
     """A refusal of the form in the user's language (the service speaks English)."""
     fields = {problem.get("field") for problem in exc.errors}
+    if "greeting" in fields:
+        return page.t("bot_settings.err_greeting", n=MAX_GREETING)
+    if "category_teams" in fields:
+        return page.t("bot_settings.err_teams")
     if "people_categories" in fields:
         return page.t("bot_settings.err_categories", n=MAX_CATEGORIES)
     if "threshold" in fields:
@@ -151,7 +188,27 @@ def save_settings(page: Page, form: PostedForm) -> Response:
     typed_categories = [
         c for c in form.getlist("people_categories") if isinstance(c, str) and c.strip()
     ][: MAX_CATEGORIES + 1]  # one over the limit is enough for the service to refuse
-    typed = {"threshold": typed_threshold, "people_categories": typed_categories}
+    tone, greeting = form.get("tone"), form.get("greeting")
+    typed_tone = tone if isinstance(tone, str) else ""
+    typed_greeting = greeting[: MAX_GREETING + 1] if isinstance(greeting, str) else ""
+    typed_teams = {
+        name.removeprefix("team:")[:64]: team[:65]
+        for name, team in list(form.items())[: 4 * MAX_CATEGORIES + 20]
+        if name.startswith("team:") and isinstance(team, str)
+    }
+    typed_inboxes = [
+        int(v)
+        for v in form.getlist("inboxes")
+        if isinstance(v, str) and v.isdigit() and len(v) < 12
+    ][:200]
+    typed = {
+        "threshold": typed_threshold,
+        "people_categories": typed_categories,
+        "tone": typed_tone,
+        "greeting": typed_greeting,
+        "category_teams": typed_teams,
+        "inboxes": typed_inboxes,
+    }
     try:
         threshold = _threshold(typed_threshold)
         with page.db.begin_nested():
@@ -160,7 +217,11 @@ def save_settings(page: Page, form: PostedForm) -> Response:
                 principal=page.principal,
                 threshold=threshold,
                 people_categories=typed_categories,
+                tone=typed_tone or None,
+                greeting=typed_greeting,
+                category_teams=typed_teams,
             )
+            care.set_bot_inboxes(page.db, principal=page.principal, inbox_ids=typed_inboxes)
     except ValidationFailed as exc:
         return _page(page, form=typed, error=_refusal(page, exc), status=422)
     page.flash("success", "bot_settings.saved")

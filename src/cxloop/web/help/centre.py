@@ -12,12 +12,13 @@ the reader's language. Searching runs the bot's retrieval, so it is rate-limited
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from cxloop.accounts.dependencies import DbSession
 from cxloop.core import i18n
 from cxloop.core.errors import NotFound
 from cxloop.core.http import client_address
-from cxloop.help import centre, markup
+from cxloop.help import centre, markup, votes
 from cxloop.models import Workspace
 from cxloop.web.rendering import SECURITY_HEADERS, Formatter, environment, link, zone
 from cxloop.web.session import settings_of
@@ -39,6 +40,9 @@ MAX_QUERY = 200
 HOME_TITLES = 6  # a category's titles on the home page; the category page lists them all
 # Each search runs BM25 over the workspace's articles; a reader types a few a second at most.
 SEARCH_LIMIT = "120 per minute"
+VOTE_LIMIT = "30 per minute"  # "was this helpful?" per client address
+READER_COOKIE = "cxloop_reader"  # the reader's anonymous id, for one vote per article
+READER_MAX_AGE = 365 * 24 * 3600
 
 # Public pages with nothing personal on them: a browser may keep them a minute; which language
 # an address without ?lang= answers in depends on the browser's.
@@ -340,9 +344,56 @@ def article_page(request: Request, db: DbSession, slug: str, external_id: str) -
             article=article,
             body=Markup(markup.article_html(article.body)),  # noqa: S704 (sanitised by nh3)
             related=related,
+            voted=request.query_params.get("voted") == "1",
+            vote_url=hc.base + path + "/vote?" + urlencode({"lang": lang}),
         )
 
     return _page(request, db, slug, build)
+
+
+@router.post("/help/{slug}/articles/{external_id}/vote")
+def vote_on_article(
+    request: Request,
+    db: DbSession,
+    slug: str,
+    external_id: str,
+    helpful: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """A reader's "was this helpful?" (``helpful`` 1 or 0), once per reader and article (a
+    second vote changes the first), then back to the article thanking them."""
+    request.app.state.rate_limiter.check(
+        VOTE_LIMIT, "help-vote", client_address(request), detail="Too many votes."
+    )
+    lang = reader_language(request)
+    workspace = _workspace(db, slug)
+    if workspace is None or helpful not in ("0", "1"):
+        return _not_found(request, workspace, lang)
+    reader = request.cookies.get(READER_COOKIE, "")
+    if not 16 <= len(reader) <= 64 or not reader.isascii():
+        reader = secrets.token_urlsafe(24)
+    try:
+        votes.vote(
+            db,
+            workspace_id=workspace.id,
+            external_id=external_id,
+            locale=lang,
+            helpful=helpful == "1",
+            voter=votes.voter_key(settings_of(request).resolved_secret_key(), reader),
+        )
+    except NotFound:
+        return _not_found(request, workspace, lang)
+    back = f"/help/{workspace.slug}/articles/{quote(external_id, safe='')}"
+    response = RedirectResponse(link(back, lang=lang, voted=1) + "#hc-vote", status_code=303)
+    response.set_cookie(
+        READER_COOKIE,
+        reader,
+        max_age=READER_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=f"/help/{workspace.slug}",
+    )
+    return response
 
 
 @router.get("/help/{slug}/search")
