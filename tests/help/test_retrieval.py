@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cxloop.help.bot import asks_for_person, decide, is_upset
+from cxloop.help.calibrate import at_threshold
 from cxloop.help.retrieval import Doc, KnowledgeIndex
-from cxloop.help.terms import MAX_CHARS, clip, gram_terms, word_terms
+from cxloop.help.terms import MAX_CHARS, clip, gram_terms, question_words, word_terms
 
 TELECOM_KB = Path(__file__).parents[1] / "data/help/telecom_kb.jsonl"
 
@@ -93,3 +94,101 @@ def test_hand_over_when_asked_for_a_person_or_when_angry_not_when_only_unhappy()
     assert is_upset("진짜 최악이네요 몇 번을 말해야 돼요 화나네")
     assert is_upset("소비자원에 신고하겠습니다")
     assert not is_upset("로그인이 계속 안돼요 ㅠㅠ")
+
+
+# --- a small knowledge base of its own, for what any knowledge base must do -----------------------
+
+GAME = [
+    Doc(
+        "refund",
+        "ko",
+        "인게임 결제 환불 받을 수 있나요?",
+        "구매 후 7일 안에 쓰지 않은 상품은 환불을 신청할 수 있습니다.",
+        ("환불",),
+    ),
+    Doc(
+        "ban",
+        "ko",
+        "계정이 정지됐어요 (이용 제한과 이의 신청)",
+        "잘못 제재됐다면 14일 안에 이의 신청을 해 주세요.",
+        ("제재",),
+    ),
+    Doc(
+        "coupon",
+        "ko",
+        "쿠폰 코드는 어디에 입력하나요?",
+        "설정 > 쿠폰 입력에 코드를 넣으면 보상이 우편함으로 들어옵니다.",
+        ("쿠폰",),
+    ),
+    Doc("coupon", "en", "Where do I enter a coupon code?", "Enter it in Settings > Redeem coupon."),
+]
+
+
+@pytest.fixture(scope="module")
+def game() -> KnowledgeIndex:
+    return KnowledgeIndex(GAME)
+
+
+# Greetings, emoji, laughter, other scripts, nothing at all, a lone surrogate (from a file).
+NOTHING_TO_MATCH = (
+    "안녕하세요 문의드립니다", "😀😀🙏", "ㅋㅋㅋㅋ", "こんにちは", "Привет", "", " \n\t", "?!…",
+    "thanks!", "\ud800",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("text", NOTHING_TO_MATCH)
+def test_a_question_with_nothing_to_match_is_handed_over(game: KnowledgeIndex, text: str) -> None:
+    decision = decide(game, text)
+
+    assert decision.handoff and decision.reason in ("no_match", "not_sure")
+
+
+def test_the_customers_words_their_readings_and_the_scene_setting_words() -> None:
+    read = question_words("어제 친구가 ㅎㅂ 신청했대요 진짜")
+
+    assert read.own == {"ㅎㅂ": "slang", "신청": "noun"}  # 어제, 친구, 진짜 set the scene
+    assert read.readings["ㅎㅂ"] == ("환불",)
+    assert set(read.weights) == {"ㅎㅂ", "신청", "환불"}
+    assert "get" not in question_words("got nothing yesterday").own  # a stop word once lemmatised
+
+
+def test_the_lexicons_reading_of_slang_is_matched_as_ngrams_too(game: KnowledgeIndex) -> None:
+    # 신청 is in the appeal article's title; ㅎㅂ is read as 환불, in the refund article's title
+    found = game.search("ㅎㅂ 신청")
+
+    assert found.best is not None and found.best.article == "refund"
+
+
+def test_an_index_saved_by_another_analysis_is_not_loaded(
+    tmp_path: Path, game: KnowledgeIndex
+) -> None:
+    game.save(tmp_path / "index")
+    terms = tmp_path / "index/terms.json"
+    saved = json.loads(terms.read_text("utf-8"))
+    terms.write_text(json.dumps({**saved, "analysis": saved["analysis"] - 1}), "utf-8")
+
+    with pytest.raises(ValueError, match="another version"):
+        KnowledgeIndex.load(tmp_path / "index")
+
+
+def test_the_precision_coverage_curve_of_held_out_answers() -> None:
+    answers = [
+        {"set": "a", "reason": "article", "confidence": 0.9, "right": True},
+        {"set": "a", "reason": "article", "confidence": 0.6, "right": False},
+        {"set": "a", "reason": "article", "confidence": None, "right": True},  # a rule handed over
+        {"set": "a", "reason": "unanswerable", "confidence": 0.7, "right": False},
+        {"set": "a", "reason": "unanswerable", "confidence": 0.2, "right": False},
+    ]
+
+    assert at_threshold(answers, 0.5) == {
+        "threshold": 0.5,
+        "top1": 0.5,
+        "coverage": 0.6667,
+        "unanswerable_handed_over": 0.5,
+    }
+    assert at_threshold(answers, 0.8) == {
+        "threshold": 0.8,
+        "top1": 1.0,
+        "coverage": 0.3333,
+        "unanswerable_handed_over": 1.0,
+    }

@@ -22,7 +22,7 @@ Reason = Literal["answered", "asked_for_person", "upset", "people_topic", "not_s
 # Asking for a person, in the ways customers do (general, not any workspace's wording).
 _PERSON = re.compile(
     r"상담\s*(원|사|직원|사님|원님)|ㅅㄷㅇ|ㅅㄷㅅ|"
-    r"(사람|직원|담당자|매니저|상담사|상담원)[^.?!\n]{0,12}?"
+    r"(사람|직원|담당자|매니저|상담사|상담원|설계사|운영자|운영진|책임자|상급자)[^.?!\n]{0,12}?"
     r"(얘기|이야기|대화|연결|통화|상담|바꿔|불러|원해|필요)|"
     r"(사람|직원|담당자|상담사)\s*(분)?\s*(이요|요)?\s*[!.~]*\s*$|"
     r"(사람|직원|상담원|상담사|담당자)\s*(분)?\s*(이|은|는)?\s*(계세요|계신가요|있어요|있나요|없어요|없나요)|"

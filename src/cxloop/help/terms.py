@@ -8,7 +8,9 @@ Two kinds, because customers write in two ways an article never does:
 - character n-grams: syllable pairs of Hangul and letter triples of Latin words, which still
   match through typos, missing spaces and endings Kiwi reads differently.
 
-A question of any length is read up to ``MAX_CHARS`` (its beginning and its end, where a long
+Words that only set the scene (when, who, how strongly: ``오늘``, ``친구``, ``진짜``, ``yesterday``)
+are read as nothing, on both sides; they are listed in ``lexicon.toml`` with the lexicon. A
+question of any length is read up to ``MAX_CHARS`` (its beginning and its end, where a long
 message states what it wants).
 """
 
@@ -57,6 +59,7 @@ _EN_STOP = frozenset({
 _KO_STOP = frozenset({
     "하다", "되다", "있다", "없다", "이다", "아니다", "않다", "같다", "보다", "주다", "싶다",
     "알다", "모르다", "그렇다", "어떻다", "이렇다", "좀", "것", "수", "거", "때", "말", "혹시",
+    "받다",
     "안녕", "안녕하세요", "감사", "문의", "질문", "궁금", "답변", "부탁", "드리다", "여쭈다",
 })
 # fmt: on
