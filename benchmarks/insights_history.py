@@ -10,8 +10,9 @@ years, at random seconds, 2 % of them refunded, plus 5 % as many customers and o
 workspace; then ``ANALYZE``. It times ``load_purchase_history`` (the median of ``--repeat`` runs
 after a warm-up) and, as the in-process baseline, a bare ``SELECT count(*), sum(total)`` over the
 same workspace's orders; then the BG/NBD and Gamma–Gamma fits and the scoring of the histories
-read, so the last line is the whole CLV part of a nightly run from the database. Peak RSS of this
-process (psutil) is printed; the database server's memory is not counted.
+read, so the last line is the whole CLV part of a nightly run from the database. The RSS printed
+is this process's after the measurements (psutil; building the data needs more); the database
+server's memory is not counted.
 """
 
 from __future__ import annotations
