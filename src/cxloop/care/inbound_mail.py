@@ -36,7 +36,7 @@ RECEIPT_DAYS = timedelta(days=30)
 # many, while a transaction stays short enough not to hold the lock for long: a batch takes no
 # new message after MAIL_BATCH_SECONDS (the rest wait for the next one).
 MAIL_BATCH = 50
-MAIL_BATCH_SECONDS = 0.25
+MAIL_BATCH_SECONDS = 0.5
 
 Outcome = Literal["stored", "duplicate", "delivery_report", "automatic", "unreadable"]
 

@@ -233,10 +233,15 @@ def drain(spool: Spool, work: BatchWork, *, limit: int, older_than: float = 0.0)
     handled. A body that failed is left for the next sweep, not tried again at once."""
     handled = 0
     failed: set[str] = set()
-    while items := take_waiting(spool, limit=limit, older_than=older_than, skip=failed):
+    size = limit
+    while items := take_waiting(spool, limit=size, older_than=older_than, skip=failed):
         unfinished = handle_batch(spool, items, work)
         failed |= unfinished.failed
-        handled += len(items) - len(unfinished.not_reached)
+        finished = len(items) - len(unfinished.not_reached)
+        handled += finished
+        # Take about as many as the last batch had time for, so bodies it would not reach
+        # are not taken and given back again and again.
+        size = min(limit, finished + finished // 2 + 1)
     return handled
 
 
