@@ -18,7 +18,7 @@ from cxloop.insights import clv, features
 from cxloop.models import Customer, Order, Workspace
 from cxloop.profiles.identity import merge_customers
 from tests.factories import make_customer, make_workspace, unique
-from tests.insights.test_clv import PUBLISHED_BGNBD, PUBLISHED_GAMMA_GAMMA, cdnow_transactions
+from tests.insights.cdnow import PUBLISHED_BGNBD, PUBLISHED_GAMMA_GAMMA, cdnow_transactions
 
 KST = ZoneInfo("Asia/Seoul")
 EPOCH = date(1970, 1, 1)

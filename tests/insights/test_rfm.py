@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxloop.insights import rfm
+from cxloop.insights import clv, rfm
+from tests.insights.cdnow import CALIBRATION_END, cdnow_transactions
 
 
 @pytest.mark.parametrize(
@@ -15,10 +16,17 @@ from cxloop.insights import rfm
         pytest.param([10, 20, 30, 40, 50], True, [1, 2, 3, 4, 5], id="five-distinct"),
         pytest.param([10, 20, 30, 40, 50], False, [5, 4, 3, 2, 1], id="lower-is-better"),
         pytest.param(list(range(10)), True, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], id="ten-distinct"),
-        # the four 1s share the average rank 2.5 → ⌊5·2/5⌋ + 1 = 3
-        pytest.param([1, 1, 1, 1, 5], True, [3, 3, 3, 3, 5], id="ties-share-a-score"),
-        pytest.param([7, 7, 7], True, [3, 3, 3], id="all-equal"),
-        pytest.param([42], True, [3], id="one-customer"),
+        # nobody is worse than the four 1s; four customers are worse than the 5
+        pytest.param([1, 1, 1, 1, 5], True, [1, 1, 1, 1, 5], id="ties-share-a-score"),
+        # 2 of 10 are worse than the 3s: ⌊5·2/10⌋ + 1 = 2; 5 are worse than the 7s: 3
+        pytest.param(
+            [1, 1, 3, 3, 3, 7, 7, 8, 9, 9],
+            True,
+            [1, 1, 2, 2, 2, 3, 3, 4, 5, 5],
+            id="ties-in-the-middle",
+        ),
+        pytest.param([7, 7, 7], True, [1, 1, 1], id="all-equal"),
+        pytest.param([42], True, [1], id="one-customer"),
         pytest.param([], True, [], id="nobody"),
     ],
 )
@@ -168,3 +176,22 @@ def test_movement_refuses_a_customer_twice_in_one_snapshot() -> None:
 def test_negative_recency_is_refused() -> None:
     with pytest.raises(ValueError, match="recency"):
         rfm.rfm_scores([-1, 3], [1, 2], [10, 20])
+
+
+def test_cdnow_cells_put_the_revenue_with_the_champions() -> None:
+    customer, day, value = cdnow_transactions()
+    history = clv.history_from_transactions(customer, day, value, observation_end=CALIBRATION_END)
+
+    scores = rfm.rfm_scores(
+        history.days_since_last_purchase, history.purchase_days, history.revenue
+    )
+    rows = {row.key: row for row in rfm.cell_summary(scores.cell, history.revenue)}
+
+    assert sum(row.customers for row in rows.values()) == 2357
+    assert sum(row.revenue_share for row in rows.values()) == pytest.approx(1.0)
+    # one purchase day each for 1,411 customers: all F = 1
+    assert int((scores.frequency == 1).sum()) == 1411
+    for key in ("champions", "cant_lose"):
+        assert rows[key].revenue_share > 1.5 * rows[key].customers / 2357, key
+    for key in ("lost", "hibernating", "new"):
+        assert rows[key].revenue_share < rows[key].customers / 2357, key

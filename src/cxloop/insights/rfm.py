@@ -1,9 +1,10 @@
 """RFM: recency, frequency and monetary quintile scores per customer, and the named cells.
 
 Scores run from 1 (worst) to 5 (best) and are rank-based, so they depend only on the order of the
-values: a customer's score is ⌊5·(rank − ½)/n⌋ + 1, where rank is the customer's average rank
-among n customers (ascending by goodness). Equal values share one average rank and so one score,
-whatever order the customers come in. Recency is days since the last purchase (fewer is better);
+values: a customer's score is ⌊5·w/n⌋ + 1, where w is the number of the n customers with a
+strictly worse value. Equal values share one score whatever order the customers come in, and
+the many customers who bought only once all get F = 1 (with average ranks they would land in the
+middle and leave F = 1 empty). Recency is days since the last purchase (fewer is better);
 frequency and monetary are better when larger.
 
 The eight cells come from the recency score R and the combined score FM = ⌈(F + M) / 2⌉ through the
@@ -74,7 +75,7 @@ def cell_name(key: str, language: str) -> str:
 
 
 def quintile_scores(values: npt.ArrayLike, *, higher_is_better: bool = True) -> IntArray:
-    """Scores 1–5 by average rank; equal values get equal scores."""
+    """Scores 1–5 by the share of customers with a strictly worse value; ties score alike."""
     data = np.asarray(values, dtype=np.float64)
     if data.ndim != 1:
         raise ValueError("scores are computed over a 1-d array")
@@ -82,9 +83,9 @@ def quintile_scores(values: npt.ArrayLike, *, higher_is_better: bool = True) -> 
         return np.zeros(0, dtype=np.int64)
     if not np.all(np.isfinite(data)):
         raise ValueError("RFM values must be finite")
-    ranks = stats.rankdata(data if higher_is_better else -data, method="average")
-    scores = np.floor(SCORE_LEVELS * (ranks - 0.5) / data.size).astype(np.int64) + 1
-    return np.clip(scores, 1, SCORE_LEVELS)
+    worse = stats.rankdata(data if higher_is_better else -data, method="min") - 1
+    scores = (SCORE_LEVELS * worse) // data.size + 1
+    return np.asarray(scores, dtype=np.int64)
 
 
 @dataclass(frozen=True)
