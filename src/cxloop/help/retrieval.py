@@ -216,12 +216,12 @@ class KnowledgeIndex:
         return np.divide(matched, self._title_idf, out=matched, where=self._title_idf > 0)
 
     def _rarest_missing(self, words: dict[str, float], article: str) -> float:
-        """The IDF of the rarest of the question's own words the article never uses (a
-        specific word the article never mentions, as in a question next to it, not about it),
-        over the most an IDF can be."""
+        """The IDF of the rarest of the question's words (the lexicon's readings with them) the
+        article never uses (a specific word the article never mentions, as in a question next
+        to it, not about it), over the most an IDF can be."""
         held = self.article_words.get(article, frozenset())
         top = math.log(1 + (len(self.article_words) + 0.5) / 0.5)
-        missing = [self._article_idf(t) for t, w in words.items() if w >= 1 and t not in held]
+        missing = [self._article_idf(t) for t in words if t not in held]
         return max(missing, default=0.0) / top if words else 1.0
 
     def shares(self, question: str) -> dict[str, np.ndarray]:
@@ -245,8 +245,8 @@ class KnowledgeIndex:
         """The best article for ``question``, the runners-up, and the confidence (by the
         shipped calibration unless one is given, as when fitting one)."""
         calibration = calibration or _calibration()
-        question_words, grams = _question_terms(question)
-        words = question_words.weights
+        read, grams = _question_terms(question)
+        words = read.weights
         if not self.docs or not (words or grams):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
         shares = self._shares(words, grams)
@@ -263,11 +263,11 @@ class KnowledgeIndex:
                 if words
                 else 1.0
             ),
-            "unexplained": math.log1p(self._unexplained(question_words)),
+            "unexplained": math.log1p(self._unexplained(read)),
             "uncovered": 1.0 - top.shares["covered"] if words else 1.0,
             "grams_uncovered": self._grams_uncovered(grams, top.article),
             "rarest_missing": self._rarest_missing(words, top.article),
-            "terms": math.log1p(sum(1 for w in words.values() if w >= 1)),
+            "terms": math.log1p(len(words)),  # the question's words and their readings
             **{side: top.shares[side] for side in SIDES},
         }
         if top.score <= 0:
