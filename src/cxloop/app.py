@@ -25,6 +25,7 @@ from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings, get_settings
 from cxloop.core.spool import Sweeper
 from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
+from cxloop.help.kakao import MAX_KAKAO_BYTES
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -230,6 +231,7 @@ def body_rules(settings: Settings) -> list[BodyRule]:
             settings.max_message_attachment_bytes + 1024 * 1024,
         ),
         BodyRule(re.compile(r"/hooks/naver-talktalk/"), MAX_TALKTALK_BYTES),
+        BodyRule(re.compile(r"/hooks/kakao/"), MAX_KAKAO_BYTES),
         BodyRule(re.compile(r"/hooks/social/"), MAX_SOCIAL_BYTES),
         BodyRule(re.compile(r"/api/v1/care/inboxes/[^/]+/import$"), settings.max_import_body_bytes),
         # Survey pages and the widget: public, anyone may post there.

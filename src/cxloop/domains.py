@@ -193,7 +193,7 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "help",
-        routers=("cxloop.help.api:router",),
+        routers=("cxloop.help.api:router", "cxloop.help.kakao:router"),
         jobs=("cxloop.help.tasks",),
         consumers=("cxloop.help.conversations:bot_answers",),  # the bot in the care inbox
         pages=(

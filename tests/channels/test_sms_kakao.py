@@ -300,11 +300,15 @@ def test_consent_holds_night_advertising_and_honours_an_alimtalk_opt_out(
         customer_id=customer.id,
     )
     alimtalk = queue_alimtalk(session, tenant, customer_id=customer.id)
-    night = datetime(2026, 12, 6, 13, 30, tzinfo=UTC)  # 22:30 in Seoul
+    # The coming 22:30 in Seoul (13:30 UTC), after the messages were queued; held until 08:00.
+    now = datetime.now(UTC)
+    night = now.replace(hour=13, minute=30, second=0, microsecond=0)
+    night += timedelta(days=1) if night <= now else timedelta()
     provider = nhn.settings(solapi.settings(settings))
     deliver(tx_database, provider, now=night)
     assert solapi.received == [] and nhn.received == []
     held = reload(session, ad)
-    assert (held.status, held.send_after) == ("queued", datetime(2026, 12, 6, 23, 0, tzinfo=UTC))
+    morning = night.replace(hour=23, minute=0)
+    assert (held.status, held.send_after) == ("queued", morning)
     cancelled = reload(session, alimtalk)
     assert (cancelled.status, cancelled.last_error) == ("cancelled", "consent: opted_out")

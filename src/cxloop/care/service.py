@@ -151,10 +151,11 @@ def set_bot_inboxes(
     """Let the help bot answer first in exactly these inboxes (of the channels it can reply
     on; the e-mail auto-reply is off until an inbox is chosen). Audited; returns the ids."""
     inboxes = list_inboxes(session, workspace_id=principal.workspace_id)
-    unknown = set(inbox_ids) - {i.id for i in inboxes if i.channel in REPLY_CHANNELS}
+    unknown = set(inbox_ids) - {i.id for i in inboxes if i.channel in BOT_CHANNELS}
     if unknown:
         raise ValidationFailed(
-            "The bot answers in the workspace's email, chat, SMS and TalkTalk inboxes only.",
+            "The bot answers in the workspace's email, chat, SMS, TalkTalk and KakaoTalk inboxes "
+            "only.",
             errors=[{"field": "inboxes", "message": f"unknown inbox {min(unknown)}"}],
         )
     chosen = sorted(set(inbox_ids))
@@ -348,6 +349,10 @@ def _clean_body(text: str) -> str:
 # The channels an agent answers on from cxloop; a review, a social post or a phone call is
 # answered where it happened, and KakaoTalk sends only registered templates.
 REPLY_CHANNELS = ("email", "chat", "sms", "talktalk")
+# Channels a reply travels back on in the answer to the customer's own request (a KakaoTalk
+# chatbot skill answers each message): the help bot answers there, an agent cannot.
+ANSWERED_IN_RESPONSE = ("kakao",)
+BOT_CHANNELS = (*REPLY_CHANNELS, *ANSWERED_IN_RESPONSE)
 
 
 def _email_headers(session: Session, conversation: Conversation) -> dict[str, str]:
@@ -505,18 +510,22 @@ def bot_reply(
     session: Session, *, conversation: Conversation, text: str, now: datetime | None = None
 ) -> ConversationMessage | None:
     """The help bot's answer to the customer, sent like an agent's reply on the conversation's
-    channel; it is no response of the team's (no SLA clock stops). None when the channel has
-    no way back to the customer (the bot then leaves the conversation to the team)."""
-    if not can_reply(session, conversation):
+    channel; it is no response of the team's (no SLA clock stops). On a channel that answers
+    in the response (``ANSWERED_IN_RESPONSE``) it is only stored: the caller answers with it.
+    None when the channel has no way back to the customer (the bot then leaves the
+    conversation to the team)."""
+    in_response = conversation.channel in ANSWERED_IN_RESPONSE
+    if not in_response and not can_reply(session, conversation):
         return None
-    customer = session.get(Customer, conversation.customer_id)
-    assert customer is not None  # can_reply checked it
+    customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
     headers = _reply_headers(session, conversation)
     now = now or utcnow()
     message = _outgoing(conversation, headers, author="bot", body=_clean_body(text), now=now)
     session.add(message)
     session.flush()
-    if conversation.channel == "email":
+    if in_response or customer is None:
+        pass
+    elif conversation.channel == "email":
         _send_email(session, conversation, customer, message, headers, [])
     elif conversation.channel != "chat":
         _send_text(session, conversation, customer, message)

@@ -24,6 +24,7 @@ from cxloop.profiles.activity import survivor_of
 HOOK_PATHS = {
     "email": "/hooks/email/",
     "talktalk": "/hooks/naver-talktalk/",
+    "kakao": "/hooks/kakao/",  # the KakaoTalk chatbot's skill (help bot)
     "social": "/hooks/social/",
     "review": "/hooks/social/",
 }

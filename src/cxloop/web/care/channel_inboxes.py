@@ -12,7 +12,7 @@ from cxloop.core.settings import Settings
 from cxloop.models import CareInbox
 from cxloop.web.session import WebContext
 
-INBOX_CHOICES = ("email", "talktalk", "social", "review", "phone")
+INBOX_CHOICES = ("email", "talktalk", "kakao", "social", "review", "phone")
 
 
 def created_inbox(page: WebContext, inbox: CareInbox, token: str) -> dict[str, Any]:

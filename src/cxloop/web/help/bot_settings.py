@@ -84,7 +84,7 @@ def _settings_form(current: BotSettings, bot_inboxes: list[int]) -> dict[str, An
 def _answerable_inboxes(page: WebContext) -> list[CareInbox]:
     """The inboxes the bot can answer in (it replies where an agent could)."""
     inboxes = care.list_inboxes(page.db, workspace_id=page.workspace.id)
-    return [i for i in inboxes if i.channel in care.REPLY_CHANNELS]
+    return [i for i in inboxes if i.channel in care.BOT_CHANNELS]
 
 
 def _page(
