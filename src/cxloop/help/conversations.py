@@ -12,6 +12,7 @@ is left to the team rather than answered late.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ LINES = tuple(
     for tone in TONES
     for line in ("greeting", "not_it", "thanked", "handover", "handover_closed")
 )
+log = logging.getLogger(__name__)
 STALE = timedelta(minutes=10)  # a message older than this is the team's, not the bot's
 FAILED_ANSWERS = 2  # answers the customer wrote on after, before a person takes over
 MAX_QUESTION = 4_000  # characters of the customer's unanswered messages read as the question
@@ -116,10 +118,19 @@ class BotAnswers:
             )
         )
         settings = get_settings()
-        for conversation in conversations:
-            take_turn(
-                session, settings, conversation=conversation, message_id=latest[conversation.id]
-            )
+        for conversation in list(conversations):
+            # One conversation that fails (its channel refuses the reply…) must not hold the
+            # bot up for the others: it is left to the sweep, which hands it over.
+            try:
+                with session.begin_nested():
+                    take_turn(
+                        session,
+                        settings,
+                        conversation=conversation,
+                        message_id=latest[conversation.id],
+                    )
+            except Exception:
+                log.exception("help bot: no turn for conversation %s", conversation.id)
 
 
 bot_answers = BotAnswers()
@@ -409,17 +420,22 @@ def sweep(session: Session, *, now: datetime | None = None, limit: int = 500) ->
             select(HelpBotTurn.id).where(HelpBotTurn.message_id == waiting[-1].id)
         ):
             reason = "stale" if bot_on else "bot_off"
-            _hand_over(
-                session,
-                conversation,
-                waiting[-1],
-                config,
-                _locale_of(text),
-                text,
-                reason,
-                None,
-                now=now,
-            )
+            try:
+                with session.begin_nested():
+                    _hand_over(
+                        session,
+                        conversation,
+                        waiting[-1],
+                        config,
+                        _locale_of(text),
+                        text,
+                        reason,
+                        None,
+                        now=now,
+                    )
+            except Exception:  # the customer is not told, but the team gets it all the same
+                log.exception("help bot: handing over conversation %s", conversation.id)
+                care.hand_over(session, conversation=conversation, now=now)
         else:
             care.hand_over(session, conversation=conversation, now=now)
         handed += 1
