@@ -14,7 +14,7 @@ Four sub-benchmarks, each with the goal of the care issue:
    HTML, multipart, a few attachments) taken in, in process, as the webhook takes it: accepted
    onto the spool, then drained ``MAIL_BATCH`` messages per transaction
    (``take_spooled_mails``); beside it ``take_mail`` one transaction per message as before
-   batching; then over HTTP (``POST
+   batching (the two and the baseline alternate in rounds of 50); then over HTTP (``POST
    /hooks/email/{token}``, 4 client threads): how fast mail is accepted (the webhook answers
    once it is on the disk) and how fast it is taken in (from the first POST until every
    accepted mail has its receipt); baseline: ``email.message_from_bytes`` and a raw insert of
@@ -100,6 +100,7 @@ GOAL_HOOK_P99_MS = 100.0
 INBOXES = 20  # the inbound webhook allows 600 messages a minute per inbox
 TAKE_WAIT_SECONDS = 180.0  # how long after the last POST the accepted mail may take to go in
 SMS_SENT = 5_000  # SMS in the outbox that Solapi's delivery reports name
+ROUND = 50  # messages per round of the in-process email step (drained, single, baseline)
 
 
 @dataclass(frozen=True)
@@ -659,12 +660,13 @@ def bench_list(bench: Bench, server: Server, cookie: str, sizes: Sizes) -> dict[
 
 def bench_email_in_process(bench: Bench, sizes: Sizes, seed: int) -> dict[str, Any]:
     """Raw mail taken in as the webhook takes it: kept on the spool (before the clock starts),
-    then drained ``MAIL_BATCH`` messages per transaction; then other mail through
-    ``take_mail``, one transaction per message (the path before batching); then the baseline:
-    the stdlib parser and a raw insert of a conversation and a message."""
+    then drained ``MAIL_BATCH`` messages per transaction; other mail through ``take_mail``,
+    one transaction per message (the path before batching); and the baseline: the stdlib
+    parser and a raw insert of a conversation and a message. The three alternate in rounds of
+    ``ROUND`` messages, so a machine that grows busier or quieter meanwhile, or caches that
+    warm up, favour none of them."""
     n = sizes.emails_in_process
-    mails = Mails(bench, seed, "p")
-    raws = [(bench.inboxes[i % INBOXES], mails.next(bench.inboxes[i % INBOXES])) for i in range(n)]
+    mails, single_mails = Mails(bench, seed, "p"), Mails(bench, seed + 200, "q")
     database = Database(bench.url)
     # warm-up: a few messages not timed
     warm = Mails(bench, seed + 100, "w")
@@ -674,60 +676,77 @@ def bench_email_in_process(bench: Bench, sizes: Sizes, seed: int) -> dict[str, A
             assert inbox is not None
             take_mail(session, inbox=inbox, raw=warm.next(bench.inboxes[0]))
     spool = spool_of(get_settings(), MAIL_SPOOL)
-    for (inbox_id, _, _), raw in raws:
-        spool.put(raw, label=str(inbox_id))
-    latencies = []
+    seconds = {"batched": 0.0, "take_mail": 0.0, "baseline": 0.0}
+    batch_ms: list[float] = []
+    single_ms: list[float] = []
     failed = 0
-    t0 = time.perf_counter()
-    while items := take_waiting(spool, limit=MAIL_BATCH):
-        s0 = time.perf_counter()
-        unfinished = handle_batch(spool, items, lambda b: take_spooled_mails(database, b))
-        failed += len(unfinished.failed)
-        latencies.append((time.perf_counter() - s0) * 1000)
-    seconds = time.perf_counter() - t0
+    single_outcomes: dict[str, int] = {}
+    for first in range(0, n, ROUND):
+        count = min(ROUND, n - first)
+        inboxes = [bench.inboxes[i % INBOXES] for i in range(first, first + count)]
+        raws = [(inbox, mails.next(inbox)) for inbox in inboxes]
+        for (inbox_id, _, _), raw in raws:
+            spool.put(raw, label=str(inbox_id))
+        t0 = time.perf_counter()
+        while items := take_waiting(spool, limit=MAIL_BATCH):
+            s0 = time.perf_counter()
+            unfinished = handle_batch(spool, items, lambda b: take_spooled_mails(database, b))
+            failed += len(unfinished.failed)
+            batch_ms.append((time.perf_counter() - s0) * 1000)
+        seconds["batched"] += time.perf_counter() - t0
+        singles = [(inbox, single_mails.next(inbox)) for inbox in inboxes]
+        t0 = time.perf_counter()
+        for (_, token, _), raw in singles:
+            s0 = time.perf_counter()
+            with database.session() as session:
+                inbox = care_service.inbox_for_token(session, token=token)
+                assert inbox is not None
+                taken = take_mail(session, inbox=inbox, raw=raw)
+            single_ms.append((time.perf_counter() - s0) * 1000)
+            single_outcomes[taken.status] = single_outcomes.get(taken.status, 0) + 1
+        seconds["take_mail"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        raw_inserts(bench, database.engine, raws, first)
+        seconds["baseline"] += time.perf_counter() - t0
     with database.read_session() as session:
         names = select(InboundMailReceipt.status, func.count()).group_by(InboundMailReceipt.status)
         outcomes = {status: int(count) for status, count in session.execute(names)}
-    batched: dict[str, Any] = {
-        "messages": n,
-        "batch": MAIL_BATCH,
-        "failed": failed,
-        "seconds": round(seconds, 2),
-        "per_second": round(n / seconds, 1),
-        "outcomes": outcomes,
-        "batch_ms": summary(latencies),
+    database.dispose()
+    rate = {name: n / spent for name, spent in seconds.items()}
+    return {
+        "batched": {
+            "messages": n,
+            "batch": MAIL_BATCH,
+            "failed": failed,
+            "seconds": round(seconds["batched"], 2),
+            "per_second": round(rate["batched"], 1),
+            "outcomes": outcomes,
+            "batch_ms": summary(batch_ms),
+        },
+        "take_mail": {
+            "messages": n,
+            "seconds": round(seconds["take_mail"], 2),
+            "per_second": round(rate["take_mail"], 1),
+            "outcomes": single_outcomes,
+            **summary(single_ms),
+        },
+        "baseline": {
+            "messages": n,
+            "seconds": round(seconds["baseline"], 2),
+            "per_second": round(rate["baseline"], 1),
+        },
+        "ratio": round(rate["batched"] / rate["baseline"], 3),
+        "take_mail_ratio": round(rate["take_mail"] / rate["baseline"], 3),
     }
-    # One transaction per message, other mail of the same kinds.
-    single_mails = Mails(bench, seed + 200, "q")
-    singles = [
-        (bench.inboxes[i % INBOXES], single_mails.next(bench.inboxes[i % INBOXES]))
-        for i in range(n)
-    ]
-    single_outcomes: dict[str, int] = {}
-    latencies = []
-    t0 = time.perf_counter()
-    for (_, token, _), raw in singles:
-        s0 = time.perf_counter()
-        with database.session() as session:
-            inbox = care_service.inbox_for_token(session, token=token)
-            assert inbox is not None
-            taken = take_mail(session, inbox=inbox, raw=raw)
-        latencies.append((time.perf_counter() - s0) * 1000)
-        single_outcomes[taken.status] = single_outcomes.get(taken.status, 0) + 1
-    seconds = time.perf_counter() - t0
-    product: dict[str, Any] = {
-        "messages": n,
-        "seconds": round(seconds, 2),
-        "per_second": round(n / seconds, 1),
-        "outcomes": single_outcomes,
-        **summary(latencies),
-    }
-    # Baseline: parse with the standard library, insert the rows, one transaction each.
+
+
+def raw_inserts(
+    bench: Bench, engine: Engine, raws: Sequence[tuple[tuple[int, str, str], bytes]], first: int
+) -> None:
+    """The baseline: parse with the standard library, insert the rows, one transaction each."""
     conversations, messages = table_of(Conversation), table_of(ConversationMessage)
-    engine = database.engine
     now = datetime.now(UTC)
-    t0 = time.perf_counter()
-    for i, ((inbox_id, _, _), raw) in enumerate(raws):
+    for i, ((inbox_id, _, _), raw) in enumerate(raws, start=first):
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         part = parsed.get_body(preferencelist=("plain", "html"))
@@ -759,19 +778,6 @@ def bench_email_in_process(bench: Bench, sizes: Sizes, seed: int) -> dict[str, A
                     "created_at": now,
                 },
             )
-    baseline_seconds = time.perf_counter() - t0
-    database.dispose()
-    return {
-        "batched": batched,
-        "take_mail": product,
-        "baseline": {
-            "messages": n,
-            "seconds": round(baseline_seconds, 2),
-            "per_second": round(n / baseline_seconds, 1),
-        },
-        "ratio": round(batched["per_second"] / (n / baseline_seconds), 3),
-        "take_mail_ratio": round(product["per_second"] / (n / baseline_seconds), 3),
-    }
 
 
 def post_many(
