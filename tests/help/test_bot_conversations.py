@@ -362,3 +362,30 @@ def test_the_email_auto_reply_answers_in_the_thread_and_a_thank_you_closes(
     session.refresh(conversation)
     assert conversation.status == "resolved"
     assert [t[0] for t in turns(session, conversation.id)] == ["answered", "thanked"]
+
+
+def test_writing_again_after_the_bot_closed_brings_the_bot_back_not_the_team(
+    client: TestClient, session: Session, shop_kb: Tenant, bot_inbox: int, tx_database: Database
+) -> None:
+    chat = Chat(client, shop_kb, bot_inbox, tx_database)
+    chat.ask("회원 탈퇴 어떻게 해요")
+    chat.ask("감사합니다")
+    conversation = session.get(Conversation, chat.conversation_id)
+    assert conversation is not None
+    session.refresh(conversation)
+    assert conversation.status == "resolved"
+
+    chat.ask("쿠폰 어떻게 써요")
+    session.refresh(conversation)
+    assert conversation.status == "bot" and conversation.reopened_count == 1
+    assert conversation.first_response_due_at is None and conversation.resolution_due_at is None
+    assert [t[0] for t in turns(session, conversation.id)] == ["answered", "thanked", "answered"]
+
+    handed = Chat(client, shop_kb, bot_inbox, tx_database)
+    handed.ask("상담원 연결해 주세요")
+    taken = session.get(Conversation, handed.conversation_id)
+    assert taken is not None
+    care.update_conversation(session, conversation=taken, status="resolved")
+    handed.ask("하나 더 물어볼게요")  # people held it once: it reopens for the team
+    session.refresh(taken)
+    assert taken.status == "open"

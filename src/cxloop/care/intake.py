@@ -220,9 +220,33 @@ def _customer_wrote(
     reopened = conversation.status == "resolved"
     if reopened:
         conversation.reopened_count += 1
-    sla.customer_wrote(session, conversation, at=now, reopened=reopened)
+    if reopened and _bot_resolved(session, conversation):
+        # The bot closed it and no person ever answered: the bot answers again, clocks still.
+        conversation.status = "bot"
+        conversation.resolved_at = None
+    else:
+        sla.customer_wrote(session, conversation, at=now, reopened=reopened)
     if contact:
         conversation.contact = storable(contact)[:320]
+
+
+def _bot_resolved(session: Session, conversation: Conversation) -> bool:
+    """Whether a resolved conversation was the bot's alone, in an inbox it still answers."""
+    if conversation.first_response_at is not None or conversation.assignee_id is not None:
+        return False
+    inbox = session.get(CareInbox, conversation.inbox_id)
+    if inbox is None or not inbox.bot_answers_first:
+        return False
+    handed_over = session.scalar(  # the bot's handover leaves the team a note
+        select(ConversationMessage.id)
+        .where(
+            ConversationMessage.conversation_id == conversation.id,
+            ConversationMessage.direction == "note",
+            ConversationMessage.author == "bot",
+        )
+        .limit(1)
+    )
+    return handed_over is None
 
 
 def _joined(

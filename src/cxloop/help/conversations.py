@@ -352,6 +352,13 @@ def _hand_over(
     return Turn(conversation.id, reason, True, article, reply if sent else "")
 
 
+def _note(reason: str, locale: str = "ko") -> str:
+    """The team's note of a handover: why (every handover leaves one; care reads it as the
+    sign that people, not the bot, hold the conversation)."""
+    why = gettext(locale, f"help_bot.reason.{reason}")
+    return gettext(locale, "help_bot.note.handed", reason=why)
+
+
 def _record(
     session: Session,
     conversation: Conversation,
@@ -435,8 +442,8 @@ def sweep(session: Session, *, now: datetime | None = None, limit: int = 500) ->
                     )
             except Exception:  # the customer is not told, but the team gets it all the same
                 log.exception("help bot: handing over conversation %s", conversation.id)
-                care.hand_over(session, conversation=conversation, now=now)
+                care.hand_over(session, conversation=conversation, note=_note(reason), now=now)
         else:
-            care.hand_over(session, conversation=conversation, now=now)
+            care.hand_over(session, conversation=conversation, note=_note("stale"), now=now)
         handed += 1
     return resolved, handed

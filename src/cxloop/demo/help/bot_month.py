@@ -146,7 +146,7 @@ def _conversation(
         question = rng.choice(FOR_A_PERSON)
     turn = _say(session, rng, visitor, inbox, question, at)
     for _ in range(3):
-        if turn is None:
+        if turn is None or turn.reason == "thanked":
             return
         conversation = session.get(Conversation, turn.conversation_id)
         assert conversation is not None
