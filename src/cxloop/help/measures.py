@@ -194,7 +194,7 @@ def unanswered_themes(session: Session, workspace_id: int, message_ids: list[int
             best = max(words, key=lambda w: (counts[w], -words.index(w)))
             groups[best].append(message_id)
     ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))[:MAX_THEMES]
-    wanted = [mid for _, ids in ranked for mid in ids[:SAMPLES]]
+    wanted = [mid for _, ids in ranked for mid in ids[: SAMPLES * 4]]  # room for repeats
     texts: dict[int, str] = {
         message_id: body
         for message_id, body in session.execute(
@@ -204,7 +204,12 @@ def unanswered_themes(session: Session, workspace_id: int, message_ids: list[int
             )
         )
     }
-    return [
-        Theme(keyword, len(ids), [texts[m][:200] for m in ids[:SAMPLES] if texts.get(m)])
-        for keyword, ids in ranked
-    ]
+    return [Theme(keyword, len(ids), _samples(texts, ids)) for keyword, ids in ranked]
+
+
+def _samples(texts: dict[int, str], ids: list[int]) -> list[str]:
+    """A few of the theme's questions, each different (customers ask the same words often)."""
+    distinct = dict.fromkeys(
+        " ".join(texts[m].split())[:200] for m in ids[: SAMPLES * 4] if texts.get(m)
+    )
+    return list(distinct)[:SAMPLES]
