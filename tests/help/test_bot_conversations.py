@@ -302,6 +302,7 @@ def test_the_report_counts_deflection_reasons_and_groups_unanswered_questions(
     assert login(client, admin.email).status_code == 303
     page = text_of(get(client, "/settings/bot"))
     assert "봇 해결률 (디플렉션) 25%" in page
+    assert "회원 탈퇴는 어떻게 하나요? 1 0 0 / 0" in page  # the article by its title
     assert theme.keyword in page and "우주선 부품 견적 받을 수 있나요" in page
 
 

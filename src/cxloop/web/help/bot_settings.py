@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from sqlalchemy import select
 
 from cxloop.accounts.access import require
 from cxloop.care import service as care
@@ -36,7 +37,7 @@ from cxloop.help.settings import (
     change_bot_settings,
     knowledge_base_summary,
 )
-from cxloop.models import CareInbox
+from cxloop.models import CareInbox, HelpArticle, HelpArticleVersion
 from cxloop.models.help import HELP_LOCALES
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.care.routing import PostedForm
@@ -81,6 +82,23 @@ def _settings_form(current: BotSettings, bot_inboxes: list[int]) -> dict[str, An
     }
 
 
+def _titles(page: WebContext, external_ids: list[str]) -> dict[str, str]:
+    """The articles' titles in the reader's language (else in the other one)."""
+    rows = page.db.execute(
+        select(HelpArticle.external_id, HelpArticleVersion.locale, HelpArticleVersion.title)
+        .join(HelpArticleVersion, HelpArticleVersion.article_id == HelpArticle.id)
+        .where(
+            HelpArticle.workspace_id == page.workspace.id,
+            HelpArticle.external_id.in_(external_ids[:200] or [""]),
+        )
+    )
+    titles: dict[str, str] = {}
+    for external_id, locale, title in rows:
+        if external_id not in titles or locale == page.locale:
+            titles[external_id] = title
+    return titles
+
+
 def _answerable_inboxes(page: WebContext) -> list[CareInbox]:
     """The inboxes the bot can answer in (it replies where an agent could)."""
     inboxes = care.list_inboxes(page.db, workspace_id=page.workspace.id)
@@ -111,6 +129,9 @@ def _page(
         }
     )
     centre = f"/help/{quote(workspace.slug, safe='')}"
+    report = bot_report(
+        page.db, workspace_id=workspace.id, since=utcnow() - REPORT_PERIOD, until=utcnow()
+    )
     return render(
         page.request,
         "help/bot_settings.html",
@@ -136,9 +157,8 @@ def _page(
         max_question=MAX_QUESTION,
         help_locales=HELP_LOCALES,
         threshold=_percent(current.threshold),
-        report=bot_report(
-            page.db, workspace_id=workspace.id, since=utcnow() - REPORT_PERIOD, until=utcnow()
-        ),
+        report=report,
+        titles=_titles(page, list(report.answers)),
         report_days=REPORT_PERIOD.days,
     )
 
