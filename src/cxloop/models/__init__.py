@@ -41,6 +41,14 @@ from cxloop.models.help import (
     HelpBotSettings,
     HelpBotTurn,
 )
+from cxloop.models.insights import (
+    CustomerPrediction,
+    InsightsModelFit,
+    InsightsRun,
+    Segment,
+    SegmentCount,
+    SegmentMember,
+)
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -82,6 +90,7 @@ __all__ = [
     "CsatRequest",
     "Customer",
     "CustomerMerge",
+    "CustomerPrediction",
     "Event",
     "FollowUp",
     "FollowUpDigest",
@@ -95,6 +104,8 @@ __all__ = [
     "Improvement",
     "ImprovementLink",
     "InboundMailReceipt",
+    "InsightsModelFit",
+    "InsightsRun",
     "Invitation",
     "LoginAttempt",
     "Macro",
@@ -106,6 +117,9 @@ __all__ = [
     "OutboundMessage",
     "Product",
     "Response",
+    "Segment",
+    "SegmentCount",
+    "SegmentMember",
     "SlaPolicy",
     "Survey",
     "SurveyVersion",
