@@ -203,6 +203,11 @@ DOMAINS: tuple[Domain, ...] = (
         cli=("cxloop.cli.help:kb_app", "cxloop.cli.help:bot_app"),
     ),
     Domain(
+        "insights",
+        jobs=("cxloop.insights.tasks",),
+        cli=("cxloop.cli.insights:insights_app",),
+    ),
+    Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
         pages=("cxloop.web.metrics.dashboard:router",),

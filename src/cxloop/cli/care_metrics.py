@@ -3,31 +3,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cxloop.cli.common import WorkspaceOpt, _ready_database, _workspace_id, console, err
+from cxloop.cli.common import (
+    WorkspaceOpt,
+    _ready_database,
+    _workspace_id,
+    console,
+    err,
+    moment_option,
+)
 
 metrics_app = typer.Typer(name="care", help="Conversations with customers.", no_args_is_help=True)
-
-
-def _moment(value: str | None, option: str) -> datetime | None:
-    """A date (midnight KST) or an ISO time (UTC unless it says otherwise)."""
-    if not value:
-        return None
-    from cxloop.care.business_hours import KST
-
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=KST)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        err.print(f"{option} must be a date (2026-11-01) or an ISO time.")
-        raise typer.Exit(2) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -71,8 +62,8 @@ def metrics(
 
     workspace_id = _workspace_id(workspace)
     now = utcnow()
-    end = _moment(until, "--until") or now
-    start = _moment(since, "--since") or end - timedelta(days=30)
+    end = moment_option(until, "--until") or now
+    start = moment_option(since, "--since") or end - timedelta(days=30)
     with _ready_database().session() as session:
         try:
             result = care_metrics.care_metrics(

@@ -3,8 +3,10 @@ the database (migrated first when it is the embedded default) and progress bars.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -16,6 +18,7 @@ from cxloop.core.errors import CxloopError
 console = Console()
 # Errors stay on one line however narrow the terminal.
 err = Console(stderr=True, soft_wrap=True)
+KST = ZoneInfo("Asia/Seoul")
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name (slug)")]
 
@@ -48,6 +51,21 @@ def _workspace_id(slug: str) -> int:
 
     with _ready_database().session() as session:
         return find_workspace(session, slug=slug).id
+
+
+def moment_option(value: str | None, option: str) -> datetime | None:
+    """A date (midnight KST) or an ISO time (UTC unless it says otherwise); a one-line error
+    naming the option otherwise."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=KST)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        err.print(f"{option} must be a date (2026-11-01) or an ISO time.")
+        raise typer.Exit(2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _progress() -> Progress:
