@@ -204,7 +204,9 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "insights",
+        routers=("cxloop.insights.api:router",),
         jobs=("cxloop.insights.tasks",),
+        consumers=("cxloop.insights.segments.freshness:segment_freshness",),
         cli=("cxloop.cli.insights:insights_app",),
     ),
     Domain(

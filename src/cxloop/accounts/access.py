@@ -64,6 +64,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications:read": _ALL,
     # The CX dashboard (scores, trends, breakdowns, drivers, KPIs and their CSV) is for everyone.
     "metrics:read": _ALL,
+    # Insights: everyone reads segments and predictions; marketers and analysts build segments
+    # and run the models; exporting members (personal data) is for those who may export.
+    "insights:read": _ALL,
+    "insights:write": frozenset({"owner", "admin", "marketer", "analyst"}),
+    "insights:export": frozenset({"owner", "admin", "marketer", "analyst"}),
 }
 
 

@@ -54,15 +54,11 @@ def run(
             raise typer.Exit(2) from None
         run_id = started.id
     err.print(f"Fitting the models of run {run_id}…")
-    try:
-        with database.session() as session:
-            finished = runs.execute_run(session, run_id=run_id)
-            summary = finished.summary
-    except Exception as exc:
-        with database.session() as session:
-            runs.fail_run(session, run_id=run_id, error=f"{type(exc).__name__}: {exc}")
-        err.print(f"Run {run_id} failed: {exc}")
-        raise typer.Exit(1) from None
+    finished = runs.perform_run(database, run_id=run_id)
+    if finished is None or finished.status != "ready":
+        err.print(f"Run {run_id} failed: {finished.error if finished else 'it was taken'}")
+        raise typer.Exit(1)
+    summary = finished.summary
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
 
 

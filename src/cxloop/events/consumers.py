@@ -29,6 +29,9 @@ from cxloop.profiles.activity import (
 )
 
 _ORDER_EVENTS = frozenset({ORDER_COMPLETED, *ORDER_STATUS_EVENTS})
+# Events cxloop records about a customer rather than by them (a segment entered…): they reach
+# the bus and the timeline but are not the customer's activity, so no counter or "last seen".
+SYSTEM_CHANNEL = "cxloop"
 
 
 def _orders(session: Session) -> OrderTotals:
@@ -51,6 +54,8 @@ class ProfileActivity:
     def handle(self, session: Session, events: Sequence[Event]) -> None:
         shown: dict[int, Activity] = defaultdict(Activity)
         for event in events:
+            if event.channel == SYSTEM_CHANNEL:
+                continue
             seen = shown[event.customer_id]
             seen.add(
                 Activity(
@@ -89,7 +94,7 @@ def tally(
             func.max(Event.timestamp),
             func.count(Event.user_id),
         )
-        .where(at_or_before(session, upto))
+        .where(at_or_before(session, upto), Event.channel != SYSTEM_CHANNEL)
         .group_by(Event.customer_id, Event.channel)
     )
     if customer_ids is not None:

@@ -10,6 +10,7 @@ until then readers keep the previous predictions.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.core.db import Database, rowcount
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.insights import clv, rfm
 from cxloop.insights.features import load_purchase_history
+from cxloop.insights.segments import service as segments
 from cxloop.models import (
     Customer,
     CustomerPrediction,
@@ -37,6 +40,7 @@ from cxloop.models import (
 )
 from cxloop.models.base import table_of
 
+log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 90
 MAX_HORIZON_DAYS = 730
 CLV_HORIZONS = (3, 6, 12)  # months
@@ -99,7 +103,7 @@ def start_run(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     trigger: str = "manual",
 ) -> InsightsRun:
-    """Record a new run of the workspace's models (not yet executed)."""
+    """Record a new run of the workspace's models, queued (``perform_run`` executes it)."""
     if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
         raise ValidationFailed(f"The horizon must be 1 to {MAX_HORIZON_DAYS} days.")
     now = utcnow()
@@ -116,6 +120,7 @@ def start_run(
         trigger=trigger,
         requested_by_id=principal.user_id if principal else None,
         currency=workspace.default_currency,
+        status="queued",
     )
     session.add(run)
     session.flush()
@@ -163,6 +168,8 @@ def execute_run(session: Session, *, run_id: int) -> InsightsRun:
             )
         )
     run.customers = _replace_predictions(session, run=run, scores=scores)
+    # Rules on predictions (CLV, churn risk, RFM cell) see the new scores at once.
+    segments.refresh_workspace(session, workspace_id=run.workspace_id)
     run.summary = _summary(run, outcomes)
     run.status = "ready"
     run.finished_at = utcnow()
@@ -408,12 +415,43 @@ def _summary(run: InsightsRun, outcomes: list[ModelOutcome]) -> dict[str, Any]:
     return summary
 
 
-def fail_run(session: Session, *, run_id: int, error: str) -> None:
-    """Mark a run failed (after its own work was rolled back)."""
-    session.execute(
-        update(InsightsRun)
-        .where(InsightsRun.id == run_id)
-        .values(status="failed", error=error[:2000], finished_at=utcnow())
+def perform_run(database: Database, *, run_id: int) -> InsightsRun | None:
+    """Claim a queued run and execute it in its own transaction; a failure rolls its work back
+    and is recorded on the run. None when the run was not queued (another worker has it)."""
+    with database.session() as session:
+        claimed = rowcount(
+            session.execute(
+                update(InsightsRun)
+                .where(InsightsRun.id == run_id, InsightsRun.status == "queued")
+                .values(status="running")
+            )
+        )
+    if not claimed:
+        return None
+    try:
+        with database.session() as session:
+            return execute_run(session, run_id=run_id)
+    except Exception as exc:
+        log.exception("insights run %s failed", run_id)
+        with database.session() as session:
+            session.execute(
+                update(InsightsRun)
+                .where(InsightsRun.id == run_id)
+                .values(
+                    status="failed",
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    finished_at=utcnow(),
+                )
+            )
+            return session.get(InsightsRun, run_id)
+
+
+def queued_runs(session: Session) -> list[int]:
+    """Runs still queued (their job lost with a restarted worker), oldest first."""
+    return list(
+        session.scalars(
+            select(InsightsRun.id).where(InsightsRun.status == "queued").order_by(InsightsRun.id)
+        )
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
 
-RUN_STATUSES = ("running", "ready", "failed")
+RUN_STATUSES = ("queued", "running", "ready", "failed")
 RUN_TRIGGERS = ("manual", "schedule", "cli")
 # The models one run fits, in the order it fits them.
 MODEL_KINDS = ("rfm", "bgnbd", "gamma_gamma", "clusters", "churn", "recommendations")
@@ -34,7 +34,7 @@ class InsightsRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     trigger: Mapped[str] = mapped_column(String(16), default="manual")
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     as_of: Mapped[datetime]
@@ -79,9 +79,7 @@ class CustomerPrediction(Base):
     )
 
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    customer_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
     run_id: Mapped[int] = mapped_column(ForeignKey("insights_runs.id", ondelete="CASCADE"))
     rfm_cell: Mapped[str | None] = mapped_column(String(32))
     recency_score: Mapped[int | None]
@@ -133,9 +131,7 @@ class SegmentMember(Base):
     )
 
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
-    customer_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cxloop.core import stats
+from cxloop.core.csvfile import csv_bytes as csv_bytes
 from cxloop.metrics.dashboard.breakdowns import Breakdown, breakdown
 from cxloop.metrics.dashboard.business import BusinessKpis, business_kpis
 from cxloop.metrics.dashboard.drivers import Drivers, key_drivers
@@ -27,39 +23,6 @@ from cxloop.metrics.dashboard.scope import (
 from cxloop.metrics.dashboard.scores import PeriodScores, period_scores
 from cxloop.metrics.dashboard.trend import Trend, score_trend
 from cxloop.models import Workspace
-
-CSV_BOM = "\ufeff"
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell: numbers rounded sensibly; text that a spreadsheet would run as a formula
-    is quoted with a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else round(value, 4)
-    if isinstance(value, Decimal | int):
-        return value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 CSV with a byte-order mark (so Excel reads Korean right) and CRLF line ends."""
-    buffer = io.StringIO()
-    buffer.write(CSV_BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue().encode("utf-8")
-
 
 ESTIMATE_COLUMNS = ("n", "estimate", "ci_low", "ci_high", "too_few")
 
