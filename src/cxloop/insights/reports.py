@@ -1,6 +1,6 @@
 """What the insights pages show: the RFM grid with each cell's share of customers and revenue
 and the movement between cells over the last month, the clusters of the last run in words,
-and the registry's runs with their models."""
+the registry's runs with their models, and a customer's current predictions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cxloop.core.timeutil import as_utc
 from cxloop.insights import rfm
 from cxloop.insights.features import load_purchase_history
-from cxloop.models import InsightsModelFit, InsightsRun, Workspace
+from cxloop.models import CustomerPrediction, InsightsModelFit, InsightsRun, Product, Workspace
 
 MOVEMENT_DAYS = 30
 
@@ -69,7 +69,11 @@ def rfm_report(
     )
     now_scores = _scores(now_history)
     then_scores = _scores(then_history)
-    summary = rfm.cell_summary(now_scores.cell, now_history.revenue) if now_scores else []
+    summary = (
+        rfm.cell_summary(now_scores.cell, now_history.revenue)
+        if now_scores
+        else rfm.cell_summary([], [])
+    )
     buyers = len(now_history)
     cells = [
         RfmCellRow(
@@ -124,3 +128,65 @@ def model_fits(
             .limit(limit)
         )
     )
+
+
+def latest_fit(session: Session, *, workspace_id: int, kind: str) -> InsightsModelFit | None:
+    """The model of this kind in use: its last activated fit."""
+    return session.scalar(
+        select(InsightsModelFit)
+        .where(
+            InsightsModelFit.workspace_id == workspace_id,
+            InsightsModelFit.kind == kind,
+            InsightsModelFit.activated.is_(True),
+        )
+        .order_by(InsightsModelFit.id.desc())
+        .limit(1)
+    )
+
+
+def runs_page(
+    session: Session, *, workspace_id: int, before_id: int | None = None, limit: int = 10
+) -> tuple[list[tuple[InsightsRun, list[InsightsModelFit]]], int | None]:
+    """A page of the workspace's runs, newest first, each with its models in the order they
+    were fitted; and the id to continue before, when there are more."""
+    query = select(InsightsRun).where(InsightsRun.workspace_id == workspace_id)
+    if before_id is not None:
+        query = query.where(InsightsRun.id < before_id)
+    found = list(session.scalars(query.order_by(InsightsRun.id.desc()).limit(limit + 1)))
+    page = found[:limit]
+    fits: dict[int, list[InsightsModelFit]] = {run.id: [] for run in page}
+    if page:
+        for fit in session.scalars(
+            select(InsightsModelFit)
+            .where(
+                InsightsModelFit.workspace_id == workspace_id,
+                InsightsModelFit.run_id.in_(list(fits)),
+            )
+            .order_by(InsightsModelFit.id)
+        ):
+            fits[fit.run_id].append(fit)
+    more = page[-1].id if len(found) > limit else None
+    return [(run, fits[run.id]) for run in page], more
+
+
+def customer_prediction(
+    session: Session, *, workspace_id: int, customer_id: int
+) -> CustomerPrediction | None:
+    """The customer's current scores (the last run's that scored them), if any."""
+    return session.get(CustomerPrediction, (workspace_id, customer_id))
+
+
+def products_by_id(
+    session: Session, *, workspace_id: int, product_ids: list[int]
+) -> dict[int, Product]:
+    """The workspace's products among ``product_ids`` (recommendations name products by id)."""
+    if not product_ids:
+        return {}
+    return {
+        product.id: product
+        for product in session.scalars(
+            select(Product).where(
+                Product.workspace_id == workspace_id, Product.id.in_(sorted(set(product_ids)))
+            )
+        )
+    }
