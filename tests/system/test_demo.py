@@ -30,12 +30,14 @@ from cxloop.models import (
     CsatRequest,
     Customer,
     CustomerMerge,
+    CustomerPrediction,
     Event,
     FollowUp,
     HelpArticle,
     Identity,
     Improvement,
     ImprovementLink,
+    InsightsRun,
     Invitation,
     Membership,
     Order,
@@ -43,6 +45,8 @@ from cxloop.models import (
     OutboundMessage,
     Product,
     Response,
+    Segment,
+    SegmentMember,
     Survey,
     TextAnalysis,
     Workspace,
@@ -65,6 +69,9 @@ DEMO_TABLES = (
     FollowUp,
     Improvement,
     ImprovementLink,
+    CustomerPrediction,
+    Segment,
+    SegmentMember,
 )
 MEMBERS = 60
 CARE_CHANNELS = ("email", "chat", "talktalk", "sms", "phone", "social", "review")
@@ -407,6 +414,33 @@ def test_a_month_of_bot_conversations_with_answers_handovers_themes_and_votes(
         .where(Conversation.workspace_id == demo.workspace_id, Conversation.status == "bot")
     )
     assert waiting == 0  # every bot conversation of the month has ended
+
+
+def test_the_customer_models_ran_and_the_first_segments_have_members(
+    db: Session, demo: Snapshot
+) -> None:
+    run = db.scalar(select(InsightsRun).where(InsightsRun.workspace_id == demo.workspace_id))
+    assert run is not None and run.status == "ready", run.error if run else None
+    assert run.summary["rfm"]["activated"] and run.summary["bgnbd"]["activated"]
+    scored = db.scalar(
+        select(func.count())
+        .select_from(CustomerPrediction)
+        .where(CustomerPrediction.workspace_id == demo.workspace_id)
+    )
+    assert scored and scored == run.customers
+    champions = db.scalar(
+        select(func.count())
+        .select_from(CustomerPrediction)
+        .where(
+            CustomerPrediction.workspace_id == demo.workspace_id,
+            CustomerPrediction.rfm_cell == "champions",
+        )
+    )
+    saved = {
+        s.name: s.members
+        for s in db.scalars(select(Segment).where(Segment.workspace_id == demo.workspace_id))
+    }
+    assert len(saved) == 4 and saved["챔피언"] == champions > 0
 
 
 def test_consent_history_has_grants_and_withdrawals(db: Session, demo: Snapshot) -> None:

@@ -29,6 +29,7 @@ from cxloop.demo.context import DemoContext
 from cxloop.demo.feedback import add_feedback
 from cxloop.demo.help import add_knowledge_base
 from cxloop.demo.help.bot_month import add_bot_month
+from cxloop.demo.insights import add_insights
 from cxloop.demo.people import make_people, visitor_count
 from cxloop.demo.team import DEMO_PASSWORD, DEMO_SLUG, OWNER_EMAIL, build_workspace
 from cxloop.demo.texts import analyse_texts
@@ -193,6 +194,7 @@ PHASES: tuple[Phase, ...] = (
     add_bot_month,
     drain_bus,
     quiet_care,
+    add_insights,
 )
 
 
