@@ -281,6 +281,34 @@ def test_heavy_buyers_get_finite_predictions_near_their_rate() -> None:
     assert 12.0 < purchases[0] < 17.0
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        pytest.param(650.0, 591_690.0, id="limit"),
+        # Just under the switch the hypergeometric form still computes: it agrees.
+        pytest.param(1.1, 990.0, id="exact-form-near-the-switch"),
+    ],
+)
+def test_customers_who_almost_never_drop_out_get_the_fixed_dropout_limit(
+    a: float, b: float
+) -> None:
+    # Shops where nobody seems to leave fit huge a and b: the drop-out chance is nearly the
+    # same p = a/(a+b) for everyone, and the prediction is that limit's closed form.
+    params = clv.BgNbdParams(r=0.75, alpha=5.2, a=a, b=b)
+    x = np.array([0, 0, 1, 7, 30])
+    t_x = np.array([0.0, 0.0, 0.57, 9.4, 60.0])
+    age = np.array([0.86, 20.7, 3.4, 11.4, 61.0])
+    horizon = 52.0
+
+    predicted = clv.expected_purchases(params, horizon, x, t_x, age)
+
+    p = a / (a + b)
+    alive = clv.probability_alive(params, x, t_x, age)
+    limit = alive * (1 - ((5.2 + age) / (5.2 + age + p * horizon)) ** (0.75 + x)) / p
+    assert np.all(np.isfinite(predicted))
+    assert predicted == pytest.approx(limit, rel=2e-3)
+
+
 def test_cdnow_holdout_predictions_track_what_customers_did() -> None:
     """FHL 2005's check: predicted vs actual repeat purchases in the 39 weeks after calibration."""
     customer, day, _ = cdnow_transactions()

@@ -39,6 +39,8 @@ CLV_HORIZON_MONTHS = (3, 6, 12)
 # Log-parameters are kept within e^±25: wide enough for any real data set, narrow enough that
 # the optimiser never evaluates exp() into overflow.
 _LOG_BOUND = 25.0
+# From this a + b on, expected purchases use the fixed drop-out limit (see below).
+FIXED_DROPOUT_ABOVE = 1_000.0
 
 
 class FitError(ValueError):
@@ -365,16 +367,40 @@ def expected_purchases(
     x, t_x, big_t = _as_summary_arrays(frequency, recency, age)
     horizon = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    xf = x.astype(np.float64)
+    alive = np.exp(-np.logaddexp(0.0, _log_dropped_odds(params, x, t_x, big_t)))
+    if a + b >= FIXED_DROPOUT_ABOVE:
+        return _expected_purchases_fixed_dropout(params, horizon, xf, big_t, alive)
     if abs(a - 1.0) < 1e-9:
         a = 1.0 + 1e-9  # the formula's removable singularity at a = 1
-    xf = x.astype(np.float64)
     z = horizon / (alpha + big_t + horizon)
     hyp = special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + xf - 1.0, z)
     # (1-z)^(a-1)·2F1 − 1, with expm1/log1p so short horizons keep their digits.
-    gap = np.expm1((a - 1.0) * np.log1p(-z)) * hyp + (hyp - 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.expm1((a - 1.0) * np.log1p(-z)) * hyp + (hyp - 1.0)
     unconditional = -(a + b + xf - 1.0) / (a - 1.0) * gap
-    alive = np.exp(-np.logaddexp(0.0, _log_dropped_odds(params, x, t_x, big_t)))
-    return np.asarray(unconditional * alive, dtype=np.float64)
+    expected = np.asarray(unconditional * alive, dtype=np.float64)
+    lost = ~np.isfinite(expected)
+    if lost.any():
+        expected[lost] = _expected_purchases_fixed_dropout(
+            params, horizon[lost], xf[lost], big_t[lost], alive[lost]
+        )
+    return expected
+
+
+def _expected_purchases_fixed_dropout(
+    params: BgNbdParams, horizon: FloatArray, x: FloatArray, age: FloatArray, alive: FloatArray
+) -> FloatArray:
+    """Expected purchases when a + b is so large that every customer's drop-out chance is
+    p = a/(a+b) (shops where nobody seems to leave fit such values). A customer alive buys
+    (1 − e^(−λpt))/p in the next t, and λ given (x, T) is Gamma(r+x, α+T), so
+    E = P(alive) · (1 − ((α+T)/(α+T+pt))^(r+x)) / p. There the hypergeometric form loses every
+    digit to cancellation (scipy returns 0 or overflows); this limit agrees with it to 0.1 %
+    from a + b = 1,000 on, where both can be computed."""
+    p = params.a / (params.a + params.b)
+    rate = params.alpha + age
+    share = -np.expm1((params.r + x) * np.log(rate / (rate + p * horizon)))
+    return np.asarray(alive * share / p, dtype=np.float64)
 
 
 def expected_purchases_new_customer(params: BgNbdParams, t: float | npt.ArrayLike) -> FloatArray:
