@@ -5,7 +5,8 @@
 
 It builds the data of ``insights_history.py`` (one workspace, about five orders per customer
 over two years, 2 % refunded, and a small second workspace) plus a catalogue of ``--products``
-products with one order item per order (a few popular products, a long tail), then times one
+products with one order item per order (a few popular products, a long tail) and marketing
+e-mail consent for six customers in ten, then times one
 whole run (``runs.start_run`` + ``runs.perform_run``: RFM, BG/NBD with its holdout check,
 Gamma–Gamma, behaviour features, clusters, churn with its BG/NBD baseline, recommendations
 where available, and the predictions written) against the in-process baseline of
@@ -74,6 +75,29 @@ def add_catalogue(engine: Engine, workspace_id: int, products: int, seed: int) -
          [f"P{p}" for p in chosen.tolist()], [f"SKU-{p}" for p in chosen.tolist()],
          [f"Product {p}" for p in chosen.tolist()], [f"category-{p % 20}" for p in chosen.tolist()],
          ["10000"] * n, [1] * n],
+    )  # fmt: skip
+    # Six in ten customers opted in to marketing e-mail (recommendations go to them only).
+    with Session(engine) as session:
+        customer_ids = np.array(
+            session.scalars(
+                select(text("id"))
+                .select_from(text("customers"))
+                .where(text(f"workspace_id = {int(workspace_id)}"))
+            ).all(),
+            dtype=np.int64,
+        )
+    opted = customer_ids[rng.random(customer_ids.size) < 0.6]
+    signed_up = (AS_OF - timedelta(days=400)).strftime("%Y-%m-%d %H:%M:%S") + (
+        "+00" if postgres else ".000000"
+    )
+    m = opted.size
+    bulk_load(
+        engine,
+        "consent_records",
+        ["workspace_id", "customer_id", "purpose", "channel", "granted", "source", "evidence",
+         "recorded_at"],
+        [[workspace_id] * m, opted.tolist(), ["marketing"] * m, ["email"] * m,
+         ["true" if postgres else 1] * m, ["signup"] * m, [""] * m, [signed_up] * m],
     )  # fmt: skip
     with engine.begin() as conn:
         if postgres:
