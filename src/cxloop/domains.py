@@ -205,6 +205,10 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "insights",
         routers=("cxloop.insights.api:router",),
+        pages=(
+            "cxloop.web.insights.segments:router",  # segments: list, builder, members, trend
+            "cxloop.web.insights.reports:router",  # the RFM grid, clusters, the model registry
+        ),
         jobs=("cxloop.insights.tasks",),
         consumers=("cxloop.insights.segments.freshness:segment_freshness",),
         cli=("cxloop.cli.insights:insights_app",),

@@ -31,6 +31,7 @@ from cxloop.models.customer import (
     LIFECYCLE_STAGES,
 )
 from cxloop.models.event import EVENT_TYPES
+from cxloop.models.insights import MODEL_KINDS, RUN_STATUSES, RUN_TRIGGERS
 from cxloop.models.workspace import ROLES
 from cxloop.profiles.service import SORTS
 from cxloop.web import errors
@@ -38,6 +39,8 @@ from cxloop.web.accounts import admin
 from cxloop.web.care import channel_inboxes
 from cxloop.web.care import chat as chat_widget
 from cxloop.web.care import inbox as care_inbox
+from cxloop.web.insights import predictions as insights_predictions
+from cxloop.web.insights import rule_form as segment_rule_form
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
 
@@ -88,6 +91,11 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "help_bot.reason.": bot_conversations.REASONS,
     "help_bot.say.": bot_conversations.LINES,
     "bot_settings.tone_": TONES,
+    "insights.run_status.": RUN_STATUSES,
+    "insights.run_trigger.": RUN_TRIGGERS,
+    "insights.model.": MODEL_KINDS,
+    "insights.why.": insights_predictions.REASON_KINDS,
+    "insights.rule_err.": segment_rule_form.RULE_CODES,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.

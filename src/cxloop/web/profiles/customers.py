@@ -24,6 +24,7 @@ from cxloop.profiles.service import SORTS, CustomerFilter
 from cxloop.web import errors
 from cxloop.web.care.calls import customer_care
 from cxloop.web.charts import activity_chart, weekly_totals
+from cxloop.web.insights.predictions import customer_predictions
 from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 from cxloop.web.text.admin import text_tags
@@ -234,6 +235,7 @@ def customer_page(
             (customer.touchpoints or {}).items(), key=lambda item: (-int(item[1]), item[0])
         ),
         **customer_care(page, customer),
+        **customer_predictions(page, customer),
     )
 
 
