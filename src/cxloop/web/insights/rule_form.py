@@ -241,6 +241,7 @@ def builder_spec(page: WebContext, segments: Sequence[Segment]) -> dict[str, Any
             "add_group": t("insights.builder.add_group"),
             "remove": t("insights.builder.remove"),
             "type": t("insights.builder.type"),
+            "join": t("insights.builder.join"),
             "group": t("insights.builder.group"),
             "too_complex": t("insights.builder.too_complex"),
             "bad_json": t("insights.rule_err.json", detail=""),

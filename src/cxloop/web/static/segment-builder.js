@@ -328,7 +328,7 @@
       var mode = select([["all", words.all], ["any", words.any]], group.mode);
       mode.setAttribute("data-role", "mode");
       var head = el("div", { className: "sb-group-head" }, [
-        label(nested ? words.group : words.type, mode, "sb-mode"), notToggle(group.negated)
+        label(nested ? words.group : words.join, mode, "sb-mode"), notToggle(group.negated)
       ]);
       var box = el("div", { className: nested ? "sb-group sb-nested" : "sb-group sb-root", "data-path": path });
       var inner = (group.negated ? path + (path ? "." : "") + "rule" : path);
