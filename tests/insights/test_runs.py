@@ -12,18 +12,23 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
 from cxloop.insights import clv
 from cxloop.models import (
     AuditEntry,
+    ConsentRecord,
     Customer,
     CustomerPrediction,
     Identity,
     InsightsModelFit,
     InsightsRun,
     Order,
+    OrderItem,
+    Product,
 )
+from tests.factories import make_customer, make_workspace
 from tests.helpers.cli import Cli, workspace_id
 
 KST = ZoneInfo("Asia/Seoul")
@@ -111,6 +116,12 @@ def test_a_run_fits_as_of_a_date_records_the_registry_and_exports_each_customer(
     assert fitted["alpha"] == pytest.approx(TRUE_BGNBD.alpha, rel=0.3)
     assert set(summary["gamma_gamma"]) >= {"p", "q", "v", "activated"}
     assert summary["gamma_gamma"]["activated"] is True
+    assert summary["clusters"]["activated"] is True and 3 <= summary["clusters"]["k"] <= 8
+    # Churn is judged on the period after its training against the BG/NBD baseline.
+    churn = summary["churn"]
+    assert churn["activated"] is True and churn["auc"] > churn["baseline_auc"]
+    assert summary["recommendations"]["activated"] is False
+    assert "catalogue" in summary["recommendations"]["note"]
     holdout = fitted["holdout"]
     assert holdout["days"] == 90 and holdout["customers"] > 0
     assert holdout["ratio"] == pytest.approx(1.0, abs=0.35)
@@ -139,7 +150,8 @@ def test_a_run_fits_as_of_a_date_records_the_registry_and_exports_each_customer(
         kinds = set(
             session.scalars(select(InsightsModelFit.kind).where(InsightsModelFit.run_id == run.id))
         )
-        assert {"rfm", "bgnbd", "gamma_gamma"} <= kinds
+        # No order names a catalogue product here: the recommender says so and stays off.
+        assert kinds == {"rfm", "bgnbd", "gamma_gamma", "clusters", "churn", "recommendations"}
         audited = session.scalar(
             select(AuditEntry.action).where(
                 AuditEntry.workspace_id == ws,
@@ -198,3 +210,94 @@ def test_bad_options_get_one_line(cli: Cli, slug: str, args: list[str], message:
 
     assert ran.code == 2
     assert len(ran.error_lines) == 1 and message in ran.err
+
+
+def test_recommendations_go_to_customers_who_may_receive_marketing_and_skip_what_they_bought(
+    session: Session,
+) -> None:
+    from cxloop.insights import runs
+
+    workspace = make_workspace(session)
+    products = [
+        Product(workspace_id=workspace.id, external_id=f"P{i}", sku=f"SKU-{i}", name=f"P{i}")
+        for i in range(12)
+    ]
+    session.add_all(products)
+    session.flush()
+    rng = np.random.default_rng(3)
+    buyers = [make_customer(session, workspace=workspace) for _ in range(60)]
+    for n, customer in enumerate(buyers):
+        # Two tastes: even customers buy from the first six products, odd from the last six.
+        taste = products[:6] if n % 2 == 0 else products[6:]
+        for k, product in enumerate(rng.choice(len(taste), size=3, replace=False)):
+            order = Order(
+                workspace_id=workspace.id,
+                customer_id=customer.id,
+                external_id=f"O-{customer.id}-{k}",
+                total=Decimal(20_000),
+                placed_at=datetime(2026, 3, 1 + k * 7 + n % 5, tzinfo=UTC),
+                properties={},
+            )
+            session.add(order)
+            session.flush()
+            session.add(
+                OrderItem(
+                    order_id=order.id,
+                    workspace_id=workspace.id,
+                    product_id=taste[int(product)].id,
+                    sku=taste[int(product)].sku,
+                    price=Decimal(20_000),
+                )
+            )
+    consented = buyers[:40]
+    session.add_all(
+        ConsentRecord(
+            workspace_id=workspace.id,
+            customer_id=c.id,
+            purpose="marketing",
+            channel="email",
+            granted=True,
+            source="signup",
+            recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        for c in consented
+    )
+    session.flush()
+
+    run = runs.start_run(
+        session, principal=None, workspace_id=workspace.id, as_of=datetime(2026, 6, 1, tzinfo=UTC)
+    )
+    runs.execute_run(session, run_id=run.id)
+
+    fit = session.scalar(
+        select(InsightsModelFit).where(
+            InsightsModelFit.run_id == run.id, InsightsModelFit.kind == "recommendations"
+        )
+    )
+    assert fit is not None and fit.activated, fit.note if fit else None
+    assert fit.metrics["customers"] == 40 and fit.metrics["served"] in ("als", "popularity")
+    assert fit.metrics["baseline_precision_at_10"] is not None
+    predicted = {
+        p.customer_id: p.recommendations
+        for p in session.scalars(
+            select(CustomerPrediction).where(CustomerPrediction.workspace_id == workspace.id)
+        )
+    }
+    bought = {
+        c.id: set(
+            session.scalars(
+                select(OrderItem.product_id)
+                .join(Order, Order.id == OrderItem.order_id)
+                .where(Order.customer_id == c.id)
+            )
+        )
+        for c in buyers
+    }
+    for customer in buyers:
+        items = predicted[customer.id]
+        if customer in consented:
+            assert items and len(items) <= 10
+            assert not {i["product_id"] for i in items} & bought[customer.id]
+            assert all(i["sku"].startswith("SKU-") and i["reason"]["kind"] for i in items)
+        else:
+            assert items == []

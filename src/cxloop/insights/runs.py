@@ -10,6 +10,7 @@ until then readers keep the previous predictions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterator
@@ -27,8 +28,10 @@ from cxloop.accounts.service import record_audit
 from cxloop.core.db import Database, rowcount
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.timeutil import as_utc, utcnow
-from cxloop.insights import clv, rfm
+from cxloop.insights import churn, clusters, clv, recommend, recommend_data, rfm
+from cxloop.insights.behaviour import Behaviour, load_behaviour
 from cxloop.insights.features import load_purchase_history
+from cxloop.insights.segments import rules
 from cxloop.insights.segments import service as segments
 from cxloop.models import (
     Customer,
@@ -36,15 +39,20 @@ from cxloop.models import (
     Identity,
     InsightsModelFit,
     InsightsRun,
+    Product,
     Workspace,
 )
 from cxloop.models.base import table_of
+from cxloop.models.customer import CONSENT_CHANNELS
 
 log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 90
 MAX_HORIZON_DAYS = 730
 CLV_HORIZONS = (3, 6, 12)  # months
 _INSERT_CHUNK = 5_000
+TOP_RECOMMENDATIONS = 10
+# Customers whose last purchase is held out to measure the recommendations.
+QUALITY_SAMPLE = 20_000
 PREDICTION_COLUMNS = (
     "rfm_cell",
     "recency_score",
@@ -152,7 +160,10 @@ def execute_run(session: Session, *, run_id: int) -> InsightsRun:
         currency=run.currency,
     )
     scores = Scores()
-    outcomes = [*_purchase_models(context, scores)]
+    outcomes = [*_purchase_models(context, scores), *_behaviour_models(context, scores)]
+    churn_fit = next(o for o in outcomes if o.kind == "churn")
+    if not churn_fit.activated:
+        _keep_churn_scores(session, workspace_id=run.workspace_id, scores=scores)
     for outcome in outcomes:
         session.add(
             InsightsModelFit(
@@ -246,6 +257,237 @@ def _purchase_models(context: RunContext, scores: Scores) -> Iterator[ModelOutco
     scores.put("clv_percentile", summary.customer, _percentile_rank(value.clv[12]))
     yield bgnbd
     yield gamma
+
+
+def _behaviour_models(context: RunContext, scores: Scores) -> Iterator[ModelOutcome]:
+    """Clusters of the customers' behaviour, and churn risk against the BG/NBD baseline."""
+    behaviour = load_behaviour(
+        context.session,
+        workspace_id=context.workspace_id,
+        as_of=context.as_of,
+        tz=context.tz,
+        currency=context.currency,
+    )
+    yield _clusters(context, behaviour, scores)
+    yield _churn(context, scores)
+    yield _recommendations(context, scores)
+
+
+def _last_fit(context: RunContext, kind: str) -> InsightsModelFit | None:
+    """The model of this kind in use: the last activated fit."""
+    return context.session.scalar(
+        select(InsightsModelFit)
+        .where(
+            InsightsModelFit.workspace_id == context.workspace_id,
+            InsightsModelFit.kind == kind,
+            InsightsModelFit.activated.is_(True),
+        )
+        .order_by(InsightsModelFit.id.desc())
+        .limit(1)
+    )
+
+
+def _clusters(context: RunContext, behaviour: Behaviour, scores: Scores) -> ModelOutcome:
+    outcome = ModelOutcome("clusters", window_end=context.as_of)
+    previous = _last_fit(context, "clusters")
+    value = behaviour.column("revenue") if "revenue" in behaviour.names else None
+    try:
+        result = clusters.fit_clusters(
+            behaviour.values,
+            behaviour.names,
+            value=value if value is not None else np.full(len(behaviour), np.nan),
+            previous=previous.parameters if previous else None,
+            customer_ids=behaviour.customer,
+        )
+    except clusters.ClusterError as exc:
+        outcome.note = str(exc)
+        return outcome
+    scores.put("cluster", behaviour.customer, result.labels)
+    outcome.parameters = result.record()
+    outcome.metrics = {
+        "customers": len(behaviour),
+        "k": result.k,
+        "silhouette": _number(result.silhouette.get(result.k, float("nan")), 4),
+    }
+    outcome.activated = True
+    return outcome
+
+
+def _churn(context: RunContext, scores: Scores) -> ModelOutcome:
+    """Churn risk; put in use only if it predicts no worse than the model in use did."""
+    outcome = ModelOutcome("churn", window_end=context.as_of)
+    try:
+        result = churn.fit_churn(
+            context.session,
+            workspace_id=context.workspace_id,
+            as_of=context.as_of,
+            horizon_days=context.horizon_days,
+            tz=context.tz,
+            currency=context.currency,
+        )
+    except clv.FitError as exc:
+        outcome.note = str(exc)
+        return outcome
+    outcome.window_start = result.windows.train_features_at
+    outcome.parameters = result.parameters
+    outcome.metrics = _json_ready(result.metrics)
+    in_use = _last_fit(context, "churn")
+    outcome.activated = churn.is_not_worse(result.metrics, in_use.metrics if in_use else None)
+    if not outcome.activated:
+        outcome.note = "Not put in use: it predicted worse than the baseline or the model in use."
+        return outcome
+    scores.put("churn_risk", result.customer, np.round(result.risk, 6))
+    scores.put("churn_reasons", result.customer, [result.reasons(i) for i in range(len(result))])
+    return outcome
+
+
+def _recommendations(context: RunContext, scores: Scores) -> ModelOutcome:
+    """The next best products of every customer who may receive marketing, with a reason,
+    and how well the model ranks each customer's last purchase held out (on a sample)."""
+    outcome = ModelOutcome("recommendations", window_end=context.as_of)
+    session, workspace_id = context.session, context.workspace_id
+    interactions = recommend_data.load_interactions(
+        session, workspace_id=workspace_id, as_of=context.as_of
+    )
+    if interactions.purchases.nnz == 0:
+        outcome.note = "No order names a product of the catalogue yet."
+        return outcome
+    settings = recommend.RecommenderSettings()
+    model = recommend.fit_recommender(interactions, settings)
+    available = recommend_data.load_available_products(
+        session, workspace_id=workspace_id, products=model.product
+    )
+    # Recommendations are marketing: only customers the consent policy lets receive it on
+    # some channel get a list (the send itself asks the policy again, per channel and hour).
+    reachable = np.fromiter(
+        session.scalars(
+            rules.compile_rule(
+                {
+                    "type": "any",
+                    "rules": [
+                        {"type": "consent", "purpose": "marketing", "channel": channel}
+                        for channel in CONSENT_CHANNELS
+                    ],
+                },
+                workspace_id=workspace_id,
+                now=context.as_of,
+                tz=context.tz,
+            )
+        ),
+        dtype=np.int64,
+    )
+    cells = scores.columns.get("rfm_cell", {})
+    labelled = np.fromiter(cells, dtype=np.int64, count=len(cells))
+    labels = recommend.SegmentLabels(
+        customer=labelled,
+        segment=np.array(
+            [rfm.CELL_KEYS.index(cells[c]) for c in labelled.tolist()], dtype=np.int64
+        ),
+    )
+    quality = _recommendation_quality(context, settings)
+    # Where the factor model ranks held-out purchases worse than popularity does, customers
+    # get the popular products (of their RFM cell) instead: never a list worse than that.
+    lift = quality.get("precision_lift")
+    served = "als" if lift is None or lift >= 1.0 else "popularity"
+    if served == "popularity":
+        empty = np.zeros((0, settings.factors), dtype=np.float32)
+        model = dataclasses.replace(model, user_factors=empty, item_factors=empty)
+    found = recommend.recommend_customers(
+        model, reachable, n=TOP_RECOMMENDATIONS, available=available, segments=labels
+    )
+    skus = {
+        product_id: sku
+        for product_id, sku in session.execute(
+            select(Product.id, Product.sku).where(
+                Product.workspace_id == workspace_id, Product.id.in_(model.product.tolist())
+            )
+        )
+    }
+    lists = []
+    for _, items in found.by_customer():
+        for item in items:
+            item["sku"] = skus.get(item["product_id"])
+            item["score"] = round(item["score"], 4)
+        lists.append(items)
+    scores.put("recommendations", found.customer, lists)
+    outcome.parameters = _json_ready(vars(settings))
+    outcome.metrics = {
+        "customers": len(found),
+        "products": int(model.product.shape[0]),
+        "buyers": int(np.count_nonzero(np.diff(model.bought.indptr))),
+        "served": served,
+        **quality,
+    }
+    outcome.activated = True
+    return outcome
+
+
+def _recommendation_quality(
+    context: RunContext, settings: recommend.RecommenderSettings
+) -> dict[str, Any]:
+    """precision@10, recall@10 and coverage of the model and of the popularity baseline, each
+    customer's last purchase day held out, on at most ``QUALITY_SAMPLE`` customers."""
+    log_ = recommend_data.load_interaction_log(
+        context.session, workspace_id=context.workspace_id, as_of=context.as_of, tz=context.tz
+    )
+    buyers = np.unique(log_.purchase_customer)
+    if buyers.size > QUALITY_SAMPLE:
+        # A fixed sample (by a hash of the id), so two nights measure nearly the same customers.
+        order = np.argsort((buyers * 2654435761) % (2**32), kind="stable")
+        buyers = np.sort(buyers[order[:QUALITY_SAMPLE]])
+    keep = np.isin(log_.purchase_customer, buyers)
+    seen = np.isin(log_.view_customer, buyers)
+    try:
+        quality = recommend.evaluate_leave_last_out(
+            log_.purchase_customer[keep],
+            log_.purchase_product[keep],
+            log_.purchase_day[keep],
+            view_customer=log_.view_customer[seen],
+            view_product=log_.view_product[seen],
+            view_time=log_.view_day[seen],
+            settings=settings,
+        )
+    except ValueError as exc:
+        return {"quality_note": str(exc)}
+    return {
+        "evaluated_customers": quality.customers,
+        "precision_at_10": _number(quality.als.precision, 4),
+        "recall_at_10": _number(quality.als.recall, 4),
+        "coverage": _number(quality.als.coverage, 4),
+        "baseline_precision_at_10": _number(quality.popularity.precision, 4),
+        "baseline_recall_at_10": _number(quality.popularity.recall, 4),
+        "baseline_coverage": _number(quality.popularity.coverage, 4),
+        "precision_lift": _number(quality.precision_lift, 3),
+    }
+
+
+def _keep_churn_scores(session: Session, *, workspace_id: int, scores: Scores) -> None:
+    """The churn scores in use stay when a new churn model is not put in use."""
+    for customer, risk, reasons in session.execute(
+        select(
+            CustomerPrediction.customer_id,
+            CustomerPrediction.churn_risk,
+            CustomerPrediction.churn_reasons,
+        ).where(
+            CustomerPrediction.workspace_id == workspace_id,
+            CustomerPrediction.churn_risk.is_not(None),
+        )
+    ):
+        scores.columns.setdefault("churn_risk", {})[customer] = risk
+        scores.columns.setdefault("churn_reasons", {})[customer] = reasons
+
+
+def _json_ready(value: Any) -> Any:
+    """Numbers from numpy as plain JSON numbers, non-finite ones as None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _number(float(value))
+    return value
 
 
 def _xtT(summary: clv.CustomerSummary) -> tuple[Any, Any, Any]:
@@ -406,7 +648,9 @@ def _summary(run: InsightsRun, outcomes: list[ModelOutcome]) -> dict[str, Any]:
         "customers": run.customers,
     }
     for outcome in outcomes:
-        entry = {key: value for key, value in outcome.parameters.items() if key != "unit"}
+        # A clustering's parameters are its clusters (on the model page), not a line's worth.
+        parameters = {} if outcome.kind == "clusters" else outcome.parameters
+        entry = {key: value for key, value in parameters.items() if key != "unit"}
         entry.update({key: value for key, value in outcome.metrics.items() if key != "cells"})
         entry["activated"] = outcome.activated
         if outcome.note:
