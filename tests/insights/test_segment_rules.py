@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from cxloop.insights.segments import (
     count_matching,
     describe,
     parse_rule,
+    rules,
     sample_matching,
 )
 from cxloop.models import (
@@ -39,6 +41,13 @@ from cxloop.models import (
     TextAnalysisCategory,
     Workspace,
 )
+from cxloop.models.customer import (
+    CONSENT_CHANNELS,
+    CONSENT_PURPOSES,
+    IDENTITY_KINDS,
+    LIFECYCLE_STAGES,
+)
+from cxloop.models.text import SENTIMENTS
 from cxloop.profiles.identity import merge_customers
 from tests.factories import make_customer, make_workspace, unique
 
@@ -825,6 +834,18 @@ def test_invalid_rules_are_refused_clearly(data: Any, field: str, message: str) 
 def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(ValidationFailed, match="unknown time zone 'Mars/Base'"):
         compile_rule(all_(), workspace_id=1, now=NOW, tz="Mars/Base")
+
+
+def test_the_language_knows_every_stage_purpose_channel_identity_and_sentiment() -> None:
+    def choices(model: type[BaseModel], name: str) -> set[str]:
+        annotation = model.model_fields[name].annotation
+        return set(get_args(get_args(annotation)[0]) if name == "stages" else get_args(annotation))
+
+    assert choices(rules.LifecycleCondition, "stages") == set(LIFECYCLE_STAGES)
+    assert choices(rules.ConsentCondition, "purpose") == set(CONSENT_PURPOSES)
+    assert choices(rules.ConsentCondition, "channel") == set(CONSENT_CHANNELS)
+    assert choices(rules.IdentityCondition, "kind") == set(IDENTITY_KINDS)
+    assert choices(rules.TextCondition, "sentiment") == set(SENTIMENTS)
 
 
 def test_the_deepest_rule_allowed_is_accepted() -> None:

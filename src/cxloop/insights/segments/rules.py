@@ -28,10 +28,11 @@ How the data is read, the same for every condition:
   score a condition asks about matches its negation.
 
 The compiled statement starts from ``customers``; a condition on a row of the customer (trait,
-stage, prediction) is a predicate, any other is a subquery of the customers it holds for,
-uncorrelated so each database computes it once: ``customers.id IN (...)`` where the condition
-must simply hold, a LEFT JOIN of its distinct customers where it sits under ``any`` or ``not``
-(PostgreSQL turns ``IN`` under ``OR`` into a subplan that, past its memory, is run per customer).
+stage, prediction) is a predicate, any other is a LEFT JOIN of the distinct customers it holds
+for, an uncorrelated subquery each database computes once, tested so that PostgreSQL keeps
+``customers`` as the side it starts from: its estimates of such subqueries' rows are far off (a
+GROUP BY over a UNION is "200 groups"), and the semi-joins ``IN (...)`` would give it, once
+reordered on those estimates, looped over whole subqueries (minutes on a million customers).
 """
 
 from __future__ import annotations
@@ -100,13 +101,7 @@ from cxloop.models import (
     Workspace,
 )
 from cxloop.models.base import table_of
-from cxloop.models.customer import (
-    CONSENT_CHANNELS,
-    CONSENT_PURPOSES,
-    IDENTITY_KINDS,
-    LIFECYCLE_STAGES,
-)
-from cxloop.models.text import SENTIMENTS
+from cxloop.models.customer import LIFECYCLE_STAGES
 
 MAX_DEPTH = 6  # nodes from the root to the deepest condition, both counted
 MAX_CONDITIONS = 50
@@ -148,7 +143,6 @@ Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text128 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 MAX_TEXT = 500  # characters of a string a trait or property is compared with
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
 ValueOp = Literal["eq", "neq", "gt", "gte", "lt", "lte", "contains", "exists", "in"]
 CompareOp = Literal["eq", "neq", "gt", "gte", "lt", "lte"]
@@ -433,10 +427,6 @@ TYPES = (
     "prediction",
     "segment",
 )
-assert set(CONSENT_PURPOSES) == set(ConsentCondition.model_fields["purpose"].annotation.__args__)  # type: ignore[union-attr]
-assert set(CONSENT_CHANNELS) == set(ConsentCondition.model_fields["channel"].annotation.__args__)  # type: ignore[union-attr]
-assert set(IDENTITY_KINDS) == set(IdentityCondition.model_fields["kind"].annotation.__args__)  # type: ignore[union-attr]
-assert set(SENTIMENTS) == {"negative", "neutral", "positive"}
 
 
 # --- parsing and limits -------------------------------------------------------------------------
@@ -1222,7 +1212,12 @@ class _Compiler:
         owners = _distinct_owners(node.fact, f"condition_{len(self.joins) + 1}")
         self.joins.append(owners)
         column = owners.c.owner
-        return column.is_(None) if node.negated else column.is_not(None)
+        if node.negated:
+            return column.is_(None)
+        # COALESCE, not IS NOT NULL: a test that NULL cannot pass would let PostgreSQL turn the
+        # LEFT JOIN into an inner join it may reorder, and its estimate of a subquery's rows
+        # (200 groups for any GROUP BY over a UNION) then has it loop over whole subqueries.
+        return func.coalesce(column, 0) != 0
 
     def statement(self, rule: Rule) -> Select[tuple[int]]:
         root = self.normal(rule)
@@ -1232,12 +1227,7 @@ class _Compiler:
             Customer.merged_into_id.is_(None),
             Customer.erased_at.is_(None),
         ]
-        for part in parts:
-            if isinstance(part, _Leaf) and isinstance(part.fact, _Set) and not part.negated:
-                # A condition that must simply hold: a semi-join the planner may start from.
-                where.append(Customer.id.in_(part.fact.owners))
-            else:
-                where.append(self.expression(part))
+        where.extend(self.expression(part) for part in parts)
         source: FromClause = table_of(Customer)
         if self.predictions:
             source = source.outerjoin(
