@@ -135,8 +135,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # psycopg prepares a statement run five times on one connection; PostgreSQL may then
         # switch it to a generic plan, which for the dashboard's range and cohort queries was
         # minutes instead of milliseconds. Keep the prepared statements, plan each execution
-        # for its own parameters.
-        connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
+        # for its own parameters. JIT compilation is off: on segment counts over millions of
+        # events it took half the query's time (3.4 of 7.2 s) and never paid for itself.
+        connect_args["options"] = "-c plan_cache_mode=force_custom_plan -c jit=off"
     return create_engine(
         url,
         json_serializer=_json_dumps,

@@ -24,6 +24,9 @@ class Event(Base):
         # planner picks this index over the workspace one even without statistics (SQLite).
         Index("ix_events_customer_timestamp", "customer_id", "workspace_id", "timestamp"),
         Index("ix_events_workspace_timestamp", "workspace_id", "timestamp"),
+        # Segment conditions ("did E at least N times within D days") and the recommender's
+        # product views read one event name's customers over a period.
+        Index("ix_events_workspace_name_time", "workspace_id", "name", "timestamp", "customer_id"),
         # The bus reads PostgreSQL's log in (tx, id) order; SQLite's by id alone (tx is 0).
         Index("ix_events_tx_id", "tx", "id", info={"dialects": ("postgresql",)}).ddl_if(
             dialect="postgresql"
