@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from cxloop.core.db import Database
-from cxloop.insights.segments.rules import parse_rule
+from cxloop.insights.segments import parse_rule
 from cxloop.models import Segment
 from tests.factories import make_user, make_workspace, unique
 from tests.helpers.browser import sign_in

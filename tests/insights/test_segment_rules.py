@@ -22,8 +22,13 @@ from cxloop.insights.segments import (
     count_matching,
     describe,
     parse_rule,
-    rules,
     sample_matching,
+)
+from cxloop.insights.segments.language import (
+    ConsentCondition,
+    IdentityCondition,
+    LifecycleCondition,
+    TextCondition,
 )
 from cxloop.models import (
     ConsentRecord,
@@ -841,11 +846,11 @@ def test_the_language_knows_every_stage_purpose_channel_identity_and_sentiment()
         annotation = model.model_fields[name].annotation
         return set(get_args(get_args(annotation)[0]) if name == "stages" else get_args(annotation))
 
-    assert choices(rules.LifecycleCondition, "stages") == set(LIFECYCLE_STAGES)
-    assert choices(rules.ConsentCondition, "purpose") == set(CONSENT_PURPOSES)
-    assert choices(rules.ConsentCondition, "channel") == set(CONSENT_CHANNELS)
-    assert choices(rules.IdentityCondition, "kind") == set(IDENTITY_KINDS)
-    assert choices(rules.TextCondition, "sentiment") == set(SENTIMENTS)
+    assert choices(LifecycleCondition, "stages") == set(LIFECYCLE_STAGES)
+    assert choices(ConsentCondition, "purpose") == set(CONSENT_PURPOSES)
+    assert choices(ConsentCondition, "channel") == set(CONSENT_CHANNELS)
+    assert choices(IdentityCondition, "kind") == set(IDENTITY_KINDS)
+    assert choices(TextCondition, "sentiment") == set(SENTIMENTS)
 
 
 def test_the_deepest_rule_allowed_is_accepted() -> None:

@@ -31,8 +31,8 @@ from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.insights import churn, clusters, clv, recommend, recommend_data, rfm
 from cxloop.insights.behaviour import Behaviour, load_behaviour
 from cxloop.insights.features import load_purchase_history
-from cxloop.insights.segments import rules
 from cxloop.insights.segments import service as segments
+from cxloop.insights.segments.compiler import compile_rule
 from cxloop.models import (
     Customer,
     CustomerPrediction,
@@ -361,7 +361,7 @@ def _recommendations(context: RunContext, scores: Scores) -> ModelOutcome:
     # some channel get a list (the send itself asks the policy again, per channel and hour).
     reachable = np.fromiter(
         session.scalars(
-            rules.compile_rule(
+            compile_rule(
                 {
                     "type": "any",
                     "rules": [

@@ -29,7 +29,13 @@ from cxloop.core.pagination import decode_cursor, encode_cursor
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service as events
 from cxloop.events.consumers import SYSTEM_CHANNEL
-from cxloop.insights.segments import rules
+from cxloop.insights.segments.compiler import compile_rule, count_matching, sample_matching
+from cxloop.insights.segments.language import (
+    check_segment_references,
+    parse_rule,
+    referenced_segments,
+)
+from cxloop.insights.segments.wording import describe
 from cxloop.models import (
     Customer,
     Identity,
@@ -81,10 +87,8 @@ def _checked_text(name: str, description: str) -> tuple[str, str]:
 def _checked_rule(
     session: Session, rule: Mapping[str, Any], *, workspace_id: int, segment_id: int | None
 ) -> dict[str, Any]:
-    parsed = rules.parse_rule(rule)
-    rules.check_segment_references(
-        session, parsed, workspace_id=workspace_id, segment_id=segment_id
-    )
+    parsed = parse_rule(rule)
+    check_segment_references(session, parsed, workspace_id=workspace_id, segment_id=segment_id)
     return parsed.model_dump(mode="json", exclude_none=True)
 
 
@@ -131,18 +135,15 @@ def preview(
     sample: int = 10,
 ) -> Preview:
     """How many customers a rule matches now, some of them, and the rule in words."""
-    parsed = rules.parse_rule(rule)
+    parsed = parse_rule(rule)
     names = _segment_names(session, workspace_id=workspace_id)
     return Preview(
-        count=rules.count_matching(
-            session, parsed, workspace_id=workspace_id, segment_id=segment_id
-        ),
-        sample=rules.sample_matching(
+        count=count_matching(session, parsed, workspace_id=workspace_id, segment_id=segment_id),
+        sample=sample_matching(
             session, parsed, workspace_id=workspace_id, segment_id=segment_id, limit=sample
         ),
         description={
-            language: rules.describe(parsed, language, segment_names=names)
-            for language in ("ko", "en")
+            language: describe(parsed, language, segment_names=names) for language in ("ko", "en")
         },
     )
 
@@ -160,8 +161,7 @@ def describe_segment(session: Session, *, segment: Segment) -> dict[str, str]:
     """The segment's rule in Korean and in English."""
     names = _segment_names(session, workspace_id=segment.workspace_id)
     return {
-        language: rules.describe(segment.rule, language, segment_names=names)
-        for language in ("ko", "en")
+        language: describe(segment.rule, language, segment_names=names) for language in ("ko", "en")
     }
 
 
@@ -263,7 +263,7 @@ def archive_segment(session: Session, *, principal: Principal, segment_id: int) 
                 Segment.id != segment.id,
             )
         )
-        if segment.id in rules.referenced_segments(rules.parse_rule(other.rule))
+        if segment.id in referenced_segments(parse_rule(other.rule))
     ]
     if users:
         raise Conflict(f"Segments {', '.join(sorted(users))} use this one; change them first.")
@@ -308,7 +308,7 @@ def refresh_segment(
     and is missing, delete who is stored and no longer matches, and announce each change."""
     now = now or utcnow()
     tz = _zone(session, segment.workspace_id)
-    matching = rules.compile_rule(segment.rule, workspace_id=segment.workspace_id, now=now, tz=tz)
+    matching = compile_rule(segment.rule, workspace_id=segment.workspace_id, now=now, tz=tz)
     stored = select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
     scope: ColumnElement[bool] | None = None
     if customer_ids is not None:
@@ -434,7 +434,7 @@ def _in_dependency_order(session: Session, *, workspace_id: int) -> list[Segment
             .order_by(Segment.id)
         )
     )
-    needs = {s.id: set(rules.referenced_segments(rules.parse_rule(s.rule))) for s in active}
+    needs = {s.id: set(referenced_segments(parse_rule(s.rule))) for s in active}
     ordered: list[Segment] = []
     done: set[int] = set()
     pending = list(active)

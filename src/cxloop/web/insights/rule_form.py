@@ -10,7 +10,7 @@ from typing import Any
 
 from cxloop.core.errors import ValidationFailed
 from cxloop.insights.rfm import CELL_KEYS, cell_name
-from cxloop.insights.segments import rules
+from cxloop.insights.segments import parse_rule
 from cxloop.models import Segment
 from cxloop.web import errors
 from cxloop.web.session import WebContext
@@ -274,7 +274,7 @@ def read_rule(text: str) -> dict[str, Any]:
             ],
         ) from None
     if not isinstance(data, dict):
-        rules.parse_rule(data)  # raises the language's own "a rule is a JSON object" error
+        parse_rule(data)  # raises the language's own "a rule is a JSON object" error
     return data
 
 
