@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,20 +75,45 @@ PREDICTION_COLUMNS = (
 
 @dataclass
 class Scores:
-    """What the models of one run said, per customer id, column by column."""
+    """What the models of one run said, column by column: the customer ids a model scored and
+    its values in the same order — an array, or a function of the position giving the value
+    (lists such as recommendations are built only when their rows are written, a chunk at a
+    time, so a million customers' lists never sit in memory at once)."""
 
-    columns: dict[str, dict[int, Any]] = field(default_factory=dict)
+    columns: dict[str, tuple[npt.NDArray[np.int64], Any]] = field(default_factory=dict)
 
-    def put(self, name: str, customers: npt.ArrayLike, values: npt.ArrayLike | list[Any]) -> None:
-        ids = np.asarray(customers).tolist()
-        cells = values.tolist() if isinstance(values, np.ndarray) else list(values)  # type: ignore[arg-type]
-        self.columns.setdefault(name, {}).update(zip(ids, cells, strict=True))
+    def put(self, name: str, customers: npt.ArrayLike, values: npt.ArrayLike) -> None:
+        ids = np.asarray(customers, dtype=np.int64).reshape(-1)
+        cells = np.asarray(values)
+        if cells.shape[0] != ids.shape[0]:
+            raise ValueError(f"{name}: one value per customer")
+        self.columns[name] = (ids, cells)
 
-    def customers(self) -> list[int]:
-        every: set[int] = set()
-        for values in self.columns.values():
-            every.update(values)
-        return sorted(every)
+    def put_lazy(self, name: str, customers: npt.ArrayLike, value: Callable[[int], Any]) -> None:
+        self.columns[name] = (np.asarray(customers, dtype=np.int64).reshape(-1), value)
+
+    def customers(self) -> npt.NDArray[np.int64]:
+        if not self.columns:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([ids for ids, _ in self.columns.values()]))
+
+    def positions(self, name: str, customers: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Where each customer's value is in the column (-1: the model did not score them)."""
+        ids = self.columns[name][0]
+        if ids.size == 0:
+            return np.full(customers.shape, -1, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        at = np.minimum(np.searchsorted(ids[order], customers), ids.size - 1)
+        return np.where(ids[order][at] == customers, order[at], -1)
+
+
+def _cell(value: Any) -> Any:
+    """A numpy value as a plain Python one (what the driver and JSON take); NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -337,7 +362,7 @@ def _churn(context: RunContext, scores: Scores) -> ModelOutcome:
         outcome.note = "Not put in use: it predicted worse than the baseline or the model in use."
         return outcome
     scores.put("churn_risk", result.customer, np.round(result.risk, 6))
-    scores.put("churn_reasons", result.customer, [result.reasons(i) for i in range(len(result))])
+    scores.put_lazy("churn_reasons", result.customer, result.reasons)
     return outcome
 
 
@@ -376,13 +401,13 @@ def _recommendations(context: RunContext, scores: Scores) -> ModelOutcome:
         ),
         dtype=np.int64,
     )
-    cells = scores.columns.get("rfm_cell", {})
-    labelled = np.fromiter(cells, dtype=np.int64, count=len(cells))
+    labelled, cell_keys = scores.columns.get(
+        "rfm_cell", (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str))
+    )
+    cell_index = {key: i for i, key in enumerate(rfm.CELL_KEYS)}
     labels = recommend.SegmentLabels(
         customer=labelled,
-        segment=np.array(
-            [rfm.CELL_KEYS.index(cells[c]) for c in labelled.tolist()], dtype=np.int64
-        ),
+        segment=np.array([cell_index[key] for key in cell_keys.tolist()], dtype=np.int64),
     )
     quality = _recommendation_quality(context, settings)
     # Where the factor model ranks held-out purchases worse than popularity does, customers
@@ -403,13 +428,15 @@ def _recommendations(context: RunContext, scores: Scores) -> ModelOutcome:
             )
         )
     }
-    lists = []
-    for _, items in found.by_customer():
+
+    def listed(row: int) -> list[dict[str, Any]]:
+        items = found.items(row)
         for item in items:
             item["sku"] = skus.get(item["product_id"])
             item["score"] = round(item["score"], 4)
-        lists.append(items)
-    scores.put("recommendations", found.customer, lists)
+        return items
+
+    scores.put_lazy("recommendations", found.customer, listed)
     outcome.parameters = _json_ready(vars(settings))
     outcome.metrics = {
         "customers": len(found),
@@ -463,7 +490,7 @@ def _recommendation_quality(
 
 def _keep_churn_scores(session: Session, *, workspace_id: int, scores: Scores) -> None:
     """The churn scores in use stay when a new churn model is not put in use."""
-    for customer, risk, reasons in session.execute(
+    kept = session.execute(
         select(
             CustomerPrediction.customer_id,
             CustomerPrediction.churn_risk,
@@ -472,9 +499,11 @@ def _keep_churn_scores(session: Session, *, workspace_id: int, scores: Scores) -
             CustomerPrediction.workspace_id == workspace_id,
             CustomerPrediction.churn_risk.is_not(None),
         )
-    ):
-        scores.columns.setdefault("churn_risk", {})[customer] = risk
-        scores.columns.setdefault("churn_reasons", {})[customer] = reasons
+    ).all()
+    ids = np.array([row[0] for row in kept], dtype=np.int64)
+    scores.put("churn_risk", ids, np.array([row[1] for row in kept], dtype=np.float64))
+    reasons = [row[2] for row in kept]
+    scores.put_lazy("churn_reasons", ids, reasons.__getitem__)
 
 
 def _json_ready(value: Any) -> Any:
@@ -618,24 +647,34 @@ def _replace_predictions(session: Session, *, run: InsightsRun, scores: Scores) 
     table = table_of(CustomerPrediction)
     now = utcnow()
     connection = session.connection()
-    for start in range(0, len(customers), _INSERT_CHUNK):
-        rows = []
-        for customer in customers[start : start + _INSERT_CHUNK]:
-            row: dict[str, Any] = {
+    where = {name: scores.positions(name, customers) for name in scores.columns}
+    for start in range(0, customers.size, _INSERT_CHUNK):
+        chunk = slice(start, start + _INSERT_CHUNK)
+        rows: list[dict[str, Any]] = [
+            {
                 "workspace_id": run.workspace_id,
                 "customer_id": customer,
                 "run_id": run.id,
                 "updated_at": now,
-                "churn_reasons": [],
-                "recommendations": [],
             }
-            for name in PREDICTION_COLUMNS:
-                value = scores.columns.get(name, {}).get(customer)
-                if value is not None or name not in row:
-                    row[name] = value
-            rows.append(row)
+            for customer in customers[chunk].tolist()
+        ]
+        for name in PREDICTION_COLUMNS:
+            empty: list[Any] | None = [] if name in ("churn_reasons", "recommendations") else None
+            if name not in scores.columns:
+                for row in rows:
+                    row[name] = empty
+                continue
+            cells = scores.columns[name][1]
+            for row, at in zip(rows, where[name][chunk].tolist(), strict=True):
+                if at < 0:
+                    row[name] = empty
+                elif callable(cells):
+                    row[name] = cells(at)
+                else:
+                    row[name] = _cell(cells[at])
         connection.execute(table.insert(), rows)
-    return len(customers)
+    return int(customers.size)
 
 
 def _summary(run: InsightsRun, outcomes: list[ModelOutcome]) -> dict[str, Any]:

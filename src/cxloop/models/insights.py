@@ -104,7 +104,7 @@ class CustomerPrediction(Base):
 
 
 class Segment(Timestamped, Base):
-    """A saved group of customers defined by a rule (see ``insights.segments.rules``)."""
+    """A saved group of customers defined by a rule (see ``insights.segments.language``)."""
 
     __tablename__ = "segments"
     __table_args__ = (Index("ix_segments_workspace_name", "workspace_id", "name"),)
