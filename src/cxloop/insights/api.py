@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi import Path as FastPath
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -31,6 +32,9 @@ from cxloop.models import (
 router = APIRouter(prefix="/api/v1", tags=["insights"])
 
 Cursor = Annotated[str | None, Query(max_length=500)]
+SegmentId = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Segment id")]
+RunId = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Run id")]
+CustomerId = Annotated[int, FastPath(ge=1, le=2**53, description="Customer id")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 # The rule is validated by the segment rule language (clear 422s naming the field); here only
 # its type is fixed.
@@ -176,7 +180,7 @@ def create_segment(body: SegmentIn, principal: ApiPrincipal, session: DbSession)
 
 
 @router.get("/segments/{segment_id}", response_model=SegmentOut)
-def get_segment(segment_id: int, principal: ApiPrincipal, session: DbSession) -> SegmentOut:
+def get_segment(segment_id: SegmentId, principal: ApiPrincipal, session: DbSession) -> SegmentOut:
     require(principal, "insights:read")
     segment = segments.get_segment(
         session, workspace_id=principal.workspace_id, segment_id=segment_id
@@ -186,7 +190,7 @@ def get_segment(segment_id: int, principal: ApiPrincipal, session: DbSession) ->
 
 @router.patch("/segments/{segment_id}", response_model=SegmentOut)
 def update_segment(
-    segment_id: int, body: SegmentPatch, principal: ApiPrincipal, session: DbSession
+    segment_id: SegmentId, body: SegmentPatch, principal: ApiPrincipal, session: DbSession
 ) -> SegmentOut:
     """Rename, describe or redefine a segment; a new rule moves members in and out at once
     (with Segment Entered / Exited events)."""
@@ -203,7 +207,9 @@ def update_segment(
 
 
 @router.post("/segments/{segment_id}/archive", response_model=SegmentOut)
-def archive_segment(segment_id: int, principal: ApiPrincipal, session: DbSession) -> SegmentOut:
+def archive_segment(
+    segment_id: SegmentId, principal: ApiPrincipal, session: DbSession
+) -> SegmentOut:
     """Stop keeping a segment (undo with ``restore``); 409 while another segment uses it."""
     require(principal, "insights:write")
     segment = segments.archive_segment(session, principal=principal, segment_id=segment_id)
@@ -211,14 +217,18 @@ def archive_segment(segment_id: int, principal: ApiPrincipal, session: DbSession
 
 
 @router.post("/segments/{segment_id}/restore", response_model=SegmentOut)
-def restore_segment(segment_id: int, principal: ApiPrincipal, session: DbSession) -> SegmentOut:
+def restore_segment(
+    segment_id: SegmentId, principal: ApiPrincipal, session: DbSession
+) -> SegmentOut:
     require(principal, "insights:write")
     segment = segments.restore_segment(session, principal=principal, segment_id=segment_id)
     return segment_out(session, segment)
 
 
 @router.post("/segments/{segment_id}/refresh", response_model=ChangeOut)
-def refresh_segment(segment_id: int, principal: ApiPrincipal, session: DbSession) -> ChangeOut:
+def refresh_segment(
+    segment_id: SegmentId, principal: ApiPrincipal, session: DbSession
+) -> ChangeOut:
     """Bring the members up to date now, announcing who entered and who left."""
     require(principal, "insights:write")
     segment = segments.get_segment(
@@ -232,7 +242,7 @@ def refresh_segment(segment_id: int, principal: ApiPrincipal, session: DbSession
 
 @router.get("/segments/{segment_id}/members", response_model=MemberPage)
 def segment_members(
-    segment_id: int,
+    segment_id: SegmentId,
     principal: ApiPrincipal,
     session: DbSession,
     cursor: Cursor = None,
@@ -256,7 +266,7 @@ MEMBER_CSV_HEADER = ("customer_id", "user_id", "name", "email", "phone", "entere
 
 @router.get("/segments/{segment_id}/members.csv", response_class=Response)
 def segment_members_csv(
-    segment_id: int, principal: ApiPrincipal, session: DbSession
+    segment_id: SegmentId, principal: ApiPrincipal, session: DbSession
 ) -> StreamingResponse:
     """Every member as CSV (UTF-8 with BOM): id, user id, name, email, phone, since when."""
     require(principal, "insights:export")
@@ -276,7 +286,7 @@ def segment_members_csv(
 
 @router.get("/segments/{segment_id}/trend", response_model=list[DayCount])
 def segment_trend(
-    segment_id: int,
+    segment_id: SegmentId,
     principal: ApiPrincipal,
     session: DbSession,
     days: Annotated[int, Query(ge=1, le=730)] = 90,
@@ -392,7 +402,7 @@ def list_runs(
 
 
 @router.get("/insights/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, principal: ApiPrincipal, session: DbSession) -> RunOut:
+def get_run(run_id: RunId, principal: ApiPrincipal, session: DbSession) -> RunOut:
     """A run with each of its models: window, parameters, figures, and whether it is in use."""
     require(principal, "insights:read")
     run = session.scalar(
@@ -430,7 +440,7 @@ class PredictionOut(BaseModel):
 
 @router.get("/customers/{customer_id}/predictions", response_model=PredictionOut)
 def customer_predictions(
-    customer_id: int, principal: ApiPrincipal, session: DbSession
+    customer_id: CustomerId, principal: ApiPrincipal, session: DbSession
 ) -> PredictionOut:
     """A customer's current scores (the last run's) and the segments they are in."""
     require(principal, "insights:read")

@@ -94,6 +94,8 @@ def _checked_rule(
 
 def get_segment(session: Session, *, workspace_id: int, segment_id: int) -> Segment:
     """The workspace's segment, or 404."""
+    if not 1 <= segment_id < 2**31:  # no such id; a huge one must not reach the driver
+        raise NotFound("No such segment.")
     segment = session.scalar(
         select(Segment).where(Segment.id == segment_id, Segment.workspace_id == workspace_id)
     )
