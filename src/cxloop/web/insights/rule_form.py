@@ -12,6 +12,12 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.insights.rfm import CELL_KEYS, cell_name
 from cxloop.insights.segments import parse_rule
 from cxloop.models import Segment
+from cxloop.models.customer import (
+    CONSENT_CHANNELS,
+    CONSENT_PURPOSES,
+    IDENTITY_KINDS,
+    LIFECYCLE_STAGES,
+)
 from cxloop.web import errors
 from cxloop.web.session import WebContext
 
@@ -44,24 +50,6 @@ PREDICTION_FIELDS = (
     "expected_purchases_3m",
     "rfm_cell",
     "cluster",
-)
-STAGES = ("anonymous", "lead", "customer", "repeat", "churned")
-PURPOSES = ("service", "marketing", "third_party", "night_marketing")
-CHANNELS = ("email", "sms", "kakao", "push", "in_app", "talktalk")
-IDENTITY_KINDS = (
-    "user_id",
-    "anonymous_id",
-    "email",
-    "phone",
-    "kakao",
-    "naver",
-    "line",
-    "instagram",
-    "facebook",
-    "apple",
-    "google",
-    "talktalk",
-    "social",
 )
 METRICS = ("nps", "csat", "ces")
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -180,7 +168,7 @@ def builder_spec(page: WebContext, segments: Sequence[Segment]) -> dict[str, Any
                 "stages",
                 "multi",
                 t("insights.field.stages"),
-                options=[[s, t("stage." + s)] for s in STAGES],
+                options=[[s, t("stage." + s)] for s in LIFECYCLE_STAGES],
             )
         ],
         "consent": [
@@ -188,14 +176,14 @@ def builder_spec(page: WebContext, segments: Sequence[Segment]) -> dict[str, Any
                 "purpose",
                 "select",
                 t("insights.field.purpose"),
-                options=[[p, t("purpose." + p)] for p in PURPOSES],
+                options=[[p, t("purpose." + p)] for p in CONSENT_PURPOSES],
                 default="marketing",
             ),
             _field(
                 "channel",
                 "select",
                 t("insights.field.channel"),
-                options=[[c, t("channel." + c)] for c in CHANNELS],
+                options=[[c, t("channel." + c)] for c in CONSENT_CHANNELS],
                 default="email",
             ),
             _field("granted", "bool", t("insights.field.granted"), options=yes_no, default="true"),
