@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import AliasedClass
 
 from cxloop.core.db import one_of, rowcount
 from cxloop.core.errors import Conflict, ValidationFailed
@@ -22,6 +23,13 @@ from cxloop.models import (
     Workspace,
 )
 from cxloop.models.base import table_of
+
+
+def survivor_id(customer: type[Customer] | AliasedClass[Customer] = Customer) -> ColumnElement[int]:
+    """The profile a customer row counts as: its survivor when it was merged (merges are kept
+    flat, so one step always reaches it), else itself."""
+    return func.coalesce(customer.merged_into_id, customer.id)
+
 
 # Identity kinds that always name one person; email and phone only where the workspace says so.
 ALWAYS_UNIQUE = frozenset(

@@ -189,6 +189,12 @@ def _null_safe(expr: ColumnElement[bool], negated: bool) -> ColumnElement[bool]:
     return not_(func.coalesce(expr, false()))
 
 
+def property_matches(doc: Any, test: ValueTest) -> ColumnElement[bool]:
+    """The SQL of one value test of a JSON document (an event's properties) for a WHERE or a
+    CASE: a missing value or one of another type never passes (except ``neq``)."""
+    return _null_safe(*_value_test(doc, test))
+
+
 # --- the compiler -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,2 @@
+"""Journeys: the stages and touchpoints of the customer's life, the journey map, funnels, paths
+and retention, all counted from the event log."""

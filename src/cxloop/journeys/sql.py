@@ -1,0 +1,178 @@
+"""Portable SQL pieces the journey queries share: exact epoch microseconds of a stored time, the
+text of a JSON scalar for breakdowns, and a table of period buckets computed in Python (so
+buckets follow the workspace's time zone on SQLite too, which has none)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select, Subquery
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from cxloop.core.timeutil import as_utc
+
+MICROS = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Whole microseconds since 1970 of an aware time, exactly (no float rounding)."""
+    delta = as_utc(moment) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * MICROS + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The UTC time of ``micros``."""
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+class epoch_micros(FunctionElement[int]):
+    """Microseconds since 1970 of a stored UTC time, exactly, as the database computes them."""
+
+    type = BigInteger()
+    name = "epoch_micros"
+    inherit_cache = True
+
+
+@compiles(epoch_micros)
+def _epoch_micros_sqlite(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps times as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC: whole seconds from
+    # strftime of the text without its fraction (strftime rounds to the millisecond, so
+    # .999999 would become the next second), the microseconds from the text itself.
+    column = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+        f" + CAST(substr({column} || '.000000', 21, 6) AS INTEGER))"
+    )
+
+
+@compiles(epoch_micros, "postgresql")
+def _epoch_micros_postgresql(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+class json_scalar_text(FunctionElement[str]):
+    """The value at a (dotted) ``key`` path of a JSON document as text, whatever its JSON type
+    (``true``, ``12``, ``12.5``, ``"mobile"`` → ``mobile``); NULL when missing or null."""
+
+    type = String()
+    name = "json_scalar_text"
+    inherit_cache = False  # the key is not a bound parameter
+
+    def __init__(self, doc: Any, key: str) -> None:
+        self.path = key
+        super().__init__(doc)
+
+
+def _key_literal(compiler: SQLCompiler, text: str, **kw: Any) -> str:
+    return compiler.process(literal(text, String()), **kw)
+
+
+@compiles(json_scalar_text)
+def _json_scalar_text_sqlite(element: json_scalar_text, compiler: SQLCompiler, **kw: Any) -> str:
+    doc = compiler.process(element.clauses, **kw)
+    path = _key_literal(compiler, "$" + "".join(f'."{k}"' for k in element.path.split(".")), **kw)
+    return (
+        f"(CASE json_type({doc}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+        f" WHEN 'null' THEN NULL ELSE CAST(json_extract({doc}, {path}) AS TEXT) END)"
+    )
+
+
+@compiles(json_scalar_text, "postgresql")
+def _json_scalar_text_postgresql(
+    element: json_scalar_text, compiler: SQLCompiler, **kw: Any
+) -> str:
+    doc = compiler.process(element.clauses, **kw)
+    path = _key_literal(
+        compiler, "{" + ",".join(f'"{k}"' for k in element.path.split(".")) + "}", **kw
+    )
+    return f"(CAST({doc} AS JSONB) #>> CAST({path} AS TEXT[]))"
+
+
+def bucket_table(edges: Sequence[datetime], name: str = "buckets") -> Subquery:
+    """Rows (bucket, low, high) of the periods between consecutive ``edges``, in microseconds:
+    a row falls in a bucket when low <= its time < high."""
+    if len(edges) < 2:
+        raise ValueError("buckets need at least two edges")
+    rows = [
+        select(
+            literal(i, Integer()).label("bucket"),
+            literal(micros(low), BigInteger()).label("low"),
+            literal(micros(high), BigInteger()).label("high"),
+        )
+        for i, (low, high) in enumerate(itertools.pairwise(edges))
+    ]
+    if len(rows) == 1:
+        return rows[0].subquery(name)
+    return union_all(*rows).subquery(name)
+
+
+class _CreateTemporaryAs(Executable, ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS <query>`` (PostgreSQL may run the query in parallel,
+    which an INSERT … SELECT may not)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(_CreateTemporaryAs)
+def _create_temporary_as(element: _CreateTemporaryAs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+_serial = itertools.count(1)
+
+
+@contextmanager
+def temporary_table(
+    session: Session, prefix: str, columns: Sequence[tuple[str, Any]], query: Select[Any]
+) -> Iterator[Table]:
+    """The rows of ``query`` in a temporary table of the session's connection (its columns
+    named and typed by ``columns``, in the query's order), dropped on leaving."""
+    name = f"{prefix}_{next(_serial)}"
+    table = Table(name, MetaData(), *(Column(n, t) for n, t in columns))
+    statement = _CreateTemporaryAs(name, query)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # A utility statement takes no server-side parameters: psycopg binds them on the
+        # client, quoting each value itself.
+        import psycopg
+
+        compiled = statement.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with psycopg.ClientCursor(raw) as cursor:
+            cursor.execute(compiled.string, compiled.params)
+    else:
+        session.execute(statement)
+    try:
+        yield table
+    finally:
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
