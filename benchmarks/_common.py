@@ -1,8 +1,10 @@
 """Shared plumbing of the benchmarks: a real ``cxloop serve`` subprocess with its resource use
-sampled, the CLI, a private PostgreSQL database, HTTP load from a few client threads."""
+sampled, the CLI, a private PostgreSQL database and bulk loads into it, HTTP load from a few
+client threads."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import signal
@@ -14,10 +16,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import numpy as np
 import psutil
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 HOST = "127.0.0.1"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1/postgres"
@@ -69,6 +75,50 @@ def drop_pg_database(name: str) -> None:
     assert name not in ("postgres", "test", "template0", "template1")
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- bulk loads --------------------------------------------------------------------------------
+
+
+def stamp(seconds: np.ndarray, postgres: bool) -> list[str]:
+    """Epoch seconds as the text each database stores a UTC time as."""
+    moments = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
+    moments = np.char.replace(moments, "T", " ")
+    return np.char.add(moments, "+00" if postgres else ".000000").tolist()
+
+
+def bulk_load(
+    engine: Engine,
+    table: str,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    chunk: int = 200_000,
+) -> None:
+    """Rows as columns of equal length, ``chunk`` rows per transaction: COPY on PostgreSQL
+    (text format: a NULL is ``\\N``), executemany on SQLite (a NULL is None)."""
+    n = len(rows[0])
+    for lo in range(0, n, chunk):
+        part = [column[lo : lo + chunk] for column in rows]
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if engine.dialect.name == "postgresql":
+                buffer = io.StringIO()
+                for values in zip(*part, strict=True):
+                    buffer.write("\t".join(str(v) for v in values) + "\n")
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    copy.write(buffer.getvalue())
+            else:
+                marks = ", ".join("?" * len(columns))
+                cursor.execute("BEGIN")  # the engine's SQLite connections run in autocommit
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                    zip(*part, strict=True),
+                )
+            raw.commit()
+        finally:
+            raw.close()
 
 
 # --- the server under test ---------------------------------------------------------------------

@@ -18,7 +18,6 @@ server's memory is not counted.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import statistics
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import psutil
-from _common import drop_pg_database, load_summary, recreate_pg_database
+from _common import bulk_load, drop_pg_database, load_summary, recreate_pg_database, stamp
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,6 @@ PG_NAME = "cxloop_bench_insights"
 PG_URL = f"postgresql+psycopg://postgres@127.0.0.1/{PG_NAME}"
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 SPAN_S = 2 * 365 * 86400
-CHUNK = 200_000
 
 
 def synthetic_orders(
@@ -60,32 +58,6 @@ def synthetic_orders(
     return ids, placed, totals, refunded
 
 
-def bulk_load(engine: Engine, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Rows as columns of equal length: COPY on PostgreSQL, executemany on SQLite."""
-    n = len(rows[0])
-    for lo in range(0, n, CHUNK):
-        part = [column[lo : lo + CHUNK] for column in rows]
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if engine.dialect.name == "postgresql":
-                buffer = io.StringIO()
-                for values in zip(*part, strict=True):
-                    buffer.write("\t".join(str(v) for v in values) + "\n")
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    copy.write(buffer.getvalue())
-            else:
-                marks = ", ".join("?" * len(columns))
-                cursor.execute("BEGIN")  # the engine's SQLite connections run in autocommit
-                cursor.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                    zip(*part, strict=True),
-                )
-            raw.commit()
-        finally:
-            raw.close()
-
-
 def build(engine: Engine, customers: int, seed: int) -> tuple[int, int, float]:
     """The two workspaces' customers and orders; returns the measured workspace, orders, seconds."""
     from cxloop.accounts import service as accounts
@@ -98,7 +70,7 @@ def build(engine: Engine, customers: int, seed: int) -> tuple[int, int, float]:
         workspace_ids = (measured.id, other.id)
     rng = np.random.default_rng(seed)
     postgres = engine.dialect.name == "postgresql"
-    stamp = AS_OF.strftime("%Y-%m-%d %H:%M:%S") + ("+00" if postgres else ".000000")
+    created = stamp(np.array([int(AS_OF.timestamp())]), postgres)[0]
     order_total = 0
     first_id = 1
     for workspace_id, size in zip(workspace_ids, (customers, customers // 20), strict=True):
@@ -109,12 +81,9 @@ def build(engine: Engine, customers: int, seed: int) -> tuple[int, int, float]:
             ["id", "workspace_id", "traits", "lifecycle_stage", "touchpoints", "event_count",
              "order_count", "total_revenue", "created_at", "updated_at"],
             [ids, [workspace_id] * size, ["{}"] * size, ["customer"] * size, ["{}"] * size,
-             [0] * size, [0] * size, ["0"] * size, [stamp] * size, [stamp] * size],
+             [0] * size, [0] * size, ["0"] * size, [created] * size, [created] * size],
         )  # fmt: skip
         owner, placed, totals, refunded = synthetic_orders(size, first_id, rng)
-        moments = np.datetime_as_string(placed.astype("datetime64[s]"), unit="s")
-        moments = np.char.replace(moments, "T", " ")
-        moments = np.char.add(moments, "+00" if postgres else ".000000")
         n = owner.size
         bulk_load(
             engine,
@@ -124,7 +93,7 @@ def build(engine: Engine, customers: int, seed: int) -> tuple[int, int, float]:
             [[workspace_id] * n, owner.tolist(),
              [f"W{workspace_id}-{i}" for i in range(n)],
              np.where(refunded, "refunded", "completed").tolist(), totals.astype(int).tolist(),
-             ["KRW"] * n, moments.tolist(), ["{}"] * n, [stamp] * n],
+             ["KRW"] * n, stamp(placed, postgres), ["{}"] * n, [created] * n],
         )  # fmt: skip
         if workspace_id == workspace_ids[0]:
             order_total = n

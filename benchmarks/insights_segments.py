@@ -27,7 +27,6 @@ compilation off (it costs seconds on these plans).
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import statistics
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import drop_pg_database, load_summary, recreate_pg_database
+from _common import bulk_load, drop_pg_database, load_summary, recreate_pg_database, stamp
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -81,39 +80,6 @@ SEGMENT_NEGATED: dict[str, Any] = {
         {"type": "not", "rule": SEGMENT["rules"][3]},
     ],
 }
-
-
-def stamp(seconds: np.ndarray, postgres: bool) -> list[str]:
-    """Epoch seconds as the text each database stores a UTC time as."""
-    moments = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
-    moments = np.char.replace(moments, "T", " ")
-    return np.char.add(moments, "+00" if postgres else ".000000").tolist()
-
-
-def bulk_load(engine: Engine, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Rows as columns of equal length: COPY on PostgreSQL, executemany on SQLite."""
-    n = len(rows[0])
-    for lo in range(0, n, CHUNK):
-        part = [column[lo : lo + CHUNK] for column in rows]
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if engine.dialect.name == "postgresql":
-                buffer = io.StringIO()
-                for values in zip(*part, strict=True):
-                    buffer.write("\t".join(str(v) for v in values) + "\n")
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    copy.write(buffer.getvalue())
-            else:
-                marks = ", ".join("?" * len(columns))
-                cursor.execute("BEGIN")  # the engine's SQLite connections run in autocommit
-                cursor.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                    zip(*part, strict=True),
-                )
-            raw.commit()
-        finally:
-            raw.close()
 
 
 def without_event_indexes(engine: Engine) -> Callable[[], None]:
@@ -197,6 +163,7 @@ def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[
               for c, m in zip(cid.tolist(), merged.tolist(), strict=True)],
              [created if e else (r"\N" if postgres else None) for e in erased.tolist()],
              [created] * size, [created] * size],
+            chunk=CHUNK,
         )  # fmt: skip
         # Predictions of the live profiles: CLV (gamma), its percentile rank, churn risk.
         live = cid[~merged]
@@ -212,6 +179,7 @@ def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[
             [[workspace_id] * n, live.tolist(), [runs[workspace_id]] * n, ["loyal"] * n,
              np.round(clv, 0).tolist(), percentile.tolist(), np.round(rng.random(n), 4).tolist(),
              np.round(rng.random(n), 4).tolist(), ["[]"] * n, ["[]"] * n, [created] * n],
+            chunk=CHUNK,
         )  # fmt: skip
         # Orders: ~3 per customer over two years, 2 % refunded.
         per_customer = rng.geometric(0.33, size)
@@ -227,6 +195,7 @@ def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[
              np.where(rng.random(n) < 0.02, "refunded", "completed").tolist(),
              (np.round(rng.gamma(2.0, 20_000.0, n), -2) + 1000).astype(int).tolist(),
              ["KRW"] * n, stamp(placed, postgres), ["{}"] * n, stamp(placed, postgres)],
+            chunk=CHUNK,
         )  # fmt: skip
         # NPS answers: a third of the customers, one or two answers in the last year.
         answering = cid[rng.random(size) < 0.33]
@@ -242,6 +211,7 @@ def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[
              ["link"] * n, ["ko"] * n, ["{}"] * n, ["{}"] * n, rng.integers(0, 11, n).tolist(),
              ["true" if postgres else 1] * n, ["cxloop"] * n, stamp(submitted, postgres),
              stamp(submitted, postgres)],
+            chunk=CHUNK,
         )  # fmt: skip
         # Events: some customers far more active than others, in time order as a log is.
         total = size * events_each
@@ -269,6 +239,7 @@ def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[
                  [f"m{workspace_id}-{lo + i}" for i in range(n)], ["track"] * n,
                  [EVENT_NAMES[k] for k in name.tolist()], ["server"] * n, moments, moments,
                  properties, ["{}"] * n],
+                chunk=CHUNK,
             )  # fmt: skip
         if workspace_id == ids[0]:
             measured_events = total
