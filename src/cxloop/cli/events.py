@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,7 +39,13 @@ def _run_import(kind: str, workspace: str, path: Path, skip_invalid: bool) -> No
     if not path.is_file():
         raise CxloopError(f"No such file: {path}")
     workspace_id = _workspace_id(workspace)
-    check = runner(None, workspace_id=workspace_id, path=path)
+    options: dict[str, Any] = {}
+    if kind == "events":
+        # The check must read times without an offset as the import will: in the workspace's
+        # time zone.
+        with _database().read_session() as session:
+            options["time_zone"] = imports.workspace_time_zone(session, workspace_id=workspace_id)
+    check = runner(None, workspace_id=workspace_id, path=path, **options)
     if check.errors and not skip_invalid:
         for line in check.errors[:10]:
             err.print(f"[red]{path.name} {line}[/]")
@@ -55,6 +61,7 @@ def _run_import(kind: str, workspace: str, path: Path, skip_invalid: bool) -> No
             workspace_id=workspace_id,
             path=path,
             progress=lambda n: progress.advance(task, n),
+            **options,
         )
     console.print(
         f"{report.rows} rows read, {report.stored} stored, {report.duplicates} "
@@ -84,7 +91,10 @@ def import_orders(
 def import_events(
     file: FileArg, workspace: WorkspaceOpt, skip_invalid: SkipInvalid = False
 ) -> None:
-    """Segment messages from a JSON-lines file (each line one message with its type)."""
+    """Segment messages from a JSON-lines file (each line one message with its type), or a
+    clickstream CSV: user_id, event, timestamp, optional anonymous_id, message_id and type
+    (track, page, screen), and any other column as a property. Times without an offset are
+    in the workspace's time zone."""
     _run_import("events", workspace, file, skip_invalid)
 
 
