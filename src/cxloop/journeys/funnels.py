@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.stats import Change, EmptySample, compare_proportions, proportion_interval
 from cxloop.journeys.attempts import Period, attempts
+from cxloop.journeys.periods import period_of
 from cxloop.journeys.spec import FunnelSpec
-from cxloop.journeys.sql import MICROS, bucket_table
+from cxloop.journeys.sql import MICROS, micros
 
 OTHER = "__other__"  # the breakdown values past the limit, counted together
 # Upper bounds (seconds) of the time-to-convert distribution's bars; the last is open.
@@ -219,18 +220,13 @@ def _time_bars(session: Session, table: Table, n: int) -> tuple[TimeBar, ...]:
 def _over_time(
     session: Session, table: Table, n: int, edges: list[datetime]
 ) -> tuple[OverTime, ...]:
-    buckets = bucket_table(edges)
+    bucket = period_of(table.c.start, edges)
     rows = {
-        int(bucket): (int(entered), int(converted or 0))
-        for bucket, entered, converted in session.execute(
-            select(
-                buckets.c.bucket,
-                func.count(),
-                func.sum(case((table.c.reached == n, 1), else_=0)),
-            )
-            .select_from(table)
-            .join(buckets, (table.c.start >= buckets.c.low) & (table.c.start < buckets.c.high))
-            .group_by(buckets.c.bucket)
+        int(b): (int(entered), int(converted or 0))
+        for b, entered, converted in session.execute(
+            select(bucket, func.count(), func.sum(case((table.c.reached == n, 1), else_=0)))
+            .where(table.c.start >= micros(edges[0]), table.c.start < micros(edges[-1]))
+            .group_by(bucket)
         )
     }
     return tuple(

@@ -1,6 +1,5 @@
 """Portable SQL pieces the journey queries share: exact epoch microseconds of a stored time, the
-text of a JSON scalar for breakdowns, and a table of period buckets computed in Python (so
-buckets follow the workspace's time zone on SQLite too, which has none)."""
+text of a JSON scalar for breakdowns, and temporary tables made from a query."""
 
 from __future__ import annotations
 
@@ -13,18 +12,15 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    Integer,
     MetaData,
     String,
     Table,
     literal,
-    select,
     text,
-    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select, Subquery
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -109,24 +105,6 @@ def _json_scalar_text_postgresql(
         compiler, "{" + ",".join(f'"{k}"' for k in element.path.split(".")) + "}", **kw
     )
     return f"(CAST({doc} AS JSONB) #>> CAST({path} AS TEXT[]))"
-
-
-def bucket_table(edges: Sequence[datetime], name: str = "buckets") -> Subquery:
-    """Rows (bucket, low, high) of the periods between consecutive ``edges``, in microseconds:
-    a row falls in a bucket when low <= its time < high."""
-    if len(edges) < 2:
-        raise ValueError("buckets need at least two edges")
-    rows = [
-        select(
-            literal(i, Integer()).label("bucket"),
-            literal(micros(low), BigInteger()).label("low"),
-            literal(micros(high), BigInteger()).label("high"),
-        )
-        for i, (low, high) in enumerate(itertools.pairwise(edges))
-    ]
-    if len(rows) == 1:
-        return rows[0].subquery(name)
-    return union_all(*rows).subquery(name)
 
 
 class _CreateTemporaryAs(Executable, ClauseElement):
