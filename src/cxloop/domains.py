@@ -214,6 +214,11 @@ DOMAINS: tuple[Domain, ...] = (
         cli=("cxloop.cli.insights:insights_app",),
     ),
     Domain(
+        "journeys",
+        routers=("cxloop.journeys.api:router",),
+        cli=("cxloop.cli.journeys:journeys_app",),
+    ),
+    Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
         pages=("cxloop.web.metrics.dashboard:router",),

@@ -69,6 +69,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "insights:read": _ALL,
     "insights:write": frozenset({"owner", "admin", "marketer", "analyst"}),
     "insights:export": frozenset({"owner", "admin", "marketer", "analyst"}),
+    # Journeys: everyone reads funnels, paths, retention and the journey map; marketers and
+    # analysts define stages and touchpoints and save funnels.
+    "journeys:read": _ALL,
+    "journeys:write": frozenset({"owner", "admin", "marketer", "analyst"}),
 }
 
 

@@ -227,6 +227,7 @@ def _ordered_rows(spec: FunnelSpec, levels: list[CTE]) -> list[Select[Any]]:
     rows = []
     for k, level in enumerate(levels, 1):
         times = [level.c[f"t{j}"] if j <= k else _no_time() for j in range(1, n + 1)]
+        ids = [level.c[f"i{j}"] if j <= k else _no_time() for j in range(1, n + 1)]
         rows.append(
             select(
                 level.c.person,
@@ -235,6 +236,7 @@ def _ordered_rows(spec: FunnelSpec, levels: list[CTE]) -> list[Select[Any]]:
                 level.c.t1.label("start"),
                 level.c[f"t{k}"].label("finish"),
                 *(t.label(f"t{j}") for j, t in enumerate(times, 1)),
+                *(i.label(f"i{j}") for j, i in enumerate(ids, 1)),
                 _value_of(spec, level, k).label("value"),
             )
         )
@@ -299,6 +301,7 @@ def _unordered_rows(spec: FunnelSpec, events: CTE, start_us: int, end_us: int) -
                     (firsts.c[f"f{j}"] if j <= k else _no_time()).label(f"t{j}")
                     for j in range(1, n + 1)
                 ),
+                *(_no_time().label(f"i{j}") for j in range(1, n + 1)),
                 firsts.c.value,
             ).where(*complete)
         )
@@ -307,7 +310,8 @@ def _unordered_rows(spec: FunnelSpec, events: CTE, start_us: int, end_us: int) -
 
 def attempts_query(spec: FunnelSpec, *, workspace_id: int, period: Period) -> Select[Any]:
     """One row per person: ``person, reached, start, finish, t1..tn`` (microseconds; a step not
-    reached is NULL) and ``value`` (the breakdown's)."""
+    reached is NULL), ``i1..in`` (the steps' event ids; NULL in unordered funnels) and
+    ``value`` (the breakdown's)."""
     start_us, end_us = micros(period.start), micros(period.end)
     strict = spec.order == "strict"
     if spec.order == "unordered":
@@ -355,6 +359,7 @@ def attempts_query(spec: FunnelSpec, *, workspace_id: int, period: Period) -> Se
         ranked.c.start,
         ranked.c.finish,
         *(ranked.c[f"t{j}"] for j in range(1, n + 1)),
+        *(ranked.c[f"i{j}"] for j in range(1, n + 1)),
     ).where(ranked.c.choice == 1)
     breakdown = spec.breakdown
     if breakdown is not None and breakdown.kind == "trait":
@@ -372,6 +377,7 @@ def attempt_columns(spec: FunnelSpec) -> list[tuple[str, Any]]:
         ("finish", BigInteger()),
     ]
     columns += [(f"t{j}", BigInteger()) for j in range(1, len(spec.steps) + 1)]
+    columns += [(f"i{j}", BigInteger()) for j in range(1, len(spec.steps) + 1)]
     columns.append(("value", String()))
     return columns
 

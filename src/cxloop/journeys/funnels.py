@@ -206,11 +206,12 @@ def _breakdown_groups(session: Session, spec: FunnelSpec, table: Table) -> tuple
 def _time_bars(session: Session, table: Table, n: int) -> tuple[TimeBar, ...]:
     seconds = _seconds(table.c.finish, table.c.start)
     bar = case(*((seconds <= bound, i) for i, bound in enumerate(TIME_BARS)), else_=len(TIME_BARS))
-    found = dict(
-        session.execute(
+    found = {
+        int(i): int(count)
+        for i, count in session.execute(
             select(bar, func.count()).where(table.c.reached == n).group_by(bar)
-        ).tuples()
-    )
+        )
+    }
     bounds: list[int | None] = [*TIME_BARS, None]
     return tuple(
         TimeBar(up_to_seconds=bound, persons=int(found.get(i, 0))) for i, bound in enumerate(bounds)

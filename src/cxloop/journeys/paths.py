@@ -1,0 +1,317 @@
+"""Paths: what persons did after (or before) an event, step by step, as the nodes and links of a
+Sankey diagram and the most common whole paths.
+
+Contract: each person (one resolved profile) counts once, from their first anchor event in the
+period, looking forward (``after``) or back (``before``). Their path is the next
+(or previous) ``steps`` events they did within ``window_hours`` of it (track, page and screen
+events, in time and then arrival order), each named by its event name (a page or screen without
+a name by its type). Cleaning rules rename events before counting: the first rule whose regular
+expression matches the whole name gives the name it maps to, so URLs or variants merge into one.
+A path shorter than ``steps`` ended there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from cxloop.core.errors import ValidationFailed
+from cxloop.events.consumers import SYSTEM_CHANNEL
+from cxloop.insights.segments.compiler import property_matches
+from cxloop.insights.segments.language import Text200
+from cxloop.journeys.attempts import STREAM_TYPES, Period, attempts
+from cxloop.journeys.spec import Filters, FunnelSpec
+from cxloop.journeys.sql import MICROS, epoch_micros
+from cxloop.models import Customer, Event
+from cxloop.profiles.identity import survivor_id
+
+MAX_STEPS = 10
+MAX_RULES = 20
+OTHER = "__other__"  # names past a step's limit, counted together
+ENDED = "__end__"  # the path ended before this step
+
+
+class CleaningRule(BaseModel):
+    """Events whose name fully matches ``pattern`` are counted as ``name``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class PathSpec(BaseModel):
+    """Paths from (``after``) or to (``before``) an event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: Text200
+    where: Filters = []
+    direction: Literal["after", "before"] = "after"
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 5
+    window_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 24
+    cleaning: Annotated[list[CleaningRule], Field(max_length=MAX_RULES)] = []
+    per_step: Annotated[int, Field(ge=2, le=30)] = 8  # names shown per step, the rest "other"
+    top_paths: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PathNode:
+    step: int  # 1 = the first event after (or before) the anchor
+    name: str  # OTHER for the rest, ENDED where paths stopped
+    persons: int
+
+
+@dataclass(frozen=True, slots=True)
+class PathLink:
+    step: int  # from this step to the next
+    source: str
+    target: str
+    persons: int
+
+
+@dataclass(frozen=True, slots=True)
+class PathReport:
+    spec: PathSpec
+    persons: int  # persons with an anchor event in the period
+    nodes: tuple[PathNode, ...]
+    links: tuple[PathLink, ...]
+    top: tuple[tuple[tuple[str, ...], int], ...]  # whole paths (cleaned), most persons first
+
+
+def _rename(spec: PathSpec) -> Any:
+    rules = [(re.compile(rule.pattern), rule.name) for rule in spec.cleaning]
+    cache: dict[str, str] = {}
+
+    def rename(name: str | None) -> str:
+        if name is None:
+            return ENDED
+        if name not in cache:
+            cache[name] = next((to for rx, to in rules if rx.fullmatch(name)), name)
+        return cache[name]
+
+    return rename
+
+
+def _sequences(
+    session: Session,
+    spec: PathSpec,
+    *,
+    workspace_id: int,
+    period: Period,
+    origins: Any | None = None,
+) -> list[tuple[tuple[str | None, ...], int]]:
+    """(names at steps 1..N, persons) grouped in the database."""
+    person = survivor_id()
+    ts = epoch_micros(Event.timestamp)
+    window = int(spec.window_hours * 3600 * MICROS)
+    after = spec.direction == "after"
+    if origins is None:
+        anchor_rank = (
+            func.row_number()
+            .over(partition_by=person, order_by=(Event.timestamp, Event.id))
+            .label("rank")
+        )
+        ranked = (
+            select(person.label("person"), ts.label("ts"), Event.id.label("eid"), anchor_rank)
+            .select_from(Event)
+            .join(Customer, Customer.id == Event.customer_id)
+            .where(
+                Event.workspace_id == workspace_id,
+                Event.name == spec.event,
+                *(property_matches(Event.properties, f) for f in spec.where),
+                Event.timestamp >= period.start,
+                Event.timestamp < period.end,
+            )
+            .subquery("anchored")
+        )
+        origins = (
+            select(ranked.c.person, ranked.c.ts, ranked.c.eid)
+            .where(ranked.c.rank == 1)
+            .cte("origins")
+        )
+    bounds = (
+        and_(
+            ts <= origins.c.ts + window,
+            or_(ts > origins.c.ts, and_(ts == origins.c.ts, Event.id > origins.c.eid)),
+        )
+        if after
+        else and_(
+            ts >= origins.c.ts - window,
+            or_(ts < origins.c.ts, and_(ts == origins.c.ts, Event.id < origins.c.eid)),
+        )
+    )
+    low = period.start if after else period.start - _hours(spec.window_hours)
+    high = period.end + _hours(spec.window_hours) if after else period.end
+    order = (Event.timestamp, Event.id) if after else (Event.timestamp.desc(), Event.id.desc())
+    label = func.coalesce(Event.name, Event.type)
+    following = (
+        select(
+            origins.c.person,
+            label.label("name"),
+            func.row_number().over(partition_by=origins.c.person, order_by=order).label("step"),
+        )
+        .select_from(Event)
+        .join(Customer, Customer.id == Event.customer_id)
+        .join(origins, origins.c.person == person)
+        .where(
+            Event.workspace_id == workspace_id,
+            Event.type.in_(STREAM_TYPES),
+            Event.channel != SYSTEM_CHANNEL,
+            Event.timestamp >= low,
+            Event.timestamp <= high,
+            bounds,
+        )
+        .subquery("following")
+    )
+    pivot = (
+        select(
+            origins.c.person,
+            *(
+                func.max(case((following.c.step == k, following.c.name))).label(f"s{k}")
+                for k in range(1, spec.steps + 1)
+            ),
+        )
+        .select_from(origins)
+        .outerjoin(
+            following,
+            and_(following.c.person == origins.c.person, following.c.step <= spec.steps),
+        )
+        .group_by(origins.c.person)
+        .subquery("paths")
+    )
+    columns = [pivot.c[f"s{k}"] for k in range(1, spec.steps + 1)]
+    return [
+        (tuple(row[:-1]), int(row[-1]))
+        for row in session.execute(select(*columns, func.count()).group_by(*columns))
+    ]
+
+
+def _hours(hours: float) -> timedelta:
+    return timedelta(hours=hours)
+
+
+def _node_order(node: PathNode) -> tuple[bool, int, str]:
+    return (node.name in (OTHER, ENDED), -node.persons, node.name)
+
+
+def _report(spec: PathSpec, sequences: list[tuple[tuple[str | None, ...], int]]) -> PathReport:
+    rename = _rename(spec)
+    cleaned: Counter[tuple[str, ...]] = Counter()
+    for names, persons in sequences:
+        walked: list[str] = []
+        for name in names:
+            if name is None:
+                break
+            walked.append(rename(name))
+        cleaned[tuple(walked)] += persons
+    total = sum(cleaned.values())
+    # The names shown at each step: the most common there; the rest merge into OTHER.
+    at_step: list[Counter[str]] = [Counter() for _ in range(spec.steps)]
+    for path, persons in cleaned.items():
+        for i, name in enumerate(path):
+            at_step[i][name] += persons
+    shown = [{name for name, _ in counts.most_common(spec.per_step)} for counts in at_step]
+
+    def node_name(i: int, path: tuple[str, ...]) -> str:
+        if i >= len(path):
+            return ENDED
+        return path[i] if path[i] in shown[i] else OTHER
+
+    nodes: Counter[tuple[int, str]] = Counter()
+    links: Counter[tuple[int, str, str]] = Counter()
+    for path, persons in cleaned.items():
+        for i in range(spec.steps):
+            name = node_name(i, path)
+            nodes[(i + 1, name)] += persons
+            if name == ENDED:
+                break
+            if i + 1 < spec.steps:
+                links[(i + 1, name, node_name(i + 1, path))] += persons
+    by_step: dict[int, list[PathNode]] = defaultdict(list)
+    for (step, name), persons in nodes.items():
+        by_step[step].append(PathNode(step=step, name=name, persons=persons))
+    ordered_nodes = tuple(
+        node
+        for step in sorted(by_step)
+        for node in sorted(
+            by_step[step], key=lambda n: (n.name in (OTHER, ENDED), -n.persons, n.name)
+        )
+    )
+    ordered_links = tuple(
+        PathLink(step=step, source=source, target=target, persons=persons)
+        for (step, source, target), persons in sorted(
+            links.items(), key=lambda item: (item[0][0], -item[1], item[0][1], item[0][2])
+        )
+    )
+    top = tuple(sorted(cleaned.items(), key=lambda item: (-item[1], item[0]))[: spec.top_paths])
+    return PathReport(spec=spec, persons=total, nodes=ordered_nodes, links=ordered_links, top=top)
+
+
+def path_report(
+    session: Session, *, workspace_id: int, spec: PathSpec, period: Period
+) -> PathReport:
+    """The paths of the persons whose anchor event falls in ``period``."""
+    return _report(spec, _sequences(session, spec, workspace_id=workspace_id, period=period))
+
+
+def paths_from(
+    session: Session,
+    *,
+    workspace_id: int,
+    spec: PathSpec,
+    period: Period,
+    origins: Any,
+) -> PathReport:
+    """The paths after (or before) given moments: ``origins`` (a subquery) has ``person``,
+    ``ts`` (microseconds) and ``eid`` (events at that moment with a higher id come after it)."""
+    return _report(
+        spec,
+        _sequences(session, spec, workspace_id=workspace_id, period=period, origins=origins),
+    )
+
+
+def dropoff_paths(
+    session: Session,
+    *,
+    workspace_id: int,
+    funnel: FunnelSpec,
+    period: Period,
+    step: int,
+    spec: PathSpec,
+) -> PathReport:
+    """What the persons who reached ``step - 1`` of a funnel and no further did next, from
+    their event of that step (``spec.event`` names it; its direction is ``after``)."""
+    if not 2 <= step <= len(funnel.steps):
+        raise ValidationFailed(f"step must be between 2 and {len(funnel.steps)}.")
+    with attempts(session, funnel, workspace_id=workspace_id, period=period) as table:
+        origins = (
+            select(
+                table.c.person,
+                table.c[f"t{step - 1}"].label("ts"),
+                func.coalesce(table.c[f"i{step - 1}"], 0).label("eid"),
+            )
+            .where(table.c.reached == step - 1)
+            .subquery("origins")
+        )
+        # A step may come a whole funnel window after the period's last start.
+        reach = Period(period.start, period.end + funnel.window)
+        return paths_from(
+            session, workspace_id=workspace_id, spec=spec, period=reach, origins=origins
+        )

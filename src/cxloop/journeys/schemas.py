@@ -1,0 +1,260 @@
+"""The shapes of journey answers, the same for the API and the CLI's JSON."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from cxloop.core.stats import Change, ProportionEstimate
+from cxloop.journeys.funnels import OTHER, FunnelGroup, FunnelReport, Times
+from cxloop.journeys.periods import Unit
+from cxloop.journeys.retention import RetentionReport, RetentionSpec
+from cxloop.journeys.spec import FunnelSpec
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+class PeriodIn(BaseModel):
+    start: date | None = Field(None, description="First local day (default: 30 days ago)")
+    end: date | None = Field(None, description="Last local day, included (default: today)")
+
+
+class FunnelIn(PeriodIn):
+    spec: FunnelSpec
+    interval: Unit | None = Field(None, description="Conversion over time by day, week or month")
+
+
+class FunnelPersonsIn(PeriodIn):
+    spec: FunnelSpec
+    step: Annotated[int, Field(ge=1, le=20)]
+    dropped: bool = Field(False, description="Those who reached the step before and no further")
+    value: str | None = Field(None, max_length=500, description="Only this breakdown value")
+    after: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = Field(
+        None, description="Cursor: the last id of the previous page"
+    )
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class FunnelCompareIn(BaseModel):
+    spec: FunnelSpec
+    before: PeriodIn | None = Field(None, description="Compare two periods: the first one")
+    after: PeriodIn | None = Field(None, description="… and the second one")
+    period: PeriodIn | None = Field(None, description="Compare two breakdown values in one period")
+    values: list[str | None] | None = Field(None, min_length=2, max_length=2)
+
+
+class RetentionIn(BaseModel):
+    spec: RetentionSpec
+    start: date | None = Field(
+        None, description="A day in the first cohort (default: the last ones)"
+    )
+
+
+class DurationOut(BaseModel):
+    n: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+    @classmethod
+    def of(cls, times: Times | None) -> DurationOut:
+        if times is None:
+            return cls(n=0, median_seconds=None, p90_seconds=None)
+        return cls(n=times.n, median_seconds=times.median, p90_seconds=times.p90)
+
+
+class StepOut(BaseModel):
+    index: int
+    label: str
+    event: str
+    persons: int
+    dropped: int
+    conversion_from_previous: float | None
+    conversion_from_first: float | None
+    time_from_previous: DurationOut | None
+
+
+class GroupOut(BaseModel):
+    value: str | None
+    other: bool = Field(description="The values past the breakdown's limit, together")
+    persons: list[int] = Field(description="Persons at each step")
+    entered: int
+    converted: int
+    conversion: float | None
+    time_to_convert: DurationOut
+
+    @classmethod
+    def of(cls, group: FunnelGroup) -> GroupOut:
+        return cls(
+            value=None if group.value == OTHER else group.value,
+            other=group.value == OTHER,
+            persons=[s.persons for s in group.steps],
+            entered=group.entered,
+            converted=group.converted,
+            conversion=_rate(group.converted, group.entered),
+            time_to_convert=DurationOut.of(group.time_to_convert),
+        )
+
+
+class BarOut(BaseModel):
+    up_to_seconds: int | None
+    persons: int
+
+
+class OverTimeOut(BaseModel):
+    start: date
+    entered: int
+    converted: int
+    conversion: float | None
+
+
+class FunnelOut(BaseModel):
+    order: str
+    window_days: float
+    start: date
+    end: date
+    timezone: str
+    steps: list[StepOut]
+    entered: int
+    converted: int
+    conversion: float | None
+    time_to_convert: DurationOut
+    time_distribution: list[BarOut]
+    breakdown: list[GroupOut] | None
+    over_time: list[OverTimeOut] | None
+
+    @classmethod
+    def of(cls, report: FunnelReport, tz: str) -> FunnelOut:
+        zone = ZoneInfo(tz)
+        overall = report.overall
+        return cls(
+            order=report.spec.order,
+            window_days=report.spec.window_days,
+            start=report.period.start.astimezone(zone).date(),
+            end=(report.period.end.astimezone(zone) - timedelta(microseconds=1)).date(),
+            timezone=tz,
+            steps=[
+                StepOut(
+                    index=s.index,
+                    label=s.label,
+                    event=s.event,
+                    persons=s.persons,
+                    dropped=s.dropped,
+                    conversion_from_previous=s.from_previous,
+                    conversion_from_first=s.from_first,
+                    time_from_previous=(
+                        DurationOut.of(s.time_from_previous) if s.index > 1 else None
+                    ),
+                )
+                for s in overall.steps
+            ],
+            entered=overall.entered,
+            converted=overall.converted,
+            conversion=_rate(overall.converted, overall.entered),
+            time_to_convert=DurationOut.of(overall.time_to_convert),
+            time_distribution=[
+                BarOut(up_to_seconds=b.up_to_seconds, persons=b.persons) for b in report.time_bars
+            ],
+            breakdown=[GroupOut.of(g) for g in report.breakdown] if report.spec.breakdown else None,
+            over_time=[
+                OverTimeOut(
+                    start=o.start.astimezone(zone).date(),
+                    entered=o.entered,
+                    converted=o.converted,
+                    conversion=_rate(o.converted, o.entered),
+                )
+                for o in report.over_time
+            ]
+            or None,
+        )
+
+
+class PersonsOut(BaseModel):
+    ids: list[int]
+    next_after: int | None = Field(description="Pass as `after` for the next page")
+
+
+class ShareOut(BaseModel):
+    n: int
+    successes: int
+    rate: float
+    ci_low: float
+    ci_high: float
+
+    @classmethod
+    def of(cls, estimate: ProportionEstimate) -> ShareOut:
+        return cls(
+            n=estimate.n,
+            successes=estimate.successes,
+            rate=round(estimate.estimate, 6),
+            ci_low=round(estimate.ci_low, 6),
+            ci_high=round(estimate.ci_high, 6),
+        )
+
+
+class ChangeOut(BaseModel):
+    before: ShareOut
+    after: ShareOut
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+    test: str
+
+    @classmethod
+    def of(cls, change: Change) -> ChangeOut:
+        assert isinstance(change.before, ProportionEstimate)
+        assert isinstance(change.after, ProportionEstimate)
+        return cls(
+            before=ShareOut.of(change.before),
+            after=ShareOut.of(change.after),
+            difference=round(change.difference, 6),
+            ci_low=round(change.ci_low, 6),
+            ci_high=round(change.ci_high, 6),
+            p_value=round(change.p_value, 6),
+            significant=change.significant,
+            test=change.test,
+        )
+
+
+class CohortOut(BaseModel):
+    start: date
+    persons: int
+    retained: list[int | None]
+    rates: list[float | None]
+
+
+class RetentionOut(BaseModel):
+    period: str
+    bounded: bool
+    timezone: str
+    start_event: str
+    return_event: str | None
+    cohorts: list[CohortOut]
+    average: list[float | None]
+
+    @classmethod
+    def of(cls, report: RetentionReport) -> RetentionOut:
+        spec = report.spec
+        return cls(
+            period=spec.period,
+            bounded=spec.bounded,
+            timezone=report.timezone,
+            start_event=spec.start_event,
+            return_event=spec.return_event,
+            cohorts=[
+                CohortOut(
+                    start=c.start,
+                    persons=c.persons,
+                    retained=list(c.retained),
+                    rates=[c.rate(i) for i in range(1, len(c.retained) + 1)],
+                )
+                for c in report.cohorts
+            ],
+            average=[None if a is None else round(a, 6) for a in report.average],
+        )

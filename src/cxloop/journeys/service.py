@@ -1,0 +1,151 @@
+"""What the API, the CLI and the pages call: funnels and retention over a period given in the
+workspace's own dates, with a time limit on PostgreSQL so no question runs unbounded."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cxloop.core.errors import ValidationFailed
+from cxloop.core.stats import Change
+from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.journeys.attempts import Period
+from cxloop.journeys.funnels import (
+    FunnelGroup,
+    FunnelReport,
+    conversion_change,
+    funnel_persons,
+    funnel_report,
+)
+from cxloop.journeys.periods import Unit, instants, period_days
+from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_report
+from cxloop.journeys.spec import FunnelSpec
+from cxloop.models import Workspace
+from cxloop.profiles.consent import zone_named
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 400
+MAX_BUCKETS = 400
+QUERY_SECONDS = 120  # a journey question that takes longer is stopped (PostgreSQL)
+
+
+def workspace_zone(session: Session, *, workspace_id: int) -> str:
+    """The workspace's time zone name (Asia/Seoul when it names none known)."""
+    name = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    return zone_named(name).key
+
+
+def period_of_dates(
+    *, start: date | None, end: date | None, tz: str, now: datetime | None = None
+) -> Period:
+    """[start, end] as whole local days (both included); the last 30 days when absent."""
+    today = as_utc(now or utcnow()).astimezone(zone_named(tz)).date()
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise ValidationFailed("The period must end on or after its first day.")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ValidationFailed(f"A period spans at most {MAX_DAYS} days.")
+    first, after = instants([start, end + timedelta(days=1)], tz)
+    return Period(first, after)
+
+
+def _time_limit(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = '{QUERY_SECONDS}s'"))
+
+
+def bucket_edges(period: Period, unit: Unit, tz: str) -> list[datetime]:
+    """The edges of the days, weeks or months that cover ``period``."""
+    days = [period_days(period.start, unit, 1, tz)[0]]
+    while instants([days[-1]], tz)[0] < period.end:
+        if len(days) > MAX_BUCKETS:
+            raise ValidationFailed(f"At most {MAX_BUCKETS} buckets: pick a longer interval.")
+        days.append(period_days(instants([days[-1]], tz)[0], unit, 1, tz)[1])
+    return instants(days, tz)
+
+
+def run_funnel(
+    session: Session,
+    *,
+    workspace_id: int,
+    spec: FunnelSpec,
+    start: date | None = None,
+    end: date | None = None,
+    interval: Unit | None = None,
+    now: datetime | None = None,
+) -> FunnelReport:
+    """The funnel of the persons whose first step falls on the local days [start, end]."""
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    period = period_of_dates(start=start, end=end, tz=tz, now=now)
+    edges = bucket_edges(period, interval, tz) if interval else None
+    _time_limit(session)
+    return funnel_report(
+        session, workspace_id=workspace_id, spec=spec, period=period, buckets=edges
+    )
+
+
+def funnel_people(
+    session: Session,
+    *,
+    workspace_id: int,
+    spec: FunnelSpec,
+    start: date | None,
+    end: date | None,
+    step: int,
+    dropped: bool = False,
+    value: str | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[int]:
+    """Profile ids of the persons at a step of the funnel (or dropped before it), a page."""
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    period = period_of_dates(start=start, end=end, tz=tz)
+    _time_limit(session)
+    return funnel_persons(
+        session,
+        workspace_id=workspace_id,
+        spec=spec,
+        period=period,
+        step=step,
+        dropped=dropped,
+        value=value,
+        after=after,
+        limit=limit,
+    )
+
+
+def _group(report: FunnelReport, value: str | None) -> FunnelGroup:
+    for group in report.breakdown:
+        if group.value == value:
+            return group
+    raise ValidationFailed(f"The breakdown has no value {value!r} in this period.")
+
+
+def compare_periods(before: FunnelReport, after: FunnelReport) -> Change | None:
+    """The change of the whole funnel's conversion from one period to another."""
+    return conversion_change(before.overall, after.overall)
+
+
+def compare_values(report: FunnelReport, first: str | None, second: str | None) -> Change | None:
+    """The difference of conversion between two breakdown values (second − first)."""
+    return conversion_change(_group(report, first), _group(report, second))
+
+
+def run_retention(
+    session: Session,
+    *,
+    workspace_id: int,
+    spec: RetentionSpec,
+    start: date | None = None,
+    now: datetime | None = None,
+) -> RetentionReport:
+    """The cohort table from the period holding ``start`` (the last periods when absent)."""
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    first = instants([start], tz)[0] if start else None
+    _time_limit(session)
+    return retention_report(
+        session, workspace_id=workspace_id, spec=spec, tz=tz, start=first, now=now
+    )
