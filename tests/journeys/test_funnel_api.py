@@ -151,3 +151,47 @@ def test_funnels_need_a_key(client: TestClient) -> None:
     answer = client.post("/api/v1/journeys/funnels/report", json={"spec": spec()})
 
     assert answer.status_code == 401
+
+
+def test_drop_offs_before_the_order_went_to_the_support_chat(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    shop_story(session, tenant.workspace.id)
+
+    answer = client.post(
+        "/api/v1/journeys/funnels/dropoff-paths",
+        json={"spec": spec(), "step": 4, "steps": 2, **PERIOD},
+        headers=tenant.api,
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    # ios1 opened the chat a minute after checking out; ios2 did nothing within a day.
+    assert body["persons"] == 2
+    assert {(p["persons"], tuple(p["events"])) for p in body["top"]} == {
+        (1, ("Support Chat Started",)),
+        (1, ()),
+    }
+    first = {(n["kind"], n["name"]): n["persons"] for n in body["nodes"] if n["step"] == 1}
+    assert first == {("event", "Support Chat Started"): 1, ("end", None): 1}
+
+
+def test_paths_after_viewing_a_product_with_a_cleaning_rule(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    shop_story(session, tenant.workspace.id)
+    path = {
+        "event": "Product Viewed",
+        "steps": 1,
+        "cleaning": [{"pattern": "(Product Added|Support Chat Started)", "name": "Engaged"}],
+    }
+
+    answer = client.post(
+        "/api/v1/journeys/paths", json={"spec": path, **PERIOD}, headers=tenant.api
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["persons"] == 6
+    assert {tuple(p["events"]): p["persons"] for p in body["top"]} == {("Engaged",): 6}
+    assert body["links"] == []  # one step: nothing links onwards

@@ -160,3 +160,50 @@ def retention(
             err.print(exc.detail)
             raise typer.Exit(2) from None
     _print(RetentionOut.of(report).model_dump(mode="json"))
+
+
+@journeys_app.command("paths")
+def paths(
+    workspace: WorkspaceOpt,
+    event: Annotated[str, typer.Option("--event", help="The event paths start from")],
+    before: Annotated[
+        bool, typer.Option("--before", help="The events before it instead of after")
+    ] = False,
+    steps: Annotated[int, typer.Option("--steps", help="Events per path (1 to 10)")] = 5,
+    window_hours: Annotated[
+        float, typer.Option("--window-hours", help="How far from the event a path reaches")
+    ] = 24,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (workspace time zone)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
+) -> None:
+    """Print what persons did after (or before) their first EVENT in the period: nodes and
+    links per step, and the most common whole paths."""
+    from cxloop.core.errors import CxloopError
+    from cxloop.journeys import service
+    from cxloop.journeys.paths import PathSpec
+    from cxloop.journeys.schemas import PathsOut
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    try:
+        spec = PathSpec.model_validate(
+            {
+                "event": event,
+                "direction": "before" if before else "after",
+                "steps": steps,
+                "window_hours": window_hours,
+            }
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    workspace_id = _workspace_id(workspace)
+    with _ready_database().read_session() as session:
+        try:
+            report = service.run_paths(
+                session, workspace_id=workspace_id, spec=spec, start=first, end=last
+            )
+        except CxloopError as exc:
+            err.print(exc.detail)
+            raise typer.Exit(2) from None
+    _print(PathsOut.of(report).model_dump(mode="json"))

@@ -11,10 +11,13 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.journeys import service
 from cxloop.journeys.schemas import (
     ChangeOut,
+    DropoffPathsIn,
     FunnelCompareIn,
     FunnelIn,
     FunnelOut,
     FunnelPersonsIn,
+    PathsIn,
+    PathsOut,
     PersonsOut,
     RetentionIn,
     RetentionOut,
@@ -104,3 +107,37 @@ def retention(body: RetentionIn, principal: ApiPrincipal, session: DbSession) ->
         session, workspace_id=principal.workspace_id, spec=body.spec, start=body.start
     )
     return RetentionOut.of(report)
+
+
+@router.post("/paths", response_model=PathsOut)
+def paths(body: PathsIn, principal: ApiPrincipal, session: DbSession) -> PathsOut:
+    """What persons did after (or before) their first anchor event: Sankey nodes and links per
+    step, and the most common whole paths."""
+    require(principal, "journeys:read")
+    report = service.run_paths(
+        session,
+        workspace_id=principal.workspace_id,
+        spec=body.spec,
+        start=body.start,
+        end=body.end,
+    )
+    return PathsOut.of(report)
+
+
+@router.post("/funnels/dropoff-paths", response_model=PathsOut)
+def dropoff_paths(body: DropoffPathsIn, principal: ApiPrincipal, session: DbSession) -> PathsOut:
+    """What the persons who dropped off before a funnel step did instead, from their event of
+    the step before."""
+    require(principal, "journeys:read")
+    report = service.run_dropoff_paths(
+        session,
+        workspace_id=principal.workspace_id,
+        funnel=body.spec,
+        step=body.step,
+        steps=body.steps,
+        window_hours=body.window_hours,
+        cleaning=body.cleaning,
+        start=body.start,
+        end=body.end,
+    )
+    return PathsOut.of(report)

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from cxloop.core.stats import Change, ProportionEstimate
 from cxloop.journeys.funnels import OTHER, FunnelGroup, FunnelReport, Times
+from cxloop.journeys.paths import ENDED, MAX_STEPS, CleaningRule, PathReport, PathSpec
+from cxloop.journeys.paths import OTHER as OTHER_NAME
 from cxloop.journeys.periods import Unit
 from cxloop.journeys.retention import RetentionReport, RetentionSpec
 from cxloop.journeys.spec import FunnelSpec
@@ -257,4 +259,76 @@ class RetentionOut(BaseModel):
                 for c in report.cohorts
             ],
             average=[None if a is None else round(a, 6) for a in report.average],
+        )
+
+
+class PathsIn(PeriodIn):
+    spec: PathSpec
+
+
+class DropoffPathsIn(PeriodIn):
+    spec: FunnelSpec
+    step: Annotated[int, Field(ge=2, le=20, description="Dropped off before this step")]
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 5
+    window_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 24
+    cleaning: Annotated[list[CleaningRule], Field(max_length=20)] = []
+
+
+def _kind(name: str) -> str:
+    return "other" if name == OTHER_NAME else "end" if name == ENDED else "event"
+
+
+def _shown(name: str) -> str | None:
+    return None if name in (OTHER_NAME, ENDED) else name
+
+
+class PathNodeOut(BaseModel):
+    step: int
+    kind: str = Field(description="event, other (the rest of that step) or end (paths ended)")
+    name: str | None
+    persons: int
+
+
+class PathLinkOut(BaseModel):
+    step: int
+    source: str | None
+    source_kind: str
+    target: str | None
+    target_kind: str
+    persons: int
+
+
+class WholePathOut(BaseModel):
+    events: list[str]
+    persons: int
+
+
+class PathsOut(BaseModel):
+    direction: str
+    persons: int
+    nodes: list[PathNodeOut]
+    links: list[PathLinkOut]
+    top: list[WholePathOut]
+
+    @classmethod
+    def of(cls, report: PathReport) -> PathsOut:
+        return cls(
+            direction=report.spec.direction,
+            persons=report.persons,
+            nodes=[
+                PathNodeOut(step=n.step, kind=_kind(n.name), name=_shown(n.name), persons=n.persons)
+                for n in report.nodes
+            ],
+            links=[
+                PathLinkOut(
+                    step=link.step,
+                    source=_shown(link.source),
+                    source_kind=_kind(link.source),
+                    target=_shown(link.target),
+                    target_kind=_kind(link.target),
+                    persons=link.persons,
+                )
+                for link in report.links
+            ],
+            top=[WholePathOut(events=list(path), persons=n) for path, n in report.top],
         )

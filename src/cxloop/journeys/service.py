@@ -19,6 +19,13 @@ from cxloop.journeys.funnels import (
     funnel_persons,
     funnel_report,
 )
+from cxloop.journeys.paths import (
+    CleaningRule,
+    PathReport,
+    PathSpec,
+    dropoff_paths,
+    path_report,
+)
 from cxloop.journeys.periods import Unit, instants, period_days
 from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_report
 from cxloop.journeys.spec import FunnelSpec
@@ -148,4 +155,48 @@ def run_retention(
     _time_limit(session)
     return retention_report(
         session, workspace_id=workspace_id, spec=spec, tz=tz, start=first, now=now
+    )
+
+
+def run_paths(
+    session: Session,
+    *,
+    workspace_id: int,
+    spec: PathSpec,
+    start: date | None = None,
+    end: date | None = None,
+) -> PathReport:
+    """The paths after (or before) the persons' first anchor event on the days [start, end]."""
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    period = period_of_dates(start=start, end=end, tz=tz)
+    _time_limit(session)
+    return path_report(session, workspace_id=workspace_id, spec=spec, period=period)
+
+
+def run_dropoff_paths(
+    session: Session,
+    *,
+    workspace_id: int,
+    funnel: FunnelSpec,
+    step: int,
+    steps: int = 5,
+    window_hours: float = 24,
+    cleaning: list[CleaningRule] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> PathReport:
+    """What the persons who dropped off before ``step`` of the funnel did instead."""
+    if not 2 <= step <= len(funnel.steps):
+        raise ValidationFailed(f"step must be between 2 and {len(funnel.steps)}.")
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    period = period_of_dates(start=start, end=end, tz=tz)
+    spec = PathSpec(
+        event=funnel.steps[step - 2].event,
+        steps=steps,
+        window_hours=window_hours,
+        cleaning=cleaning or [],
+    )
+    _time_limit(session)
+    return dropoff_paths(
+        session, workspace_id=workspace_id, funnel=funnel, period=period, step=step, spec=spec
     )
