@@ -216,6 +216,11 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "journeys",
         routers=("cxloop.journeys.api:router",),
+        pages=(
+            "cxloop.web.journeys.funnels:router",  # funnels, their persons, the compare test
+            "cxloop.web.journeys.paths:router",  # paths and what funnel drop-offs did instead
+            "cxloop.web.journeys.retention:router",
+        ),
         cli=("cxloop.cli.journeys:journeys_app",),
     ),
     Domain(

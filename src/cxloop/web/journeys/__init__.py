@@ -1,0 +1,1 @@
+"""Journeys pages: funnels, paths and retention."""
