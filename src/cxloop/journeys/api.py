@@ -9,6 +9,7 @@ from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import ValidationFailed
 from cxloop.journeys import service
+from cxloop.journeys import stages as journey_stages
 from cxloop.journeys.schemas import (
     ChangeOut,
     DropoffPathsIn,
@@ -16,9 +17,12 @@ from cxloop.journeys.schemas import (
     FunnelIn,
     FunnelOut,
     FunnelPersonsIn,
+    JourneyMapOut,
     PathsIn,
     PathsOut,
+    PeriodIn,
     PersonsOut,
+    PlaceRulesOut,
     RetentionIn,
     RetentionOut,
 )
@@ -141,3 +145,56 @@ def dropoff_paths(body: DropoffPathsIn, principal: ApiPrincipal, session: DbSess
         end=body.end,
     )
     return PathsOut.of(report)
+
+
+@router.post("/map", response_model=JourneyMapOut)
+def journey_map(body: PeriodIn, principal: ApiPrincipal, session: DbSession) -> JourneyMapOut:
+    """The journey map of the period: each stage's persons, how many moved on and how fast, and
+    each touchpoint's cell per stage with scores and sentiment (flagged cells lag their
+    stage)."""
+    require(principal, "journeys:read")
+    found = service.run_journey_map(
+        session, workspace_id=principal.workspace_id, start=body.start, end=body.end
+    )
+    tz = service.workspace_zone(session, workspace_id=principal.workspace_id)
+    return JourneyMapOut.of(found, tz)
+
+
+@router.get("/stages", response_model=list[PlaceRulesOut])
+def list_stages(principal: ApiPrincipal, session: DbSession) -> list[PlaceRulesOut]:
+    """The workspace's stages in journey order (an online shop's five until it saves its own)."""
+    require(principal, "journeys:read")
+    places = journey_stages.stages_of(session, workspace_id=principal.workspace_id)
+    return [PlaceRulesOut.of(place) for place in places]
+
+
+@router.put("/stages", response_model=list[PlaceRulesOut])
+def save_stages(
+    body: journey_stages.StagesIn, principal: ApiPrincipal, session: DbSession
+) -> list[PlaceRulesOut]:
+    """Replace the workspace's stages."""
+    require(principal, "journeys:write")
+    places = journey_stages.save_stages(
+        session, principal=principal, workspace_id=principal.workspace_id, stages=body
+    )
+    return [PlaceRulesOut.of(place) for place in places]
+
+
+@router.get("/touchpoints", response_model=list[PlaceRulesOut])
+def list_touchpoints(principal: ApiPrincipal, session: DbSession) -> list[PlaceRulesOut]:
+    """The workspace's touchpoints (an online shop's until it saves its own)."""
+    require(principal, "journeys:read")
+    places = journey_stages.touchpoints_of(session, workspace_id=principal.workspace_id)
+    return [PlaceRulesOut.of(place) for place in places]
+
+
+@router.put("/touchpoints", response_model=list[PlaceRulesOut])
+def save_touchpoints(
+    body: journey_stages.TouchpointsIn, principal: ApiPrincipal, session: DbSession
+) -> list[PlaceRulesOut]:
+    """Replace the workspace's touchpoints."""
+    require(principal, "journeys:write")
+    places = journey_stages.save_touchpoints(
+        session, principal=principal, workspace_id=principal.workspace_id, touchpoints=body
+    )
+    return [PlaceRulesOut.of(place) for place in places]

@@ -91,11 +91,12 @@ class FunnelReport:
 # --- summaries of the persons table -------------------------------------------------------------
 
 
-def _times(values: list[float]) -> Times:
+def durations(values: list[float]) -> Times:
+    """Median and p90 of seconds (linear between ranks, as PostgreSQL's percentile_cont)."""
     if not values:
         return Times(n=0, median=None, p90=None)
     array = np.asarray(values, dtype=np.float64)
-    median, p90 = np.percentile(array, [50, 90])  # linear, as PostgreSQL's percentile_cont
+    median, p90 = np.percentile(array, [50, 90])
     return Times(n=len(values), median=round(float(median), 3), p90=round(float(p90), 3))
 
 
@@ -124,7 +125,7 @@ def _durations(
     values: dict[str | None, list[float]] = defaultdict(list)
     for row in session.execute(select(*group, seconds).where(*where)):
         values[row[0] if by_value else None].append(float(row[-1]))
-    return {key: _times(found) for key, found in values.items()}
+    return {key: durations(found) for key, found in values.items()}
 
 
 def _seconds(later: Any, earlier: Any) -> ColumnElement[Any]:

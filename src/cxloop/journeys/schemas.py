@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from cxloop.core.stats import Change, ProportionEstimate
+from cxloop.core.stats import Change, Estimate, ProportionEstimate
 from cxloop.journeys.funnels import OTHER, FunnelGroup, FunnelReport, Times
+from cxloop.journeys.map import Feeling, JourneyMap, MapCell, StageColumn
 from cxloop.journeys.paths import ENDED, MAX_STEPS, CleaningRule, PathReport, PathSpec
 from cxloop.journeys.paths import OTHER as OTHER_NAME
 from cxloop.journeys.periods import Unit
 from cxloop.journeys.retention import RetentionReport, RetentionSpec
 from cxloop.journeys.spec import FunnelSpec
+from cxloop.journeys.stages import Place
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -331,4 +333,129 @@ class PathsOut(BaseModel):
                 for link in report.links
             ],
             top=[WholePathOut(events=list(path), persons=n) for path, n in report.top],
+        )
+
+
+class EstimateOut(BaseModel):
+    n: int
+    estimate: float
+    ci_low: float
+    ci_high: float
+    too_few: bool
+
+    @classmethod
+    def of(cls, value: Estimate | None) -> EstimateOut | None:
+        if value is None:
+            return None
+        return cls(
+            n=value.n,
+            estimate=round(value.estimate, 4),
+            ci_low=round(value.ci_low, 4),
+            ci_high=round(value.ci_high, 4),
+            too_few=value.too_few,
+        )
+
+
+class FeelingOut(BaseModel):
+    nps: EstimateOut | None
+    csat: EstimateOut | None
+    sentiment: EstimateOut | None
+
+    @classmethod
+    def of(cls, feeling: Feeling) -> FeelingOut:
+        return cls(
+            nps=EstimateOut.of(feeling.nps),
+            csat=EstimateOut.of(feeling.csat),
+            sentiment=EstimateOut.of(feeling.sentiment),
+        )
+
+
+class PlaceOut(BaseModel):
+    key: str
+    name: str = Field(description="Empty: the default's name in the reader's language")
+
+
+class StageOut(PlaceOut):
+    persons: int
+    moved_on: int
+    conversion: float | None
+    time_to_next: DurationOut
+    feeling: FeelingOut
+
+    @classmethod
+    def of(cls, column: StageColumn) -> StageOut:
+        return cls(
+            key=column.place.key,
+            name=column.place.name,
+            persons=column.persons,
+            moved_on=column.moved_on,
+            conversion=_rate(column.moved_on, column.persons),
+            time_to_next=DurationOut.of(column.time_to_next),
+            feeling=FeelingOut.of(column.feeling),
+        )
+
+
+class CellOut(BaseModel):
+    stage: str
+    touchpoint: str
+    persons: int
+    moved_on: int
+    conversion: float | None
+    feeling: FeelingOut
+    flagged: bool
+    behind_p_value: float | None = Field(
+        description="When it moves on less than its stage: the test's p-value"
+    )
+
+    @classmethod
+    def of(cls, cell: MapCell) -> CellOut:
+        return cls(
+            stage=cell.stage,
+            touchpoint=cell.touchpoint,
+            persons=cell.persons,
+            moved_on=cell.moved_on,
+            conversion=_rate(cell.moved_on, cell.persons),
+            feeling=FeelingOut.of(cell.feeling),
+            flagged=cell.flagged,
+            behind_p_value=round(cell.behind.p_value, 6) if cell.behind else None,
+        )
+
+
+class JourneyMapOut(BaseModel):
+    start: date
+    end: date
+    timezone: str
+    stages: list[StageOut]
+    touchpoints: list[PlaceOut]
+    cells: list[CellOut]
+
+    @classmethod
+    def of(cls, found: JourneyMap, tz: str) -> JourneyMapOut:
+        zone = ZoneInfo(tz)
+        return cls(
+            start=found.period.start.astimezone(zone).date(),
+            end=(found.period.end.astimezone(zone) - timedelta(microseconds=1)).date(),
+            timezone=tz,
+            stages=[StageOut.of(column) for column in found.stages],
+            touchpoints=[PlaceOut(key=p.key, name=p.name) for p in found.touchpoints],
+            cells=[CellOut.of(cell) for cell in found.cells.values()],
+        )
+
+
+class RuleOut(BaseModel):
+    event: str | None
+    where: list[dict[str, object]]
+    page: bool
+    nth: int
+
+
+class PlaceRulesOut(PlaceOut):
+    rules: list[RuleOut]
+
+    @classmethod
+    def of(cls, place: Place) -> PlaceRulesOut:
+        return cls(
+            key=place.key,
+            name=place.name,
+            rules=[RuleOut.model_validate(rule.model_dump(mode="json")) for rule in place.rules],
         )

@@ -19,6 +19,7 @@ from cxloop.journeys.funnels import (
     funnel_persons,
     funnel_report,
 )
+from cxloop.journeys.map import JourneyMap, journey_map
 from cxloop.journeys.paths import (
     CleaningRule,
     PathReport,
@@ -29,6 +30,7 @@ from cxloop.journeys.paths import (
 from cxloop.journeys.periods import Unit, instants, period_days
 from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_report
 from cxloop.journeys.spec import FunnelSpec
+from cxloop.journeys.stages import stages_of, touchpoints_of
 from cxloop.models import Workspace
 from cxloop.profiles.consent import zone_named
 
@@ -199,4 +201,26 @@ def run_dropoff_paths(
     _time_limit(session)
     return dropoff_paths(
         session, workspace_id=workspace_id, funnel=funnel, period=period, step=step, spec=spec
+    )
+
+
+def run_journey_map(
+    session: Session,
+    *,
+    workspace_id: int,
+    start: date | None = None,
+    end: date | None = None,
+) -> JourneyMap:
+    """The journey map of the local days [start, end] (the last 30 days when absent)."""
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    period = period_of_dates(start=start, end=end, tz=tz)
+    stages = stages_of(session, workspace_id=workspace_id)
+    touchpoints = touchpoints_of(session, workspace_id=workspace_id)
+    _time_limit(session)
+    return journey_map(
+        session,
+        workspace_id=workspace_id,
+        stages=stages,
+        touchpoints=touchpoints,
+        period=period,
     )

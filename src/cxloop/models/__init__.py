@@ -49,6 +49,7 @@ from cxloop.models.insights import (
     SegmentCount,
     SegmentMember,
 )
+from cxloop.models.journeys import JourneyStage, JourneyTouchpoint, SavedFunnel
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -70,6 +71,9 @@ from cxloop.models.workspace import (
 
 __all__ = [
     "ApiKey",
+    "JourneyStage",
+    "JourneyTouchpoint",
+    "SavedFunnel",
     "AuditEntry",
     "Base",
     "BusCheckpoint",

@@ -630,6 +630,44 @@ def emotion_curve(
     return EmotionCurve(stages=tuple(stages), touchpoints=tuple(touchpoints))
 
 
+def scored_texts(*, workspace_id: int, start: datetime, end: datetime) -> Select[Any]:
+    """The analysed texts of known customers written in [start, end): ``customer_id``,
+    ``occurred_at``, ``score`` (−1..1) and ``touchpoint`` (where the source knows it, else
+    NULL) — a statement other domains join, as the journey map does by stage."""
+    places = [
+        select(
+            literal(source_type).label("source_type"),
+            statement.c.source_id,
+            statement.c.touchpoint,
+        )
+        for source_type, source in sorted(sources.items())
+        if isinstance(source, TouchpointSource)
+        for statement in [source.touchpoints(workspace_id=workspace_id).subquery()]
+    ]
+    query = select(
+        TextAnalysis.customer_id,
+        TextAnalysis.occurred_at,
+        TextAnalysis.score,
+    ).where(
+        TextAnalysis.workspace_id == workspace_id,
+        TextAnalysis.customer_id.is_not(None),
+        TextAnalysis.occurred_at >= as_utc(start),
+        TextAnalysis.occurred_at < as_utc(end),
+    )
+    if not places:
+        return query.add_columns(literal(None).label("touchpoint"))
+    known = (
+        places[0].union_all(*places[1:]).subquery("places")
+        if len(places) > 1
+        else places[0].subquery("places")
+    )
+    return query.add_columns(known.c.touchpoint).outerjoin(
+        known,
+        (known.c.source_type == TextAnalysis.source_type)
+        & (known.c.source_id == TextAnalysis.source_id),
+    )
+
+
 # --- verbatims -----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,462 @@
+"""The journey map: stages as columns, touchpoints as rows, counted from what customers did.
+
+Contract: a person (one resolved profile) enters a stage at their first event that matches one
+of its rules (or the n-th, where a rule says so); their stage at a moment is the furthest stage
+(by position) they had entered by then. For the period [start, end):
+
+- a stage's **persons** entered it in the period; they **moved on** when they entered a later
+  stage at or after entering it (at any time up to now); the time to the next stage is from
+  entering it to the first later stage entered;
+- a cell (stage, touchpoint) holds the persons who did one of the touchpoint's events in the
+  period while at that stage; they moved on when they entered a later stage at or after it;
+- scores are the NPS and CSAT of the "Survey Answered" events at that stage (a cell: those
+  whose ``touchpoint`` property is the touchpoint's key), with 95 % intervals;
+- sentiment is the mean score (−1..1) of the texts the persons wrote at that stage, from text
+  analytics, with its 95 % interval (a cell: texts whose source names the touchpoint's key).
+
+A cell is flagged when its persons move on less often than the stage's, by a two-proportion
+test at the 5 % level (at least 20 persons), or when its sentiment interval lies below zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
+
+from cxloop.core.stats import (
+    Change,
+    EmptySample,
+    MeanEstimate,
+    NpsEstimate,
+    ProportionEstimate,
+    compare_proportions,
+    csat_from_counts,
+    mean_from_summary,
+    nps_from_counts,
+    proportion_interval,
+)
+from cxloop.insights.segments.compiler import property_matches
+from cxloop.insights.segments.json_sql import JsonPath, json_number, json_text
+from cxloop.journeys.attempts import STREAM_TYPES, Period
+from cxloop.journeys.funnels import Times, durations
+from cxloop.journeys.sql import MICROS, epoch_micros, micros, temporary_table
+from cxloop.journeys.stages import EventRule, Place
+from cxloop.models import Customer, Event
+from cxloop.profiles.identity import survivor_id
+from cxloop.text.analytics.service import scored_texts
+
+SURVEY_ANSWERED = "Survey Answered"  # as feedback logs completed answers
+MIN_FLAG_PERSONS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Feeling:
+    """Scores and sentiment of one stage or cell."""
+
+    nps: NpsEstimate | None
+    csat: ProportionEstimate | None
+    sentiment: MeanEstimate | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageColumn:
+    place: Place
+    persons: int
+    moved_on: int
+    time_to_next: Times
+    feeling: Feeling
+
+    @property
+    def conversion(self) -> float | None:
+        return self.moved_on / self.persons if self.persons else None
+
+
+@dataclass(frozen=True, slots=True)
+class MapCell:
+    stage: str
+    touchpoint: str
+    persons: int
+    moved_on: int
+    feeling: Feeling
+    behind: Change | None  # its moving on against the stage's, when flagged by it
+    flagged: bool
+
+    @property
+    def conversion(self) -> float | None:
+        return self.moved_on / self.persons if self.persons else None
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyMap:
+    period: Period
+    stages: tuple[StageColumn, ...]
+    touchpoints: tuple[Place, ...]
+    cells: dict[tuple[str, str], MapCell]
+
+
+def _rule_matches(rule: EventRule) -> Any:
+    if rule.page:
+        return Event.type.in_(("page", "screen"))
+    return and_(
+        Event.name == rule.event, *(property_matches(Event.properties, f) for f in rule.where)
+    )
+
+
+def _person_events(workspace_id: int) -> Select[Any]:
+    return (
+        select()
+        .select_from(Event)
+        .join(Customer, Customer.id == Event.customer_id)
+        .where(Event.workspace_id == workspace_id, Event.type.in_(STREAM_TYPES))
+    )
+
+
+def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
+    """(person, stage, entered): when each person entered each stage, if ever (up to now: a
+    person of the period may move on after it)."""
+    person = survivor_id()
+    ts = epoch_micros(Event.timestamp)
+    parts = []
+    for index, stage in enumerate(stages):
+        for rule in stage.rules:
+            base = _person_events(workspace_id).where(_rule_matches(rule))
+            if rule.nth == 1:
+                part = base.add_columns(
+                    person.label("person"),
+                    literal(index, Integer()).label("stage"),
+                    func.min(ts).label("entered"),
+                ).group_by(person)
+            else:
+                ranked = base.add_columns(
+                    person.label("person"),
+                    ts.label("ts"),
+                    func.row_number()
+                    .over(partition_by=person, order_by=(Event.timestamp, Event.id))
+                    .label("n"),
+                ).subquery()
+                part = select(
+                    ranked.c.person,
+                    literal(index, Integer()).label("stage"),
+                    ranked.c.ts.label("entered"),
+                ).where(ranked.c.n == rule.nth)
+            parts.append(part)
+    every = union_all(*parts).subquery("every_entry")
+    return select(
+        every.c.person, every.c.stage, func.min(every.c.entered).label("entered")
+    ).group_by(every.c.person, every.c.stage)
+
+
+ENTRY_COLUMNS = [("person", BigInteger()), ("stage", Integer()), ("entered", BigInteger())]
+
+
+def _stage_at(entries: Table, person: Any, moment: Any) -> Any:
+    """The furthest stage the person had entered by ``moment`` (NULL: none yet)."""
+    return (
+        select(func.max(entries.c.stage))
+        .where(entries.c.person == person, entries.c.entered <= moment)
+        .scalar_subquery()
+    )
+
+
+def _moved_on(entries: Table, person: Any, stage: Any, moment: Any) -> Any:
+    later = aliased(entries)
+    return exists().where(
+        later.c.person == person, later.c.stage > stage, later.c.entered >= moment
+    )
+
+
+def _stage_columns(
+    session: Session, entries: Table, stages: list[Place], period: Period
+) -> list[tuple[int, int, Times]]:
+    start, end = micros(period.start), micros(period.end)
+    later = aliased(entries)
+    next_entry = (
+        select(func.min(later.c.entered))
+        .where(
+            later.c.person == entries.c.person,
+            later.c.stage > entries.c.stage,
+            later.c.entered >= entries.c.entered,
+        )
+        .scalar_subquery()
+    )
+    moves = (
+        select(entries.c.stage, entries.c.entered, next_entry.label("next_entered"))
+        .where(entries.c.entered >= start, entries.c.entered < end)
+        .subquery("moves")
+    )
+    counts = {
+        int(stage): (int(n), int(moved or 0))
+        for stage, n, moved in session.execute(
+            select(
+                moves.c.stage,
+                func.count(),
+                func.sum(case((moves.c.next_entered.is_not(None), 1), else_=0)),
+            ).group_by(moves.c.stage)
+        )
+    }
+    gaps: dict[int, list[float]] = defaultdict(list)
+    for stage, seconds in session.execute(
+        select(moves.c.stage, (moves.c.next_entered - moves.c.entered) / float(MICROS)).where(
+            moves.c.next_entered.is_not(None)
+        )
+    ):
+        gaps[int(stage)].append(float(seconds))
+    return [(*counts.get(i, (0, 0)), durations(gaps.get(i, []))) for i in range(len(stages))]
+
+
+def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> Any:
+    person = survivor_id()
+    ts = epoch_micros(Event.timestamp)
+    parts = [
+        _person_events(workspace_id)
+        .add_columns(
+            person.label("person"),
+            ts.label("ts"),
+            literal(index, Integer()).label("touchpoint"),
+        )
+        .where(
+            Event.timestamp >= period.start,
+            Event.timestamp < period.end,
+            or_(*(_rule_matches(rule) for rule in place.rules)),
+        )
+        for index, place in enumerate(touchpoints)
+    ]
+    return union_all(*parts).subquery("touches")
+
+
+def _cells(
+    session: Session, entries: Table, touchpoints: list[Place], workspace_id: int, period: Period
+) -> dict[tuple[int, int], tuple[int, int]]:
+    touches = _touch_rows(workspace_id, touchpoints, period)
+    staged = select(
+        touches.c.person,
+        touches.c.touchpoint,
+        touches.c.ts,
+        _stage_at(entries, touches.c.person, touches.c.ts).label("stage"),
+    ).subquery("staged")
+    marked = (
+        select(
+            staged.c.person,
+            staged.c.touchpoint,
+            staged.c.stage,
+            case(
+                (_moved_on(entries, staged.c.person, staged.c.stage, staged.c.ts), 1), else_=0
+            ).label("moved"),
+        )
+        .where(staged.c.stage.is_not(None))
+        .subquery("marked")
+    )
+    per_person = (
+        select(
+            marked.c.stage,
+            marked.c.touchpoint,
+            marked.c.person,
+            func.max(marked.c.moved).label("moved"),
+        )
+        .group_by(marked.c.stage, marked.c.touchpoint, marked.c.person)
+        .subquery("per_person")
+    )
+    return {
+        (int(stage), int(tp)): (int(n), int(moved or 0))
+        for stage, tp, n, moved in session.execute(
+            select(
+                per_person.c.stage,
+                per_person.c.touchpoint,
+                func.count(),
+                func.sum(per_person.c.moved),
+            ).group_by(per_person.c.stage, per_person.c.touchpoint)
+        )
+    }
+
+
+@dataclass
+class _Tally:
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    satisfied: int = 0
+    rated: int = 0
+    texts: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def feeling(self) -> Feeling:
+        nps = csat = sentiment = None
+        if self.promoters + self.passives + self.detractors:
+            nps = nps_from_counts(
+                promoters=self.promoters, passives=self.passives, detractors=self.detractors
+            )
+        if self.rated:
+            csat = csat_from_counts(satisfied=self.satisfied, total=self.rated)
+        if self.texts:
+            mean = self.total / self.texts
+            variance = (
+                max(self.squares - self.texts * mean * mean, 0.0) / (self.texts - 1)
+                if self.texts > 1
+                else 0.0
+            )
+            sentiment = mean_from_summary(
+                n=self.texts, mean=mean, std=math.sqrt(variance), bounds=(-1.0, 1.0)
+            )
+        return Feeling(nps=nps, csat=csat, sentiment=sentiment)
+
+
+def _scores(
+    session: Session,
+    entries: Table,
+    touchpoints: list[Place],
+    workspace_id: int,
+    period: Period,
+) -> dict[tuple[int, int | None], _Tally]:
+    """Tallies by (stage, touchpoint index); touchpoint None is the whole stage."""
+    tallies: dict[tuple[int, int | None], _Tally] = defaultdict(_Tally)
+    keys = {place.key: index for index, place in enumerate(touchpoints)}
+    person = survivor_id()
+    ts = epoch_micros(Event.timestamp)
+    nps = json_number(*JsonPath.of("nps").args(Event.properties))
+    csat = json_number(*JsonPath.of("csat").args(Event.properties))
+    place = json_text(*JsonPath.of("touchpoint").args(Event.properties))
+    answers = (
+        select(
+            person.label("person"),
+            ts.label("ts"),
+            nps.label("nps"),
+            csat.label("csat"),
+            place.label("place"),
+        )
+        .select_from(Event)
+        .join(Customer, Customer.id == Event.customer_id)
+        .where(
+            Event.workspace_id == workspace_id,
+            Event.name == SURVEY_ANSWERED,
+            Event.timestamp >= period.start,
+            Event.timestamp < period.end,
+        )
+        .subquery("answers")
+    )
+    stage = _stage_at(entries, answers.c.person, answers.c.ts)
+    for at, value_nps, value_csat, where in session.execute(
+        select(stage, answers.c.nps, answers.c.csat, answers.c.place)
+    ):
+        if at is None:
+            continue
+        targets: list[tuple[int, int | None]] = [(int(at), None)]
+        if where in keys:
+            targets.append((int(at), keys[where]))
+        for key in targets:
+            tally = tallies[key]
+            if value_nps is not None:
+                score = float(value_nps)
+                if score >= 9:
+                    tally.promoters += 1
+                elif score <= 6:
+                    tally.detractors += 1
+                else:
+                    tally.passives += 1
+            if value_csat is not None:
+                tally.rated += 1
+                tally.satisfied += int(float(value_csat) >= 4)
+    texts = scored_texts(workspace_id=workspace_id, start=period.start, end=period.end).subquery(
+        "texts"
+    )
+    owner = aliased(Customer)
+    text_person = func.coalesce(owner.merged_into_id, owner.id)
+    text_stage = _stage_at(entries, text_person, epoch_micros(texts.c.occurred_at))
+    for at, score, where in session.execute(
+        select(text_stage, texts.c.score, texts.c.touchpoint)
+        .select_from(texts)
+        .join(owner, owner.id == texts.c.customer_id)
+        .where(true())
+    ):
+        if at is None or score is None:
+            continue
+        places: list[tuple[int, int | None]] = [(int(at), None)]
+        if where in keys:
+            places.append((int(at), keys[where]))
+        for key in places:
+            tally = tallies[key]
+            tally.texts += 1
+            tally.total += float(score)
+            tally.squares += float(score) ** 2
+    return tallies
+
+
+def _feeling(tallies: dict[tuple[int, int | None], _Tally], key: tuple[int, int | None]) -> Feeling:
+    tally = tallies.get(key)
+    return tally.feeling() if tally is not None else Feeling(None, None, None)
+
+
+def _behind(cell: tuple[int, int], stage: tuple[int, int]) -> Change | None:
+    persons, moved = cell
+    stage_persons, stage_moved = stage
+    if persons < MIN_FLAG_PERSONS or not stage_persons:
+        return None
+    try:
+        change = compare_proportions(
+            proportion_interval(stage_moved, stage_persons), proportion_interval(moved, persons)
+        )
+    except EmptySample:
+        return None
+    return change if change.significant and change.difference < 0 else None
+
+
+def journey_map(
+    session: Session,
+    *,
+    workspace_id: int,
+    stages: list[Place],
+    touchpoints: list[Place],
+    period: Period,
+) -> JourneyMap:
+    """The map of ``period`` (see the module's contract)."""
+    query = _entries_query(stages, workspace_id)
+    with temporary_table(session, "journey_entries", ENTRY_COLUMNS, query) as entries:
+        columns = _stage_columns(session, entries, stages, period)
+        cells = _cells(session, entries, touchpoints, workspace_id, period)
+        tallies = _scores(session, entries, touchpoints, workspace_id, period)
+    stage_rows = tuple(
+        StageColumn(
+            place=place,
+            persons=persons,
+            moved_on=moved,
+            time_to_next=times,
+            feeling=tallies[(i, None)].feeling()
+            if (i, None) in tallies
+            else Feeling(None, None, None),
+        )
+        for i, (place, (persons, moved, times)) in enumerate(zip(stages, columns, strict=True))
+    )
+    found: dict[tuple[str, str], MapCell] = {}
+    for (s, t), (persons, moved) in cells.items():
+        feeling = _feeling(tallies, (s, t))
+        behind = _behind((persons, moved), (stage_rows[s].persons, stage_rows[s].moved_on))
+        unhappy = feeling.sentiment is not None and feeling.sentiment.ci_high < 0
+        found[(stages[s].key, touchpoints[t].key)] = MapCell(
+            stage=stages[s].key,
+            touchpoint=touchpoints[t].key,
+            persons=persons,
+            moved_on=moved,
+            feeling=feeling,
+            behind=behind,
+            flagged=behind is not None or unhappy,
+        )
+    return JourneyMap(period=period, stages=stage_rows, touchpoints=tuple(touchpoints), cells=found)
