@@ -338,6 +338,12 @@ BAD = [
         "고를 수 있는 값이 아닙니다",
         id="retention-bad-period",
     ),
+    pytest.param(
+        "/journeys/retention",
+        [("start_event", "A"), ("mode", "forever")],
+        "'forever'은(는) 고를 수 있는 값이 아닙니다",
+        id="retention-bad-mode",
+    ),
 ]
 
 

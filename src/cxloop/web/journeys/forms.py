@@ -377,8 +377,9 @@ def read_retention(form: RetentionForm, *, locale: str) -> RetentionQuestion:
         raise FormProblem(gettext(locale, "journeys.err.event", n=MAX_TEXT))
     if len(form.return_event) > MAX_TEXT:
         raise FormProblem(gettext(locale, "journeys.err.long_name", n=MAX_TEXT))
-    if form.period not in UNITS or form.mode not in ("bounded", "onward"):
-        raise FormProblem(gettext(locale, "journeys.err.choice", value=form.period))
+    for value, allowed in ((form.period, UNITS), (form.mode, ("bounded", "onward"))):
+        if value not in allowed:
+            raise FormProblem(gettext(locale, "journeys.err.choice", value=value))
     limit = MAX_PERIODS[form.period]
     periods = _whole(
         locale, form.periods, label=gettext(locale, "journeys.ret.periods"), low=1, high=limit

@@ -219,7 +219,7 @@ def _compare(
 # --- the funnel page ---------------------------------------------------------------------------
 
 
-def _bucket_labels(page: WebContext, out: FunnelOut, interval: str) -> list[str]:
+def _bucket_labels(out: FunnelOut, interval: str) -> list[str]:
     if interval == "month":
         return [o.start.strftime("%Y-%m") for o in out.over_time or []]
     return [o.start.strftime("%m-%d") for o in out.over_time or []]
@@ -264,7 +264,7 @@ def funnel_page(page: Page) -> Response:
                 "bars": funnel_bars(report, locale=page.locale),
                 "ttc": time_bars_chart(report, locale=page.locale),
                 "over_time": over_time_chart(
-                    report, locale=page.locale, labels=_bucket_labels(page, out, question.interval)
+                    report, locale=page.locale, labels=_bucket_labels(out, question.interval)
                 ),
                 "worst": worst_value(page, out),
             }
