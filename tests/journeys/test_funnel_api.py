@@ -195,3 +195,26 @@ def test_paths_after_viewing_a_product_with_a_cleaning_rule(
     assert body["persons"] == 6
     assert {tuple(p["events"]): p["persons"] for p in body["top"]} == {("Engaged",): 6}
     assert body["links"] == []  # one step: nothing links onwards
+
+
+def test_a_saved_funnel_is_kept_listed_pinned_run_and_deleted(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    shop_story(session, tenant.workspace.id)
+    body = {"name": "모바일 결제", "spec": spec(), "days": 30, "on_dashboard": True}
+
+    created = client.post("/api/v1/journeys/funnels", json=body, headers=tenant.api)
+    funnel_id = created.json()["id"]
+    listed = client.get("/api/v1/journeys/funnels?on_dashboard=true", headers=tenant.api)
+    report = client.post(f"/api/v1/journeys/funnels/{funnel_id}/report", headers=tenant.api)
+    unpinned = client.patch(
+        f"/api/v1/journeys/funnels/{funnel_id}", json={"on_dashboard": False}, headers=tenant.api
+    )
+    deleted = client.delete(f"/api/v1/journeys/funnels/{funnel_id}", headers=tenant.api)
+    gone = client.get(f"/api/v1/journeys/funnels/{funnel_id}", headers=tenant.api)
+
+    assert created.status_code == 201, created.text
+    assert [f["name"] for f in listed.json()["items"]] == ["모바일 결제"]
+    assert report.status_code == 200 and len(report.json()["steps"]) == 4
+    assert unpinned.json()["on_dashboard"] is False
+    assert deleted.status_code == 204 and gone.status_code == 404

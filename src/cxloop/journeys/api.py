@@ -3,12 +3,15 @@ and retention."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi import Path as FastPath
 
 from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import ValidationFailed
-from cxloop.journeys import service
+from cxloop.journeys import saved, service
 from cxloop.journeys import stages as journey_stages
 from cxloop.journeys.schemas import (
     ChangeOut,
@@ -25,9 +28,15 @@ from cxloop.journeys.schemas import (
     PlaceRulesOut,
     RetentionIn,
     RetentionOut,
+    SavedFunnelChange,
+    SavedFunnelIn,
+    SavedFunnelOut,
+    SavedFunnelPage,
 )
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
+
+FunnelId = Annotated[int, FastPath(ge=1, le=2**31 - 1, description="Saved funnel id")]
 
 
 @router.post("/funnels/report", response_model=FunnelOut)
@@ -198,3 +207,95 @@ def save_touchpoints(
         session, principal=principal, workspace_id=principal.workspace_id, touchpoints=body
     )
     return [PlaceRulesOut.of(place) for place in places]
+
+
+def _saved_out(funnel: object) -> SavedFunnelOut:
+    return SavedFunnelOut.model_validate(funnel, from_attributes=True)
+
+
+@router.post("/funnels", response_model=SavedFunnelOut, status_code=201)
+def save_funnel(body: SavedFunnelIn, principal: ApiPrincipal, session: DbSession) -> SavedFunnelOut:
+    """Keep a funnel by name, over its last ``days`` days (on the dashboard if asked)."""
+    require(principal, "journeys:write")
+    funnel = saved.save_funnel(
+        session,
+        principal=principal,
+        workspace_id=principal.workspace_id,
+        name=body.name,
+        spec=body.spec,
+        days=body.days,
+        on_dashboard=body.on_dashboard,
+    )
+    return _saved_out(funnel)
+
+
+@router.get("/funnels", response_model=SavedFunnelPage)
+def list_saved_funnels(
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    on_dashboard: bool | None = None,
+) -> SavedFunnelPage:
+    """The saved funnels, newest first."""
+    require(principal, "journeys:read")
+    page, more = saved.list_funnels(
+        session,
+        workspace_id=principal.workspace_id,
+        on_dashboard=on_dashboard,
+        cursor=cursor,
+        limit=limit,
+    )
+    return SavedFunnelPage(items=[_saved_out(f) for f in page], next_cursor=more)
+
+
+@router.get("/funnels/{funnel_id}", response_model=SavedFunnelOut)
+def get_saved_funnel(
+    funnel_id: FunnelId, principal: ApiPrincipal, session: DbSession
+) -> SavedFunnelOut:
+    require(principal, "journeys:read")
+    return _saved_out(
+        saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    )
+
+
+@router.patch("/funnels/{funnel_id}", response_model=SavedFunnelOut)
+def change_saved_funnel(
+    funnel_id: FunnelId, body: SavedFunnelChange, principal: ApiPrincipal, session: DbSession
+) -> SavedFunnelOut:
+    """Rename, change, or put on (take off) the dashboard."""
+    require(principal, "journeys:write")
+    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    saved.change_funnel(
+        session,
+        principal=principal,
+        funnel=funnel,
+        name=body.name,
+        spec=body.spec,
+        days=body.days,
+        on_dashboard=body.on_dashboard,
+    )
+    return _saved_out(funnel)
+
+
+@router.delete("/funnels/{funnel_id}", status_code=204)
+def delete_saved_funnel(
+    funnel_id: FunnelId, principal: ApiPrincipal, session: DbSession
+) -> Response:
+    """Delete a saved funnel (its spec stays in the audit log)."""
+    require(principal, "journeys:write")
+    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    saved.delete_funnel(session, principal=principal, funnel=funnel)
+    return Response(status_code=204)
+
+
+@router.post("/funnels/{funnel_id}/report", response_model=FunnelOut)
+def saved_funnel_report(
+    funnel_id: FunnelId, principal: ApiPrincipal, session: DbSession
+) -> FunnelOut:
+    """A saved funnel over its last ``days`` days, up to today."""
+    require(principal, "journeys:read")
+    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    report = service.run_saved_funnel(session, funnel=funnel)
+    tz = service.workspace_zone(session, workspace_id=principal.workspace_id)
+    return FunnelOut.of(report, tz)

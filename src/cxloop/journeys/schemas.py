@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -459,3 +459,32 @@ class PlaceRulesOut(PlaceOut):
             name=place.name,
             rules=[RuleOut.model_validate(rule.model_dump(mode="json")) for rule in place.rules],
         )
+
+
+class SavedFunnelIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    spec: FunnelSpec
+    days: Annotated[int, Field(ge=1, le=400, description="It looks back this many days")] = 30
+    on_dashboard: bool = False
+
+
+class SavedFunnelChange(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    spec: FunnelSpec | None = None
+    days: Annotated[int, Field(ge=1, le=400)] | None = None
+    on_dashboard: bool | None = None
+
+
+class SavedFunnelOut(BaseModel):
+    id: int
+    name: str
+    spec: dict[str, object]
+    days: int
+    on_dashboard: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedFunnelPage(BaseModel):
+    items: list[SavedFunnelOut]
+    next_cursor: str | None

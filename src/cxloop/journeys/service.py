@@ -29,9 +29,10 @@ from cxloop.journeys.paths import (
 )
 from cxloop.journeys.periods import Unit, instants, period_days
 from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_report
+from cxloop.journeys.saved import spec_of
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.stages import stages_of, touchpoints_of
-from cxloop.models import Workspace
+from cxloop.models import SavedFunnel, Workspace
 from cxloop.profiles.consent import zone_named
 
 DEFAULT_DAYS = 30
@@ -223,4 +224,20 @@ def run_journey_map(
         stages=stages,
         touchpoints=touchpoints,
         period=period,
+    )
+
+
+def run_saved_funnel(
+    session: Session, *, funnel: SavedFunnel, now: datetime | None = None
+) -> FunnelReport:
+    """A saved funnel over its last ``days`` local days, up to today."""
+    tz = workspace_zone(session, workspace_id=funnel.workspace_id)
+    today = as_utc(now or utcnow()).astimezone(zone_named(tz)).date()
+    return run_funnel(
+        session,
+        workspace_id=funnel.workspace_id,
+        spec=spec_of(funnel),
+        start=today - timedelta(days=funnel.days - 1),
+        end=today,
+        now=now,
     )
