@@ -29,7 +29,7 @@ from cxloop.journeys.paths import (
 )
 from cxloop.journeys.periods import Unit, instants, period_days
 from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_report
-from cxloop.journeys.saved import spec_of
+from cxloop.journeys.saved import list_funnels, spec_of
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.stages import stages_of, touchpoints_of
 from cxloop.models import SavedFunnel, Workspace
@@ -241,3 +241,24 @@ def run_saved_funnel(
         end=today,
         now=now,
     )
+
+
+DASHBOARD_FUNNELS = 4
+
+
+def dashboard_funnels(
+    session: Session, *, workspace_id: int, start: datetime, end: datetime
+) -> list[tuple[SavedFunnel, FunnelReport]]:
+    """The funnels pinned to the dashboard (the newest four), each over [start, end)."""
+    pinned, _ = list_funnels(
+        session, workspace_id=workspace_id, on_dashboard=True, limit=DASHBOARD_FUNNELS
+    )
+    period = Period(start, end)
+    _time_limit(session)
+    return [
+        (
+            funnel,
+            funnel_report(session, workspace_id=workspace_id, spec=spec_of(funnel), period=period),
+        )
+        for funnel in pinned
+    ]
