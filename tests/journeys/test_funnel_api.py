@@ -218,3 +218,31 @@ def test_a_saved_funnel_is_kept_listed_pinned_run_and_deleted(
     assert report.status_code == 200 and len(report.json()["steps"]) == 4
     assert unpinned.json()["on_dashboard"] is False
     assert deleted.status_code == 204 and gone.status_code == 404
+
+
+def test_a_funnel_of_one_segments_members(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    shop_story(session, tenant.workspace.id)
+    made = client.post(
+        "/api/v1/segments",
+        json={"name": "iOS", "rule": {"type": "trait", "key": "tier", "value": "ios"}},
+        headers=tenant.api,
+    )
+    segment_id = made.json()["id"]
+
+    answer = client.post(
+        "/api/v1/journeys/funnels/report",
+        json={"spec": spec(segment_id=segment_id), **PERIOD},
+        headers=tenant.api,
+    )
+    unknown = client.post(
+        "/api/v1/journeys/funnels/report",
+        json={"spec": spec(segment_id=2_000_000_000), **PERIOD},
+        headers=tenant.api,
+    )
+
+    assert made.status_code == 201, made.text
+    assert answer.status_code == 200, answer.text
+    assert [s["persons"] for s in answer.json()["steps"]] == [2, 2, 2, 0]
+    assert unknown.status_code == 404

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
+from cxloop.insights.segments.service import members_query
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.sql import MICROS, epoch_micros, json_scalar_text, micros, temporary_table
 from cxloop.models import Customer, Event
@@ -81,7 +82,12 @@ def _flag(expr: ColumnElement[bool], name: str) -> Any:
 
 
 def _events(
-    spec: FunnelSpec, *, workspace_id: int, period: Period, every_event: bool = False
+    spec: FunnelSpec,
+    *,
+    workspace_id: int,
+    period: Period,
+    every_event: bool = False,
+    members: Select[Any] | None = None,
 ) -> Select[Any]:
     """The events an attempt may use: person, exact time, id, a flag per step and exclusion,
     and the breakdown property's value."""
@@ -108,6 +114,8 @@ def _events(
             Event.timestamp <= period.end + spec.window,
         )
     )
+    if members is not None:
+        query = query.where(survivor_id().in_(members))
     if every_event:
         return query.where(Event.type.in_(STREAM_TYPES), Event.channel != SYSTEM_CHANNEL)
     names = {s.event for s in spec.steps} | {x.event for x in spec.exclusions}
@@ -308,17 +316,23 @@ def _unordered_rows(spec: FunnelSpec, events: CTE, start_us: int, end_us: int) -
     return rows
 
 
-def attempts_query(spec: FunnelSpec, *, workspace_id: int, period: Period) -> Select[Any]:
+def attempts_query(
+    spec: FunnelSpec, *, workspace_id: int, period: Period, members: Select[Any] | None = None
+) -> Select[Any]:
     """One row per person: ``person, reached, start, finish, t1..tn`` (microseconds; a step not
     reached is NULL), ``i1..in`` (the steps' event ids; NULL in unordered funnels) and
     ``value`` (the breakdown's)."""
     start_us, end_us = micros(period.start), micros(period.end)
     strict = spec.order == "strict"
     if spec.order == "unordered":
-        events = _events(spec, workspace_id=workspace_id, period=period).cte("funnel_events")
+        events = _events(spec, workspace_id=workspace_id, period=period, members=members).cte(
+            "funnel_events"
+        )
         rows = _unordered_rows(spec, events, start_us, end_us)
     else:
-        base = _events(spec, workspace_id=workspace_id, period=period, every_event=strict)
+        base = _events(
+            spec, workspace_id=workspace_id, period=period, every_event=strict, members=members
+        )
         if strict:
             starters = (
                 _events(spec, workspace_id=workspace_id, period=period)
@@ -384,9 +398,17 @@ def attempt_columns(spec: FunnelSpec) -> list[tuple[str, Any]]:
 
 @contextmanager
 def attempts(
-    session: Session, spec: FunnelSpec, *, workspace_id: int, period: Period
+    session: Session,
+    spec: FunnelSpec,
+    *,
+    workspace_id: int,
+    period: Period,
 ) -> Iterator[Table]:
-    """The persons of the funnel in a temporary table, dropped on leaving."""
-    query = attempts_query(spec, workspace_id=workspace_id, period=period)
+    """The persons of the funnel (only the members of its segment, when it names one) in a
+    temporary table, dropped on leaving."""
+    members = None
+    if spec.segment_id is not None:
+        members = members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
+    query = attempts_query(spec, workspace_id=workspace_id, period=period, members=members)
     with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
         yield table

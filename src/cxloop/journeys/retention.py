@@ -1,9 +1,9 @@
 """Retention: cohorts of persons by the period of their first event of a kind, and how many come
 back in each later period.
 
-Contract: a person (one resolved profile) belongs to the cohort of the period (day, week from
-Monday, or month, in the workspace's time zone) holding their first-ever start event, when that
-period is one of the cohorts asked for. They are retained in period i (i ≥ 1 periods after their
+Contract: a person (one resolved profile; only a segment's members when one is named) belongs
+to the cohort of the period (day, week from Monday, or month, in the workspace's time zone)
+holding their first-ever start event, when that period is one of the cohorts asked for. They are retained in period i (i ≥ 1 periods after their
 cohort's) when they did the return event (any track, page or screen event when none is named)
 in that period; "on or after" (unbounded) retention counts them in period i when they came back
 in period i or any later one. Period 0 is the cohort itself. Periods that have not begun yet are
@@ -25,6 +25,7 @@ from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.language import Text200
+from cxloop.insights.segments.service import members_query
 from cxloop.journeys.attempts import STREAM_TYPES
 from cxloop.journeys.periods import Unit, instants, period_days, period_of, periods_back
 from cxloop.journeys.spec import Filters
@@ -48,6 +49,7 @@ class RetentionSpec(BaseModel):
     periods: Annotated[int, Field(ge=1, le=MAX_PERIODS["day"] + 12)] = 12
     cohorts: Annotated[int, Field(ge=1, le=MAX_PERIODS["day"] + 12)] | None = None
     bounded: bool = True
+    segment_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None  # only its members
 
     @model_validator(mode="after")
     def _fits(self) -> RetentionSpec:
@@ -126,6 +128,13 @@ def retention_report(
         .where(
             Event.name == spec.start_event,
             *(property_matches(Event.properties, f) for f in spec.start_where),
+        )
+        .where(
+            *(
+                [person.in_(members_query(session, workspace_id=workspace_id, segment_id=sid))]
+                if (sid := spec.segment_id) is not None
+                else []
+            )
         )
         .group_by(person)
         .having(

@@ -76,6 +76,7 @@ class FunnelSpec(_Model):
     order: FunnelOrder = "ordered"
     exclusions: Annotated[list[FunnelExclusion], Field(max_length=MAX_EXCLUSIONS)] = []
     breakdown: FunnelBreakdown | None = None
+    segment_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None  # only its members
 
     @model_validator(mode="after")
     def _consistent(self) -> FunnelSpec:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -511,6 +511,15 @@ def members_of(session: Session, *, workspace_id: int, segment_id: int) -> Itera
         .where(SegmentMember.segment_id == segment_id)
         .order_by(SegmentMember.customer_id)
         .execution_options(yield_per=_CHUNK)
+    )
+
+
+def members_query(session: Session, *, workspace_id: int, segment_id: int) -> Select[tuple[int]]:
+    """The members' customer ids as a statement other domains filter by (404 for a segment
+    of another workspace)."""
+    get_segment(session, workspace_id=workspace_id, segment_id=segment_id)
+    return select(SegmentMember.customer_id).where(
+        SegmentMember.workspace_id == workspace_id, SegmentMember.segment_id == segment_id
     )
 
 
