@@ -3,12 +3,15 @@ difference, retention, and bad questions answered with clear 422s."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import Tenant
-from tests.journeys.story import STEPS, shop_story
+from cxloop.models import Event
+from tests.factories import Tenant, unique
+from tests.journeys.story import DAY1, STEPS, shop_story
 
 PERIOD = {"start": "2026-03-02", "end": "2026-03-08"}
 
@@ -246,3 +249,35 @@ def test_a_funnel_of_one_segments_members(
     assert answer.status_code == 200, answer.text
     assert [s["persons"] for s in answer.json()["steps"]] == [2, 2, 2, 0]
     assert unknown.status_code == 404
+
+
+def test_pages_named_by_their_path_merge_under_a_cleaning_rule(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    people = shop_story(session, tenant.workspace.id)
+    visits = [("web1", "/products/101", 10.02), ("web1", "/products/202", 10.03),
+              ("ios1", "/cart", 9.05)]  # fmt: skip
+    for who, path, hours in visits:
+        at = DAY1 + timedelta(hours=hours)
+        session.add(
+            Event(
+                workspace_id=tenant.workspace.id, customer_id=people[who], message_id=unique("m-"),
+                type="page", name=None, channel="web", timestamp=at, received_at=at,
+                properties={"path": path}, context={},
+            )
+        )  # fmt: skip
+    session.flush()
+    path = {
+        "event": "Product Viewed",
+        "steps": 3,
+        "page_label": "path",
+        "cleaning": [{"pattern": "/products/[0-9]+", "name": "/products/*"}],
+    }
+
+    answer = client.post(
+        "/api/v1/journeys/paths", json={"spec": path, **PERIOD}, headers=tenant.api
+    )
+
+    assert answer.status_code == 200, answer.text
+    top = {tuple(p["events"]): p["persons"] for p in answer.json()["top"]}
+    assert top[("/products/*", "/products/*", "Product Added")] == 1  # web1 browsed two

@@ -114,7 +114,7 @@ def test_stages_are_an_online_shops_until_the_workspace_saves_its_own(
     saved = client.put("/api/v1/journeys/stages", json=mine, headers=tenant.api)
     after = client.get("/api/v1/journeys/stages", headers=tenant.api)
 
-    assert [s["key"] for s in before.json()][0] == "awareness"
+    assert before.json()[0]["key"] == "awareness"
     assert saved.status_code == 200, saved.text
     assert [(s["key"], s["name"]) for s in after.json()] == [("trial", "체험"), ("paid", "유료")]
 

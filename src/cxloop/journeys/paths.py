@@ -5,7 +5,8 @@ Contract: each person (one resolved profile) counts once, from their first ancho
 period, looking forward (``after``) or back (``before``). Their path is the next
 (or previous) ``steps`` events they did within ``window_hours`` of it (track, page and screen
 events, in time and then arrival order), each named by its event name (a page or screen without
-a name by its type). Cleaning rules rename events before counting: the first rule whose regular
+a name by its type; or pages by their ``path`` or ``url`` property). Cleaning rules rename
+events before counting: the first rule whose regular
 expression matches the whole name gives the name it maps to, so URLs or variants merge into one.
 A path shorter than ``steps`` ended there.
 """
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from cxloop.core.errors import ValidationFailed
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
+from cxloop.insights.segments.json_sql import JsonPath, json_text
 from cxloop.insights.segments.language import Text200
 from cxloop.journeys.attempts import STREAM_TYPES, Period, attempts
 from cxloop.journeys.spec import Filters, FunnelSpec
@@ -68,6 +70,8 @@ class PathSpec(BaseModel):
     window_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 24
     cleaning: Annotated[list[CleaningRule], Field(max_length=MAX_RULES)] = []
     per_step: Annotated[int, Field(ge=2, le=30)] = 8  # names shown per step, the rest "other"
+    # Pages and screens named by their name, or by their ``path`` / ``url`` property.
+    page_label: Literal["name", "path", "url"] = "name"
     top_paths: Annotated[int, Field(ge=1, le=100)] = 20
 
 
@@ -160,7 +164,13 @@ def _sequences(
     low = period.start if after else period.start - _hours(spec.window_hours)
     high = period.end + _hours(spec.window_hours) if after else period.end
     order = (Event.timestamp, Event.id) if after else (Event.timestamp.desc(), Event.id.desc())
-    label = func.coalesce(Event.name, Event.type)
+    label: Any = func.coalesce(Event.name, Event.type)
+    if spec.page_label != "name":
+        address = json_text(*JsonPath.of(spec.page_label).args(Event.properties))
+        label = case(
+            (Event.type.in_(("page", "screen")), func.coalesce(address, Event.name, Event.type)),
+            else_=label,
+        )
     following = (
         select(
             origins.c.person,

@@ -3,11 +3,11 @@ back in each later period.
 
 Contract: a person (one resolved profile; only a segment's members when one is named) belongs
 to the cohort of the period (day, week from Monday, or month, in the workspace's time zone)
-holding their first-ever start event, when that period is one of the cohorts asked for. They are retained in period i (i ≥ 1 periods after their
-cohort's) when they did the return event (any track, page or screen event when none is named)
-in that period; "on or after" (unbounded) retention counts them in period i when they came back
-in period i or any later one. Period 0 is the cohort itself. Periods that have not begun yet are
-None.
+holding their first-ever start event, when that period is one of the cohorts asked for. They
+are retained in period i (i ≥ 1 periods after their cohort's) when they did the return event
+(any track, page or screen event when none is named) in that period; "on or after" (unbounded)
+retention counts them in period i when they came back in period i or any later one. Period 0 is
+the cohort itself. Periods that have not begun yet are None.
 """
 
 from __future__ import annotations
