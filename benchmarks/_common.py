@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,14 @@ def recreate_pg_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def pg_database_exists(name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return found is not None
+
+
 def drop_pg_database(name: str) -> None:
     import psycopg
 
@@ -119,6 +127,43 @@ def bulk_load(
             raw.commit()
         finally:
             raw.close()
+
+
+def without_event_indexes(engine: Engine) -> Callable[[], None]:
+    """Drop the events table's secondary indexes and unique constraint (PostgreSQL) and return
+    what builds them again."""
+    from sqlalchemy import text
+
+    if engine.dialect.name != "postgresql":
+        return lambda: None
+    with engine.begin() as conn:
+        constraints = conn.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'events'::regclass AND contype = 'u'"
+            )
+        ).all()
+        indexes = conn.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'events'::regclass)"
+            )
+        ).all()
+        for name, _ in constraints:
+            conn.execute(text(f'ALTER TABLE events DROP CONSTRAINT "{name}"'))
+        for name, _ in indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+
+    def rebuild() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("SET maintenance_work_mem = '512MB'"))
+            for name, definition in constraints:
+                conn.execute(text(f'ALTER TABLE events ADD CONSTRAINT "{name}" {definition}'))
+            for _, definition in indexes:
+                conn.execute(text(definition))
+
+    return rebuild
 
 
 # --- the server under test ---------------------------------------------------------------------

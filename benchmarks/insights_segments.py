@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import bulk_load, drop_pg_database, load_summary, recreate_pg_database, stamp
+from _common import (
+    bulk_load,
+    drop_pg_database,
+    load_summary,
+    recreate_pg_database,
+    stamp,
+    without_event_indexes,
+)
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -80,41 +87,6 @@ SEGMENT_NEGATED: dict[str, Any] = {
         {"type": "not", "rule": SEGMENT["rules"][3]},
     ],
 }
-
-
-def without_event_indexes(engine: Engine) -> Callable[[], None]:
-    """Drop the events table's secondary indexes and unique constraint (PostgreSQL) and return
-    what builds them again."""
-    if engine.dialect.name != "postgresql":
-        return lambda: None
-    with engine.begin() as conn:
-        constraints = conn.execute(
-            text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = 'events'::regclass AND contype = 'u'"
-            )
-        ).all()
-        indexes = conn.execute(
-            text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' "
-                "AND indexname NOT IN (SELECT conname FROM pg_constraint "
-                "WHERE conrelid = 'events'::regclass)"
-            )
-        ).all()
-        for name, _ in constraints:
-            conn.execute(text(f'ALTER TABLE events DROP CONSTRAINT "{name}"'))
-        for name, _ in indexes:
-            conn.execute(text(f'DROP INDEX "{name}"'))
-
-    def rebuild() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("SET maintenance_work_mem = '512MB'"))
-            for name, definition in constraints:
-                conn.execute(text(f'ALTER TABLE events ADD CONSTRAINT "{name}" {definition}'))
-            for _, definition in indexes:
-                conn.execute(text(definition))
-
-    return rebuild
 
 
 def build(engine: Engine, customers: int, events_each: int, seed: int) -> tuple[int, int, float]:
