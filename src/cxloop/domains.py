@@ -220,6 +220,9 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.journeys.funnels:router",  # funnels, their persons, the compare test
             "cxloop.web.journeys.paths:router",  # paths and what funnel drop-offs did instead
             "cxloop.web.journeys.retention:router",
+            "cxloop.web.journeys.map:router",  # the journey map (the journeys home) and exports
+            "cxloop.web.journeys.settings:router",  # stages and touchpoints
+            "cxloop.web.journeys.saved:router",  # saved funnels, pinned to the dashboard
         ),
         cli=("cxloop.cli.journeys:journeys_app",),
     ),

@@ -39,7 +39,7 @@ from cxloop.web.journeys.forms import (
     refusal,
     step_of,
 )
-from cxloop.web.rendering import redirect, render, zone
+from cxloop.web.rendering import render, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(prefix="/journeys", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -223,12 +223,6 @@ def _bucket_labels(out: FunnelOut, interval: str) -> list[str]:
     if interval == "month":
         return [o.start.strftime("%Y-%m") for o in out.over_time or []]
     return [o.start.strftime("%m-%d") for o in out.over_time or []]
-
-
-@router.get("")
-def journeys_home(page: Page) -> Response:
-    require(page.principal, "journeys:read")
-    return redirect("/journeys/funnels")
 
 
 @router.get("/funnels")

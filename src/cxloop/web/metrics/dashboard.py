@@ -22,6 +22,7 @@ from cxloop.text.analytics import service as text_analytics
 from cxloop.web import errors
 from cxloop.web.care.metrics import care_card, dashboard_metrics
 from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
+from cxloop.web.journeys.saved import dashboard_funnel_cards, pinned_funnels
 from cxloop.web.rendering import link, render
 from cxloop.web.session import Page, WebContext, verify_csrf
 from cxloop.web.text.analytics import emotion_view
@@ -470,6 +471,10 @@ def dashboard_page(page: Page) -> Response:
         work["care"] = lambda session: dashboard_metrics(
             session, workspace_id=workspace_id, start=scope.start, end=scope.end
         )
+    if page.can("journeys:read"):
+        work["funnels"] = lambda session: pinned_funnels(
+            session, workspace_id=workspace_id, start=scope.start, end=scope.end
+        )
     # The blocks are independent: they run side by side, each in a read session of its own,
     # after the request's own transaction (which only looked up who is asking) has ended.
     db.commit()
@@ -522,6 +527,11 @@ def dashboard_page(page: Page) -> Response:
         ),
         emotion=emotion_view(page, blocks["emotion"]) if "emotion" in blocks else None,
         care=care_card(page, blocks["care"]) if "care" in blocks else None,
+        pinned_funnels=(
+            dashboard_funnel_cards(page, blocks["funnels"], first, last)
+            if "funnels" in blocks
+            else None
+        ),
         export=export,
         tz=zone.key,
     )
