@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.service import members_query
+from cxloop.journeys import onepass
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.sql import MICROS, epoch_micros, json_scalar_text, micros, temporary_table
 from cxloop.models import Customer, Event
@@ -127,7 +128,7 @@ def _carried(level: CTE) -> list[Any]:
 
 
 def _ordered_levels(
-    spec: FunnelSpec, events: CTE, start_us: int, end_us: int, *, strict: bool
+    spec: FunnelSpec, events: Any, start_us: int, end_us: int, *, strict: bool
 ) -> list[CTE]:
     """Level k holds the attempts that reached step k, with the time and id of each step's
     event (and its breakdown value)."""
@@ -251,7 +252,7 @@ def _ordered_rows(spec: FunnelSpec, levels: list[CTE]) -> list[Select[Any]]:
     return rows
 
 
-def _unordered_rows(spec: FunnelSpec, events: CTE, start_us: int, end_us: int) -> list[Select[Any]]:
+def _unordered_rows(spec: FunnelSpec, events: Any, start_us: int, end_us: int) -> list[Select[Any]]:
     n = len(spec.steps)
     window = int(spec.window.total_seconds() * MICROS)
     has_value = "bv" in events.c
@@ -316,39 +317,63 @@ def _unordered_rows(spec: FunnelSpec, events: CTE, start_us: int, end_us: int) -
     return rows
 
 
+def events_query(
+    spec: FunnelSpec, *, workspace_id: int, period: Period, members: Select[Any] | None = None
+) -> Select[Any]:
+    """The events the funnel's attempts may use, one row each: ``person, ts, eid``, a flag per
+    step (``m1``..) and exclusion (``x1``..), the breakdown value ``bv`` and, for a strict
+    funnel, ``rn`` (the event's place in its person's stream)."""
+    strict = spec.order == "strict"
+    base = _events(
+        spec, workspace_id=workspace_id, period=period, every_event=strict, members=members
+    )
+    if not strict:
+        return base
+    starters = (
+        _events(spec, workspace_id=workspace_id, period=period)
+        .with_only_columns(survivor_id())
+        .where(Event.name == spec.steps[0].event, Event.timestamp < period.end)
+    )
+    return base.add_columns(
+        func.row_number()
+        .over(partition_by=survivor_id(), order_by=(Event.timestamp, Event.id))
+        .label("rn")
+    ).where(survivor_id().in_(starters))
+
+
+def event_columns(spec: FunnelSpec) -> list[tuple[str, Any]]:
+    """The columns of :func:`events_query`, in its order."""
+    columns: list[tuple[str, Any]] = [
+        ("person", BigInteger()),
+        ("ts", BigInteger()),
+        ("eid", BigInteger()),
+    ]
+    columns += [(f"m{j}", Integer()) for j in range(1, len(spec.steps) + 1)]
+    columns += [(f"x{j}", Integer()) for j in range(1, len(spec.exclusions) + 1)]
+    if spec.breakdown is not None and spec.breakdown.kind == "property":
+        columns.append(("bv", String()))
+    if spec.order == "strict":
+        columns.append(("rn", BigInteger()))
+    return columns
+
+
 def attempts_query(
     spec: FunnelSpec, *, workspace_id: int, period: Period, members: Select[Any] | None = None
 ) -> Select[Any]:
+    """:func:`attempts_from` over :func:`events_query` in one statement."""
+    events = events_query(spec, workspace_id=workspace_id, period=period, members=members)
+    return attempts_from(spec, events.cte("funnel_events"), period=period)
+
+
+def attempts_from(spec: FunnelSpec, events: Any, *, period: Period) -> Select[Any]:
     """One row per person: ``person, reached, start, finish, t1..tn`` (microseconds; a step not
     reached is NULL), ``i1..in`` (the steps' event ids; NULL in unordered funnels) and
-    ``value`` (the breakdown's)."""
+    ``value`` (the breakdown's), from the rows of :func:`events_query` (a table or CTE)."""
     start_us, end_us = micros(period.start), micros(period.end)
-    strict = spec.order == "strict"
     if spec.order == "unordered":
-        events = _events(spec, workspace_id=workspace_id, period=period, members=members).cte(
-            "funnel_events"
-        )
         rows = _unordered_rows(spec, events, start_us, end_us)
     else:
-        base = _events(
-            spec, workspace_id=workspace_id, period=period, every_event=strict, members=members
-        )
-        if strict:
-            starters = (
-                _events(spec, workspace_id=workspace_id, period=period)
-                .with_only_columns(survivor_id())
-                .where(
-                    Event.name == spec.steps[0].event,
-                    Event.timestamp < period.end,
-                )
-            )
-            base = base.add_columns(
-                func.row_number()
-                .over(partition_by=survivor_id(), order_by=(Event.timestamp, Event.id))
-                .label("rn")
-            ).where(survivor_id().in_(starters))
-        events = base.cte("funnel_events")
-        levels = _ordered_levels(spec, events, start_us, end_us, strict=strict)
+        levels = _ordered_levels(spec, events, start_us, end_us, strict=spec.order == "strict")
         rows = _ordered_rows(spec, levels)
     every = union_all(*rows).subquery("attempts")
     n = len(spec.steps)
@@ -403,12 +428,62 @@ def attempts(
     *,
     workspace_id: int,
     period: Period,
+    with_ids: bool = False,
 ) -> Iterator[Table]:
     """The persons of the funnel (only the members of its segment, when it names one) in a
-    temporary table, dropped on leaving."""
+    temporary table, dropped on leaving; ``i2..in`` are filled only ``with_ids``."""
     members = None
     if spec.segment_id is not None:
         members = members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
-    query = attempts_query(spec, workspace_id=workspace_id, period=period, members=members)
-    with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
-        yield table
+    # The events are read (and their times computed) once, into a table indexed by person and
+    # time that every step's join then looks up.
+    found = events_query(spec, workspace_id=workspace_id, period=period, members=members)
+    with temporary_table(
+        session, "funnel_events", event_columns(spec), found, index=("person", "ts")
+    ) as events:
+        if not onepass.fits(spec):
+            query = attempts_from(spec, events, period=period)
+            with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
+                yield table
+            return
+        start, end = micros(period.start), micros(period.end)
+        with onepass.best_attempts(session, spec, events, start=start, end=end) as best:
+            query = _completed(spec, best.subquery("best"), events, with_ids=with_ids)
+            with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
+                yield table
+
+
+def _completed(spec: FunnelSpec, best: Any, events: Table, *, with_ids: bool) -> Select[Any]:
+    """The rows of the one-pass engine in the persons table's shape: the ids of the steps'
+    events looked up when asked, the trait when the breakdown is one."""
+    n = len(spec.steps)
+
+    def event_id(k: int) -> Any:
+        if k == 1:
+            return best.c.first_id
+        if not with_ids or spec.order == "unordered":
+            return _no_time()
+        return (
+            select(func.min(events.c.eid))
+            .where(
+                events.c.person == best.c.person,
+                events.c.ts == best.c[f"t{k}"],
+                events.c[f"m{k}"] == 1,
+            )
+            .scalar_subquery()
+        )
+
+    value: Any = best.c.value
+    query = select(
+        best.c.person,
+        best.c.reached,
+        best.c.start,
+        best.c.finish,
+        *(best.c[f"t{k}"] for k in range(1, n + 1)),
+        *(event_id(k).label(f"i{k}") for k in range(1, n + 1)),
+    )
+    breakdown = spec.breakdown
+    if breakdown is not None and breakdown.kind == "trait":
+        value = json_scalar_text(Customer.traits, breakdown.key)
+        query = query.join(Customer, Customer.id == best.c.person)
+    return query.add_columns(value.label("value"))

@@ -120,6 +120,8 @@ def _durations(
         for row in rows:
             key = row[0] if by_value else None
             n, median, p90 = row[-3:]
+            if not n:  # an aggregate over no rows still gives one (of NULLs)
+                continue
             found[key] = Times(n=int(n), median=round(float(median), 3), p90=round(float(p90), 3))
         return found
     values: dict[str | None, list[float]] = defaultdict(list)

@@ -310,7 +310,9 @@ def dropoff_paths(
     their event of that step (``spec.event`` names it; its direction is ``after``)."""
     if not 2 <= step <= len(funnel.steps):
         raise ValidationFailed(f"step must be between 2 and {len(funnel.steps)}.")
-    with attempts(session, funnel, workspace_id=workspace_id, period=period) as table:
+    with attempts(
+        session, funnel, workspace_id=workspace_id, period=period, with_ids=True
+    ) as table:
         origins = (
             select(
                 table.c.person,

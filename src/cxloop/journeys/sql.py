@@ -128,10 +128,16 @@ _serial = itertools.count(1)
 
 @contextmanager
 def temporary_table(
-    session: Session, prefix: str, columns: Sequence[tuple[str, Any]], query: Select[Any]
+    session: Session,
+    prefix: str,
+    columns: Sequence[tuple[str, Any]],
+    query: Select[Any],
+    *,
+    index: Sequence[str] = (),
 ) -> Iterator[Table]:
     """The rows of ``query`` in a temporary table of the session's connection (its columns
-    named and typed by ``columns``, in the query's order), dropped on leaving."""
+    named and typed by ``columns``, in the query's order; indexed on ``index`` when given, and
+    analysed), dropped on leaving."""
     name = f"{prefix}_{next(_serial)}"
     table = Table(name, MetaData(), *(Column(n, t) for n, t in columns))
     statement = _CreateTemporaryAs(name, query)
@@ -150,6 +156,9 @@ def temporary_table(
             cursor.execute(compiled.string, compiled.params)
     else:
         session.execute(statement)
+    if index:
+        session.execute(text(f"CREATE INDEX {name}_ix ON {name} ({', '.join(index)})"))
+    session.execute(text(f"ANALYZE {name}"))
     try:
         yield table
     finally:
