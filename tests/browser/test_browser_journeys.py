@@ -1,7 +1,9 @@
 """The journeys story in Chromium against a live server: a CX manager opens the funnel page,
 builds Product Viewed → Product Added → Checkout Started → Order Completed broken down by
 platform, sees that ios converts worst, opens what the drop-offs before the order did instead
-and finds the support chat; the pages fit a phone's width."""
+and finds the support chat; the pages fit a phone's width. Then, in a shop where mobile
+checkout lags, the manager finds the red cell on the journey map, follows it to its funnel,
+breaks it down by platform and pins it to the CX dashboard, which shows it."""
 
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ from typing import Any
 
 import pytest
 
+from cxloop.accounts.access import Principal
 from cxloop.core.db import Database
+from cxloop.journeys import stages as journey_stages
+from cxloop.journeys.stages import TouchpointsIn
 from tests.factories import make_user, make_workspace, unique
 from tests.helpers.browser import sign_in
 from tests.journeys.story import STEPS, shop_story
+from tests.web.test_journey_map_pages import MOBILE_CHECKOUT, lagging_shop
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -92,4 +98,80 @@ def test_a_cx_manager_finds_where_ios_customers_drop_off_and_what_they_did_inste
         " && !e.closest('.table-wrap, .scroll-x')).map(e => e.tagName + '.' + e.className)"
     )
     assert wide == []
+    assert page.problems == []
+
+
+@pytest.fixture
+def lagging_shop_setup(database: Database) -> Setup:
+    """Committed: a shop whose ios customers mostly fail at checkout, with a touchpoint for the
+    mobile checkout, and its CX manager."""
+    with database.session() as session:
+        workspace = make_workspace(session, name=unique("모바일 가게 "))
+        manager = make_user(session, workspace=workspace, role="marketer", locale="ko")
+        lagging_shop(session, workspace.id)
+        journey_stages.save_touchpoints(
+            session,
+            principal=Principal(workspace_id=workspace.id, role="marketer", user_id=manager.id),
+            workspace_id=workspace.id,
+            touchpoints=TouchpointsIn.model_validate(MOBILE_CHECKOUT),
+        )
+        return Setup(manager.email, workspace.id)
+
+
+def test_a_cx_manager_finds_the_lagging_mobile_checkout_on_the_map_and_pins_its_funnel(
+    live_server: str, lagging_shop_setup: Setup, browser_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, live_server, lagging_shop_setup.email)
+    page.get_by_role("link", name="여정", exact=True).click()
+    page.locator(".journeys-tabs").get_by_role("link", name="여정 지도").click()
+    expect(page.locator("h1")).to_have_text("고객 여정 지도")
+    form = page.locator("#map-form")
+    form.get_by_label("시작일").fill("2026-03-02")
+    form.get_by_label("종료일").fill("2026-03-08")
+    form.get_by_role("button", name="여정 지도 보기").click()
+
+    # The mobile checkout lags its stage: red, marked, and the reason in words.
+    red = page.locator("#cell-consideration-checkout_mobile")
+    expect(red).to_have_class("cell flagged")
+    expect(red.locator(".flag-marker")).to_have_text("⚠ 뒤처짐")
+    expect(red.locator(".cell-why")).to_contain_text("20% (30명 중 6명) 대 단계 전체 60%")
+    expect(page.locator("#map-alert")).to_contain_text("눈여겨볼 칸이 1개 있습니다.")
+    assert page.locator("td.cell.flagged").count() == 1
+
+    # Its funnel: from checking out to the order, over the map's week.
+    red.locator("a.cell-link").click()
+    expect(page.locator("h1")).to_have_text("퍼널")
+    funnel = page.locator("#funnel-form")
+    expect(funnel.get_by_label("단계 1", exact=True)).to_have_value("Checkout Started")
+    expect(funnel.get_by_label("단계 2", exact=True)).to_have_value("Order Completed")
+    expect(page.locator("#funnel-steps tbody tr .step-persons")).to_have_text(["60", "36"])
+
+    # Broken down by platform, ios converts worst.
+    funnel.get_by_label("나눠 볼 속성 (선택)").fill("platform")
+    funnel.get_by_role("button", name="퍼널 보기").click()
+    expect(page.locator("#breakdown-table tr.worst th")).to_have_text("ios")
+    expect(page.locator("#worst-note")).to_contain_text("'ios'의 전환율이 20%로 가장 낮습니다")
+
+    # Saved and pinned to the CX dashboard…
+    save = page.locator("#save-form")
+    save.get_by_label("이름").fill("모바일 결제 → 주문")
+    save.get_by_label("CX 대시보드에 고정").check()
+    save.get_by_role("button", name="저장").click()
+    expect(page.locator(".flash.success")).to_contain_text(
+        "퍼널 '모바일 결제 → 주문'을(를) 저장하고 CX 대시보드에 고정했습니다."
+    )
+    assert "by=platform" in page.url
+
+    # … where it shows over the dashboard's period.
+    page.goto(f"{live_server}/cx?from=2026-03-02&to=2026-03-08")
+    pinned = page.locator("#pinned-funnels .pinned-funnel")
+    expect(pinned).to_have_count(1)
+    expect(pinned.locator("h3")).to_have_text("모바일 결제 → 주문")
+    expect(pinned.locator(".score-value")).to_have_text("60%")
+    expect(pinned).to_contain_text("60명 진입 → 36명 전환")
+    pinned.get_by_role("link", name="모바일 결제 → 주문").click()
+    expect(page.locator("#funnel-steps tbody tr .step-persons")).to_have_text(["60", "36"])
     assert page.problems == []
