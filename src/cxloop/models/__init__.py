@@ -71,9 +71,6 @@ from cxloop.models.workspace import (
 
 __all__ = [
     "ApiKey",
-    "JourneyStage",
-    "JourneyTouchpoint",
-    "SavedFunnel",
     "AuditEntry",
     "Base",
     "BusCheckpoint",
@@ -111,6 +108,8 @@ __all__ = [
     "InsightsModelFit",
     "InsightsRun",
     "Invitation",
+    "JourneyStage",
+    "JourneyTouchpoint",
     "LoginAttempt",
     "Macro",
     "MemberInvitation",
@@ -121,6 +120,7 @@ __all__ = [
     "OutboundMessage",
     "Product",
     "Response",
+    "SavedFunnel",
     "Segment",
     "SegmentCount",
     "SegmentMember",
