@@ -435,22 +435,24 @@ def attempts(
     members = None
     if spec.segment_id is not None:
         members = members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
-    # The events are read (and their times computed) once, into a table indexed by person and
-    # time that every step's join then looks up.
     found = events_query(spec, workspace_id=workspace_id, period=period, members=members)
-    with temporary_table(
-        session, "funnel_events", event_columns(spec), found, index=("person", "ts")
-    ) as events:
-        if not onepass.fits(spec):
-            query = attempts_from(spec, events, period=period)
-            with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
-                yield table
-            return
+    if onepass.fits(spec):
         start, end = micros(period.start), micros(period.end)
-        with onepass.best_attempts(session, spec, events, start=start, end=end) as best:
+        with onepass.best_attempts(
+            session, spec, found.subquery("read"), event_columns(spec), start=start, end=end
+        ) as (best, events):
             query = _completed(spec, best.subquery("best"), events, with_ids=with_ids)
             with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
                 yield table
+        return
+    # The events are read (and their times computed) once, into a table indexed by person and
+    # time that every step's join then looks up.
+    with temporary_table(
+        session, "funnel_events", event_columns(spec), found, index=("person", "ts")
+    ) as events:
+        query = attempts_from(spec, events, period=period)
+        with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
+            yield table
 
 
 def _completed(spec: FunnelSpec, best: Any, events: Table, *, with_ids: bool) -> Select[Any]:

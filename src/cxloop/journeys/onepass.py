@@ -48,14 +48,17 @@ def fits(spec: FunnelSpec) -> bool:
     return len(set(names)) == len(names) and all(s.within_hours is None for s in spec.steps)
 
 
-def _next_times(spec: FunnelSpec, events: Table, first: int) -> Select[Any]:
+def _next_times(spec: FunnelSpec, events: Any, first: int) -> Select[Any]:
     """Each event with, per step k ≥ ``first``, the earliest step-k time at or after it."""
     later = {
+        # Newest first, from the start to this row's instant (peers included): a running
+        # minimum, which both databases keep in one pass (a frame from the current row on
+        # would be aggregated again for every row).
         f"nx{k}": func.min(case((events.c[f"m{k}"] == 1, events.c.ts)))
         .over(
             partition_by=events.c.person,
-            order_by=events.c.ts,
-            range_=(0, None),  # this instant and everything after it
+            order_by=events.c.ts.desc(),
+            range_=(None, 0),
         )
         .label(f"nx{k}")
         for k in range(first, len(spec.steps) + 1)
@@ -184,18 +187,27 @@ def _best(spec: FunnelSpec, attempts: Any) -> Select[Any]:
 
 @contextmanager
 def best_attempts(
-    session: Session, spec: FunnelSpec, events: Table, *, start: int, end: int
-) -> Iterator[Select[Any]]:
+    session: Session,
+    spec: FunnelSpec,
+    events: Any,
+    columns: list[tuple[str, Any]],
+    *,
+    start: int,
+    end: int,
+) -> Iterator[tuple[Select[Any], Table]]:
     """Each person's furthest attempt (``person, reached, start, finish, t1..tn, first_id,
-    value``) as a statement over temporary tables kept while it is used."""
+    value``) as a statement over temporary tables kept while it is used, and the table of the
+    events read (``columns`` name those of ``events``, a subquery), indexed by person and
+    time."""
     n = len(spec.steps)
     first = 1 if spec.order == "unordered" else 2
-    columns = [(c.name, c.type) for c in events.c]
-    columns += [(f"nx{k}", BigInteger()) for k in range(first, n + 1)]
+    marked_columns = [*columns, *((f"nx{k}", BigInteger()) for k in range(first, n + 1))]
     marked_query = _next_times(spec, events, first)
-    with temporary_table(session, "funnel_next", columns, marked_query) as marked:
+    with temporary_table(
+        session, "funnel_next", marked_columns, marked_query, index=("person", "ts")
+    ) as marked:
         if spec.order == "unordered":
-            yield _best(spec, _unordered(spec, marked, start, end))
+            yield _best(spec, _unordered(spec, marked, start, end)), marked
             return
         distinct = select(
             marked.c.person,
@@ -207,4 +219,4 @@ def best_attempts(
         with temporary_table(
             session, "funnel_hops", lookup_columns, distinct, index=("person", "ts")
         ) as lookup:
-            yield _best(spec, _ordered(spec, marked, lookup, start, end))
+            yield _best(spec, _ordered(spec, marked, lookup, start, end)), marked
