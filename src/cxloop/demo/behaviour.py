@@ -2,8 +2,10 @@
 
 Each person's visits are planned first (when, on which device, to buy or not); the visits of
 everyone are then played in time order, each turned into the page/screen views, searches,
-product, cart, checkout and order events the Segment SDKs would send, plus the identify calls
-of sign-ups and logins and the server-side refunds and tier changes.
+product, cart, checkout, payment and order events the Segment SDKs would send (each with the
+``platform`` it came from), plus the identify calls of sign-ups and logins and the server-side
+refunds and tier changes. Checkouts tell the stories of ``stories``: the mobile checkout loop
+and the payment incident.
 """
 
 from __future__ import annotations
@@ -20,6 +22,20 @@ from cxloop.core.timeutil import KST
 from cxloop.demo.calendar import DAY, Calendar, iso
 from cxloop.demo.catalogue import DEPARTMENT_CODES, SHOP_URL, Catalogue, CatalogueProduct
 from cxloop.demo.people import TIERS, Device, Person
+from cxloop.demo.stories import (
+    APP_PAYMENT_LOOP,
+    EARLY_RETURNS,
+    EARLY_WEEKS,
+    FAILURE_REASONS,
+    INCIDENT_CHAT_SHARE,
+    INCIDENT_PAID_SHARE,
+    MOBILE_LOOP_CHAT_SHARE,
+    MOBILE_LOOP_RECOVERS,
+    MOBILE_LOOP_ROUNDS,
+    MOBILE_LOOP_SHARE,
+    PAYMENT_FAILED,
+    incident_window,
+)
 
 FREE_SHIPPING_FROM = 50_000
 SHIPPING_FEE = 3_000
@@ -105,6 +121,7 @@ class Behaviour:
         self.calendar = calendar
         self.catalogue = catalogue
         self.people = people
+        self.incident = incident_window(calendar)
         self.messages = 0
         self.order_numbers = 0
         # (when, tie-breaker, a visit or a refund of (person, order id, total))
@@ -135,10 +152,15 @@ class Behaviour:
                     times.append((calendar.sample(rng, person.active_from, signup), "pre"))
             times.append((signup, "signup"))
             first = signup + 3600.0
+            early = EARLY_RETURNS.get(person.marketing_source, 0.0)
         else:
             first = person.active_from
+            early = 0.0
         while len(times) < person.visits:
-            times.append((calendar.sample(rng, first, last), "browse"))
+            high = last
+            if early and rng.random() < early:  # back within the first weeks
+                high = min(last, first + EARLY_WEEKS * 7 * DAY)
+            times.append((calendar.sample(rng, first, high), "browse"))
         if person.persona in STILL_ACTIVE and max(at for at, _ in times) < last - RECENT * DAY:
             # Buyers who have not churned came back lately: only churned members (and some
             # browsers) go quiet for the churn window.
@@ -243,8 +265,14 @@ class Behaviour:
             script.identify({**person.traits, "tier": person.tier})
             if intent == "signup":
                 kakao = "kakao_id" in person.traits and rng.random() < 0.6
-                script.track("Signed Up", {"method": "kakao" if kakao else "email"})
+                method = "kakao" if kakao else "email"
+                script.track(
+                    "Signed Up", {"method": method, "marketing_source": person.marketing_source}
+                )
 
+        if intent in ("browse", "abandon") and person.owed_orders:
+            person.owed_orders -= 1  # back for what they could not pay for last time
+            intent = "buy"
         viewed = self._browse(script, occasion)
         if intent == "buy":
             self._buy(script, occasion, viewed)
@@ -333,10 +361,14 @@ class Behaviour:
         script.view("checkout")
         day = datetime.fromtimestamp(script.clock, KST).strftime("%Y%m%d")
         order_id = f"{day}-{self.order_numbers:06d}"
-        script.track("Checkout Started", {"order_id": order_id, **amounts})
+        checkout = {"order_id": order_id, **amounts}
+        script.track("Checkout Started", checkout)
         payment = rng.choices(
             [m for m, _ in PAYMENT_METHODS], weights=[w for _, w in PAYMENT_METHODS]
         )[0]
+        if not self._pay(script, checkout, payment):
+            person.owed_orders += 1
+            return
         script.track(
             "Order Completed", {"order_id": order_id, "payment_method": payment, **amounts}
         )
@@ -354,6 +386,52 @@ class Behaviour:
                 heapq.heappush(  # into the queue ``play`` is working through
                     self._queue, (refund_at, self._sequence, (person, order_id, amounts["total"]))
                 )
+
+    def _pay(self, script: _Script, checkout: dict[str, Any], payment: str) -> bool:
+        """The payment step of a checkout: whether the order went through. In the incident
+        most payments fail; in the apps many shoppers are sent back to the cart instead."""
+        rng = self.rng
+        entered = {"order_id": checkout["order_id"], "step": 2, "payment_method": payment}
+        if self.incident[0] <= script.clock < self.incident[1]:
+            tries = rng.choice((1, 1, 2, 2, 3))
+            paid = rng.random() < INCIDENT_PAID_SHARE
+            for attempt in range(tries):
+                script.track("Payment Info Entered", entered)
+                if paid and attempt == tries - 1:
+                    return True
+                reason = rng.choices(
+                    [r for r, _ in FAILURE_REASONS], weights=[w for _, w in FAILURE_REASONS]
+                )[0]
+                failed = {"order_id": checkout["order_id"], "payment_method": payment}
+                script.track("Payment Failed", {**failed, "reason": reason})
+            if rng.random() < INCIDENT_CHAT_SHARE:
+                self._chat(script, PAYMENT_FAILED, checkout["order_id"])
+            return False
+        if script.device.platform == "web" or rng.random() >= MOBILE_LOOP_SHARE:
+            script.track("Payment Info Entered", entered)
+            return True
+        # The card app hands back to the cart, not to the order form: round and round.
+        rounds = rng.choice(MOBILE_LOOP_ROUNDS)
+        for round_ in range(rounds):
+            script.track("Payment Info Entered", entered)
+            script.view("cart")
+            if round_ < rounds - 1:
+                script.view("checkout")
+                script.track("Checkout Started", checkout)
+        if rng.random() < MOBILE_LOOP_RECOVERS:
+            script.view("checkout")
+            script.track("Checkout Started", checkout)
+            script.track("Payment Info Entered", entered)
+            return True
+        if rng.random() < MOBILE_LOOP_CHAT_SHARE:
+            self._chat(script, APP_PAYMENT_LOOP, checkout["order_id"])
+        return False
+
+    def _chat(self, script: _Script, topic: str, order_id: str) -> None:
+        """The shopper opens the support chat about a payment (the care phase writes some of
+        these chats out as conversations)."""
+        script.track("Support Chat Started", {"topic": topic, "order_id": order_id})
+        script.person.chats.append((script.clock, topic, script.device.anonymous_id))
 
     def _refund(self, person: Person, order_id: str, total: int, at: float) -> dict[str, Any]:
         reason = self.rng.choice(("단순 변심", "상품 불량", "배송 지연", "사이즈 안 맞음"))
@@ -422,6 +500,8 @@ class _Script:
         self._send(body, device)
 
     def track(self, event: str, properties: dict[str, Any]) -> None:
+        """A track call, with the ``platform`` (web, ios, android) the shop's SDKs add."""
+        properties = {**properties, "platform": self.device.platform}
         self._send({"type": "track", "event": event, "properties": properties}, self.device)
 
     def identify(self, traits: dict[str, Any], *, from_server: bool = False) -> None:

@@ -21,6 +21,7 @@ from faker import Faker
 from cxloop.core.timeutil import KST
 from cxloop.demo.calendar import DAY, Calendar
 from cxloop.demo.catalogue import DEPARTMENTS
+from cxloop.demo.stories import source_weights
 
 KOREAN_SHARE = 0.8
 VISITORS_PER_MEMBER = 0.1  # anonymous visitors who never identify, per member
@@ -147,6 +148,9 @@ class Person:
     tier: str = "basic"
     orders: list[tuple[str, float, int]] = field(default_factory=list)  # (order id, at, total)
     customer_id: int | None = None  # the member's profile, once the events are stored
+    owed_orders: int = 0  # orders whose payment failed, tried again on a later visit
+    # Support chats opened from the shop: (when, topic, the device's anonymous id).
+    chats: list[tuple[float, str, str]] = field(default_factory=list)
 
     @property
     def is_member(self) -> bool:
@@ -263,7 +267,7 @@ class PeopleFactory:
             devices.append(_device(rng, other, locale, timezone))
             second_device_from = rng.randint(1, visits - 2)
 
-        source = _weighted(rng, MARKETING_SOURCES)
+        source = _weighted(rng, source_weights(MARKETING_SOURCES, persona))
         signup_day = datetime.fromtimestamp(signup_at, UTC).astimezone(KST).date()
         traits: dict[str, Any] = {
             "name": name,

@@ -1,10 +1,10 @@
 """Demo phase: a month of the support team's conversations on every channel — email, the web
 chat, Naver TalkTalk, SMS, phone calls, Instagram posts and shop reviews — in Korean and
-English, about the customers' real orders, through the real care services with the moment each
-step happened: the inboxes and their teams (customer service, delivery, marketing), each team's
-business hours and SLA targets, answers in and out of hours, most conversations resolved, some
-waiting, a few reopened, and the CSAT answers after resolutions, so the inbox, its clocks and
-/care/metrics have a history.
+English, about the customers' real orders (and the payment chats of the demo's stories),
+through the real care services with the moment each step happened: the inboxes and their teams
+(customer service, delivery, marketing), each team's business hours and SLA targets, answers in
+and out of hours, most conversations resolved, some waiting, a few reopened, and the CSAT
+answers after resolutions, so the inbox, its clocks and /care/metrics have a history.
 
 The demo reaches nobody: what it queues counts as sent, its CSAT requests are settled at once,
 its clocks are swept (see ``answers``)."""
@@ -12,7 +12,7 @@ its clocks are swept (see ``answers``)."""
 from __future__ import annotations
 
 from cxloop.demo.care.answers import keep_quiet, moods, settle_csat
-from cxloop.demo.care.month import Month, answered_channels
+from cxloop.demo.care.month import Month, answered_channels, payment_chats
 from cxloop.demo.care.platforms import calls, posts_and_reviews
 from cxloop.demo.care.setup import set_routing, set_up
 from cxloop.demo.context import DemoContext
@@ -28,6 +28,7 @@ def add_conversations(ctx: DemoContext) -> None:
     with ctx.database.session() as session:
         month = Month(ctx, session, set_up(ctx, session))
         done = answered_channels(month, members, visitors)
+        done += payment_chats(month, members)
         done += calls(month, members)
         done += posts_and_reviews(month, members, moods(session, ctx.workspace_id))
         task.advance(done)

@@ -22,6 +22,7 @@ from cxloop.channels.adapters import Inbound
 from cxloop.demo.care.scripts import (
     CS_TOPICS,
     DELIVERY_TOPICS,
+    PAYMENT_TOPICS,
     Topic,
 )
 from cxloop.demo.care.setup import Setup
@@ -43,6 +44,9 @@ PER_CONVERSATION = {
     "social": 120,
     "review": 80,
 }
+# Of the payment chats opened in the shop in the month (``Person.chats``), the share written out
+# as conversations: every chat of the payment incident (its spike), some of the app's loop.
+CHATS_WRITTEN = {"payment_failed": 1.0, "app_payment_loop": 0.3}
 # Minutes to a first answer: chats are answered fast, the rest as the queue allows.
 FIRST_ANSWER = {
     "chat": (2, 5, 10, 30, 120),
@@ -135,12 +139,20 @@ def sample_for(rng: Random, people: list[Person], channel: str, members: int) ->
 
 
 def _talk(
-    month: Month, rng: Random, *, channel: str, person: Person, topics: tuple[Topic, ...], say: Say
+    month: Month,
+    rng: Random,
+    *,
+    channel: str,
+    person: Person,
+    topics: tuple[Topic, ...],
+    say: Say,
+    start: datetime | None = None,
 ) -> None:
     """One conversation: the question, the agent's answer, maybe the customer's follow-up and
     a second answer, a resolution (or not yet), and now and then the customer coming back."""
     ctx, session = month.ctx, month.session
-    start = first_written(ctx, rng, person, after_order=topics is DELIVERY_TOPICS)
+    if start is None:
+        start = first_written(ctx, rng, person, after_order=topics is DELIVERY_TOPICS)
     order = order_before(person, start)
     topic = topic_for(rng, topics, order)
 
@@ -292,6 +304,31 @@ def answered_channels(month: Month, members: list[Person], visitors: list[Person
                 topics = tuple(t for t in CS_TOPICS if not t.needs_order)  # no orders
                 _talk(month, rng, channel="chat", person=visitor, topics=topics, say=say)
                 done += 1
+    return done
+
+
+def payment_chats(month: Month, members: list[Person]) -> int:
+    """The payment chats members opened in the shop this month (the incident's spike, the
+    app's checkout loop), as web chat conversations from that moment. Returns how many."""
+    ctx, inbox = month.ctx, month.setup.inboxes["chat"]
+    rng = ctx.rng("care:payments")
+    since = (ctx.now - timedelta(days=DAYS)).timestamp()
+    until = (ctx.now - timedelta(hours=1)).timestamp()
+    chats = sorted(
+        (at, person.index, topic, device, person)
+        for person in members
+        for at, topic, device in person.chats
+        if since <= at < until
+    )
+    done = 0
+    for at, _, topic, device, person in chats:
+        if rng.random() >= CHATS_WRITTEN[topic]:
+            continue
+        say = _chatter(month, inbox, month.profile(person), device)
+        start = datetime.fromtimestamp(at, UTC) + timedelta(seconds=30)
+        topics = (PAYMENT_TOPICS[topic],)
+        _talk(month, rng, channel="chat", person=person, topics=topics, say=say, start=start)
+        done += 1
     return done
 
 

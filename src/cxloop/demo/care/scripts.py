@@ -106,6 +106,43 @@ CS_TOPICS: tuple[Topic, ...] = (
     ),
 )
 
+# The support chats of the stories (see ``cxloop.demo.stories``), by the chat's topic: the
+# payment incident and the app checkout that returns to the cart.
+PAYMENT_TOPICS: dict[str, Topic] = {
+    "payment_failed": Topic(
+        "결제가 계속 실패해요",
+        "결제하려고 하면 '결제 승인 시간이 초과되었습니다'라는 메시지만 뜨고 결제가 안 돼요. "
+        "몇 번을 다시 해도 똑같아요. 돈만 빠져나간 건 아니죠?",
+        "{name} 님, 불편을 드려 정말 죄송합니다. 지금 결제대행사(PG) 서버 장애로 일부 결제가 "
+        "실패하고 있어 복구 중입니다. 실패한 결제는 청구되지 않으며, 복구되면 바로 알려 "
+        "드리겠습니다.",
+        "이제 결제됐어요. 다음엔 공지라도 미리 해 주세요.",
+        "My payment keeps failing",
+        "Every time I pay I get 'payment approval timed out' and nothing goes through, however "
+        "often I try. I haven't been charged, have I?",
+        "We are very sorry, {name}. Our payment provider has an outage and some payments fail "
+        "while it recovers. Failed payments are not charged; we will tell you as soon as it is "
+        "fixed.",
+        "It went through now. Please announce it next time.",
+    ),
+    "app_payment_loop": Topic(
+        "앱에서 결제하면 장바구니로 돌아가요",
+        "앱에서 주문서 작성하고 결제 버튼을 누르면 카드사 앱으로 넘어갔다가 다시 장바구니 "
+        "화면으로 돌아와요. 세 번이나 해 봤는데 주문이 안 돼요.",
+        "{name} 님, 불편을 드려 죄송합니다. 카드사 앱에서 돌아올 때 주문서 대신 장바구니가 "
+        "열리는 오류를 확인해 고치고 있습니다. 그동안은 모바일 웹이나 PC에서 주문해 주시면 "
+        "정상적으로 결제됩니다.",
+        "웹에서 주문했어요. 앱도 빨리 고쳐 주세요.",
+        "The app sends me back to my cart when I pay",
+        "In the app, when I tap pay it switches to my card app and then comes back to the cart "
+        "instead of the order. I tried three times and still no order.",
+        "Sorry for the trouble, {name}. Coming back from the card app opens the cart instead "
+        "of the order form; we found the bug and are fixing it. Meanwhile ordering on the "
+        "mobile website or a computer works.",
+        "I ordered on the website. Please fix the app soon.",
+    ),
+}
+
 # SMS and phone calls: the delivery team.
 DELIVERY_TOPICS: tuple[Topic, ...] = (
     Topic(
