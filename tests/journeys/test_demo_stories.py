@@ -39,6 +39,9 @@ CHECKOUT = [{"event": "Checkout Started"}, {"event": "Order Completed"}]
 MOBILE = {"key": "platform", "op": "in", "value": ["ios", "android"]}
 
 
+BUILT = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Demo:
     workspace_id: int
@@ -49,7 +52,8 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(database: Database) -> Demo:
-    now = demo_now(datetime.now(UTC))
+    # A fixed day, so the demo's random year (dated from its build) is the same on every run.
+    now = demo_now(BUILT)
     build_demo(database, customers=MEMBERS, seed=SEED, now=now)
     with database.session() as session:
         workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == "demo"))

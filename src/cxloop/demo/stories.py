@@ -25,8 +25,8 @@ from cxloop.demo.calendar import DAY, Calendar
 # The payment incident: KST days [build day − 28, build day − 15], inside the care month.
 INCIDENT_STARTS_DAYS_BEFORE = 28
 INCIDENT_DAYS = 14
-INCIDENT_PAID_SHARE = 0.25  # of the checkouts that would have been paid
-INCIDENT_CHAT_SHARE = 0.4  # of the shoppers whose payment failed, who open the support chat
+INCIDENT_PAID_SHARE = 0.15  # of the checkouts that would have been paid
+INCIDENT_CHAT_SHARE = 0.6  # of the shoppers whose payment failed, who open the support chat
 # Why the payment gateway turned a payment down, as its error codes are mapped in the shop.
 FAILURE_REASONS = (
     ("pg_timeout", 60),  # PG사 응답 시간 초과
