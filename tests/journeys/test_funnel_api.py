@@ -281,3 +281,16 @@ def test_pages_named_by_their_path_merge_under_a_cleaning_rule(
     assert answer.status_code == 200, answer.text
     top = {tuple(p["events"]): p["persons"] for p in answer.json()["top"]}
     assert top[("/products/*", "/products/*", "Product Added")] == 1  # web1 browsed two
+
+
+def test_cleaning_rules_are_refused_where_they_could_backtrack(
+    client: TestClient, tenant: Tenant
+) -> None:
+    backreference = {"event": "A", "cleaning": [{"pattern": r"(a)\1", "name": "x"}]}
+
+    refused = client.post(
+        "/api/v1/journeys/paths", json={"spec": backreference, **PERIOD}, headers=tenant.api
+    )
+
+    assert refused.status_code == 422
+    assert "RE2" in refused.text

@@ -294,6 +294,12 @@ BAD = [
     ),
     pytest.param(
         "/journeys/paths",
+        [("event", "Product Viewed"), ("clean", "(a)\\1 => x")],
+        "정리 규칙 1번째 줄의 정규식이 올바르지 않습니다",
+        id="backreference",
+    ),
+    pytest.param(
+        "/journeys/paths",
         [("event", "Product Viewed"), ("clean", "no arrow")],
         "'정규식 => 이름' 형식",
         id="rule-without-arrow",

@@ -13,12 +13,12 @@ A path shorter than ``steps`` ended there.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +33,9 @@ from cxloop.journeys.spec import Filters, FunnelSpec
 from cxloop.journeys.sql import MICROS, epoch_micros
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
+
+_RE2 = re2.Options()
+_RE2.log_errors = False  # a refused pattern is the user's error, told in the reply
 
 MAX_STEPS = 10
 MAX_RULES = 20
@@ -52,9 +55,12 @@ class CleaningRule(BaseModel):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
+            re2.compile(value, _RE2)
+        except re2.error as exc:
+            raise ValueError(
+                "not a regular expression cxloop runs (RE2 syntax: no backreferences or "
+                f"lookarounds): {exc}"
+            ) from None
         return value
 
 
@@ -100,7 +106,7 @@ class PathReport:
 
 
 def _rename(spec: PathSpec) -> Any:
-    rules = [(re.compile(rule.pattern), rule.name) for rule in spec.cleaning]
+    rules = [(re2.compile(rule.pattern, _RE2), rule.name) for rule in spec.cleaning]
     cache: dict[str, str] = {}
 
     def rename(name: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,5 +161,10 @@ def temporary_table(
     session.execute(text(f"ANALYZE {name}"))
     try:
         yield table
-    finally:
-        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    except BaseException:
+        # A failed statement leaves PostgreSQL's transaction aborted (its rollback drops the
+        # table); the first error is the one to raise.
+        with suppress(Exception):
+            session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        raise
+    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
