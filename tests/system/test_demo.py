@@ -17,7 +17,7 @@ from cxloop.core.db import Database
 from cxloop.core.settings import get_settings
 from cxloop.demo import DemoResult, build_demo
 from cxloop.demo.calendar import demo_now
-from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL
+from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL, remove_demo_workspace
 from cxloop.feedback.distribution import links as invitation_links
 from cxloop.feedback.distribution.links import invitation_token
 from cxloop.models import (
@@ -117,12 +117,16 @@ def snapshot(database: Database, result: DemoResult) -> Snapshot:
 
 
 @pytest.fixture(scope="module")
-def builds(database: Database) -> tuple[Snapshot, Snapshot]:
-    """The demo built twice with one seed; the second build replaces the first."""
+def builds(database: Database) -> Iterator[tuple[Snapshot, Snapshot]]:
+    """The demo built twice with one seed; the second build replaces the first. It is removed
+    afterwards: jobs of later tests that look at every workspace (overdue follow-ups) must not
+    find its rows."""
     now = demo_now(datetime.now(UTC))
     first = snapshot(database, build_demo(database, customers=MEMBERS, seed=SEED, now=now))
     second = snapshot(database, build_demo(database, customers=MEMBERS, seed=SEED, now=now))
-    return first, second
+    yield first, second
+    with database.session() as session:
+        remove_demo_workspace(session)
 
 
 @pytest.fixture
