@@ -227,6 +227,14 @@ DOMAINS: tuple[Domain, ...] = (
         cli=("cxloop.cli.journeys:journeys_app",),
     ),
     Domain(
+        "loyalty",
+        routers=("cxloop.loyalty.api:router",),
+        jobs=("cxloop.loyalty.tasks",),
+        consumers=("cxloop.loyalty.earning:loyalty_earning",),  # points earned and taken back
+        merge_hooks=("cxloop.loyalty.hooks:move_loyalty_on_merge",),
+        export_hooks=("cxloop.loyalty.hooks:export_loyalty",),
+    ),
+    Domain(
         "metrics",
         routers=("cxloop.metrics.api:router",),
         pages=("cxloop.web.metrics.dashboard:router",),

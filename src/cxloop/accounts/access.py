@@ -73,6 +73,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # analysts define stages and touchpoints and save funnels.
     "journeys:read": _ALL,
     "journeys:write": frozenset({"owner", "admin", "marketer", "analyst"}),
+    # Loyalty: everyone reads the program and a member's points; marketers shape the program
+    # and adjust points; agents may also spend a member's points for them (a redemption asked
+    # for in a conversation).
+    "loyalty:read": _ALL,
+    "loyalty:write": frozenset({"owner", "admin", "marketer"}),
+    "loyalty:redeem": frozenset({"owner", "admin", "marketer", "agent"}),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -249,3 +250,25 @@ def order_totals(
         .group_by(Order.customer_id)
     ).all()
     return {cid: (int(n), Decimal(str(total))) for cid, n, total in rows}
+
+
+def spend_since(
+    session: Session, *, workspace_id: int, since: datetime, customer_ids: Iterable[int] | None
+) -> dict[int, tuple[int, Decimal]]:
+    """Completed orders and their total per customer placed since ``since`` (of every customer
+    of the workspace when ``customer_ids`` is None)."""
+    query = (
+        select(Order.customer_id, func.count(), func.coalesce(func.sum(Order.total), 0))
+        .where(
+            Order.workspace_id == workspace_id,
+            Order.placed_at >= since,
+            Order.status == "completed",
+        )
+        .group_by(Order.customer_id)
+    )
+    if customer_ids is not None:
+        ids = list(customer_ids)
+        if not ids:
+            return {}
+        query = query.where(Order.customer_id.in_(ids))
+    return {cid: (int(n), Decimal(str(total))) for cid, n, total in session.execute(query)}

@@ -50,6 +50,15 @@ from cxloop.models.insights import (
     SegmentMember,
 )
 from cxloop.models.journeys import JourneyStage, JourneyTouchpoint, SavedFunnel
+from cxloop.models.loyalty import (
+    EarningRule,
+    LedgerAllocation,
+    LedgerEntry,
+    LoyaltyMember,
+    LoyaltyProgram,
+    LoyaltyTier,
+    TierChange,
+)
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -92,6 +101,7 @@ __all__ = [
     "Customer",
     "CustomerMerge",
     "CustomerPrediction",
+    "EarningRule",
     "Event",
     "FollowUp",
     "FollowUpDigest",
@@ -110,7 +120,12 @@ __all__ = [
     "Invitation",
     "JourneyStage",
     "JourneyTouchpoint",
+    "LedgerAllocation",
+    "LedgerEntry",
     "LoginAttempt",
+    "LoyaltyMember",
+    "LoyaltyProgram",
+    "LoyaltyTier",
     "Macro",
     "MemberInvitation",
     "Membership",
@@ -134,6 +149,7 @@ __all__ = [
     "TextCorrection",
     "TextModelRun",
     "TextTheme",
+    "TierChange",
     "User",
     "Workspace",
 ]

@@ -1,0 +1,1 @@
+"""Loyalty: points, tiers, rewards, badges and challenges."""

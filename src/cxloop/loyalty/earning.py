@@ -1,0 +1,448 @@
+"""Earning points from the event log: the ``loyalty_earning`` bus consumer.
+
+Each event earns at most once per rule: the ledger's ``source_key`` is unique per program, and
+is the order id for orders (an order sent again under another messageId earns nothing more)
+and the event for the rest. The consumer's checkpoint advances in the same transaction as the
+points, so a crash before the commit earns nothing and the batch is handed over again; a
+replay finds the keys taken and earns nothing twice.
+
+``Order Refunded`` and ``Order Cancelled`` take an order's points back: all of them on a
+cancellation or a refund without an amount, otherwise in proportion of the refunded total to
+the order's total (never more than is left of them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cxloop.core.timeutil import utcnow
+from cxloop.events.commerce import money
+from cxloop.loyalty import ledger
+from cxloop.loyalty.program import Program, load_programs
+from cxloop.loyalty.tiers import upgrade_members
+from cxloop.models import EarningRule, Event, LedgerEntry, LoyaltyMember
+
+REFUND_EVENTS = frozenset({"Order Refunded", "Order Cancelled"})
+
+
+# --- members -----------------------------------------------------------------------------------
+
+
+def ensure_members(
+    session: Session, *, program: Program, customer_ids: Iterable[int], joined_at: datetime
+) -> dict[int, LoyaltyMember]:
+    """The program's members for these customers, enrolling those not yet in it."""
+    ids = set(customer_ids)
+    if not ids:
+        return {}
+    p = program.program
+    base = program.tiers[0].id if program.tiers else None
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(LoyaltyMember)
+        .values(
+            [
+                {
+                    "workspace_id": p.workspace_id,
+                    "program_id": p.id,
+                    "customer_id": customer_id,
+                    "tier_id": base,
+                    "tier_since": joined_at if base else None,
+                    "created_at": joined_at,
+                }
+                for customer_id in sorted(ids)
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["program_id", "customer_id"])
+    )
+    return {
+        m.customer_id: m
+        for m in session.scalars(
+            select(LoyaltyMember).where(
+                LoyaltyMember.program_id == p.id, LoyaltyMember.customer_id.in_(ids)
+            )
+        )
+    }
+
+
+# --- what an event is worth --------------------------------------------------------------------
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def condition_holds(condition: dict[str, Any], properties: dict[str, Any]) -> bool:
+    """Whether an event's properties pass one ``where`` condition of a rule."""
+    op = condition.get("op", "eq")
+    present = condition["property"] in properties
+    actual = properties.get(condition["property"])
+    expected = condition.get("value")
+    if op == "exists":
+        return present and actual is not None
+    if op == "in":
+        return isinstance(expected, list) and str(actual) in {str(v) for v in expected}
+    if op == "contains":
+        return isinstance(actual, str) and str(expected).casefold() in actual.casefold()
+    if op in ("gt", "gte", "lt", "lte"):
+        a, b = _number(actual), _number(expected)
+        if a is None or b is None:
+            return False
+        return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
+    same = (
+        actual == expected
+        or (_number(actual) is not None and _number(actual) == _number(expected))
+        or (isinstance(actual, str) and isinstance(expected, str) and actual == expected)
+    )
+    return same if op == "eq" else not same
+
+
+def _order_id(properties: dict[str, Any]) -> str | None:
+    value = properties.get("order_id") or properties.get("orderId")
+    if value is None or isinstance(value, dict | list | bool):
+        return None
+    text = str(value).strip()[:128]
+    return text or None
+
+
+@dataclass(frozen=True)
+class OrderAmounts:
+    total: Decimal  # what the order came to: the base of proportional reversals, minimum order
+    eligible: Decimal  # what earns: the total less excluded products
+
+
+def order_amounts(properties: dict[str, Any], rule: EarningRule, currency: str) -> OrderAmounts:
+    """The order's total and the part of it ``rule`` pays points on: revenue (or the total, or
+    the products' sum) less the products the rule excludes."""
+    items: list[tuple[Decimal, dict[str, Any]]] = []
+    for raw in properties.get("products") or []:
+        if not isinstance(raw, dict):
+            continue
+        price = money(raw.get("price"), currency) or Decimal(0)
+        quantity = raw.get("quantity", 1)
+        quantity = quantity if isinstance(quantity, int) and 0 < quantity < 1_000_000 else 1
+        items.append((price * quantity, raw))
+    total = money(properties.get("revenue"), currency)
+    if total is None:
+        total = money(properties.get("total"), currency)
+    if total is None:
+        total = sum((amount for amount, _ in items), Decimal(0))
+    excluded_categories = {c.casefold() for c in rule.excluded_categories}
+    excluded_products = set(rule.excluded_products)
+    excluded = sum(
+        (
+            amount
+            for amount, raw in items
+            if str(raw.get("category") or "").casefold() in excluded_categories
+            or str(raw.get("product_id") or raw.get("sku") or "") in excluded_products
+        ),
+        Decimal(0),
+    )
+    total = max(total, Decimal(0))
+    return OrderAmounts(total=total, eligible=max(total - excluded, Decimal(0)))
+
+
+def _whole(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _in_window(rule: EarningRule, moment: datetime) -> bool:
+    return (rule.starts_at is None or rule.starts_at <= moment) and (
+        rule.ends_at is None or moment < rule.ends_at
+    )
+
+
+def _matches(rule: EarningRule, event: Event) -> bool:
+    if event.name != rule.event or not _in_window(rule, event.timestamp):
+        return False
+    return all(condition_holds(c, event.properties or {}) for c in rule.where)
+
+
+# --- caps ----------------------------------------------------------------------------------------
+
+
+class Caps:
+    """What each member has earned under a capped rule in the event's local day and month."""
+
+    def __init__(self, session: Session, program: Program) -> None:
+        self.session = session
+        self.zone = program.zone
+        self._earned: dict[tuple[int, int, str, datetime], int] = {}
+
+    def _span(self, moment: datetime, unit: str) -> tuple[datetime, datetime]:
+        local = moment.astimezone(self.zone)
+        if unit == "day":
+            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            end = start + timedelta(days=1)
+        else:
+            start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            end = (start + timedelta(days=32)).replace(day=1)
+        return start, end
+
+    def _so_far(self, member_id: int, rule_id: int, unit: str, moment: datetime) -> int:
+        start, end = self._span(moment, unit)
+        key = (member_id, rule_id, unit, start)
+        if key not in self._earned:
+            self._earned[key] = int(
+                self.session.scalar(
+                    select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+                        LedgerEntry.member_id == member_id,
+                        LedgerEntry.rule_id == rule_id,
+                        LedgerEntry.kind == "earn",
+                        LedgerEntry.occurred_at >= start,
+                        LedgerEntry.occurred_at < end,
+                    )
+                )
+                or 0
+            )
+        return self._earned[key]
+
+    def allow(self, rule: EarningRule, member_id: int, moment: datetime, points: int) -> int:
+        """How many of ``points`` the caps let through; counts them as earned."""
+        for unit, cap in (("day", rule.cap_per_day), ("month", rule.cap_per_month)):
+            if cap is not None:
+                points = max(0, min(points, cap - self._so_far(member_id, rule.id, unit, moment)))
+        for unit, cap in (("day", rule.cap_per_day), ("month", rule.cap_per_month)):
+            if cap is not None:
+                start, _ = self._span(moment, unit)
+                self._earned[(member_id, rule.id, unit, start)] += points
+        return points
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+
+def _source_key(rule: EarningRule, event: Event, member: LoyaltyMember) -> str | None:
+    if rule.once_per_member:
+        return f"once:{rule.key}:{member.customer_id}"
+    if rule.kind == "order":
+        order_id = _order_id(event.properties or {})
+        return f"order:{rule.key}:{order_id}" if order_id else None
+    return f"event:{rule.key}:{event.id}"
+
+
+def _taken_keys(session: Session, program_id: int, keys: Iterable[str]) -> set[str]:
+    wanted = list(set(keys))
+    taken: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        taken.update(
+            session.scalars(
+                select(LedgerEntry.source_key).where(
+                    LedgerEntry.program_id == program_id,
+                    LedgerEntry.source_key.in_(wanted[start : start + 500]),
+                )
+            )
+        )
+    return taken
+
+
+def _rate(rule: EarningRule, program: Program, member: LoyaltyMember) -> Decimal:
+    tier = program.tier(member.tier_id)
+    if tier is not None and tier.key in rule.rate_by_tier:
+        return Decimal(str(rule.rate_by_tier[tier.key]))
+    return rule.rate_percent
+
+
+def _expiry(program: Program, available_at: datetime) -> datetime | None:
+    months = program.program.expiry_months
+    if months is None:
+        return None
+    # Calendar months in the workspace's zone: a lot available on 15 March expires on 15 March
+    # of the next year, at the same local time.
+    local = available_at.astimezone(program.zone)
+    month = local.month - 1 + months
+    year, month = local.year + month // 12, month % 12 + 1
+    day = min(local.day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
+    return local.replace(year=year, month=month, day=day).astimezone(available_at.tzinfo)
+
+
+def earn_batch(session: Session, program: Program, events: Sequence[Event]) -> set[int]:
+    """Apply a batch of one workspace's events to its program; returns the members whose
+    orders changed (their tier is evaluated after)."""
+    names = {rule.event for rule in program.rules}
+    relevant = [
+        e for e in events if e.type == "track" and (e.name in names or e.name in REFUND_EVENTS)
+    ]
+    if not relevant:
+        return set()
+    earning = [e for e in relevant if e.name in names]
+    members = ensure_members(
+        session,
+        program=program,
+        customer_ids={e.customer_id for e in earning},
+        joined_at=min((e.timestamp for e in earning), default=utcnow()),
+    )
+    candidates: list[tuple[Event, EarningRule, LoyaltyMember, str]] = []
+    for event in earning:
+        member = members[event.customer_id]
+        for rule in program.rules:
+            if _matches(rule, event) and (key := _source_key(rule, event, member)):
+                candidates.append((event, rule, member, key))
+    taken = _taken_keys(session, program.program.id, (c[3] for c in candidates))
+    caps = Caps(session, program)
+    changed: set[int] = set()
+    for event in relevant:
+        if event.name in REFUND_EVENTS:
+            changed.update(_take_back(session, program, event))
+            continue
+        for candidate_event, rule, member, key in candidates:
+            if candidate_event is not event or key in taken:
+                continue
+            taken.add(key)
+            if rule.kind == "order":
+                changed.add(member.id)
+            _earn(session, program, caps, event, rule, member, key)
+    return changed
+
+
+def _earn(
+    session: Session,
+    program: Program,
+    caps: Caps,
+    event: Event,
+    rule: EarningRule,
+    member: LoyaltyMember,
+    key: str,
+) -> None:
+    properties = event.properties or {}
+    order_ref = None
+    order_total = None
+    if rule.kind == "order":
+        amounts = order_amounts(properties, rule, program.program.currency)
+        if rule.min_order is not None and amounts.total < rule.min_order:
+            return
+        points = _whole(amounts.eligible * _rate(rule, program, member) / 100 * rule.multiplier)
+        order_ref, order_total = _order_id(properties), amounts.total
+        available_at = event.timestamp + timedelta(days=program.program.pending_days)
+        reason = f"order {order_ref}"
+    else:
+        points = _whole(Decimal(rule.points) * rule.multiplier)
+        available_at = event.timestamp
+        reason = rule.name or rule.event
+    points = caps.allow(rule, member.id, event.timestamp, points)
+    if points <= 0:
+        return
+    ledger.add_lot(
+        session,
+        member=member,
+        point_type=rule.point_type,
+        kind="earn",
+        amount=points,
+        occurred_at=event.timestamp,
+        available_at=available_at,
+        expires_at=_expiry(program, available_at),
+        reason=reason,
+        rule_id=rule.id,
+        source_event_id=event.id,
+        source_key=key,
+        order_ref=order_ref,
+        order_amount=order_total,
+    )
+
+
+def _take_back(session: Session, program: Program, event: Event) -> set[int]:
+    """Reverse an order's points for a refund or a cancellation; returns the members touched."""
+    properties = event.properties or {}
+    order_ref = _order_id(properties)
+    if order_ref is None:
+        return set()
+    lots = list(
+        session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.program_id == program.program.id,
+                LedgerEntry.order_ref == order_ref,
+                LedgerEntry.kind.in_(("earn", "reverse")),
+            )
+        )
+    )
+    if not lots:
+        return set()
+    refunded = None
+    if event.name == "Order Refunded":
+        refunded = money(properties.get("total"), program.program.currency)
+        if refunded is None:
+            refunded = money(properties.get("revenue"), program.program.currency)
+    taken_back = _taken_keys(
+        session,
+        program.program.id,
+        (f"reverse:{event.id}:{lot.member_id}:{lot.point_type}" for lot in lots),
+    )
+    by_member: dict[tuple[int, str], list[LedgerEntry]] = defaultdict(list)
+    for lot in lots:
+        by_member[(lot.member_id, lot.point_type)].append(lot)
+    touched: set[int] = set()
+    for (member_id, point_type), entries in by_member.items():
+        key = f"reverse:{event.id}:{member_id}:{point_type}"
+        if key in taken_back:
+            continue
+        earned = sum(e.amount for e in entries if e.kind == "earn")
+        left = sum(e.amount for e in entries)
+        total = next((e.order_amount for e in entries if e.order_amount), None)
+        if refunded is None or not total or refunded >= total:
+            points = left
+        else:
+            points = min(left, _whole(Decimal(earned) * refunded / total + Decimal("0.5")))
+        if points <= 0:
+            continue
+        member = session.get(LoyaltyMember, member_id)
+        if member is None:
+            continue
+        ledger.take(
+            session,
+            member=member,
+            point_type=point_type,
+            kind="reverse",
+            amount=points,
+            now=event.timestamp,
+            reason=f"{'refund' if event.name == 'Order Refunded' else 'cancellation'} of order "
+            f"{order_ref}",
+            lots=ledger.reversible_lots(
+                session,
+                member=member,
+                point_type=point_type,
+                order_ref=order_ref,
+                now=event.timestamp,
+            ),
+            partial=True,
+            source_key=key,
+            source_event_id=event.id,
+            order_ref=order_ref,
+        )
+        touched.add(member_id)
+    return touched
+
+
+class LoyaltyEarning:
+    """Earns and takes back points as orders and other events arrive."""
+
+    name = "loyalty_earning"
+    columns: tuple[str, ...] | None = None
+
+    def handle(self, session: Session, events: Sequence[Event]) -> None:
+        by_workspace: dict[int, list[Event]] = defaultdict(list)
+        for event in events:
+            if event.type == "track":
+                by_workspace[event.workspace_id].append(event)
+        programs = load_programs(session, workspace_ids=list(by_workspace))
+        for workspace_id, program in programs.items():
+            changed = earn_batch(session, program, by_workspace[workspace_id])
+            if changed and program.tiers:
+                upgrade_members(session, program, member_ids=changed, now=utcnow())
+
+
+loyalty_earning = LoyaltyEarning()
