@@ -23,6 +23,17 @@ def _map(client: TestClient, tenant: Tenant) -> dict[str, object]:
     return answer.json()
 
 
+def _did(session: Session, person: Customer, name: str, hours: float, **properties: object) -> None:
+    at = DAY1 + timedelta(hours=hours)
+    session.add(
+        Event(
+            workspace_id=person.workspace_id, customer_id=person.id, message_id=unique("m-"),
+            type="track", name=name, channel="web", timestamp=at, received_at=at,
+            properties=properties, context={},
+        )
+    )  # fmt: skip
+
+
 def test_the_map_counts_stages_and_cells_from_what_customers_did(
     client: TestClient, session: Session, tenant: Tenant
 ) -> None:
@@ -56,23 +67,14 @@ def test_scores_and_a_lagging_cell_are_shown_where_they_happen(
     session.add_all(people)
     session.flush()
 
-    def did(person: Customer, name: str, hours: float, **properties: object) -> None:
-        at = DAY1 + timedelta(hours=hours)
-        session.add(
-            Event(
-                workspace_id=ws, customer_id=person.id, message_id=unique("m-"), type="track",
-                name=name, channel="web", timestamp=at, received_at=at, properties=properties,
-                context={},
-            )
-        )  # fmt: skip
-
     for i, person in enumerate(people):
-        did(person, "Product Viewed", i)
+        _did(session, person, "Product Viewed", i)
         mobile = i % 2 == 0
-        did(person, "Checkout Started", i + 0.5, platform="ios" if mobile else "web")
+        _did(session, person, "Checkout Started", i + 0.5, platform="ios" if mobile else "web")
         if not mobile or i % 10 == 0:  # mobile checkouts mostly fail
-            did(person, "Order Completed", i + 1)
-        did(person, "Survey Answered", i + 0.7, nps=3 if mobile else 8, touchpoint="checkout")
+            _did(session, person, "Order Completed", i + 1)
+        nps = 3 if mobile else 8
+        _did(session, person, "Survey Answered", i + 0.7, nps=nps, touchpoint="checkout")
     session.flush()
     mobile_checkout = {
         "touchpoints": [
@@ -99,6 +101,77 @@ def test_scores_and_a_lagging_cell_are_shown_where_they_happen(
     assert cells[("consideration", "checkout")]["feeling"]["nps"]["n"] == 60
     audited = session.scalars(select(AuditEntry.action).where(AuditEntry.workspace_id == ws)).all()
     assert "journeys.touchpoints" in audited
+
+
+def test_each_answer_counts_in_its_nps_and_csat_band_at_the_stage_it_was_given(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    # Given six people who looked at a product (consideration) and then answered a survey;
+    # a promoter's answer itself enters advocacy, and one answer came before any stage.
+    people = [Customer(workspace_id=tenant.workspace.id) for _ in range(6)]
+    session.add_all(people)
+    session.flush()
+    answers: list[dict[str, object]] = [
+        {"nps": 6, "csat": 4, "touchpoint": "survey"},  # detractor, satisfied
+        {"nps": 7, "csat": 3, "touchpoint": "survey"},  # passive, not satisfied
+        {"nps": 8.5, "touchpoint": "nowhere"},  # passive; no such touchpoint: the stage only
+        {"nps": "n/a", "csat": 5},  # not a number: no NPS; satisfied
+        {"nps": 10, "touchpoint": "survey"},  # promoter, at advocacy
+    ]
+    for i, (person, answer) in enumerate(zip(people, answers, strict=False)):
+        _did(session, person, "Product Viewed", i + 1)
+        _did(session, person, "Survey Answered", i + 1.5, **answer)
+    _did(session, people[5], "Survey Answered", 1, nps=0, csat=1)  # before any stage
+    _did(session, people[5], "Product Viewed", 2)
+    session.flush()
+
+    # When the map is drawn
+    body = _map(client, tenant)
+
+    # Then each stage and cell holds the bands of the answers given there
+    def scores(feeling: dict[str, dict[str, object] | None]) -> tuple[object, ...]:
+        nps, csat = feeling["nps"], feeling["csat"]
+        return (
+            (nps["n"], nps["estimate"]) if nps else None,
+            (csat["n"], csat["estimate"]) if csat else None,
+        )
+
+    stages = {s["key"]: scores(s["feeling"]) for s in body["stages"]}
+    cells = {(c["stage"], c["touchpoint"]): scores(c["feeling"]) for c in body["cells"]}
+    assert stages["consideration"] == ((3, -33.3333), (3, 66.6667))
+    assert stages["advocacy"] == ((1, 100.0), None)
+    assert stages["purchase"] == (None, None)
+    assert cells[("consideration", "survey")] == ((2, -50.0), (2, 50.0))
+    assert cells[("advocacy", "survey")] == ((1, 100.0), None)
+
+
+def test_saving_stages_and_touchpoints_audits_their_keys(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    stages = {
+        "stages": [
+            {"key": "trial", "rules": [{"event": "Trial Started"}]},
+            {"key": "paid", "rules": [{"event": "Subscription Paid"}]},
+        ]
+    }
+    touchpoints = {"touchpoints": [{"key": "app", "rules": [{"page": True}]}]}
+
+    answers = [
+        client.put("/api/v1/journeys/stages", json=stages, headers=tenant.api),
+        client.put("/api/v1/journeys/touchpoints", json=touchpoints, headers=tenant.api),
+    ]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    entries = session.execute(
+        select(AuditEntry.action, AuditEntry.target_type, AuditEntry.target_id, AuditEntry.detail)
+        .where(AuditEntry.workspace_id == tenant.workspace.id)
+        .order_by(AuditEntry.id)
+    ).all()
+    ws = str(tenant.workspace.id)
+    assert [tuple(e) for e in entries] == [
+        ("journeys.stages", "workspace", ws, {"stages": ["trial", "paid"]}),
+        ("journeys.touchpoints", "workspace", ws, {"touchpoints": ["app"]}),
+    ]
 
 
 def test_stages_are_an_online_shops_until_the_workspace_saves_its_own(

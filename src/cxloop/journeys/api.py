@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastPath
+from sqlalchemy.orm import Session
 
-from cxloop.accounts.access import require
+from cxloop.accounts.access import Principal, require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import ValidationFailed
 from cxloop.journeys import saved, service
@@ -33,6 +34,7 @@ from cxloop.journeys.schemas import (
     SavedFunnelOut,
     SavedFunnelPage,
 )
+from cxloop.models import SavedFunnel
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
 
@@ -209,6 +211,11 @@ def save_touchpoints(
     return [PlaceRulesOut.of(place) for place in places]
 
 
+def _saved_funnel(session: Session, principal: Principal, funnel_id: int) -> SavedFunnel:
+    """The caller's workspace's saved funnel, or 404."""
+    return saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+
+
 def _saved_out(funnel: object) -> SavedFunnelOut:
     return SavedFunnelOut.model_validate(funnel, from_attributes=True)
 
@@ -254,9 +261,7 @@ def get_saved_funnel(
     funnel_id: FunnelId, principal: ApiPrincipal, session: DbSession
 ) -> SavedFunnelOut:
     require(principal, "journeys:read")
-    return _saved_out(
-        saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
-    )
+    return _saved_out(_saved_funnel(session, principal, funnel_id))
 
 
 @router.patch("/funnels/{funnel_id}", response_model=SavedFunnelOut)
@@ -265,7 +270,7 @@ def change_saved_funnel(
 ) -> SavedFunnelOut:
     """Rename, change, or put on (take off) the dashboard."""
     require(principal, "journeys:write")
-    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    funnel = _saved_funnel(session, principal, funnel_id)
     saved.change_funnel(
         session,
         principal=principal,
@@ -284,7 +289,7 @@ def delete_saved_funnel(
 ) -> Response:
     """Delete a saved funnel (its spec stays in the audit log)."""
     require(principal, "journeys:write")
-    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    funnel = _saved_funnel(session, principal, funnel_id)
     saved.delete_funnel(session, principal=principal, funnel=funnel)
     return Response(status_code=204)
 
@@ -295,7 +300,7 @@ def saved_funnel_report(
 ) -> FunnelOut:
     """A saved funnel over its last ``days`` days, up to today."""
     require(principal, "journeys:read")
-    funnel = saved.get_funnel(session, workspace_id=principal.workspace_id, funnel_id=funnel_id)
+    funnel = _saved_funnel(session, principal, funnel_id)
     report = service.run_saved_funnel(session, funnel=funnel)
     tz = service.workspace_zone(session, workspace_id=principal.workspace_id)
     return FunnelOut.of(report, tz)

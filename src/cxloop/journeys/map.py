@@ -56,8 +56,9 @@ from cxloop.core.stats import (
 )
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.json_sql import JsonPath, json_number, json_text
-from cxloop.journeys.attempts import STREAM_TYPES, Period
+from cxloop.journeys.attempts import Period
 from cxloop.journeys.funnels import Times, durations
+from cxloop.journeys.persons import person_events
 from cxloop.journeys.sql import MICROS, epoch_micros, micros, temporary_table
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.models import Customer, Event
@@ -121,15 +122,6 @@ def _rule_matches(rule: EventRule) -> Any:
     )
 
 
-def _person_events(workspace_id: int) -> Select[Any]:
-    return (
-        select()
-        .select_from(Event)
-        .join(Customer, Customer.id == Event.customer_id)
-        .where(Event.workspace_id == workspace_id, Event.type.in_(STREAM_TYPES))
-    )
-
-
 def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
     """(person, stage, entered): when each person entered each stage, if ever (up to now: a
     person of the period may move on after it)."""
@@ -138,7 +130,7 @@ def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
     parts = []
     for index, stage in enumerate(stages):
         for rule in stage.rules:
-            base = _person_events(workspace_id).where(_rule_matches(rule))
+            base = person_events(workspace_id, stream_only=True).where(_rule_matches(rule))
             if rule.nth == 1:
                 part = base.add_columns(
                     person.label("person"),
@@ -227,7 +219,7 @@ def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> 
     person = survivor_id()
     ts = epoch_micros(Event.timestamp)
     parts = [
-        _person_events(workspace_id)
+        person_events(workspace_id, stream_only=True)
         .add_columns(
             person.label("person"),
             ts.label("ts"),
@@ -320,6 +312,11 @@ class _Tally:
         return Feeling(nps=nps, csat=csat, sentiment=sentiment)
 
 
+def _count_if(condition: Any) -> Any:
+    """How many rows of the group meet ``condition`` (NULL, as for a missing score, is not)."""
+    return func.sum(case((condition, 1), else_=0))
+
+
 def _scores(
     session: Session,
     entries: Table,
@@ -336,50 +333,56 @@ def _scores(
     csat = json_number(*JsonPath.of("csat").args(Event.properties))
     place = json_text(*JsonPath.of("touchpoint").args(Event.properties))
     answers = (
-        select(
+        person_events(workspace_id)
+        .add_columns(
             person.label("person"),
             ts.label("ts"),
             nps.label("nps"),
             csat.label("csat"),
             place.label("place"),
         )
-        .select_from(Event)
-        .join(Customer, Customer.id == Event.customer_id)
         .where(
-            Event.workspace_id == workspace_id,
             Event.name == SURVEY_ANSWERED,
             Event.timestamp >= period.start,
             Event.timestamp < period.end,
         )
         .subquery("answers")
     )
-    stage = _stage_at(entries, answers.c.person, answers.c.ts)
-    for at, value_nps, value_csat, where in session.execute(
-        select(stage, answers.c.nps, answers.c.csat, answers.c.place)
-    ):
-        if at is None:
-            continue
+    staged = select(
+        _stage_at(entries, answers.c.person, answers.c.ts).label("stage"),
+        answers.c.nps,
+        answers.c.csat,
+        answers.c.place,
+    ).subquery("staged_answers")
+    counted = (
+        select(
+            staged.c.stage,
+            staged.c.place,
+            _count_if(staged.c.nps >= 9),
+            _count_if(staged.c.nps <= 6),
+            _count_if(and_(staged.c.nps > 6, staged.c.nps < 9)),
+            _count_if(staged.c.csat >= 4),
+            func.count(staged.c.csat),
+        )
+        .where(staged.c.stage.is_not(None))
+        .group_by(staged.c.stage, staged.c.place)
+    )
+    for at, where, promoters, detractors, passives, satisfied, rated in session.execute(counted):
         targets: list[tuple[int, int | None]] = [(int(at), None)]
         if where in keys:
             targets.append((int(at), keys[where]))
         for key in targets:
             tally = tallies[key]
-            if value_nps is not None:
-                score = float(value_nps)
-                if score >= 9:
-                    tally.promoters += 1
-                elif score <= 6:
-                    tally.detractors += 1
-                else:
-                    tally.passives += 1
-            if value_csat is not None:
-                tally.rated += 1
-                tally.satisfied += int(float(value_csat) >= 4)
+            tally.promoters += int(promoters)
+            tally.detractors += int(detractors)
+            tally.passives += int(passives)
+            tally.satisfied += int(satisfied)
+            tally.rated += int(rated)
     texts = scored_texts(workspace_id=workspace_id, start=period.start, end=period.end).subquery(
         "texts"
     )
     owner = aliased(Customer)
-    text_person = func.coalesce(owner.merged_into_id, owner.id)
+    text_person = survivor_id(owner)
     text_stage = _stage_at(entries, text_person, epoch_micros(texts.c.occurred_at))
     for at, score, where in session.execute(
         select(text_stage, texts.c.score, texts.c.touchpoint)

@@ -28,10 +28,11 @@ from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.json_sql import JsonPath, json_text
 from cxloop.insights.segments.language import Text200
-from cxloop.journeys.attempts import STREAM_TYPES, Period, attempts
+from cxloop.journeys.attempts import Period, attempts
+from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters, FunnelSpec
 from cxloop.journeys.sql import MICROS, epoch_micros
-from cxloop.models import Customer, Event
+from cxloop.models import Event
 from cxloop.profiles.identity import survivor_id
 
 _RE2 = re2.Options()
@@ -139,11 +140,9 @@ def _sequences(
             .label("rank")
         )
         ranked = (
-            select(person.label("person"), ts.label("ts"), Event.id.label("eid"), anchor_rank)
-            .select_from(Event)
-            .join(Customer, Customer.id == Event.customer_id)
+            person_events(workspace_id)
+            .add_columns(person.label("person"), ts.label("ts"), Event.id.label("eid"), anchor_rank)
             .where(
-                Event.workspace_id == workspace_id,
                 Event.name == spec.event,
                 *(property_matches(Event.properties, f) for f in spec.where),
                 Event.timestamp >= period.start,
@@ -178,17 +177,14 @@ def _sequences(
             else_=label,
         )
     following = (
-        select(
+        person_events(workspace_id, stream_only=True)
+        .add_columns(
             origins.c.person,
             label.label("name"),
             func.row_number().over(partition_by=origins.c.person, order_by=order).label("step"),
         )
-        .select_from(Event)
-        .join(Customer, Customer.id == Event.customer_id)
         .join(origins, origins.c.person == person)
         .where(
-            Event.workspace_id == workspace_id,
-            Event.type.in_(STREAM_TYPES),
             Event.channel != SYSTEM_CHANNEL,
             Event.timestamp >= low,
             Event.timestamp <= high,

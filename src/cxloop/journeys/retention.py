@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Integer, case, func, literal, select
@@ -28,9 +28,10 @@ from cxloop.insights.segments.language import Text200
 from cxloop.insights.segments.service import members_query
 from cxloop.journeys.attempts import STREAM_TYPES
 from cxloop.journeys.periods import Unit, instants, period_days, period_of, periods_back
+from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters
 from cxloop.journeys.sql import epoch_micros, micros
-from cxloop.models import Customer, Event
+from cxloop.models import Event
 from cxloop.profiles.identity import survivor_id
 
 MAX_PERIODS = {"day": 92, "week": 104, "month": 36}
@@ -97,15 +98,6 @@ def _edges(
     return days, instants(days, tz)
 
 
-def _person_events(workspace_id: int) -> Any:
-    return (
-        select()
-        .select_from(Event)
-        .join(Customer, Customer.id == Event.customer_id)
-        .where(Event.workspace_id == workspace_id)
-    )
-
-
 def retention_report(
     session: Session,
     *,
@@ -123,7 +115,7 @@ def retention_report(
     person = survivor_id()
     ts = epoch_micros(Event.timestamp)
     first = (
-        _person_events(workspace_id)
+        person_events(workspace_id)
         .add_columns(person.label("person"), func.min(ts).label("first_ts"))
         .where(
             Event.name == spec.start_event,
@@ -148,7 +140,7 @@ def retention_report(
         int(c): int(k)
         for c, k in session.execute(select(cohort_of, func.count()).group_by(cohort_of))
     }
-    returns = _person_events(workspace_id).join(first, first.c.person == person)
+    returns = person_events(workspace_id).join(first, first.c.person == person)
     if spec.return_event is None:
         returns = returns.where(Event.type.in_(STREAM_TYPES), Event.channel != SYSTEM_CHANNEL)
     else:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, select
@@ -177,57 +178,57 @@ def _dump(rules: list[EventRule]) -> list[dict[str, Any]]:
     return [rule.model_dump(mode="json") for rule in rules]
 
 
-def save_stages(
-    session: Session, *, principal: Principal, workspace_id: int, stages: StagesIn
+# What ``_replace`` saves for each kind: its rows, and how they are read back.
+_Rows = type[JourneyStage] | type[JourneyTouchpoint]
+_SAVED: dict[str, tuple[_Rows, Callable[..., list[Place]]]] = {
+    "stages": (JourneyStage, stages_of),
+    "touchpoints": (JourneyTouchpoint, touchpoints_of),
+}
+
+
+def _replace(
+    session: Session,
+    principal: Principal,
+    workspace_id: int,
+    kind: Literal["stages", "touchpoints"],
+    places: Sequence[StageIn | TouchpointIn],
 ) -> list[Place]:
-    """Replace the workspace's stages (audited as ``journeys.stages``)."""
-    session.execute(delete(JourneyStage).where(JourneyStage.workspace_id == workspace_id))
+    """Put ``places``, in their order, in place of the workspace's stages or touchpoints
+    (audited as ``journeys.<kind>``) and return them as read back."""
+    model, read = _SAVED[kind]
+    session.execute(delete(model).where(model.workspace_id == workspace_id))
     session.add_all(
-        JourneyStage(
+        model(
             workspace_id=workspace_id,
-            key=stage.key,
-            name=stage.name,
+            key=place.key,
+            name=place.name,
             position=position,
-            rules=_dump(stage.rules),
+            rules=_dump(place.rules),
         )
-        for position, stage in enumerate(stages.stages)
+        for position, place in enumerate(places)
     )
     session.flush()
     record_audit(
         session,
         principal=principal,
         workspace_id=workspace_id,
-        action="journeys.stages",
+        action=f"journeys.{kind}",
         target_type="workspace",
         target_id=workspace_id,
-        detail={"stages": [s.key for s in stages.stages]},
+        detail={kind: [place.key for place in places]},
     )
-    return stages_of(session, workspace_id=workspace_id)
+    return read(session, workspace_id=workspace_id)
+
+
+def save_stages(
+    session: Session, *, principal: Principal, workspace_id: int, stages: StagesIn
+) -> list[Place]:
+    """Replace the workspace's stages (audited as ``journeys.stages``)."""
+    return _replace(session, principal, workspace_id, "stages", stages.stages)
 
 
 def save_touchpoints(
     session: Session, *, principal: Principal, workspace_id: int, touchpoints: TouchpointsIn
 ) -> list[Place]:
     """Replace the workspace's touchpoints (audited as ``journeys.touchpoints``)."""
-    session.execute(delete(JourneyTouchpoint).where(JourneyTouchpoint.workspace_id == workspace_id))
-    session.add_all(
-        JourneyTouchpoint(
-            workspace_id=workspace_id,
-            key=point.key,
-            name=point.name,
-            position=position,
-            rules=_dump(point.rules),
-        )
-        for position, point in enumerate(touchpoints.touchpoints)
-    )
-    session.flush()
-    record_audit(
-        session,
-        principal=principal,
-        workspace_id=workspace_id,
-        action="journeys.touchpoints",
-        target_type="workspace",
-        target_id=workspace_id,
-        detail={"touchpoints": [t.key for t in touchpoints.touchpoints]},
-    )
-    return touchpoints_of(session, workspace_id=workspace_id)
+    return _replace(session, principal, workspace_id, "touchpoints", touchpoints.touchpoints)
