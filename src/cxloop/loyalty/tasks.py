@@ -1,6 +1,8 @@
-"""Loyalty jobs: every hour the points whose day has come expire; every night each program's
-members are placed in the tier their last window earns them. Both are safe to run twice: an
-expired lot has nothing left, and a member already in their tier does not move."""
+"""Loyalty jobs: every ten minutes members are told what changed (points earned, tiers, points
+about to expire); every hour the points whose day has come expire; every night each program's
+members are placed in the tier their last window earns them. All are safe to run twice: a
+message has its dedupe key, an expired lot has nothing left, and a member already in their tier
+does not move."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from cxloop.core.db import Database, get_database
 from cxloop.core.jobs import huey
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import ledger
+from cxloop.loyalty import ledger, messages
 from cxloop.loyalty.program import load_programs
 from cxloop.loyalty.tiers import evaluate_tiers
 from cxloop.models import LoyaltyProgram
@@ -52,6 +54,24 @@ def evaluate_all_tiers(database: Database) -> int:
             result = evaluate_tiers(session, program, now=utcnow())
             moved += result.upgraded + result.downgraded
     return moved
+
+
+def tell_all_members(database: Database) -> int:
+    """Queue what every active program's members have to be told; returns how many messages."""
+    told = 0
+    for _, workspace_id in _program_ids(database):
+        with database.session() as session:
+            program = load_programs(session, workspace_ids=[workspace_id]).get(workspace_id)
+            if program is None:
+                continue
+            result = messages.tell_members(session, program, now=utcnow())
+            told += result.earned + result.tiers + result.ending + result.expiring
+    return told
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def tell_members_often() -> int:
+    return tell_all_members(get_database())
 
 
 @huey.periodic_task(crontab(minute="17"))
