@@ -229,6 +229,7 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "loyalty",
         routers=("cxloop.loyalty.api:router",),
+        pages=("cxloop.web.loyalty.widget:router",),  # public: the member widget, by write key
         jobs=("cxloop.loyalty.tasks",),
         consumers=("cxloop.loyalty.earning:loyalty_earning",),  # points earned and taken back
         merge_hooks=("cxloop.loyalty.hooks:move_loyalty_on_merge",),

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.errors import NotFound, ValidationFailed
+from cxloop.core.i18n import format_money, format_number, gettext
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import utcnow
 from cxloop.loyalty import ledger
@@ -248,3 +249,18 @@ def redeem_points(
     assert entry is not None
     _audit(session, principal, member, "loyalty.redeem", points, point_type, reason)
     return entry
+
+
+def progress_words(progress: Progress, *, currency: str, lang: str) -> str | None:
+    """What the next tier needs, in words ("Gold까지 ₩120,000 남음"); None at the top."""
+    target = progress.next_tier
+    if target is None or progress.needed is None:
+        return None
+    name = target.name or target.key
+    if target.measure == "spend":
+        amount = format_money(Decimal(str(progress.needed)), currency, lang)
+    elif target.measure == "orders":
+        amount = gettext(lang, "loyalty_words.orders", n=format_number(int(progress.needed), lang))
+    else:
+        amount = gettext(lang, "loyalty_words.points", n=format_number(int(progress.needed), lang))
+    return gettext(lang, "loyalty_words.to_next_tier", tier=name, amount=amount)

@@ -1,0 +1,130 @@
+/* cxloop member widget: the signed-in shopper's points, tier and latest entries. Embed with
+     <div id="cxloop-loyalty"></div>
+     <script src="https://YOUR-CXLOOP/widget/loyalty.js" data-write-key="WRITE_KEY"
+             data-user-id="…" data-user-hash="…" async></script>
+   data-user-hash is the HMAC-SHA256 of the user id under the workspace's identity secret,
+   computed by your server; without it the widget asks the shopper to sign in.
+   Optional: data-locale="ko|en", data-target="CSS selector" (default #cxloop-loyalty).
+   No dependencies, no inline styles or eval (CSP-friendly: styles are set through the CSSOM);
+   every text is set with textContent, never parsed as HTML. */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script) {
+    var found = document.querySelectorAll("script[data-write-key][src*='/widget/loyalty.js']");
+    script = found[found.length - 1];
+  }
+  if (!script || window.__cxloopLoyaltyWidget) {
+    return;
+  }
+  window.__cxloopLoyaltyWidget = true;
+
+  var writeKey = script.getAttribute("data-write-key") || "";
+  var userId = script.getAttribute("data-user-id") || "";
+  var userHash = script.getAttribute("data-user-hash") || "";
+  var locale = script.getAttribute("data-locale") || navigator.language || "";
+  var target = script.getAttribute("data-target") || "#cxloop-loyalty";
+  var base = new URL(script.src, window.location.href).origin;
+
+  function el(tag, text, style) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    if (style) {
+      for (var name in style) {
+        if (Object.prototype.hasOwnProperty.call(style, name)) {
+          node.style[name] = style[name];
+        }
+      }
+    }
+    return node;
+  }
+
+  function row(label, value) {
+    var line = el("div", null, { display: "flex", justifyContent: "space-between", gap: "12px" });
+    line.appendChild(el("span", label, { color: "#555" }));
+    line.appendChild(el("strong", value));
+    return line;
+  }
+
+  function render(box, body) {
+    var labels = body.labels || {};
+    box.textContent = "";
+    box.setAttribute("lang", body.lang || "ko");
+    box.appendChild(el("h3", body.program || labels.title, { margin: "0 0 8px", fontSize: "16px" }));
+    if (!body.verified) {
+      box.appendChild(el("p", labels.sign_in, { margin: "0" }));
+      return;
+    }
+    var member = body.member;
+    if (!member) {
+      box.appendChild(el("p", labels.not_member, { margin: "0" }));
+      return;
+    }
+    if (member.tier) {
+      box.appendChild(el("div", member.tier, { fontWeight: "700", fontSize: "18px" }));
+    }
+    if (member.progress) {
+      box.appendChild(el("div", member.progress, { color: "#555", margin: "2px 0 8px" }));
+    }
+    for (var i = 0; i < member.balances.length; i += 1) {
+      var balance = member.balances[i];
+      box.appendChild(row(labels.available, balance.available));
+      if (balance.pending !== "0") {
+        box.appendChild(row(labels.pending, balance.pending));
+      }
+      if (balance.expiring !== "0") {
+        box.appendChild(row(labels.expiring, balance.expiring));
+      }
+    }
+    if (member.latest.length) {
+      box.appendChild(el("div", labels.latest, { margin: "10px 0 4px", fontWeight: "600" }));
+      var list = el("ul", null, { listStyle: "none", margin: "0", padding: "0" });
+      for (var j = 0; j < member.latest.length; j += 1) {
+        var entry = member.latest[j];
+        var item = el("li", null, { display: "flex", justifyContent: "space-between", gap: "8px" });
+        item.appendChild(el("span", entry.date + " · " + entry.what, { color: "#555" }));
+        item.appendChild(el("span", entry.points));
+        list.appendChild(item);
+      }
+      box.appendChild(list);
+    }
+  }
+
+  function start() {
+    var box = document.querySelector(target);
+    if (!box) {
+      return;
+    }
+    box.style.fontFamily = "system-ui, 'Apple SD Gothic Neo', 'Noto Sans KR', sans-serif";
+    box.style.border = "1px solid #ddd";
+    box.style.borderRadius = "8px";
+    box.style.padding = "12px 14px";
+    box.style.maxWidth = "360px";
+    var query = new URLSearchParams({ writeKey: writeKey, locale: locale });
+    if (userId) {
+      query.set("userId", userId);
+      query.set("userHash", userHash);
+    }
+    fetch(base + "/widget/v1/loyalty/member?" + query.toString(), { credentials: "omit" })
+      .then(function (answer) {
+        return answer.ok ? answer.json() : null;
+      })
+      .then(function (body) {
+        if (body) {
+          render(box, body);
+        }
+      })
+      .catch(function () {
+        /* the shop's page goes on without the panel */
+      });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
