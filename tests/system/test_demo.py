@@ -39,6 +39,8 @@ from cxloop.models import (
     ImprovementLink,
     InsightsRun,
     Invitation,
+    LedgerEntry,
+    LoyaltyMember,
     Membership,
     Order,
     OrderItem,
@@ -72,6 +74,8 @@ DEMO_TABLES = (
     CustomerPrediction,
     Segment,
     SegmentMember,
+    LoyaltyMember,
+    LedgerEntry,
 )
 MEMBERS = 60
 CARE_CHANNELS = ("email", "chat", "talktalk", "sms", "phone", "social", "review")
@@ -538,3 +542,37 @@ def test_surveys_have_a_year_of_varied_answers_worked_follow_ups_and_an_improvem
     }
     assert linked == complaints
     assert {r.locale for r in responses} == {"ko", "en"}
+
+
+def test_the_loyalty_program_earned_on_every_paid_order_and_its_ledger_adds_up(
+    db: Session, demo: Snapshot
+) -> None:
+    ws = demo.workspace_id
+    members = db.scalar(select(func.count()).where(LoyaltyMember.workspace_id == ws))
+    buyers = db.scalar(
+        select(func.count(func.distinct(Order.customer_id))).where(Order.workspace_id == ws)
+    )
+    earned_orders = db.scalar(
+        select(func.count(func.distinct(LedgerEntry.order_ref))).where(
+            LedgerEntry.workspace_id == ws, LedgerEntry.kind == "earn"
+        )
+    )
+    orders = db.scalar(select(func.count()).where(Order.workspace_id == ws))
+    # Every order earned once (1 % of even the smallest order is a point or more).
+    assert earned_orders == orders and members is not None and members >= (buyers or 0) > 0
+    # Each member's balance is the sum of their ledger and of their lots' remainders, never
+    # below zero; some spent points on coupons, and points were taken back for refunds.
+    sums = db.execute(
+        select(
+            LedgerEntry.member_id,
+            func.sum(LedgerEntry.amount),
+            func.sum(func.coalesce(LedgerEntry.remaining, 0)),
+        )
+        .where(LedgerEntry.workspace_id == ws)
+        .group_by(LedgerEntry.member_id)
+    ).all()
+    assert sums and all(total == left >= 0 for _, total, left in sums)
+    kinds = set(
+        db.scalars(select(LedgerEntry.kind).where(LedgerEntry.workspace_id == ws).distinct())
+    )
+    assert {"earn", "redeem"} <= kinds

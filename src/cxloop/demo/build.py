@@ -30,6 +30,7 @@ from cxloop.demo.feedback import add_feedback
 from cxloop.demo.help import add_knowledge_base
 from cxloop.demo.help.bot_month import add_bot_month
 from cxloop.demo.insights import add_insights
+from cxloop.demo.loyalty import add_loyalty_program, settle_loyalty
 from cxloop.demo.people import make_people, visitor_count
 from cxloop.demo.team import DEMO_PASSWORD, DEMO_SLUG, OWNER_EMAIL, build_workspace
 from cxloop.demo.texts import analyse_texts
@@ -186,6 +187,7 @@ PHASES: tuple[Phase, ...] = (
     add_people,
     play_behaviour,
     record_consents,
+    add_loyalty_program,
     finish,
     add_feedback,
     analyse_texts,
@@ -193,6 +195,7 @@ PHASES: tuple[Phase, ...] = (
     add_conversations,
     add_bot_month,
     drain_bus,
+    settle_loyalty,
     quiet_care,
     add_insights,
 )
