@@ -258,19 +258,6 @@ def _rate(rule: EarningRule, program: Program, member: LoyaltyMember) -> Decimal
     return rule.rate_percent
 
 
-def _expiry(program: Program, available_at: datetime) -> datetime | None:
-    months = program.program.expiry_months
-    if months is None:
-        return None
-    # Calendar months in the workspace's zone: a lot available on 15 March expires on 15 March
-    # of the next year, at the same local time.
-    local = available_at.astimezone(program.zone)
-    month = local.month - 1 + months
-    year, month = local.year + month // 12, month % 12 + 1
-    day = min(local.day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
-    return local.replace(year=year, month=month, day=day).astimezone(available_at.tzinfo)
-
-
 def earn_batch(session: Session, program: Program, events: Sequence[Event]) -> set[int]:
     """Apply a batch of one workspace's events to its program; returns the members whose
     orders changed (their tier is evaluated after)."""
@@ -345,7 +332,7 @@ def _earn(
         amount=points,
         occurred_at=event.timestamp,
         available_at=available_at,
-        expires_at=_expiry(program, available_at),
+        expires_at=program.expiry_of(available_at),
         reason=reason,
         rule_id=rule.id,
         source_event_id=event.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,19 @@ class Program:
 
     def tier(self, tier_id: int | None) -> LoyaltyTier | None:
         return next((t for t in self.tiers if t.id == tier_id), None)
+
+    def expiry_of(self, available_at: datetime) -> datetime | None:
+        """When points available at ``available_at`` expire: that many calendar months later
+        in the workspace's zone (15 March → 15 March of the next year, at the same local
+        time), never when the program's points do not expire."""
+        months = self.program.expiry_months
+        if months is None:
+            return None
+        local = available_at.astimezone(self.zone)
+        month = local.month - 1 + months
+        year, month = local.year + month // 12, month % 12 + 1
+        day = min(local.day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
+        return local.replace(year=year, month=month, day=day).astimezone(available_at.tzinfo)
 
 
 def program_of(session: Session, *, workspace_id: int) -> LoyaltyProgram | None:
