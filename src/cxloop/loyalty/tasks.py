@@ -1,5 +1,6 @@
-"""Loyalty jobs: every ten minutes members are told what changed (points earned, tiers, points
-about to expire); every hour the points whose day has come expire; every night each program's
+"""Loyalty jobs: every ten minutes members' tier traits are written and members are told what
+changed (points earned, tiers, points about to expire); every day after midnight birthday
+bonuses are given; every hour the points whose day has come expire; every night each program's
 members are placed in the tier their last window earns them. All are safe to run twice: a
 message has its dedupe key, an expired lot has nothing left, and a member already in their tier
 does not move."""
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from cxloop.core.db import Database, get_database
 from cxloop.core.jobs import huey
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import ledger, messages
+from cxloop.loyalty import benefits, ledger, messages
 from cxloop.loyalty.program import load_programs
 from cxloop.loyalty.tiers import evaluate_tiers
 from cxloop.models import LoyaltyProgram
@@ -69,9 +70,32 @@ def tell_all_members(database: Database) -> int:
     return told
 
 
+def keep_benefits(database: Database, *, birthdays: bool) -> int:
+    """Write members' tier traits (and, with ``birthdays``, give today's birthday bonuses);
+    returns how many members it touched."""
+    touched = 0
+    for _, workspace_id in _program_ids(database):
+        with database.session() as session:
+            program = load_programs(session, workspace_ids=[workspace_id]).get(workspace_id)
+            if program is None:
+                continue
+            now = utcnow()
+            touched += benefits.sync_tier_traits(session, program, now=now)
+            if birthdays:
+                touched += benefits.give_birthday_bonuses(session, program, now=now)
+    return touched
+
+
 @huey.periodic_task(crontab(minute="*/10"))
 def tell_members_often() -> int:
-    return tell_all_members(get_database())
+    database = get_database()
+    keep_benefits(database, birthdays=False)
+    return tell_all_members(database)
+
+
+@huey.periodic_task(crontab(hour="15", minute="5"))  # 00:05 KST
+def birthday_bonuses_daily() -> int:
+    return keep_benefits(get_database(), birthdays=True)
 
 
 @huey.periodic_task(crontab(minute="17"))
