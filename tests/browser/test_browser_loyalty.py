@@ -1,0 +1,75 @@
+"""The member widget in Chromium on a shop's page (another origin): the signed-in shopper sees
+their tier, what the next tier needs, their points, badges and latest entries, in Korean."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from cxloop.accounts.access import Principal
+from cxloop.accounts.widget_identity import identity_secret, user_hash
+from cxloop.core.db import Database
+from cxloop.core.settings import Settings
+from cxloop.core.timeutil import utcnow
+from cxloop.events import bus
+from cxloop.loyalty.program import save_program
+from cxloop.loyalty.schemas import ProgramIn
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.factories import Tenant
+from tests.helpers.distribution import shop_page
+from tests.loyalty.test_earning import PROGRAM
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def test_a_shopper_sees_points_and_tier_on_the_shop(
+    live_server: str, database: Database, settings: Settings
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    with database.session() as session:
+        tenant = Tenant(session)
+        owner = Principal(workspace_id=tenant.id, role="owner")
+        save_program(
+            session,
+            principal=owner,
+            workspace_id=tenant.id,
+            program_in=ProgramIn.model_validate(PROGRAM),
+        )
+        write_key = tenant.write_secret
+        signed = user_hash(identity_secret(tenant.workspace, settings=settings), "shopper-1")
+    order = {
+        "type": "track",
+        "userId": "shopper-1",
+        "event": "Order Completed",
+        "timestamp": (utcnow() - timedelta(days=20)).isoformat(),
+        "properties": {"order_id": "B-1", "total": 880000},
+    }
+    sent = httpx.post(f"{live_server}/v1/track", json=order, auth=(write_key, ""))
+    assert sent.status_code == 200, sent.text
+    bus.drain(database, names=["loyalty_earning"])
+
+    embed = f'data-user-id="shopper-1" data-user-hash="{signed}" data-locale="ko"'
+    with (
+        shop_page(f"{live_server}/widget/loyalty.js", write_key, embed) as shop_url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="ko-KR", viewport={"width": 390, "height": 844})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(shop_url)
+            panel = page.locator("#cxloop-loyalty")
+            expect(panel).to_contain_text("Silver")
+            expect(panel).to_contain_text("Gold까지 ₩120,000 남음")
+            expect(panel).to_contain_text("사용 가능 포인트")
+            expect(panel).to_contain_text("8,800")
+            expect(panel).to_contain_text("적립")
+            assert problems == []
+        finally:
+            browser.close()
