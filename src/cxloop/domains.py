@@ -228,7 +228,7 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "loyalty",
-        routers=("cxloop.loyalty.api:router",),
+        routers=("cxloop.loyalty.api:router", "cxloop.loyalty.rewards_api:router"),
         pages=("cxloop.web.loyalty.widget:router",),  # public: the member widget, by write key
         jobs=("cxloop.loyalty.tasks",),
         consumers=("cxloop.loyalty.earning:loyalty_earning",),  # points earned and taken back

@@ -57,6 +57,9 @@ from cxloop.models.loyalty import (
     LoyaltyMember,
     LoyaltyProgram,
     LoyaltyTier,
+    Redemption,
+    Reward,
+    RewardCode,
     TierChange,
 )
 from cxloop.models.text import (
@@ -134,7 +137,10 @@ __all__ = [
     "OrderItem",
     "OutboundMessage",
     "Product",
+    "Redemption",
     "Response",
+    "Reward",
+    "RewardCode",
     "SavedFunnel",
     "Segment",
     "SegmentCount",

@@ -194,3 +194,100 @@ class TierChange(Base):
     reason: Mapped[str] = mapped_column(String(32))  # upgrade downgrade
     measured: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+REWARD_KINDS = ("coupon", "discount", "gift", "experience")
+CODE_SOURCES = ("pool", "generated", "none")
+CODE_STATUSES = ("free", "issued", "void")
+REDEMPTION_STATUSES = ("issued", "cancelled")
+
+
+class Reward(Timestamped, Base):
+    """A reward of the catalogue: what it costs in points of ``point_type``, how many are left
+    (``stock``; None for no limit), the lowest tier that may take it, and where its codes come
+    from (an uploaded pool, generated at redemption, or none)."""
+
+    __tablename__ = "loyalty_rewards"
+    __table_args__ = (
+        UniqueConstraint("program_id", "key"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("cost > 0", name="cost_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    name_ko: Mapped[str] = mapped_column(String(200), default="")
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="coupon")  # REWARD_KINDS
+    # What the reward is worth to the customer in the program's currency (a ₩5,000 coupon).
+    value: Mapped[Decimal | None] = mapped_column(Amount)
+    cost: Mapped[int] = mapped_column(BigInteger)
+    point_type: Mapped[str] = mapped_column(String(40), default="points")
+    stock: Mapped[int | None] = mapped_column(BigInteger)
+    # The key of the lowest tier whose members may redeem it (matched by key, as tiers are).
+    min_tier: Mapped[str | None] = mapped_column(String(40))
+    code_source: Mapped[str] = mapped_column(String(16), default="none")  # CODE_SOURCES
+    code_prefix: Mapped[str] = mapped_column(String(20), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RewardCode(Base):
+    """One code of a reward: free in its pool, issued to a redemption, or void (a generated
+    code whose redemption was cancelled)."""
+
+    __tablename__ = "loyalty_reward_codes"
+    __table_args__ = (
+        UniqueConstraint("reward_id", "code"),
+        Index("ix_loyalty_reward_codes_free", "reward_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    reward_id: Mapped[int] = mapped_column(ForeignKey("loyalty_rewards.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="free")  # CODE_STATUSES
+    # Made for one redemption (voided when it is cancelled) rather than uploaded to the pool.
+    generated: Mapped[bool] = mapped_column(default=False)
+    redemption_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_redemptions.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_at: Mapped[datetime | None]
+
+
+class Redemption(Base):
+    """A reward a member took for points. The member is the one whose ledger holds the spend
+    (``entry_id``): a merge moves the spend to the surviving member and the redemption with it.
+    ``refund_entry_id`` is the lot that gave the points back when it was cancelled."""
+
+    __tablename__ = "loyalty_redemptions"
+    __table_args__ = (
+        UniqueConstraint("program_id", "idempotency_key"),
+        UniqueConstraint("entry_id"),
+        Index("ix_loyalty_redemptions_workspace", "workspace_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
+    reward_id: Mapped[int] = mapped_column(ForeignKey("loyalty_rewards.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("loyalty_ledger.id", ondelete="CASCADE"))
+    refund_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_ledger.id", ondelete="SET NULL")
+    )
+    points: Mapped[int] = mapped_column(BigInteger)
+    point_type: Mapped[str] = mapped_column(String(40), default="points")
+    code: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="issued")  # REDEMPTION_STATUSES
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(320))
