@@ -41,6 +41,8 @@ from cxloop.web.care import chat as chat_widget
 from cxloop.web.care import inbox as care_inbox
 from cxloop.web.insights import predictions as insights_predictions
 from cxloop.web.insights import rule_form as segment_rule_form
+from cxloop.web.loyalty import members as loyalty_members
+from cxloop.web.loyalty import program_form as loyalty_form
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
 
@@ -96,6 +98,12 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "insights.model.": MODEL_KINDS,
     "insights.why.": insights_predictions.REASON_KINDS,
     "insights.rule_err.": segment_rule_form.RULE_CODES,
+    "loyalty_pages.kind.": loyalty_members.LEDGER_KINDS,
+    "loyalty_pages.measure.": loyalty_form.MEASURES,
+    "loyalty_pages.kind_of_rule.": loyalty_form.KINDS,
+    "loyalty_pages.field.": loyalty_form.FIELDS,
+    "loyalty_pages.err.": loyalty_form.ERROR_TYPES,
+    "loyalty_pages.rule_err.": tuple(key for _, key in loyalty_form.RULE_ERRORS),
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.
