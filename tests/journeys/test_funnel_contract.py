@@ -123,11 +123,15 @@ def _load(session: Session, rows: list[tuple[int, float, str, str | None, str]])
     ]
 
 
-@settings(
+# Every example on the test's own database session, however slow the example.
+EXAMPLES = settings(
     max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@EXAMPLES
 @given(rows=events_strategy, spec=specs())
 def test_funnel_matches_the_per_person_contract(
     session: Session, rows: Any, spec: FunnelSpec

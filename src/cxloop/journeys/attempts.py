@@ -17,7 +17,8 @@ merged profiles count for the survivor). An attempt starts at a step-1 event ins
 Each person counts once, at the furthest step any attempt reached; among such attempts, the
 earliest. Times are compared as exact UTC microseconds.
 
-The attempts are computed in the database (one row per person) and kept in a temporary table
+The attempts are computed in the database (one row per person), or for the common funnels from
+the steps' events read once (:mod:`cxloop.journeys.columnar`), and kept in a temporary table
 for the summaries to read.
 """
 
@@ -53,9 +54,16 @@ from sqlalchemy.orm import Session
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.service import members_query
-from cxloop.journeys import onepass
+from cxloop.journeys import columnar
 from cxloop.journeys.spec import FunnelSpec
-from cxloop.journeys.sql import MICROS, epoch_micros, json_scalar_text, micros, temporary_table
+from cxloop.journeys.sql import (
+    MICROS,
+    epoch_micros,
+    json_scalar_text,
+    micros,
+    temporary_rows,
+    temporary_table,
+)
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
 
@@ -108,19 +116,28 @@ def _events(
         select(*columns)
         .select_from(Event)
         .join(Customer, Customer.id == Event.customer_id)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.timestamp >= period.start,
-            # The last step may come a whole window after the period's last start.
-            Event.timestamp <= period.end + spec.window,
-        )
+        .where(*_within(spec, workspace_id=workspace_id, period=period, every_event=every_event))
     )
     if members is not None:
         query = query.where(survivor_id().in_(members))
+    return query
+
+
+def _within(
+    spec: FunnelSpec, *, workspace_id: int, period: Period, every_event: bool
+) -> list[ColumnElement[bool]]:
+    """Which events an attempt may use: the workspace's, in the period (and a window after
+    it), of the steps (or, ``every_event``, all of the persons' streams)."""
+    found = [
+        Event.workspace_id == workspace_id,
+        Event.timestamp >= period.start,
+        # The last step may come a whole window after the period's last start.
+        Event.timestamp <= period.end + spec.window,
+    ]
     if every_event:
-        return query.where(Event.type.in_(STREAM_TYPES), Event.channel != SYSTEM_CHANNEL)
+        return [*found, Event.type.in_(STREAM_TYPES), Event.channel != SYSTEM_CHANNEL]
     names = {s.event for s in spec.steps} | {x.event for x in spec.exclusions}
-    return query.where(Event.name.in_(sorted(names)))
+    return [*found, Event.name.in_(sorted(names))]
 
 
 def _carried(level: CTE) -> list[Any]:
@@ -341,6 +358,38 @@ def events_query(
     ).where(survivor_id().in_(starters))
 
 
+def step_events_query(spec: FunnelSpec, *, workspace_id: int, period: Period) -> Select[Any]:
+    """The events the funnel's attempts may use, narrowly: ``customer`` (not yet its survivor:
+    see :func:`survivors_query`), ``at`` (the stored time), ``eid`` and ``steps`` (bit k − 1
+    set when the event passes step k); every event of the streams for a strict funnel, only
+    the steps' events otherwise."""
+    steps = sum(
+        (
+            case((_matches(s.event, s.where), literal(1 << (k - 1), BigInteger())), else_=0)
+            for k, s in enumerate(spec.steps, 1)
+        ),
+        literal(0, BigInteger()),
+    )
+    every_event = spec.order == "strict"
+    return select(
+        Event.customer_id.label("customer"),
+        Event.timestamp.label("at"),
+        Event.id.label("eid"),
+        sql_cast(steps, BigInteger()).label("steps"),
+    ).where(*_within(spec, workspace_id=workspace_id, period=period, every_event=every_event))
+
+
+def survivors_query(*, workspace_id: int, members: Select[Any] | None = None) -> Select[Any]:
+    """``customer, person``: the profile each customer of the workspace counts as (only those
+    counting as a member of ``members`` when given)."""
+    query = select(Customer.id.label("customer"), survivor_id().label("person")).where(
+        Customer.workspace_id == workspace_id
+    )
+    if members is not None:
+        query = query.where(survivor_id().in_(members))
+    return query
+
+
 def event_columns(spec: FunnelSpec) -> list[tuple[str, Any]]:
     """The columns of :func:`events_query`, in its order."""
     columns: list[tuple[str, Any]] = [
@@ -431,20 +480,24 @@ def attempts(
     with_ids: bool = False,
 ) -> Iterator[Table]:
     """The persons of the funnel (only the members of its segment, when it names one) in a
-    temporary table, dropped on leaving; ``i2..in`` are filled only ``with_ids``."""
+    temporary table, dropped on leaving. The steps' event ids ``i1..in`` are filled for ordered
+    and strict funnels whether or not ``with_ids`` asks for them."""
     members = None
     if spec.segment_id is not None:
         members = members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
-    found = events_query(spec, workspace_id=workspace_id, period=period, members=members)
-    if onepass.fits(spec):
-        start, end = micros(period.start), micros(period.end)
-        with onepass.best_attempts(
-            session, spec, found.subquery("read"), event_columns(spec), start=start, end=end
-        ) as (best, events):
-            query = _completed(spec, best.subquery("best"), events, with_ids=with_ids)
-            with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
-                yield table
+    if columnar.fits(spec):
+        rows = columnar.persons(
+            session,
+            spec,
+            step_events_query(spec, workspace_id=workspace_id, period=period),
+            survivors_query(workspace_id=workspace_id, members=members),
+            start=micros(period.start),
+            end=micros(period.end),
+        )
+        with temporary_rows(session, "funnel_persons", attempt_columns(spec), rows) as table:
+            yield table
         return
+    found = events_query(spec, workspace_id=workspace_id, period=period, members=members)
     # The events are read (and their times computed) once, into a table indexed by person and
     # time that every step's join then looks up.
     with temporary_table(
@@ -453,39 +506,3 @@ def attempts(
         query = attempts_from(spec, events, period=period)
         with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
             yield table
-
-
-def _completed(spec: FunnelSpec, best: Any, events: Table, *, with_ids: bool) -> Select[Any]:
-    """The rows of the one-pass engine in the persons table's shape: the ids of the steps'
-    events looked up when asked, the trait when the breakdown is one."""
-    n = len(spec.steps)
-
-    def event_id(k: int) -> Any:
-        if k == 1:
-            return best.c.first_id
-        if not with_ids or spec.order == "unordered":
-            return _no_time()
-        return (
-            select(func.min(events.c.eid))
-            .where(
-                events.c.person == best.c.person,
-                events.c.ts == best.c[f"t{k}"],
-                events.c[f"m{k}"] == 1,
-            )
-            .scalar_subquery()
-        )
-
-    value: Any = best.c.value
-    query = select(
-        best.c.person,
-        best.c.reached,
-        best.c.start,
-        best.c.finish,
-        *(best.c[f"t{k}"] for k in range(1, n + 1)),
-        *(event_id(k).label(f"i{k}") for k in range(1, n + 1)),
-    )
-    breakdown = spec.breakdown
-    if breakdown is not None and breakdown.kind == "trait":
-        value = json_scalar_text(Customer.traits, breakdown.key)
-        query = query.join(Customer, Customer.id == best.c.person)
-    return query.add_columns(value.label("value"))

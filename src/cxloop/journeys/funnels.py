@@ -125,7 +125,8 @@ def _durations(
             found[key] = Times(n=int(n), median=round(float(median), 3), p90=round(float(p90), 3))
         return found
     values: dict[str | None, list[float]] = defaultdict(list)
-    for row in session.execute(select(*group, seconds).where(*where)):
+    result = session.connection().execute(select(*group, seconds).where(*where))
+    for row in result.cursor.fetchall():  # plain numbers and text: nothing to convert
         values[row[0] if by_value else None].append(float(row[-1]))
     return {key: durations(found) for key, found in values.items()}
 

@@ -1,10 +1,10 @@
 """Portable SQL pieces the journey queries share: exact epoch microseconds of a stored time, the
-text of a JSON scalar for breakdowns, and temporary tables made from a query."""
+text of a JSON scalar for breakdowns, and temporary tables made from a query or from rows."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    insert,
     literal,
     text,
 )
@@ -159,8 +160,45 @@ def temporary_table(
     if index:
         session.execute(text(f"CREATE INDEX {name}_ix ON {name} ({', '.join(index)})"))
     session.execute(text(f"ANALYZE {name}"))
-    try:
+    with _dropped_on_leaving(session, name):
         yield table
+
+
+@contextmanager
+def temporary_rows(
+    session: Session,
+    prefix: str,
+    columns: Sequence[tuple[str, Any]],
+    rows: Iterable[Sequence[Any]],
+) -> Iterator[Table]:
+    """``rows`` (plain values in the order of ``columns``, which name and type them) in an
+    analysed temporary table of the session's connection, dropped on leaving."""
+    name = f"{prefix}_{next(_serial)}"
+    table = Table(name, MetaData(), *(Column(n, t) for n, t in columns), prefixes=["TEMPORARY"])
+    connection = session.connection()
+    table.create(connection)
+    with _dropped_on_leaving(session, name):
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        if connection.dialect.name == "postgresql":
+            with raw.cursor() as cursor, cursor.copy(f"COPY {name} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            statement = insert(table).compile(dialect=connection.dialect)
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(str(statement), rows)
+            finally:
+                cursor.close()  # an open statement would lock the table against its drop
+        session.execute(text(f"ANALYZE {name}"))
+        yield table
+
+
+@contextmanager
+def _dropped_on_leaving(session: Session, name: str) -> Iterator[None]:
+    try:
+        yield
     except BaseException:
         # A failed statement leaves PostgreSQL's transaction aborted (its rollback drops the
         # table); the first error is the one to raise.
