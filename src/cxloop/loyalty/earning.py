@@ -45,33 +45,40 @@ def ensure_members(
     if not ids:
         return {}
     p = program.program
+
+    def enrolled(among: set[int]) -> dict[int, LoyaltyMember]:
+        return {
+            m.customer_id: m
+            for m in session.scalars(
+                select(LoyaltyMember).where(
+                    LoyaltyMember.program_id == p.id, LoyaltyMember.customer_id.in_(among)
+                )
+            )
+        }
+
+    # Most customers of a batch are members already: only the others are inserted.
+    members = enrolled(ids)
+    missing = ids - members.keys()
+    if not missing:
+        return members
     base = program.tiers[0].id if program.tiers else None
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # Many parameter sets for one statement: compiled once, not once per batch size.
     session.execute(
-        insert(LoyaltyMember)
-        .values(
-            [
-                {
-                    "workspace_id": p.workspace_id,
-                    "program_id": p.id,
-                    "customer_id": customer_id,
-                    "tier_id": base,
-                    "tier_since": joined_at if base else None,
-                    "created_at": joined_at,
-                }
-                for customer_id in sorted(ids)
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["program_id", "customer_id"])
+        insert(LoyaltyMember).on_conflict_do_nothing(index_elements=["program_id", "customer_id"]),
+        [
+            {
+                "workspace_id": p.workspace_id,
+                "program_id": p.id,
+                "customer_id": customer_id,
+                "tier_id": base,
+                "tier_since": joined_at if base else None,
+                "created_at": joined_at,
+            }
+            for customer_id in sorted(missing)
+        ],
     )
-    return {
-        m.customer_id: m
-        for m in session.scalars(
-            select(LoyaltyMember).where(
-                LoyaltyMember.program_id == p.id, LoyaltyMember.customer_id.in_(ids)
-            )
-        )
-    }
+    return {**members, **enrolled(missing)}
 
 
 # --- what an event is worth --------------------------------------------------------------------
@@ -274,45 +281,55 @@ def earn_batch(session: Session, program: Program, events: Sequence[Event]) -> s
         customer_ids={e.customer_id for e in earning},
         joined_at=min((e.timestamp for e in earning), default=utcnow()),
     )
-    candidates: list[tuple[Event, EarningRule, LoyaltyMember, str]] = []
+    # Each event's (rule, member, key) candidates, in rule order.
+    candidates: dict[int, list[tuple[EarningRule, LoyaltyMember, str]]] = defaultdict(list)
     for event in earning:
         member = members[event.customer_id]
         for rule in program.rules:
             if _matches(rule, event) and (key := _source_key(rule, event, member)):
-                candidates.append((event, rule, member, key))
-    taken = _taken_keys(session, program.program.id, (c[3] for c in candidates))
+                candidates[id(event)].append((rule, member, key))
+    taken = _taken_keys(
+        session, program.program.id, (c[2] for found in candidates.values() for c in found)
+    )
     caps = Caps(session, program)
     changed: set[int] = set()
+    # Lots are written together, before a refund reads the ledger and at the end.
+    lots: list[ledger.NewLot] = []
     for event in relevant:
         if event.name in REFUND_EVENTS:
+            ledger.add_lots(session, lots)
+            lots.clear()
             changed.update(_take_back(session, program, event))
             continue
-        for candidate_event, rule, member, key in candidates:
-            if candidate_event is not event or key in taken:
+        for rule, member, key in candidates.get(id(event), ()):
+            if key in taken:
                 continue
             taken.add(key)
             if rule.kind == "order":
                 changed.add(member.id)
-            _earn(session, program, caps, event, rule, member, key)
+            lot = _earning(program, caps, event, rule, member, key)
+            if lot is not None:
+                lots.append(lot)
+    ledger.add_lots(session, lots)
     return changed
 
 
-def _earn(
-    session: Session,
+def _earning(
     program: Program,
     caps: Caps,
     event: Event,
     rule: EarningRule,
     member: LoyaltyMember,
     key: str,
-) -> None:
+) -> ledger.NewLot | None:
+    """The lot ``event`` earns under ``rule`` (None when nothing, as under a cap)."""
     properties = event.properties or {}
     order_ref = None
     order_total = None
     if rule.kind == "order":
         amounts = order_amounts(properties, rule, program.program.currency)
         if rule.min_order is not None and amounts.total < rule.min_order:
-            return
+            return None
         points = _whole(amounts.eligible * _rate(rule, program, member) / 100 * rule.multiplier)
         order_ref, order_total = _order_id(properties), amounts.total
         available_at = event.timestamp + timedelta(days=program.program.pending_days)
@@ -323,9 +340,8 @@ def _earn(
         reason = rule.name or rule.event
     points = caps.allow(rule, member.id, event.timestamp, points)
     if points <= 0:
-        return
-    ledger.add_lot(
-        session,
+        return None
+    return ledger.NewLot(
         member=member,
         point_type=rule.point_type,
         kind="earn",

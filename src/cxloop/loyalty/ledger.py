@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
@@ -52,6 +52,50 @@ def _entry(member: LoyaltyMember, *, reason: str, **values: Any) -> LedgerEntry:
     )
 
 
+@dataclass(frozen=True)
+class NewLot:
+    """A lot to add: ``amount`` (> 0) points of ``point_type`` for ``member``."""
+
+    member: LoyaltyMember
+    point_type: str
+    kind: str
+    amount: int
+    occurred_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+    reason: str
+    rule_id: int | None = None
+    source_event_id: int | None = None
+    source_key: str | None = None
+    order_ref: str | None = None
+    order_amount: Decimal | None = None
+    created_by_id: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The ledger entry's columns."""
+        if self.amount <= 0:
+            raise ValidationFailed("a lot must add at least one point.")
+        return {
+            "workspace_id": self.member.workspace_id,
+            "program_id": self.member.program_id,
+            "member_id": self.member.id,
+            "point_type": self.point_type,
+            "kind": self.kind,
+            "amount": self.amount,
+            "remaining": self.amount,
+            "available_at": self.available_at,
+            "expires_at": self.expires_at,
+            "reason": self.reason[:300],
+            "rule_id": self.rule_id,
+            "source_event_id": self.source_event_id,
+            "source_key": self.source_key,
+            "order_ref": self.order_ref,
+            "order_amount": self.order_amount,
+            "occurred_at": self.occurred_at,
+            "created_by_id": self.created_by_id,
+        }
+
+
 def add_lot(
     session: Session,
     *,
@@ -71,14 +115,12 @@ def add_lot(
     created_by_id: int | None = None,
 ) -> LedgerEntry:
     """Add ``amount`` (> 0) points as a lot of their own."""
-    if amount <= 0:
-        raise ValidationFailed("a lot must add at least one point.")
-    entry = _entry(
-        member,
+    lot = NewLot(
+        member=member,
         point_type=point_type,
         kind=kind,
         amount=amount,
-        remaining=amount,
+        occurred_at=occurred_at,
         available_at=available_at,
         expires_at=expires_at,
         reason=reason,
@@ -87,12 +129,18 @@ def add_lot(
         source_key=source_key,
         order_ref=order_ref,
         order_amount=order_amount,
-        occurred_at=occurred_at,
         created_by_id=created_by_id,
     )
+    entry = LedgerEntry(**lot.row())
     session.add(entry)
     session.flush()
     return entry
+
+
+def add_lots(session: Session, lots: Sequence[NewLot]) -> None:
+    """Add many lots at once, in this order (one statement rather than one per lot)."""
+    if lots:
+        session.execute(insert(LedgerEntry), [lot.row() for lot in lots])
 
 
 def _open_lots(

@@ -7,12 +7,13 @@ qualifies keeps the tier until its period ends, then moves down to the tier they
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.events.commerce import spend_since
@@ -99,33 +100,55 @@ def _rank(program: Program, tier_id: int | None) -> int:
     return tier.rank if tier is not None else -1
 
 
-def _move(
-    session: Session,
-    program: Program,
-    member: MemberRow,
-    to: LoyaltyTier,
-    *,
-    now: datetime,
-    measured: Decimal,
-    reason: str,
-) -> None:
-    until = now + timedelta(days=program.program.tier_window_days) if to.rank > 0 else None
-    session.execute(
-        update(LoyaltyMember)
-        .where(LoyaltyMember.id == member.id)
-        .values(tier_id=to.id, tier_since=now, tier_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    session.add(
-        TierChange(
-            workspace_id=program.program.workspace_id,
-            member_id=member.id,
-            from_tier_id=member.tier_id,
-            to_tier_id=to.id,
-            reason=reason,
-            measured=measured,
-            changed_at=now,
+@dataclass(frozen=True)
+class Move:
+    """A member going to another tier, with what they measured and why."""
+
+    member: MemberRow
+    to: LoyaltyTier
+    measured: Decimal
+    reason: str
+
+
+def _set_members(session: Session, member_ids: Sequence[int], **values: object) -> None:
+    for start in range(0, len(member_ids), 5000):
+        session.execute(
+            update(LoyaltyMember)
+            .where(LoyaltyMember.id.in_(member_ids[start : start + 5000]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
+
+
+def _move(session: Session, program: Program, moves: Sequence[Move], *, now: datetime) -> None:
+    """Move members to their new tiers: one update per tier reached, the changes recorded in
+    one statement, in the order given."""
+    if not moves:
+        return
+    by_tier: dict[int, list[int]] = defaultdict(list)
+    tiers: dict[int, LoyaltyTier] = {}
+    for move in moves:
+        by_tier[move.to.id].append(move.member.id)
+        tiers[move.to.id] = move.to
+    window = timedelta(days=program.program.tier_window_days)
+    for tier_id, member_ids in by_tier.items():
+        to = tiers[tier_id]
+        until = now + window if to.rank > 0 else None
+        _set_members(session, member_ids, tier_id=to.id, tier_since=now, tier_until=until)
+    session.execute(
+        insert(TierChange),
+        [
+            {
+                "workspace_id": program.program.workspace_id,
+                "member_id": move.member.id,
+                "from_tier_id": move.member.tier_id,
+                "to_tier_id": move.to.id,
+                "reason": move.reason,
+                "measured": move.measured,
+                "changed_at": now,
+            }
+            for move in moves
+        ],
     )
 
 
@@ -145,21 +168,13 @@ def upgrade_members(
     moved."""
     rows = _rows(session, program, member_ids)
     found = standings(session, program, members=rows, now=now)
-    moved = 0
+    moves: list[Move] = []
     for row in rows:
         tier = qualified_tier(program, found[row.id])
         if tier is not None and tier.rank > _rank(program, row.tier_id):
-            _move(
-                session,
-                program,
-                row,
-                tier,
-                now=now,
-                measured=found[row.id].of(tier.measure),
-                reason="upgrade",
-            )
-            moved += 1
-    return moved
+            moves.append(Move(row, tier, found[row.id].of(tier.measure), "upgrade"))
+    _move(session, program, moves, now=now)
+    return len(moves)
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,7 @@ def evaluate_tiers(session: Session, program: Program, *, now: datetime) -> Eval
     found = standings(session, program, members=None, now=now)
     upgraded = renewed = downgraded = held = 0
     renew: list[int] = []
-    until = now + timedelta(days=program.program.tier_window_days)
+    moves: list[Move] = []
     for row in rows:
         standing = found.get(row.id, Standing())
         tier = qualified_tier(program, standing)
@@ -193,18 +208,11 @@ def evaluate_tiers(session: Session, program: Program, *, now: datetime) -> Eval
             held += 1
             continue
         reason = "upgrade" if tier.rank > current else "downgrade"
-        _move(
-            session, program, row, tier, now=now, measured=standing.of(tier.measure), reason=reason
-        )
+        moves.append(Move(row, tier, standing.of(tier.measure), reason))
         upgraded += reason == "upgrade"
         downgraded += reason == "downgrade"
-    for start in range(0, len(renew), 5000):
-        session.execute(
-            update(LoyaltyMember)
-            .where(LoyaltyMember.id.in_(renew[start : start + 5000]))
-            .values(tier_until=until)
-            .execution_options(synchronize_session=False)
-        )
+    _move(session, program, moves, now=now)
+    _set_members(session, renew, tier_until=now + timedelta(days=program.program.tier_window_days))
     return Evaluation(
         members=len(rows), upgraded=upgraded, renewed=renewed, downgraded=downgraded, held=held
     )
