@@ -231,7 +231,10 @@ DOMAINS: tuple[Domain, ...] = (
         routers=("cxloop.loyalty.api:router", "cxloop.loyalty.rewards_api:router"),
         pages=("cxloop.web.loyalty.widget:router",),  # public: the member widget, by write key
         jobs=("cxloop.loyalty.tasks",),
-        consumers=("cxloop.loyalty.earning:loyalty_earning",),  # points earned and taken back
+        consumers=(
+            "cxloop.loyalty.earning:loyalty_earning",  # points earned and taken back
+            "cxloop.loyalty.goals:loyalty_goals",  # events counted towards badges, challenges
+        ),
         merge_hooks=("cxloop.loyalty.hooks:move_loyalty_on_merge",),
         export_hooks=("cxloop.loyalty.hooks:export_loyalty",),
     ),

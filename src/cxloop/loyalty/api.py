@@ -13,11 +13,12 @@ from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import NotFound
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import ledger, members, program
+from cxloop.loyalty import goals, ledger, members, program
 from cxloop.loyalty.program import Program
 from cxloop.loyalty.schemas import (
     AdjustIn,
     BalanceOut,
+    GoalProgressOut,
     LedgerEntryOut,
     MemberOut,
     PointsIn,
@@ -46,6 +47,25 @@ def put_program(body: ProgramIn, principal: ApiPrincipal, session: DbSession) ->
     return program.save_program(
         session, principal=principal, workspace_id=principal.workspace_id, program_in=body
     )
+
+
+@router.get("/goals", response_model=goals.GoalsOut)
+def get_goals(principal: ApiPrincipal, session: DbSession) -> goals.GoalsOut:
+    """The program's badges and challenges (those left out of the last save are inactive)."""
+    require(principal, "loyalty:read")
+    found = program.require_program(session, workspace_id=principal.workspace_id)
+    stored = goals.goals_of(session, program_id=found.id)
+    return goals.GoalsOut(goals=[goals.as_goal_in(g) for g in stored])
+
+
+@router.put("/goals", response_model=goals.GoalsOut)
+def put_goals(body: goals.GoalsIn, principal: ApiPrincipal, session: DbSession) -> goals.GoalsOut:
+    """Create or change badges and challenges by key; one left out stops counting."""
+    require(principal, "loyalty:write")
+    saved = goals.save_goals(
+        session, principal=principal, workspace_id=principal.workspace_id, goals=body
+    )
+    return goals.GoalsOut(goals=[goals.as_goal_in(g) for g in saved])
 
 
 def _entry_out(entry: LedgerEntry, rule: str | None) -> LedgerEntryOut:
@@ -99,6 +119,19 @@ def _member_out(
             measured=progress.measured,
             needed=progress.needed,
         ),
+        goals=[
+            GoalProgressOut(
+                key=g.goal.key,
+                kind=g.goal.kind,
+                name=g.goal.name,
+                description=g.goal.description,
+                done=g.done,
+                needed=g.needed,
+                ends_at=g.goal.ends_at,
+                completed_at=g.completed_at,
+            )
+            for g in goals.progress_of(session, program=loyalty, member_id=member.id, now=now)
+        ],
         ledger=[_entry_out(e, rule) for e, rule in entries],
         next_cursor=next_cursor,
     )

@@ -164,6 +164,28 @@ def _tier_values(tier: TierIn, rank: int) -> dict[str, Any]:
     }
 
 
+def keep_by_key(
+    session: Session,
+    model: Any,
+    existing: dict[str, Any],
+    rows: Sequence[dict[str, Any]],
+    **owner: Any,
+) -> None:
+    """Change the rows of ``existing`` (by key) to ``rows`` and add those not there; the ones
+    left out are made inactive, not deleted, so what they earned still names them."""
+    wanted = {row["key"] for row in rows}
+    for key, kept in existing.items():
+        if key not in wanted:
+            kept.active = False
+    for row in rows:
+        kept = existing.get(row["key"])
+        if kept is None:
+            session.add(model(**owner, **row))
+        else:
+            for name, value in row.items():
+                setattr(kept, name, value)
+
+
 def save_program(
     session: Session, *, principal: Principal, workspace_id: int, program_in: ProgramIn
 ) -> ProgramOut:
@@ -212,19 +234,14 @@ def save_program(
         r.key: r
         for r in session.scalars(select(EarningRule).where(EarningRule.program_id == program.id))
     }
-    kept = {r.key for r in program_in.rules}
-    # A rule left out stops earning but stays, so the ledger still says what each lot came from.
-    for key, rule in rules.items():
-        if key not in kept:
-            rule.active = False
-    for rule_in in program_in.rules:
-        values = _rule_values(rule_in)
-        kept_rule = rules.get(rule_in.key)
-        if kept_rule is None:
-            session.add(EarningRule(workspace_id=workspace_id, program_id=program.id, **values))
-        else:
-            for name, value in values.items():
-                setattr(kept_rule, name, value)
+    keep_by_key(
+        session,
+        EarningRule,
+        rules,
+        [_rule_values(r) for r in program_in.rules],
+        workspace_id=workspace_id,
+        program_id=program.id,
+    )
     session.flush()
     record_audit(
         session,

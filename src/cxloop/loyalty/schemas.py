@@ -192,11 +192,26 @@ class LedgerEntryOut(BaseModel):
     occurred_at: datetime
 
 
+class GoalProgressOut(BaseModel):
+    """A badge or challenge as the member stands on it: ``done`` of ``needed`` (events, or
+    weeks in a row for a streak), ``completed_at`` once reached."""
+
+    key: str
+    kind: str
+    name: str
+    description: str
+    done: int
+    needed: int
+    ends_at: datetime | None
+    completed_at: datetime | None
+
+
 class MemberOut(BaseModel):
     customer_id: int
     joined_at: datetime
     balances: list[BalanceOut]
     progress: TierProgressOut
+    goals: list[GoalProgressOut]
     ledger: list[LedgerEntryOut]
     next_cursor: str | None
 

@@ -62,6 +62,7 @@ from cxloop.models.loyalty import (
     RewardCode,
     TierChange,
 )
+from cxloop.models.loyalty_goals import GoalCompletion, GoalEvent, LoyaltyGoal
 from cxloop.models.text import (
     TextAnalysis,
     TextAnalysisCategory,
@@ -108,6 +109,8 @@ __all__ = [
     "Event",
     "FollowUp",
     "FollowUpDigest",
+    "GoalCompletion",
+    "GoalEvent",
     "HelpArticle",
     "HelpArticleRevision",
     "HelpArticleVersion",
@@ -126,6 +129,7 @@ __all__ = [
     "LedgerAllocation",
     "LedgerEntry",
     "LoginAttempt",
+    "LoyaltyGoal",
     "LoyaltyMember",
     "LoyaltyProgram",
     "LoyaltyTier",

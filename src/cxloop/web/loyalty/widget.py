@@ -24,7 +24,7 @@ from cxloop.core.http import database_of
 from cxloop.core.i18n import format_date, format_number, gettext, normalise_locale
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import ledger, members
+from cxloop.loyalty import goals, ledger, members
 from cxloop.loyalty.program import Program, load_programs
 from cxloop.models import LoyaltyMember
 from cxloop.profiles.service import find_customer
@@ -44,6 +44,8 @@ def _labels(lang: str) -> dict[str, str]:
         "pending": gettext(lang, "loyalty_widget.pending"),
         "expiring": gettext(lang, "loyalty_widget.expiring"),
         "latest": gettext(lang, "loyalty_widget.latest"),
+        "badges": gettext(lang, "loyalty_widget.badges"),
+        "challenges": gettext(lang, "loyalty_widget.challenges"),
         "sign_in": gettext(lang, "loyalty_widget.sign_in"),
         "not_member": gettext(lang, "loyalty_widget.not_member"),
     }
@@ -80,6 +82,7 @@ def _member_view(
     found = ledger.balances(session, member_id=member.id, now=now)
     progress = members.progress_of(session, program=program, member=member, now=now)
     entries, _ = members.ledger_page(session, member=member, cursor=None, limit=LATEST)
+    reached = goals.progress_of(session, program=program, member_id=member.id, now=now)
     zone = program.zone
     return {
         "tier": (progress.tier.name or progress.tier.key) if progress.tier else None,
@@ -98,6 +101,13 @@ def _member_view(
                 else "0",
             }
             for point_type in program.program.point_types
+        ],
+        # Badges earned, and challenges under way with how far along the member is.
+        "badges": [g.goal.name for g in reached if g.completed_at is not None],
+        "challenges": [
+            {"name": g.goal.name, "done": g.done, "needed": g.needed}
+            for g in reached
+            if g.completed_at is None and g.goal.kind == "challenge"
         ],
         "latest": [
             {

@@ -4,7 +4,8 @@
              data-user-id="…" data-user-hash="…" async></script>
    data-user-hash is the HMAC-SHA256 of the user id under the workspace's identity secret,
    computed by your server; without it the widget asks the shopper to sign in.
-   Optional: data-locale="ko|en", data-target="CSS selector" (default #cxloop-loyalty).
+   Optional: data-locale="ko|en", data-target="CSS selector" (default #cxloop-loyalty, added
+   at the end of the page when there is none).
    No dependencies, no inline styles or eval (CSP-friendly: styles are set through the CSSOM);
    every text is set with textContent, never parsed as HTML. */
 (function () {
@@ -79,6 +80,27 @@
         box.appendChild(row(labels.expiring, balance.expiring));
       }
     }
+    if (member.badges.length) {
+      box.appendChild(el("div", labels.badges, { margin: "10px 0 4px", fontWeight: "600" }));
+      var shelf = el("div", null, { display: "flex", flexWrap: "wrap", gap: "6px" });
+      for (var b = 0; b < member.badges.length; b += 1) {
+        shelf.appendChild(el("span", member.badges[b], {
+          border: "1px solid #c9a227", borderRadius: "999px", padding: "1px 8px", fontSize: "13px"
+        }));
+      }
+      box.appendChild(shelf);
+    }
+    if (member.challenges.length) {
+      box.appendChild(el("div", labels.challenges, { margin: "10px 0 4px", fontWeight: "600" }));
+      for (var c = 0; c < member.challenges.length; c += 1) {
+        var challenge = member.challenges[c];
+        box.appendChild(row(challenge.name, challenge.done + " / " + challenge.needed));
+        var bar = el("progress", null, { width: "100%" });
+        bar.max = challenge.needed;
+        bar.value = challenge.done;
+        box.appendChild(bar);
+      }
+    }
     if (member.latest.length) {
       box.appendChild(el("div", labels.latest, { margin: "10px 0 4px", fontWeight: "600" }));
       var list = el("ul", null, { listStyle: "none", margin: "0", padding: "0" });
@@ -96,7 +118,9 @@
   function start() {
     var box = document.querySelector(target);
     if (!box) {
-      return;
+      box = el("div");
+      box.id = "cxloop-loyalty";
+      document.body.appendChild(box);
     }
     box.style.fontFamily = "system-ui, 'Apple SD Gothic Neo', 'Noto Sans KR', sans-serif";
     box.style.border = "1px solid #ddd";
