@@ -545,3 +545,24 @@ def test_the_installed_command_merges_moves_and_erases_events(
             (None, None, {}),
             (None, None, {}),
         ]
+
+
+def test_long_lines_stay_whole_in_a_narrow_terminal(tmp_path: Path) -> None:
+    # A password or a key printed by `cxloop demo` must not land on two lines: Rich would wrap
+    # at the terminal's width (80 columns when it cannot tell).
+    env = {
+        **os.environ,
+        "COLUMNS": "30",
+        "CXLOOP_DATA_DIR": str(tmp_path),
+        "CXLOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'narrow.db'}",
+    }
+    slug = "a-shop-with-a-rather-long-name-that-goes-past-thirty-columns"
+    done = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "workspace", "create", "Shop", "--slug", slug],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1].startswith(f"Created workspace {slug} (id ")

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cxloop.core.db import Database
 from cxloop.core.errors import CxloopError
 
-console = Console()
+# Long lines (a password, a key) stay whole however narrow the terminal or the log.
+console = Console(soft_wrap=True)
 # Errors stay on one line however narrow the terminal.
 err = Console(stderr=True, soft_wrap=True)
 KST = ZoneInfo("Asia/Seoul")
