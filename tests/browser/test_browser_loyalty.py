@@ -14,7 +14,9 @@ from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
 from cxloop.events import bus
+from cxloop.loyalty import rewards
 from cxloop.loyalty.program import save_program
+from cxloop.loyalty.rewards import RewardIn
 from cxloop.loyalty.schemas import ProgramIn
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import Tenant
@@ -39,6 +41,12 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
             principal=owner,
             workspace_id=tenant.id,
             program_in=ProgramIn.model_validate(PROGRAM),
+        )
+        reward = RewardIn(
+            name_ko="5,000원 할인 쿠폰", cost=5000, code_source="generated", code_prefix="CX"
+        )
+        rewards.save_reward(
+            session, principal=owner, workspace_id=tenant.id, key="coupon", reward_in=reward
         )
         write_key = tenant.write_secret
         signed = user_hash(identity_secret(tenant.workspace, settings=settings), "shopper-1")
@@ -70,6 +78,11 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
             expect(panel).to_contain_text("사용 가능 포인트")
             expect(panel).to_contain_text("8,800")
             expect(panel).to_contain_text("적립")
+            # The shopper spends 5,000 points on the coupon and gets its code at once.
+            panel.get_by_role("button", name="교환").click()
+            expect(panel).to_contain_text("쿠폰 코드")
+            expect(panel.locator("strong").filter(has_text="CX")).to_have_count(1)
+            expect(panel).to_contain_text("3,800")
             assert problems == []
         finally:
             browser.close()

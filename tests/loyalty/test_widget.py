@@ -94,3 +94,60 @@ def test_the_script_is_served_without_a_cdn(client: TestClient) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/javascript")
     assert b"textContent" in answer.content and b"innerHTML" not in answer.content
+
+
+def test_a_shopper_spends_points_on_a_coupon_from_the_widget_once_per_click(
+    client: TestClient,
+    session: Session,
+    tenant: Tenant,
+    caught_up: Database,
+    settings: Settings,
+) -> None:
+    client.put("/api/v1/loyalty/program", json=PROGRAM, headers=tenant.api)
+    coupon = {
+        "name_ko": "5,000원 할인 쿠폰",
+        "name_en": "₩5,000 off",
+        "cost": 5000,
+        "code_source": "pool",
+    }
+    assert client.put(
+        "/api/v1/loyalty/rewards/coupon-5000", json=coupon, headers=tenant.api
+    ).status_code in (200, 201)
+    uploaded = client.post(
+        "/api/v1/loyalty/rewards/coupon-5000/codes",
+        content="SAVE-AAAA\nSAVE-BBBB\n",
+        headers={**tenant.api, "Content-Type": "text/plain"},
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    send(client, tenant, order("w3", "W-9", 700000, ago(days=20)))
+    drain(caught_up)
+    signed = user_hash(identity_secret(tenant.workspace, settings=settings), "w3")
+    offered = panel(client, tenant, userId="w3", userHash=signed, locale="ko").json()
+    assert offered["member"]["rewards"] == [
+        {"key": "coupon-5000", "name": "5,000원 할인 쿠폰", "cost": "5,000", "affordable": True}
+    ]
+    body = {
+        "writeKey": tenant.write_secret,
+        "userId": "w3",
+        "userHash": signed,
+        "reward": "coupon-5000",
+        "idempotencyKey": "click-0001",
+        "locale": "ko",
+    }
+
+    first = client.post("/widget/v1/loyalty/redemptions", json=body)
+    again = client.post("/widget/v1/loyalty/redemptions", json=body)
+    short = client.post(
+        "/widget/v1/loyalty/redemptions", json={**body, "idempotencyKey": "click-0002"}
+    )
+    forged = client.post(
+        "/widget/v1/loyalty/redemptions",
+        json={**body, "userHash": "0" * 64, "idempotencyKey": "click-0003"},
+    )
+
+    assert first.status_code == 201, first.text
+    assert first.json()["code"] == again.json()["code"] == "SAVE-AAAA"
+    assert first.json()["member"]["balances"][0]["available"] == "2,000"
+    assert short.status_code == 422 and short.headers["access-control-allow-origin"] == "*"
+    assert "5000 points asked, 2000 available" in short.json()["detail"]
+    assert forged.status_code == 401

@@ -432,6 +432,15 @@ def _check_redeemable(program: Program, reward: Reward, member: LoyaltyMember | 
             )
 
 
+def open_to(program: Program, reward: Reward, member: LoyaltyMember | None) -> bool:
+    """Whether ``member`` may redeem ``reward`` now (points and stock aside)."""
+    try:
+        _check_redeemable(program, reward, member)
+    except ValidationFailed:
+        return False
+    return True
+
+
 def _take_stock(session: Session, reward: Reward) -> None:
     """One unit of the reward's stock (nothing to take when it has no limit)."""
     taken = rowcount(

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.widget_identity import verify_user_hash
 from cxloop.core.db import run_transaction
-from cxloop.core.errors import CxloopError, problem
+from cxloop.core.errors import CxloopError, ValidationFailed, problem
 from cxloop.core.http import JSONBytesResponse, client_address
 from cxloop.core.i18n import gettext, normalise_locale
 from cxloop.core.ratelimit import RateLimited, RateLimiter
@@ -74,6 +75,26 @@ async def widget_answer(
     except CxloopError as exc:
         return widget_problem(request, exc)
     return JSONBytesResponse(result, status_code=status, headers=CORS)
+
+
+async def widget_body(request: Request, model: type[BaseModel], *, limit: int, what: str) -> Any:
+    """The call's JSON body as ``model``: refused whole when over ``limit`` bytes (before it
+    is parsed) or not what the model says; ``what`` names the widget in the refusal."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ValidationFailed(f"A {what} call's body is at most {limit:,} bytes.")
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise ValidationFailed(
+            f"The call's body is not what the {what} expects.",
+            errors=[
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                for e in exc.errors()[:20]
+            ],
+        ) from None
 
 
 def verified_user_id(

@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cxloop.accounts.dependencies import workspace_for_write_key
@@ -44,6 +44,7 @@ from cxloop.web.widgets import (
     script_response,
     verified_user_id,
     widget_answer,
+    widget_body,
     widget_problem,
 )
 
@@ -98,23 +99,7 @@ class MessageIn(BaseModel):
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
-    """The call's JSON body as ``model``: refused whole when too large (before it is parsed)
-    or not what the model says."""
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_JSON:
-            raise ValidationFailed(f"A chat call's body is at most {MAX_JSON:,} bytes.")
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "The call's body is not what the chat expects.",
-            errors=[
-                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                for e in exc.errors()[:20]
-            ],
-        ) from None
+    return await widget_body(request, model, limit=MAX_JSON, what="chat")
 
 
 def _token(request: Request) -> str:

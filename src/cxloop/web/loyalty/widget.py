@@ -16,19 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.access import Principal
 from cxloop.accounts.dependencies import workspace_for_write_key, write_key_from
-from cxloop.core.errors import AuthenticationFailed, ValidationFailed
-from cxloop.core.http import database_of
+from cxloop.core.errors import AuthenticationFailed, CxloopError, NotFound, ValidationFailed
+from cxloop.core.http import client_address, database_of
 from cxloop.core.i18n import format_date, format_number, gettext, normalise_locale
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import goals, ledger, members
+from cxloop.loyalty import goals, ledger, members, rewards
 from cxloop.loyalty.program import Program, load_programs
 from cxloop.models import LoyaltyMember
 from cxloop.profiles.service import find_customer
-from cxloop.web.widgets import CORS, script_response, verified_user_id, widget_answer
+from cxloop.web.widgets import (
+    CORS,
+    script_response,
+    verified_user_id,
+    widget_answer,
+    widget_body,
+    widget_problem,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,6 +55,10 @@ def _labels(lang: str) -> dict[str, str]:
         "latest": gettext(lang, "loyalty_widget.latest"),
         "badges": gettext(lang, "loyalty_widget.badges"),
         "challenges": gettext(lang, "loyalty_widget.challenges"),
+        "rewards": gettext(lang, "loyalty_widget.rewards"),
+        "redeem": gettext(lang, "loyalty_widget.redeem"),
+        "code": gettext(lang, "loyalty_widget.code"),
+        "failed": gettext(lang, "loyalty_widget.failed"),
         "sign_in": gettext(lang, "loyalty_widget.sign_in"),
         "not_member": gettext(lang, "loyalty_widget.not_member"),
     }
@@ -69,8 +82,8 @@ def loyalty_script() -> Response:
     return script_response(SCRIPT.read_bytes())
 
 
-@router.options("/widget/v1/loyalty/member")
-def preflight() -> Response:
+@router.options("/widget/v1/loyalty/{path:path}")
+def preflight(path: str) -> Response:
     return Response(status_code=204, headers=CORS)
 
 
@@ -109,6 +122,19 @@ def _member_view(
             for g in reached
             if g.completed_at is None and g.goal.kind == "challenge"
         ],
+        # What the member may spend points on now, and whether they have enough.
+        "rewards": [
+            {
+                "key": reward.key,
+                "name": (reward.name_ko if lang == "ko" else reward.name_en)
+                or reward.name_ko
+                or reward.name_en,
+                "cost": format_number(reward.cost, lang),
+                "affordable": reward.cost
+                <= (found[reward.point_type].available if reward.point_type in found else 0),
+            }
+            for reward in _catalogue(session, program, member)
+        ],
         "latest": [
             {
                 "date": format_date(entry.occurred_at, lang, zone),
@@ -118,6 +144,11 @@ def _member_view(
             for entry, _rule in entries
         ],
     }
+
+
+def _catalogue(session: Session, program: Program, member: LoyaltyMember) -> list[Any]:
+    shown, _ = rewards.list_rewards(session, workspace_id=program.program.workspace_id, limit=20)
+    return [r for r in shown if rewards.open_to(program, r, member)]
 
 
 @router.get("/widget/v1/loyalty/member")
@@ -166,4 +197,68 @@ async def member_panel(request: Request) -> Response:
 
     return await widget_answer(
         request, work, rule=settings.survey_client_limit, name="loyalty-client"
+    )
+
+
+class RedeemIn(BaseModel):
+    write_key: str = Field(alias="writeKey", min_length=1, max_length=200)
+    user_id: str = Field(alias="userId", min_length=1, max_length=MAX_ID)
+    user_hash: str = Field(alias="userHash", min_length=1, max_length=200)
+    reward: str = Field(min_length=1, max_length=40)
+    idempotency_key: str = Field(alias="idempotencyKey", min_length=8, max_length=128)
+    locale: str | None = Field(default=None, max_length=35)
+
+
+@router.post("/widget/v1/loyalty/redemptions")
+async def redeem(request: Request) -> Response:
+    """Spend the signed-in shopper's points on a reward; answers its code. The same
+    ``idempotencyKey`` again answers the same redemption (a double click spends once)."""
+    settings: Settings = request.app.state.settings
+    database = database_of(request)
+    try:
+        body: RedeemIn = await widget_body(request, RedeemIn, limit=4096, what="loyalty widget")
+    except CxloopError as exc:
+        return widget_problem(request, exc)
+
+    def work() -> dict[str, Any]:
+        with database.session() as session:
+            _key, workspace = workspace_for_write_key(session, body.write_key)
+            user_id = verified_user_id(request, workspace, body.user_id, body.user_hash)
+            if user_id is None:
+                raise AuthenticationFailed("Sign in to spend points (the userHash did not match).")
+            program = load_programs(session, workspace_ids=[workspace.id]).get(workspace.id)
+            customer = find_customer(
+                session, workspace_id=workspace.id, kind="user_id", value=user_id
+            )
+            if program is None or customer is None:
+                raise NotFound("Nothing to spend yet: no membership points.")
+            reward = rewards.find_reward(session, workspace_id=workspace.id, key=body.reward)
+            shopper = Principal(
+                workspace_id=workspace.id,
+                role="customer",
+                label=f"member widget (customer {customer.id})",
+                ip=client_address(request),
+            )
+            redemption = rewards.redeem_reward(
+                session,
+                principal=shopper,
+                program=program,
+                customer_id=customer.id,
+                reward=reward,
+                idempotency_key=f"widget:{customer.id}:{body.idempotency_key}",
+            )
+            lang = normalise_locale(body.locale)
+            member = members.member_of(session, program=program, customer_id=customer.id)
+            assert member is not None
+            return {
+                "code": redemption.code,
+                "reward": (reward.name_ko if lang == "ko" else reward.name_en)
+                or reward.name_ko
+                or reward.name_en,
+                "member": _member_view(session, program, member, lang),
+                "message": gettext(lang, "loyalty_widget.redeemed"),
+            }
+
+    return await widget_answer(
+        request, work, rule=settings.survey_client_limit, name="loyalty-client", status=201
     )

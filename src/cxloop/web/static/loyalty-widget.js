@@ -54,6 +54,7 @@
     var labels = body.labels || {};
     box.textContent = "";
     box.setAttribute("lang", body.lang || "ko");
+    box.dataset.program = body.program || "";
     box.appendChild(el("h3", body.program || labels.title, { margin: "0 0 8px", fontSize: "16px" }));
     if (!body.verified) {
       box.appendChild(el("p", labels.sign_in, { margin: "0" }));
@@ -101,6 +102,21 @@
         box.appendChild(bar);
       }
     }
+    if (member.rewards.length) {
+      box.appendChild(el("div", labels.rewards, { margin: "10px 0 4px", fontWeight: "600" }));
+      for (var r = 0; r < member.rewards.length; r += 1) {
+        box.appendChild(rewardRow(box, member.rewards[r], labels));
+      }
+    }
+    if (body.code) {
+      var issued = el("div", null, {
+        margin: "10px 0", padding: "8px", background: "#f4f8ff", borderRadius: "6px"
+      });
+      issued.appendChild(el("div", body.message));
+      issued.appendChild(el("div", body.reward + " · " + labels.code));
+      issued.appendChild(el("strong", body.code, { fontSize: "18px", letterSpacing: "1px" }));
+      box.appendChild(issued);
+    }
     if (member.latest.length) {
       box.appendChild(el("div", labels.latest, { margin: "10px 0 4px", fontWeight: "600" }));
       var list = el("ul", null, { listStyle: "none", margin: "0", padding: "0" });
@@ -113,6 +129,63 @@
       }
       box.appendChild(list);
     }
+  }
+
+  function rewardRow(box, reward, labels) {
+    var line = el("div", null, {
+      display: "flex", justifyContent: "space-between", alignItems: "center", gap: "8px",
+      margin: "2px 0"
+    });
+    line.appendChild(el("span", reward.name + " · " + reward.cost + "P"));
+    var button = el("button", labels.redeem, { padding: "2px 10px" });
+    button.type = "button";
+    button.disabled = !reward.affordable;
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      redeem(box, reward.key, labels);
+    });
+    line.appendChild(button);
+    return line;
+  }
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) {
+      return window.crypto.randomUUID();
+    }
+    return String(Date.now()) + "-" + String(Math.random()).slice(2);
+  }
+
+  function redeem(box, rewardKey, labels) {
+    // One key per click: a retried request spends once.
+    var body = {
+      writeKey: writeKey, userId: userId, userHash: userHash, reward: rewardKey,
+      idempotencyKey: newKey(), locale: locale
+    };
+    fetch(base + "/widget/v1/loyalty/redemptions", {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    })
+      .then(function (answer) {
+        return answer.json().then(function (data) {
+          return { ok: answer.ok, data: data };
+        });
+      })
+      .then(function (result) {
+        if (result.ok) {
+          render(box, {
+            lang: box.getAttribute("lang"), verified: true, program: box.dataset.program,
+            labels: labels, member: result.data.member, code: result.data.code,
+            reward: result.data.reward, message: result.data.message
+          });
+        } else {
+          box.appendChild(el("p", result.data.detail || labels.failed, { color: "#b00020" }));
+        }
+      })
+      .catch(function () {
+        box.appendChild(el("p", labels.failed, { color: "#b00020" }));
+      });
   }
 
   function start() {
