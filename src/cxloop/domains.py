@@ -229,7 +229,12 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(
         "loyalty",
         routers=("cxloop.loyalty.api:router", "cxloop.loyalty.rewards_api:router"),
-        pages=("cxloop.web.loyalty.widget:router",),  # public: the member widget, by write key
+        pages=(
+            "cxloop.web.loyalty.widget:router",  # public: the member widget, by write key
+            "cxloop.web.loyalty.dashboard:router",  # the program in figures
+            "cxloop.web.loyalty.members:router",  # members by tier; points adjusted by hand
+            "cxloop.web.loyalty.settings:router",  # settings: the program, tiers and rules
+        ),
         jobs=("cxloop.loyalty.tasks",),
         consumers=(
             "cxloop.loyalty.earning:loyalty_earning",  # points earned and taken back

@@ -25,6 +25,7 @@ from cxloop.web import errors
 from cxloop.web.care.calls import customer_care
 from cxloop.web.charts import activity_chart, weekly_totals
 from cxloop.web.insights.predictions import customer_predictions
+from cxloop.web.loyalty.members import customer_loyalty
 from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 from cxloop.web.text.admin import text_tags
@@ -236,6 +237,7 @@ def customer_page(
         ),
         **customer_care(page, customer),
         **customer_predictions(page, customer),
+        **customer_loyalty(page, customer),
     )
 
 
