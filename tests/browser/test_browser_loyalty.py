@@ -4,6 +4,7 @@ their tier, what the next tier needs, their points, badges and latest entries, i
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from cxloop.loyalty.program import save_program
 from cxloop.loyalty.rewards import RewardIn
 from cxloop.loyalty.schemas import ProgramIn
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import Tenant
+from tests.factories import PASSWORD, Tenant, make_user
 from tests.helpers.distribution import shop_page
 from tests.loyalty.test_earning import PROGRAM
 
@@ -86,3 +87,44 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
             assert problems == []
         finally:
             browser.close()
+
+
+def test_the_loyalty_pages_sit_in_the_top_bar_without_breaking_it(
+    live_server: str, database: Database, browser_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    with database.session() as session:
+        tenant = Tenant(session)
+        owner = make_user(session, workspace=tenant.workspace, role="owner", locale="ko")
+        save_program(
+            session,
+            principal=Principal(workspace_id=tenant.id, role="owner", user_id=owner.id),
+            workspace_id=tenant.id,
+            program_in=ProgramIn.model_validate(PROGRAM),
+        )
+        email = owner.email
+    page = browser_page
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill(email)
+    page.get_by_label("비밀번호").fill(PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    expect(page).to_have_url(f"{live_server}/customers")
+
+    page.locator(".mainnav").get_by_role("link", name="멤버십").click()
+    expect(page).to_have_url(f"{live_server}/loyalty")
+    expect(page.locator(".mainnav a[aria-current=page]")).to_have_text("멤버십")
+    for width, lang in ((1360, "한국어"), (1024, "한국어"), (1360, "English"), (1024, "English")):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.get_by_role("button", name=lang).click()
+        # No label of the top bar wraps (a wrapped one is taller than the others), and nothing
+        # runs off the side.
+        heights = page.evaluate(
+            "[...document.querySelectorAll('.mainnav a')]"
+            ".map(a => Math.round(a.getBoundingClientRect().height))"
+        )
+        assert len(set(heights)) == 1, (width, lang, heights)
+        assert page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        ), (width, lang)
+    assert page.problems == []  # type: ignore[attr-defined]

@@ -64,7 +64,9 @@ def dashboard(page: Page) -> Response:
     try:
         program = members.active_program(page.db, workspace_id=page.workspace.id)
     except NotFound:
-        return render(page.request, "loyalty/dashboard.html", page=page, section="", program=None)
+        return render(
+            page.request, "loyalty/dashboard.html", page=page, section="loyalty", program=None
+        )
     now, tz = utcnow(), zone(page.workspace.timezone)
     scope = {"workspace_id": page.workspace.id, "program_id": program.program.id}
     counts = reports.members_by_tier(page.db, **scope)
@@ -100,7 +102,7 @@ def dashboard(page: Page) -> Response:
         page.request,
         "loyalty/dashboard.html",
         page=page,
-        section="",
+        section="loyalty",
         loyalty_tab="dashboard",
         program=program.program,
         tiers=tiers,

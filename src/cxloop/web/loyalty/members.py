@@ -207,7 +207,7 @@ def members_list(page: Page, tier: str = "", cursor: str = "") -> Response:
     try:
         program = members.active_program(page.db, workspace_id=page.workspace.id)
     except NotFound:
-        return render(page.request, "loyalty/members.html", page=page, section="", **values)
+        return render(page.request, "loyalty/members.html", page=page, section="loyalty", **values)
     tiers = {t.key: t for t in program.tiers}
     chosen = tiers.get(tier.strip())
     if tier and chosen is None:
@@ -231,4 +231,4 @@ def members_list(page: Page, tier: str = "", cursor: str = "") -> Response:
         cursor=cursor[:500],
         first_url=link("/loyalty/members", tier=chosen.key if chosen else None),
     )
-    return render(page.request, "loyalty/members.html", page=page, section="", **values)
+    return render(page.request, "loyalty/members.html", page=page, section="loyalty", **values)
