@@ -234,6 +234,8 @@ DOMAINS: tuple[Domain, ...] = (
             "cxloop.web.loyalty.dashboard:router",  # the program in figures
             "cxloop.web.loyalty.members:router",  # members by tier; points adjusted by hand
             "cxloop.web.loyalty.settings:router",  # settings: the program, tiers and rules
+            "cxloop.web.loyalty.rewards_pages:router",  # settings: rewards, codes, archiving
+            "cxloop.web.loyalty.goals_pages:router",  # settings: badges and challenges
         ),
         jobs=("cxloop.loyalty.tasks",),
         consumers=(

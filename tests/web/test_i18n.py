@@ -41,8 +41,11 @@ from cxloop.web.care import chat as chat_widget
 from cxloop.web.care import inbox as care_inbox
 from cxloop.web.insights import predictions as insights_predictions
 from cxloop.web.insights import rule_form as segment_rule_form
+from cxloop.web.loyalty import catalogue_form as loyalty_catalogue
+from cxloop.web.loyalty import goals_pages as loyalty_goals
 from cxloop.web.loyalty import members as loyalty_members
 from cxloop.web.loyalty import program_form as loyalty_form
+from cxloop.web.loyalty import rewards_pages as loyalty_rewards
 from cxloop.web.profiles import customers
 from cxloop.web.rendering import TEMPLATES
 
@@ -104,6 +107,11 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "loyalty_pages.field.": loyalty_form.FIELDS,
     "loyalty_pages.err.": loyalty_form.ERROR_TYPES,
     "loyalty_pages.rule_err.": tuple(key for _, key in loyalty_form.RULE_ERRORS),
+    "loyalty_rewards_pages.field.": loyalty_catalogue.FIELDS,
+    "loyalty_rewards_pages.err.": tuple(key for _, key in loyalty_catalogue.OWN_ERRORS),
+    "loyalty_rewards_pages.kind.": loyalty_rewards.REWARD_KINDS,
+    "loyalty_rewards_pages.code_source.": loyalty_rewards.CODE_SOURCES,
+    "loyalty_rewards_pages.goal_kind.": loyalty_goals.GOAL_KINDS,
 }
 
 # t('key'), t('prefix.' ~ value) and t('prefix.' ~ value ~ 'suffix') in templates.
