@@ -21,13 +21,16 @@ from cxloop.loyalty.goals import GoalIn
 from cxloop.loyalty.rewards import RewardIn
 from cxloop.loyalty.schemas import ProgramOut
 from cxloop.web.accounts.admin import SECTIONS
-from cxloop.web.loyalty.program_form import FormRefused, Translate
 
 # One way of writing numbers and moments in a loyalty form, whichever page shows it.
-from cxloop.web.loyalty.program_form import _local as local_input
-from cxloop.web.loyalty.program_form import _message as program_message
-from cxloop.web.loyalty.program_form import _moment as moment_of
-from cxloop.web.loyalty.program_form import _plain as plain_number
+from cxloop.web.loyalty.program_form import (
+    FormRefused,
+    Translate,
+    local_input,
+    moment_of,
+    plain_number,
+    program_message,
+)
 from cxloop.web.rendering import render
 from cxloop.web.session import WebContext
 

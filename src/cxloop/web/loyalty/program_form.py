@@ -153,7 +153,7 @@ class ProgramForm:
         return self
 
 
-def _plain(value: Decimal | int | None) -> str:
+def plain_number(value: Decimal | int | None) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -162,7 +162,7 @@ def _plain(value: Decimal | int | None) -> str:
     return str(value)
 
 
-def _local(value: datetime | None, zone: ZoneInfo) -> str:
+def local_input(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
@@ -171,9 +171,9 @@ def _tier_row(tier: TierOut) -> TierRow:
         key=tier.key,
         name=tier.name,
         measure=tier.measure,
-        threshold=_plain(tier.threshold),
+        threshold=plain_number(tier.threshold),
         free_shipping=tier.free_shipping,
-        birthday_bonus=_plain(tier.birthday_bonus) if tier.birthday_bonus else "",
+        birthday_bonus=plain_number(tier.birthday_bonus) if tier.birthday_bonus else "",
     )
 
 
@@ -183,10 +183,10 @@ def _rule_row(rule: RuleIn, zone: ZoneInfo) -> RuleRow:
         name=rule.name,
         kind=rule.kind,
         event=rule.event if rule.kind == "event" else "",
-        rate_percent=_plain(rule.rate_percent) if rule.rate_percent else "",
-        rate_by_tier=", ".join(f"{k}={_plain(v)}" for k, v in rule.rate_by_tier.items()),
-        points=_plain(rule.points) if rule.points else "",
-        min_order=_plain(rule.min_order),
+        rate_percent=plain_number(rule.rate_percent) if rule.rate_percent else "",
+        rate_by_tier=", ".join(f"{k}={plain_number(v)}" for k, v in rule.rate_by_tier.items()),
+        points=plain_number(rule.points) if rule.points else "",
+        min_order=plain_number(rule.min_order),
         excluded_categories=", ".join(rule.excluded_categories),
         excluded_products=", ".join(rule.excluded_products),
         where=json.dumps([c.model_dump(mode="json") for c in rule.where], ensure_ascii=False)
@@ -194,11 +194,11 @@ def _rule_row(rule: RuleIn, zone: ZoneInfo) -> RuleRow:
         else "",
         point_type=rule.point_type,
         once_per_member=rule.once_per_member,
-        cap_per_day=_plain(rule.cap_per_day),
-        cap_per_month=_plain(rule.cap_per_month),
-        starts_at=_local(rule.starts_at, zone),
-        ends_at=_local(rule.ends_at, zone),
-        multiplier=_plain(rule.multiplier),
+        cap_per_day=plain_number(rule.cap_per_day),
+        cap_per_month=plain_number(rule.cap_per_month),
+        starts_at=local_input(rule.starts_at, zone),
+        ends_at=local_input(rule.ends_at, zone),
+        multiplier=plain_number(rule.multiplier),
         active=rule.active,
     )
 
@@ -211,9 +211,9 @@ def form_of(program: ProgramOut, zone: ZoneInfo) -> ProgramForm:
         currency=program.currency,
         point_types=", ".join(program.point_types),
         pending_days=str(program.pending_days),
-        expiry_months=_plain(program.expiry_months),
+        expiry_months=plain_number(program.expiry_months),
         tier_window_days=str(program.tier_window_days),
-        point_value=_plain(program.point_value),
+        point_value=plain_number(program.point_value),
         tiers=[_tier_row(t) for t in program.tiers],
         rules=[_rule_row(r, zone) for r in program.rules],
     )
@@ -330,7 +330,7 @@ def _rates(text: str) -> dict[str, str] | None:
     return rates
 
 
-def _moment(text: str, zone: ZoneInfo) -> datetime | str | None:
+def moment_of(text: str, zone: ZoneInfo) -> datetime | str | None:
     """A local ``YYYY-MM-DDTHH:MM`` as an aware instant; the text itself when it is not one."""
     if not text:
         return None
@@ -378,7 +378,7 @@ def _rule_data(
         else:
             data["where"] = conditions
     for name in ("starts_at", "ends_at"):
-        moment = _moment(getattr(row, name), zone)
+        moment = moment_of(getattr(row, name), zone)
         if isinstance(moment, str):
             problems.append(t("loyalty_pages.err_moment", where=where_at, value=moment[:40]))
         elif moment is not None:
@@ -420,7 +420,7 @@ def program_data(form: ProgramForm, zone: ZoneInfo, t: Translate) -> dict[str, A
 
 def _number(value: Any) -> str:
     if isinstance(value, Decimal | float):
-        return _plain(Decimal(str(value)))
+        return plain_number(Decimal(str(value)))
     return str(value)
 
 
@@ -440,7 +440,7 @@ def _where(loc: Iterable[Any], t: Translate) -> str:
     return " · ".join(parts)
 
 
-def _message(error: Any, t: Translate) -> str:
+def program_message(error: Any, t: Translate) -> str:
     kind = str(error.get("type", ""))
     text = str(error.get("msg", "")).removeprefix("Value error, ")
     if kind in ERROR_TYPES:
@@ -458,7 +458,7 @@ def refusal_words(exc: ValidationError, t: Translate) -> list[str]:
     reasons = []
     for error in exc.errors()[:20]:
         where = _where(error.get("loc", ()), t)
-        message = _message(error, t)
+        message = program_message(error, t)
         reasons.append(
             t("loyalty_pages.err_at", where=where, message=message) if where else message
         )
