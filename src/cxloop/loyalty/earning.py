@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from cxloop.core.timeutil import utcnow
 from cxloop.events.commerce import money
 from cxloop.loyalty import ledger
-from cxloop.loyalty.program import Program, load_programs
+from cxloop.loyalty.program import Program, programs_with_events
 from cxloop.loyalty.tiers import upgrade_members
 from cxloop.models import EarningRule, Event, LedgerEntry, LoyaltyMember
 
@@ -437,13 +437,8 @@ class LoyaltyEarning:
     columns: tuple[str, ...] | None = None
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
-        by_workspace: dict[int, list[Event]] = defaultdict(list)
-        for event in events:
-            if event.type == "track":
-                by_workspace[event.workspace_id].append(event)
-        programs = load_programs(session, workspace_ids=list(by_workspace))
-        for workspace_id, program in programs.items():
-            changed = earn_batch(session, program, by_workspace[workspace_id])
+        for program, batch in programs_with_events(session, events):
+            changed = earn_batch(session, program, batch)
             if changed and program.tiers:
                 upgrade_members(session, program, member_ids=changed, now=utcnow())
 

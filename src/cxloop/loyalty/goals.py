@@ -27,7 +27,7 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.loyalty import ledger
 from cxloop.loyalty.earning import condition_holds, ensure_members
-from cxloop.loyalty.program import Program, keep_by_key, load_programs, require_program
+from cxloop.loyalty.program import Program, keep_by_key, programs_with_events, require_program
 from cxloop.loyalty.schemas import KEY_PATTERN, Condition
 from cxloop.models import Event, GoalCompletion, GoalEvent, LoyaltyGoal, LoyaltyMember
 
@@ -269,13 +269,8 @@ class LoyaltyGoals:
     columns: tuple[str, ...] | None = None
 
     def handle(self, session: Session, events: Sequence[Event]) -> None:
-        by_workspace: dict[int, list[Event]] = defaultdict(list)
-        for event in events:
-            if event.type == "track":
-                by_workspace[event.workspace_id].append(event)
-        programs = load_programs(session, workspace_ids=list(by_workspace))
-        for workspace_id, program in programs.items():
-            count_batch(session, program, by_workspace[workspace_id])
+        for program, batch in programs_with_events(session, events):
+            count_batch(session, program, batch)
 
 
 loyalty_goals = LoyaltyGoals()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.errors import NotFound
 from cxloop.loyalty.schemas import ProgramIn, ProgramOut, RuleIn, TierIn, TierOut
-from cxloop.models import EarningRule, LoyaltyProgram, LoyaltyTier, Workspace
+from cxloop.models import EarningRule, Event, LoyaltyProgram, LoyaltyTier, Workspace
 from cxloop.profiles.consent import zone_named
 
 
@@ -101,6 +102,19 @@ def load_programs(session: Session, *, workspace_ids: Sequence[int]) -> dict[int
         )
         for p in programs
     }
+
+
+def programs_with_events(
+    session: Session, events: Sequence[Event]
+) -> list[tuple[Program, list[Event]]]:
+    """A bus batch's track events grouped under their workspace's active program (the events
+    of workspaces without one are left out)."""
+    by_workspace: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.type == "track":
+            by_workspace[event.workspace_id].append(event)
+    programs = load_programs(session, workspace_ids=list(by_workspace))
+    return [(program, by_workspace[ws]) for ws, program in programs.items()]
 
 
 def _tier_in(tier: LoyaltyTier) -> TierOut:
