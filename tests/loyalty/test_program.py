@@ -191,6 +191,11 @@ def test_tiers_go_up_at_once_and_down_only_when_their_period_ends(
     session.expire_all()
     body = member(client, tenant, customer)
     assert body["progress"]["tier"] == "basic"
+    assert [(h["from_tier"], h["to_tier"], h["reason"]) for h in body["tier_history"]] == [
+        ("silver", "basic", "downgrade"),
+        ("basic", "silver", "upgrade"),
+    ]
+    assert body["tier_history"][1]["measured"] == 400000
     reasons = session.scalars(select(TierChange.reason).order_by(TierChange.id)).all()
     assert reasons[-2:] == ["upgrade", "downgrade"]
 

@@ -24,6 +24,7 @@ from cxloop.loyalty.schemas import (
     PointsIn,
     ProgramIn,
     ProgramOut,
+    TierChangeOut,
     TierProgressOut,
 )
 from cxloop.models import LedgerEntry, LoyaltyMember
@@ -119,6 +120,18 @@ def _member_out(
             measured=progress.measured,
             needed=progress.needed,
         ),
+        tier_history=[
+            TierChangeOut(
+                from_tier=before.key if before else None,
+                to_tier=after.key if after else None,
+                reason=change.reason,
+                measured=float(change.measured),
+                changed_at=change.changed_at,
+            )
+            for change, before, after in members.tier_history(
+                session, program=loyalty, member=member
+            )
+        ],
         goals=[
             GoalProgressOut(
                 key=g.goal.key,

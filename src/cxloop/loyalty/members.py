@@ -20,7 +20,7 @@ from cxloop.loyalty import ledger
 from cxloop.loyalty.earning import ensure_members
 from cxloop.loyalty.program import Program, load_programs
 from cxloop.loyalty.tiers import MemberRow, Standing, qualified_tier, standings
-from cxloop.models import EarningRule, LedgerEntry, LoyaltyMember, LoyaltyTier
+from cxloop.models import EarningRule, LedgerEntry, LoyaltyMember, LoyaltyTier, TierChange
 from cxloop.profiles.service import get_customer
 
 
@@ -264,3 +264,16 @@ def progress_words(progress: Progress, *, currency: str, lang: str) -> str | Non
     else:
         amount = gettext(lang, "loyalty_words.points", n=format_number(int(progress.needed), lang))
     return gettext(lang, "loyalty_words.to_next_tier", tier=name, amount=amount)
+
+
+def tier_history(
+    session: Session, *, program: Program, member: LoyaltyMember, limit: int = 20
+) -> list[tuple[TierChange, LoyaltyTier | None, LoyaltyTier | None]]:
+    """The member's latest tier changes, newest first, with the tiers they went from and to."""
+    changes = session.scalars(
+        select(TierChange)
+        .where(TierChange.member_id == member.id)
+        .order_by(TierChange.changed_at.desc(), TierChange.id.desc())
+        .limit(limit)
+    )
+    return [(c, program.tier(c.from_tier_id), program.tier(c.to_tier_id)) for c in changes]

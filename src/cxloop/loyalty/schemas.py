@@ -206,11 +206,22 @@ class GoalProgressOut(BaseModel):
     completed_at: datetime | None
 
 
+class TierChangeOut(BaseModel):
+    """A move between tiers (``from_tier`` None: the member's first tier)."""
+
+    from_tier: str | None
+    to_tier: str | None
+    reason: str
+    measured: float
+    changed_at: datetime
+
+
 class MemberOut(BaseModel):
     customer_id: int
     joined_at: datetime
     balances: list[BalanceOut]
     progress: TierProgressOut
+    tier_history: list[TierChangeOut]
     goals: list[GoalProgressOut]
     ledger: list[LedgerEntryOut]
     next_cursor: str | None
