@@ -14,6 +14,7 @@ from cxloop.accounts import service as accounts
 from cxloop.core import jobs
 from cxloop.models import ApiKey, Customer, User, Workspace
 from cxloop.profiles import service as profiles
+from cxloop.profiles.identity import merge_customers
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"
@@ -104,6 +105,17 @@ def make_customer(
         traits=dict(traits or {}),
         identities=identities,
     )
+
+
+def merge_by_id(session: Session, *, workspace_id: int, survivor: int, merged: int) -> None:
+    """Merge customer ``merged`` into ``survivor`` as the identity service does."""
+    merge_customers(
+        session,
+        survivor=profiles.get_customer(session, workspace_id=workspace_id, customer_id=survivor),
+        merged=profiles.get_customer(session, workspace_id=workspace_id, customer_id=merged),
+        reason="test",
+    )
+    session.flush()
 
 
 # --- HTTP helpers and a ready workspace (added for the API, ingestion and identity tests) ---

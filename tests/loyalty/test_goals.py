@@ -16,7 +16,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.events import bus
 from cxloop.loyalty.goals import loyalty_goals
 from cxloop.models import LedgerEntry
-from tests.factories import Tenant
+from tests.factories import Tenant, merge_by_id
 from tests.loyalty.test_earning import PROGRAM, customer_id, member, order, send
 
 CONSUMERS = ["loyalty_earning", "loyalty_goals"]
@@ -152,3 +152,49 @@ def test_nothing_counts_without_goals(
     drain(caught_up)
 
     assert session.scalar(select(func.count()).where(LedgerEntry.source_key.like("goal:%"))) == 0
+
+
+def test_a_merge_keeps_the_badges_of_both_and_the_export_lists_the_whole_membership(
+    client: TestClient, session: Session, tenant: Tenant, caught_up: Database, program: None
+) -> None:
+    # given "g4" who completed the weekly streak and "g5" who completed the challenge, both
+    # with the three orders of the month
+    start = START + timedelta(days=1)
+    send(
+        client,
+        tenant,
+        *(order("g4", f"W-{w}", 10000, (start + timedelta(weeks=w)).isoformat()) for w in range(4)),
+        *(order("g5", f"X-{d}", 120000, (start + timedelta(days=d)).isoformat()) for d in range(3)),
+    )
+    drain(caught_up)
+    survivor, merged = customer_id(session, tenant, "g4"), customer_id(session, tenant, "g5")
+    gift = {"name_ko": "머그컵", "kind": "gift", "cost": 1000, "code_source": "none"}
+    assert client.put("/api/v1/loyalty/rewards/mug", json=gift, headers=tenant.api).is_success
+    redeemed = client.post(
+        f"/api/v1/loyalty/members/{merged}/redemptions",
+        json={"reward": "mug", "idempotency_key": "mug-1"},
+        headers=tenant.api,
+    )
+    assert redeemed.status_code == 200, redeemed.text
+
+    merge_by_id(session, workspace_id=tenant.id, survivor=survivor, merged=merged)
+
+    body = member(client, tenant, survivor)
+    assert {k: v[2] for k, v in goals(body).items()} == {
+        "november-3": True,
+        "ten-orders": False,
+        "weekly": True,
+    }
+    assert goals(body)["ten-orders"][0] == 7
+    exported = client.get(f"/api/v1/customers/{survivor}/export", headers=tenant.api)
+    assert exported.status_code == 200, exported.text
+    loyalty = exported.json()["loyalty"]
+    assert loyalty["tier"] == "silver"
+    assert [(c["from"], c["to"], c["reason"]) for c in loyalty["tier_history"]] == [
+        ("basic", "silver", "upgrade")
+    ]
+    assert [(r["reward"], r["points"], r["status"]) for r in loyalty["rewards"]] == [
+        ("머그컵", 1000, "issued")
+    ]
+    assert sorted(g["goal"] for g in loyalty["goals"]) == ["4주 연속", "이번 달 3회 구매"]
+    assert sum(e["amount"] for e in loyalty["ledger"]) == body["balances"][0]["total"]

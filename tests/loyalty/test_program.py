@@ -18,9 +18,7 @@ from cxloop.loyalty.program import load_programs
 from cxloop.loyalty.tasks import expire_points
 from cxloop.loyalty.tiers import evaluate_tiers
 from cxloop.models import AuditEntry, LoyaltyMember, TierChange
-from cxloop.profiles.identity import merge_customers
-from cxloop.profiles.service import get_customer
-from tests.factories import Tenant
+from tests.factories import Tenant, merge_by_id
 from tests.loyalty.test_earning import (
     PROGRAM,
     ago,
@@ -61,6 +59,24 @@ def put(client: TestClient, tenant: Tenant, body: dict[str, Any]) -> Any:
         ({"rules": [{"key": "x", "rate_percent": 101}]}, "less than or equal to 100"),
         ({"pending_days": -1}, "greater than or equal to 0"),
         ({"rules": [{"key": "Bad Key", "rate_percent": 1}]}, "pattern"),
+        (
+            {"rules": [{"key": "x", "rate_by_category": {"Beauty": 3, "beauty ": 2}}]},
+            "names a category twice",
+        ),
+        (
+            {
+                "rules": [
+                    {
+                        "key": "x",
+                        "rate_percent": 1,
+                        "rate_by_category": {"Gift Card": 3},
+                        "excluded_categories": ["gift card"],
+                    }
+                ]
+            },
+            "both excluded and given a rate",
+        ),
+        ({"rules": [{"key": "x", "rate_by_category": {"Beauty": 120}}]}, "between 0 and 100"),
     ],
     ids=[
         "tiers-out-of-order",
@@ -71,6 +87,9 @@ def put(client: TestClient, tenant: Tenant, body: dict[str, Any]) -> Any:
         "rate-over-100",
         "negative-window",
         "bad-key",
+        "category-twice",
+        "category-excluded-and-rated",
+        "category-rate-over-100",
     ],
 )
 def test_a_wrong_program_is_refused_with_what_is_wrong(
@@ -232,6 +251,55 @@ def test_caps_excluded_products_and_a_minimum_order(
     assert points(body)["total"] == 6000 + 25
 
 
+def test_categories_earn_at_their_own_rate_and_share_an_order_discount(
+    client: TestClient, session: Session, tenant: Tenant, caught_up: Database
+) -> None:
+    rule = {
+        "key": "orders",
+        "rate_percent": 1,
+        "rate_by_tier": {"gold": 2},
+        "rate_by_category": {"Beauty": 5},
+        "excluded_categories": ["Gift Card"],
+    }
+    put(client, tenant, {**PROGRAM, "pending_days": 0, "rules": [rule]})
+    shirts = {"product_id": "S", "price": 30000, "quantity": 2, "category": "Shirts"}
+    cream = {"product_id": "C", "price": 30000, "quantity": 1, "category": "beauty"}
+    card = {"product_id": "G", "price": 10000, "quantity": 1, "category": "Gift Card"}
+    full = order("k1", "K-1", 100000, ago(days=2))
+    full["properties"]["products"] = [shirts, cream, card]
+    # ₩50,000 of cream sold for ₩40,000: the discount is shared by the order's lines
+    discounted = order("k1", "K-2", 40000, ago(days=1))
+    discounted["properties"]["products"] = [{**cream, "quantity": 1, "price": 50000}]
+    send(client, tenant, full, discounted)
+    drain(caught_up)
+
+    body = member(client, tenant, customer_id(session, tenant, "k1"))
+    # K-1: the ₩10,000 gift card earns nothing, ₩30,000 of beauty at 5 % (1,500) and ₩60,000
+    # of shirts at 1 % (600); K-2: ₩40,000 of beauty at 5 % (2,000).
+    assert [e["amount"] for e in body["ledger"]] == [2000, 2100]
+
+
+def test_a_category_rate_holds_whatever_the_tier_and_other_products_earn_the_tier_rate(
+    client: TestClient, session: Session, tenant: Tenant, caught_up: Database
+) -> None:
+    rule = {"key": "orders", "rate_percent": 1, "rate_by_tier": {"gold": 2},
+            "rate_by_category": {"가전": "0.5"}}  # fmt: skip
+    put(client, tenant, {**PROGRAM, "pending_days": 0, "rules": [rule]})
+    send(client, tenant, order("k2", "K-3", 1200000, ago(days=3)))
+    drain(caught_up)  # the member is Gold from now on
+    tv = {"product_id": "TV", "price": 800000, "quantity": 1, "category": "가전"}
+    mug = {"product_id": "M", "price": 20000, "quantity": 1, "category": "주방"}
+    mixed = order("k2", "K-4", 820000, ago(days=2))
+    mixed["properties"]["products"] = [tv, mug]
+    send(client, tenant, mixed)
+    drain(caught_up)
+
+    body = member(client, tenant, customer_id(session, tenant, "k2"))
+    assert body["progress"]["tier"] == "gold"
+    # ₩800,000 at 0.5 % (4,000) and ₩20,000 at Gold's 2 % (400)
+    assert [e["amount"] for e in body["ledger"]] == [4400, 12000]
+
+
 def test_a_merged_profile_brings_its_points_and_higher_tier(
     client: TestClient, session: Session, tenant: Tenant, caught_up: Database
 ) -> None:
@@ -245,13 +313,7 @@ def test_a_merged_profile_brings_its_points_and_higher_tier(
     drain(caught_up)
     first, second = customer_id(session, tenant, "m1"), customer_id(session, tenant, "m2")
 
-    merge_customers(
-        session,
-        survivor=get_customer(session, workspace_id=tenant.id, customer_id=second),
-        merged=get_customer(session, workspace_id=tenant.id, customer_id=first),
-        reason="test",
-    )
-    session.flush()
+    merge_by_id(session, workspace_id=tenant.id, survivor=second, merged=first)
 
     body = member(client, tenant, second)
     assert points(body)["total"] == 5000 + 300

@@ -32,6 +32,7 @@ from cxloop.models.customer import (
 )
 from cxloop.models.event import EVENT_TYPES
 from cxloop.models.insights import MODEL_KINDS, RUN_STATUSES, RUN_TRIGGERS
+from cxloop.models.loyalty import TIER_CHANGES
 from cxloop.models.workspace import ROLES
 from cxloop.profiles.service import SORTS
 from cxloop.web import errors
@@ -103,6 +104,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "insights.rule_err.": segment_rule_form.RULE_CODES,
     "loyalty_pages.kind.": loyalty_members.LEDGER_KINDS,
     "loyalty_pages.measure.": loyalty_form.MEASURES,
+    "loyalty_pages.tier_change.": TIER_CHANGES,
     "loyalty_pages.kind_of_rule.": loyalty_form.KINDS,
     "loyalty_pages.field.": loyalty_form.FIELDS,
     "loyalty_pages.err.": loyalty_form.ERROR_TYPES,

@@ -27,6 +27,7 @@ from cxloop.models import (
     LedgerEntry,
     LoyaltyMember,
     LoyaltyProgram,
+    TierChange,
 )
 from tests.factories import Tenant, make_customer, make_user, unique
 from tests.helpers.dashboard import answer, make_survey
@@ -215,7 +216,12 @@ def form_fields(html: str) -> dict[str, str]:
         ({"rules-1-points": ""}, "이벤트 규칙에는 포인트가 필요합니다 (1 이상)."),
         ({"tiers-1-key": "Silver Tier"}, "등급 2 · 키: 영문 소문자나 숫자로 시작하고"),
         ({"rules-0-rate_by_tier": "vip=3"}, "규칙 'orders'이(가) 없는 등급을 적었습니다: ['vip']."),
-        ({"rules-0-rate_by_tier": "gold"}, "등급별 적립률: '등급키=비율'을 쉼표로 나누어 적으세요"),
+        ({"rules-0-rate_by_tier": "gold"}, "등급별 적립률 (%): '이름=비율'을 쉼표로 나누어"),
+        ({"rules-0-rate_by_category": "가전"}, "카테고리별 적립률 (%): '이름=비율'을 쉼표로"),
+        (
+            {"rules-0-rate_by_category": "가전=1, 가전=2"},
+            "카테고리별 적립률 (%): '이름=비율'을 쉼표로 나누어, 이름마다 한 번씩 적으세요",
+        ),
         ({"rules-2-where": "{not json"}, "적립 규칙 3 · 조건: JSON 목록으로 적으세요"),
         (
             {"rules-0-starts_at": "2026-12-10T00:00", "rules-0-ends_at": "2026-12-01T00:00"},
@@ -231,6 +237,8 @@ def form_fields(html: str) -> dict[str, str]:
         "bad-key",
         "unknown-tier-rate",
         "rates-not-written-right",
+        "category-rates-not-written-right",
+        "category-twice",
         "conditions-not-json",
         "campaign-backwards",
     ],
@@ -257,6 +265,26 @@ def test_a_wrong_program_comes_back_as_typed_with_the_reason_in_words(
         ).replace("&quot;", '"') or name.endswith("where")
     saved = client.get("/api/v1/loyalty/program", headers=tenant.api).json()
     assert Decimal(saved["tiers"][2]["threshold"]) == 1000000
+
+
+def test_category_rates_are_saved_from_the_form_and_shown_back_as_typed(
+    client: TestClient, session: Session, tenant: Tenant, program: dict[str, Any]
+) -> None:
+    sign_in(client, session, tenant)
+    form = {
+        **form_fields(get(client, "/settings/loyalty").text),
+        "rules-0-rate_by_category": "뷰티=3, 가전/디지털=0.5",
+    }
+
+    assert post(client, "/settings/loyalty", form).status_code == 303
+
+    rule = client.get("/api/v1/loyalty/program", headers=tenant.api).json()["rules"][0]
+    assert {k: Decimal(v) for k, v in rule["rate_by_category"].items()} == {
+        "뷰티": 3,
+        "가전/디지털": Decimal("0.5"),
+    }
+    again = form_fields(get(client, "/settings/loyalty").text)
+    assert again["rules-0-rate_by_category"] == "뷰티=3, 가전/디지털=0.5"
 
 
 def test_rows_are_added_without_saving_and_removed_on_save(
@@ -345,12 +373,47 @@ def test_the_customer_page_shows_tier_progress_balances_and_the_ledger_newest_fi
         ["사용", "−300", "쿠폰 교환"],
         ["적립", "+1,000", "주문 O-1"],
     ]
+    assert 'id="loyalty-tier-history"' not in page.text
     lee = get(client, f"/customers/{known.lee.id}")
     assert stat(lee.text, "loyalty-available-points") == "0"
     assert stat(lee.text, "loyalty-pending-points") == "500"
     assert [
         cells(lee.text, f"ledger-{r}")[1] for r in re.findall(r'<tr id="ledger-(\d+)">', lee.text)
     ] == ["소멸", "수동 조정", "적립"]
+
+
+def test_the_customer_page_shows_the_tier_history_newest_first(
+    client: TestClient, session: Session, tenant: Tenant, known: Ledger
+) -> None:
+    tiers = {t.key: t for t in known.program.tiers}
+    member = known.member(known.park)
+    now = known.now
+    session.add_all(
+        [
+            TierChange(workspace_id=tenant.id, member_id=member.id, from_tier_id=tiers["basic"].id,
+                       to_tier_id=tiers["silver"].id, reason="upgrade", measured=400000,
+                       changed_at=now - timedelta(days=90)),
+            TierChange(workspace_id=tenant.id, member_id=member.id, from_tier_id=tiers["silver"].id,
+                       to_tier_id=tiers["gold"].id, reason="upgrade", measured=1250000,
+                       changed_at=now - timedelta(days=3)),
+        ]
+    )  # fmt: skip
+    session.flush()
+    sign_in(client, session, tenant)
+
+    page = get(client, f"/customers/{known.park.id}")
+
+    history = re.search(r'<details class="tier-history".*?</details>', page.text, re.S)
+    assert history, page.text
+    lines = [
+        " ".join(re.sub(r"<[^>]+>", " ", li).split())
+        for li in re.findall(r"<li>(.*?)</li>", history[0], re.S)
+    ]
+    assert "등급 변경 이력 (2)" in history[0]
+    assert [line.split(" · ", 1)[1] for line in lines] == [
+        "Silver → Gold (승급 · ₩1,250,000)",
+        "Basic → Silver (승급 · ₩400,000)",
+    ]
 
 
 def test_the_ledger_pages_with_its_cursor(

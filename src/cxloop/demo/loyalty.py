@@ -28,7 +28,13 @@ PROGRAM = ProgramIn(
         TierIn(key="gold", name="Gold", threshold=1000000, free_shipping=True, birthday_bonus=3000),
     ],
     rules=[
-        RuleIn(key="orders", name="구매 적립", rate_percent=1, rate_by_tier={"gold": 2}),
+        RuleIn(
+            key="orders",
+            name="구매 적립 (스킨케어 3%)",
+            rate_percent=1,
+            rate_by_tier={"gold": 2},
+            rate_by_category={"뷰티/스킨케어": 3},
+        ),
         RuleIn(
             key="first-review",
             name="첫 리뷰",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -73,6 +74,39 @@ def product_fields(raw: dict[str, Any], currency: str) -> dict[str, Any] | None:
         "price": money(raw.get("price"), currency),
         "currency": currency,
     }
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One line of an order's ``products``: the product's fields (None without an id), how
+    many, and what the line comes to."""
+
+    fields: dict[str, Any] | None
+    category: str | None
+    quantity: int
+    amount: Decimal
+
+
+def line_items(props: dict[str, Any], currency: str) -> list[LineItem]:
+    """The lines of an order's ``products`` list; entries that are not objects are skipped,
+    a quantity that is not a sensible whole number counts as 1."""
+    lines = []
+    for raw in props.get("products") or []:
+        if not isinstance(raw, dict):
+            continue
+        fields = product_fields(raw, currency)
+        quantity = raw.get("quantity", 1)
+        quantity = quantity if isinstance(quantity, int) and 0 < quantity < 1_000_000 else 1
+        price = money(raw.get("price"), currency) or Decimal(0)
+        lines.append(
+            LineItem(
+                fields=fields,
+                category=_text(raw.get("category"), 200),
+                quantity=quantity,
+                amount=price * quantity,
+            )
+        )
+    return lines
 
 
 def upsert_products(
@@ -192,11 +226,8 @@ def _order(
     props = message.properties
     currency = _currency(props, default_currency)
     items = []
-    for raw in props.get("products") or []:
-        if not isinstance(raw, dict):
-            continue
-        fields = product_fields(raw, currency) or {}
-        quantity = raw.get("quantity", 1)
+    for line in line_items(props, currency):
+        fields = line.fields or {}
         items.append(
             OrderItem(
                 workspace_id=workspace_id,
@@ -204,9 +235,9 @@ def _order(
                 external_product_id=fields.get("external_id"),
                 sku=fields.get("sku"),
                 name=fields.get("name") or "",
-                category=fields.get("category"),
+                category=line.category,
                 price=fields.get("price") or Decimal(0),
-                quantity=quantity if isinstance(quantity, int) and 0 < quantity < 1_000_000 else 1,
+                quantity=line.quantity,
             )
         )
     total = money(props.get("total"), currency)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import utcnow
-from cxloop.events.commerce import money
+from cxloop.events.commerce import line_items, money
 from cxloop.loyalty import ledger
 from cxloop.loyalty.program import Program, programs_with_events
 from cxloop.loyalty.tiers import upgrade_members
@@ -131,37 +131,56 @@ def _order_id(properties: dict[str, Any]) -> str | None:
 class OrderAmounts:
     total: Decimal  # what the order came to: the base of proportional reversals, minimum order
     eligible: Decimal  # what earns: the total less excluded products
+    # Of the eligible amount, what falls in categories the rule gives their own rate, by rate.
+    at_category_rates: dict[Decimal, Decimal] = field(default_factory=dict)
+
+    def points(self, rate: Decimal, multiplier: Decimal) -> int:
+        """The points earned at the member's ``rate`` (percent) on what has no category rate
+        and at each category's rate on the rest."""
+        rated = sum(self.at_category_rates.values(), Decimal(0))
+        value = max(self.eligible - rated, Decimal(0)) * rate + sum(
+            (amount * category_rate for category_rate, amount in self.at_category_rates.items()),
+            Decimal(0),
+        )
+        return _whole(value / 100 * multiplier)
 
 
 def order_amounts(properties: dict[str, Any], rule: EarningRule, currency: str) -> OrderAmounts:
     """The order's total and the part of it ``rule`` pays points on: revenue (or the total, or
-    the products' sum) less the products the rule excludes."""
-    items: list[tuple[Decimal, dict[str, Any]]] = []
-    for raw in properties.get("products") or []:
-        if not isinstance(raw, dict):
-            continue
-        price = money(raw.get("price"), currency) or Decimal(0)
-        quantity = raw.get("quantity", 1)
-        quantity = quantity if isinstance(quantity, int) and 0 < quantity < 1_000_000 else 1
-        items.append((price * quantity, raw))
+    the products' sum) less the products the rule excludes, with the products in categories
+    that have their own rate set apart."""
+    lines = line_items(properties, currency)
     total = money(properties.get("revenue"), currency)
     if total is None:
         total = money(properties.get("total"), currency)
     if total is None:
-        total = sum((amount for amount, _ in items), Decimal(0))
+        total = sum((line.amount for line in lines), Decimal(0))
+    total = max(total, Decimal(0))
     excluded_categories = {c.casefold() for c in rule.excluded_categories}
     excluded_products = set(rule.excluded_products)
-    excluded = sum(
-        (
-            amount
-            for amount, raw in items
-            if str(raw.get("category") or "").casefold() in excluded_categories
-            or str(raw.get("product_id") or raw.get("sku") or "") in excluded_products
-        ),
-        Decimal(0),
+    category_rates = {
+        str(name).casefold(): Decimal(str(rate)) for name, rate in rule.rate_by_category.items()
+    }
+    excluded = kept = Decimal(0)
+    by_rate: dict[Decimal, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        category = (line.category or "").casefold()
+        product = (line.fields or {}).get("external_id") or ""
+        if category in excluded_categories or product in excluded_products:
+            excluded += line.amount
+            continue
+        kept += line.amount
+        if category in category_rates:
+            by_rate[category_rates[category]] += line.amount
+    eligible = max(total - excluded, Decimal(0))
+    # A discount on the whole order is shared by the kept lines pro rata; what the order comes
+    # to beyond its lines (a fee, lines left out) earns at the member's rate.
+    share = min(eligible / kept, Decimal(1)) if kept > 0 else Decimal(0)
+    return OrderAmounts(
+        total=total,
+        eligible=eligible,
+        at_category_rates={rate: amount * share for rate, amount in by_rate.items()},
     )
-    total = max(total, Decimal(0))
-    return OrderAmounts(total=total, eligible=max(total - excluded, Decimal(0)))
 
 
 def _whole(value: Decimal) -> int:
@@ -330,7 +349,7 @@ def _earning(
         amounts = order_amounts(properties, rule, program.program.currency)
         if rule.min_order is not None and amounts.total < rule.min_order:
             return None
-        points = _whole(amounts.eligible * _rate(rule, program, member) / 100 * rule.multiplier)
+        points = amounts.points(_rate(rule, program, member), rule.multiplier)
         order_ref, order_total = _order_id(properties), amounts.total
         available_at = event.timestamp + timedelta(days=program.program.pending_days)
         reason = f"order {order_ref}"

@@ -1,5 +1,6 @@
-"""Points follow their customer: on a merge the merged profile's ledger joins the survivor's
-(who keeps the higher tier), and a data-subject export includes the member's ledger."""
+"""Points follow their customer: on a merge the merged profile's ledger, tier history, badges
+and challenges join the survivor's (who keeps the higher tier), and a data-subject export
+includes the member's ledger, tier history, rewards taken and goals reached."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from cxloop.models import Customer, LedgerEntry, LoyaltyMember, LoyaltyTier, TierChange
+from cxloop.models import (
+    Customer,
+    GoalCompletion,
+    GoalEvent,
+    LedgerEntry,
+    LoyaltyGoal,
+    LoyaltyMember,
+    LoyaltyTier,
+    Redemption,
+    Reward,
+    TierChange,
+)
 from cxloop.profiles.identity import rowcount
 
 
@@ -39,12 +51,14 @@ def move_loyalty_on_merge(
             .execution_options(synchronize_session=False)
         )
     )
-    session.execute(
-        update(TierChange)
-        .where(TierChange.member_id == merged.id)
-        .values(member_id=survivor.id)
-        .execution_options(synchronize_session=False)
-    )
+    for table in (TierChange, GoalEvent):
+        session.execute(
+            update(table)
+            .where(table.member_id == merged.id)
+            .values(member_id=survivor.id)
+            .execution_options(synchronize_session=False)
+        )
+    _move_completions(session, survivor_id=survivor.id, merged_id=merged.id)
     ranks = dict(
         session.execute(
             select(LoyaltyTier.id, LoyaltyTier.rank).where(
@@ -66,6 +80,26 @@ def move_loyalty_on_merge(
     return {"loyalty_ledger": moved}
 
 
+def _move_completions(session: Session, *, survivor_id: int, merged_id: int) -> None:
+    """Goals the merged member reached become the survivor's; a goal both reached keeps the
+    earlier completion."""
+    kept = {
+        c.goal_id: c
+        for c in session.scalars(
+            select(GoalCompletion).where(GoalCompletion.member_id == survivor_id)
+        )
+    }
+    for completion in session.scalars(
+        select(GoalCompletion).where(GoalCompletion.member_id == merged_id)
+    ).all():
+        if (other := kept.get(completion.goal_id)) is None:
+            completion.member_id = survivor_id
+            continue
+        other.completed_at = min(other.completed_at, completion.completed_at)
+        session.delete(completion)
+    session.flush()
+
+
 def export_loyalty(session: Session, customer: Customer) -> dict[str, Any]:
     member = session.scalar(
         select(LoyaltyMember).where(
@@ -78,9 +112,35 @@ def export_loyalty(session: Session, customer: Customer) -> dict[str, Any]:
     entries = session.scalars(
         select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by(LedgerEntry.id)
     )
+    tiers = dict(
+        session.execute(
+            select(LoyaltyTier.id, LoyaltyTier.key).where(
+                LoyaltyTier.program_id == member.program_id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    changes = session.scalars(
+        select(TierChange).where(TierChange.member_id == member.id).order_by(TierChange.id)
+    )
+    redemptions = session.execute(
+        select(Redemption, Reward)
+        .join(Reward, Reward.id == Redemption.reward_id)
+        .join(LedgerEntry, LedgerEntry.id == Redemption.entry_id)
+        .where(LedgerEntry.member_id == member.id)
+        .order_by(Redemption.id)
+    ).tuples()
+    reached = session.execute(
+        select(GoalCompletion, LoyaltyGoal)
+        .join(LoyaltyGoal, LoyaltyGoal.id == GoalCompletion.goal_id)
+        .where(GoalCompletion.member_id == member.id)
+        .order_by(GoalCompletion.id)
+    ).tuples()
     return {
         "loyalty": {
             "joined_at": member.created_at,
+            "tier": tiers.get(member.tier_id or 0),
             "ledger": [
                 {
                     "point_type": e.point_type,
@@ -93,6 +153,31 @@ def export_loyalty(session: Session, customer: Customer) -> dict[str, Any]:
                     "expires_at": e.expires_at,
                 }
                 for e in entries
+            ],
+            "tier_history": [
+                {
+                    "from": tiers.get(c.from_tier_id or 0),
+                    "to": tiers.get(c.to_tier_id or 0),
+                    "reason": c.reason,
+                    "changed_at": c.changed_at,
+                }
+                for c in changes
+            ],
+            "rewards": [
+                {
+                    "reward": reward.name_ko or reward.name_en or reward.key,
+                    "points": redemption.points,
+                    "point_type": redemption.point_type,
+                    "code": redemption.code,
+                    "status": redemption.status,
+                    "redeemed_at": redemption.created_at,
+                    "cancelled_at": redemption.cancelled_at,
+                }
+                for redemption, reward in redemptions
+            ],
+            "goals": [
+                {"goal": goal.name or goal.key, "kind": goal.kind, "reached_at": c.completed_at}
+                for c, goal in reached
             ],
         }
     }

@@ -256,14 +256,17 @@ def progress_words(progress: Progress, *, currency: str, lang: str) -> str | Non
     target = progress.next_tier
     if target is None or progress.needed is None:
         return None
+    amount = measure_words(target.measure, progress.needed, currency=currency, lang=lang)
     name = target.name or target.key
-    if target.measure == "spend":
-        amount = format_money(Decimal(str(progress.needed)), currency, lang)
-    elif target.measure == "orders":
-        amount = gettext(lang, "loyalty_words.orders", n=format_number(int(progress.needed), lang))
-    else:
-        amount = gettext(lang, "loyalty_words.points", n=format_number(int(progress.needed), lang))
     return gettext(lang, "loyalty_words.to_next_tier", tier=name, amount=amount)
+
+
+def measure_words(measure: str, value: Decimal | float, *, currency: str, lang: str) -> str:
+    """A tier measure's value in words: "₩120,000", "3건", "1,200포인트"."""
+    if measure == "spend":
+        return format_money(Decimal(str(value)), currency, lang)
+    key = "loyalty_words.orders" if measure == "orders" else "loyalty_words.points"
+    return gettext(lang, key, n=format_number(int(value), lang))
 
 
 def tier_history(

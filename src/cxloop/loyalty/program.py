@@ -164,6 +164,7 @@ def _rule_values(rule: RuleIn) -> dict[str, Any]:
     values = rule.model_dump(mode="python")
     values["where"] = [c.model_dump(mode="json") for c in rule.where]
     values["rate_by_tier"] = {k: str(v) for k, v in rule.rate_by_tier.items()}
+    values["rate_by_category"] = {k.strip(): str(v) for k, v in rule.rate_by_category.items()}
     return values
 
 

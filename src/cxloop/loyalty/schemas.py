@@ -44,7 +44,8 @@ class TierIn(BaseModel):
 
 class RuleIn(BaseModel):
     """An earning rule. ``order`` rules earn ``rate_percent`` (or the member's tier's rate in
-    ``rate_by_tier``) of the eligible amount; ``event`` rules earn ``points``."""
+    ``rate_by_tier``) of the eligible amount, and a category's rate in ``rate_by_category`` on
+    that category's products whatever the tier; ``event`` rules earn ``points``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +58,7 @@ class RuleIn(BaseModel):
     points: int = Field(default=0, ge=0, le=100_000_000)
     rate_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     rate_by_tier: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+    rate_by_category: dict[str, Decimal] = Field(default_factory=dict, max_length=200)
     min_order: Decimal | None = Field(default=None, ge=0)
     excluded_categories: list[str] = Field(default_factory=list, max_length=200)
     excluded_products: list[str] = Field(default_factory=list, max_length=1000)
@@ -68,12 +70,14 @@ class RuleIn(BaseModel):
     cap_per_month: int | None = Field(default=None, ge=0)
     active: bool = True
 
-    @field_validator("rate_by_tier")
+    @field_validator("rate_by_tier", "rate_by_category")
     @classmethod
     def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        for rate in value.values():
+        for name, rate in value.items():
+            if not name.strip() or len(name) > 200:
+                raise ValueError("a rate is named by a tier or a category (1 to 200 characters).")
             if not 0 <= rate <= 100:
-                raise ValueError("a tier's rate is a percentage between 0 and 100.")
+                raise ValueError("a rate is a percentage between 0 and 100.")
         return value
 
     @model_validator(mode="after")
@@ -82,8 +86,18 @@ class RuleIn(BaseModel):
             raise ValueError('an order rule earns on "Order Completed".')
         if self.kind == "event" and self.points == 0:
             raise ValueError("an event rule needs points (at least 1).")
-        if self.kind == "order" and self.rate_percent == 0 and not self.rate_by_tier:
-            raise ValueError("an order rule needs a rate (rate_percent or rate_by_tier).")
+        if self.kind == "order" and not (
+            self.rate_percent or self.rate_by_tier or self.rate_by_category
+        ):
+            raise ValueError(
+                "an order rule needs a rate (rate_percent, rate_by_tier or rate_by_category)."
+            )
+        categories = [name.strip().casefold() for name in self.rate_by_category]
+        if len(set(categories)) < len(categories):
+            raise ValueError("rate_by_category names a category twice.")
+        both = set(categories) & {c.strip().casefold() for c in self.excluded_categories}
+        if both:
+            raise ValueError(f"categories both excluded and given a rate: {sorted(both)}.")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValueError("ends_at must come after starts_at.")
         for moment in (self.starts_at, self.ends_at):

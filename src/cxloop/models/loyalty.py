@@ -96,6 +96,7 @@ class EarningRule(Timestamped, Base):
     points: Mapped[int] = mapped_column(BigInteger, default=0)
     rate_percent: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
     rate_by_tier: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rate_by_category: Mapped[dict[str, Any]] = mapped_column(default=dict)
     min_order: Mapped[Decimal | None] = mapped_column(Amount)
     excluded_categories: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
     excluded_products: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
@@ -176,6 +177,9 @@ class LedgerAllocation(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
 
 
+TIER_CHANGES = ("upgrade", "downgrade")
+
+
 class TierChange(Base):
     """A member's move between tiers, and why."""
 
@@ -191,7 +195,7 @@ class TierChange(Base):
     to_tier_id: Mapped[int | None] = mapped_column(
         ForeignKey("loyalty_tiers.id", ondelete="SET NULL")
     )
-    reason: Mapped[str] = mapped_column(String(32))  # upgrade downgrade
+    reason: Mapped[str] = mapped_column(String(32))  # one of TIER_CHANGES
     measured: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

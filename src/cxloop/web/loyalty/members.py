@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +21,7 @@ from cxloop.loyalty import ledger, members, reports
 from cxloop.loyalty.members import Progress
 from cxloop.loyalty.program import Program
 from cxloop.loyalty.schemas import AdjustIn
-from cxloop.models import Customer, LoyaltyTier
+from cxloop.models import Customer, LoyaltyMember, LoyaltyTier
 from cxloop.profiles.service import get_customer
 from cxloop.web import errors
 from cxloop.web.loyalty.program_form import refusal_words
@@ -68,6 +69,38 @@ class BalanceLine:
     expiring: int
 
 
+@dataclass(frozen=True)
+class TierLine:
+    changed_at: datetime
+    from_tier: str | None
+    to_tier: str | None
+    reason: str  # upgrade | downgrade
+    measured: str  # what was measured, in words
+
+
+def _tier_lines(page: WebContext, program: Program, member: LoyaltyMember) -> list[TierLine]:
+    lines = []
+    for change, before, after in members.tier_history(page.db, program=program, member=member):
+        measured_by = after or before
+        lines.append(
+            TierLine(
+                change.changed_at,
+                tier_name(before),
+                tier_name(after),
+                change.reason,
+                members.measure_words(
+                    measured_by.measure,
+                    change.measured,
+                    currency=program.program.currency,
+                    lang=page.locale,
+                )
+                if measured_by is not None
+                else "",
+            )
+        )
+    return lines
+
+
 def _cursor(page: WebContext, name: str) -> str | None:
     value = page.request.query_params.get(name, "")
     return value[:500] or None
@@ -112,6 +145,7 @@ def customer_loyalty(page: WebContext, customer: Customer) -> dict[str, Any]:
         )
     values.update(
         loyalty_member=member,
+        loyalty_tier_history=_tier_lines(page, program, member),
         loyalty_tier=tier_name(progress.tier),
         loyalty_tier_until=progress.tier_until,
         loyalty_progress=progress_line(page, program, progress),

@@ -49,6 +49,7 @@ FIELDS = (
     "point_types",
     "point_value",
     "points",
+    "rate_by_category",
     "rate_by_tier",
     "rate_percent",
     "reason",
@@ -113,6 +114,7 @@ class RuleRow:
     event: str = ""
     rate_percent: str = ""
     rate_by_tier: str = ""
+    rate_by_category: str = ""
     points: str = ""
     min_order: str = ""
     excluded_categories: str = ""
@@ -184,7 +186,8 @@ def _rule_row(rule: RuleIn, zone: ZoneInfo) -> RuleRow:
         kind=rule.kind,
         event=rule.event if rule.kind == "event" else "",
         rate_percent=plain_number(rule.rate_percent) if rule.rate_percent else "",
-        rate_by_tier=", ".join(f"{k}={plain_number(v)}" for k, v in rule.rate_by_tier.items()),
+        rate_by_tier=_rates_text(rule.rate_by_tier),
+        rate_by_category=_rates_text(rule.rate_by_category),
         points=plain_number(rule.points) if rule.points else "",
         min_order=plain_number(rule.min_order),
         excluded_categories=", ".join(rule.excluded_categories),
@@ -319,14 +322,22 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _rates_text(rates: dict[str, Decimal]) -> str:
+    return ", ".join(f"{name}={plain_number(rate)}" for name, rate in rates.items())
+
+
 def _rates(text: str) -> dict[str, str] | None:
-    """``gold=2, silver=1.5`` as {tier: rate}, or None when it is not written so."""
+    """``gold=2, silver=1.5`` as {name: rate}, or None when it is not written so (or names
+    one twice)."""
     rates: dict[str, str] = {}
     for part in _listed(text):
         key, sep, value = part.replace(":", "=").partition("=")
-        if not sep or not key.strip() or not value.strip():
+        key = key.strip()
+        if not sep or not key or not value.strip():
             return None
-        rates[key.strip()] = value.strip()
+        if key.casefold() in {k.casefold() for k in rates}:
+            return None
+        rates[key] = value.strip()
     return rates
 
 
@@ -362,12 +373,19 @@ def _rule_data(
         value = getattr(row, name)
         if value:
             data[name] = value
-    if row.rate_by_tier:
-        rates = _rates(row.rate_by_tier)
-        if rates is None:
-            problems.append(t("loyalty_pages.err_rates", where=where_at))
-        else:
-            data["rate_by_tier"] = rates
+    for name in ("rate_by_tier", "rate_by_category"):
+        if text := getattr(row, name):
+            rates = _rates(text)
+            if rates is None:
+                problems.append(
+                    t(
+                        "loyalty_pages.err_rates",
+                        where=where_at,
+                        field=t(f"loyalty_pages.field.{name}"),
+                    )
+                )
+            else:
+                data[name] = rates
     if row.where:
         try:
             conditions = json.loads(row.where)
