@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import ContentTooLarge, ValidationFailed
-from cxloop.loyalty import members, rewards
+from cxloop.loyalty import members, redemptions, rewards
 from cxloop.loyalty.rewards import MAX_CODES_BYTES, RewardIn
 from cxloop.loyalty.schemas import KEY_PATTERN
 from cxloop.models import Redemption, Reward
@@ -109,7 +109,7 @@ def _rewards_out(session: Session, found: list[Reward]) -> list[RewardOut]:
 
 
 def _redemptions_out(session: Session, found: list[Redemption]) -> list[RedemptionOut]:
-    shown = rewards.details(session, redemptions=found)
+    shown = redemptions.details(session, redemptions=found)
     return [
         RedemptionOut(
             id=r.id,
@@ -237,7 +237,7 @@ def redeem_reward(
     reward = rewards.find_reward(
         session, workspace_id=principal.workspace_id, key=body.reward, reward_id=body.reward_id
     )
-    redemption = rewards.redeem_reward(
+    redemption = redemptions.redeem_reward(
         session,
         principal=principal,
         program=loyalty,
@@ -259,7 +259,7 @@ def member_redemptions(
     """A member's redemptions, newest first (``next_cursor`` pages)."""
     require(principal, "loyalty:read")
     loyalty = members.active_program(session, workspace_id=principal.workspace_id)
-    found, next_cursor = rewards.member_redemptions(
+    found, next_cursor = redemptions.member_redemptions(
         session, program=loyalty, customer_id=customer_id, cursor=cursor, limit=limit
     )
     return RedemptionPage(items=_redemptions_out(session, found), next_cursor=next_cursor)
@@ -272,7 +272,7 @@ def cancel_redemption(
     """Cancel a redemption: its points come back, its code goes back to the pool (a generated
     one is voided) and its unit back to stock. Cancelling it again changes nothing. Audited."""
     require(principal, "loyalty:redeem")
-    redemption = rewards.cancel_redemption(
+    redemption = redemptions.cancel_redemption(
         session,
         principal=principal,
         workspace_id=principal.workspace_id,

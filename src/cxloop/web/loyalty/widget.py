@@ -26,7 +26,7 @@ from cxloop.core.http import client_address, database_of
 from cxloop.core.i18n import format_date, format_number, gettext, normalise_locale
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import goals, ledger, members, rewards
+from cxloop.loyalty import goals, ledger, members, redemptions, rewards
 from cxloop.loyalty.program import Program, load_programs
 from cxloop.models import LoyaltyMember
 from cxloop.profiles.service import find_customer
@@ -148,7 +148,7 @@ def _member_view(
 
 def _catalogue(session: Session, program: Program, member: LoyaltyMember) -> list[Any]:
     shown, _ = rewards.list_rewards(session, workspace_id=program.program.workspace_id, limit=20)
-    return [r for r in shown if rewards.open_to(program, r, member)]
+    return [r for r in shown if redemptions.open_to(program, r, member)]
 
 
 @router.get("/widget/v1/loyalty/member")
@@ -239,7 +239,7 @@ async def redeem(request: Request) -> Response:
                 label=f"member widget (customer {customer.id})",
                 ip=client_address(request),
             )
-            redemption = rewards.redeem_reward(
+            redemption = redemptions.redeem_reward(
                 session,
                 principal=shopper,
                 program=program,
