@@ -26,13 +26,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from cxloop.accounts.access import PERMISSIONS
 from cxloop.care import live, routing, sla
 from cxloop.care.routing import RoutingConfig, Rule
-from cxloop.core.db import read_once, rowcount
+from cxloop.core.db import dialect_insert, read_once, rowcount
 from cxloop.core.i18n import gettext
 from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.models import Conversation, ConversationMessage, Membership, User
 from cxloop.models.care_agents import CareAgent, CareRouting, ConversationRoute
 from cxloop.notifications import service as notifications
-from cxloop.text.dialect import dialect_insert
 
 # A rule that needs the first message's language or category waits this long for its
 # analysis; then the conversation is routed by what is known.

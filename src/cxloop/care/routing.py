@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
-from cxloop.core.db import read_once
+from cxloop.core.db import dialect_insert, read_once
 from cxloop.core.errors import ValidationFailed
 from cxloop.models import Conversation, ConversationMessage, Customer, Membership, TextAnalysis
 from cxloop.models.care import INBOX_CHANNELS, PRIORITIES
@@ -35,7 +35,6 @@ from cxloop.models.care_agents import (
     CareAgent,
     CareRouting,
 )
-from cxloop.text.dialect import dialect_insert
 from cxloop.text.taxonomy.service import workspace_taxonomy
 
 MAX_RULES = 50

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -23,7 +22,7 @@ from cxloop.channels.adapters import StatusReport
 from cxloop.channels.message_rules import check_message
 from cxloop.channels.naver_talktalk import valid_user
 from cxloop.channels.providers import ADAPTERS
-from cxloop.core.db import rowcount
+from cxloop.core.db import dialect_insert, rowcount
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jobs import after_commit
 from cxloop.core.pagination import newest_first
@@ -181,8 +180,7 @@ def queue_message(
         "send_after": as_utc(send_after) if send_after is not None else now,
         "created_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(table_of(OutboundMessage))
         .values(**values)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -306,6 +307,12 @@ def read_once(session: Session, key: Any, read: Callable[[], T]) -> T:
 def rowcount(result: Any) -> int:
     """Rows touched by an UPDATE or DELETE (``Result`` hides it from the type checker)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The INSERT of the session's dialect, for ``ON CONFLICT`` upserts (PostgreSQL or
+    SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # SQLSTATEs of PostgreSQL errors after which the whole transaction may simply be run again.

@@ -22,10 +22,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, func, literal, or_, select, text, true, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
-from cxloop.core.db import Database
+from cxloop.core.db import Database, dialect_insert
 from cxloop.core.timeutil import utcnow
 from cxloop.models import BusCheckpoint, Event
 
@@ -123,7 +122,7 @@ def _finished(session: Session) -> ColumnElement[bool] | None:
 
 
 def _checkpoint(session: Session, name: str) -> BusCheckpoint:
-    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(BusCheckpoint)
         .values(consumer=name, tx=0, position=0, updated_at=utcnow())

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from cxloop.core.db import one_of
+from cxloop.core.db import dialect_insert, one_of
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import FUTURE_TOLERANCE, parse_iso, utcnow
@@ -252,7 +252,7 @@ def record_activities(session: Session, *, workspace_id: int, activities: list[A
         for a in activities
     ]
     table = table_of(Event)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     # A few rows: one statement writes the new ones and names them.
     written = session.connection().execute(
         insert(table)

@@ -21,9 +21,9 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cxloop.core.db import dialect_insert
 from cxloop.core.timeutil import utcnow
 from cxloop.events.commerce import line_items, money
 from cxloop.loyalty import ledger
@@ -62,7 +62,7 @@ def ensure_members(
     if not missing:
         return members
     base = program.tiers[0].id if program.tiers else None
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     # Many parameter sets for one statement: compiled once, not once per batch size.
     session.execute(
         insert(LoyaltyMember).on_conflict_do_nothing(index_elements=["program_id", "customer_id"]),

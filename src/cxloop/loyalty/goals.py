@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
+from cxloop.core.db import dialect_insert
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.loyalty import ledger
@@ -202,7 +202,7 @@ def count_batch(session: Session, program: Program, events: Sequence[Event]) -> 
         customer_ids={e.customer_id for e, _ in pairs},
         joined_at=min(e.timestamp for e, _ in pairs),
     )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(GoalEvent)
         .values(

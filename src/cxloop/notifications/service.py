@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxloop.channels.outbox import queue_email
+from cxloop.core.db import dialect_insert
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.pagination import newest_first
@@ -222,9 +222,9 @@ def _insert_notices(session: Session, target: Any) -> Any:
     """INSERT of notices that leaves out a member's notice with the same dedupe key (written a
     moment ago by a concurrent run). Its rows go as parameters of one cached statement (sent
     as a multi-row insert), not as literal VALUES compiled again on every call."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(target).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+    return dialect_insert(session)(target).on_conflict_do_nothing(
+        index_elements=["user_id", "dedupe_key"]
+    )
 
 
 def _notice_rows(

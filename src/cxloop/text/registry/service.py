@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, scoped
 from cxloop.accounts.service import record_audit
+from cxloop.core.db import dialect_insert
 from cxloop.core.errors import Conflict, NotFound
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import utcnow
@@ -26,7 +27,6 @@ from cxloop.models import (
     TextModelRun,
 )
 from cxloop.text.categories import Taxonomy
-from cxloop.text.dialect import dialect_insert
 from cxloop.text.pipeline import Analyzer
 from cxloop.text.sentiment import MODEL_PATH, TextModel, load_model
 from cxloop.text.taxonomy.service import ensure_taxonomy, workspace_taxonomy

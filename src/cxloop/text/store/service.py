@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, scoped
 from cxloop.accounts.service import record_audit
-from cxloop.core.db import rowcount
+from cxloop.core.db import dialect_insert, rowcount
 from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.pagination import newest_first
 from cxloop.core.timeutil import utcnow
@@ -31,7 +31,6 @@ from cxloop.models import (
 )
 from cxloop.models.base import table_of
 from cxloop.models.text import SENTIMENTS
-from cxloop.text.dialect import dialect_insert
 from cxloop.text.pipeline import Analysis
 from cxloop.text.registry.service import analyzer_and_own_run, shipped_run
 from cxloop.text.sources import SourceText, get_source

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal, scoped
 from cxloop.accounts.service import record_audit
+from cxloop.core.db import dialect_insert
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.pagination import oldest_first
 from cxloop.core.timeutil import utcnow
@@ -21,7 +22,6 @@ from cxloop.models import (
     TextCategory,
 )
 from cxloop.text.categories import Category, Taxonomy, load_taxonomy
-from cxloop.text.dialect import dialect_insert
 
 CATEGORY_KEY = re.compile(r"[a-z][a-z0-9_]{1,63}")
 MAX_SEEDS = 200
