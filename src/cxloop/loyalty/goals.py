@@ -28,7 +28,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.loyalty import ledger
 from cxloop.loyalty.earning import condition_holds, ensure_members
 from cxloop.loyalty.program import Program, keep_by_key, programs_with_events, require_program
-from cxloop.loyalty.schemas import KEY_PATTERN, Condition
+from cxloop.loyalty.schemas import KEY_PATTERN, Condition, check_window
 from cxloop.models import Event, GoalCompletion, GoalEvent, LoyaltyGoal, LoyaltyMember
 
 
@@ -55,11 +55,7 @@ class GoalIn(BaseModel):
     def _consistent(self) -> GoalIn:
         if self.kind == "challenge" and (self.starts_at is None or self.ends_at is None):
             raise ValueError("a challenge has a start and an end (starts_at, ends_at).")
-        for moment in (self.starts_at, self.ends_at):
-            if moment is not None and moment.tzinfo is None:
-                raise ValueError("starts_at and ends_at need a time zone offset.")
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must come after starts_at.")
+        check_window(self.starts_at, self.ends_at)
         return self
 
 

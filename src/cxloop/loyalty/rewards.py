@@ -21,7 +21,7 @@ from cxloop.core.errors import NotFound, ValidationFailed
 from cxloop.core.pagination import oldest_first
 from cxloop.core.timeutil import utcnow
 from cxloop.loyalty.program import require_program
-from cxloop.loyalty.schemas import KEY_PATTERN
+from cxloop.loyalty.schemas import KEY_PATTERN, check_window
 from cxloop.models import (
     LoyaltyProgram,
     LoyaltyTier,
@@ -64,11 +64,7 @@ class RewardIn(BaseModel):
             raise ValueError("a reward needs a name (name_ko or name_en).")
         if any("\x00" in text for text in (self.name_ko, self.name_en, self.description)):
             raise ValueError("names and the description cannot hold the NUL character.")
-        for moment in (self.starts_at, self.ends_at):
-            if moment is not None and moment.tzinfo is None:
-                raise ValueError("starts_at and ends_at need a time zone offset.")
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must come after starts_at.")
+        check_window(self.starts_at, self.ends_at)
         return self
 
 

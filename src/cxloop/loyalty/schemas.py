@@ -42,6 +42,15 @@ class TierIn(BaseModel):
     birthday_bonus: int = Field(default=0, ge=0, le=10_000_000)
 
 
+def check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    """A campaign's, challenge's or reward's dates: with their offsets, the end after the start."""
+    for moment in (starts_at, ends_at):
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a time zone offset.")
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValueError("ends_at must come after starts_at.")
+
+
 class RuleIn(BaseModel):
     """An earning rule. ``order`` rules earn ``rate_percent`` (or the member's tier's rate in
     ``rate_by_tier``) of the eligible amount, and a category's rate in ``rate_by_category`` on
@@ -98,11 +107,7 @@ class RuleIn(BaseModel):
         both = set(categories) & {c.strip().casefold() for c in self.excluded_categories}
         if both:
             raise ValueError(f"categories both excluded and given a rate: {sorted(both)}.")
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must come after starts_at.")
-        for moment in (self.starts_at, self.ends_at):
-            if moment is not None and moment.tzinfo is None:
-                raise ValueError("starts_at and ends_at need a time zone offset.")
+        check_window(self.starts_at, self.ends_at)
         return self
 
 

@@ -16,13 +16,11 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from cxloop.accounts.access import require
-from cxloop.core.errors import ValidationFailed
 from cxloop.loyalty import goals
 from cxloop.loyalty import program as loyalty_program
 from cxloop.loyalty.goals import GoalsIn
 from cxloop.loyalty.schemas import ProgramOut
 from cxloop.models import LoyaltyGoal
-from cxloop.web import errors
 from cxloop.web.loyalty.catalogue_form import (
     FormRefused,
     PostedForm,
@@ -33,6 +31,7 @@ from cxloop.web.loyalty.catalogue_form import (
     refusals,
     settings_page,
 )
+from cxloop.web.loyalty.program_form import save_or_refusals
 from cxloop.web.rendering import redirect, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
@@ -188,20 +187,17 @@ def save_goals(page: Page, posted: PostedForm) -> Response:
     form = posted_form(posted)
     if posted.get("add") == "goal":
         return _page(page, program, form.with_blank_row(_first_type(program)))
-    try:
-        goals_in = read_goals(form, zone(page.workspace.timezone), page.t)
-        with page.db.begin_nested():  # a refusal half-way leaves nothing behind
-            goals.save_goals(
-                page.db,
-                principal=page.principal,
-                workspace_id=page.workspace.id,
-                goals=goals_in,
-            )
-    except FormRefused as exc:
-        problems = exc.reasons
-    except ValidationFailed as exc:
-        problems = [errors.describe(page.locale, exc)]
-    else:
+    problems = save_or_refusals(
+        page.db,
+        page.locale,
+        lambda: goals.save_goals(
+            page.db,
+            principal=page.principal,
+            workspace_id=page.workspace.id,
+            goals=read_goals(form, zone(page.workspace.timezone), page.t),
+        ),
+    )
+    if not problems:
         page.flash("success", "loyalty_rewards_pages.goals_saved")
         return redirect(HOME)
     form = form.with_blank_row(_first_type(program))

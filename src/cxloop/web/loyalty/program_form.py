@@ -14,9 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from cxloop.core.errors import ValidationFailed
 from cxloop.loyalty.schemas import ProgramIn, ProgramOut, RuleIn, TierOut
+from cxloop.web import errors
 
 MAX_ROWS = 100  # ProgramIn takes at most 100 rules and 20 tiers; more rows are never read
 MAX_TEXT = 20_000
@@ -312,6 +315,19 @@ class FormRefused(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
+
+
+def save_or_refusals(db: Session, locale: str, save: Callable[[], object]) -> list[str]:
+    """Read a form and save it (``save``) in a savepoint; the reasons it was refused, in the
+    reader's words (nothing is written then), or none when it was saved."""
+    try:
+        with db.begin_nested():
+            save()
+    except FormRefused as exc:
+        return exc.reasons
+    except ValidationFailed as exc:
+        return [errors.describe(locale, exc)]
+    return []
 
 
 def _listed(text: str) -> list[str]:

@@ -33,6 +33,7 @@ from cxloop.web.loyalty.catalogue_form import (
     refusals,
     settings_page,
 )
+from cxloop.web.loyalty.program_form import save_or_refusals
 from cxloop.web.rendering import link, redirect, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
@@ -229,25 +230,23 @@ def _save(page: WebContext, posted: FormData, *, existing: Reward | None) -> Res
     form = posted_form(posted)
     if existing is not None:
         form.key = existing.key  # the key names the reward; it is not changed by the form
-    try:
+
+    def save() -> None:
         reward_in = read_reward(form, zone(page.workspace.timezone), page.t)
         if existing is None and _taken(page, form.key):
             raise FormRefused([page.t("loyalty_rewards_pages.err_key_taken", taken=form.key)])
-        with page.db.begin_nested():  # a refusal half-way leaves nothing behind
-            reward, _created = rewards.save_reward(
-                page.db,
-                principal=page.principal,
-                workspace_id=page.workspace.id,
-                key=form.key,
-                reward_in=reward_in,
-            )
-    except FormRefused as exc:
-        problems = exc.reasons
-    except ValidationFailed as exc:
-        problems = [errors.describe(page.locale, exc)]
-    else:
+        rewards.save_reward(
+            page.db,
+            principal=page.principal,
+            workspace_id=page.workspace.id,
+            key=form.key,
+            reward_in=reward_in,
+        )
+
+    problems = save_or_refusals(page.db, page.locale, save)
+    if not problems:
         page.flash("success", "loyalty_rewards_pages.saved")
-        return redirect(_edit_url(reward.key))
+        return redirect(_edit_url(form.key))
     return _form_page(page, program, form, reward=existing, problems=problems, status=422)
 
 

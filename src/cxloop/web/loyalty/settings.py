@@ -12,18 +12,17 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from cxloop.accounts.access import require
-from cxloop.core.errors import NotFound, ValidationFailed
+from cxloop.core.errors import NotFound
 from cxloop.loyalty import program as loyalty_program
-from cxloop.web import errors
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.loyalty.program_form import (
     KINDS,
     MEASURES,
-    FormRefused,
     ProgramForm,
     form_of,
     posted_form,
     read_program,
+    save_or_refusals,
     starting_form,
 )
 from cxloop.web.rendering import redirect, render, zone
@@ -92,20 +91,17 @@ def save_settings(page: Page, posted: PostedForm) -> Response:
     if adding in ("tier", "rule"):
         more = form.with_blank_rows(tiers=int(adding == "tier"), rules=int(adding == "rule"))
         return _page(page, more, saved=exists)
-    try:
-        program_in = read_program(form, zone(page.workspace.timezone), page.t)
-        with page.db.begin_nested():  # a refusal half-way leaves nothing behind
-            loyalty_program.save_program(
-                page.db,
-                principal=page.principal,
-                workspace_id=page.workspace.id,
-                program_in=program_in,
-            )
-    except FormRefused as exc:
-        problems = exc.reasons
-    except ValidationFailed as exc:
-        problems = [errors.describe(page.locale, exc)]
-    else:
+    problems = save_or_refusals(
+        page.db,
+        page.locale,
+        lambda: loyalty_program.save_program(
+            page.db,
+            principal=page.principal,
+            workspace_id=page.workspace.id,
+            program_in=read_program(form, zone(page.workspace.timezone), page.t),
+        ),
+    )
+    if not problems:
         page.flash("success", "loyalty_pages.saved")
         return redirect(HOME)
     return _page(page, form.with_blank_rows(), saved=exists, problems=problems, status=422)
