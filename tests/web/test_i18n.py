@@ -102,6 +102,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "insights.model.": MODEL_KINDS,
     "insights.why.": insights_predictions.REASON_KINDS,
     "insights.rule_err.": segment_rule_form.RULE_CODES,
+    "insights.op.": segment_rule_form.VALUE_OPS,
     "loyalty_pages.kind.": loyalty_members.LEDGER_KINDS,
     "loyalty_pages.measure.": loyalty_form.MEASURES,
     "loyalty_pages.tier_change.": TIER_CHANGES,

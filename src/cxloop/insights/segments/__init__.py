@@ -11,7 +11,7 @@ from cxloop.insights.segments.language import (
     check_segment_references,
     parse_rule,
 )
-from cxloop.insights.segments.wording import describe
+from cxloop.insights.segments.wording import describe, describe_properties
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -22,6 +22,7 @@ __all__ = [
     "compile_rule",
     "count_matching",
     "describe",
+    "describe_properties",
     "parse_rule",
     "sample_matching",
 ]

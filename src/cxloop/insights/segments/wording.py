@@ -189,16 +189,22 @@ def _condition_words(rule: Condition, language: str, names: Mapping[int, str]) -
     raise AssertionError(f"unknown condition {rule!r}")
 
 
+def describe_properties(tests: Sequence[ValueTest], language: str) -> str:
+    """Tests of an event's properties in words, joined ('"platform" 값이 "mobile"임, …'); empty
+    when there are none."""
+    wording = _WORDING[language]
+    return wording["event_filters"]["between"].join(
+        _value_words(t, wording["property_subject"].format(key=t.key), language).holds
+        for t in tests
+    )
+
+
 def _event_words(rule: EventCondition, language: str) -> _Words:
     wording = _WORDING[language]
     filters = ""
     if rule.where:
-        tests = [
-            _value_words(t, wording["property_subject"].format(key=t.key), language).holds
-            for t in rule.where
-        ]
         joints = wording["event_filters"]
-        filters = joints["start"] + joints["between"].join(tests) + joints["end"]
+        filters = joints["start"] + describe_properties(rule.where, language) + joints["end"]
     words = _said_both_ways(
         language,
         "event_once" if rule.at_least == 1 else "event_often",

@@ -15,7 +15,14 @@ from starlette.datastructures import QueryParams
 
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.i18n import gettext
-from cxloop.insights.segments.language import KeyPath
+from cxloop.insights.segments.language import (
+    MAX_FILTERS,
+    MAX_LIST,
+    KeyPath,
+    PropertyFilter,
+    ValueOp,
+)
+from cxloop.insights.segments.language import MAX_TEXT as MAX_VALUE_TEXT
 from cxloop.journeys.paths import MAX_RULES, CleaningRule, PathSpec
 from cxloop.journeys.paths import MAX_STEPS as MAX_PATH_STEPS
 from cxloop.journeys.periods import UNITS, Unit
@@ -34,6 +41,10 @@ from cxloop.journeys.spec import (
 from cxloop.web import errors
 
 ORDERS: tuple[str, ...] = get_args(FunnelOrder)
+# The operators a step's condition offers, in the order the page lists them.
+CONDITION_OPS: tuple[str, ...] = get_args(ValueOp)
+_ORDERING_OPS = ("gt", "gte", "lt", "lte")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 MAX_TEXT = 200
 MAX_PATH_HOURS = 24 * 31
 MAX_CLEANING_TEXT = 20_000
@@ -126,8 +137,39 @@ def _spec_problem(locale: str, exc: ValidationError) -> FormProblem:
 
 
 @dataclass
+class ConditionFields:
+    """One property condition of a step as typed: ``s<n>_key``, ``s<n>_op`` and ``s<n>_value``
+    (repeated per condition of step ``n``)."""
+
+    key: str = ""
+    op: str = "eq"
+    value: str = ""
+
+    @property
+    def typed(self) -> bool:
+        return bool(self.key.strip() or self.value.strip())
+
+
+def _conditions(params: QueryParams, slot: int) -> list[ConditionFields]:
+    """The conditions typed for step input ``slot`` (rows left blank are no condition)."""
+    keys = params.getlist(f"s{slot}_key")[: MAX_FILTERS + 5]
+    ops = params.getlist(f"s{slot}_op")
+    values = params.getlist(f"s{slot}_value")
+    rows = [
+        ConditionFields(
+            key=key[: MAX_TEXT + 1].strip(),
+            op=(ops[i] if i < len(ops) else "eq")[:20] or "eq",
+            value=(values[i] if i < len(values) else "")[: MAX_VALUE_TEXT * 4 + 1],
+        )
+        for i, key in enumerate(keys)
+    ]
+    return [row for row in rows if row.typed]
+
+
+@dataclass
 class FunnelForm:
-    """A funnel's fields: ``event`` once per step, ``window`` (days), ``order``, ``by`` (the
+    """A funnel's fields: ``event`` once per step, each step's conditions (``s<n>_key``,
+    ``s<n>_op``, ``s<n>_value`` for step ``n``), ``window`` (days), ``order``, ``by`` (the
     breakdown property), ``from``/``to`` and ``interval``."""
 
     events: list[str] = field(default_factory=list)
@@ -136,37 +178,138 @@ class FunnelForm:
     by: str = ""
     period: PeriodFields = field(default_factory=PeriodFields)
     interval: str = "day"
+    # The conditions of each step, parallel to ``events``.
+    where: list[list[ConditionFields]] = field(default_factory=list)
 
     @classmethod
     def of(cls, params: QueryParams) -> FunnelForm:
-        events = [e[: MAX_TEXT + 1].strip() for e in params.getlist("event")[: MAX_STEPS + 5]]
+        typed = [e[: MAX_TEXT + 1].strip() for e in params.getlist("event")[: MAX_STEPS + 5]]
+        events: list[str] = []
+        where: list[list[ConditionFields]] = []
+        for slot, event in enumerate(typed, 1):
+            conditions = _conditions(params, slot)
+            # A blank step input is skipped, unless conditions were typed for it: then it
+            # stays, to be refused and shown again as it was.
+            if event or conditions:
+                events.append(event)
+                where.append(conditions)
         return cls(
-            events=[e for e in events if e],
+            events=events,
             window=_one(params, "window", 20) or str(DEFAULT_WINDOW_DAYS),
             order=_one(params, "order", 20) or "ordered",
             by=_one(params, "by").strip(),
             period=PeriodFields(_one(params, "from", 20), _one(params, "to", 20)),
             interval=_one(params, "interval", 20) or "day",
+            where=where,
         )
 
     @property
     def asked(self) -> bool:
         return bool(self.events)
 
-    def slots(self) -> list[str]:
-        """The step inputs to show: the typed steps and a few empty ones (at most 20)."""
+    def conditions_of(self, index: int) -> list[ConditionFields]:
+        """The conditions of step ``index`` (0-based)."""
+        return self.where[index] if index < len(self.where) else []
+
+    def slots(self) -> list[tuple[str, list[ConditionFields]]]:
+        """The step inputs to show, each with its conditions: the typed steps and a few empty
+        ones (at most 20)."""
         shown = max(len(self.events) + 1, 4)
-        return (self.events + [""] * shown)[: min(shown, MAX_STEPS)]
+        typed = [(e, self.conditions_of(i)) for i, e in enumerate(self.events)]
+        blank: list[tuple[str, list[ConditionFields]]] = [("", []) for _ in range(shown)]
+        return (typed + blank)[: min(shown, MAX_STEPS)]
 
     def query(self) -> list[tuple[str, str]]:
         """The funnel's own query string, which the persons and drop-off pages extend."""
         pairs = [("event", e) for e in self.events]
+        for n, _ in enumerate(self.events, 1):
+            for condition in self.conditions_of(n - 1):
+                pairs += [
+                    (f"s{n}_key", condition.key),
+                    (f"s{n}_op", condition.op),
+                    (f"s{n}_value", condition.value),
+                ]
         pairs += [("window", self.window), ("order", self.order)]
         if self.by:
             pairs.append(("by", self.by))
         pairs += [("from", self.period.start), ("to", self.period.end)]
         pairs.append(("interval", self.interval))
         return pairs
+
+
+def typed_value(text: str) -> str | int | float | bool:
+    """A condition's value as the segment builder reads it: ``mobile`` stays text, ``10`` is a
+    number, ``true``/``false`` booleans, and ``"10"`` in double quotes stays text."""
+    value = text.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if value in ("true", "false"):
+        return value == "true"
+    if _NUMBER.match(value):
+        number = float(value)
+        return int(number) if "." not in value and abs(number) < 2**53 else number
+    return value
+
+
+def _condition(locale: str, step: int, number: int, typed: ConditionFields) -> PropertyFilter:
+    """One typed condition of step ``step`` as the spec's property filter, or a FormProblem
+    naming the step and the condition."""
+
+    def problem(key: str, **values: object) -> FormProblem:
+        where = gettext(locale, "journeys.cond.where", step=step, n=number)
+        return FormProblem(f"{where}: {gettext(locale, key, **values)}")
+
+    key = typed.key.strip()
+    if not key:
+        raise problem("journeys.cond.err_key_missing")
+    if len(key) > MAX_TEXT or not _KEY.match(key):
+        raise problem("journeys.cond.err_key", value=key[:MAX_TEXT])
+    if typed.op not in CONDITION_OPS:
+        raise problem("journeys.err.choice", value=typed.op)
+    value: object = None
+    if typed.op == "in":
+        items = [part.strip() for part in typed.value.split(",")]
+        if not typed.value.strip() or any(not item for item in items):
+            raise problem("journeys.cond.err_list")
+        if len(items) > MAX_LIST:
+            raise problem("journeys.cond.err_list_long", n=MAX_LIST)
+        listed = [typed_value(item) for item in items]
+        if any(isinstance(v, bool) for v in listed):
+            raise problem("journeys.cond.err_list_bool")
+        value = listed
+    elif typed.op != "exists":  # exists takes no value: whatever was typed is not asked
+        if not typed.value.strip():
+            raise problem("journeys.cond.err_value_missing")
+        value = typed_value(typed.value)
+        if isinstance(value, bool) and typed.op in (*_ORDERING_OPS, "contains"):
+            raise problem("journeys.cond.err_bool", op=gettext(locale, f"insights.op.{typed.op}"))
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and len(v) > MAX_VALUE_TEXT for v in texts):
+        raise problem("journeys.cond.err_value_long", n=MAX_VALUE_TEXT)
+    try:
+        return PropertyFilter(key=key, op=cast(ValueOp, typed.op), value=value)
+    except ValidationError as exc:
+        raise _spec_problem(locale, exc) from None
+
+
+def read_steps(form: FunnelForm, *, locale: str) -> list[FunnelStep]:
+    """The steps the form asks for, with their conditions, or a FormProblem saying what to
+    fix."""
+    steps = []
+    for index, event in enumerate(form.events):
+        conditions = form.conditions_of(index)
+        if not event:
+            raise FormProblem(gettext(locale, "journeys.cond.err_no_event", step=index + 1))
+        if len(conditions) > MAX_FILTERS:
+            raise FormProblem(
+                gettext(locale, "journeys.cond.err_too_many", step=index + 1, n=MAX_FILTERS)
+            )
+        where = [
+            _condition(locale, index + 1, number, typed)
+            for number, typed in enumerate(conditions, 1)
+        ]
+        steps.append(FunnelStep(event=event, where=where))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -185,6 +328,7 @@ def read_funnel(form: FunnelForm, *, locale: str, today: date) -> FunnelQuestion
         )
     if any(len(e) > MAX_TEXT for e in form.events):
         raise FormProblem(gettext(locale, "journeys.err.long_name", n=MAX_TEXT))
+    steps = read_steps(form, locale=locale)
     window = _number(
         locale,
         form.window,
@@ -203,7 +347,7 @@ def read_funnel(form: FunnelForm, *, locale: str, today: date) -> FunnelQuestion
     start, end = form.period.read(locale, today)
     try:
         spec = FunnelSpec(
-            steps=[FunnelStep(event=e) for e in form.events],
+            steps=steps,
             window_days=window,
             order=cast(FunnelOrder, form.order),  # checked against ORDERS above
             breakdown=FunnelBreakdown(key=form.by) if form.by else None,

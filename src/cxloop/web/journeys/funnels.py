@@ -18,9 +18,11 @@ from starlette.datastructures import QueryParams
 from cxloop.accounts.access import require
 from cxloop.core.i18n import format_number
 from cxloop.core.timeutil import utcnow
+from cxloop.insights.segments import describe_properties
 from cxloop.journeys import catalogue, service
 from cxloop.journeys.funnels import FunnelReport
 from cxloop.journeys.schemas import ChangeOut, FunnelOut, GroupOut
+from cxloop.journeys.spec import FunnelSpec
 from cxloop.models import Customer
 from cxloop.web.journeys.charts import (
     duration,
@@ -30,6 +32,7 @@ from cxloop.web.journeys.charts import (
     time_bars_chart,
 )
 from cxloop.web.journeys.forms import (
+    CONDITION_OPS,
     REFUSALS,
     FormProblem,
     FunnelForm,
@@ -69,6 +72,17 @@ def order_choices(page: WebContext) -> list[tuple[str, str, str]]:
         ("strict", page.t("journeys.order.strict"), page.t("journeys.order.strict_help")),
         ("unordered", page.t("journeys.order.unordered"), page.t("journeys.order.unordered_help")),
     ]
+
+
+def condition_ops(page: WebContext) -> list[tuple[str, str]]:
+    """The operators a step's condition offers, in the user's language."""
+    return [(op, page.t(f"insights.op.{op}")) for op in CONDITION_OPS]
+
+
+def step_words(page: WebContext, spec: FunnelSpec) -> list[str]:
+    """Each step's conditions in words ("" for a step without any)."""
+    language = "ko" if page.locale == "ko" else "en"
+    return [describe_properties(step.where, language) for step in spec.steps]
 
 
 def interval_choices(page: WebContext) -> list[tuple[str, str]]:
@@ -234,7 +248,7 @@ def funnel_page(page: Page) -> Response:
     form.period.fill(today_of(page))
     compare_form = CompareForm.of(params)
     compare_form.suggest(form.period)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"step_words": []}
     problem, compare_problem, status = "", "", 200
     if "event" in params:
         try:
@@ -261,6 +275,7 @@ def funnel_page(page: Page) -> Response:
                     report, locale=page.locale, labels=_bucket_labels(out, question.interval)
                 ),
                 "worst": worst_value(page, out),
+                "step_words": step_words(page, question.spec),
             }
             if compare_form.kind:
                 try:
@@ -281,6 +296,7 @@ def funnel_page(page: Page) -> Response:
         names=event_names(page),
         orders=order_choices(page),
         intervals=interval_choices(page),
+        condition_ops=condition_ops(page),
         link_to=lambda path, **extra: funnel_link(path, form, **extra),
         duration=lambda seconds: duration(page.locale, seconds),
         percent=lambda share: percent(page.locale, share),
@@ -309,7 +325,7 @@ def funnel_persons_page(page: Page) -> Response:
     after_text = (params.get("after") or "")[:20]
     after = int(after_text) if after_text.isdigit() and int(after_text) <= MAX_ID else None
     people: list[Customer] = []
-    problem, status, step, next_after = "", 200, None, None
+    problem, status, step, next_after, where = "", 200, None, None, ""
     try:
         question = read_funnel(form, locale=page.locale, today=today_of(page))
         step = step_of(
@@ -329,6 +345,7 @@ def funnel_persons_page(page: Page) -> Response:
         )
         people = catalogue.customers_by_id(page.db, workspace_id=page.workspace.id, ids=ids)
         next_after = ids[-1] if len(ids) == PERSONS_PAGE else None
+        where = step_words(page, question.spec)[step - 1]
     except REFUSALS as exc:
         problem, status = refusal(page.locale, exc), 422
     label = form.events[step - 1] if step is not None else ""
@@ -346,6 +363,7 @@ def funnel_persons_page(page: Page) -> Response:
         status=status,
         problem=problem,
         heading=heading,
+        where=where,
         value=value,
         by=form.by,
         people=people,
