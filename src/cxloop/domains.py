@@ -215,12 +215,15 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "journeys",
-        routers=("cxloop.journeys.api:router",),
+        # The map's router first: its POST /map (the grid with themes) answers before the
+        # older one in journeys.api.
+        routers=("cxloop.journeys.map_api:router", "cxloop.journeys.api:router"),
         pages=(
             "cxloop.web.journeys.funnels:router",  # funnels, their persons, the compare test
             "cxloop.web.journeys.paths:router",  # paths and what funnel drop-offs did instead
             "cxloop.web.journeys.retention:router",
             "cxloop.web.journeys.map:router",  # the journey map (the journeys home) and exports
+            "cxloop.web.journeys.map_drill:router",  # the persons and texts behind a map cell
             "cxloop.web.journeys.settings:router",  # stages and touchpoints
             "cxloop.web.journeys.saved:router",  # saved funnels, pinned to the dashboard
         ),

@@ -12,17 +12,25 @@ of its rules (or the n-th, where a rule says so); their stage at a moment is the
 - scores are the NPS and CSAT of the "Survey Answered" events at that stage (a cell: those
   whose ``touchpoint`` property is the touchpoint's key), with 95 % intervals;
 - sentiment is the mean score (−1..1) of the texts the persons wrote at that stage, from text
-  analytics, with its 95 % interval (a cell: texts whose source names the touchpoint's key).
+  analytics, with its 95 % interval (a cell: texts whose source names the touchpoint's key);
+- themes are the current text-analytics themes most often found among those same texts (the top
+  three, each with how many of the texts show it; a text may show several).
 
 A cell is flagged when its persons move on less often than the stage's, by a two-proportion
 test at the 5 % level (at least 20 persons), or when its sentiment interval lies below zero.
+
+The persons, texts and themes behind a stage or a cell are listed by :mod:`map_drill` from the
+same statements (``entries_table``, ``stage_moves``, ``cell_persons``, ``staged_texts``), so
+its counts are the map's.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -37,10 +45,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Subquery
 
 from cxloop.core.stats import (
     Change,
@@ -63,10 +71,20 @@ from cxloop.journeys.sql import MICROS, epoch_micros, micros, temporary_table
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
-from cxloop.text.analytics.service import scored_texts
+from cxloop.text.analytics.placed import placed_texts, theme_names, themes_of_period
 
 SURVEY_ANSWERED = "Survey Answered"  # as feedback logs completed answers
 MIN_FLAG_PERSONS = 20
+TOP_THEMES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeCount:
+    """A theme found in the texts of a stage or cell, and in how many of them."""
+
+    id: int
+    label: str
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +103,16 @@ class StageColumn:
     moved_on: int
     time_to_next: Times
     feeling: Feeling
+    themes: tuple[ThemeCount, ...] = ()
 
     @property
     def conversion(self) -> float | None:
         return self.moved_on / self.persons if self.persons else None
+
+    @property
+    def texts(self) -> int:
+        """How many analysed texts were written at the stage."""
+        return self.feeling.sentiment.n if self.feeling.sentiment else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +124,16 @@ class MapCell:
     feeling: Feeling
     behind: Change | None  # its moving on against the stage's, when flagged by it
     flagged: bool
+    themes: tuple[ThemeCount, ...] = ()
 
     @property
     def conversion(self) -> float | None:
         return self.moved_on / self.persons if self.persons else None
+
+    @property
+    def texts(self) -> int:
+        """How many analysed texts were written at the cell."""
+        return self.feeling.sentiment.n if self.feeling.sentiment else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +206,18 @@ def _moved_on(entries: Table, person: Any, stage: Any, moment: Any) -> Any:
     )
 
 
-def _stage_columns(
-    session: Session, entries: Table, stages: list[Place], period: Period
-) -> list[tuple[int, int, Times]]:
+@contextmanager
+def entries_table(session: Session, *, workspace_id: int, stages: list[Place]) -> Iterator[Table]:
+    """When each person entered each stage (``person``, ``stage`` index, ``entered``
+    microseconds), in a temporary table for the map's queries."""
+    query = _entries_query(stages, workspace_id)
+    with temporary_table(session, "journey_entries", ENTRY_COLUMNS, query) as entries:
+        yield entries
+
+
+def stage_moves(entries: Table, period: Period) -> Subquery:
+    """(person, stage, entered, next_entered): each stage entered in the period and the first
+    later stage entered at or after it (NULL: not moved on)."""
     start, end = micros(period.start), micros(period.end)
     later = aliased(entries)
     next_entry = (
@@ -190,11 +229,22 @@ def _stage_columns(
         )
         .scalar_subquery()
     )
-    moves = (
-        select(entries.c.stage, entries.c.entered, next_entry.label("next_entered"))
+    return (
+        select(
+            entries.c.person,
+            entries.c.stage,
+            entries.c.entered,
+            next_entry.label("next_entered"),
+        )
         .where(entries.c.entered >= start, entries.c.entered < end)
         .subquery("moves")
     )
+
+
+def _stage_columns(
+    session: Session, entries: Table, stages: list[Place], period: Period
+) -> list[tuple[int, int, Times]]:
+    moves = stage_moves(entries, period)
     counts = {
         int(stage): (int(n), int(moved or 0))
         for stage, n, moved in session.execute(
@@ -235,9 +285,12 @@ def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> 
     return union_all(*parts).subquery("touches")
 
 
-def _cells(
-    session: Session, entries: Table, touchpoints: list[Place], workspace_id: int, period: Period
-) -> dict[tuple[int, int], tuple[int, int]]:
+def cell_persons(
+    entries: Table, touchpoints: list[Place], workspace_id: int, period: Period
+) -> Subquery:
+    """(stage, touchpoint index, person, moved): each person who did a touchpoint's event in the
+    period at a stage, once per (stage, touchpoint), moved 1 when they entered a later stage at
+    or after any of those events."""
     touches = _touch_rows(workspace_id, touchpoints, period)
     staged = select(
         touches.c.person,
@@ -257,7 +310,7 @@ def _cells(
         .where(staged.c.stage.is_not(None))
         .subquery("marked")
     )
-    per_person = (
+    return (
         select(
             marked.c.stage,
             marked.c.touchpoint,
@@ -267,6 +320,12 @@ def _cells(
         .group_by(marked.c.stage, marked.c.touchpoint, marked.c.person)
         .subquery("per_person")
     )
+
+
+def _cells(
+    session: Session, entries: Table, touchpoints: list[Place], workspace_id: int, period: Period
+) -> dict[tuple[int, int], tuple[int, int]]:
+    per_person = cell_persons(entries, touchpoints, workspace_id, period)
     return {
         (int(stage), int(tp)): (int(n), int(moved or 0))
         for stage, tp, n, moved in session.execute(
@@ -280,6 +339,28 @@ def _cells(
     }
 
 
+def staged_texts(entries: Table, workspace_id: int, period: Period) -> Subquery:
+    """(analysis_id, occurred_at, score, touchpoint key or NULL, stage): the analysed texts
+    written in the period by a known customer, at the stage the writer was at (NULL: none)."""
+    texts = placed_texts(workspace_id=workspace_id, start=period.start, end=period.end).subquery(
+        "texts"
+    )
+    owner = aliased(Customer)
+    text_person = survivor_id(owner)
+    return (
+        select(
+            texts.c.analysis_id,
+            texts.c.occurred_at,
+            texts.c.score,
+            texts.c.touchpoint,
+            _stage_at(entries, text_person, epoch_micros(texts.c.occurred_at)).label("stage"),
+        )
+        .select_from(texts)
+        .join(owner, owner.id == texts.c.customer_id)
+        .subquery("staged_texts")
+    )
+
+
 @dataclass
 class _Tally:
     promoters: int = 0
@@ -290,6 +371,7 @@ class _Tally:
     texts: int = 0
     total: float = 0.0
     squares: float = 0.0
+    themes: Counter[int] = field(default_factory=Counter)
 
     def feeling(self) -> Feeling:
         nps = csat = sentiment = None
@@ -378,29 +460,44 @@ def _scores(
             tally.passives += int(passives)
             tally.satisfied += int(satisfied)
             tally.rated += int(rated)
-    texts = scored_texts(workspace_id=workspace_id, start=period.start, end=period.end).subquery(
-        "texts"
+    themes = themes_of_period(
+        session, workspace_id=workspace_id, start=period.start, end=period.end
     )
-    owner = aliased(Customer)
-    text_person = survivor_id(owner)
-    text_stage = _stage_at(entries, text_person, epoch_micros(texts.c.occurred_at))
-    for at, score, where in session.execute(
-        select(text_stage, texts.c.score, texts.c.touchpoint)
-        .select_from(texts)
-        .join(owner, owner.id == texts.c.customer_id)
-        .where(true())
+    texts = staged_texts(entries, workspace_id, period)
+    for at, score, where, analysis in session.execute(
+        select(texts.c.stage, texts.c.score, texts.c.touchpoint, texts.c.analysis_id)
     ):
         if at is None or score is None:
             continue
         places: list[tuple[int, int | None]] = [(int(at), None)]
         if where in keys:
             places.append((int(at), keys[where]))
+        found = themes.get(int(analysis), ())
         for key in places:
             tally = tallies[key]
             tally.texts += 1
             tally.total += float(score)
             tally.squares += float(score) ** 2
+            tally.themes.update(found)
     return tallies
+
+
+def _top_themes(
+    tallies: dict[tuple[int, int | None], _Tally], session: Session, workspace_id: int
+) -> dict[tuple[int, int | None], tuple[ThemeCount, ...]]:
+    """The most frequent themes of each stage and cell (ties by label), with their labels."""
+    seen = {theme for tally in tallies.values() for theme in tally.themes}
+    names = theme_names(session, workspace_id=workspace_id, ids=sorted(seen))
+    tops: dict[tuple[int, int | None], tuple[ThemeCount, ...]] = {}
+    for key, tally in tallies.items():
+        counted = [
+            ThemeCount(theme, names[theme].label, count)
+            for theme, count in tally.themes.items()
+            if theme in names
+        ]
+        counted.sort(key=lambda t: (-t.count, t.label, t.id))
+        tops[key] = tuple(counted[:TOP_THEMES])
+    return tops
 
 
 def _feeling(tallies: dict[tuple[int, int | None], _Tally], key: tuple[int, int | None]) -> Feeling:
@@ -431,20 +528,19 @@ def journey_map(
     period: Period,
 ) -> JourneyMap:
     """The map of ``period`` (see the module's contract)."""
-    query = _entries_query(stages, workspace_id)
-    with temporary_table(session, "journey_entries", ENTRY_COLUMNS, query) as entries:
+    with entries_table(session, workspace_id=workspace_id, stages=stages) as entries:
         columns = _stage_columns(session, entries, stages, period)
         cells = _cells(session, entries, touchpoints, workspace_id, period)
         tallies = _scores(session, entries, touchpoints, workspace_id, period)
+    themes = _top_themes(tallies, session, workspace_id)
     stage_rows = tuple(
         StageColumn(
             place=place,
             persons=persons,
             moved_on=moved,
             time_to_next=times,
-            feeling=tallies[(i, None)].feeling()
-            if (i, None) in tallies
-            else Feeling(None, None, None),
+            feeling=_feeling(tallies, (i, None)),
+            themes=themes.get((i, None), ()),
         )
         for i, (place, (persons, moved, times)) in enumerate(zip(stages, columns, strict=True))
     )
@@ -461,5 +557,6 @@ def journey_map(
             feeling=feeling,
             behind=behind,
             flagged=behind is not None or unhappy,
+            themes=themes.get((s, t), ()),
         )
     return JourneyMap(period=period, stages=stage_rows, touchpoints=tuple(touchpoints), cells=found)
