@@ -4,6 +4,7 @@ replays and crashes), due sending, expiry and reminders."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -24,10 +25,11 @@ from cxloop.feedback.distribution import triggers
 from cxloop.feedback.settings import PropertyFilter
 from cxloop.models import BusCheckpoint, Customer, Invitation, OutboundMessage, Survey
 from cxloop.profiles import service as profiles
-from tests.factories import Tenant, unique
+from tests.factories import Tenant, make_user, unique
 from tests.helpers.distribution import customer, invite, live_survey
 from tests.helpers.smtp import SmtpInbox
 from tests.helpers.surveys import create
+from tests.helpers.web import get, login, text_of
 
 CONSUMER = "survey_triggers"
 
@@ -431,14 +433,23 @@ def test_sampling_thirty_percent_of_a_thousand_buyers_is_near_300_and_stable(
 
     # when the consumer reads the orders, and once more after a rewind
     drain(tx_database, batch_size=300)
-    chosen = {i.customer_id for i in invitations(session, survey_id)}
+    chosen = {i.customer_id for i in invitations(session, survey_id) if i.status != "skipped"}
     rewind(session, start)
     drain(tx_database, batch_size=300)
 
-    # then about 30 % are invited (±3.3 standard deviations), the same ones, each once
+    # then about 30 % are invited (±3.3 standard deviations), the same ones, each once; the
+    # others are recorded as skipped, outside the sample
     assert 250 <= len(chosen) <= 350
-    again = invitations(session, survey_id)
+    again = [i for i in invitations(session, survey_id) if i.status != "skipped"]
     assert len(again) == len(chosen) == len({i.customer_id for i in again})
+    left_out = [i for i in invitations(session, survey_id) if i.status == "skipped"]
+    assert len(left_out) == 1000 - len(chosen)
+    assert {i.hidden["skip_reason"] for i in left_out} == {"not_sampled"}
+    counts = distribution.invitation_counts(
+        session, survey_id=survey_id, since=utcnow() - timedelta(days=1)
+    )
+    assert counts.skipped_by_reason == {"not_sampled": 1000 - len(chosen)}
+    assert counts.by_status["skipped"] == 1000 - len(chosen)
     buyers = session.scalars(select(Customer.id).where(Customer.workspace_id == tenant.id))
     expected = {
         cid
@@ -597,3 +608,30 @@ def test_links_survive_a_new_secret_key_while_the_old_one_is_listed_as_previous(
     )
     with pytest.raises(NotFound):
         invitation_links.invitation_for_token(session, token=first_link.rsplit("/", 1)[1])
+
+
+def test_the_distribution_page_counts_invitations_and_says_why_some_were_not_sent(
+    client: TestClient, session: Session, tenant: Tenant, tx_database: Database
+) -> None:
+    # given a survey after every order that samples nobody, and one order by a customer without
+    # an address for an email survey
+    sampled_out = live_survey(
+        client, tenant, channels=["widget"], trigger={"event": "Order Completed"}, sample_rate=0
+    )
+    by_email = live_survey(client, tenant, **{**TRIGGERED, "delay_minutes": 0})
+    drain(tx_database)
+    send(client, tenant, [order("z-1", 60000, "Z-1"), order("z-2", 60000, "Z-2")])
+    drain(tx_database)
+    user = make_user(session, workspace=tenant.workspace, role="owner", locale="ko")
+    session.flush()
+    assert login(client, user.email).status_code == 303
+
+    page = get(client, f"/surveys/{sampled_out}/distribution")
+    other = get(client, f"/surveys/{by_email}/distribution")
+
+    assert page.status_code == 200, page.text
+    words = text_of(page)
+    assert "최근 30일 발송 기록" in words
+    assert re.search(r'id="invitations-skipped"><dt>보내지 않음</dt><dd>2</dd>', page.text)
+    assert "표본에서 제외됨 (표본 비율) · 2" in words
+    assert "이메일 주소 없음 · 2" in text_of(other)

@@ -19,6 +19,7 @@ from cxloop.care.service import SLA_FILTERS
 from cxloop.channels.outbox import PURPOSES as OUTBOX_PURPOSES
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
+from cxloop.feedback.distribution.service import SKIP_REASONS
 from cxloop.help import conversations as bot_conversations
 from cxloop.help.settings import TONES
 from cxloop.models.care import INBOX_CHANNELS, LISTED_STATUSES, PRIORITIES
@@ -31,6 +32,7 @@ from cxloop.models.customer import (
     LIFECYCLE_STAGES,
 )
 from cxloop.models.event import EVENT_TYPES
+from cxloop.models.feedback import INVITATION_STATUSES
 from cxloop.models.insights import MODEL_KINDS, RUN_STATUSES, RUN_TRIGGERS
 from cxloop.models.loyalty import TIER_CHANGES
 from cxloop.models.workspace import ROLES
@@ -80,6 +82,8 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "outbox.status.": MESSAGE_STATUSES,
     "outbox.channel.": MESSAGE_CHANNELS,
     "outbox.purpose.": OUTBOX_PURPOSES,
+    "survey_invitations.status.": INVITATION_STATUSES,
+    "survey_invitations.reason.": SKIP_REASONS,
     "inbox.view.": care_views.VIEW_NAMES,
     "canned.var.": care_canned.VARIABLES,
     "canned.lang.": CANNED_LANGUAGES,

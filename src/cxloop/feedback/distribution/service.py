@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.channels.outbox import queue_email
@@ -177,6 +177,22 @@ def survey_hidden(
 # --- creating invitations ----------------------------------------------------------------------
 
 
+def _skip_reason(
+    session: Session, workspace: Workspace, customer: Customer, channel: str, send_at: datetime
+) -> str | None:
+    """Why the policy skips this invitation: erased, invited within the fatigue window, or the
+    channel's consent (None when it goes out)."""
+    if customer.erased_at is not None:
+        return "erased"
+    if recently_invited(session, workspace=workspace, customer_id=customer.id, around=send_at):
+        return "fatigue"
+    if channel == "email":
+        return email_block(session, customer=customer, at=send_at)
+    if channel == "widget":
+        return widget_block(session, customer=customer, at=send_at)
+    return None
+
+
 def create_invitation(
     session: Session,
     *,
@@ -189,10 +205,12 @@ def create_invitation(
     hidden: dict[str, Any] | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
+    skip: str | None = None,
 ) -> Issued:
     """One invitation of ``customer`` to a live survey; sent now (email queued, link or widget
     ready) unless ``send_at`` is later. Skipped, with the reason kept in ``hidden``, when the
-    customer was invited within the fatigue window or cannot be emailed."""
+    customer was invited within the fatigue window or cannot be emailed, or for ``skip`` (the
+    customer fell outside the survey's sample: ``not_sampled``), so no skip goes unrecorded."""
     settings = settings or get_settings()
     if survey.status != "live":
         raise Conflict(f"The survey is {survey.status}; only a live survey sends invitations.")
@@ -200,15 +218,7 @@ def create_invitation(
     dist = distribution_of(survey)
     send_at = as_utc(send_at) if send_at is not None else now
     _lock_customer(session, customer.id)
-    reason: str | None = None
-    if customer.erased_at is not None:
-        reason = "erased"
-    elif recently_invited(session, workspace=workspace, customer_id=customer.id, around=send_at):
-        reason = "fatigue"
-    elif channel == "email":
-        reason = email_block(session, customer=customer, at=send_at)
-    elif channel == "widget":
-        reason = widget_block(session, customer=customer, at=send_at)
+    reason = skip or _skip_reason(session, workspace, customer, channel, send_at)
     fields = dict(hidden or {})
     if reason is not None:
         fields["skip_reason"] = reason
@@ -566,4 +576,50 @@ def list_invitations(
         query = query.where(Invitation.customer_id == customer_id)
     return newest_first(
         session, query, time=Invitation.created_at, id=Invitation.id, cursor=cursor, limit=limit
+    )
+
+
+# Why an invitation is skipped: the policy's reasons, a survey no longer live, and the sample.
+SKIP_REASONS = (
+    "not_sampled",
+    "fatigue",
+    "no_email",
+    "opted_out",
+    "no_opt_in",
+    "erased",
+    "merged",
+    "survey_not_live",
+)
+
+
+@dataclass(frozen=True)
+class InvitationCounts:
+    """A survey's invitations made since a moment: by status, and the skipped ones by why."""
+
+    by_status: dict[str, int]
+    skipped_by_reason: dict[str, int]
+
+
+def invitation_counts(session: Session, *, survey_id: int, since: datetime) -> InvitationCounts:
+    recent = (Invitation.survey_id == survey_id, Invitation.created_at >= since)
+    by_status = dict(
+        session.execute(
+            select(Invitation.status, func.count()).where(*recent).group_by(Invitation.status)
+        )
+        .tuples()
+        .all()
+    )
+    reason = Invitation.hidden["skip_reason"].as_string()
+    skipped = dict(
+        session.execute(
+            select(reason, func.count())
+            .where(*recent, Invitation.status == "skipped")
+            .group_by(reason)
+        )
+        .tuples()
+        .all()
+    )
+    return InvitationCounts(
+        by_status={status: int(by_status.get(status, 0)) for status in INVITATION_STATUSES},
+        skipped_by_reason={str(k or "other"): int(n) for k, n in skipped.items()},
     )

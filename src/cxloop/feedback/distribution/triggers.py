@@ -197,8 +197,6 @@ class SurveyTriggers:
             customer = survivor_of(session, customers.get(event.customer_id))
             if customer is None or customer.workspace_id != survey.workspace_id:
                 continue
-            if not is_sampled(survey_id=survey.id, customer_id=customer.id, rate=dist.sample_rate):
-                continue
             channel = _channel(dist, customer)
             if channel is None:
                 continue
@@ -209,6 +207,8 @@ class SurveyTriggers:
             send_at = as_utc(event.timestamp) + timedelta(minutes=dist.delay_minutes)
             if send_at + timedelta(days=dist.expires_days) <= now:
                 continue  # an old event (an import, a replay): its survey would be over already
+            rate = dist.sample_rate
+            sampled = is_sampled(survey_id=survey.id, customer_id=customer.id, rate=rate)
             hidden = survey_hidden(
                 session,
                 survey,
@@ -226,6 +226,7 @@ class SurveyTriggers:
                         trigger_event_id=event.id,
                         hidden=hidden,
                         now=now,
+                        skip=None if sampled else "not_sampled",
                     )
             except IntegrityError:
                 # Another worker invited for this event meanwhile: the one invitation stands.

@@ -4,6 +4,7 @@ delay, sampling, expiry, reminders and the public link."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,6 +13,8 @@ from starlette.datastructures import FormData
 
 from cxloop.accounts.access import require
 from cxloop.core.errors import ValidationFailed
+from cxloop.core.timeutil import utcnow
+from cxloop.feedback.distribution import service as distribution_service
 from cxloop.feedback.settings import MAX_DELAY_MINUTES, parse_distribution
 from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Survey
@@ -32,6 +35,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 CHANNELS = ("email", "widget", "link")
 DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 EXTRA_FILTER_ROWS = 2
+COUNTS_DAYS = 30  # the invitations the page counts: those made in the last 30 days
 
 
 def public_url(request: Request, page: WebContext, survey: Survey) -> str:
@@ -204,6 +208,11 @@ def _distribution_page(
         units=tuple(DELAY_UNITS),
         public_url=public_url(page.request, page, survey),
         editable=page.can("surveys:write"),
+        counts=distribution_service.invitation_counts(
+            page.db, survey_id=survey.id, since=utcnow() - timedelta(days=COUNTS_DAYS)
+        ),
+        counts_days=COUNTS_DAYS,
+        skip_reasons=distribution_service.SKIP_REASONS,
         status=status,
     )
 
