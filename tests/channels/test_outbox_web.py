@@ -82,8 +82,9 @@ def test_counts_rows_and_the_customer_link(
     text = text_of(page)
     assert "All Queued 2 Sending 0 Sent 1 Delivered 0 Bounced 0 Failed 1 Cancelled 0" in text
     assert len(listed(page.text)) == 4
-    assert f'href="/customers/{customer.id}"' in page.text
-    assert f"Customer #{customer.id}" in text
+    # the customer is named (here by their address: they have no name yet), not numbered
+    assert f'href="/customers/{customer.id}">minji@example.com</a>' in page.text
+    assert f"Customer #{customer.id}" not in text
     assert "SMTP 550: No such user here" in text
     # a failed row offers retry, a queued one cancel (behind a confirmation), a sent one nothing
     assert f'action="/settings/outbox/{failed.id}/retry"' in page.text

@@ -59,10 +59,10 @@ def bell(html: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("locale", "title", "overdue_word", "status_word"),
+    ("locale", "title", "overdue_word", "status_word", "reason"),
     [
-        pytest.param("ko", "후속 조치", "기한 지남", "열림", id="ko"),
-        pytest.param("en", "Follow-ups", "Overdue", "Open", id="en"),
+        pytest.param("ko", "후속 조치", "기한 지남", "열림", "NPS 3점 · 비추천 고객", id="ko"),
+        pytest.param("en", "Follow-ups", "Overdue", "Open", "NPS 3 · detractor", id="en"),
     ],
 )
 def test_the_board_shows_each_card_in_the_users_language(
@@ -73,6 +73,7 @@ def test_the_board_shows_each_card_in_the_users_language(
     title: str,
     overdue_word: str,
     status_word: str,
+    reason: str,
 ) -> None:
     signed_in(client, session, tenant, role="agent", locale=locale)
     follow_up_id, customer_id = detractor(client, session, tenant)
@@ -86,7 +87,8 @@ def test_the_board_shows_each_card_in_the_users_language(
     assert page.status_code == 200
     assert f"<h1>{title}</h1>" in page.text
     card = page.text.split(f'id="follow-up-{follow_up_id}"', 1)[1].split("</li>", 1)[0]
-    assert "NPS 3" in card
+    assert f"#{follow_up_id} · {reason}</a>" in card
+    assert "(detractor)" not in card or locale == "en"
     assert "배송이 너무 늦어요" in card
     assert f'href="/customers/{customer_id}">김민지</a>' in card
     assert overdue_word in card
@@ -124,6 +126,9 @@ def test_working_a_follow_up_from_its_page(
     assert reply.headers["location"] == f"/follow-ups/{follow_up_id}"
     page = get(client, reply.headers["location"])
     assert f"Saved follow-up #{follow_up_id}." in page.text
+    # the customer can be called back from the page
+    assert '<a href="mailto:minji@example.com">minji@example.com</a>' in page.text
+    assert 'id="follow-up-reason">NPS 3 · detractor</p>' in page.text
     assert "전화로 사과드림" in page.text
     session.expire_all()
     stored = session.get(FollowUp, follow_up_id)
@@ -317,6 +322,7 @@ def test_record_link_by_filter_and_announce_an_improvement(
     assert done.status_code == 303
     page = get(client, path)
     assert "email" in page.text.lower() or "이메일" in page.text
+    assert f'<a href="/customers/{customer_id}">김민지</a>' in page.text
     [mail] = session.scalars(
         select(OutboundMessage).where(OutboundMessage.customer_id == customer_id)
     ).all()

@@ -84,6 +84,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "outbox.purpose.": OUTBOX_PURPOSES,
     "survey_invitations.status.": INVITATION_STATUSES,
     "survey_invitations.reason.": SKIP_REASONS,
+    "follow_up_reason.": ("nps", "csat", "ces"),
     "inbox.view.": care_views.VIEW_NAMES,
     "canned.var.": care_canned.VARIABLES,
     "canned.lang.": CANNED_LANGUAGES,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,26 @@ def get_customer(
     if customer is None or customer.workspace_id != workspace_id:
         raise NotFound(f"No customer with id {customer_id}.")
     return customer
+
+
+def customers_by_ids(
+    session: Session, *, workspace_id: int, ids: Iterable[int | None]
+) -> dict[int, Customer]:
+    """The workspace's customers with these ids (as they are: a merged profile is itself), by
+    id; ids of other workspaces or of no one are left out."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, Customer] = {}
+    for start in range(0, len(wanted), 500):
+        found.update(
+            (c.id, c)
+            for c in session.scalars(
+                select(Customer).where(
+                    Customer.workspace_id == workspace_id,
+                    Customer.id.in_(wanted[start : start + 500]),
+                )
+            )
+        )
+    return found
 
 
 def find_customer(

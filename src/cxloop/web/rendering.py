@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -107,6 +108,17 @@ def current_path(request: Request) -> str:
     return f"{request.url.path}?{query}" if query else request.url.path
 
 
+def customer_label(customer: Any, t: Callable[..., str]) -> str:
+    """What a person reads for a customer: their name, else their address or number, else
+    "이름 없는 고객 #12"."""
+    return (
+        customer.display_name
+        or customer.email
+        or customer.phone
+        or t("customer.unnamed", id=customer.id)
+    )
+
+
 def render(
     request: Request,
     template: str,
@@ -135,6 +147,7 @@ def render(
         flashes=pop_flashes(request, locale),
         here=lambda **changes: here(request, **changes),
         link=link,
+        customer_label=lambda customer: customer_label(customer, t),
         current_path=current_path(request),
         **values,
     )

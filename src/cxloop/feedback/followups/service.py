@@ -50,15 +50,32 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+# What each unhappy score is called in the reason the API keeps.
+UNHAPPY_WORDS = {"nps": "detractor", "csat": "dissatisfied", "ces": "high effort"}
+
+
+def unhappy_scores(response: Response | None) -> list[tuple[str, int]]:
+    """The scores that make this response unhappy, as (metric, score) in the order NPS, CSAT,
+    CES (the pages say them in the reader's words)."""
+    if response is None:
+        return []
+    found = []
+    for metric, score, highest in (
+        ("nps", response.nps, NPS_UNHAPPY_MAX),
+        ("csat", response.csat, CSAT_UNHAPPY_MAX),
+        ("ces", response.ces, CES_UNHAPPY_MAX),
+    ):
+        if score is not None and score <= highest:
+            found.append((metric, score))
+    return found
+
+
 def unhappy_reason(response: Response) -> str | None:
     """Why this response needs a follow-up ("NPS 3 (detractor)"), or None when it does not."""
-    reasons = []
-    if response.nps is not None and response.nps <= NPS_UNHAPPY_MAX:
-        reasons.append(f"NPS {response.nps} (detractor)")
-    if response.csat is not None and response.csat <= CSAT_UNHAPPY_MAX:
-        reasons.append(f"CSAT {response.csat} (dissatisfied)")
-    if response.ces is not None and response.ces <= CES_UNHAPPY_MAX:
-        reasons.append(f"CES {response.ces} (high effort)")
+    reasons = [
+        f"{metric.upper()} {score} ({UNHAPPY_WORDS[metric]})"
+        for metric, score in unhappy_scores(response)
+    ]
     return "; ".join(reasons) or None
 
 

@@ -13,6 +13,7 @@ from cxloop.channels import outbox
 from cxloop.core.errors import Conflict, ValidationFailed
 from cxloop.models import OutboundMessage
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
+from cxloop.profiles.service import customers_by_ids
 from cxloop.web import errors
 from cxloop.web.accounts.admin import SECTIONS
 from cxloop.web.rendering import redirect, render
@@ -96,6 +97,9 @@ def outbox_page(
         status=422 if problems else 200,
         problems=problems,
         rows=rows,
+        customers=customers_by_ids(
+            page.db, workspace_id=page.workspace.id, ids=[m.customer_id for m in rows]
+        ),
         next_cursor=next_cursor,
         cursor=cursor,
         counts=outbox.counts(page.db, workspace_id=page.workspace.id),

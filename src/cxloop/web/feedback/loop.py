@@ -23,6 +23,7 @@ from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import FollowUp, Improvement
 from cxloop.models.feedback import FOLLOW_UP_STATUSES
 from cxloop.notifications import service as notifications
+from cxloop.profiles.service import customers_by_ids
 from cxloop.web import errors
 from cxloop.web.rendering import environment, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
@@ -121,6 +122,7 @@ def board(
         teams=followup_board.teams(page.db, workspace_id=page.workspace.id),
         members=_members(page),
         is_overdue=followup_service.is_overdue,
+        unhappy=followup_service.unhappy_scores,
     )
 
 
@@ -148,6 +150,7 @@ def follow_up_page(page: Page, follow_up_id: int) -> Response:
         statuses=FOLLOW_UP_STATUSES,
         members=_members(page),
         overdue=followup_service.is_overdue(follow_up),
+        unhappy=followup_service.unhappy_scores,
     )
 
 
@@ -533,6 +536,9 @@ def improvement_page(
         match_next=match_next,
         match_cursor=match_cursor,
         links=links,
+        link_customers=customers_by_ids(
+            db, workspace_id=workspace_id, ids=[link.customer_id for link, _ in links]
+        ),
         links_next=links_next,
         links_cursor=links_cursor,
         surveys=surveys,

@@ -14,6 +14,7 @@ from cxloop.feedback.surveys import service as survey_service
 from cxloop.feedback.surveys.definition import load_definition
 from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
 from cxloop.models import Survey
+from cxloop.profiles.service import customers_by_ids
 from cxloop.web.feedback.surveys.shared import _load
 from cxloop.web.rendering import render, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
@@ -108,6 +109,9 @@ def responses(
         definition_questions=question_labels,
         option_labels=option_labels,
         tags=text_tags(page, source_type=SURVEY_TEXTS, source_ids=[r.id for r in rows]),
+        customers=customers_by_ids(
+            page.db, workspace_id=page.workspace.id, ids=[r.customer_id for r in rows]
+        ),
     )
 
 
