@@ -76,8 +76,7 @@ class Writing:
         return analysis.id
 
 
-@pytest.fixture
-def written(session: Session, tenant: Tenant) -> Writing:
+def written_story(session: Session, tenant: Tenant) -> Writing:
     """The shop story, and what its persons wrote: two complaints about paying while they
     considered (at checkout), one at support, praise for the order after buying, and a note
     without a touchpoint."""
@@ -92,6 +91,11 @@ def written(session: Session, tenant: Tenant) -> Writing:
     w.wrote("web1", "배송이 빨라요", hours=11, score=0.9, touchpoint="order", themes=("빠른 배송",))
     w.wrote("and1", "상담원 기다리는 중", hours=24 + 20.5, score=0.1, themes=("상담 대기",))
     return w
+
+
+@pytest.fixture
+def written(session: Session, tenant: Tenant) -> Writing:
+    return written_story(session, tenant)
 
 
 def _post(client: TestClient, tenant: Tenant, path: str, **body: Any) -> dict[str, Any]:

@@ -386,3 +386,170 @@ def test_the_dashboard_shows_a_pinned_funnel_over_its_period(
     assert "고정한 퍼널 저장한 퍼널 관리" in said
     assert "구매 퍼널 50% 6명 진입 → 3명 전환" in said
     assert "/journeys/funnels?event=Product+Viewed" in block[0] and "from=2026-03-02" in block[0]
+
+
+# --- themes, and what lies behind a stage or cell ------------------------------------------------
+
+
+def test_a_cell_shows_its_top_themes_and_leads_to_its_customers_and_texts(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    from tests.journeys.test_map_drill import written_story
+
+    w = written_story(session, tenant)
+    sign_in(client, session, tenant.workspace, "viewer")
+
+    page = get(client, f"/journeys/map?{WEEK}")
+
+    assert page.status_code == 200, page.text
+    checkout = cell(page.text, "consideration", "checkout")[2]
+    assert words(checkout).startswith("6명 83.3% 다음 단계로")
+    assert "글 2개 결제 오류 2 배송비 1 앱 튕김 1" in words(checkout)
+    spot = "from=2026-03-02&amp;to=2026-03-08&amp;stage=consideration&amp;touchpoint=checkout"
+    assert f'class="cell-persons" href="/journeys/map/persons?{spot}"' in checkout
+    assert f'class="cell-texts" href="/journeys/map/verbatims?{spot}"' in checkout
+    pay = w.themes["결제 오류"]
+    assert f'href="/journeys/map/verbatims?{spot}&amp;theme={pay}"' in checkout
+    stage = re.search(r'class="stage" id="stage-consideration".*?</th>', page.text, re.S)
+    assert stage and "글 4개 결제 오류 3 상담 대기 2 배송비 1" in words(stage[0])
+    assert (
+        'href="/journeys/map/persons?from=2026-03-02&amp;to=2026-03-08&amp;stage=consideration"'
+        in stage[0]
+    )
+    assert "칸의 인원을 누르면 그 고객 목록이" in text_of(page)
+
+
+def test_the_customers_behind_a_cell_are_listed_with_who_moved_on(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    from tests.journeys.test_map_drill import written_story
+
+    w = written_story(session, tenant)
+    sign_in(client, session, tenant.workspace, "viewer")
+    spot = f"{WEEK}&stage=consideration&touchpoint=checkout"
+
+    everyone = get(client, f"/journeys/map/persons?{spot}")
+    dropped = get(client, f"/journeys/map/persons?{spot}&outcome=dropped")
+    stage = get(client, f"/journeys/map/persons?{WEEK}&stage=consideration&outcome=dropped")
+
+    assert everyone.status_code == 200, everyone.text
+    title = re.search(r'<h1 id="drill-title">(.*?)</h1>', everyone.text)
+    assert title and html.unescape(title[1]) == "'고려' 단계의 '결제' 접점의 고객"
+    assert "6명 중 5명이 다음 단계로 넘어갔고 1명은 넘어가지 않았습니다." in text_of(everyone)
+    rows = re.findall(r'<tr data-customer="(\d+)">(.*?)</tr>', everyone.text, re.S)
+    assert len(rows) == 6
+    assert [int(i) for i, _ in rows] == sorted(int(i) for i, _ in rows)
+    assert sum("넘어가지 않음" in words(r) for _, r in rows) == 1
+    assert 'id="outcome-dropped" aria-current="page">넘어가지 않음 1명' in dropped.text
+    assert re.findall(r'<tr data-customer="(\d+)">', dropped.text) == [str(w.people["ios1"])]
+    assert f'href="/customers/{w.people["ios1"]}"' in dropped.text
+    dropped_at_stage = {int(i) for i in re.findall(r'<tr data-customer="(\d+)">', stage.text)}
+    assert dropped_at_stage == {w.people["ios1"], w.people["and1"]}
+
+
+def test_the_texts_behind_a_cell_show_words_sentiment_and_themes_escaped(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    from tests.journeys.test_map_drill import written_story
+
+    w = written_story(session, tenant)
+    sign_in(client, session, tenant.workspace, "viewer")
+    waiting = w.themes["상담 대기"]
+
+    support = get(client, f"/journeys/map/verbatims?{WEEK}&stage=consideration&touchpoint=support")
+    of_theme = get(client, f"/journeys/map/verbatims?{WEEK}&stage=consideration&theme={waiting}")
+
+    assert support.status_code == 200, support.text
+    assert "분석된 글 1개" in text_of(support)
+    assert (
+        "상담 연결이 안 돼요 &lt;b&gt;지금&lt;/b&gt;" in support.text
+        and "<b>지금" not in support.text
+    )
+    item = re.search(r'<li class="tx-verbatim".*?</li>', support.text, re.S)
+    assert item
+    said = words(item[0])
+    assert "부정 (-0.60)" in said and "결제 오류" in said and "상담 대기" in said
+    assert f'href="/customers/{w.people["ios1"]}"' in item[0]
+    assert "2026. 3. 2." in said  # written 09:12 KST on the first day
+    assert "테마 '상담 대기'이(가) 나온 글만 보입니다." in text_of(of_theme)
+    assert "분석된 글 2개" in text_of(of_theme)
+    assert len(re.findall(r'<li class="tx-verbatim"', of_theme.text)) == 2
+
+
+def test_texts_page_one_at_a_time_with_a_cursor(
+    client: TestClient, session: Session, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cxloop.web.journeys import map_drill
+    from tests.journeys.test_map_drill import written_story
+
+    written_story(session, tenant)
+    sign_in(client, session, tenant.workspace, "viewer")
+    monkeypatch.setattr(map_drill, "TEXTS_PAGE", 3)
+    seen: list[str] = []
+    url = f"/journeys/map/verbatims?{WEEK}&stage=consideration"
+    for _ in range(5):
+        reply = get(client, url)
+        seen += re.findall(r'data-analysis="(\d+)"', reply.text)
+        more = re.search(r'rel="next" href="([^"]+)"', reply.text)
+        if not more:
+            break
+        url = html.unescape(more[1])
+
+    assert len(seen) == len(set(seen)) == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "reason"),
+    [
+        ("persons", "stage=nowhere", "이 워크스페이스에는 그런 단계가 없습니다."),
+        ("persons", "stage=consideration&touchpoint=nowhere", "그런 접점이 없습니다."),
+        ("persons", "", "이 워크스페이스에는 그런 단계가 없습니다."),
+        ("persons", "stage=consideration&outcome=maybe", "목록은 전체, 다음 단계로 넘어간 고객"),
+        ("persons", "stage=consideration&from=2026-03-08&to=2026-03-01", "종료일은 시작일과"),
+        ("persons", "stage=consideration&from=2026-13-01", "날짜가 아닙니다"),
+        ("verbatims", "stage=consideration&theme=12345678", "그런 테마가 없습니다."),
+        ("verbatims", "stage=consideration&theme=abc", "그런 테마가 없습니다."),
+        ("verbatims", "stage=consideration&cursor=forged", "페이지 링크가 올바르지 않습니다."),
+        ("verbatims", "stage=nowhere", "이 워크스페이스에는 그런 단계가 없습니다."),
+    ],
+    ids=[
+        "unknown-stage", "unknown-touchpoint", "no-stage", "bad-outcome", "backwards", "no-date",
+        "unknown-theme", "not-a-theme", "forged-cursor", "texts-of-unknown-stage",
+    ],
+)  # fmt: skip
+def test_a_bad_question_behind_the_map_is_refused_in_words(
+    client: TestClient, session: Session, tenant: Tenant, path: str, query: str, reason: str
+) -> None:
+    sign_in(client, session, tenant.workspace, "viewer")
+
+    reply = get(client, f"/journeys/map/{path}?{query}")
+
+    assert reply.status_code == 422
+    assert reason in text_of(reply)
+    assert 'id="back-to-map"' in reply.text
+
+
+def test_the_png_button_draws_the_same_query_and_the_svg_stands_alone(
+    client: TestClient, session: Session, tenant: Tenant, story: dict[str, int]
+) -> None:
+    sign_in(client, session, tenant.workspace, "viewer")
+
+    page = get(client, f"/journeys/map?{WEEK}&compare=1")
+    svg = get(client, f"/journeys/map.svg?{WEEK}")
+    script = get(client, "/static/journeys-map-png.js")
+
+    button = re.search(
+        r'<button type="button" class="btn" id="map-png"[^>]*>(.*?)</button>', page.text
+    )
+    assert button and button[1] == "PNG로 저장"
+    assert (
+        'data-svg="/journeys/map.svg?from=2026-03-02&amp;to=2026-03-08&amp;compare=1"' in button[0]
+    )
+    assert re.search(r'data-filename="journey-map-\d{4}-\d{2}-\d{2}\.png"', button[0])
+    assert "hidden" in button[0]  # shown by the script, which alone can draw it
+    assert '<script src="/static/journeys-map-png.js" defer></script>' in page.text
+    assert script.status_code == 200 and "toBlob" in script.text
+    assert "NanumGothic" in svg.text and "sans-serif" in svg.text
+    # Nothing from elsewhere: no links, images, style sheets or fonts to fetch.
+    for outside in ("href", "<image", "url(", "@import", "@font-face", "<foreignObject"):
+        assert outside not in svg.text

@@ -1,9 +1,10 @@
 """The journey map page (/journeys/map, and the journeys home /journeys): the stages as columns
-with their persons, how many moved on and how fast, their scores and sentiment with intervals;
-the emotion curve across the stages; the touchpoints as rows whose cells say what happened there,
-the lagging ones in red with the reason in words, each linking to the funnel from that
+with their persons, how many moved on and how fast, their scores, sentiment with intervals and
+top themes; the emotion curve across the stages; the touchpoints as rows whose cells say what
+happened there, the lagging ones in red with the reason in words. A stage or cell links to its
+customers and to what they wrote there (``map_drill``), a cell also to the funnel from that
 touchpoint to the next stage. The grid downloads as CSV (/journeys/map.csv) and SVG
-(/journeys/map.svg) for the same query."""
+(/journeys/map.svg) for the same query, and as PNG drawn from that SVG in the browser."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from cxloop.core.errors import ValidationFailed
 from cxloop.core.i18n import format_number
 from cxloop.core.stats import Estimate
 from cxloop.journeys import service
-from cxloop.journeys.map import JourneyMap, MapCell, StageColumn
+from cxloop.journeys.map import JourneyMap, MapCell, StageColumn, ThemeCount
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.web.charts import interval_trend_chart
 from cxloop.web.journeys.charts import duration, percent
@@ -202,6 +203,49 @@ def funnel_of_cell(
 
 
 @dataclass(frozen=True)
+class ThemeChip:
+    label: str
+    count: str
+    url: str  # the texts of the stage or cell that show the theme
+
+
+@dataclass(frozen=True)
+class Drill:
+    """Where a stage or cell leads: its customers and its texts (``texts``: how many)."""
+
+    persons_url: str
+    texts_url: str
+    texts: int
+    themes: list[ThemeChip]
+
+
+def drill_of(
+    page: WebContext,
+    question: Question,
+    stage: str,
+    touchpoint: str | None,
+    texts: int,
+    themes: tuple[ThemeCount, ...],
+) -> Drill:
+    pairs = [
+        ("from", question.start.isoformat()),
+        ("to", question.end.isoformat()),
+        ("stage", stage),
+        *([("touchpoint", touchpoint)] if touchpoint else []),
+    ]
+    texts_url = "/journeys/map/verbatims?" + urlencode(pairs)
+    return Drill(
+        persons_url="/journeys/map/persons?" + urlencode(pairs),
+        texts_url=texts_url,
+        texts=texts,
+        themes=[
+            ThemeChip(t.label, _n(page, t.count), f"{texts_url}&{urlencode([('theme', t.id)])}")
+            for t in themes
+        ],
+    )
+
+
+@dataclass(frozen=True)
 class StageView:
     key: str
     name: str
@@ -213,6 +257,7 @@ class StageView:
     csat: str
     sentiment: str
     change: str
+    drill: Drill
 
 
 @dataclass(frozen=True)
@@ -225,6 +270,7 @@ class CellView:
     flagged: bool
     why: str
     link: FunnelLink
+    drill: Drill
 
 
 @dataclass(frozen=True)
@@ -246,7 +292,7 @@ def _times(page: WebContext, column: StageColumn) -> str:
 
 
 def stage_views(
-    page: WebContext, found: JourneyMap, previous: JourneyMap | None
+    page: WebContext, found: JourneyMap, previous: JourneyMap | None, question: Question
 ) -> list[StageView]:
     before = {c.place.key: c for c in previous.stages} if previous else {}
     return [
@@ -261,6 +307,7 @@ def stage_views(
             csat=estimate_words(page, column.feeling.csat, 1),
             sentiment=estimate_words(page, column.feeling.sentiment, 2),
             change=change_words(page, column, before.get(column.place.key)) if previous else "",
+            drill=drill_of(page, question, column.place.key, None, column.texts, column.themes),
         )
         for column in found.stages
     ]
@@ -287,6 +334,9 @@ def row_views(page: WebContext, found: JourneyMap, question: Question) -> list[R
                     flagged=cell.flagged,
                     why=why_flagged(page, cell, column) if cell.flagged else "",
                     link=funnel_of_cell(page, question, touchpoint, next_stage),
+                    drill=drill_of(
+                        page, question, cell.stage, cell.touchpoint, cell.texts, cell.themes
+                    ),
                 )
             )
         rows.append(RowView(touchpoint.key, place_name(page, touchpoint, "touchpoint"), cells))
@@ -342,7 +392,7 @@ def journey_map_page(page: Page) -> Response:
         values = {
             "question": question,
             "empty": _is_empty(found),
-            "stages": stage_views(page, found, previous),
+            "stages": stage_views(page, found, previous, question),
             "rows": row_views(page, found, question),
             "curve": emotion_curve(page, found),
             "flagged": sum(1 for cell in found.cells.values() if cell.flagged),
@@ -357,6 +407,7 @@ def journey_map_page(page: Page) -> Response:
         form=form,
         problem=problem,
         query=form.query(),
+        png_name=f"journey-map-{today_of(page).isoformat()}.png",
         **{"question": None, "stages": [], "rows": [], "curve": None, **values},
     )
 

@@ -1,6 +1,7 @@
 """The journey map's downloads: the grid as CSV rows (a row per stage, then one per cell) and
 as a standalone SVG file drawn on the server (stages as columns, touchpoints as rows, flagged
-cells in red with a text marker; every text escaped)."""
+cells in red with a text marker; every text escaped; no external reference, so the page can
+draw it on a canvas for its PNG)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from cxloop.journeys.map import Feeling, JourneyMap
 from cxloop.journeys.stages import Place
 
 Namer = Callable[[Place, str], str]  # (place, "stage" or "touchpoint") → its name
+# Fonts by name only (the file stays standalone: a browser may draw it on a canvas and save it
+# as PNG): Korean ones on every system first, then any sans-serif.
+SVG_FONTS = (
+    "'Noto Sans KR', 'Noto Sans CJK KR', 'NanumGothic', 'Nanum Gothic', 'Apple SD Gothic Neo', "
+    "'Malgun Gothic', sans-serif"
+)
 
 MAP_CSV_HEADER = (
     "kind",
@@ -118,7 +125,7 @@ def grid_svg(
     stages, touchpoints = found.stages, found.touchpoints
     width = label_w + col_w * len(stages) + pad
     height = head_h + row_h * len(touchpoints) + pad
-    font = "font-family=\"'Noto Sans KR', 'Apple SD Gothic Neo', sans-serif\" font-size=\"13\""
+    font = f'font-family="{SVG_FONTS}" font-size="13"'
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
