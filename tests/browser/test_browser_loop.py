@@ -79,7 +79,7 @@ def test_a_member_is_notified_of_a_detractor_and_closes_the_loop(
     page.locator(".bell").click()
     expect(page.locator("h1")).to_have_text("알림")
     notice = page.locator(".notice-item.unread").first
-    expect(notice).to_contain_text("NPS 2 (detractor)")
+    expect(notice).to_contain_text("NPS 2점 · 비추천 고객")
     notice.locator(".notice-title").click()
     expect(page).to_have_url(re.compile(r"/follow-ups/\d+$"))
     expect(count).to_have_text("0")

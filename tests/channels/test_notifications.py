@@ -83,14 +83,15 @@ def test_a_new_follow_up_notifies_each_member_of_its_team_in_their_language(
         assert notice.params == {
             "id": follow_up_id,
             "reason": "NPS 2 (detractor)",
+            "scores": [["nps", 2]],
             "team": "delivery",
             "survey": "구매 후 설문",
         }
     assert notices_of(session, outsider) == []
     [korean] = mails_to(session, minji)
     [english] = mails_to(session, sam)
-    assert korean.subject == f"[cxloop] 새 후속 조치 #{follow_up_id}: NPS 2 (detractor)"
-    assert english.subject == f"[cxloop] New follow-up #{follow_up_id}: NPS 2 (detractor)"
+    assert korean.subject == f"[cxloop] 새 후속 조치 #{follow_up_id}: NPS 2점 · 비추천 고객"
+    assert english.subject == f"[cxloop] New follow-up #{follow_up_id}: NPS 2 · detractor"
     assert (korean.recipient, korean.purpose) == (minji.email, "service")
     assert f"http://127.0.0.1:8000/follow-ups/{follow_up_id}" in english.body_text
     assert english.dedupe_key == f"notify:followup_new:followup_new:{follow_up_id}:{sam.id}"
@@ -314,7 +315,7 @@ def test_the_team_email_is_delivered_over_smtp(
     channel_tasks.deliver_outbox(tx_database, settings=inbox.settings(settings))
 
     [received] = inbox.to(member.email)
-    assert received["Subject"] == f"[cxloop] 새 후속 조치 #{follow_up_id}: NPS 2 (detractor)"
+    assert received["Subject"] == f"[cxloop] 새 후속 조치 #{follow_up_id}: NPS 2점 · 비추천 고객"
     plain = received.get_body(preferencelist=("plain",))
     assert plain is not None
     text = plain.get_content()

@@ -206,7 +206,7 @@ def test_the_bell_counts_new_follow_ups_and_reading_clears_it(
 
     page = get(client, "/notifications")
     assert bell(page.text) == 1
-    assert f"새 후속 조치 #{follow_up_id}: NPS 3 (detractor)" in page.text
+    assert f"새 후속 조치 #{follow_up_id}: NPS 3점 · 비추천 고객" in page.text
     notice_id = re.search(r'id="notice-(\d+)"', page.text)
     assert notice_id
     opened = get(client, f"/notifications/{notice_id.group(1)}")

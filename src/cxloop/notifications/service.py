@@ -52,6 +52,9 @@ NOTICE_KINDS = (
 FALLBACK_ROLES = ("owner", "admin")
 MAX_DEDUPE_KEY = 200
 
+# The metrics a notice's ``scores`` may name (follow_up_reason.<metric> in the catalog).
+SCORED_REASONS = ("nps", "csat", "ces")
+
 
 @dataclass(frozen=True)
 class NoticeText:
@@ -60,8 +63,19 @@ class NoticeText:
 
 
 def render_notice(kind: str, params: Mapping[str, Any], locale: str) -> NoticeText:
-    """The title and body of a notice of ``kind`` in ``locale``."""
+    """The title and body of a notice of ``kind`` in ``locale``. A notice about an answer may
+    carry its unhappy ``scores`` ([["nps", 3]]): its ``reason`` is then said in the reader's
+    words ("NPS 3점 · 비추천 고객") rather than as stored."""
     values = {k: v for k, v in params.items() if isinstance(k, str)}
+    scores = values.get("scores")
+    if isinstance(scores, list) and scores:
+        words = [
+            gettext(locale, f"follow_up_reason.{pair[0]}", score=pair[1])
+            for pair in scores
+            if isinstance(pair, list) and len(pair) == 2 and pair[0] in SCORED_REASONS
+        ]
+        if words:
+            values["reason"] = " · ".join(words)
     return NoticeText(
         title=gettext(locale, f"loop.notice.{kind}.title", **values),
         body=gettext(locale, f"loop.notice.{kind}.body", **values),

@@ -140,15 +140,13 @@ def _notify_follow_up(
     user_ids: Sequence[int] | None = None,
 ) -> None:
     """Tell the follow-up's team (or ``user_ids``) about it, in-app and by email, once."""
-    if survey is None:
-        survey = session.scalar(
-            select(Survey)
-            .join(Response, Response.survey_id == Survey.id)
-            .where(
-                Response.workspace_id == follow_up.workspace_id,
-                Response.id == follow_up.response_id,
-            )
+    response = session.scalar(
+        select(Response).where(
+            Response.workspace_id == follow_up.workspace_id, Response.id == follow_up.response_id
         )
+    )
+    if survey is None and response is not None:
+        survey = session.get(Survey, response.survey_id)
     suffix = f":{user_ids[0]}" if kind == "followup_assigned" and user_ids else ""
     notifications.notify(
         session,
@@ -157,6 +155,7 @@ def _notify_follow_up(
         params={
             "id": follow_up.id,
             "reason": follow_up.reason,
+            "scores": [list(pair) for pair in unhappy_scores(response)],
             "team": follow_up.team,
             "survey": survey.name if survey is not None else "",
         },
