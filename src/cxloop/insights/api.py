@@ -1,10 +1,11 @@
 """Insights over HTTP: segments (preview with a live count, save, edit, archive and restore,
-members, their CSV and trend), the model runs of the registry, and a customer's predictions."""
+members, their CSV and trend; list segments, saved by other domains, deleted here), the model
+runs of the registry, and a customer's predictions."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastPath
@@ -74,8 +75,17 @@ class SegmentOut(BaseModel):
     id: int
     name: str
     description: str
-    rule: dict[str, Any]
-    rule_description: dict[str, str]
+    kind: Literal["rule", "list"] = Field(
+        description="rule: drawn by its rule and kept current; list: a fixed snapshot of "
+        "customers, never refreshed"
+    )
+    rule: dict[str, Any] = Field(description="The rule (empty for a list segment)")
+    rule_description: dict[str, str] = Field(
+        description="The rule in ko and en; for a list segment, where its members came from"
+    )
+    origin: dict[str, Any] = Field(
+        description="A list segment's origin: source, description (ko, en) and detail"
+    )
     members: int
     refreshed_at: datetime | None
     archived_at: datetime | None
@@ -120,8 +130,10 @@ def segment_out(session: DbSession, segment: Segment) -> SegmentOut:
         id=segment.id,
         name=segment.name,
         description=segment.description,
+        kind="list" if segment.kind == "list" else "rule",
         rule=segment.rule,
         rule_description=segments.describe_segment(session, segment=segment),
+        origin=segment.origin,
         members=segment.members,
         refreshed_at=segment.refreshed_at,
         archived_at=segment.archived_at,
@@ -193,7 +205,7 @@ def update_segment(
     segment_id: SegmentId, body: SegmentPatch, principal: ApiPrincipal, session: DbSession
 ) -> SegmentOut:
     """Rename, describe or redefine a segment; a new rule moves members in and out at once
-    (with Segment Entered / Exited events)."""
+    (with Segment Entered / Exited events). A list segment's rule is not edited (409)."""
     require(principal, "insights:write")
     segment = segments.update_segment(
         session,
@@ -225,17 +237,29 @@ def restore_segment(
     return segment_out(session, segment)
 
 
+@router.delete("/segments/{segment_id}", status_code=204)
+def delete_segment(segment_id: SegmentId, principal: ApiPrincipal, session: DbSession) -> Response:
+    """Delete a list segment and its members (409 for a rule segment, which is archived, and
+    while another segment's rule names it)."""
+    require(principal, "insights:write")
+    segments.delete_segment(session, principal=principal, segment_id=segment_id)
+    return Response(status_code=204)
+
+
 @router.post("/segments/{segment_id}/refresh", response_model=ChangeOut)
 def refresh_segment(
     segment_id: SegmentId, principal: ApiPrincipal, session: DbSession
 ) -> ChangeOut:
-    """Bring the members up to date now, announcing who entered and who left."""
+    """Bring the members up to date now, announcing who entered and who left (409 for a list
+    segment, whose members are fixed)."""
     require(principal, "insights:write")
     segment = segments.get_segment(
         session, workspace_id=principal.workspace_id, segment_id=segment_id
     )
     if segment.archived_at is not None:
         raise Conflict("The segment is archived; restore it first.")
+    if segment.kind == "list":
+        raise Conflict(segments.LIST_NOT_REFRESHED)
     change = segments.refresh_segment(session, segment=segment)
     return ChangeOut(entered=change.entered, exited=change.exited, members=change.members)
 

@@ -1,5 +1,5 @@
-"""Journeys over HTTP: funnels (report, the persons behind a step, the test of a difference)
-and retention."""
+"""Journeys over HTTP: funnels (report, the persons behind a step and keeping them as a list
+segment, the test of a difference) and retention."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from cxloop.journeys.schemas import (
     FunnelIn,
     FunnelOut,
     FunnelPersonsIn,
+    FunnelSegmentIn,
+    FunnelSegmentOut,
     JourneyMapOut,
     PathsIn,
     PathsOut,
@@ -77,6 +79,31 @@ def funnel_persons(
         limit=body.limit,
     )
     return PersonsOut(ids=ids, next_after=ids[-1] if len(ids) == body.limit else None)
+
+
+@router.post("/funnels/segment", response_model=FunnelSegmentOut, status_code=201)
+def funnel_segment(
+    body: FunnelSegmentIn, principal: ApiPrincipal, session: DbSession
+) -> FunnelSegmentOut:
+    """Keep every profile that reached a step (or dropped off just before it) as a list
+    segment: a snapshot (at most 1,000,000 profiles) that no refresh changes, usable wherever
+    a segment is (``segment`` rule conditions, a funnel's ``segment_id``), with the funnel and
+    period it came from. ``after`` and ``limit`` are ignored: every page is kept."""
+    require(principal, "journeys:read")
+    require(principal, "insights:write")
+    segment = service.save_funnel_segment(
+        session,
+        principal=principal,
+        spec=body.spec,
+        start=body.start,
+        end=body.end,
+        step=body.step,
+        dropped=body.dropped,
+        value=body.value,
+        name=body.name,
+        description=body.description,
+    )
+    return FunnelSegmentOut.model_validate(segment, from_attributes=True)
 
 
 @router.post("/funnels/compare", response_model=ChangeOut | None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -42,6 +42,23 @@ class FunnelPersonsIn(PeriodIn):
         None, description="Cursor: the last id of the previous page"
     )
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class FunnelSegmentIn(FunnelPersonsIn):
+    """The persons of ``/funnels/persons`` (every page of them) kept as a list segment."""
+
+    name: str = Field(min_length=1, max_length=200, description="The segment's name")
+    description: str = Field("", max_length=2_000)
+
+
+class FunnelSegmentOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    kind: str = Field(description="Always 'list': a fixed snapshot, never refreshed")
+    members: int
+    origin: dict[str, Any] = Field(description="source, description (ko, en) and detail")
+    created_at: datetime
 
 
 class FunnelCompareIn(BaseModel):

@@ -1,5 +1,6 @@
 """What the API, the CLI and the pages call: funnels and retention over a period given in the
-workspace's own dates, with a time limit on PostgreSQL so no question runs unbounded."""
+workspace's own dates, with a time limit on PostgreSQL so no question runs unbounded, and the
+persons at a funnel step kept as a list segment."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from cxloop.core.errors import ValidationFailed
+from cxloop.accounts.access import Principal
+from cxloop.core.errors import Conflict, ValidationFailed
+from cxloop.core.i18n import gettext
 from cxloop.core.stats import Change
 from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.insights.segments import describe_properties
+from cxloop.insights.segments import service as segments
 from cxloop.journeys.attempts import Period
 from cxloop.journeys.funnels import (
     FunnelGroup,
@@ -32,7 +37,7 @@ from cxloop.journeys.retention import RetentionReport, RetentionSpec, retention_
 from cxloop.journeys.saved import list_funnels, spec_of
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.stages import stages_of, touchpoints_of
-from cxloop.models import SavedFunnel, Workspace
+from cxloop.models import SavedFunnel, Segment, Workspace
 from cxloop.profiles.consent import zone_named
 
 DEFAULT_DAYS = 30
@@ -124,6 +129,117 @@ def funnel_people(
         value=value,
         after=after,
         limit=limit,
+    )
+
+
+FUNNEL_SEGMENT_SOURCE = "journeys.funnel"
+
+
+def _funnel_words(spec: FunnelSpec, language: str) -> str:
+    """The funnel's steps in words: 'A → B (its conditions) → C'."""
+    return " → ".join(
+        f"{step.title} ({describe_properties(step.where, language)})" if step.where else step.title
+        for step in spec.steps
+    )
+
+
+def funnel_segment_origin(
+    *,
+    spec: FunnelSpec,
+    start: date,
+    end: date,
+    step: int,
+    dropped: bool,
+    value: str | None,
+    saved_on: date,
+) -> dict[str, object]:
+    """Where the persons of a funnel step came from, as a list segment records it: in words
+    in both languages, and the question itself."""
+    by = spec.breakdown.key if spec.breakdown is not None else ""
+    description = {}
+    for language in ("ko", "en"):
+        words = gettext(
+            language,
+            "journeys_segment.origin_dropped" if dropped else "journeys_segment.origin_reached",
+            steps=_funnel_words(spec, language),
+            n=step,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            saved=saved_on.isoformat(),
+        )
+        if value is not None:
+            words += gettext(language, "journeys_segment.origin_value", property=by, value=value)
+        description[language] = words
+    return {
+        "source": FUNNEL_SEGMENT_SOURCE,
+        "description": description,
+        "detail": {
+            "spec": spec.model_dump(mode="json", exclude_defaults=True),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "step": step,
+            "dropped": dropped,
+            "value": value,
+        },
+    }
+
+
+def save_funnel_segment(
+    session: Session,
+    *,
+    principal: Principal,
+    spec: FunnelSpec,
+    start: date | None,
+    end: date | None,
+    step: int,
+    dropped: bool = False,
+    value: str | None = None,
+    name: str,
+    description: str = "",
+    now: datetime | None = None,
+) -> Segment:
+    """Keep the persons at a step of the funnel (or dropped before it) as a list segment: a
+    snapshot of who they are now, with the funnel and the period it came from."""
+    workspace_id = principal.workspace_id
+    tz = workspace_zone(session, workspace_id=workspace_id)
+    now = now or utcnow()
+    period = period_of_dates(start=start, end=end, tz=tz, now=now)
+    first_day = as_utc(period.start).astimezone(zone_named(tz)).date()
+    last_day = as_utc(period.end).astimezone(zone_named(tz)).date() - timedelta(days=1)
+    limit = segments.MAX_LIST_MEMBERS
+    ids = funnel_people(
+        session,
+        workspace_id=workspace_id,
+        spec=spec,
+        start=first_day,
+        end=last_day,
+        step=step,
+        dropped=dropped,
+        value=value,
+        limit=limit + 1,
+    )
+    if len(ids) > limit:
+        raise Conflict(
+            f"More than {limit:,} persons are at this step; a list segment holds at most "
+            f"{limit:,}. Narrow the funnel or its period."
+        )
+    origin = funnel_segment_origin(
+        spec=spec,
+        start=first_day,
+        end=last_day,
+        step=step,
+        dropped=dropped,
+        value=value,
+        saved_on=as_utc(now).astimezone(zone_named(tz)).date(),
+    )
+    return segments.create_list_segment(
+        session,
+        principal=principal,
+        name=name,
+        description=description,
+        customer_ids=ids,
+        origin=origin,
+        now=now,
     )
 
 

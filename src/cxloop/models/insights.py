@@ -3,9 +3,10 @@ each customer's current predictions, and saved segments with their members.
 
 A run records, per model, the data window it saw, its fitted parameters, its quality figures and
 whether it was put in use; the predictions a run wrote replace the previous run's, so a
-customer has one current row. Segment members are kept current from the bus; a member's
-joining and leaving are also appended to the event log as ``Segment Entered`` / ``Segment
-Exited`` events.
+customer has one current row. A rule segment's members are kept current from the bus; a
+member's joining and leaving are also appended to the event log as ``Segment Entered`` /
+``Segment Exited`` events. A list segment's members are a fixed snapshot taken when it was
+saved (the persons at a funnel step, say), with where they came from in ``origin``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from cxloop.core.timeutil import utcnow
 from cxloop.models.base import Base, BigId, PortableJSON, Timestamped
 
 RUN_STATUSES = ("queued", "running", "ready", "failed")
+# A rule segment is drawn by its rule and kept current; a list segment keeps the customers it
+# was saved with.
+SEGMENT_KINDS = ("rule", "list")
 RUN_TRIGGERS = ("manual", "schedule", "cli")
 # The models one run fits, in the order it fits them.
 MODEL_KINDS = ("rfm", "bgnbd", "gamma_gamma", "clusters", "churn", "recommendations")
@@ -104,7 +108,8 @@ class CustomerPrediction(Base):
 
 
 class Segment(Timestamped, Base):
-    """A saved group of customers defined by a rule (see ``insights.segments.language``)."""
+    """A saved group of customers: defined by a rule (see ``insights.segments.language``), or
+    a fixed list of customers (``kind`` "list", its rule empty)."""
 
     __tablename__ = "segments"
     __table_args__ = (Index("ix_segments_workspace_name", "workspace_id", "name"),)
@@ -113,7 +118,11 @@ class Segment(Timestamped, Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(8), default="rule", server_default="rule")
     rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Where a list segment's members came from: {"source", "description": {language: words},
+    # "detail": {...}} as the domain that saved it gave them; empty for a rule segment.
+    origin: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     members: Mapped[int] = mapped_column(default=0)

@@ -1,24 +1,28 @@
 """Saved segments: create, edit, archive (and restore), preview a rule with a live count, and
-keep the members current.
+keep the members current; list segments, a fixed snapshot of customers saved by another domain
+(the persons at a funnel step), kept as they were saved and deleted when no longer wanted.
 
 Membership is materialised in ``segment_members``. A refresh runs the segment's one compiled
 query and compares it with the stored members in SQL: who joined is inserted, who left is
 deleted, and each change is appended to the event log as ``Segment Entered`` or ``Segment
 Exited`` (channel ``cxloop``, so it is not counted as the customer's own activity). The first
 materialisation of a segment announces nothing: its members did not *enter* it, it was drawn
-around them. Other domains (campaigns, workflows, the inbox) read members through
-``members_of`` and ``segments_of_customer`` or react to the events on the bus.
+around them. A list segment has no rule: no refresh touches its members, and its ``origin``
+says where they came from in words. Other domains (campaigns, workflows, the inbox) read members
+of either kind through ``members_of`` and ``segments_of_customer`` or react to the events on the
+bus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Integer, Select, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -51,7 +55,14 @@ SEGMENT_EXITED = "Segment Exited"
 MAX_SEGMENTS = 500  # per workspace, archived ones included
 MAX_NAME = 200
 MAX_DESCRIPTION = 2_000
+MAX_LIST_MEMBERS = 1_000_000  # customers of one list segment
+MAX_ORIGIN = 20_000  # characters of a list segment's origin as JSON
 _CHUNK = 2_000
+LIST_NOT_EDITED = (
+    "A list segment keeps the customers it was saved with; its rule cannot be edited "
+    "(save a new segment instead)."
+)
+LIST_NOT_REFRESHED = "A list segment keeps the customers it was saved with; it is not refreshed."
 
 
 @dataclass(frozen=True)
@@ -160,11 +171,26 @@ def _segment_names(session: Session, *, workspace_id: int) -> dict[int, str]:
 
 
 def describe_segment(session: Session, *, segment: Segment) -> dict[str, str]:
-    """The segment's rule in Korean and in English."""
+    """The segment's rule in Korean and in English (a list segment's origin)."""
+    if segment.kind == "list":
+        said = segment.origin.get("description")
+        said = said if isinstance(said, dict) else {}
+        return {
+            language: str(said.get(language) or said.get("en") or segment.name)
+            for language in ("ko", "en")
+        }
     names = _segment_names(session, workspace_id=segment.workspace_id)
     return {
         language: describe(segment.rule, language, segment_names=names) for language in ("ko", "en")
     }
+
+
+def _check_room(session: Session, *, workspace_id: int) -> None:
+    existing = session.scalar(
+        select(func.count()).select_from(Segment).where(Segment.workspace_id == workspace_id)
+    )
+    if (existing or 0) >= MAX_SEGMENTS:
+        raise Conflict(f"A workspace keeps at most {MAX_SEGMENTS} segments; archive some.")
 
 
 def create_segment(
@@ -179,11 +205,7 @@ def create_segment(
     workspace_id = principal.workspace_id
     name, description = _checked_text(name, description)
     checked = _checked_rule(session, rule, workspace_id=workspace_id, segment_id=None)
-    existing = session.scalar(
-        select(func.count()).select_from(Segment).where(Segment.workspace_id == workspace_id)
-    )
-    if (existing or 0) >= MAX_SEGMENTS:
-        raise Conflict(f"A workspace keeps at most {MAX_SEGMENTS} segments; archive some.")
+    _check_room(session, workspace_id=workspace_id)
     segment = Segment(
         workspace_id=workspace_id,
         name=name,
@@ -218,6 +240,8 @@ def update_segment(
     segment = get_segment(session, workspace_id=principal.workspace_id, segment_id=segment_id)
     if segment.archived_at is not None:
         raise Conflict("An archived segment cannot be edited; restore it first.")
+    if segment.kind == "list" and rule is not None:
+        raise Conflict(LIST_NOT_EDITED)
     new_name, new_description = _checked_text(
         segment.name if name is None else name,
         segment.description if description is None else description,
@@ -250,17 +274,14 @@ def update_segment(
     return segment
 
 
-def archive_segment(session: Session, *, principal: Principal, segment_id: int) -> Segment:
-    """Stop keeping a segment (members are kept, so restoring is instant); refused while
-    another segment's rule names it."""
-    segment = get_segment(session, workspace_id=principal.workspace_id, segment_id=segment_id)
-    if segment.archived_at is not None:
-        return segment
+def _refuse_if_used(session: Session, *, segment: Segment) -> None:
+    """A Conflict naming the active segments whose rule names ``segment``, if any."""
     users = [
         other.name
         for other in session.scalars(
             select(Segment).where(
                 Segment.workspace_id == segment.workspace_id,
+                Segment.kind == "rule",
                 Segment.archived_at.is_(None),
                 Segment.id != segment.id,
             )
@@ -269,6 +290,15 @@ def archive_segment(session: Session, *, principal: Principal, segment_id: int) 
     ]
     if users:
         raise Conflict(f"Segments {', '.join(sorted(users))} use this one; change them first.")
+
+
+def archive_segment(session: Session, *, principal: Principal, segment_id: int) -> Segment:
+    """Stop keeping a segment (members are kept, so restoring is instant); refused while
+    another segment's rule names it."""
+    segment = get_segment(session, workspace_id=principal.workspace_id, segment_id=segment_id)
+    if segment.archived_at is not None:
+        return segment
+    _refuse_if_used(session, segment=segment)
     segment.archived_at = utcnow()
     record_audit(
         session,
@@ -298,6 +328,119 @@ def restore_segment(session: Session, *, principal: Principal, segment_id: int) 
     return segment
 
 
+def _checked_origin(origin: Mapping[str, Any]) -> dict[str, Any]:
+    kept = dict(origin)
+    said = kept.get("description")
+    if not isinstance(said, dict) or not all(
+        isinstance(said.get(language), str) and said[language].strip() for language in ("ko", "en")
+    ):
+        raise ValidationFailed("A list segment's origin says where it came from in ko and en.")
+    if len(json.dumps(kept, ensure_ascii=False, default=str)) > MAX_ORIGIN:
+        raise ValidationFailed(f"A list segment's origin is at most {MAX_ORIGIN} characters.")
+    return json.loads(json.dumps(kept, ensure_ascii=False, default=str))
+
+
+def create_list_segment(
+    session: Session,
+    *,
+    principal: Principal,
+    name: str,
+    customer_ids: Iterable[int],
+    origin: Mapping[str, Any],
+    description: str = "",
+    now: datetime | None = None,
+) -> Segment:
+    """Save a segment of exactly these customers of the workspace (live profiles; others are
+    left out), a snapshot no refresh changes, with where they came from (``origin``: its
+    ``source``, its ``description`` in ko and en, and any detail)."""
+    workspace_id = principal.workspace_id
+    name, description = _checked_text(name, description)
+    checked_origin = _checked_origin(origin)
+    ids = sorted({int(cid) for cid in customer_ids if 1 <= int(cid) < 2**63})
+    if len(ids) > MAX_LIST_MEMBERS:
+        raise Conflict(
+            f"A list segment holds at most {MAX_LIST_MEMBERS:,} customers; this one would "
+            f"hold {len(ids):,}."
+        )
+    _check_room(session, workspace_id=workspace_id)
+    now = now or utcnow()
+    segment = Segment(
+        workspace_id=workspace_id,
+        name=name,
+        description=description,
+        kind="list",
+        rule={},
+        origin=checked_origin,
+        created_by_id=principal.user_id,
+        refreshed_at=now,
+    )
+    session.add(segment)
+    session.flush()
+    table = table_of(SegmentMember)
+    for chunk in chunked(ids, _CHUNK):
+        live = select(
+            literal(segment.id, Integer()),
+            Customer.id,
+            literal(workspace_id, Integer()),
+            literal(now, SegmentMember.entered_at.type),
+        ).where(
+            Customer.id.in_(chunk),
+            Customer.workspace_id == workspace_id,
+            Customer.merged_into_id.is_(None),
+            Customer.erased_at.is_(None),
+        )
+        session.execute(
+            table.insert().from_select(
+                ["segment_id", "customer_id", "workspace_id", "entered_at"], live
+            )
+        )
+    segment.members = int(
+        session.scalar(
+            select(func.count())
+            .select_from(SegmentMember)
+            .where(SegmentMember.segment_id == segment.id)
+        )
+        or 0
+    )
+    record_audit(
+        session,
+        principal=principal,
+        action="segment.create_list",
+        target_type="segment",
+        target_id=segment.id,
+        detail={
+            "name": name,
+            "members": segment.members,
+            "source": checked_origin.get("source"),
+        },
+    )
+    _count_day(
+        session, segment=segment, now=now, tz=_zone(session, workspace_id), entered=[], exited=[]
+    )
+    return segment
+
+
+def delete_segment(session: Session, *, principal: Principal, segment_id: int) -> None:
+    """Delete a list segment and its members; refused for a rule segment (archive it) and
+    while another segment's rule names it."""
+    segment = get_segment(session, workspace_id=principal.workspace_id, segment_id=segment_id)
+    if segment.kind != "list":
+        raise Conflict("A rule segment is archived, not deleted.")
+    _refuse_if_used(session, segment=segment)
+    record_audit(
+        session,
+        principal=principal,
+        action="segment.delete",
+        target_type="segment",
+        target_id=segment.id,
+        detail={"name": segment.name, "members": segment.members},
+    )
+    for table in (SegmentMember, SegmentCount):
+        session.execute(delete(table).where(table.segment_id == segment.id))
+    session.delete(segment)
+    session.flush()
+
+
 def refresh_segment(
     session: Session,
     *,
@@ -307,7 +450,10 @@ def refresh_segment(
     announce: bool = True,
 ) -> Change:
     """Bring the members up to date (only ``customer_ids`` when given): insert who matches
-    and is missing, delete who is stored and no longer matches, and announce each change."""
+    and is missing, delete who is stored and no longer matches, and announce each change. A
+    list segment is left as it was saved."""
+    if segment.kind == "list":  # a snapshot: nobody enters or leaves it
+        return Change(0, 0, segment.members)
     now = now or utcnow()
     tz = _zone(session, segment.workspace_id)
     matching = compile_rule(segment.rule, workspace_id=segment.workspace_id, now=now, tz=tz)
@@ -418,7 +564,7 @@ def _count_day(
 def refresh_workspace(
     session: Session, *, workspace_id: int, customer_ids: Sequence[int] | None = None
 ) -> Change:
-    """Refresh every active segment of a workspace, segments that others name first."""
+    """Refresh every active rule segment of a workspace, segments that others name first."""
     entered = exited = members = 0
     for segment in _in_dependency_order(session, workspace_id=workspace_id):
         change = refresh_segment(session, segment=segment, customer_ids=customer_ids)
@@ -432,7 +578,11 @@ def _in_dependency_order(session: Session, *, workspace_id: int) -> list[Segment
     active = list(
         session.scalars(
             select(Segment)
-            .where(Segment.workspace_id == workspace_id, Segment.archived_at.is_(None))
+            .where(
+                Segment.workspace_id == workspace_id,
+                Segment.kind == "rule",
+                Segment.archived_at.is_(None),
+            )
             .order_by(Segment.id)
         )
     )

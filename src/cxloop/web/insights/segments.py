@@ -2,7 +2,8 @@
 pages), the builder (rows of conditions drawn by segment-builder.js over the rule's JSON, with
 a live count and sample from the preview route; without the script the JSON is edited and
 previewed by the form itself), and a segment's page: its rule in words, members, trend, CSV,
-refresh, archive and restore."""
+refresh, archive and restore. A list segment (a fixed snapshot saved from a funnel step) shows
+where its members came from instead of a rule, is never edited or refreshed, and is deleted."""
 
 from __future__ import annotations
 
@@ -177,6 +178,9 @@ def edit_segment(page: Page, segment_id: int) -> Response:
     if segment.archived_at is not None:
         page.flash("info", "insights.seg.archived_no_edit")
         return redirect(f"/insights/segments/{segment.id}")
+    if segment.kind == "list":
+        page.flash("error", "insights_list.no_edit")
+        return redirect(f"/insights/segments/{segment.id}")
     form = SegmentForm(
         name=segment.name, description=segment.description, rule=_rule_text(segment.rule)
     )
@@ -276,6 +280,9 @@ def create_segment(page: Page, form: PostedForm) -> Response:
 def save_segment(page: Page, segment_id: int, form: PostedForm) -> Response:
     require(page.principal, "insights:read")
     segment = _load(page, segment_id)
+    if segment.kind == "list":
+        page.flash("error", "insights_list.no_edit")
+        return redirect(f"/insights/segments/{segment.id}")
     return _submit(page, form, segment)
 
 
@@ -357,7 +364,7 @@ def segment_page(page: Page, segment_id: int, cursor: str = "") -> Response:
         limit=MEMBERS_PAGE,
     )
     described = segments.describe_segment(page.db, segment=segment)
-    chart, days = _trend_chart(page, segment)
+    chart, days = _trend_chart(page, segment) if segment.kind == "rule" else (None, [])
     return render(
         page.request,
         "insights/segment.html",
@@ -386,9 +393,14 @@ def _change(page: WebContext, segment_id: int, action: str) -> Response:
             elif action == "restore":
                 segments.restore_segment(page.db, principal=page.principal, segment_id=segment.id)
                 page.flash("success", "insights.seg.restored", name=segment.name, n=segment.members)
+            elif action == "delete":
+                segments.delete_segment(page.db, principal=page.principal, segment_id=segment.id)
+                page.flash("success", "insights_list.deleted", name=segment.name)
             else:
                 if segment.archived_at is not None:
                     raise Conflict("The segment is archived; restore it first.")
+                if segment.kind == "list":
+                    raise Conflict(segments.LIST_NOT_REFRESHED)
                 change = segments.refresh_segment(page.db, segment=segment)
                 page.flash(
                     "success",
@@ -401,8 +413,15 @@ def _change(page: WebContext, segment_id: int, action: str) -> Response:
         in_use = IN_USE.match(exc.detail)
         if in_use:
             page.flash("error", "insights.seg.err_in_use", names=in_use["names"])
+        elif exc.detail == segments.LIST_NOT_REFRESHED:
+            page.flash("error", "insights_list.no_refresh")
+        elif exc.detail.startswith("A rule segment is archived"):
+            page.flash("error", "insights_list.rule_not_deleted")
         else:
             flash_text(page.request, "error", errors.describe(page.locale, exc))
+    else:
+        if action == "delete":
+            return redirect("/insights/segments")
     return redirect(f"/insights/segments/{segment.id}")
 
 
@@ -421,6 +440,12 @@ def restore_segment(page: Page, segment_id: int) -> Response:
 def refresh_segment(page: Page, segment_id: int) -> Response:
     """Bring the members up to date now (who joined and left is announced)."""
     return _change(page, segment_id, "refresh")
+
+
+@router.post("/segments/{segment_id:int}/delete")
+def delete_segment(page: Page, segment_id: int) -> Response:
+    """Delete a list segment and its members (a rule segment is archived instead)."""
+    return _change(page, segment_id, "delete")
 
 
 @router.get("/segments/{segment_id:int}/members.csv")

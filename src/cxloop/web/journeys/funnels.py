@@ -2,7 +2,7 @@
 steps drawn as bars with conversion, drop-off and time between steps, the time to convert,
 conversion over time, the breakdown with its worst value named, the test of a difference
 between two periods or two values, and the persons behind each step
-(/journeys/funnels/persons)."""
+(/journeys/funnels/persons), which may be kept as a list segment."""
 
 from __future__ import annotations
 
@@ -16,14 +16,18 @@ from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from cxloop.accounts.access import require
+from cxloop.core.errors import Conflict, CxloopError, NotFound
 from cxloop.core.i18n import format_number
 from cxloop.core.timeutil import utcnow
 from cxloop.insights.segments import describe_properties
+from cxloop.insights.segments import service as segments
 from cxloop.journeys import catalogue, service
 from cxloop.journeys.funnels import FunnelReport
 from cxloop.journeys.schemas import ChangeOut, FunnelOut, GroupOut
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.models import Customer
+from cxloop.web import errors
+from cxloop.web.care.routing import PostedForm
 from cxloop.web.journeys.charts import (
     duration,
     funnel_bars,
@@ -42,7 +46,7 @@ from cxloop.web.journeys.forms import (
     refusal,
     step_of,
 )
-from cxloop.web.rendering import render, zone
+from cxloop.web.rendering import redirect, render, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(prefix="/journeys", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -312,12 +316,22 @@ def customer_name(page: WebContext, customer: Customer) -> str:
     return customer.display_name or customer.email or page.t("customer.unnamed", id=customer.id)
 
 
-@router.get("/funnels/persons")
-def funnel_persons_page(page: Page) -> Response:
-    """The customers who reached a step of the funnel (or dropped off just before it), a page
-    at a time in id order, each linking to their customer page."""
-    require(page.principal, "journeys:read")
-    params = page.request.query_params
+@dataclass
+class SegmentFields:
+    """The "save as a segment" form of the persons page as typed, and why it was refused."""
+
+    name: str = ""
+    problem: str = ""
+
+
+def _persons_page(
+    page: WebContext,
+    params: QueryParams,
+    *,
+    segment: SegmentFields | None = None,
+    status: int = 200,
+) -> Response:
+    """The persons page for the funnel, step, drop-off and value in ``params``."""
     form = FunnelForm.of(params)
     form.period.fill(today_of(page))
     dropped = params.get("dropped") == "1"
@@ -325,7 +339,7 @@ def funnel_persons_page(page: Page) -> Response:
     after_text = (params.get("after") or "")[:20]
     after = int(after_text) if after_text.isdigit() and int(after_text) <= MAX_ID else None
     people: list[Customer] = []
-    problem, status, step, next_after, where = "", 200, None, None, ""
+    problem, step, next_after, where = "", None, None, ""
     try:
         question = read_funnel(form, locale=page.locale, today=today_of(page))
         step = step_of(
@@ -354,6 +368,11 @@ def funnel_persons_page(page: Page) -> Response:
         if dropped
         else page.t("journeys.persons.reached_title", n=step or "", step=label)
     )
+    which = {"step": step, "dropped": "1" if dropped else None, "value": value}
+    asked = [(k, str(v)) for k, v in which.items() if v is not None]
+    if segment is None:
+        suggested = heading if value is None else f"{heading} · {form.by} = {value}"
+        segment = SegmentFields(name=suggested[: segments.MAX_NAME])
     return render(
         page.request,
         "journeys/persons.html",
@@ -369,22 +388,72 @@ def funnel_persons_page(page: Page) -> Response:
         people=people,
         after=after,
         funnel_url=funnel_link("/journeys/funnels", form),
-        first_url=funnel_link(
-            "/journeys/funnels/persons",
-            form,
-            step=step,
-            dropped="1" if dropped else None,
-            value=value,
-        ),
-        next_url=funnel_link(
-            "/journeys/funnels/persons",
-            form,
-            step=step,
-            dropped="1" if dropped else None,
-            value=value,
-            after=next_after,
-        )
+        first_url=funnel_link("/journeys/funnels/persons", form, **which),
+        next_url=funnel_link("/journeys/funnels/persons", form, **which, after=next_after)
         if next_after is not None
         else "",
+        segment=segment,
+        segment_pairs=form.query() + asked,
+        max_name=segments.MAX_NAME,
         customer_name=lambda c: customer_name(page, c),
     )
+
+
+@router.get("/funnels/persons")
+def funnel_persons_page(page: Page) -> Response:
+    """The customers who reached a step of the funnel (or dropped off just before it), a page
+    at a time in id order, each linking to their customer page."""
+    require(page.principal, "journeys:read")
+    return _persons_page(page, page.request.query_params)
+
+
+def _segment_refusal(page: WebContext, exc: Exception) -> str:
+    """Why the persons were not saved as a segment, in the user's language."""
+    if isinstance(exc, CxloopError):
+        detail = exc.detail
+        if detail.startswith("More than"):
+            return page.t("journeys_segment.err_too_many", n=f"{segments.MAX_LIST_MEMBERS:,}")
+        if detail.startswith("A workspace keeps at most"):
+            return page.t("journeys_segment.err_full", n=segments.MAX_SEGMENTS)
+        if detail == "No such segment.":
+            return page.t("journeys_segment.err_no_segment")
+        return errors.describe(page.locale, exc)
+    return refusal(page.locale, exc)
+
+
+@router.post("/funnels/persons/segment")
+def save_persons_segment(page: Page, form: PostedForm) -> Response:
+    """Keep the persons of the page (every page of them) as a list segment, then show it; a
+    refusal shows the persons page again with the name as typed and the reason."""
+    require(page.principal, "journeys:read")
+    require(page.principal, "insights:write")
+    params = QueryParams([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    name = str(form.get("name") or "")[: segments.MAX_NAME + 1]
+    dropped = params.get("dropped") == "1"
+    try:
+        if not name.strip():
+            raise FormProblem(page.t("journeys_segment.err_name"))
+        if len(name.strip()) > segments.MAX_NAME:
+            raise FormProblem(page.t("journeys_segment.err_name_long", n=segments.MAX_NAME))
+        question = read_funnel(FunnelForm.of(params), locale=page.locale, today=today_of(page))
+        step = step_of(
+            page.locale, params.get("step") or "", question.spec, low=2 if dropped else 1
+        )
+        with page.db.begin_nested():
+            saved = service.save_funnel_segment(
+                page.db,
+                principal=page.principal,
+                spec=question.spec,
+                start=question.start,
+                end=question.end,
+                step=step,
+                dropped=dropped,
+                value=(params.get("value") or "")[:500] or None,
+                name=name,
+            )
+    except (*REFUSALS, Conflict, NotFound) as exc:
+        status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
+        typed = SegmentFields(name=name, problem=_segment_refusal(page, exc))
+        return _persons_page(page, params, segment=typed, status=status)
+    page.flash("success", "journeys_segment.saved", name=saved.name, n=f"{saved.members:,}")
+    return redirect(f"/insights/segments/{saved.id}")
