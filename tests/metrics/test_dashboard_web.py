@@ -262,7 +262,16 @@ def test_the_emotion_curve_of_the_period_is_on_the_dashboard(
 
     workspace, _, email = _shop(session, locale="ko")
     at = IN_MARCH
-    comment(session, workspace, "배송이 너무 늦어서 화가 났어요", at=at, touchpoint="배송")
+    buyer = make_customer(session, workspace=workspace)
+    buyer.lifecycle_stage = "customer"
+    comment(
+        session,
+        workspace,
+        "배송이 너무 늦어서 화가 났어요",
+        at=at,
+        touchpoint="배송",
+        customer=buyer,
+    )
     comment(session, workspace, "앱이 빠르고 편해요", at=at, touchpoint="앱")
     comment(
         session,
@@ -278,6 +287,10 @@ def test_the_emotion_curve_of_the_period_is_on_the_dashboard(
     assert reply.status_code == 200
     block = reply.text.split('aria-labelledby="emotion-h"')[1].split("</section>")[0]
     assert "tx-emotion-touchpoints" in block and "<svg" in block
+    # stages are categories: a bar each, pale with so few texts, and no line joining them
+    stages = block.split('aria-labelledby="tx-emotion-stages-t')[1].split("</svg>")[0]
+    assert "<polyline" not in stages and "<path" not in stages
+    assert "faint" in stages
     words = " ".join(re.sub(r"<[^>]+>", " ", block).split())
     assert "배송 -" in words and "앱 +" in words  # each touchpoint's mean with its sign
     assert "(1건" in words  # one text each in March; April's is outside the period

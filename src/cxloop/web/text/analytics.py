@@ -24,7 +24,7 @@ from cxloop.models import TextCategory
 from cxloop.text.analytics import service as analytics
 from cxloop.text.analytics import themes
 from cxloop.web import errors
-from cxloop.web.charts import interval_bar_chart, interval_trend_chart
+from cxloop.web.charts import interval_bar_chart
 from cxloop.web.rendering import link, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 
@@ -58,6 +58,10 @@ class Filters:
         values: dict[str, Any] = {"weeks": self.weeks, "lang": self.lang}
         values.update(changes)
         return values
+
+
+# Fewer texts than this make a point of the emotion curve pale (its interval is wide).
+FEW_TEXTS = 10
 
 
 def _filters(page: WebContext, params: dict[str, str], problems: list[str]) -> Filters:
@@ -265,19 +269,25 @@ def emotion_view(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, A
         "stages_empty": not curve.stages,
         "stages_title": stage_title,
         "stages_words": stage_words,
-        "stages_svg": interval_trend_chart(
-            stage_points,
+        # Stages are kinds of customer, not moments in time: one bar each (no line between
+        # them), a stage with few texts drawn pale so its wide interval does not lead the eye.
+        "stages_svg": interval_bar_chart(
+            [
+                (label, mean, low, high, point.n < FEW_TEXTS)
+                for (label, mean, low, high), point in zip(stage_points, curve.stages, strict=True)
+            ],
             lo=-1.0,
             hi=1.0,
             chart_id="tx-emotion-stages",
             title=stage_title,
             desc=stage_words or page.t("texta.none"),
+            value_format="{:+.2f}",
         ),
         "touch_empty": not curve.touchpoints,
         "touch_title": touch_title,
         "touch_words": touch_words,
         "touch_svg": interval_bar_chart(
-            [(p.key, p.mean, p.ci_low, p.ci_high, p.n < 10) for p in curve.touchpoints],
+            [(p.key, p.mean, p.ci_low, p.ci_high, p.n < FEW_TEXTS) for p in curve.touchpoints],
             lo=-1.0,
             hi=1.0,
             chart_id="tx-emotion-touchpoints",
