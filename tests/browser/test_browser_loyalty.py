@@ -41,7 +41,7 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
             session,
             principal=owner,
             workspace_id=tenant.id,
-            program_in=ProgramIn.model_validate(PROGRAM),
+            program_in=ProgramIn.model_validate({**PROGRAM, "leaderboard": True}),
         )
         reward = RewardIn(
             name_ko="5,000원 할인 쿠폰", cost=5000, code_source="generated", code_prefix="CX"
@@ -60,6 +60,10 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
     }
     sent = httpx.post(f"{live_server}/v1/track", json=order, auth=(write_key, ""))
     assert sent.status_code == 200, sent.text
+    today = {**order, "timestamp": utcnow().isoformat(), "properties": {"order_id": "B-2",
+             "total": 12000}}  # fmt: skip
+    sent = httpx.post(f"{live_server}/v1/track", json=today, auth=(write_key, ""))
+    assert sent.status_code == 200, sent.text
     bus.drain(database, names=["loyalty_earning"])
 
     embed = f'data-user-id="shopper-1" data-user-hash="{signed}" data-locale="ko"'
@@ -75,10 +79,13 @@ def test_a_shopper_sees_points_and_tier_on_the_shop(
             page.goto(shop_url)
             panel = page.locator("#cxloop-loyalty")
             expect(panel).to_contain_text("Silver")
-            expect(panel).to_contain_text("Gold까지 ₩120,000 남음")
+            expect(panel).to_contain_text("Gold까지 ₩108,000 남음")
             expect(panel).to_contain_text("사용 가능 포인트")
             expect(panel).to_contain_text("8,800")
             expect(panel).to_contain_text("적립")
+            # The month's leaderboard, turned on by the program: the shopper's own line.
+            expect(panel.locator("ol.cxloop-leaderboard li")).to_have_text(["1. 회원120"])
+            expect(panel).to_contain_text("내 순위: 1위 · 120포인트")
             # The shopper spends 5,000 points on the coupon and gets its code at once.
             panel.get_by_role("button", name="교환").click()
             expect(panel).to_contain_text("쿠폰 코드")

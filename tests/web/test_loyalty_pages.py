@@ -267,24 +267,31 @@ def test_a_wrong_program_comes_back_as_typed_with_the_reason_in_words(
     assert Decimal(saved["tiers"][2]["threshold"]) == 1000000
 
 
-def test_category_rates_are_saved_from_the_form_and_shown_back_as_typed(
+def test_category_rates_and_the_leaderboard_are_saved_from_the_form_and_shown_back(
     client: TestClient, session: Session, tenant: Tenant, program: dict[str, Any]
 ) -> None:
     sign_in(client, session, tenant)
     form = {
         **form_fields(get(client, "/settings/loyalty").text),
         "rules-0-rate_by_category": "뷰티=3, 가전/디지털=0.5",
+        "leaderboard": "1",
     }
 
     assert post(client, "/settings/loyalty", form).status_code == 303
 
-    rule = client.get("/api/v1/loyalty/program", headers=tenant.api).json()["rules"][0]
+    saved = client.get("/api/v1/loyalty/program", headers=tenant.api).json()
+    assert saved["leaderboard"] is True
+    rule = saved["rules"][0]
     assert {k: Decimal(v) for k, v in rule["rate_by_category"].items()} == {
         "뷰티": 3,
         "가전/디지털": Decimal("0.5"),
     }
     again = form_fields(get(client, "/settings/loyalty").text)
     assert again["rules-0-rate_by_category"] == "뷰티=3, 가전/디지털=0.5"
+    assert again["leaderboard"] == "1"
+    del again["leaderboard"]  # unticked
+    assert post(client, "/settings/loyalty", again).status_code == 303
+    assert client.get("/api/v1/loyalty/program", headers=tenant.api).json()["leaderboard"] is False
 
 
 def test_rows_are_added_without_saving_and_removed_on_save(

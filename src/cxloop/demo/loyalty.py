@@ -22,6 +22,7 @@ PROGRAM = ProgramIn(
     name="cxloop 멤버십",
     pending_days=14,
     expiry_months=12,
+    leaderboard=True,
     tiers=[
         TierIn(key="welcome", name="Welcome"),
         TierIn(key="silver", name="Silver", threshold=300000, birthday_bonus=1000),

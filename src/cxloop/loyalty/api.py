@@ -13,12 +13,14 @@ from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.core.errors import NotFound
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import goals, ledger, members, program
+from cxloop.loyalty import goals, leaderboard, ledger, members, program
 from cxloop.loyalty.program import Program
 from cxloop.loyalty.schemas import (
     AdjustIn,
     BalanceOut,
     GoalProgressOut,
+    LeaderboardOut,
+    LeaderOut,
     LedgerEntryOut,
     MemberOut,
     PointsIn,
@@ -67,6 +69,32 @@ def put_goals(body: goals.GoalsIn, principal: ApiPrincipal, session: DbSession) 
         session, principal=principal, workspace_id=principal.workspace_id, goals=body
     )
     return goals.GoalsOut(goals=[goals.as_goal_in(g) for g in saved])
+
+
+@router.get("/leaderboard", response_model=LeaderboardOut)
+def get_leaderboard(
+    principal: ApiPrincipal,
+    session: DbSession,
+    top: Annotated[int, Query(ge=1, le=100)] = leaderboard.TOP,
+) -> LeaderboardOut:
+    """This local month's top earners, with the names members would see."""
+    require(principal, "loyalty:read")
+    loyalty = members.active_program(session, workspace_id=principal.workspace_id)
+    board = leaderboard.month_board(session, loyalty, now=utcnow(), top=top)
+    return LeaderboardOut(
+        month_start=board.month_start,
+        shown_to_members=loyalty.program.leaderboard,
+        leaders=[
+            LeaderOut(
+                rank=x.rank,
+                customer_id=x.customer_id,
+                name=x.name,
+                masked=x.masked,
+                points=x.points,
+            )
+            for x in board.leaders
+        ],
+    )
 
 
 def _entry_out(entry: LedgerEntry, rule: str | None) -> LedgerEntryOut:

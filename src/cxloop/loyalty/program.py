@@ -154,6 +154,7 @@ def program_settings(session: Session, *, workspace_id: int) -> ProgramOut:
         expiry_months=program.expiry_months,
         tier_window_days=program.tier_window_days,
         point_value=program.point_value,
+        leaderboard=program.leaderboard,
         tiers=[_tier_in(t) for t in tiers],
         rules=[_rule_in(r) for r in rules],
         updated_at=program.updated_at,
@@ -221,6 +222,7 @@ def save_program(
         "expiry_months",
         "tier_window_days",
         "point_value",
+        "leaderboard",
     ):
         setattr(program, name, getattr(program_in, name))
     session.flush()

@@ -111,6 +111,23 @@ class RuleIn(BaseModel):
         return self
 
 
+class LeaderOut(BaseModel):
+    rank: int
+    customer_id: int
+    name: str
+    masked: str  # the name as members see it in the widget
+    points: int
+
+
+class LeaderboardOut(BaseModel):
+    """The month's top earners (points earned less taken back for returns, first point type);
+    ``shown_to_members`` says whether the widget shows it."""
+
+    month_start: datetime
+    shown_to_members: bool
+    leaders: list[LeaderOut]
+
+
 class ProgramIn(BaseModel):
     """The whole program at once: its settings, tiers (lowest first) and earning rules."""
 
@@ -124,6 +141,8 @@ class ProgramIn(BaseModel):
     expiry_months: int | None = Field(default=12, ge=1, le=120)
     tier_window_days: int = Field(default=365, ge=1, le=3650)
     point_value: Decimal = Field(default=Decimal(1), gt=0, le=Decimal("1e6"))
+    # Off by default (privacy): members see the month's top earners under masked names.
+    leaderboard: bool = False
     tiers: list[TierIn] = Field(default_factory=list, max_length=20)
     rules: list[RuleIn] = Field(default_factory=list, max_length=100)
 
@@ -173,6 +192,7 @@ class ProgramOut(BaseModel):
     expiry_months: int | None
     tier_window_days: int
     point_value: Decimal
+    leaderboard: bool
     tiers: list[TierOut]
     rules: list[RuleIn]
     updated_at: datetime

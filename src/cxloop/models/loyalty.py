@@ -51,6 +51,8 @@ class LoyaltyProgram(Timestamped, Base):
     tier_window_days: Mapped[int] = mapped_column(default=365)
     # What one point is worth in the program's currency (for the liability figure).
     point_value: Mapped[Decimal] = mapped_column(Amount, default=Decimal(1))
+    # Members see the month's leaderboard (under masked names) in the widget.
+    leaderboard: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -137,6 +139,7 @@ class LedgerEntry(Base):
         Index("ix_loyalty_ledger_member", "member_id", "point_type", "id"),
         Index("ix_loyalty_ledger_open_lots", "member_id", "point_type", "expires_at"),
         Index("ix_loyalty_ledger_order", "program_id", "order_ref"),
+        Index("ix_loyalty_ledger_program_time", "program_id", "occurred_at"),
         CheckConstraint("remaining IS NULL OR remaining >= 0", name="remaining_not_negative"),
     )
 

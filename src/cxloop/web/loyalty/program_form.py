@@ -42,6 +42,7 @@ FIELDS = (
     "free_shipping",
     "key",
     "kind",
+    "leaderboard",
     "measure",
     "min_order",
     "multiplier",
@@ -148,6 +149,7 @@ class ProgramForm:
     expiry_months: str = "12"
     tier_window_days: str = "365"
     point_value: str = "1"
+    leaderboard: bool = False
     tiers: list[TierRow] = field(default_factory=list)
     rules: list[RuleRow] = field(default_factory=list)
 
@@ -214,6 +216,7 @@ def form_of(program: ProgramOut, zone: ZoneInfo) -> ProgramForm:
     return ProgramForm(
         name=program.name,
         active=program.active,
+        leaderboard=program.leaderboard,
         currency=program.currency,
         point_types=", ".join(program.point_types),
         pending_days=str(program.pending_days),
@@ -298,6 +301,7 @@ def posted_form(form: FormData) -> ProgramForm:
     return ProgramForm(
         name=_text(form, "name"),
         active=form.get("active") is not None,
+        leaderboard=form.get("leaderboard") is not None,
         currency=_text(form, "currency") or "KRW",
         point_types=_text(form, "point_types") or "points",
         pending_days=_text(form, "pending_days"),
@@ -428,6 +432,7 @@ def program_data(form: ProgramForm, zone: ZoneInfo, t: Translate) -> dict[str, A
     data: dict[str, Any] = {
         "name": form.name,
         "active": form.active,
+        "leaderboard": form.leaderboard,
         "currency": form.currency,
         "point_types": _listed(form.point_types),
         "pending_days": form.pending_days,

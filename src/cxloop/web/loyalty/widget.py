@@ -12,6 +12,7 @@ exists. Calls count against the client address's limit.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from cxloop.core.http import client_address, database_of
 from cxloop.core.i18n import format_date, format_number, gettext, normalise_locale
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty import goals, ledger, members, redemptions, rewards
+from cxloop.loyalty import goals, leaderboard, ledger, members, redemptions, rewards
 from cxloop.loyalty.program import Program, load_programs
 from cxloop.models import LoyaltyMember
 from cxloop.profiles.service import find_customer
@@ -61,6 +62,7 @@ def _labels(lang: str) -> dict[str, str]:
         "failed": gettext(lang, "loyalty_widget.failed"),
         "sign_in": gettext(lang, "loyalty_widget.sign_in"),
         "not_member": gettext(lang, "loyalty_widget.not_member"),
+        "leaderboard": gettext(lang, "loyalty_widget.leaderboard"),
     }
 
 
@@ -135,6 +137,9 @@ def _member_view(
             }
             for reward in _catalogue(session, program, member)
         ],
+        "leaderboard": _board(session, program, member, lang, now)
+        if program.program.leaderboard
+        else None,
         "latest": [
             {
                 "date": format_date(entry.occurred_at, lang, zone),
@@ -143,6 +148,34 @@ def _member_view(
             }
             for entry, _rule in entries
         ],
+    }
+
+
+def _board(
+    session: Session, program: Program, member: LoyaltyMember, lang: str, now: datetime
+) -> dict[str, Any]:
+    """The month's top earners under masked names (the member's own line marked), and where
+    the member stands."""
+    board = leaderboard.cached_board(session, program, now=now)
+    standing = leaderboard.rank_of(session, program, member, now=now)
+    return {
+        "leaders": [
+            {
+                "rank": leader.rank,
+                "name": leader.masked or gettext(lang, "loyalty_widget.a_member"),
+                "points": format_number(leader.points, lang),
+                "you": leader.member_id == member.id,
+            }
+            for leader in board.leaders
+        ],
+        "you": gettext(
+            lang,
+            "loyalty_widget.your_rank",
+            rank=format_number(standing[0], lang),
+            points=format_number(standing[1], lang),
+        )
+        if standing is not None
+        else None,
     }
 
 

@@ -102,6 +102,25 @@
         box.appendChild(bar);
       }
     }
+    if (member.leaderboard && member.leaderboard.leaders.length) {
+      box.appendChild(el("div", labels.leaderboard, { margin: "10px 0 4px", fontWeight: "600" }));
+      var board = el("ol", null, { listStyle: "none", margin: "0", padding: "0" });
+      board.className = "cxloop-leaderboard";
+      for (var k = 0; k < member.leaderboard.leaders.length; k += 1) {
+        var leader = member.leaderboard.leaders[k];
+        var place = el("li", null, {
+          display: "flex", justifyContent: "space-between", gap: "8px",
+          fontWeight: leader.you ? "700" : "400"
+        });
+        place.appendChild(el("span", leader.rank + ". " + leader.name));
+        place.appendChild(el("span", leader.points));
+        board.appendChild(place);
+      }
+      box.appendChild(board);
+      if (member.leaderboard.you) {
+        box.appendChild(el("div", member.leaderboard.you, { color: "#555", marginTop: "4px" }));
+      }
+    }
     if (member.rewards.length) {
       box.appendChild(el("div", labels.rewards, { margin: "10px 0 4px", fontWeight: "600" }));
       for (var r = 0; r < member.rewards.length; r += 1) {
