@@ -111,6 +111,8 @@ def test_the_persons_behind_a_step_with_a_condition(
     assert '"platform" 값이 "ios"임' in text_of(reached)
     shown = {int(i) for i in re.findall(r'href="/customers/(\d+)"', dropped.text)}
     assert shown == {story["ios1"], story["ios2"]}
+    # The drop-offs before step 4 are those of the iOS checkout: the page says so.
+    assert '이 퍼널의 단계 조건: 3단계 "platform" 값이 "ios"임' in text_of(dropped)
     back = re.search(r'id="back-to-funnel"', dropped.text)
     assert back and "s3_key=platform" in dropped.text
 

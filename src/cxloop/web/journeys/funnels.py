@@ -359,7 +359,11 @@ def _persons_page(
         )
         people = catalogue.customers_by_id(page.db, workspace_id=page.workspace.id, ids=ids)
         next_after = ids[-1] if len(ids) == PERSONS_PAGE else None
-        where = step_words(page, question.spec)[step - 1]
+        where = "; ".join(
+            page.t("journeys.cond.step_words", n=n, words=words)
+            for n, words in enumerate(step_words(page, question.spec), 1)
+            if words
+        )
     except REFUSALS as exc:
         problem, status = refusal(page.locale, exc), 422
     label = form.events[step - 1] if step is not None else ""
