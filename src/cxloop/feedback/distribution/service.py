@@ -41,8 +41,11 @@ from cxloop.profiles.consent import may_send
 # for the survey widget.
 CONSENT_PURPOSE = "service"
 WIDGET_CONSENT_CHANNEL = "in_app"
-# The policy's denial reasons (erased, merged, opted_out, no_opt_in) are kept as they are.
+# Why an invitation is skipped: the customer fell outside the sample, was asked within the
+# fatigue window, has no address, the policy's denial reasons (erased, merged, opted_out,
+# no_opt_in, kept as they are), or the survey is no longer live.
 SKIP_REASONS = (
+    "not_sampled",
     "fatigue",
     "no_email",
     "opted_out",
@@ -577,19 +580,6 @@ def list_invitations(
     return newest_first(
         session, query, time=Invitation.created_at, id=Invitation.id, cursor=cursor, limit=limit
     )
-
-
-# Why an invitation is skipped: the policy's reasons, a survey no longer live, and the sample.
-SKIP_REASONS = (
-    "not_sampled",
-    "fatigue",
-    "no_email",
-    "opted_out",
-    "no_opt_in",
-    "erased",
-    "merged",
-    "survey_not_live",
-)
 
 
 @dataclass(frozen=True)
