@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import date
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
+from cxloop.journeys.spec import FunnelSpec
 from cxloop.models import SavedFunnel
-from cxloop.web.journeys.forms import typed_value
+from cxloop.web.journeys.forms import FunnelForm, read_steps, typed_value, value_text
+from cxloop.web.journeys.saved import spec_link
 from tests.factories import Tenant, make_user
 from tests.helpers.web import get, login, session_token, text_of
 from tests.journeys.story import STEPS, shop_story
@@ -285,3 +289,40 @@ def test_a_number_condition_and_a_list_condition_count_what_they_should(
     words = text_of(page)
     assert '1. Product Viewed property "platform" is one of "web" or "android"' in words
     assert '2. Product Added property "platform" is set' in words
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["mobile", "10", 10, 2.5, True, False, "true", "a, b", ["ios", "android"], [1, "2", 3.5]],
+)
+def test_a_value_written_back_reads_as_itself(value: object) -> None:
+    written = value_text(value)
+    if isinstance(value, list):
+        assert [typed_value(part.strip()) for part in written.split(",")] == value
+    elif isinstance(value, str) and "," in value:
+        assert typed_value(written) == value
+    else:
+        assert typed_value(written) == value
+
+
+def test_a_saved_funnels_link_asks_its_steps_conditions_again() -> None:
+    spec = FunnelSpec.model_validate(
+        {
+            "steps": [
+                {"event": "Product Viewed", "where": [{"key": "platform", "value": "ios"}]},
+                {
+                    "event": "Checkout Started",
+                    "where": [
+                        {"key": "total", "op": "gte", "value": 50000},
+                        {"key": "coupon", "op": "exists"},
+                        {"key": "store", "op": "in", "value": ["강남", "10"]},
+                    ],
+                },
+            ]
+        }
+    )
+
+    link = spec_link(spec, date(2026, 11, 1), date(2026, 11, 30))
+
+    form = FunnelForm.of(QueryParams(urlsplit(link).query))
+    assert read_steps(form, locale="ko") == spec.steps

@@ -5,7 +5,7 @@ the user's language for anything the engine would refuse."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal, cast, get_args
@@ -249,6 +249,32 @@ def typed_value(text: str) -> str | int | float | bool:
         number = float(value)
         return int(number) if "." not in value and abs(number) < 2**53 else number
     return value
+
+
+def value_text(value: object) -> str:
+    """A condition's value as it is typed (``typed_value`` reads it back the same): text that
+    would read as a number or true/false is quoted, a list is joined with commas."""
+    if isinstance(value, list):
+        return ", ".join(value_text(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return format(value, "g") if isinstance(value, float) else str(value)
+    text = "" if value is None else str(value)
+    return f'"{text}"' if typed_value(text) != text else text
+
+
+def condition_pairs(steps: Sequence[FunnelStep]) -> list[tuple[str, str]]:
+    """The steps' conditions as the page's query (``s<n>_key``, ``s<n>_op``, ``s<n>_value``)."""
+    pairs: list[tuple[str, str]] = []
+    for n, step in enumerate(steps, 1):
+        for condition in step.where:
+            pairs += [
+                (f"s{n}_key", condition.key),
+                (f"s{n}_op", condition.op),
+                (f"s{n}_value", "" if condition.op == "exists" else value_text(condition.value)),
+            ]
+    return pairs
 
 
 def _condition(locale: str, step: int, number: int, typed: ConditionFields) -> PropertyFilter:

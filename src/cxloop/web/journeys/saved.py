@@ -20,7 +20,7 @@ from cxloop.journeys.spec import FunnelSpec
 from cxloop.models import SavedFunnel
 from cxloop.web import errors
 from cxloop.web.journeys.charts import percent
-from cxloop.web.journeys.forms import REFUSALS, FunnelForm, read_funnel, refusal
+from cxloop.web.journeys.forms import REFUSALS, FunnelForm, condition_pairs, read_funnel, refusal
 from cxloop.web.journeys.funnels import funnel_link, today_of
 from cxloop.web.journeys.settings import PostedForm
 from cxloop.web.rendering import redirect, render
@@ -33,9 +33,10 @@ MAX_ID = 2**63 - 1
 
 
 def spec_link(spec: FunnelSpec, start: date, end: date) -> str:
-    """The funnel page asking ``spec`` (its steps, window, order and property breakdown) over
-    the local days [start, end]; step filters are left out, as the page takes none."""
+    """The funnel page asking ``spec`` (its steps with their conditions, window, order and
+    property breakdown) over the local days [start, end]."""
     pairs = [("event", step.event) for step in spec.steps]
+    pairs += condition_pairs(spec.steps)
     pairs += [("window", f"{spec.window_days:g}"), ("order", spec.order)]
     if spec.breakdown is not None and spec.breakdown.kind == "property":
         pairs.append(("by", spec.breakdown.key))
