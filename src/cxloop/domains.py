@@ -211,6 +211,7 @@ DOMAINS: tuple[Domain, ...] = (
         ),
         jobs=("cxloop.insights.tasks",),
         consumers=("cxloop.insights.segments.freshness:segment_freshness",),
+        merge_hooks=("cxloop.insights.segments.service:move_list_members_on_merge",),
         cli=("cxloop.cli.insights:insights_app",),
     ),
     Domain(

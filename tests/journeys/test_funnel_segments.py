@@ -20,7 +20,7 @@ from cxloop.insights.segments import service as segments
 from cxloop.insights.segments.freshness import segment_freshness
 from cxloop.models import AuditEntry, SegmentCount, SegmentMember
 from tests.conftest import TransactionalDatabase
-from tests.factories import Tenant
+from tests.factories import Tenant, make_customer, merge_by_id
 from tests.journeys.story import STEPS, shop_story
 
 PERIOD = {"start": "2026-03-02", "end": "2026-03-08"}
@@ -314,3 +314,26 @@ def test_a_list_segment_keeps_only_live_customers_of_its_own_workspace(
         segments.create_list_segment(
             session, principal=principal, name="말 없음", customer_ids=[], origin={}
         )
+
+
+def test_a_merge_gives_the_survivor_the_merged_profiles_place_in_a_list_segment(
+    session: Session, tenant: Tenant
+) -> None:
+    kim, lee, park = (make_customer(session, workspace=tenant.workspace) for _ in range(3))
+    principal = Principal(workspace_id=tenant.workspace.id, role="owner")
+    segment = segments.create_list_segment(
+        session,
+        principal=principal,
+        name="이탈 고객",
+        customer_ids=[kim.id, lee.id],
+        origin={"source": "test", "description": {"ko": "직접 고름", "en": "Picked"}},
+    )
+
+    # Kim is merged into Park, who was not in the list: Park takes Kim's place.
+    merge_by_id(session, workspace_id=tenant.id, survivor=park.id, merged=kim.id)
+    assert members(session, segment.id) == {lee.id, park.id}
+    # Lee is merged into Park, already in the list: the list holds Park once.
+    merge_by_id(session, workspace_id=tenant.id, survivor=park.id, merged=lee.id)
+    session.refresh(segment)
+    assert members(session, segment.id) == {park.id}
+    assert segment.members == 1

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, Select, delete, func, literal, select
+from sqlalchemy import ColumnElement, Integer, Select, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import Principal
@@ -418,6 +418,52 @@ def create_list_segment(
         session, segment=segment, now=now, tz=_zone(session, workspace_id), entered=[], exited=[]
     )
     return segment
+
+
+def move_list_members_on_merge(
+    session: Session, workspace_id: int, survivor_id: int, merged_id: int
+) -> dict[str, int]:
+    """A merged profile's places in list segments become the survivor's (a list segment is never
+    refreshed, so nothing else would); where the survivor is already a member, the merged
+    profile's place goes and the segment counts one fewer. Rule segments follow at their next
+    refresh, which counts live profiles only."""
+    lists = select(Segment.id).where(Segment.workspace_id == workspace_id, Segment.kind == "list")
+    held = set(
+        session.scalars(
+            select(SegmentMember.segment_id).where(
+                SegmentMember.customer_id == merged_id, SegmentMember.segment_id.in_(lists)
+            )
+        )
+    )
+    if not held:
+        return {}
+    both = set(
+        session.scalars(
+            select(SegmentMember.segment_id).where(
+                SegmentMember.customer_id == survivor_id, SegmentMember.segment_id.in_(held)
+            )
+        )
+    )
+    if both:
+        session.execute(
+            delete(SegmentMember).where(
+                SegmentMember.customer_id == merged_id, SegmentMember.segment_id.in_(both)
+            )
+        )
+        session.execute(
+            update(Segment).where(Segment.id.in_(both)).values(members=Segment.members - 1)
+        )
+    if held - both:
+        session.execute(
+            update(SegmentMember)
+            .where(
+                SegmentMember.customer_id == merged_id,
+                SegmentMember.segment_id.in_(held - both),
+            )
+            .values(customer_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+    return {"segment_members": len(held)}
 
 
 def delete_segment(session: Session, *, principal: Principal, segment_id: int) -> None:
