@@ -32,6 +32,58 @@
       });
     });
 
+    // The top bar's menus (the main menu below 1200 px, the user's menu) are <details>, so
+    // they open without this file. Here each also says whether it is open (aria-expanded) and
+    // closes on Escape (focus back on its button) or on a click outside it. The main menu sits
+    // in the bar from 1200 px; a browser whose CSS cannot show a closed <details>'s content
+    // (no ::details-content) has it held open there instead.
+    var wide = window.matchMedia("(min-width: 1200px)");
+    document.querySelectorAll("details[data-navmenu], details[data-menu]").forEach(function (menu) {
+      var button = menu.querySelector("summary");
+      var main = menu.hasAttribute("data-navmenu");
+      var nav = menu.querySelector("nav");
+      // a click on the main menu's account items (phones) is not a click outside it
+      var inside = main ? menu.closest("header") || menu : menu;
+      var heldOpen = false;
+      if (!button) return;
+      function sync() {
+        button.setAttribute("aria-expanded", menu.open ? "true" : "false");
+      }
+      function fit() {
+        if (!main || !nav) return;
+        if (wide.matches && !menu.open && nav.getClientRects().length === 0) {
+          heldOpen = true;
+          menu.open = true;
+        } else if (!wide.matches && heldOpen) {
+          heldOpen = false;
+          menu.open = false;
+        }
+      }
+      function folded() {
+        return !(main && wide.matches) && button.getClientRects().length > 0;
+      }
+      menu.addEventListener("toggle", sync);
+      if (wide.addEventListener) {
+        wide.addEventListener("change", fit);
+      } else if (wide.addListener) {
+        wide.addListener(fit);
+      }
+      fit();
+      sync();
+      document.addEventListener("keydown", function (event) {
+        if (event.key === "Escape" && menu.open && folded()) {
+          menu.open = false;
+          button.focus();
+        }
+      });
+      document.addEventListener("click", function (event) {
+        if (menu.open && folded() && event.target instanceof Node
+            && !inside.contains(event.target)) {
+          menu.open = false;
+        }
+      });
+    });
+
     // A button (or link) with data-confirm asks before it acts.
     document.addEventListener("click", function (event) {
       var target = event.target instanceof Element ? event.target.closest("[data-confirm]") : null;
