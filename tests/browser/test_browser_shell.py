@@ -250,6 +250,14 @@ def test_every_main_page_fits_at_1366_1024_and_390_px_in_korean_and_english(
                     problems.append(f"{where}: words broken in a table: {got['broken']}")
                 if got["wrapped"]:
                     problems.append(f"{where}: broken over two lines: {got['wrapped']}")
+                # the members table fits its card where the settings menu sits beside it
+                if path == "/settings/members" and width >= 1024:
+                    cut = page.evaluate(
+                        "[...document.querySelectorAll('.table-wrap')]"
+                        ".some(el => el.scrollWidth > el.clientWidth + 1)"
+                    )
+                    if cut:
+                        problems.append(f"{where}: the members table is cut off in its card")
                 if got["outside"] or got["barHeight"] != 56:
                     problems.append(f"{where}: the bar is not one row: {got['outside']}")
                 # the owner sees all eleven links in the bar from 1200 px, the menu button below
