@@ -71,7 +71,7 @@ from cxloop.journeys.sql import MICROS, epoch_micros, micros, temporary_table
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
-from cxloop.text.analytics.placed import placed_texts, theme_names, themes_of_period
+from cxloop.text.analytics.placed import placed_texts, theme_members, theme_names
 
 SURVEY_ANSWERED = "Survey Answered"  # as feedback logs completed answers
 MIN_FLAG_PERSONS = 20
@@ -211,7 +211,9 @@ def entries_table(session: Session, *, workspace_id: int, stages: list[Place]) -
     """When each person entered each stage (``person``, ``stage`` index, ``entered``
     microseconds), in a temporary table for the map's queries."""
     query = _entries_query(stages, workspace_id)
-    with temporary_table(session, "journey_entries", ENTRY_COLUMNS, query) as entries:
+    with temporary_table(
+        session, "journey_entries", ENTRY_COLUMNS, query, index=("person", "entered")
+    ) as entries:
         yield entries
 
 
@@ -460,25 +462,31 @@ def _scores(
             tally.passives += int(passives)
             tally.satisfied += int(satisfied)
             tally.rated += int(rated)
-    themes = themes_of_period(
-        session, workspace_id=workspace_id, start=period.start, end=period.end
-    )
     texts = staged_texts(entries, workspace_id, period)
-    for at, score, where, analysis in session.execute(
-        select(texts.c.stage, texts.c.score, texts.c.touchpoint, texts.c.analysis_id)
+    for at, score, where in session.execute(
+        select(texts.c.stage, texts.c.score, texts.c.touchpoint)
     ):
         if at is None or score is None:
             continue
         places: list[tuple[int, int | None]] = [(int(at), None)]
         if where in keys:
             places.append((int(at), keys[where]))
-        found = themes.get(int(analysis), ())
         for key in places:
             tally = tallies[key]
             tally.texts += 1
             tally.total += float(score)
             tally.squares += float(score) ** 2
-            tally.themes.update(found)
+    # Themes counted in the database: a few rows per stage, touchpoint and theme.
+    members = theme_members(workspace_id=workspace_id).subquery("members")
+    for at, where, theme, count in session.execute(
+        select(texts.c.stage, texts.c.touchpoint, members.c.theme_id, func.count())
+        .join(members, members.c.analysis_id == texts.c.analysis_id)
+        .where(texts.c.stage.is_not(None))
+        .group_by(texts.c.stage, texts.c.touchpoint, members.c.theme_id)
+    ):
+        tallies[(int(at), None)].themes[int(theme)] += int(count)
+        if where in keys:
+            tallies[(int(at), keys[where])].themes[int(theme)] += int(count)
     return tallies
 
 

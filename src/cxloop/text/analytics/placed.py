@@ -1,6 +1,6 @@
 """Texts by where they were written, for the domains that place them in a journey: the analysed
-texts of a period with their analysis ids, the current themes each one belongs to, and the
-verbatims of chosen analyses with their words.
+texts of a period with their analysis ids, the current themes' members to join them with, and
+the verbatims of chosen analyses with their words and themes.
 
 The journey map groups texts by the stage their writer was at (which ``text`` does not know), so
 it reads these statements and maps; ``text`` keeps its tables to itself.
@@ -18,7 +18,6 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts.access import scoped
-from cxloop.core.timeutil import as_utc
 from cxloop.models import TextAnalysis, TextTheme
 from cxloop.models.text import TextThemeMember
 from cxloop.text.analytics.service import Verbatim, scored_texts
@@ -41,27 +40,6 @@ def placed_texts(*, workspace_id: int, start: datetime, end: datetime) -> Select
     )
 
 
-def themes_of_period(
-    session: Session, *, workspace_id: int, start: datetime, end: datetime
-) -> dict[int, tuple[int, ...]]:
-    """The current themes (ids) of each analysed text written in [start, end) that has any."""
-    found: dict[int, list[int]] = defaultdict(list)
-    rows = session.execute(
-        select(TextThemeMember.analysis_id, TextThemeMember.theme_id)
-        .join(TextAnalysis, TextAnalysis.id == TextThemeMember.analysis_id)
-        .where(
-            TextThemeMember.workspace_id == workspace_id,
-            TextAnalysis.workspace_id == workspace_id,
-            TextAnalysis.occurred_at >= as_utc(start),
-            TextAnalysis.occurred_at < as_utc(end),
-        )
-        .order_by(TextThemeMember.analysis_id, TextThemeMember.theme_id)
-    )
-    for analysis_id, theme_id in rows:
-        found[int(analysis_id)].append(int(theme_id))
-    return {analysis: tuple(themes) for analysis, themes in found.items()}
-
-
 def theme_names(
     session: Session, *, workspace_id: int, ids: Sequence[int] | None = None
 ) -> dict[int, ThemeName]:
@@ -74,11 +52,15 @@ def theme_names(
     return {int(i): ThemeName(int(i), label, lang) for i, label, lang in session.execute(query)}
 
 
-def theme_members(*, workspace_id: int, theme_id: int) -> Select[Any]:
-    """The analysis ids of one theme, as a statement to filter by (``analysis_id``)."""
-    return select(TextThemeMember.analysis_id).where(
-        TextThemeMember.workspace_id == workspace_id, TextThemeMember.theme_id == theme_id
+def theme_members(*, workspace_id: int, theme_id: int | None = None) -> Select[Any]:
+    """(``analysis_id``, ``theme_id``) of the workspace's current themes (only ``theme_id``'s,
+    when given): a statement to join texts with, or to filter them by."""
+    query = select(TextThemeMember.analysis_id, TextThemeMember.theme_id).where(
+        TextThemeMember.workspace_id == workspace_id
     )
+    if theme_id is not None:
+        query = query.where(TextThemeMember.theme_id == theme_id)
+    return query
 
 
 def verbatims_by_id(
