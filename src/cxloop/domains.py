@@ -216,8 +216,6 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(
         "journeys",
-        # The map's router first: its POST /map (the grid with themes) answers before the
-        # older one in journeys.api.
         routers=("cxloop.journeys.map_api:router", "cxloop.journeys.api:router"),
         pages=(
             "cxloop.web.journeys.funnels:router",  # funnels, their persons, the compare test

@@ -23,10 +23,8 @@ from cxloop.journeys.schemas import (
     FunnelPersonsIn,
     FunnelSegmentIn,
     FunnelSegmentOut,
-    JourneyMapOut,
     PathsIn,
     PathsOut,
-    PeriodIn,
     PersonsOut,
     PlaceRulesOut,
     RetentionIn,
@@ -183,19 +181,6 @@ def dropoff_paths(body: DropoffPathsIn, principal: ApiPrincipal, session: DbSess
         end=body.end,
     )
     return PathsOut.of(report)
-
-
-@router.post("/map", response_model=JourneyMapOut)
-def journey_map(body: PeriodIn, principal: ApiPrincipal, session: DbSession) -> JourneyMapOut:
-    """The journey map of the period: each stage's persons, how many moved on and how fast, and
-    each touchpoint's cell per stage with scores and sentiment (flagged cells lag their
-    stage)."""
-    require(principal, "journeys:read")
-    found = service.run_journey_map(
-        session, workspace_id=principal.workspace_id, start=body.start, end=body.end
-    )
-    tz = service.workspace_zone(session, workspace_id=principal.workspace_id)
-    return JourneyMapOut.of(found, tz)
 
 
 @router.get("/stages", response_model=list[PlaceRulesOut])
