@@ -92,10 +92,10 @@ def test_planner_statistics_are_refreshed_on_sqlite(database: Database) -> None:
         make_customer(session, workspace=tenant)
     tasks.refresh_planner_statistics.call_local()  # creates sqlite_stat1 if need be
     with database.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+        conn.exec_driver_sql("DELETE FROM main.sqlite_stat1")
     tasks.refresh_planner_statistics.call_local()
     with database.engine.connect() as conn:
-        tables = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+        tables = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM main.sqlite_stat1")}
     assert {"customers", "workspaces"} <= tables
 
 
