@@ -21,9 +21,9 @@ How the data is read, the same for every condition:
 * ``not`` is the complement among live customers: a customer without the trait, prediction or
   score a condition asks about matches its negation.
 
-The compiled statement starts from ``customers``; a condition on a row of the customer (trait,
-stage, prediction) is a predicate, any other is a LEFT JOIN of the distinct customers it holds
-for, an uncorrelated subquery each database computes once, tested so that PostgreSQL keeps
+The compiled statement starts from ``customers``; a condition on the customer's own row (trait,
+stage) is a predicate, any other (a prediction too) is a LEFT JOIN of the distinct customers it
+holds for, an uncorrelated subquery each database computes once, tested so that PostgreSQL keeps
 ``customers`` as the side it starts from: its estimates of such subqueries' rows are far off (a
 GROUP BY over a UNION is "200 groups"), and the semi-joins ``IN (...)`` would give it, once
 reordered on those estimates, looped over whole subqueries (minutes on a million customers).
@@ -71,6 +71,7 @@ from cxloop.insights.segments.json_sql import (
     json_number,
     json_present,
     json_text,
+    json_text_is,
     text_position,
 )
 from cxloop.insights.segments.language import (
@@ -145,7 +146,7 @@ def _value_equals(doc: Any, path: JsonPath, value: Any) -> ColumnElement[bool]:
     if isinstance(value, bool):
         return json_flag(*path.args(doc)) == int(value)
     if isinstance(value, str):
-        return json_text(*path.args(doc)) == literal(value, String())
+        return json_text_is(*path.args(doc), literal(value, String()))
     return json_number(*path.args(doc)) == literal(float(value), Float())
 
 
@@ -200,10 +201,9 @@ def property_matches(doc: Any, test: ValueTest) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class _Row:
-    """A condition on the customer's own row (or its prediction): a predicate."""
+    """A condition on the customer's own row: a predicate."""
 
     expr: ColumnElement[bool]
-    predictions: bool = False  # reads the customer_predictions row
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,6 @@ class _Compiler:
     now: datetime
     zone: ZoneInfo
     joins: list[Subquery] = field(default_factory=list)
-    predictions: bool = False
 
     # -- time --
 
@@ -456,18 +455,23 @@ class _Compiler:
         )
         return _Set(rows), False
 
-    def prediction(self, rule: PredictionCondition) -> _Row:
-        self.predictions = True
+    def prediction(self, rule: PredictionCondition) -> _Set:
+        """The customers whose prediction passes the test (one row each): joining only those,
+        not every customer's prediction, keeps PostgreSQL's hash of it small (a million
+        predictions spilled to disk)."""
         value = rule.value
-        if rule.field == "rfm_cell":
-            return _Row(CustomerPrediction.rfm_cell.in_(value), predictions=True)
-        if rule.field == "cluster":
-            return _Row(CustomerPrediction.cluster.in_(value), predictions=True)
         column = getattr(CustomerPrediction, rule.field)
-        if rule.op == "top_percent":
+        if rule.field in ("rfm_cell", "cluster"):
+            test = column.in_(value)
+        elif rule.op == "top_percent":
             # clv_percentile ranks 0 (lowest) to 1 (highest), rounded to six places.
-            return _Row(column >= round(1 - value / 100, 6), predictions=True)
-        return _Row(_compare(column, rule.op, float(value)), predictions=True)
+            test = column >= round(1 - value / 100, 6)
+        else:
+            test = _compare(column, rule.op, float(value))
+        owners = select(CustomerPrediction.customer_id.label("owner")).where(
+            CustomerPrediction.workspace_id == self.workspace_id, test
+        )
+        return _Set(owners, unique=True)
 
     # -- the tree --
 
@@ -507,14 +511,6 @@ class _Compiler:
         ]
         where.extend(self.expression(part) for part in parts)
         source: FromClause = table_of(Customer)
-        if self.predictions:
-            source = source.outerjoin(
-                table_of(CustomerPrediction),
-                and_(
-                    CustomerPrediction.customer_id == Customer.id,
-                    CustomerPrediction.workspace_id == self.workspace_id,
-                ),
-            )
         for owners in self.joins:
             source = source.outerjoin(owners, owners.c.owner == Customer.id)
         return select(Customer.id).select_from(source).where(*where)

@@ -31,6 +31,16 @@ class json_text(_JsonValue):
     name = "json_text"
 
 
+class json_text_is(_JsonValue):
+    """Whether the path holds this string (document, paths, the string): NULL when the path is
+    missing, false when it holds another value or type."""
+
+    inherit_cache = True
+
+    type = Boolean()
+    name = "json_text_is"
+
+
 class json_number(_JsonValue):
     """The number at a path (NULL when it is not a number)."""
 
@@ -113,6 +123,22 @@ def _json_text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) 
     doc, path = _parts(compiler, element, 0, 1, **kw)
     at = f"{doc} #> CAST({path} AS TEXT[])"
     return f"CASE WHEN jsonb_typeof({at}) = 'string' THEN {doc} #>> CAST({path} AS TEXT[]) END"
+
+
+@compiles(json_text_is)
+def _json_text_is_sqlite(element: json_text_is, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, path, value = _parts(compiler, element, 0, 2, 3, **kw)
+    return (
+        f"(CASE WHEN json_type({doc}, {path}) = 'text' THEN json_extract({doc}, {path}) END"
+        f" = {value})"
+    )
+
+
+@compiles(json_text_is, "postgresql")
+def _json_text_is_postgresql(element: json_text_is, compiler: SQLCompiler, **kw: Any) -> str:
+    # One comparison of JSONB values, without reading the value twice (type, then text).
+    doc, path, value = _parts(compiler, element, 0, 1, 3, **kw)
+    return f"({doc} #> CAST({path} AS TEXT[]) = to_jsonb(CAST({value} AS TEXT)))"
 
 
 @compiles(json_number)
