@@ -62,6 +62,7 @@ DOMAINS: tuple[Domain, ...] = (
         pages=(
             "cxloop.web.accounts.account:router",  # the user's account; accepting an invitation
             "cxloop.web.accounts.admin:router",
+            "cxloop.web.accounts.names:router",  # display names of the workspace's codes
         ),
         cli=(
             "cxloop.cli.accounts:workspace_app",

@@ -59,14 +59,20 @@ def test_a_completed_answer_joins_the_customers_timeline_once(
 def test_the_360_timeline_names_the_survey_and_its_score(
     client: TestClient, tenant: Tenant, session: Session
 ) -> None:
+    from cxloop.core.i18n import gettext
+    from cxloop.core.timeutil import KST
     from cxloop.web.profiles.customers import event_summary
+    from cxloop.web.rendering import Formatter
 
     event = Event(
         name="Survey Answered",
         type="track",
         properties={"survey_name": "배송 만족도", "csat": 2, "response_id": 1},
     )
-    assert event_summary(event) == "배송 만족도 · CSAT 2"
+    summary = event_summary(
+        event, Formatter("ko", KST), lambda key, **p: gettext("ko", key, **p), "KRW"
+    )
+    assert summary == "배송 만족도 · CSAT 2"
 
 
 CSV = (

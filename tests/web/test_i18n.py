@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cxloop.accounts.display_names import KINDS as DISPLAY_KINDS
 from cxloop.accounts.service import KEY_KINDS
 from cxloop.care import canned as care_canned
 from cxloop.care import phone as care_phone
@@ -78,6 +79,9 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "consent.sources.": customers.CONSENT_SOURCES,
     "keys.kind_": KEY_KINDS,
     "settings.section.": tuple(name for name, _ in admin.SECTIONS),
+    "display_names.kind.": DISPLAY_KINDS,
+    "display_names.help.": DISPLAY_KINDS,
+    "display_names.none.": DISPLAY_KINDS,
     "audit_target.": audit_targets(),
     "outbox.status.": MESSAGE_STATUSES,
     "outbox.channel.": MESSAGE_CHANNELS,

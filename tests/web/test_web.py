@@ -405,7 +405,8 @@ def test_the_360_page_shows_profile_identities_consent_orders_and_events(
         ("Identify", "Web"),
     ]
     assert "/collections/spring" in text
-    assert "order_id=ORD-1001" in text
+    # an order in words: its amount, its lines and its number
+    assert "₩39,000 · 린넨 셔츠 and 1 more · Order ORD-1001" in text
     # touchpoint counters and the chart
     assert '<svg class="chart"' in page.text
     assert "4 events in the last year" in text

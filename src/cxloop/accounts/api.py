@@ -8,12 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastPath
 
-from cxloop.accounts import invitations, service
+from cxloop.accounts import display_names, invitations, service
 from cxloop.accounts.access import require
 from cxloop.accounts.dependencies import ApiPrincipal, DbSession
 from cxloop.accounts.schemas import (
     AuditOut,
     AuditPage,
+    DisplayKind,
+    DisplayNameOut,
+    DisplayNamePage,
+    DisplayNamesIn,
     InvitationCreate,
     InvitationOut,
     InvitationPage,
@@ -216,3 +220,47 @@ def list_audit(
     return AuditPage(
         items=[AuditOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
     )
+
+
+@router.get("/display-names/{kind}", response_model=DisplayNamePage)
+def list_display_names(
+    kind: DisplayKind,
+    principal: ApiPrincipal,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DisplayNamePage:
+    """The Korean and English names the workspace gave its teams, touchpoints, traits or
+    event names, by code."""
+    require(principal, "workspace:manage")
+    rows = display_names.list_names(
+        session, workspace_id=principal.workspace_id, kind=kind, after=cursor, limit=limit + 1
+    )
+    return DisplayNamePage(
+        items=[DisplayNameOut.model_validate(r) for r in rows[:limit]],
+        next_cursor=rows[limit - 1].key if len(rows) > limit else None,
+    )
+
+
+@router.put("/display-names/{kind}", response_model=DisplayNamePage)
+def save_display_names(
+    kind: DisplayKind, body: DisplayNamesIn, principal: ApiPrincipal, session: DbSession
+) -> DisplayNamePage:
+    """Name some codes (others are left as they are); two empty names clear a code's name.
+    Answers with the names of the codes given, as stored."""
+    require(principal, "workspace:manage")
+    display_names.save_names(
+        session,
+        workspace_id=principal.workspace_id,
+        kind=kind,
+        names={key: (name.ko, name.en) for key, name in body.names.items()},
+        principal=principal,
+    )
+    rows = display_names.list_names(
+        session,
+        workspace_id=principal.workspace_id,
+        kind=kind,
+        keys=[" ".join(key.split()) for key in body.names],
+        limit=len(body.names) or 1,
+    )
+    return DisplayNamePage(items=[DisplayNameOut.model_validate(r) for r in rows])

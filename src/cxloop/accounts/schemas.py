@@ -108,3 +108,33 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditOut]
     next_cursor: int | None
+
+
+DisplayKind = Literal["team", "touchpoint", "trait", "event"]
+
+
+class DisplayNameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ko: str = Field(default="", max_length=100)
+    en: str = Field(default="", max_length=100)
+
+
+class DisplayNamesIn(BaseModel):
+    """Names by code; a code given two empty names goes back to its default."""
+
+    model_config = ConfigDict(extra="forbid")
+    names: dict[str, DisplayNameIn] = Field(max_length=500)
+
+
+class DisplayNameOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    kind: str
+    key: str
+    name_ko: str
+    name_en: str
+    updated_at: datetime
+
+
+class DisplayNamePage(BaseModel):
+    items: list[DisplayNameOut]
+    next_cursor: str | None = None

@@ -355,6 +355,16 @@ def parse_teams(value: str | Sequence[str]) -> list[str]:
     return teams
 
 
+def teams_in_use(session: Session, *, workspace_id: int) -> list[str]:
+    """The teams the workspace's members work in, by name."""
+    found: set[str] = set()
+    for teams in session.scalars(
+        select(Membership.teams).where(Membership.workspace_id == workspace_id)
+    ):
+        found.update(t for t in teams or [] if isinstance(t, str))
+    return sorted(found)
+
+
 def set_member_teams(
     session: Session,
     *,

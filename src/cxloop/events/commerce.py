@@ -47,7 +47,8 @@ def money(value: Any, currency: str = "KRW") -> Decimal | None:
     return amount.quantize(quantum)
 
 
-def _currency(props: dict[str, Any], default: str) -> str:
+def currency_of(props: dict[str, Any], default: str) -> str:
+    """The event's ``currency`` when it is an ISO 4217 code, else ``default``."""
     value = props.get("currency")
     if isinstance(value, str) and len(value.strip()) == 3 and value.strip().isalpha():
         return value.strip().upper()
@@ -161,7 +162,7 @@ def record_commerce(
         if message.type != "track" or message.name is None:
             continue
         props = message.properties
-        currency = _currency(props, default_currency)
+        currency = currency_of(props, default_currency)
         if message.name == ORDER_COMPLETED:
             order_id = _text(props.get("order_id") or props.get("orderId"), 128)
             if order_id is None:
@@ -224,7 +225,7 @@ def _order(
     product_ids: dict[str, int],
 ) -> Order:
     props = message.properties
-    currency = _currency(props, default_currency)
+    currency = currency_of(props, default_currency)
     items = []
     for line in line_items(props, currency):
         fields = line.fields or {}

@@ -74,6 +74,7 @@ from cxloop.models.text import (
 from cxloop.models.workspace import (
     ApiKey,
     AuditEntry,
+    DisplayName,
     LoginAttempt,
     MemberInvitation,
     Membership,
@@ -105,6 +106,7 @@ __all__ = [
     "Customer",
     "CustomerMerge",
     "CustomerPrediction",
+    "DisplayName",
     "EarningRule",
     "Event",
     "FollowUp",

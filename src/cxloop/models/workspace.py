@@ -75,6 +75,23 @@ class Membership(Timestamped, Base):
     workspace: Mapped[Workspace] = relationship(lazy="raise")
 
 
+class DisplayName(Base):
+    """What people read for one of the workspace's own codes: a team (``cs``), a survey's
+    touchpoint (``checkout_web``), a trait (``age_band``) or an event name (``Order
+    Completed``), in Korean and English. Codes stay as they are in the API and the data."""
+
+    __tablename__ = "display_names"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    name_ko: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    name_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Timestamped, Base):
     """A bearer key for /api/v1 (kind ``api``) or an ingestion write key (kind ``write``)."""
 

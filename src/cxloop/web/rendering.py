@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from cxloop.accounts.display_names import Names, names_of
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
 from cxloop.profiles.contact import display_phone
@@ -119,6 +120,19 @@ def customer_label(customer: Any, t: Callable[..., str]) -> str:
     )
 
 
+def display_names(page: WebContext | None, locale: str) -> Callable[[str, object], str]:
+    """``name_of(kind, code)`` for a page: the workspace's word for one of its codes in
+    the reader's language; the workspace's names are read once, when a page first asks."""
+    loaded: list[Names] = []
+
+    def display_name(kind: str, key: object) -> str:
+        if not loaded:
+            loaded.append(names_of(page.db, workspace_id=page.workspace.id) if page else Names({}))
+        return loaded[0].name(kind, "" if key is None else str(key), locale)
+
+    return display_name
+
+
 def render(
     request: Request,
     template: str,
@@ -148,6 +162,7 @@ def render(
         here=lambda **changes: here(request, **changes),
         link=link,
         customer_label=lambda customer: customer_label(customer, t),
+        name_of=display_names(page, locale),
         current_path=current_path(request),
         **values,
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
@@ -488,3 +488,25 @@ def submit_public_response(
     response.external_id = external_id
     session.flush()
     return response, True
+
+
+def touchpoints_in_use(
+    session: Session, *, workspace_id: int, days: int = 365, limit: int = 200
+) -> list[str]:
+    """The touchpoints the workspace's answers of the last ``days`` days were given at, most
+    answered first."""
+    since = utcnow() - timedelta(days=days)
+    count = func.count()
+    rows = session.execute(
+        select(Response.touchpoint, count)
+        .where(
+            Response.workspace_id == workspace_id,
+            Response.submitted_at >= since,
+            Response.touchpoint.is_not(None),
+            Response.touchpoint != "",
+        )
+        .group_by(Response.touchpoint)
+        .order_by(count.desc(), Response.touchpoint)
+        .limit(limit)
+    )
+    return [touchpoint for touchpoint, _ in rows]

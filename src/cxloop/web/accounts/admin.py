@@ -36,6 +36,7 @@ SECTIONS = (
     ("audit", "audit:read"),
     ("outbox", "outbox:manage"),
     ("bot", "care:manage"),  # the help bot: its threshold, topics kept for people, a console
+    ("names", "workspace:manage"),  # display names of teams, touchpoints, traits, events
 )
 IDENTITY_KEY_CHOICES = ("email", "phone")
 
@@ -44,9 +45,10 @@ def _cursor(value: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 17 else None
 
 
-def _settings_page(
+def settings_page(
     page: WebContext, template: str, *, section: str, status: int = 200, **values: Any
 ) -> HTMLResponse:
+    """A page of the settings section, with the menu of the sections the user may see."""
     return render(
         page.request,
         template,
@@ -70,7 +72,7 @@ def _manages(page: WebContext, role: str) -> bool:
     return role != "owner" or page.role == "owner"
 
 
-def _flash_error(
+def flash_error(
     page: WebContext,
     exc: ValidationFailed | Conflict | NotFound | PermissionDenied | TooManyRequests,
 ) -> None:
@@ -102,7 +104,7 @@ def _members(
         page.db, workspace_id=page.workspace.id, after_id=_cursor(cursor), limit=PAGE_SIZE + 1
     )
     next_cursor = rows[PAGE_SIZE - 1][0].id if len(rows) > PAGE_SIZE else None
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/settings_members.html",
         section="members",
@@ -161,7 +163,7 @@ def resend_invitation(page: Page, invitation_id: int) -> Response:
                 page.db, principal=page.principal, invitation_id=invitation_id
             )
     except (Conflict, NotFound, PermissionDenied, TooManyRequests) as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "invite.resent", email=invitation.email)
     return redirect("/settings/members#invitations")
@@ -177,7 +179,7 @@ def revoke_invitation(page: Page, invitation_id: int) -> Response:
                 page.db, principal=page.principal, invitation_id=invitation_id
             )
     except (Conflict, NotFound, PermissionDenied) as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "invite.revoked", email=invitation.email)
     return redirect("/settings/members#invitations")
@@ -204,7 +206,7 @@ def change_role(page: Page, user_id: int, role: Annotated[str, Form()] = "") -> 
                 page.db, principal=page.principal, user_id=user_id, role=role
             )
     except (ValidationFailed, Conflict, NotFound, PermissionDenied) as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "members.role_changed", email=user.email, role=page.t(f"role.{role}"))
         if user_id == page.user.id and role not in ("owner", "admin"):
@@ -228,7 +230,7 @@ def change_teams(page: Page, user_id: int, teams: Annotated[str, Form()] = "") -
                 principal=page.principal,
             )
     except (ValidationFailed, NotFound) as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "loop.teams.saved", email=user.email)
     return redirect(f"/settings/members#member-{user_id}")
@@ -239,7 +241,7 @@ def remove_form(page: Page, user_id: int) -> Response:
     """Confirm before a member loses access."""
     require(page.principal, "members:manage")
     user, role = _member(page, user_id)
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/member_remove.html",
         section="members",
@@ -259,7 +261,7 @@ def remove_member(page: Page, user_id: int) -> Response:
         with page.db.begin_nested():
             accounts.remove_member(page.db, principal=page.principal, user_id=user_id)
     except (Conflict, NotFound, PermissionDenied) as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "members.removed", email=user.email)
         if user_id == page.user.id:
@@ -283,7 +285,7 @@ def _keys(
     )
     next_cursor = keys[PAGE_SIZE - 1].id if len(keys) > PAGE_SIZE else None
     settings = settings_of(page.request)
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/settings_keys.html",
         section="keys",
@@ -328,7 +330,7 @@ def create_key(
             )
     except ValidationFailed as exc:
         return _keys(page, form=form, status=422, error=errors.describe(page.locale, exc))
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/key_created.html",
         section="keys",
@@ -346,7 +348,7 @@ def revoke_form(page: Page, key_id: int) -> Response:
     if key.revoked_at is not None:
         page.flash("info", "keys.already_revoked", prefix=key.prefix)
         return redirect("/settings/keys")
-    return _settings_page(page, "accounts/key_revoke.html", section="keys", key=key)
+    return settings_page(page, "accounts/key_revoke.html", section="keys", key=key)
 
 
 @router.post("/keys/{key_id:int}/revoke")
@@ -356,7 +358,7 @@ def revoke_key(page: Page, key_id: int) -> Response:
     try:
         key = accounts.get_key(page.db, workspace_id=page.workspace.id, key_id=key_id)
     except NotFound as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
         return redirect("/settings/keys")
     if key.revoked_at is not None:
         # A second click (or a reload of the form) changes nothing and is not audited again.
@@ -367,7 +369,7 @@ def revoke_key(page: Page, key_id: int) -> Response:
             page.db, workspace_id=page.workspace.id, key_id=key_id, principal=page.principal
         )
     except PermissionDenied as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
         return redirect("/settings/keys")
     page.flash("success", "keys.revoked", prefix=key.prefix)
     return redirect("/settings/keys")
@@ -377,7 +379,7 @@ def revoke_key(page: Page, key_id: int) -> Response:
 def rotate_identity_secret_form(page: Page) -> Response:
     """Confirm before the widget's identity secret changes (old hashes stop verifying)."""
     require(page.principal, "keys:manage")
-    return _settings_page(page, "accounts/widget_identity_rotate.html", section="keys")
+    return settings_page(page, "accounts/widget_identity_rotate.html", section="keys")
 
 
 @router.post("/keys/identity-secret/rotate")
@@ -396,7 +398,7 @@ def rotate_identity_secret_now(page: Page) -> Response:
 def identity(page: Page) -> Response:
     """Which of email and phone name exactly one person in this workspace."""
     require(page.principal, "workspace:manage")
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/settings_identity.html",
         section="identity",
@@ -415,7 +417,7 @@ def set_identity(page: Page, kinds: Annotated[list[str], Form()] = []) -> Respon
                 page.db, workspace=page.workspace, kinds=kinds, principal=page.principal
             )
     except ValidationFailed as exc:
-        _flash_error(page, exc)
+        flash_error(page, exc)
     else:
         page.flash("success", "identity_keys.saved")
     return redirect("/settings/identity")
@@ -432,7 +434,7 @@ def audit(page: Page, cursor: str = "") -> Response:
         page.db, workspace_id=page.workspace.id, before_id=_cursor(cursor), limit=PAGE_SIZE + 1
     )
     next_cursor = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
-    return _settings_page(
+    return settings_page(
         page,
         "accounts/settings_audit.html",
         section="audit",

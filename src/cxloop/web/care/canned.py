@@ -17,8 +17,8 @@ from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.models import CannedReply, Macro
 from cxloop.models.care import CONVERSATION_STATUSES, PRIORITIES
 from cxloop.web import errors
-from cxloop.web.accounts.admin import SECTIONS
-from cxloop.web.rendering import link, redirect, render
+from cxloop.web.accounts.admin import settings_page
+from cxloop.web.rendering import link, redirect
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(prefix="/settings", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -30,13 +30,10 @@ MAX_ID = 2**31
 def _page(
     page: WebContext, template: str, section: str, *, status: int = 200, **values: Any
 ) -> HTMLResponse:
-    return render(
-        page.request,
+    return settings_page(
+        page,
         template,
-        page=page,
-        section="settings",
-        settings_section=section,
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section=section,
         status=status,
         **values,
     )

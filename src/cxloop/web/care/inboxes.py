@@ -15,9 +15,9 @@ from cxloop.care import mailbox as mailboxes
 from cxloop.care import service as care
 from cxloop.core.errors import ValidationFailed
 from cxloop.web import errors
-from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.accounts.admin import settings_page
 from cxloop.web.care.channel_inboxes import INBOX_CHOICES, created_inbox
-from cxloop.web.rendering import redirect, render
+from cxloop.web.rendering import redirect
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(
@@ -30,13 +30,10 @@ Text = Annotated[str, Form()]
 def _settings_page(
     page: WebContext, template: str, *, status: int = 200, **values: Any
 ) -> HTMLResponse:
-    return render(
-        page.request,
+    return settings_page(
+        page,
         template,
-        page=page,
-        section="settings",
-        settings_section="inboxes",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="inboxes",
         status=status,
         **values,
     )

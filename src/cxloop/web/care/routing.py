@@ -18,8 +18,8 @@ from cxloop.models.care import INBOX_CHANNELS, PRIORITIES
 from cxloop.models.care_agents import ASSIGNMENT_METHODS, TEAM_NOTICES
 from cxloop.text.taxonomy.service import workspace_taxonomy
 from cxloop.web import errors
-from cxloop.web.accounts.admin import SECTIONS
-from cxloop.web.rendering import redirect, render
+from cxloop.web.accounts.admin import settings_page
+from cxloop.web.rendering import redirect
 from cxloop.web.session import Page, WebContext, safe_next, verify_csrf
 
 router = APIRouter(
@@ -77,13 +77,10 @@ def _page(
 ) -> HTMLResponse:
     config = routing.config_for(page.db, workspace_id=page.workspace.id)
     agents = presence.agents_of(page.db, workspace_id=page.workspace.id)
-    return render(
-        page.request,
+    return settings_page(
+        page,
         "care/settings_routing.html",
-        page=page,
-        section="settings",
-        settings_section="routing",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="routing",
         status=status,
         form=form or _form_of(config, agents),
         configured=config.since is not None,

@@ -25,9 +25,9 @@ from cxloop.core.i18n import format_date, format_datetime
 from cxloop.core.timeutil import utcnow
 from cxloop.models import CareTeamHours, SlaPolicy
 from cxloop.web import errors
-from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.accounts.admin import settings_page
 from cxloop.web.care.routing import PostedForm
-from cxloop.web.rendering import link, redirect, render
+from cxloop.web.rendering import link, redirect
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(
@@ -218,13 +218,10 @@ def _page(
     zones = list(ZONES)
     if form["zone"] not in zones and _known_zone(form["zone"]):
         zones.append(form["zone"])  # set through the API
-    return render(
-        page.request,
+    return settings_page(
+        page,
         "care/settings_sla.html",
-        page=page,
-        section="settings",
-        settings_section="sla",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="sla",
         status=status,
         team=team,
         teams=teams,

@@ -15,8 +15,8 @@ from cxloop.models import OutboundMessage
 from cxloop.models.channels import MESSAGE_CHANNELS, MESSAGE_STATUSES
 from cxloop.profiles.service import customers_by_ids
 from cxloop.web import errors
-from cxloop.web.accounts.admin import SECTIONS
-from cxloop.web.rendering import redirect, render
+from cxloop.web.accounts.admin import settings_page
+from cxloop.web.rendering import redirect
 from cxloop.web.session import Page, WebContext, safe_next, settings_of, verify_csrf
 
 router = APIRouter(
@@ -38,13 +38,10 @@ NextField = Annotated[str, Form(alias="next")]
 
 
 def _settings_page(page: WebContext, *, status: int = 200, **values: Any) -> HTMLResponse:
-    return render(
-        page.request,
+    return settings_page(
+        page,
         "channels/settings_outbox.html",
-        page=page,
-        section="settings",
-        settings_section="outbox",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="outbox",
         mail_server=settings_of(page.request).smtp_host is not None,
         status=status,
         **values,

@@ -39,10 +39,10 @@ from cxloop.help.settings import (
 )
 from cxloop.models import CareInbox, HelpArticle, HelpArticleVersion
 from cxloop.models.help import HELP_LOCALES
-from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.accounts.admin import settings_page
 from cxloop.web.care.routing import PostedForm
 from cxloop.web.help.centre import category_label
-from cxloop.web.rendering import redirect, render
+from cxloop.web.rendering import redirect
 from cxloop.web.session import Page, WebContext, settings_of, verify_csrf
 
 router = APIRouter(
@@ -132,13 +132,10 @@ def _page(
     report = bot_report(
         page.db, workspace_id=workspace.id, since=utcnow() - REPORT_PERIOD, until=utcnow()
     )
-    return render(
-        page.request,
+    return settings_page(
+        page,
         "help/bot_settings.html",
-        page=page,
-        section="settings",
-        settings_section="bot",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="bot",
         status=status,
         published=published,
         centre_url=centre,

@@ -20,7 +20,7 @@ from cxloop.loyalty import program as loyalty_program
 from cxloop.loyalty.goals import GoalIn
 from cxloop.loyalty.rewards import RewardIn
 from cxloop.loyalty.schemas import ProgramOut
-from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.accounts import admin
 
 # One way of writing numbers and moments in a loyalty form, whichever page shows it.
 from cxloop.web.loyalty.program_form import (
@@ -31,7 +31,6 @@ from cxloop.web.loyalty.program_form import (
     plain_number,
     program_message,
 )
-from cxloop.web.rendering import render
 from cxloop.web.session import WebContext
 
 # Every field of a reward or a goal, labelled by loyalty_rewards_pages.field.<name>.
@@ -82,13 +81,10 @@ def settings_page(
     page: WebContext, template: str, *, tab: str, status: int = 200, **values: Any
 ) -> Response:
     """A loyalty settings page, in the settings menu with the loyalty tab ``tab`` current."""
-    return render(
-        page.request,
+    return admin.settings_page(
+        page,
         template,
-        page=page,
-        section="settings",
-        settings_section="loyalty",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="loyalty",
         loyalty_tab=tab,
         editable=page.can("loyalty:write"),
         status=status,

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from cxloop.accounts.access import require
 from cxloop.core.errors import NotFound
 from cxloop.loyalty import program as loyalty_program
-from cxloop.web.accounts.admin import SECTIONS
+from cxloop.web.accounts import admin
 from cxloop.web.loyalty.program_form import (
     KINDS,
     MEASURES,
@@ -25,7 +25,7 @@ from cxloop.web.loyalty.program_form import (
     save_or_refusals,
     starting_form,
 )
-from cxloop.web.rendering import redirect, render, zone
+from cxloop.web.rendering import redirect, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(
@@ -51,13 +51,10 @@ def _page(
     problems: list[str] | None = None,
     status: int = 200,
 ) -> Response:
-    return render(
-        page.request,
+    return admin.settings_page(
+        page,
         "loyalty/settings.html",
-        page=page,
-        section="settings",
-        settings_section="loyalty",
-        settings_sections=[name for name, permission in SECTIONS if page.can(permission)],
+        section="loyalty",
         loyalty_tab="settings",
         status=status,
         editable=page.can("loyalty:write"),

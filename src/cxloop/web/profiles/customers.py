@@ -3,6 +3,7 @@ change, export, erase, merge)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import Conflict, NotFound, ValidationFailed
 from cxloop.core.jsonutil import dump_json
 from cxloop.core.timeutil import utcnow
+from cxloop.events import commerce
 from cxloop.events import service as events
 from cxloop.feedback.responses import service as response_service
 from cxloop.feedback.texts import SOURCE as SURVEY_TEXTS
@@ -26,7 +28,7 @@ from cxloop.web.care.calls import customer_care
 from cxloop.web.charts import activity_chart, weekly_totals
 from cxloop.web.insights.predictions import customer_predictions
 from cxloop.web.loyalty.members import customer_loyalty
-from cxloop.web.rendering import redirect, render, zone
+from cxloop.web.rendering import Formatter, redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 from cxloop.web.text.admin import text_tags
 
@@ -113,8 +115,9 @@ def customer_list(
 # --- the 360 view ------------------------------------------------------------------------------
 
 
-def event_summary(event: Event) -> str:
-    """One line that says what an event was about (the page, the product, the order …)."""
+def event_summary(event: Event, fmt: Formatter, t: Callable[..., str], currency: str) -> str:
+    """One line, in the reader's words, that says what an event was about: the page, the
+    product and its price, the order's amount and lines, the survey's scores …"""
     props = event.properties or {}
     if event.type in ("page", "screen"):
         for key in ("path", "url", "title"):
@@ -126,12 +129,46 @@ def event_summary(event: Event) -> str:
     if event.name == response_service.SURVEY_ANSWERED:
         scores = [f"{k.upper()} {props[k]}" for k in ("nps", "csat", "ces") if k in props]
         return " · ".join([str(props.get("survey_name", ""))[:100], *scores])
+    currency = commerce.currency_of(props, currency)
+    if (
+        event.name == commerce.ORDER_COMPLETED
+        or event.name in commerce.ORDER_STATUS_EVENTS
+        or ("order_id" in props and ("total" in props or "revenue" in props))
+    ):
+        return _order_summary(props, fmt, t, currency)
+    if event.name in commerce.PRODUCT_EVENTS:
+        fields = commerce.product_fields(props, currency) or {}
+        name = fields.get("name") or fields.get("external_id") or ""
+        price = fields.get("price")
+        return " · ".join(p for p in (name, fmt.money(price, currency)) if p)[:160]
+    if isinstance(props.get("query"), str):
+        return t("timeline.searched", query=props["query"][:100])
     scalars = [
-        f"{k}={v}"
+        f"{k}: {v}"
         for k, v in props.items()
         if isinstance(v, str | int | float) and not isinstance(v, bool)
     ]
     return ", ".join(scalars[:4])[:160]
+
+
+def _order_summary(
+    props: dict[str, Any], fmt: Formatter, t: Callable[..., str], currency: str
+) -> str:
+    amount = commerce.money(props.get("total", props.get("revenue")), currency)
+    lines = commerce.line_items(props, currency)
+    parts = [fmt.money(amount, currency)] if amount is not None else []
+    if lines:
+        first = (lines[0].fields or {}).get("name") or ""
+        if first and len(lines) > 1:
+            parts.append(t("timeline.items_more", first=first, more=len(lines) - 1))
+        elif first:
+            parts.append(first)
+        else:
+            parts.append(t("timeline.items", count=len(lines)))
+    order_id = props.get("order_id") or props.get("orderId")
+    if isinstance(order_id, str | int) and not isinstance(order_id, bool):
+        parts.append(t("timeline.order_id", id=str(order_id)[:40]))
+    return " · ".join(parts)[:200]
 
 
 @router.get("/customers/{customer_id:int}")
@@ -228,7 +265,12 @@ def customer_page(
         type=type,
         channels=channels,
         event_types=EVENT_TYPES,
-        summary=event_summary,
+        summary=lambda event: event_summary(
+            event,
+            Formatter(page.locale, zone(page.workspace.timezone)),
+            page.t,
+            page.workspace.default_currency,
+        ),
         chart=chart,
         chart_total=sum(daily.values()),
         merges=profiles.merges_of(db, customer=customer),
