@@ -371,6 +371,9 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("trait-number-gte", trait("age", "gte", 30), {"vip"}),
     ("trait-number-lt", trait("age", "lt", 30), {"top_clv"}),
     ("trait-string-is-not-a-number", trait("age", "eq", "41"), set()),
+    ("trait-array-is-not-its-element", trait("tags", "eq", "beta"), set()),
+    ("trait-neq-of-another-type", trait("tags", "neq", "beta"), set(LIVE)),
+    ("trait-object-is-not-a-string", trait("address", "eq", "서울"), set()),
     (
         "trait-string-order-by-bytes",
         trait("tier", "gt", "Gold"),
