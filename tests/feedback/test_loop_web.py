@@ -371,7 +371,13 @@ def test_an_admin_puts_a_member_in_teams(
     membership = session.scalar(select(Membership).where(Membership.user_id == member.id))
     assert membership is not None and membership.teams == ["cs", "delivery"]
     page = get(client, "/settings/members")
-    assert 'value="cs, delivery"' in page.text
+    assert 'name="team" value="cs" checked' in page.text
+    assert 'name="team" value="delivery" checked' in page.text
+    # Unticking a team and typing a new one: the member is in the ticked and the new.
+    post(client, f"/settings/members/{member.id}/teams", {"team": ["cs"], "teams": "returns"})
+    session.expire_all()
+    membership = session.scalar(select(Membership).where(Membership.user_id == member.id))
+    assert membership is not None and membership.teams == ["cs", "returns"]
     api = client.patch(f"/api/v1/members/{member.id}", json={"teams": ["qa"]}, headers=tenant.api)
     assert api.status_code == 200, api.text
     assert (api.json()["teams"], api.json()["role"]) == (["qa"], "agent")

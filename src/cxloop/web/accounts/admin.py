@@ -118,6 +118,7 @@ def _members(
         pending=invitations.pending_invitations(
             page.db, workspace_id=page.workspace.id, limit=PAGE_SIZE
         ),
+        teams=accounts.teams_in_use(page.db, workspace_id=page.workspace.id),
     )
 
 
@@ -216,8 +217,14 @@ def change_role(page: Page, user_id: int, role: Annotated[str, Form()] = "") -> 
 
 
 @router.post("/members/{user_id:int}/teams")
-def change_teams(page: Page, user_id: int, teams: Annotated[str, Form()] = "") -> Response:
-    """Put a member in teams (comma separated); their teams' follow-ups notify them."""
+def change_teams(
+    page: Page,
+    user_id: int,
+    team: Annotated[list[str], Form()] = [],  # noqa: B006
+    teams: Annotated[str, Form()] = "",
+) -> Response:
+    """Put a member in the teams ticked (``team``) and in new ones typed (``teams``, comma
+    separated); their teams' follow-ups notify them."""
     require(page.principal, "members:manage")
     try:
         user, _role = _member(page, user_id)
@@ -226,7 +233,7 @@ def change_teams(page: Page, user_id: int, teams: Annotated[str, Form()] = "") -
                 page.db,
                 workspace_id=page.workspace.id,
                 user_id=user_id,
-                teams=teams[:2000],
+                teams=[*team[:50], *accounts.parse_teams(teams[:2000])],
                 principal=page.principal,
             )
     except (ValidationFailed, NotFound) as exc:
