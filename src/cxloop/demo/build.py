@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.progress import Progress
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from cxloop.core.db import Database, refresh_statistics
 from cxloop.demo.behaviour import Behaviour
@@ -31,6 +31,7 @@ from cxloop.demo.help import add_knowledge_base
 from cxloop.demo.help.bot_month import add_bot_month
 from cxloop.demo.insights import add_insights
 from cxloop.demo.loyalty import add_loyalty_program, settle_loyalty
+from cxloop.demo.names import name_codes
 from cxloop.demo.people import make_people, visitor_count
 from cxloop.demo.team import DEMO_PASSWORD, DEMO_SLUG, OWNER_EMAIL, build_workspace
 from cxloop.demo.texts import analyse_texts
@@ -171,7 +172,19 @@ def finish(ctx: DemoContext) -> None:
         )
     task = ctx.task("Profiles (bus consumers)", pending or 0)
     _consume_then_mark_churned(ctx, task.advance)
+    _date_profiles(ctx)
     task.finish()
+
+
+def _date_profiles(ctx: DemoContext) -> None:
+    """A profile was added when its person was first seen (the shop has used cxloop for the
+    whole year), not on the day the demo was built."""
+    with ctx.database.session() as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.workspace_id == ctx.workspace_id, Customer.first_seen_at.is_not(None))
+            .values(created_at=Customer.first_seen_at)
+        )
 
 
 def drain_bus(ctx: DemoContext) -> None:
@@ -183,6 +196,7 @@ def drain_bus(ctx: DemoContext) -> None:
 Phase = Callable[[DemoContext], None]
 PHASES: tuple[Phase, ...] = (
     build_workspace,
+    name_codes,
     add_catalogue,
     add_people,
     play_behaviour,

@@ -19,10 +19,11 @@ from random import Random
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from cxloop.core.i18n import normalise_locale
 from cxloop.core.settings import get_settings
-from cxloop.core.timeutil import KST
+from cxloop.core.timeutil import KST, as_utc
 from cxloop.demo.calendar import DAY, occasion_of
 from cxloop.demo.comments import comment
 from cxloop.demo.context import DemoContext
@@ -553,8 +554,9 @@ def _import_answers(
 
 
 def _work_follow_ups(ctx: DemoContext, rng: Random) -> None:
-    """Back-date the follow-ups to their answers and close most of the older ones, as the
-    team did over the year; the recent ones are still open or being worked."""
+    """Back-date the follow-ups to their answers and work them as a team keeping up would:
+    the older ones closed, last week's mostly closed or being worked (a few of them now past
+    their two business days), the newest still open; and the notices the team got about them."""
     now = ctx.now
     with ctx.database.session() as session:
         staff: dict[str, list[int]] = defaultdict(list)
@@ -577,20 +579,87 @@ def _work_follow_ups(ctx: DemoContext, rng: Random) -> None:
             follow_up.created_at = answered_at
             follow_up.due_at = followup_service.add_business_days(answered_at, 2)
             people = staff.get(follow_up.team) or staff["cx"]
-            age = (now - answered_at).total_seconds() / DAY
-            roll = rng.random()
-            if age > 10:
-                status = "done" if roll < 0.86 else "dismissed" if roll < 0.94 else "open"
-            else:
-                status = "open" if roll < 0.6 else "in_progress"
+            status = _follow_up_status((now - answered_at).total_seconds() / DAY, rng.random())
             follow_up.status = status
             if status != "open" or rng.random() < 0.5:
                 follow_up.assignee_id = rng.choice(people)
             if status in ("done", "dismissed"):
-                closed = answered_at + timedelta(hours=rng.uniform(2, 90))
+                closed = answered_at + timedelta(hours=rng.uniform(2, 60))
                 follow_up.closed_at = min(closed, now)
                 note = rng.choice(FOLLOW_UP_NOTES)
                 follow_up.note = note["ko"] if rng.random() < 0.85 else note["en"]
+        session.flush()
+        _tell_the_team(session, [f for f, _ in rows], now)
+
+
+def _follow_up_status(age_days: float, roll: float) -> str:
+    if age_days > 10:
+        return "done" if roll < 0.9 else "dismissed"
+    if age_days > 3:
+        return (
+            "done"
+            if roll < 0.6
+            else "dismissed"
+            if roll < 0.68
+            else "in_progress"
+            if roll < 0.9
+            else "open"
+        )
+    return "open" if roll < 0.6 else "in_progress"
+
+
+NOTICE_DAYS = 14  # the bell holds the last two weeks' notices about follow-ups
+READ_AFTER = timedelta(days=2)  # notices older than this were read
+
+
+def _tell_the_team(session: Session, follow_ups: Sequence[FollowUp], now: datetime) -> None:
+    """The notices of the last two weeks' follow-ups, in the app (the demo sends no mail): a
+    new one to its team, an assigned one to its assignee, an overdue open one to whoever has
+    it; read when they are older than two days, unread otherwise."""
+    recent = [f for f in follow_ups if now - as_utc(f.created_at) <= timedelta(days=NOTICE_DAYS)]
+    for follow_up in recent:
+        made = as_utc(follow_up.created_at)
+        told = [
+            (
+                made,
+                followup_service.notify_follow_up(
+                    session, follow_up=follow_up, kind="followup_new", email=False
+                ),
+            )
+        ]
+        if follow_up.assignee_id is not None:
+            told.append(
+                (
+                    made + timedelta(hours=1),
+                    followup_service.notify_follow_up(
+                        session,
+                        follow_up=follow_up,
+                        kind="followup_assigned",
+                        user_ids=[follow_up.assignee_id],
+                        email=False,
+                    ),
+                )
+            )
+        due = as_utc(follow_up.due_at)
+        if follow_up.status in ("open", "in_progress") and due < now:
+            owner = [follow_up.assignee_id] if follow_up.assignee_id is not None else None
+            told.append(
+                (
+                    due,
+                    followup_service.notify_follow_up(
+                        session,
+                        follow_up=follow_up,
+                        kind="followup_overdue",
+                        user_ids=owner,
+                        email=False,
+                    ),
+                )
+            )
+            follow_up.overdue_told_at = due
+        for when, notices in told:
+            for notice in notices:
+                notice.created_at = when
+                notice.read_at = when + timedelta(hours=3) if now - when > READ_AFTER else None
 
 
 def _record_improvement(ctx: DemoContext) -> None:

@@ -17,9 +17,10 @@ DEMO_NAME = "Demo 데모 쇼핑몰"
 DEMO_PASSWORD = "cxloop-demo-2026"  # noqa: S105
 OWNER_EMAIL = "owner@demo.cxloop.dev"
 # (email, display name, UI language, role, teams): one login per role, so each can be tried;
-# the teams own the follow-ups of the demo's surveys (delivery, cs, cx).
+# the teams own the follow-ups of the demo's surveys (delivery, cs, cx). The owner leads CX and
+# keeps an eye on deliveries, the shop's most frequent complaint, so the bell has work in it.
 TEAM: tuple[tuple[str, str, str, str, list[str]], ...] = (
-    (OWNER_EMAIL, "박서연", "ko", "owner", ["cx"]),
+    (OWNER_EMAIL, "박서연", "ko", "owner", ["cx", "delivery"]),
     ("admin@demo.cxloop.dev", "이준호", "ko", "admin", ["cx", "delivery"]),
     ("agent@demo.cxloop.dev", "최민지", "ko", "agent", ["cs", "delivery"]),
     ("agent2@demo.cxloop.dev", "Emily Carter", "en", "agent", ["cs"]),

@@ -127,19 +127,21 @@ def open_follow_up_if_unhappy(
     if as_utc(follow_up.due_at) > utcnow() and (
         followup_digests.add_to_digest(session, follow_up=follow_up, survey=survey) is None
     ):
-        _notify_follow_up(session, follow_up=follow_up, kind="followup_new", survey=survey)
+        notify_follow_up(session, follow_up=follow_up, kind="followup_new", survey=survey)
     return follow_up
 
 
-def _notify_follow_up(
+def notify_follow_up(
     session: Session,
     *,
     follow_up: FollowUp,
     kind: str,
     survey: Survey | None = None,
     user_ids: Sequence[int] | None = None,
-) -> None:
-    """Tell the follow-up's team (or ``user_ids``) about it, in-app and by email, once."""
+    email: bool = True,
+) -> list[Notification]:
+    """Tell the follow-up's team (or ``user_ids``) about it, in-app and (unless ``email`` is
+    false) by email, once; the notices written are returned."""
     response = session.scalar(
         select(Response).where(
             Response.workspace_id == follow_up.workspace_id, Response.id == follow_up.response_id
@@ -148,7 +150,7 @@ def _notify_follow_up(
     if survey is None and response is not None:
         survey = session.get(Survey, response.survey_id)
     suffix = f":{user_ids[0]}" if kind == "followup_assigned" and user_ids else ""
-    notifications.notify(
+    return notifications.notify(
         session,
         workspace_id=follow_up.workspace_id,
         kind=kind,
@@ -163,6 +165,7 @@ def _notify_follow_up(
         dedupe_key=f"{kind}:{follow_up.id}{suffix}",
         team=follow_up.team if user_ids is None else None,
         user_ids=user_ids,
+        email=email,
     )
 
 
@@ -222,7 +225,7 @@ def notify_overdue_follow_ups(session: Session, *, now: datetime | None = None) 
         )
     for follow_up in rows:
         if follow_up.id not in batched:
-            _notify_follow_up(
+            notify_follow_up(
                 session,
                 follow_up=follow_up,
                 kind="followup_overdue",
@@ -317,7 +320,7 @@ def update_follow_up(
         follow_up.assignee_id = assignee_id
         if assignee_id is not None and assignee_id not in (previous, actor_id):
             session.flush()
-            _notify_follow_up(
+            notify_follow_up(
                 session, follow_up=follow_up, kind="followup_assigned", user_ids=[assignee_id]
             )
     if note is not None:

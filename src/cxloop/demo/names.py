@@ -1,0 +1,49 @@
+"""The demo shop's words for its own codes: its teams, survey touchpoints, traits and the
+events it sends that the Segment spec does not name, as its operators set them under
+Settings → display names."""
+
+from __future__ import annotations
+
+from cxloop.accounts.display_names import save_names
+from cxloop.demo.context import DemoContext
+
+# kind → code → (Korean, English)
+NAMES: dict[str, dict[str, tuple[str, str]]] = {
+    "team": {
+        "cs": ("고객지원팀", "Customer service"),
+        "cx": ("CX팀", "CX team"),
+        "delivery": ("배송팀", "Delivery team"),
+        "marketing": ("마케팅팀", "Marketing"),
+    },
+    "touchpoint": {
+        "relationship": ("정기 NPS 조사", "Relationship NPS"),
+        "checkout_web": ("웹 결제", "Web checkout"),
+        "checkout_app": ("앱 결제", "App checkout"),
+        "delivery": ("배송", "Delivery"),
+        "returns": ("반품", "Returns"),
+        "chat": ("채팅 상담", "Chat support"),
+        "email_support": ("이메일 상담", "E-mail support"),
+        "phone": ("전화 상담", "Phone support"),
+        "Conversation Resolved": ("상담 종료 후", "After a conversation"),
+    },
+    "trait": {
+        "age_band": ("연령대", "Age band"),
+        "marketing_source": ("유입 경로", "Acquired through"),
+        "region": ("지역", "Region"),
+        "signup_date": ("가입일", "Signed up on"),
+        "tier": ("회원 등급", "Membership tier"),
+        "kakao_id": ("카카오 ID", "Kakao ID"),
+        "naver_id": ("네이버 ID", "Naver ID"),
+    },
+    "event": {
+        "Conversation Reply Sent": ("상담 답장 보냄", "Conversation reply sent"),
+        "Payment Failed": ("결제 실패", "Payment failed"),
+    },
+}
+
+
+def name_codes(ctx: DemoContext) -> None:
+    """Phase: the names the demo's operators gave their codes."""
+    with ctx.database.session() as session:
+        for kind, names in NAMES.items():
+            save_names(session, workspace_id=ctx.workspace_id, kind=kind, names=names)
