@@ -235,6 +235,57 @@ def test_monthly_trend(session: Session, workspace: Workspace, survey: Survey) -
     assert trend.buckets[-1].changes["nps"].difference == pytest.approx(-80.0)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "wanted", "period", "buckets", "labels"),
+    [
+        ("2025-03-01", "2025-03-31", None, "day", 31, ("2025-03-01", "2025-03-31")),
+        ("2025-01-01", "2025-03-31", None, "week", 14, ("2025-W01", "2025-W14")),
+        ("2025-01-01", "2025-03-31", "month", "month", 3, ("2025-01", "2025-03")),
+        ("2024-04-01", "2025-03-31", "day", "week", 53, ("2024-W14", "2025-W14")),
+        ("2022-04-01", "2025-03-31", None, "month", 36, ("2022-04", "2025-03")),
+    ],
+    ids=["a-month-by-day", "a-quarter-by-week", "by-month-asked", "a-year-not-by-day", "3-years"],
+)
+def test_the_trend_spans_the_chosen_period_in_buckets_fit_for_its_length(
+    session: Session,
+    workspace: Workspace,
+    survey: Survey,
+    first: str,
+    last: str,
+    wanted: dashboard.TrendPeriod | None,
+    period: str,
+    buckets: int,
+    labels: tuple[str, str],
+) -> None:
+    ten_answers(session, survey)
+    answer(session, survey, at=START - timedelta(minutes=1), nps=0)  # the day before March
+    chosen = dashboard.resolve_scope(
+        session, workspace=workspace, first=date.fromisoformat(first), last=date.fromisoformat(last)
+    )
+
+    trend = dashboard.period_trend(session, scope=chosen, period=wanted, tz="Asia/Seoul")
+
+    assert trend.period == period and len(trend.buckets) == buckets
+    assert (trend.buckets[0].label, trend.buckets[-1].label) == labels
+    # every answer of the period is in one bucket, none from before it
+    counted = dashboard.period_tally(session, scope=chosen).responses
+    assert sum(b.scores.responses for b in trend.buckets) == counted
+
+
+def test_a_weeks_trend_counts_only_the_days_of_the_period(
+    session: Session, workspace: Workspace, survey: Survey
+) -> None:
+    # 2025-03-01 is a Saturday: its week began on Monday 2025-02-24, before the period.
+    answer(session, survey, at=START - timedelta(days=2), nps=0)
+    answer(session, survey, at=START + timedelta(hours=1), nps=10)
+
+    trend = dashboard.period_trend(session, scope=scope(workspace), period="week")
+
+    assert trend.buckets[0].start == date(2025, 2, 24)
+    assert trend.buckets[0].scores.responses == 1
+    assert trend.buckets[0].scores.nps.estimate == pytest.approx(100.0)  # type: ignore[union-attr]
+
+
 # --- breakdowns --------------------------------------------------------------------------------
 
 
@@ -359,6 +410,68 @@ def test_touchpoint_drivers_rank_the_touchpoint_that_moves_nps(
     assert top.name == "배송" and top.n == 120 and top.mean == pytest.approx(40 / 120)
     assert top.correlation is not None and top.correlation < -0.9
     assert sum(d.share or 0 for d in result.analysis.drivers) == pytest.approx(1.0)
+
+
+def test_rating_questions_stand_in_when_nps_came_from_one_touchpoint(
+    session: Session, workspace: Workspace
+) -> None:
+    # A relationship survey asks the NPS at one touchpoint, with two rating questions.
+    relationship = make_survey(session, workspace, ratings=("delivery", "price"))
+    other = make_survey(session, workspace)
+    for i in range(60):
+        delivery = 1 + i % 5
+        nps = min(10, 2 * delivery - (i % 2))
+        answer(
+            session,
+            relationship,
+            nps=nps,
+            touchpoint="relationship",
+            answers={"delivery": delivery, "price": 1 + (i * 7 // 5) % 5},
+        )
+    answer(session, other, csat=5, touchpoint="delivery")  # CSAT only: no NPS driver
+
+    plain = dashboard.key_drivers(session, scope=scope(workspace), source="touchpoint")
+    result = dashboard.nps_drivers(session, scope=scope(workspace), source="touchpoint")
+
+    assert plain.analysis is not None and [d.name for d in plain.analysis.drivers] == [
+        "relationship"
+    ]
+    assert plain.analysis.drivers[0].share is None  # one touchpoint explains nothing
+    assert result.source == "question" and result.scope.survey_id == relationship.id
+    assert result.instead_of_touchpoints == ("relationship",)
+    assert result.analysis is not None
+    assert result.analysis.drivers[0].name == "delivery"
+    # the survey's CSAT and CES questions went unanswered: no share
+    assert {d.name for d in result.analysis.drivers if d.share is not None} == {"delivery", "price"}
+
+
+def test_touchpoint_drivers_stay_when_two_touchpoints_have_nps(
+    session: Session, workspace: Workspace, survey: Survey
+) -> None:
+    for i in range(20):
+        answer(session, survey, nps=2 + i % 3, touchpoint="delivery")
+        answer(session, survey, nps=9, touchpoint="chat")
+
+    result = dashboard.nps_drivers(session, scope=scope(workspace), source="touchpoint")
+
+    assert result.source == "touchpoint" and result.instead_of_touchpoints is None
+    assert result.analysis is not None and len(result.analysis.drivers) == 2
+
+
+def test_the_trait_picker_lists_observed_trait_names_most_common_first(
+    session: Session, workspace: Workspace
+) -> None:
+    for traits in (
+        {"region": "서울", "tier": "gold"},
+        {"region": "부산", "tier": "silver", "age": 31},
+        {"region": "대구"},
+        {"bad.key": "x", "vip": True, "nested": {"a": 1}},
+    ):
+        make_customer(session, workspace=workspace, traits=traits)
+    make_customer(session, workspace=make_workspace(session), traits={"elsewhere": "x"})
+
+    assert dashboard.trait_keys(session, workspace_id=workspace.id) == ["region", "tier", "age"]
+    assert dashboard.trait_keys(session, workspace_id=workspace.id, limit=2) == ["region", "tier"]
 
 
 def test_question_drivers_need_a_survey_and_find_the_rating_that_matters(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from cxloop.core import i18n
 from cxloop.core.db import Database
-from cxloop.models import Survey, Workspace
+from cxloop.models import Invitation, Survey, Workspace
+from cxloop.web.labels import TOUCHPOINT_ENTRY, touchpoint_label
 from cxloop.web.metrics import dashboard as page_module
 from tests.factories import make_customer, make_user, make_workspace
 from tests.helpers.dashboard import IN_MARCH, START, answer, make_survey, ten_answers
@@ -58,7 +60,7 @@ def test_the_page_needs_a_sign_in(client: TestClient) -> None:
                 "CSAT (% satisfied) 70.0% (±24.8)",
                 "CES (customer effort) 5.00 (±1.17)",
                 "No invitations were sent in this period.",
-                "Weekly trend (52 weeks)",
+                "Daily trend (31 days)",
                 "NPS by touchpoint",
             ],
         ),
@@ -71,7 +73,7 @@ def test_the_page_needs_a_sign_in(client: TestClient) -> None:
                 "응답이 적습니다 (10건): 참고용으로만 보세요.",
                 "이전 기간 대비 120.0점 상승, 통계적으로 유의함 (p<0.001)",
                 "CSAT (만족 비율) 70.0% (±24.8)",
-                "주별 추이 (52주)",
+                "일별 추이 (31일)",
                 "접점별 NPS",
             ],
         ),
@@ -96,7 +98,8 @@ def test_the_page_shows_scores_intervals_and_changes_in_words(
         r'<svg class="chart[^"]*"[^>]*role="img" aria-labelledby="([\w-]+)-t', reply.text
     )
     assert {"trend-nps", "trend-csat", "trend-ces", "breakdown"} <= set(charts)
-    assert re.search(r'<desc id="trend-nps-d">[^<]*2025-W11 20 \(±54\.0\) n=10', reply.text)
+    day = {"en": "Mar 10", "ko": "3월 10일"}[locale]  # a day of the period, in its language
+    assert re.search(rf'<desc id="trend-nps-d">[^<]*{day} 20 \(±54\.0\) n=10', reply.text)
 
 
 def test_the_chosen_breakdown_metric_and_trait_are_plotted(
@@ -192,7 +195,7 @@ def test_csv_downloads_for_every_block(client: TestClient, session: Session) -> 
 
     trend = client.get("/cx/export/trend.csv?from=2025-03-01&to=2025-03-31&period=month")
     rows = list(csv.reader(io.StringIO(trend.content.decode("utf-8-sig"))))
-    assert len(rows) == 13 and rows[-1][0] == "2025-03"
+    assert len(rows) == 2 and rows[-1][0] == "2025-03"  # the period's one month
 
     assert client.get("/cx/export/everything.csv").status_code == 422
 
@@ -203,12 +206,223 @@ def test_the_dashboards_catalog_keys_exist_in_both_languages() -> None:
         *page_module.METRIC_NAMES.values(),
         *page_module.UNITS.values(),
         *page_module.SINCE.values(),
+        *page_module.TREND_HEADINGS.values(),
+        *page_module.TREND_GAPS.values(),
         *page_module.DIMENSION_NAMES.values(),
         *page_module.DRIVER_TITLES.values(),
         *page_module.FIELD_NAMES.values(),
         *page_module.PROBLEMS.values(),
     ]
     assert [k for k in keys if set(catalog.get(k, {})) != {"ko", "en"}] == []
+
+
+def _ticks(page_html: str, chart: str) -> list[tuple[float, str]]:
+    """The axis labels (x, words) under one trend plot."""
+    svg = page_html.split(f'aria-labelledby="{chart}-t')[1].split("</svg>")[0]
+    return [
+        (float(x), label)
+        for x, label in re.findall(
+            r'<text x="([\d.]+)" y="[\d.]+" class="tick" text-anchor="middle">([^<]+)</text>', svg
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "heading", "last_tick", "gaps"),
+    [
+        ("from=2025-03-01&to=2025-03-31", "Daily trend (31 days)", "Mar 31", "30 of 31 days"),
+        ("from=2025-01-01&to=2025-03-31", "Weekly trend (14 weeks)", "Mar 31", "12 of 14 weeks"),
+        (
+            "from=2025-01-01&to=2025-03-31&period=month",
+            "Monthly trend (3 months)",
+            "Mar",
+            "1 of 3 months",
+        ),
+    ],
+    ids=["a-month-by-day", "a-quarter-by-week", "by-month-asked"],
+)
+def test_the_trend_follows_the_chosen_period_with_dates_in_words_and_gaps_explained(
+    client: TestClient, session: Session, query: str, heading: str, last_tick: str, gaps: str
+) -> None:
+    _, _, email = _shop(session)  # ten answers on March 10, ten on February 18
+    login(client, email)
+
+    reply = get(client, f"/cx?{query}")
+
+    assert reply.status_code == 200
+    text = text_of(reply)
+    assert heading in text
+    assert f"Gaps are {gaps.split()[-1]} without NPS answers ({gaps})." in text
+    assert "Hollow dots have fewer than 30 answers: indicative only." in text
+    assert 'class="dot faint"' in reply.text
+    ticks = _ticks(reply.text, "trend-nps")
+    assert ticks[-1][1] == last_tick  # the newest bucket is always named
+    assert not any("-W" in label for _, label in ticks)
+    # the names are thinned so none runs into the next (10 px type, about 6 units a letter)
+    assert all(b[0] - a[0] >= 6 * len(a[1]) for a, b in itertools.pairwise(ticks))
+
+
+def test_korean_axis_dates(client: TestClient, session: Session) -> None:
+    _, _, email = _shop(session, locale="ko")
+    login(client, email)
+
+    reply = get(client, "/cx?from=2024-12-01&to=2025-03-31")
+
+    labels = [label for _, label in _ticks(reply.text, "trend-nps")]
+    # every second Monday, the newest last, with the year on the first and where it turns
+    assert labels == [
+        "2024년 11월 25일",
+        "12월 9일",
+        "12월 23일",
+        "2025년 1월 6일",
+        "1월 20일",
+        "2월 3일",
+        "2월 17일",
+        "3월 3일",
+        "3월 17일",
+        "3월 31일",
+    ]
+    assert "선이 끊긴 곳은 NPS 응답이 없는 주입니다 (19주 중 17주)." in text_of(reply)
+
+
+def test_drivers_draw_a_bar_for_each_touchpoint_with_readable_names(
+    client: TestClient, session: Session
+) -> None:
+    _, survey, email = _shop(session)
+    for i, touchpoint in enumerate(("delivery", "email_support", "gift_wrap") * 12):
+        answer(session, survey, nps=(i * 7) % 11, touchpoint=touchpoint)
+    login(client, email)
+
+    reply = get(client, MARCH)
+
+    figure = reply.text.split('id="drivers-figure"')[1].split("</figure>")[0]
+    assert figure.count('class="bar"') == 3
+    labels = re.findall(r'class="label" text-anchor="end">([^<]+)</text>', figure)
+    assert sorted(labels) == ["Delivery", "Email support", "gift wrap"]
+    assert "drivers-note" not in reply.text
+
+
+def test_rating_questions_stand_in_for_a_single_nps_touchpoint_and_say_so(
+    client: TestClient, session: Session
+) -> None:
+    workspace, _, email = _shop(session)
+    relationship = make_survey(
+        session, workspace, name="분기 NPS", ratings=("delivery_rating", "price_rating")
+    )
+    for i in range(40):
+        rating = 1 + i % 5
+        answer(
+            session,
+            relationship,
+            nps=min(10, 2 * rating - i % 2),
+            touchpoint="relationship",
+            answers={"delivery_rating": rating, "price_rating": 1 + (i * 3) % 5},
+        )
+    login(client, email)
+
+    reply = get(client, MARCH)
+
+    text = text_of(reply)
+    assert (
+        "This period's NPS answers all came from one touchpoint (Relationship), so touchpoints "
+        "cannot be compared. Shown instead: the rating questions of ‘분기 NPS’" in text
+    )
+    assert "Questions that move NPS most" in text
+    figure = reply.text.split('id="drivers-figure"')[1].split("</figure>")[0]
+    assert figure.count('class="bar"') == 2
+    csv_rows = client.get(f"/cx/export/drivers.csv?{MARCH.split('?')[1]}").content.decode(
+        "utf-8-sig"
+    )
+    assert "delivery_rating" in csv_rows and "relationship" not in csv_rows
+
+
+def test_the_trait_is_picked_from_the_traits_customers_have(
+    client: TestClient, session: Session
+) -> None:
+    workspace, _, email = _shop(session)
+    make_customer(session, workspace=workspace, traits={"region": "서울", "tier": "gold"})
+    make_customer(session, workspace=workspace, traits={"region": "부산"})
+    make_customer(session, workspace=make_workspace(session), traits={"secret_trait": "x"})
+    login(client, email)
+
+    reply = get(client, MARCH + "&dimension=trait&trait=tier")
+
+    select = re.search(r'<select name="trait">(.*?)</select>', reply.text, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="([^"]*)"( selected)?>', select.group(1))
+    assert options == [("", ""), ("region", ""), ("tier", " selected")]
+    assert '<input type="text" name="trait"' not in reply.text
+    # an old link naming a trait no profile has still shows it as chosen
+    old = get(client, MARCH + "&dimension=trait&trait=plan")
+    assert '<option value="plan" selected>plan</option>' in old.text
+
+
+def test_the_breakdown_names_touchpoints_and_says_which_score_covers_more_groups(
+    client: TestClient, session: Session
+) -> None:
+    _, survey, email = _shop(session)
+    answer(session, survey, csat=5, touchpoint="checkout_web")
+    answer(session, survey, csat=2, touchpoint="gift_wrap")
+    login(client, email)
+
+    nps = get(client, MARCH)
+    csat = get(client, MARCH + "&metric=csat")
+
+    assert "1 of 3 groups have NPS answers. See another score: CSAT (% satisfied) (3 groups)" in (
+        text_of(nps)
+    )
+    assert "metric=csat" in nps.text.split('class="muted small coverage"')[1].split("</p>")[0]
+    desc = re.search(r'<desc id="breakdown-d">([^<]*)</desc>', csat.text)
+    assert desc is not None and "Web checkout 100.0%" in desc.group(1)
+    assert "gift wrap 0.0%" in desc.group(1)
+    assert "coverage" not in csat.text.split('id="breakdown-h"')[1].split("</section>")[0]
+
+
+def test_the_response_rate_says_why_it_counts_other_answers(
+    client: TestClient, session: Session
+) -> None:
+    workspace, survey, email = _shop(session)
+    customer = make_customer(session, workspace=workspace)
+    invitation = Invitation(
+        workspace_id=workspace.id,
+        survey_id=survey.id,
+        customer_id=customer.id,
+        token_hash="t-rate-why",
+        channel="email",
+        status="sent",
+        send_at=IN_MARCH,
+        sent_at=IN_MARCH,
+        expires_at=IN_MARCH + timedelta(days=14),
+    )
+    session.add(invitation)
+    session.flush()
+    answer(session, survey, nps=9, invitation=invitation)
+    login(client, email)
+
+    text = text_of(get(client, MARCH))
+
+    assert "1 of 1 invitations answered" in text
+    assert (
+        "The rate counts the invitations sent in this period that were answered (even after it "
+        "ended). The 11 completed responses above" in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "locale", "label"),
+    [
+        ("checkout_web", "ko", "웹 결제"),
+        ("checkout_web", "en", "Web checkout"),
+        ("email_support", "ko", "이메일 상담"),
+        ("gift_wrap", "ko", "gift wrap"),
+        ("Conversation Resolved", "en", "Conversation Resolved"),
+        ("배송", "en", "배송"),
+    ],
+)
+def test_touchpoints_read_as_words(key: str, locale: str, label: str) -> None:
+    assert touchpoint_label(key, locale) == label
+    entries = {k: v for k, v in i18n.catalog().items() if k.startswith(TOUCHPOINT_ENTRY)}
+    assert entries and all(set(texts) == {"ko", "en"} for texts in entries.values())
 
 
 # --- in Chromium -------------------------------------------------------------------------------
@@ -249,7 +463,7 @@ def test_the_dashboard_in_chromium(browser_page, live_server: str, database: Dat
     page.select_option("select[name=period]", "month")
     page.click(".dash-filters button[type=submit]")
     page.wait_for_url(re.compile(r"period=month"))
-    assert "월별 추이 (12개월)" in page.locator("#trend-h").inner_text()
+    assert "월별 추이 (1개월)" in page.locator("#trend-h").inner_text()
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]
     assert datetime.now(UTC) > IN_MARCH

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from babel.dates import format_skeleton
 from markupsafe import Markup, escape
 
 from cxloop.core.i18n import format_date, format_month, format_number, gettext
+
+# Babel's locale for each of the catalog's languages (as cxloop.core.i18n formats them).
+_BABEL_LOCALES = {"ko": "ko_KR", "en": "en_US"}
 
 
 def weekly_totals(
@@ -82,6 +86,34 @@ def activity_chart(
 # <title> and a <desc> (named by aria-labelledby) that say in words what it shows.
 
 
+def period_label(start: date, period: str, locale: str, *, with_year: bool = False) -> str:
+    """The axis name of a day, week (its Monday) or month: "2월 2일" / "Feb 2", "2026년 2월" /
+    "Feb 2026"; with the year when asked (the first label, and where the year turns)."""
+    if period == "month":
+        skeleton = "yMMM" if with_year else "MMM"
+    else:
+        skeleton = "yMMMd" if with_year else "MMMd"
+    try:
+        return format_skeleton(skeleton, start, locale=_BABEL_LOCALES.get(locale, "ko_KR"))
+    except (ArithmeticError, ValueError, TypeError):
+        return start.isoformat()
+
+
+def _text_width(text: str) -> float:
+    """Roughly how wide a tick label is in the charts' units (10 px type; wide for Hangul)."""
+    return sum(10.0 if ord(ch) > 0x2E80 else 6.0 for ch in text)
+
+
+def labelled_ticks(labels: Sequence[str], step: float) -> set[int]:
+    """Which of evenly spaced labels (``step`` apart) to draw so none overlaps the next: every
+    k-th one counting back from the newest, which is always drawn."""
+    if not labels:
+        return set()
+    widest = max(_text_width(label) for label in labels) + 12
+    every = max(1, -int(-widest // max(step, 1e-9)))
+    return set(range(len(labels) - 1, -1, -every))
+
+
 def _f(value: float) -> str:
     return f"{value:.1f}"
 
@@ -128,9 +160,12 @@ def interval_trend_chart(
     desc: str,
     width: int = 1000,
     height: int = 190,
+    faint: Sequence[bool] = (),
 ) -> Markup:
     """A line of estimates over time in a band of their intervals; ``points`` are (label,
-    estimate, low, high), oldest first, with None where a period had no answers (a gap)."""
+    estimate, low, high), oldest first, with None where a period had no answers (a gap).
+    Points marked in ``faint`` (too few answers) are drawn hollow; the axis labels are
+    thinned so none overlaps another."""
     left, right, top, bottom = 40, 8, 10, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (hi - lo) or 1.0
@@ -175,18 +210,19 @@ def interval_trend_chart(
             parts.append(f'<polygon points="{" ".join(upper + lower)}" class="ci-band"/>')
             line = " ".join(f"{_f(x(i))},{_f(y(points[i][1] or 0))}" for i in run)
             parts.append(f'<polyline points="{line}" class="line"/>')
-    labelled = max(1, len(points) // 6)
+    labelled = labelled_ticks([p[0] for p in points], step)
     for i, (label, estimate, low, high) in enumerate(points):
-        if i % labelled == 0 or i == len(points) - 1:
+        if i in labelled:
             parts.append(
                 f'<text x="{_f(x(i))}" y="{height - 6}" class="tick" text-anchor="middle">'
                 f"{escape(label)}</text>"
             )
         if estimate is not None:
             tip = f"{label}: {estimate:.1f} [{(low or 0):.1f}, {(high or 0):.1f}]"
+            hollow = i < len(faint) and faint[i]
             parts.append(
-                f'<circle cx="{_f(x(i))}" cy="{_f(y(estimate))}" r="2.5" class="dot">'
-                f"<title>{escape(tip)}</title></circle>"
+                f'<circle cx="{_f(x(i))}" cy="{_f(y(estimate))}" r="2.5" '
+                f'class="{"dot faint" if hollow else "dot"}"><title>{escape(tip)}</title></circle>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  (every text part above is escaped)

@@ -20,7 +20,7 @@ from cxloop.metrics.dashboard.breakdowns import (
     breakdown,
 )
 from cxloop.metrics.dashboard.business import BusinessKpis, business_kpi_work, business_kpis
-from cxloop.metrics.dashboard.drivers import Drivers, key_drivers
+from cxloop.metrics.dashboard.drivers import Drivers, key_drivers, nps_drivers
 from cxloop.metrics.dashboard.export import (
     breakdown_table,
     csv_bytes,
@@ -50,7 +50,16 @@ from cxloop.metrics.dashboard.scores import (
     period_tally,
     response_rate,
 )
-from cxloop.metrics.dashboard.trend import MAX_TREND_BUCKETS, Trend, TrendBucket, score_trend
+from cxloop.metrics.dashboard.trend import (
+    MAX_TREND_BUCKETS,
+    TREND_PERIODS,
+    Trend,
+    TrendBucket,
+    TrendPeriod,
+    period_trend,
+    score_trend,
+    trend_period,
+)
 
 __all__ = [
     "BLOCKS",
@@ -58,6 +67,7 @@ __all__ = [
     "MAX_TRAIT_KEY",
     "MAX_TREND_BUCKETS",
     "METRICS",
+    "TREND_PERIODS",
     "Block",
     "Breakdown",
     "BusinessKpis",
@@ -71,6 +81,7 @@ __all__ = [
     "Segment",
     "Trend",
     "TrendBucket",
+    "TrendPeriod",
     "breakdown",
     "breakdown_table",
     "business_kpi_work",
@@ -80,14 +91,17 @@ __all__ = [
     "export_table",
     "key_drivers",
     "make_scope",
+    "nps_drivers",
     "overall_scores",
     "period_scores",
     "period_scores_of",
     "period_tally",
+    "period_trend",
     "resolve_scope",
     "response_rate",
     "score_trend",
     "trait_keys",
+    "trend_period",
     "workspace_surveys",
     "workspace_zone",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,6 +26,9 @@ class Drivers:
     analysis: stats.DriverAnalysis | None  # None when no response had an NPS and a driver
     # driver → its question's text by language ({"ko": …, "en": …}); touchpoints need none
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Set when the questions of the survey in ``scope`` stand in for touchpoints: the
+    # touchpoints the period's NPS answers came from (fewer than two, so nothing to compare).
+    instead_of_touchpoints: tuple[str, ...] | None = None
 
 
 def key_drivers(
@@ -45,6 +48,39 @@ def key_drivers(
         f"Unknown driver source {source!r}.",
         errors=[{"field": "by", "message": "must be touchpoint or question"}],
     )
+
+
+def nps_drivers(
+    session: Session,
+    *,
+    scope: Scope,
+    source: DriverSource = "touchpoint",
+    min_n: int = stats.DEFAULT_MIN_N,
+) -> Drivers:
+    """:func:`key_drivers`, except that when the period's NPS answers came from fewer than two
+    touchpoints (one relationship survey, say), the rating questions of the survey with the
+    most NPS answers stand in for the touchpoints, which then explain nothing."""
+    result = key_drivers(session, scope=scope, source=source, min_n=min_n)
+    if source != "touchpoint" or scope.survey_id is not None:
+        return result
+    touchpoints = tuple(d.name for d in result.analysis.drivers) if result.analysis else ()
+    if len(touchpoints) >= 2:
+        return result
+    survey_id = session.scalar(
+        select(Response.survey_id)
+        .where(*_counted(scope), Response.nps.is_not(None))
+        .group_by(Response.survey_id)
+        .order_by(func.count().desc(), Response.survey_id)
+        .limit(1)
+    )
+    if survey_id is None:
+        return result
+    questions = key_drivers(
+        session, scope=replace(scope, survey_id=survey_id), source="question", min_n=min_n
+    )
+    if questions.analysis is None:
+        return result
+    return replace(questions, instead_of_touchpoints=touchpoints)
 
 
 def _touchpoint_drivers(session: Session, scope: Scope, min_n: int) -> Drivers:

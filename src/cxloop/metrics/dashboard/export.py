@@ -11,7 +11,7 @@ from cxloop.core import stats
 from cxloop.core.csvfile import csv_bytes as csv_bytes
 from cxloop.metrics.dashboard.breakdowns import Breakdown, breakdown
 from cxloop.metrics.dashboard.business import BusinessKpis, business_kpis
-from cxloop.metrics.dashboard.drivers import Drivers, key_drivers
+from cxloop.metrics.dashboard.drivers import Drivers, nps_drivers
 from cxloop.metrics.dashboard.scope import (
     METRICS,
     Block,
@@ -21,7 +21,7 @@ from cxloop.metrics.dashboard.scope import (
     workspace_zone,
 )
 from cxloop.metrics.dashboard.scores import PeriodScores, period_scores
-from cxloop.metrics.dashboard.trend import Trend, score_trend
+from cxloop.metrics.dashboard.trend import Trend, TrendPeriod, period_trend
 from cxloop.models import Workspace
 
 ESTIMATE_COLUMNS = ("n", "estimate", "ci_low", "ci_high", "too_few")
@@ -176,7 +176,7 @@ def export_table(
     workspace: Workspace,
     scope: Scope,
     block: Block,
-    period: stats.TrendPeriod = "week",
+    period: TrendPeriod | None = None,
     dimension: Dimension = "touchpoint",
     trait: str | None = None,
     by: DriverSource = "touchpoint",
@@ -187,15 +187,8 @@ def export_table(
         return scores_table(period_scores(session, scope=scope, min_n=min_n))
     if block == "trend":
         return trend_table(
-            score_trend(
-                session,
-                workspace_id=workspace.id,
-                end=scope.end,
-                survey_id=scope.survey_id,
-                period=period,
-                count=52 if period == "week" else 12,
-                tz=workspace_zone(workspace).key,
-                min_n=min_n,
+            period_trend(
+                session, scope=scope, period=period, tz=workspace_zone(workspace).key, min_n=min_n
             )
         )
     if block == "breakdown":
@@ -210,7 +203,7 @@ def export_table(
             )
         )
     if block == "drivers":
-        return drivers_table(key_drivers(session, scope=scope, source=by, min_n=min_n))
+        return drivers_table(nps_drivers(session, scope=scope, source=by, min_n=min_n))
     return kpis_table(business_kpis(session, workspace=workspace, start=scope.start, end=scope.end))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,10 +24,13 @@ def workspace_surveys(session: Session, *, workspace_id: int, limit: int = 200) 
     )
 
 
-def trait_keys(session: Session, *, workspace_id: int, sample: int = 500) -> list[str]:
-    """Trait names seen on the workspace's most recently active customers (a sample, so the
-    picker stays cheap on large workspaces)."""
-    found: set[str] = set()
+def trait_keys(
+    session: Session, *, workspace_id: int, sample: int = 500, limit: int = 40
+) -> list[str]:
+    """Trait names seen on the workspace's most recently active customers, the most common
+    first (then by name), at most ``limit`` of them; a sample, so the picker stays cheap on
+    large workspaces."""
+    seen: Counter[str] = Counter()
     for traits in session.scalars(
         select(Customer.traits)
         .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
@@ -33,13 +38,13 @@ def trait_keys(session: Session, *, workspace_id: int, sample: int = 500) -> lis
         .limit(sample)
     ):
         if isinstance(traits, dict):
-            found |= {
+            seen.update(
                 k for k, v in traits.items() if isinstance(v, str | int) and not isinstance(v, bool)
-            }
+            )
     names = []
-    for key in sorted(found):
+    for key, _ in sorted(seen.items(), key=lambda item: (-item[1], item[0])):
         try:
             names.append(check_trait_key(key))
         except ValidationFailed:
             continue
-    return names
+    return names[:limit]

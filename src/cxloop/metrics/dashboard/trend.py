@@ -1,11 +1,12 @@
-"""The trend block: scores per week or month, bucketed in the database at local midnights."""
+"""The trend block: scores per day, week or month over the chosen period, bucketed in the
+database at local midnights."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, literal, select
@@ -20,6 +21,21 @@ from cxloop.metrics.dashboard.tally import Scores, Tally, _tally_columns, scores
 from cxloop.models import Response
 
 MAX_TREND_BUCKETS = 156
+TrendPeriod = Literal["day", "week", "month"]
+TREND_PERIODS: tuple[TrendPeriod, ...] = ("day", "week", "month")
+# The longest period drawn by day by default (a month); longer ones are drawn by week.
+DAILY_UP_TO_DAYS = 31
+
+
+def trend_period(days: int, wanted: TrendPeriod | None = None) -> TrendPeriod:
+    """The buckets of a trend over ``days`` days: the ``wanted`` ones, else days for a month
+    or less and weeks beyond; coarser ones when those would pass :data:`MAX_TREND_BUCKETS`."""
+    period = wanted or ("day" if days <= DAILY_UP_TO_DAYS else "week")
+    if period == "day" and days > MAX_TREND_BUCKETS:
+        period = "week"
+    if period == "week" and days > 7 * (MAX_TREND_BUCKETS - 1):
+        period = "month"
+    return period
 
 
 def _bucket_index(column: Any, bounds: Sequence[datetime], offset: int = 0) -> Any:
@@ -35,18 +51,37 @@ def _bucket_index(column: Any, bounds: Sequence[datetime], offset: int = 0) -> A
     )
 
 
+def _bucket_start(moment: datetime, *, period: TrendPeriod, tz: ZoneInfo) -> date:
+    if period == "day":
+        return as_utc(moment).astimezone(tz).date()
+    return stats.bucket_start(moment, period=period, tz=tz)
+
+
 def bucket_starts(
-    end: datetime, *, period: stats.TrendPeriod, count: int, tz: ZoneInfo
+    end: datetime,
+    *,
+    period: TrendPeriod,
+    count: int,
+    tz: ZoneInfo,
+    start: datetime | None = None,
 ) -> list[date]:
-    """The first days of the ``count`` weeks or months up to the one holding ``end``."""
-    last = stats.bucket_start(as_utc(end) - timedelta(microseconds=1), period=period, tz=tz)
+    """The first days of the days, weeks or months up to the one holding ``end``: from the one
+    holding ``start`` when given (at most ``count`` of them), else ``count`` of them."""
+    last = _bucket_start(as_utc(end) - timedelta(microseconds=1), period=period, tz=tz)
+    first = _bucket_start(start, period=period, tz=tz) if start is not None else None
     starts = [last]
-    for _ in range(count - 1):
-        if period == "week":
+    while len(starts) < count and (first is None or starts[-1] > first):
+        if period == "day":
+            starts.append(starts[-1] - timedelta(days=1))
+        elif period == "week":
             starts.append(starts[-1] - timedelta(weeks=1))
         else:
             starts.append((starts[-1] - timedelta(days=1)).replace(day=1))
     return starts[::-1]
+
+
+def _bucket_label(start: date, period: TrendPeriod) -> str:
+    return start.isoformat() if period == "day" else stats.bucket_label(start, period)
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -64,7 +99,7 @@ class TrendBucket:
 
 @dataclass(frozen=True, slots=True)
 class Trend:
-    period: stats.TrendPeriod
+    period: TrendPeriod
     tz: str
     end: datetime
     buckets: tuple[TrendBucket, ...]  # oldest first; empty weeks or months included
@@ -83,18 +118,21 @@ def score_trend(
     workspace_id: int,
     end: datetime,
     survey_id: int | None = None,
-    period: stats.TrendPeriod = "week",
+    period: TrendPeriod = "week",
     count: int = 52,
+    start: datetime | None = None,
     tz: str = kpis.DEFAULT_TZ,
     min_n: int = stats.DEFAULT_MIN_N,
     alpha: float = stats.DEFAULT_ALPHA,
 ) -> Trend:
-    """NPS, CSAT and CES per ISO week or calendar month (in ``tz``) for the ``count`` buckets
-    up to ``end``, each with the significance of its change from the previous bucket."""
-    if period not in ("week", "month"):
+    """NPS, CSAT and CES per day, ISO week or calendar month (in ``tz``) up to ``end``, each
+    with the significance of its change from the previous bucket: from ``start`` when given
+    (the first bucket counts only answers from ``start`` on; at most ``count`` buckets), else
+    the ``count`` buckets up to ``end``."""
+    if period not in TREND_PERIODS:
         raise ValidationFailed(
-            f"Unknown trend period {period!r}; expected week or month.",
-            errors=[{"field": "period", "message": "must be week or month"}],
+            f"Unknown trend period {period!r}; expected day, week or month.",
+            errors=[{"field": "period", "message": "must be day, week or month"}],
         )
     if not 1 <= count <= MAX_TREND_BUCKETS:
         raise ValidationFailed(
@@ -103,8 +141,10 @@ def score_trend(
         )
     zone = ZoneInfo(tz)
     end = as_utc(end)
-    starts = bucket_starts(end, period=period, count=count, tz=zone)
+    starts = bucket_starts(end, period=period, count=count, tz=zone, start=start)
     bounds = [_local_midnight(day, zone) for day in starts]
+    if start is not None:
+        bounds[0] = max(bounds[0], as_utc(start))
     scope = Scope(workspace_id=workspace_id, start=bounds[0], end=end, survey_id=survey_id)
     index = _bucket_index(Response.submitted_at, bounds[1:]).label("bucket")
     rows = session.execute(
@@ -115,7 +155,7 @@ def score_trend(
     tallies = {int(row[0]): Tally.of(row[1:]) for row in rows}
     buckets: list[TrendBucket] = []
     latest: dict[Metric, stats.Estimate] = {}
-    for i, start in enumerate(starts):
+    for i, day in enumerate(starts):
         scores = scores_of(tallies.get(i, Tally()), min_n=min_n)
         changes: dict[Metric, stats.Change | None] = {}
         for metric in METRICS:
@@ -128,5 +168,29 @@ def score_trend(
             )
             if estimate is not None:
                 latest[metric] = estimate
-        buckets.append(TrendBucket(start, stats.bucket_label(start, period), scores, changes))
+        buckets.append(TrendBucket(day, _bucket_label(day, period), scores, changes))
     return Trend(period=period, tz=tz, end=end, buckets=tuple(buckets))
+
+
+def period_trend(
+    session: Session,
+    *,
+    scope: Scope,
+    period: TrendPeriod | None = None,
+    tz: str = kpis.DEFAULT_TZ,
+    min_n: int = stats.DEFAULT_MIN_N,
+) -> Trend:
+    """The trend over the scope's own period, by the ``period`` asked for or the one
+    :func:`trend_period` picks for its length (the dashboard's trend block)."""
+    days = max(round((scope.end - scope.start).total_seconds() / 86400), 1)
+    return score_trend(
+        session,
+        workspace_id=scope.workspace_id,
+        start=scope.start,
+        end=scope.end,
+        survey_id=scope.survey_id,
+        period=trend_period(days, period),
+        count=MAX_TREND_BUCKETS,
+        tz=tz,
+        min_n=min_n,
+    )

@@ -21,8 +21,14 @@ from cxloop.metrics import dashboard
 from cxloop.text.analytics import service as text_analytics
 from cxloop.web import errors
 from cxloop.web.care.metrics import care_card, dashboard_metrics
-from cxloop.web.charts import interval_bar, interval_bar_chart, interval_trend_chart
+from cxloop.web.charts import (
+    interval_bar,
+    interval_bar_chart,
+    interval_trend_chart,
+    period_label,
+)
 from cxloop.web.journeys.saved import dashboard_funnel_cards, pinned_funnels
+from cxloop.web.labels import touchpoint_label
 from cxloop.web.rendering import link, render
 from cxloop.web.session import Page, WebContext, verify_csrf
 from cxloop.web.text.analytics import emotion_view
@@ -44,7 +50,17 @@ METRIC_NAMES = {
     "ces": "dash.metric_name.ces",
 }
 UNITS = {"nps": "dash.unit.nps", "csat": "dash.unit.csat", "ces": "dash.unit.ces"}
-SINCE = {"week": "dash.since.week", "month": "dash.since.month"}
+SINCE = {"day": "dash.since.day", "week": "dash.since.week", "month": "dash.since.month"}
+TREND_HEADINGS = {
+    "day": "dash.trend.heading_day",
+    "week": "dash.trend.heading_week",
+    "month": "dash.trend.heading_month",
+}
+TREND_GAPS = {
+    "day": "dash.trend.gaps_day",
+    "week": "dash.trend.gaps_week",
+    "month": "dash.trend.gaps_month",
+}
 DIMENSION_NAMES = {
     "channel": "dash.dimension.channel",
     "touchpoint": "dash.dimension.touchpoint",
@@ -75,7 +91,7 @@ class Filters:
     first: date | None
     last: date | None
     survey_id: int | None
-    period: stats.TrendPeriod
+    period: dashboard.TrendPeriod | None  # None: by the period's length
     dimension: dashboard.Dimension
     trait: str
     metric: dashboard.Metric
@@ -108,7 +124,7 @@ def _day(value: str, field: str, problems: list[str], page: WebContext) -> date 
 
 def _filters(page: WebContext, params: dict[str, str], problems: list[str]) -> Filters:
     survey = params.get("survey_id", "")
-    period = params.get("period", "week")
+    period = params.get("period", "")
     dimension = params.get("dimension", "touchpoint")
     metric = params.get("metric", "nps")
     by = params.get("by", "touchpoint")
@@ -116,7 +132,7 @@ def _filters(page: WebContext, params: dict[str, str], problems: list[str]) -> F
         first=_day(params.get("from", ""), "from", problems, page),
         last=_day(params.get("to", ""), "to", problems, page),
         survey_id=int(survey) if survey.isdigit() and 0 < len(survey) < 10 else None,
-        period=period if period in ("week", "month") else "week",  # type: ignore[arg-type]
+        period=period if period in dashboard.TREND_PERIODS else None,
         dimension=dimension if dimension in dashboard.DIMENSIONS else "touchpoint",
         trait=params.get("trait", "").strip()[: dashboard.MAX_TRAIT_KEY],
         metric=metric if metric in dashboard.METRICS else "nps",
@@ -226,36 +242,68 @@ def _cards(page: WebContext, result: dashboard.PeriodScores) -> list[dict[str, A
     return cards
 
 
+def _axis_labels(page: WebContext, trend: dashboard.Trend) -> list[str]:
+    """Each bucket's name in the page's language, with the year on the first and where the
+    year turns."""
+    labels = []
+    year = None
+    for bucket in trend.buckets:
+        labels.append(
+            period_label(
+                bucket.start, trend.period, page.locale, with_year=bucket.start.year != year
+            )
+        )
+        year = bucket.start.year
+    return labels
+
+
 def _trend_charts(page: WebContext, trend: dashboard.Trend) -> list[dict[str, Any]]:
     charts = []
     since = page.t(SINCE[trend.period])
+    labels = _axis_labels(page, trend)
     for metric in dashboard.METRICS:
         points = []
+        faint = []
         described = []
-        for bucket in trend.buckets:
+        for label, bucket in zip(labels, trend.buckets, strict=True):
             e = bucket.scores.get(metric)
             points.append(
-                (bucket.label, e.estimate, e.ci_low, e.ci_high)
-                if e
-                else (bucket.label, None, None, None)
+                (label, e.estimate, e.ci_low, e.ci_high) if e else (label, None, None, None)
             )
+            faint.append(e is not None and e.too_few)
             if e is not None:
                 described.append(
-                    f"{bucket.label} {_shown(page, metric, e)} n={e.n:,}"
+                    f"{label} {_shown(page, metric, e)} n={e.n:,}"
                     + (f" {page.t('dash.too_few_short')}" if e.too_few else "")
                 )
-        title = page.t("dash.trend.title", metric=page.t(METRIC_NAMES[metric]))
+        name = page.t(METRIC_NAMES[metric])
+        title = page.t("dash.trend.title", metric=name)
         desc = page.t("dash.trend.desc", count=len(described)) + (
             ": " + "; ".join(described) if described else ""
         )
+        empty = len(points) - len(described)
+        notes = []
+        if described and empty:
+            notes.append(
+                page.t(TREND_GAPS[trend.period], metric=name, empty=empty, total=len(points))
+            )
+        if any(faint):
+            notes.append(page.t("dash.trend.faint", min_n=stats.DEFAULT_MIN_N))
         lo, hi = SCALES[metric]
         charts.append(
             {
                 "metric": metric,
                 "title": title,
                 "empty": not described,
+                "notes": notes,
                 "svg": interval_trend_chart(
-                    points, lo=lo, hi=hi, chart_id=f"trend-{metric}", title=title, desc=desc
+                    points,
+                    lo=lo,
+                    hi=hi,
+                    chart_id=f"trend-{metric}",
+                    title=title,
+                    desc=desc,
+                    faint=faint,
                 ),
                 "change": change_sentence(page, metric, trend.last_change(metric), since),
             }
@@ -270,7 +318,38 @@ def _segment_label(page: WebContext, dimension: str, segment: dashboard.Segment)
         key = "stage." + segment.key
         text = page.t(key)
         return segment.key if text == key else text
+    if dimension == "touchpoint":
+        return touchpoint_label(segment.key, page.locale)
     return segment.label or segment.key
+
+
+def _coverage(
+    page: WebContext, result: dashboard.Breakdown, metric: dashboard.Metric, filters: Filters
+) -> dict[str, Any] | None:
+    """When the chosen score was asked in fewer of the groups than another score: how many,
+    with links to the scores that cover more (each survey asks one score, at its touchpoints)."""
+    counts = {
+        m: sum(1 for segment in result.segments if segment.scores.get(m) is not None)
+        for m in dashboard.METRICS
+    }
+    better = [m for m in dashboard.METRICS if counts[m] > counts[metric]]
+    if not better:
+        return None
+    return {
+        "sentence": page.t(
+            "dash.coverage",
+            metric=page.t(METRIC_NAMES[metric]),
+            count=counts[metric],
+            total=len(result.segments),
+        ),
+        "links": [
+            (
+                page.t("dash.coverage_link", metric=page.t(METRIC_NAMES[m]), count=counts[m]),
+                link("/cx", **filters.params(metric=m)),
+            )
+            for m in better
+        ],
+    }
 
 
 def _breakdown_chart(
@@ -310,12 +389,36 @@ def _breakdown_chart(
     }
 
 
-def _drivers_chart(page: WebContext, result: dashboard.Drivers) -> dict[str, Any]:
+def _driver_label(page: WebContext, result: dashboard.Drivers, name: str) -> str:
+    if result.source == "touchpoint":
+        return touchpoint_label(name, page.locale)
+    return result.labels.get(name, {}).get(page.locale, name)
+
+
+def _drivers_note(
+    page: WebContext, result: dashboard.Drivers, surveys: dict[int, str]
+) -> str | None:
+    """Why the drivers are not the touchpoints asked for, in words."""
+    touchpoints = result.instead_of_touchpoints
+    if touchpoints is not None:
+        survey = surveys.get(result.scope.survey_id or 0, "")
+        if not touchpoints:
+            return page.t("dash.driver.instead_none", survey=survey)
+        names = ", ".join(touchpoint_label(t, page.locale) for t in touchpoints)
+        return page.t("dash.driver.instead", touchpoints=names, survey=survey)
+    if result.source == "touchpoint" and result.analysis and len(result.analysis.drivers) < 2:
+        return page.t("dash.driver.one_touchpoint")
+    return None
+
+
+def _drivers_chart(
+    page: WebContext, result: dashboard.Drivers, surveys: dict[int, str]
+) -> dict[str, Any]:
     analysis = result.analysis
     rows = []
     described = []
     for d in (analysis.drivers if analysis else ())[:DRIVER_ROWS]:
-        label = result.labels.get(d.name, {}).get(page.locale, d.name)
+        label = _driver_label(page, result, d.name)
         share = 100 * d.share if d.share is not None else None
         rows.append((label, share, None, None, d.too_few or d.share is None))
         r = f"r={d.correlation:+.2f}" if d.correlation is not None else "r=–"
@@ -327,6 +430,7 @@ def _drivers_chart(page: WebContext, result: dashboard.Drivers) -> dict[str, Any
     title = page.t(DRIVER_TITLES[result.source])
     return {
         "title": title,
+        "note": _drivers_note(page, result, surveys),
         "empty": not rows,
         "r_squared": analysis.r_squared if analysis else None,
         "too_few": analysis.too_few if analysis else True,
@@ -425,15 +529,7 @@ def dashboard_page(page: Page) -> Response:
     workspace_id = workspace.id
 
     def trend(session: Session) -> dashboard.Trend:
-        return dashboard.score_trend(
-            session,
-            workspace_id=workspace_id,
-            end=scope.end,
-            survey_id=scope.survey_id,
-            period=shown.period,
-            count=52 if shown.period == "week" else 12,
-            tz=zone.key,
-        )
+        return dashboard.period_trend(session, scope=scope, period=shown.period, tz=zone.key)
 
     def breakdown(session: Session) -> dashboard.Breakdown | ValidationFailed | None:
         if shown.dimension == "trait" and not shown.trait:
@@ -458,7 +554,7 @@ def dashboard_page(page: Page) -> Response:
         "rate": lambda session: dashboard.response_rate(session, scope=scope),
         "trend": trend,
         "breakdown": breakdown,
-        "drivers": lambda session: dashboard.key_drivers(session, scope=scope, source=shown.by),
+        "drivers": lambda session: dashboard.nps_drivers(session, scope=scope, source=shown.by),
     }
     # The KPIs' queries run as blocks of their own, so the longest piece of the page is shorter.
     kpi_work = dashboard.business_kpi_work(workspace=workspace, start=scope.start, end=scope.end)
@@ -488,6 +584,9 @@ def dashboard_page(page: Page) -> Response:
     def export(block: str, **extra: Any) -> str:
         return link(f"/cx/export/{block}.csv", **shown.params(**extra))
 
+    surveys = dashboard.workspace_surveys(db, workspace_id=workspace.id)
+    trend_result: dashboard.Trend = blocks["trend"]
+
     return render(
         page.request,
         "metrics/dashboard.html",
@@ -495,7 +594,7 @@ def dashboard_page(page: Page) -> Response:
         section="cx",
         filters=shown,
         problems=problems,
-        surveys=dashboard.workspace_surveys(db, workspace_id=workspace.id),
+        surveys=surveys,
         trait_keys=dashboard.trait_keys(db, workspace_id=workspace.id),
         dimensions=dashboard.DIMENSIONS,
         metrics=dashboard.METRICS,
@@ -517,11 +616,16 @@ def dashboard_page(page: Page) -> Response:
         cards=_cards(page, scores),
         responses=scores.current.responses,
         rate=blocks["rate"],
-        trend_charts=_trend_charts(page, blocks["trend"]),
+        trend_period=trend_result.period,
+        trend_heading=page.t(TREND_HEADINGS[trend_result.period], n=len(trend_result.buckets)),
+        trend_charts=_trend_charts(page, trend_result),
         breakdown=(
             _breakdown_chart(page, breakdown_result, shown.metric) if breakdown_result else None
         ),
-        drivers=_drivers_chart(page, blocks["drivers"]),
+        coverage=(
+            _coverage(page, breakdown_result, shown.metric, shown) if breakdown_result else None
+        ),
+        drivers=_drivers_chart(page, blocks["drivers"], {s.id: s.name for s in surveys}),
         kpis=_kpi_view(
             page, kpi_work.result({name: blocks[f"kpi.{name}"] for name in kpi_work.parts})
         ),

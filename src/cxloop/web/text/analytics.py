@@ -25,6 +25,7 @@ from cxloop.text.analytics import service as analytics
 from cxloop.text.analytics import themes
 from cxloop.web import errors
 from cxloop.web.charts import interval_bar_chart
+from cxloop.web.labels import touchpoint_label
 from cxloop.web.rendering import link, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 
@@ -255,15 +256,16 @@ def emotion_view(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, A
     )
     stage_title = page.t("texta.emotion.stages_title")
     touch_title = page.t("texta.emotion.touchpoints_title")
+    touch_names = [touchpoint_label(p.key, page.locale) for p in curve.touchpoints]
     touch_words = "; ".join(
         page.t(
             "texta.emotion.point",
-            name=p.key,
+            name=name,
             mean=_signed(p.mean),
             n=p.n,
             share=_pct(p.negative_share),
         )
-        for p in curve.touchpoints
+        for name, p in zip(touch_names, curve.touchpoints, strict=True)
     )
     return {
         "stages_empty": not curve.stages,
@@ -287,7 +289,10 @@ def emotion_view(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, A
         "touch_title": touch_title,
         "touch_words": touch_words,
         "touch_svg": interval_bar_chart(
-            [(p.key, p.mean, p.ci_low, p.ci_high, p.n < FEW_TEXTS) for p in curve.touchpoints],
+            [
+                (name, p.mean, p.ci_low, p.ci_high, p.n < FEW_TEXTS)
+                for name, p in zip(touch_names, curve.touchpoints, strict=True)
+            ],
             lo=-1.0,
             hi=1.0,
             chart_id="tx-emotion-touchpoints",
