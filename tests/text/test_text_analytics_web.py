@@ -226,3 +226,30 @@ def test_another_workspaces_texts_never_show(client: TestClient, session: Sessio
     assert "No texts were analysed in this period." in page
     assert "No themes yet." in page
     assert "No texts match." in verbatims
+
+
+@pytest.mark.parametrize(
+    ("path", "current"),
+    [
+        ("/text", "/text"),
+        ("/text/verbatims", "/text"),
+        ("/text/taxonomy", "/text/taxonomy"),
+        ("/text/models", "/text/models"),
+    ],
+    ids=["analytics", "verbatims", "taxonomy", "models"],
+)
+def test_every_text_page_has_the_tabs_to_the_others(
+    client: TestClient, session: Session, path: str, current: str
+) -> None:
+    workspace = make_workspace(session)
+    user = make_user(session, workspace=workspace, role="owner", locale="en")
+    login(client, user.email)
+
+    reply = get(client, path)
+
+    assert reply.status_code == 200
+    tabs = re.search(r'<nav class="tabs text-tabs"[^>]*>(.*?)</nav>', reply.text, re.S)
+    assert tabs is not None
+    links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>', tabs.group(1))
+    assert [href for href, _ in links] == ["/text", "/text/taxonomy", "/text/models"]
+    assert [href for href, on in links if on] == [current]
