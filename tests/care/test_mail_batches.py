@@ -15,14 +15,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxloop.accounts import service as accounts
 from cxloop.care import service as care
 from cxloop.care.inbound_mail import MAIL_SPOOL, take_spooled_mails
+from cxloop.care.texts import MESSAGE_RECEIVED
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.core.spool import Spool, Spooled, Sweeper, Unfinished, handle_batch, spool_of
-from cxloop.models import CareInbox, ConversationMessage
+from cxloop.models import (
+    CareInbox,
+    Conversation,
+    ConversationMessage,
+    Event,
+    Identity,
+    Notification,
+)
 from tests.care.test_email_conversations import mail, new_hook
-from tests.factories import Tenant
+from tests.factories import Tenant, make_user
 
 
 @pytest.fixture
@@ -191,3 +200,66 @@ def test_a_batch_that_never_commits_leaves_every_body_on_the_disk_and_none_is_ta
     # then each was stored once
     assert [receipt(client, hook, item)["status"] for item in items] == ["stored"] * 2
     assert messages(session, tenant) == 2
+
+
+def test_a_batch_makes_one_profile_per_new_sender_and_tells_each_new_conversation_once(
+    client: TestClient,
+    session: Session,
+    tenant: Tenant,
+    hook: str,
+    spool: Spool,
+    tx_database: Database,
+) -> None:
+    # given two agents of the inbox's team, and accepted together a new customer's question,
+    # the same mail delivered again, an unreadable body and the customer's second question
+    agents = {make_user(session, workspace=tenant.workspace, role="agent").id for _ in range(2)}
+    for agent in agents:
+        accounts.set_member_teams(session, workspace_id=tenant.id, user_id=agent, teams=["support"])
+    question = mail(
+        "하나 <hana@example.com>", subject="환불 문의", message_id="<n1@mail.example.com>"
+    )
+    second = mail(
+        "하나 <HANA@example.com>", subject="배송지 변경", message_id="<n2@mail.example.com>"
+    )
+    items = accepted(spool, inbox_of(session, hook), question, question, b"", second)
+
+    # when one batch takes them in
+    assert take_spooled_mails(tx_database, items) == Unfinished()
+    for item in items:
+        spool.done(item)
+
+    # then one profile holds both questions, the replay is stored once, and each of the two
+    # conversations was told to the team and put on the customer's timeline once
+    outcomes = [receipt(client, hook, item) for item in items]
+    assert [o["status"] for o in outcomes] == ["stored", "duplicate", "unreadable", "stored"]
+    assert outcomes[1]["message_id"] == outcomes[0]["message_id"]
+    conversations = [
+        session.get(Conversation, o["conversation_id"]) for o in (outcomes[0], outcomes[3])
+    ]
+    assert all(c is not None for c in conversations)
+    customers = {c.customer_id for c in conversations if c is not None}
+    assert len(customers) == 1 and None not in customers
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(Identity)
+            .where(Identity.workspace_id == tenant.id, Identity.value == "hana@example.com")
+        )
+        == 1
+    )
+    told = session.execute(
+        select(Notification.user_id, Notification.dedupe_key)
+        .where(Notification.workspace_id == tenant.id, Notification.kind == "care_new_conversation")
+        .order_by(Notification.id)
+    ).all()
+    assert sorted(told) == sorted(
+        (agent, f"care-new:{c.id}") for c in conversations if c is not None for agent in agents
+    )
+    timeline = session.scalars(
+        select(Event.message_id)
+        .where(Event.workspace_id == tenant.id, Event.name == MESSAGE_RECEIVED)
+        .order_by(Event.message_id)
+    ).all()
+    assert timeline == sorted(
+        f"cxloop-care-message-{o['message_id']}" for o in (outcomes[0], outcomes[3])
+    )

@@ -138,8 +138,14 @@ def tell_assigned(
 
 
 def _tell_team(
-    session: Session, conversation: Conversation, config: RoutingConfig, now: datetime
+    session: Session,
+    conversation: Conversation,
+    config: RoutingConfig,
+    now: datetime,
+    later: list[notifications.NewNotice] | None = None,
 ) -> None:
+    """Tell the conversation's team it began (in the app, or by email too); a notice in the app
+    alone goes to ``later`` when given, for the caller to write with others."""
     if config.team_notices == "off" or now - as_utc(conversation.created_at) > FRESH:
         return
     told = [
@@ -147,10 +153,7 @@ def _tell_team(
         for uid, _name, teams in _care_members(session, conversation.workspace_id)
         if _in_team(conversation.team, teams) and uid != conversation.assignee_id
     ]
-    # In the app only, the notices are written without loading them back (a team is many).
-    tell = notifications.notify if config.team_notices == "email" else notifications.notify_in_app
-    tell(
-        session,
+    notice = notifications.NewNotice(
         workspace_id=conversation.workspace_id,
         kind="care_new_conversation",
         params={
@@ -160,6 +163,20 @@ def _tell_team(
         },
         link=f"/inbox/{conversation.id}",
         dedupe_key=f"care-new:{conversation.id}",
+        user_ids=told,
+    )
+    if config.team_notices != "email" and later is not None:
+        later.append(notice)
+        return
+    # In the app only, the notices are written without loading them back (a team is many).
+    tell = notifications.notify if config.team_notices == "email" else notifications.notify_in_app
+    tell(
+        session,
+        workspace_id=notice.workspace_id,
+        kind=notice.kind,
+        params=notice.params,
+        link=notice.link,
+        dedupe_key=notice.dedupe_key,
         user_ids=told,
     )
 
@@ -341,6 +358,7 @@ def _route(
     config: RoutingConfig,
     rule: Rule | None,
     now: datetime,
+    later: list[notifications.NewNotice] | None = None,
 ) -> bool:
     """Apply the decision once (a conversation already routed is left alone)."""
     inserted = session.execute(
@@ -359,24 +377,31 @@ def _route(
         _apply_rule(session, conversation, rule, now)
     if conversation.assignee_id is None and conversation.status == "open":
         assign_next(session, conversation, config=config, now=now)
-    _tell_team(session, conversation, config, now)
+    _tell_team(session, conversation, config, now, later)
     session.flush()
     return True
 
 
-def route_new(session: Session, conversation: Conversation, *, now: datetime | None = None) -> None:
+def route_new(
+    session: Session,
+    conversation: Conversation,
+    *,
+    now: datetime | None = None,
+    later: list[notifications.NewNotice] | None = None,
+) -> None:
     """Route a conversation that has just begun: its rules and assignee now, or once its first
     message is analysed when a rule needs the language or category. Without routing settings
-    only the team is told."""
+    only the team is told. The team's notices in the app go to ``later`` when given (a batch
+    of mail writes all of its own at once)."""
     now = now or utcnow()
     config = routing.config_for(session, workspace_id=conversation.workspace_id)
     if config.since is None:
-        _tell_team(session, conversation, config, now)
+        _tell_team(session, conversation, config, now, later)
         return
     facts = routing.facts_of(session, conversation)
     rule, waiting = routing.decide(config.rules, facts, final=False)
     if not waiting:
-        _route(session, conversation, config, rule, now)
+        _route(session, conversation, config, rule, now, later)
 
 
 def _unrouted(workspace_id: int, since: datetime) -> Any:

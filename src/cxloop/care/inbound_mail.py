@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cxloop.care import intake
-from cxloop.channels.adapters import Inbound, NotUnderstood, StatusReport
+from cxloop.channels.adapters import Inbound, NotUnderstood, Received, StatusReport
 from cxloop.channels.email import read_mail
 from cxloop.channels.receiving import take_status_reports
 from cxloop.core.db import Database, rowcount, settled_reads
@@ -37,6 +37,9 @@ RECEIPT_DAYS = timedelta(days=30)
 # new message after MAIL_BATCH_SECONDS (the rest wait for the next one).
 MAIL_BATCH = 50
 MAIL_BATCH_SECONDS = 0.5
+# Messages of a batch read (and their ids looked up) together, ahead of taking them in: few
+# enough that little is read in vain when the batch runs out of time.
+READ_AHEAD = 10
 
 Outcome = Literal["stored", "duplicate", "delivery_report", "automatic", "unreadable"]
 
@@ -48,17 +51,46 @@ class Taken:
     message_id: int | None = None
 
 
+Read = list[Received] | NotUnderstood
+
+
+def read_raw(raw: bytes) -> Read:
+    """What a raw message says (see ``read_mail``), or why it cannot be read."""
+    try:
+        return read_mail(raw)
+    except NotUnderstood as exc:
+        return exc
+
+
+def _person_mail(read: Read, fallback_message_id: str) -> Inbound | None:
+    """The person's message in what was read (None for a report or what cannot be read),
+    with ``fallback_message_id`` standing in for a missing Message-ID."""
+    if isinstance(read, NotUnderstood) or all(isinstance(i, StatusReport) for i in read):
+        return None
+    mail = next(item for item in read if isinstance(item, Inbound))
+    if not mail.provider_message_id and fallback_message_id:
+        mail = replace(mail, provider_message_id=fallback_message_id)
+    return mail
+
+
 def take_mail(
-    session: Session, *, inbox: CareInbox, raw: bytes, fallback_message_id: str = ""
+    session: Session,
+    *,
+    inbox: CareInbox,
+    raw: bytes,
+    fallback_message_id: str = "",
+    read: Read | None = None,
 ) -> Taken:
     """Take one raw RFC 822 message into ``inbox``. ``fallback_message_id`` stands in for a
-    missing Message-ID, so a message fetched twice is still stored once."""
-    try:
-        received = read_mail(raw)
-    except NotUnderstood as exc:
-        kept = intake.keep_unreadable(session, inbox=inbox, raw=raw, problem=str(exc))
+    missing Message-ID, so a message fetched twice is still stored once; ``read`` is what
+    ``read_raw`` made of it, when it was read before."""
+    if read is None:
+        read = read_raw(raw)
+    if isinstance(read, NotUnderstood):
+        kept = intake.keep_unreadable(session, inbox=inbox, raw=raw, problem=str(read))
         return Taken("unreadable", kept.conversation_id, kept.id)
-    if all(isinstance(item, StatusReport) for item in received):
+    mail = _person_mail(read, fallback_message_id)
+    if mail is None:
         take_status_reports(
             session,
             workspace_id=inbox.workspace_id,
@@ -67,9 +99,6 @@ def take_mail(
             content_type="message/rfc822",
         )
         return Taken("delivery_report")
-    mail = next(item for item in received if isinstance(item, Inbound))
-    if not mail.provider_message_id and fallback_message_id:
-        mail = replace(mail, provider_message_id=fallback_message_id)
     result = intake.receive_email(session, inbox=inbox, mail=mail)
     if result is None:
         return Taken("automatic")
@@ -89,7 +118,8 @@ def take_spooled_mail(database: Database, item: Spooled) -> None:
     one made of its spool name; with the receipt, taking it again after a crash does nothing."""
     with database.session() as session:
         if session.get(InboundMailReceipt, item.name) is None:
-            _take_in(session, item)
+            inbox = session.get(CareInbox, int(item.label))
+            _take_in(session, item, inbox, item.read(), None)
 
 
 def take_spooled_mails(
@@ -100,14 +130,15 @@ def take_spooled_mails(
     the next sweep), the others commit. Messages with a receipt are skipped, so a batch taken
     again after a crash does nothing twice; a reply threads under an original taken earlier
     in the same batch, as it would a moment later. After ``seconds`` the rest are left for
-    the next batch."""
+    the next batch.
+
+    The batch's inboxes are read in one query, its messages read before any is taken in, and
+    the ids they name (their own Message-IDs, those they answer) looked up at once, so a new
+    message costs no look-up of ids nobody holds (see ``intake.mail_batch``)."""
     failed: set[str] = set()
     not_reached: set[str] = set()
     deadline = time.monotonic() + seconds
-    # Each inbox and its workspace held for the whole batch, so each is read once (the
-    # session forgets what nothing references).
-    held: dict[int, tuple[CareInbox, Workspace | None]] = {}
-    with database.session() as session, settled_reads(session):
+    with database.session() as session, settled_reads(session), intake.mail_batch(session):
         receipted = set(
             session.scalars(
                 select(InboundMailReceipt.name).where(
@@ -115,32 +146,85 @@ def take_spooled_mails(
                 )
             )
         )
-        for item in items:
-            if item.name in receipted:
+        todo = [item for item in items if item.name not in receipted]
+        # Held for the whole batch (the session forgets what nothing references).
+        inboxes = {
+            inbox.id: inbox
+            for inbox in session.scalars(
+                select(CareInbox).where(CareInbox.id.in_({int(i.label) for i in todo}))
+            )
+        }
+        _workspaces = session.scalars(
+            select(Workspace).where(Workspace.id.in_({i.workspace_id for i in inboxes.values()}))
+        ).all()
+        attempted = False
+        for first in range(0, len(todo), READ_AHEAD):
+            chunk = todo[first : first + READ_AHEAD]
+            if attempted and time.monotonic() > deadline:
+                not_reached |= {item.name for item in chunk}
                 continue
-            if (failed or held) and time.monotonic() > deadline:
-                not_reached.add(item.name)
-                continue
-            try:
-                with session.begin_nested():
-                    inbox = _take_in(session, item)
-            except Exception:
-                log.exception("Mail %s was not taken in; it stays for the next sweep", item.name)
-                failed.add(item.name)
-                continue
-            if inbox is not None and inbox.id not in held:
-                held[inbox.id] = (inbox, session.get(Workspace, inbox.workspace_id))
+            raws = _read_ahead(session, chunk, inboxes, failed)
+            for item in chunk:
+                if item.name not in raws:
+                    continue
+                if attempted and time.monotonic() > deadline:
+                    not_reached.add(item.name)
+                    continue
+                attempted = True
+                mark = intake.mark(session)
+                try:
+                    with session.begin_nested():
+                        raw, read = raws[item.name]
+                        _take_in(session, item, inboxes.get(int(item.label)), raw, read)
+                except Exception:
+                    log.exception(
+                        "Mail %s was not taken in; it stays for the next sweep", item.name
+                    )
+                    intake.forget_since(session, mark)
+                    failed.add(item.name)
     return Unfinished(frozenset(failed), frozenset(not_reached))
 
 
-def _take_in(session: Session, item: Spooled) -> CareInbox | None:
-    """Take in one accepted message with its receipt; its inbox (None when it is gone)."""
-    inbox = session.get(CareInbox, int(item.label))
+def _read_ahead(
+    session: Session,
+    items: Sequence[Spooled],
+    inboxes: Mapping[int, CareInbox],
+    failed: set[str],
+) -> dict[str, tuple[bytes, Read]]:
+    """Read ``items`` (each raw and as read) and look up at once the ids they name; one that
+    cannot be read from the disk is added to ``failed``."""
+    raws: dict[str, tuple[bytes, Read]] = {}
+    mails: list[tuple[CareInbox, Inbound]] = []
+    for item in items:
+        try:
+            raw = item.read()
+            raws[item.name] = (raw, read_raw(raw))
+        except Exception:
+            log.exception("Mail %s was not read; it stays for the next sweep", item.name)
+            failed.add(item.name)
+            continue
+        inbox = inboxes.get(int(item.label))
+        mail = _person_mail(raws[item.name][1], _fallback_id(item))
+        if inbox is not None and mail is not None:
+            mails.append((inbox, mail))
+    intake.expect_mail(session, mails)
+    return raws
+
+
+def _fallback_id(item: Spooled) -> str:
+    return f"<{item.name}@spool>"
+
+
+def _take_in(
+    session: Session, item: Spooled, inbox: CareInbox | None, raw: bytes, read: Read | None
+) -> None:
+    """Take in one accepted message, ``raw``, with its receipt (``read``: what ``read_raw``
+    made of it, when it was read before)."""
     if inbox is None:  # the inbox was deleted, its conversations with it
         log.warning("Mail %s came for an inbox that no longer exists", item.name)
-        return None
+        return
     taken = take_mail(
-        session, inbox=inbox, raw=item.read(), fallback_message_id=f"<{item.name}@spool>"
+        session, inbox=inbox, raw=raw, fallback_message_id=_fallback_id(item), read=read
     )
     session.add(
         InboundMailReceipt(
@@ -153,7 +237,6 @@ def _take_in(session: Session, item: Spooled) -> CareInbox | None:
             accepted_at=datetime.fromtimestamp(item.accepted_ns / 1e9, UTC),
         )
     )
-    return inbox
 
 
 def mail_receipt(

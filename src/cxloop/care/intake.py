@@ -23,8 +23,9 @@ A customer's message reopens a snoozed or recently resolved conversation; an aut
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,9 @@ from cxloop.care.attachments import save_inbound
 from cxloop.care.mail import is_automatic, safe_html, thread_subject
 from cxloop.care.service import storable
 from cxloop.channels.adapters import Inbound
+from cxloop.core.db import one_of
 from cxloop.core.timeutil import as_utc, utcnow
+from cxloop.events import service as events
 from cxloop.models import (
     CareInbox,
     Conversation,
@@ -45,9 +48,11 @@ from cxloop.models import (
     OutboundMessage,
     Workspace,
 )
+from cxloop.notifications import service as notifications
 from cxloop.profiles import service as profiles
 from cxloop.profiles.activity import survivor_of
 from cxloop.profiles.contact import normalise_email
+from cxloop.profiles.identity import IdentityResolver
 
 MAX_BODY = 200_000  # characters of a message kept as text; the rest is cut with a note
 
@@ -59,10 +64,155 @@ class Received:
     created: bool  # False: the same message was delivered before
 
 
+@dataclass
+class MailBatch:
+    """What a batch of inbound mail taken in one transaction shares (see ``mail_batch``): which
+    of its message ids were looked up at once and found nowhere, and the timeline events of its
+    messages and its new conversations' notices to their teams, written together at its end."""
+
+    absent: set[tuple[str, int, str]] = field(default_factory=set)  # (where, workspace, id)
+    # One per workspace and channel, holding the batch's senders' profiles (dropped when a
+    # message fails: what it made was rolled back).
+    resolvers: dict[tuple[int, str], IdentityResolver] = field(default_factory=dict)
+    # (workspace, source, address) of senders no profile held when the batch looked them up.
+    unknown: set[tuple[int, str, str]] = field(default_factory=set)
+    activities: list[tuple[int, events.Activity]] = field(default_factory=list)
+    notices: list[notifications.NewNotice] = field(default_factory=list)
+
+
+_BATCH = "care.mail_batch"
+
+
+def _batch(session: Session) -> MailBatch | None:
+    found: MailBatch | None = session.info.get(_BATCH)
+    return found
+
+
+@contextmanager
+def mail_batch(session: Session) -> Iterator[MailBatch]:
+    """Within the block the session takes in a batch of mail: ``expect_ids`` looks its ids up
+    at once, and its messages' timeline events are written when the block ends (a message
+    rolled back alone takes its events with it: see ``mark`` and ``forget_since``)."""
+    batch = MailBatch()
+    session.info[_BATCH] = batch
+    try:
+        yield batch
+        by_workspace: dict[int, list[events.Activity]] = {}
+        for workspace_id, activity in batch.activities:
+            by_workspace.setdefault(workspace_id, []).append(activity)
+        for workspace_id, activities in by_workspace.items():
+            events.record_activities(session, workspace_id=workspace_id, activities=activities)
+        notifications.notify_new_in_app(session, batch.notices)
+    finally:
+        session.info.pop(_BATCH, None)
+
+
+def mark(session: Session) -> tuple[int, int]:
+    """Where the batch's deferred work stands, to forget what one message added if it fails."""
+    batch = _batch(session)
+    return (len(batch.activities), len(batch.notices)) if batch is not None else (0, 0)
+
+
+def forget_since(session: Session, since: tuple[int, int]) -> None:
+    """Forget the deferred work added after ``mark`` gave ``since`` (its message failed)."""
+    batch = _batch(session)
+    if batch is not None:
+        del batch.activities[since[0] :]
+        del batch.notices[since[1] :]
+        batch.resolvers.clear()
+        batch.unknown.clear()
+
+
+def thread_ids(mail: Inbound) -> list[str]:
+    """The ids a mail names as the messages it answers, newest first, as they are stored."""
+    return [storable(i)[:300] for i in (mail.in_reply_to, *reversed(mail.references)) if i]
+
+
+def mail_ids(mail: Inbound) -> list[str]:
+    """Every id by which taking ``mail`` in looks a message up: its own, then its thread's."""
+    own = storable(mail.provider_message_id)[:300]
+    return [*([own] if own else []), *thread_ids(mail)]
+
+
+def expect_mail(session: Session, mails: Sequence[tuple[CareInbox, Inbound]]) -> None:
+    """Look up at once, for ``mails`` to come (each to its inbox) in this batch, which ids they
+    name a message or a sent email of their workspace holds (for the rest of the batch the
+    others are not looked up one by one; a message the batch stores is looked up again as
+    usual), and their senders' profiles."""
+    batch = _batch(session)
+    if batch is None:
+        return
+    senders: dict[tuple[int, str], dict[str, None]] = {}
+    ids: dict[int, set[str]] = {}
+    for inbox, mail in mails:
+        workspace = session.get(Workspace, inbox.workspace_id)
+        address = normalise_email(mail.sender)
+        if workspace is not None and address:
+            _resolver(session, batch, inbox, workspace)
+            senders.setdefault((workspace.id, _source(inbox)), {})[address] = None
+        ids.setdefault(inbox.workspace_id, set()).update(mail_ids(mail))
+    for key, addresses in senders.items():
+        resolver = batch.resolvers[key]
+        resolver.preload([("email", address) for address in addresses])
+        batch.unknown |= {(*key, a) for a in addresses if resolver.holder(("email", a)) is None}
+    for workspace_id, wanted in ids.items():
+        _expect_ids(session, batch, workspace_id, wanted)
+
+
+def _expect_ids(session: Session, batch: MailBatch, workspace_id: int, wanted: set[str]) -> None:
+    stored = select(ConversationMessage.channel_message_id).where(
+        ConversationMessage.workspace_id == workspace_id,
+        one_of(session, ConversationMessage.channel_message_id, wanted),
+    )
+    sent = select(OutboundMessage.provider_message_id).where(
+        OutboundMessage.channel == "email",
+        one_of(session, OutboundMessage.provider_message_id, wanted),
+        OutboundMessage.workspace_id == workspace_id,
+    )
+    for where, query in (("stored", stored), ("sent", sent)):
+        present = set(session.scalars(query)) if wanted else set()
+        batch.absent |= {(where, workspace_id, i) for i in wanted - present}
+
+
+def _sender_unknown(session: Session, inbox: CareInbox, mail: Inbound) -> bool:
+    """Whether the batch found no profile for ``mail``'s sender (once: the profile made for
+    their first message holds the next)."""
+    batch = _batch(session)
+    address = normalise_email(mail.sender)
+    if batch is None or address is None:
+        return False
+    key = (inbox.workspace_id, _source(inbox), address)
+    unknown = key in batch.unknown
+    batch.unknown.discard(key)
+    return unknown
+
+
+def _source(inbox: CareInbox) -> str:
+    """Where a profile made for a sender to ``inbox`` says it came from."""
+    return f"care:{inbox.channel}"
+
+
+def _resolver(
+    session: Session, batch: MailBatch, inbox: CareInbox, workspace: Workspace
+) -> IdentityResolver:
+    """The batch's resolver of senders' profiles for ``inbox``'s workspace and channel."""
+    key = (workspace.id, _source(inbox))
+    if key not in batch.resolvers:
+        batch.resolvers[key] = IdentityResolver(session, workspace, source=key[1])
+    return batch.resolvers[key]
+
+
+def _may_hold(session: Session, where: str, workspace_id: int, message_id: str) -> bool:
+    """Whether a message (``where`` "stored") or a sent email ("sent") of the workspace may
+    hold ``message_id``: False only when the batch looked it up and found none."""
+    batch = _batch(session)
+    return batch is None or (where, workspace_id, message_id) not in batch.absent
+
+
 def _by_message_id(
     session: Session, workspace_id: int, message_id: str
 ) -> ConversationMessage | None:
-    if not message_id:
+    if not message_id or not _may_hold(session, "stored", workspace_id, message_id):
         return None
     return session.scalar(
         select(ConversationMessage).where(
@@ -89,7 +239,9 @@ def _answering(session: Session, inbox: CareInbox, message_id: str) -> Conversat
             OutboundMessage.workspace_id == inbox.workspace_id,
         )
     )
-    for query in (stored, sent):
+    for where, query in (("stored", stored), ("sent", sent)):
+        if not _may_hold(session, where, inbox.workspace_id, message_id):
+            continue
         for conversation_id in session.scalars(query.limit(5)):
             found = session.get(Conversation, conversation_id)
             if found is not None and found.inbox_id == inbox.id:
@@ -146,13 +298,15 @@ def _customer_of(session: Session, inbox: CareInbox, mail: Inbound) -> Customer 
         return None
     workspace = session.get(Workspace, inbox.workspace_id)
     assert workspace is not None
+    batch = _batch(session)
     customer = profiles.create_customer(
         session,
         workspace=workspace,
         principal=None,
         traits={},
         identities=[("email", mail.sender)],
-        source=f"care:{inbox.channel}",
+        source=_source(inbox),
+        resolver=_resolver(session, batch, inbox, workspace) if batch is not None else None,
     )
     if not customer.display_name and mail.sender_name:
         customer.display_name = storable(mail.sender_name)[:200]
@@ -208,7 +362,8 @@ def _start(
     sla.start_clocks(session, conversation, at=now)
     session.add(conversation)
     session.flush()
-    assignment.route_new(session, conversation)
+    batch = _batch(session)
+    assignment.route_new(session, conversation, later=batch.notices if batch else None)
     return conversation
 
 
@@ -250,13 +405,25 @@ def _bot_resolved(session: Session, conversation: Conversation) -> bool:
 
 
 def _joined(
-    session: Session, conversation: Conversation, message: ConversationMessage, now: datetime
+    session: Session,
+    conversation: Conversation,
+    message: ConversationMessage,
+    now: datetime,
+    *,
+    started: bool,
 ) -> Received:
     session.add(message)
     session.flush()
-    texts.record_on_timeline(session, message=message, conversation=conversation)
+    batch = _batch(session)
+    if batch is not None and message.channel_message_id:
+        batch.absent.discard(("stored", message.workspace_id, message.channel_message_id))
+    if batch is None:
+        texts.record_on_timeline(session, message=message, conversation=conversation)
+    elif activity := texts.timeline_activity(message=message, conversation=conversation):
+        batch.activities.append((conversation.workspace_id, activity))
     live.message_added(session, conversation, message)
-    followers.customer_wrote(session, conversation=conversation, message=message)
+    if not started:  # a conversation begun by this message has no followers yet
+        followers.customer_wrote(session, conversation=conversation, message=message)
     conversation.last_message_at = now
     if not message.automatic:
         conversation.last_customer_message_at = now
@@ -284,10 +451,12 @@ def receive_email(
         return _again(session, existing)
     now = now or utcnow()
     automatic = is_automatic(mail.headers)
+    first_time = _sender_unknown(session, inbox, mail)
     customer = _customer_of(session, inbox, mail)
-    thread = [storable(i)[:300] for i in (mail.in_reply_to, *reversed(mail.references)) if i]
+    thread = thread_ids(mail)
     conversation = None
-    if customer is not None:
+    # A profile made for this very message has no conversation to look for.
+    if customer is not None and not first_time:
         conversation = _answered(session, inbox, customer, thread)
         if conversation is None:
             conversation = reply_address.conversation_for(
@@ -298,6 +467,7 @@ def receive_email(
         if conversation is None:
             conversation = _same_subject(session, inbox, customer, mail.subject, now)
     contact = customer.email or "" if customer is not None else ""
+    started = conversation is None
     if conversation is None:
         if automatic:
             return None
@@ -324,7 +494,7 @@ def receive_email(
         sent_at=mail.sent_at,
         created_at=now,
     )
-    received = _joined(session, conversation, message, now)
+    received = _joined(session, conversation, message, now, started=started)
     save_inbound(session, message=message, files=mail.attachments)
     return received
 
@@ -373,6 +543,7 @@ def receive_message(
         conversation = None
     if conversation is None and customer is not None:
         conversation = _latest_open(session, inbox, customer, now)
+    started = conversation is None
     if conversation is None:
         if automatic:
             return None
@@ -395,7 +566,7 @@ def receive_message(
         details=dict(details or {}),
         created_at=now,
     )
-    return _joined(session, conversation, message, now)
+    return _joined(session, conversation, message, now, started=started)
 
 
 def keep_unreadable(

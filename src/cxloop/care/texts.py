@@ -43,26 +43,32 @@ def record_on_timeline(
 ) -> None:
     """A message to or from the customer joins their event log (timeline, bus): ids and channel
     only. Notes stay inside the team."""
+    activity = timeline_activity(message=message, conversation=conversation)
+    if activity is not None:
+        events.record_activities(
+            session, workspace_id=conversation.workspace_id, activities=[activity]
+        )
+
+
+def timeline_activity(
+    *, message: ConversationMessage, conversation: Conversation
+) -> events.Activity | None:
+    """The event a message adds to its customer's log (None for a note, an automatic message
+    or a conversation without a customer)."""
     if conversation.customer_id is None or message.automatic or message.direction == "note":
-        return
-    events.record_activities(
-        session,
-        workspace_id=conversation.workspace_id,
-        activities=[
-            events.Activity(
-                customer_id=conversation.customer_id,
-                message_id=f"cxloop-care-message-{message.id}",
-                name=MESSAGE_RECEIVED if message.direction == "in" else MESSAGE_SENT,
-                channel=conversation.channel,
-                timestamp=message.created_at,
-                properties={
-                    "conversation_id": conversation.id,
-                    "message_id": message.id,
-                    "inbox_id": conversation.inbox_id,
-                    **({"author": message.author} if message.direction == "out" else {}),
-                },
-            )
-        ],
+        return None
+    return events.Activity(
+        customer_id=conversation.customer_id,
+        message_id=f"cxloop-care-message-{message.id}",
+        name=MESSAGE_RECEIVED if message.direction == "in" else MESSAGE_SENT,
+        channel=conversation.channel,
+        timestamp=message.created_at,
+        properties={
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+            "inbox_id": conversation.inbox_id,
+            **({"author": message.author} if message.direction == "out" else {}),
+        },
     )
 
 

@@ -9,7 +9,7 @@ A notice stores its ``kind`` and ``params``, not its text: the text comes from t
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -223,6 +223,38 @@ def notify_in_app(
             _insert_notices(session, table_of(Notification)),
             _notice_rows(workspace_id, fresh, kind, params, link, dedupe_key),
         )
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    """An in-app notice about something just made (its dedupe key is one nobody holds yet), to
+    members the caller has just read as active."""
+
+    workspace_id: int
+    kind: str
+    params: Mapping[str, Any]
+    link: str
+    dedupe_key: str
+    user_ids: Sequence[int]
+
+
+def notify_new_in_app(session: Session, notices: Sequence[NewNotice]) -> None:
+    """Write many :class:`NewNotice` at once, all in one statement (a batch of new
+    conversations tells each its team): with fresh dedupe keys there is nobody to leave out
+    first, and a notice a concurrent run wrote a moment ago keeps its own."""
+    rows = []
+    for notice in notices:
+        _check(notice.kind, notice.dedupe_key)
+        rows += _notice_rows(
+            notice.workspace_id,
+            dict.fromkeys(notice.user_ids),
+            notice.kind,
+            notice.params,
+            notice.link,
+            notice.dedupe_key,
+        )
+    if rows:
+        session.execute(_insert_notices(session, table_of(Notification)), rows)
 
 
 def _check(kind: str, dedupe_key: str) -> None:

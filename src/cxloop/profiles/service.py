@@ -304,8 +304,11 @@ def create_customer(
     traits: dict[str, Any],
     identities: Sequence[tuple[str, str]],
     source: str = "api",
+    resolver: IdentityResolver | None = None,
 ) -> Customer:
-    """Create (or find, by its unique identities) a customer and apply ``traits`` to it."""
+    """Create (or find, by its unique identities) a customer and apply ``traits`` to it.
+    ``resolver``, when given, is one the caller keeps for many customers of the workspace
+    (profiles it preloaded are not looked up again)."""
     keys = [(k, v) for k, raw in identities if (v := normalise_identity(k, raw))]
     bad = [k for k, raw in identities if not normalise_identity(k, raw)]
     if bad:
@@ -316,7 +319,7 @@ def create_customer(
     keys += [k for k in contact_identities(traits) if k not in keys]
     if not keys:
         raise ValidationFailed("A customer needs at least one identity (user_id, email, phone, …).")
-    resolver = IdentityResolver(session, workspace, source=source)
+    resolver = resolver or IdentityResolver(session, workspace, source=source)
     customer = resolver.resolve(keys)
     apply_traits(customer, traits)
     # The contact fields show the (normalised) email and phone the customer was created with.
