@@ -3,10 +3,9 @@ commits), in Korean and English since the invited person's language is not known
 
 from __future__ import annotations
 
-import html
-
 from sqlalchemy.orm import Session
 
+from cxloop.channels.notice_mail import NoticePart, render_notice_mail
 from cxloop.channels.outbox import queue_email
 from cxloop.core.i18n import LOCALES, gettext
 from cxloop.core.settings import get_settings
@@ -21,7 +20,7 @@ def mail_invitation(
     label = invitation.invited_by_label
     # An API key or the operator's CLI is not a person to name: "an administrator" then.
     named = bool(label) and label != "cli" and not label.startswith("key:")
-    texts, htmls = [], []
+    parts = []
     for locale in LOCALES:
         params = {
             "inviter": label if named else gettext(locale, "invite.mail_admin"),
@@ -29,25 +28,26 @@ def mail_invitation(
             "role": gettext(locale, f"role.{invitation.role}"),
             "days": 7,
         }
-        body = gettext(locale, "invite.mail_body", **params)
-        action = gettext(locale, "invite.mail_action")
-        note = gettext(locale, "invite.mail_note", **params)
-        texts.append(f"{body}\n\n{action}: {url}\n\n{note}")
-        htmls.append(
-            f"<p>{html.escape(body)}</p>"
-            f'<p><a href="{html.escape(url, quote=True)}">{html.escape(action)}</a></p>'
-            f'<p style="color:#666;font-size:12px">{html.escape(note)}</p>'
+        parts.append(
+            NoticePart(
+                lang=locale,
+                body=gettext(locale, "invite.mail_body", **params),
+                action=gettext(locale, "invite.mail_action"),
+                url=url,
+                note=gettext(locale, "invite.mail_note", **params),
+            )
         )
     subject = " · ".join(
         gettext(locale, "invite.mail_subject", workspace=workspace.name) for locale in LOCALES
     )
+    text, html = render_notice_mail(subject, parts)
     queue_email(
         session,
         workspace_id=invitation.workspace_id,
         recipient=invitation.email,
         subject=f"[cxloop] {subject}",
-        text="\n\n---\n\n".join(texts) + "\n",
-        html="<hr>".join(htmls),
+        text=text,
+        html=html,
         dedupe_key=f"member-invitation:{invitation.id}:{invitation.sent_count}",
         purpose="service",
     )
