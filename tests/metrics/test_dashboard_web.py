@@ -269,17 +269,14 @@ def test_korean_axis_dates(client: TestClient, session: Session) -> None:
     reply = get(client, "/cx?from=2024-12-01&to=2025-03-31")
 
     labels = [label for _, label in _ticks(reply.text, "trend-nps")]
-    # every second Monday, the newest last, with the year on the first and where it turns
+    # every third Monday, the newest last, with the year on the first and where it turns
     assert labels == [
         "2024년 11월 25일",
-        "12월 9일",
-        "12월 23일",
+        "12월 16일",
         "2025년 1월 6일",
-        "1월 20일",
-        "2월 3일",
+        "1월 27일",
         "2월 17일",
-        "3월 3일",
-        "3월 17일",
+        "3월 10일",
         "3월 31일",
     ]
     assert "선이 끊긴 곳은 NPS 응답이 없는 주입니다 (19주 중 17주)." in text_of(reply)

@@ -166,7 +166,9 @@ def interval_trend_chart(
     estimate, low, high), oldest first, with None where a period had no answers (a gap).
     Points marked in ``faint`` (too few answers) are drawn hollow; the axis labels are
     thinned so none overlaps another."""
-    left, right, top, bottom = 40, 8, 10, 22
+    # Room at both ends for half an axis label, which is centred on its point.
+    half_label = max((_text_width(p[0]) for p in points), default=0.0) / 2 + 2
+    left, right, top, bottom = max(40.0, half_label), max(8.0, half_label), 10, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (hi - lo) or 1.0
     step = plot_w / max(len(points) - 1, 1)
