@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cxloop.core import i18n
 from cxloop.core.db import Database
 from cxloop.models import Invitation, Survey, Workspace
+from cxloop.web.charts import interval_bar_chart
 from cxloop.web.labels import TOUCHPOINT_ENTRY, touchpoint_label
 from cxloop.web.metrics import dashboard as page_module
 from tests.factories import make_customer, make_user, make_workspace
@@ -420,6 +421,24 @@ def test_touchpoints_read_as_words(key: str, locale: str, label: str) -> None:
     assert touchpoint_label(key, locale) == label
     entries = {k: v for k, v in i18n.catalog().items() if k.startswith(TOUCHPOINT_ENTRY)}
     assert entries and all(set(texts) == {"ko", "en"} for texts in entries.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Your rating of customer service", "Your rating of customer service"),
+        ("고객 상담에 대한 만족도", "고객 상담에 대한 만족도"),
+        ("Your rating of " + "very " * 30 + "long", "Your rating of " + "very " * 5 + "ver…"),
+    ],
+    ids=["english-question", "korean-question", "too-long"],
+)
+def test_bar_labels_get_room_for_a_questions_words(name: str, shown: str) -> None:
+    svg = interval_bar_chart(
+        [(name, 40.0, None, None, False)], lo=0, hi=100, chart_id="d", title="t", desc="d"
+    )
+
+    assert re.findall(r'class="label" text-anchor="end">([^<]+)</text>', svg) == [shown]
+    assert f"<title>{name}</title>" in svg  # the whole name on hover
 
 
 # --- in Chromium -------------------------------------------------------------------------------

@@ -114,6 +114,18 @@ def labelled_ticks(labels: Sequence[str], step: float) -> set[int]:
     return set(range(len(labels) - 1, -1, -every))
 
 
+def _cut(label: str, room: float) -> str:
+    """``label`` as it fits in ``room`` (tick units), cut short with an ellipsis if need be."""
+    if _text_width(label) <= room:
+        return label
+    kept = ""
+    for ch in label:
+        if _text_width(kept + ch) > room - 8:
+            break
+        kept += ch
+    return kept + "…"
+
+
 def _f(value: float) -> str:
     return f"{value:.1f}"
 
@@ -244,7 +256,11 @@ def interval_bar_chart(
     """Horizontal bars, one per (label, estimate, low, high, faint) row, with interval
     whiskers where low and high are given; ``faint`` rows (too few answers) are drawn pale.
     Bars start at zero when the scale crosses it, else at ``lo``."""
-    label_w, value_w, row_h, top = 170, 70, 26, 6
+    # The label column widens for long names (a survey question) up to a third of the plot;
+    # a name longer still is cut short. Labels are 12 px type: 1.2 times the ticks' widths.
+    widest = max((1.2 * _text_width(row[0]) for row in rows), default=0.0)
+    label_w = int(min(max(170.0, 12 + widest), width // 3))
+    value_w, row_h, top = 70, 26, 6
     plot_w = width - label_w - value_w - 10
     height = top * 2 + row_h * max(len(rows), 1)
     span = (hi - lo) or 1.0
@@ -259,7 +275,7 @@ def interval_bar_chart(
     )
     for i, (label, estimate, low, high, faint) in enumerate(rows):
         cy = top + i * row_h + row_h / 2
-        shown = label if len(label) <= 22 else label[:21] + "…"
+        shown = _cut(label, (label_w - 8) / 1.2)
         parts.append(
             f'<g class="{"faint" if faint else "row"}"><title>{escape(label)}</title>'
             f'<text x="{label_w - 8}" y="{_f(cy + 4)}" class="label" text-anchor="end">'
