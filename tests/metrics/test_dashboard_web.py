@@ -475,6 +475,9 @@ def test_the_dashboard_in_chromium(browser_page, live_server: str, database: Dat
     assert bars.count() == 4
     box = page.locator("#breakdown-figure svg").bounding_box()
     assert box is not None and box["width"] > 400
+    # a bar for each touchpoint driver, and the trait picked from a list
+    assert page.locator("#drivers-figure svg .bar").count() == 3
+    assert page.locator("select[name=trait] option").count() == 1  # no traits: only the prompt
     # change the period to the month picker and apply: the page follows
     page.select_option("select[name=period]", "month")
     page.click(".dash-filters button[type=submit]")
