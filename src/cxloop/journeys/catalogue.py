@@ -13,6 +13,7 @@ from cxloop.core.timeutil import as_utc, utcnow
 from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.journeys.attempts import STREAM_TYPES
 from cxloop.models import Customer, Event
+from cxloop.profiles.service import customers_by_ids
 
 NAME_DAYS = 90
 MAX_NAMES = 200
@@ -49,12 +50,5 @@ def event_names(
 def customers_by_id(session: Session, *, workspace_id: int, ids: Sequence[int]) -> list[Customer]:
     """The workspace's customers with these ids, in the order given (unknown ids left out)."""
     wanted = list(dict.fromkeys(ids))[:MAX_CUSTOMERS]
-    if not wanted:
-        return []
-    found = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(wanted))
-        )
-    }
+    found = customers_by_ids(session, workspace_id=workspace_id, ids=wanted)
     return [found[i] for i in wanted if i in found]

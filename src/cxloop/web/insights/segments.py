@@ -31,7 +31,7 @@ from cxloop.web.insights.rule_form import (
     rule_problems,
     rule_summary,
 )
-from cxloop.web.rendering import redirect, render
+from cxloop.web.rendering import customer_label, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 
 router = APIRouter(prefix="/insights", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -63,10 +63,6 @@ class PreviewView:
     count: int
     sample: list[Customer]
     description: str
-
-
-def _customer_name(page: WebContext, customer: Customer) -> str:
-    return customer.display_name or customer.email or page.t("customer.unnamed", id=customer.id)
 
 
 def _load(page: WebContext, segment_id: int) -> Segment:
@@ -146,7 +142,6 @@ def _builder(
         segment=segment,
         preview=preview,
         spec=builder_spec(page, others),
-        customer_name=lambda c: _customer_name(page, c),
         max_name=segments.MAX_NAME,
         max_description=segments.MAX_DESCRIPTION,
     )
@@ -311,7 +306,7 @@ def preview_segment(page: Page, form: PostedForm) -> Response:
             "sample": [
                 {
                     "id": c.id,
-                    "name": _customer_name(page, c),
+                    "name": customer_label(c, page.t),
                     "url": f"/customers/{c.id}",
                 }
                 for c in shown.sample
@@ -378,7 +373,6 @@ def segment_page(page: Page, segment_id: int, cursor: str = "") -> Response:
         next_cursor=next_cursor,
         chart=chart,
         days=days[:14],
-        customer_name=lambda c: _customer_name(page, c),
     )
 
 

@@ -312,10 +312,6 @@ def funnel_page(page: Page) -> Response:
 # --- the persons behind a step -----------------------------------------------------------------
 
 
-def customer_name(page: WebContext, customer: Customer) -> str:
-    return customer.display_name or customer.email or page.t("customer.unnamed", id=customer.id)
-
-
 @dataclass
 class SegmentFields:
     """The "save as a segment" form of the persons page as typed, and why it was refused."""
@@ -399,7 +395,6 @@ def _persons_page(
         segment=segment,
         segment_pairs=form.query() + asked,
         max_name=segments.MAX_NAME,
-        customer_name=lambda c: customer_name(page, c),
     )
 
 

@@ -21,7 +21,7 @@ from cxloop.journeys import catalogue, map_drill
 from cxloop.journeys.map_drill import OUTCOMES, Spot
 from cxloop.models import Customer
 from cxloop.web.journeys.forms import REFUSALS, FormProblem, refusal
-from cxloop.web.journeys.funnels import customer_name, today_of
+from cxloop.web.journeys.funnels import today_of
 from cxloop.web.journeys.map import MapForm, place_name, read_map
 from cxloop.web.rendering import render
 from cxloop.web.session import Page, WebContext, verify_csrf
@@ -206,7 +206,6 @@ def map_persons_page(page: Page) -> Response:
         next_url=form.link("/journeys/map/persons", outcome=outcome, after=found.next_after)
         if found is not None and found.next_after is not None
         else "",
-        customer_name=lambda c: customer_name(page, c),
     )
 
 
