@@ -134,13 +134,23 @@ def test_a_customer_answers_on_a_phone_and_a_member_edits_the_survey(
     card = page.locator("#question-3")
     expect(card).to_be_visible()
     # the builder's script shows only the fields of the question's type
-    expect(card.locator("textarea[name='questions-3-options']")).to_be_hidden()
+    expect(card.locator("input[name='questions-3-opt-0-ko']")).to_be_hidden()
     card.locator("select[name='questions-3-type']").select_option("single")
-    expect(card.locator("textarea[name='questions-3-options']")).to_be_visible()
+    expect(card.locator("input[name='questions-3-opt-0-ko']")).to_be_visible()
     card.locator("textarea[name='questions-3-text_ko']").fill("다시 구매하시겠어요?")
     card.locator("textarea[name='questions-3-text_en']").fill("Would you buy from us again?")
-    card.locator("textarea[name='questions-3-options']").fill("yes | 네 | Yes\nno | 아니요 | No")
+    # a choice a row, in separate fields; a code left empty is made from the English label
+    card.locator("input[name='questions-3-opt-0-ko']").fill("네")
+    card.locator("input[name='questions-3-opt-0-en']").fill("Yes")
+    card.locator("input[name='questions-3-opt-1-ko']").fill("아니요")
+    card.locator("input[name='questions-3-opt-1-en']").fill("No")
+    card.get_by_role("button", name="+ 보기 추가").click()
+    card.locator("input[name='questions-3-opt-2-ko']").fill("잘 모르겠어요")
+    card.locator("input[name='questions-3-opt-2-en']").fill("Not sure")
+    card.get_by_role("button", name="보기 3 지우기").click()
+    expect(card.locator("input[name='questions-3-opt-2-ko']")).to_have_count(0)
     page.get_by_role("button", name="미리보기 갱신").click()
+    expect(card.locator("input[name='questions-3-opt-1-id']")).to_have_value("no")
 
     korean = page.locator(".preview-pane[lang=ko]")
     english = page.locator(".preview-pane[lang=en]")
@@ -153,6 +163,10 @@ def test_a_customer_answers_on_a_phone_and_a_member_edits_the_survey(
     english.locator("label[for='pv-en-q-nps-2']").click()
     expect(english.locator("#pv-en-q-why_low")).to_be_visible()
 
+    # the condition is picked in words: the question, then what was picked of its choices
+    card.locator("select[name='questions-3-cond_question']").select_option("liked")
+    expect(card.locator("select[name='questions-3-cond_op'] option").first).to_have_text("선택함")
+    card.get_by_label("빠른 배송").check()
     page.get_by_role("button", name="저장", exact=True).click()
     expect(page.locator(".flash.success")).to_contain_text("버전 2")
 
@@ -163,6 +177,9 @@ def test_a_customer_answers_on_a_phone_and_a_member_edits_the_survey(
         assert [q.id for q in definition.questions] == ["nps", "why_low", "liked", "q4"]
         assert definition.questions[3].text.en == "Would you buy from us again?"
         assert definition.questions[3].option_ids() == ["yes", "no"]
+        show_if = definition.questions[3].show_if
+        assert show_if is not None
+        assert (show_if.question, show_if.op, show_if.value) == ("liked", "==", "speed")
         # the answer given before stays on version 1
         answered = session.scalar(
             select(Response).where(Response.invitation_id == survey_setup.invitation_id)

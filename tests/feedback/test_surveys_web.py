@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from cxloop.core.timeutil import utcnow
 from cxloop.feedback.responses import service as response_service
 from cxloop.feedback.surveys import service as survey_service
-from cxloop.models import Response, Survey, SurveyVersion, User, Workspace
+from cxloop.models import Event, Response, Survey, SurveyVersion, User, Workspace
 from tests.factories import make_customer, make_user, make_workspace, unique
 from tests.helpers.respondent import respondent_definition
 from tests.helpers.web import flashes, get, login, post, text_of
@@ -40,15 +40,21 @@ def signed_in(client: TestClient, owner: User) -> TestClient:
 
 
 def make_survey(
-    session: Session, workspace: Workspace, *, status: str = "draft", name: str = "구매 후 설문"
+    session: Session,
+    workspace: Workspace,
+    *,
+    status: str = "draft",
+    name: str = "구매 후 설문",
+    kind: str = "nps",
+    definition: dict[str, Any] | None = None,
 ) -> Survey:
     survey = survey_service.create_survey(
         session,
         workspace_id=workspace.id,
         key=unique("s-"),
         name=name,
-        kind="nps",
-        definition=respondent_definition(),
+        kind=kind,
+        definition=definition or respondent_definition(),
         owner_team="cs",
     )
     if status != "draft":
@@ -89,7 +95,11 @@ def builder_form(page_html: str) -> dict[str, Any]:
             continue
         if attrs.get("type") == "checkbox":
             if " checked" in tag.group(0):
-                data[name] = "on"
+                value = _unescape(attrs.get("value", "on"))
+                if name in data:  # a group of boxes of one name posts each ticked one
+                    data[name] = [*_as_list(data[name]), value]
+                else:
+                    data[name] = value
             continue
         data[name] = _unescape(attrs.get("value", ""))
     for tag in re.finditer(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', body, flags=re.S):
@@ -99,6 +109,10 @@ def builder_form(page_html: str) -> dict[str, Any]:
         first = re.search(r'<option value="([^"]*)"', tag.group(2))
         data[tag.group(1)] = _unescape((chosen or first).group(1)) if (chosen or first) else ""
     return data
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _unescape(text: str) -> str:
@@ -250,11 +264,14 @@ def test_the_form_round_trips_the_definition_exactly(
     assert post(signed_in, f"/surveys/{survey.id}", {**data, "action": "save"}).status_code == 303
     session.expire_all()
     assert survey.current_version == 1  # nothing changed, so no version
-    assert (
-        data["questions-2-options"]
-        == "speed | 빠른 배송 | Fast delivery\nstaff | 친절한 상담 | Kind staff"
-    )
+    # a choice a row, in separate fields, and two empty rows for new ones
+    assert data["questions-2-opt_count"] == "4"
+    assert [
+        (data[f"questions-2-opt-{j}-id"], data[f"questions-2-opt-{j}-ko"]) for j in range(4)
+    ] == [("speed", "빠른 배송"), ("staff", "친절한 상담"), ("", ""), ("", "")]
+    assert data["questions-2-opt-1-en"] == "Kind staff"
     assert (data["questions-1-cond_question"], data["questions-1-cond_op"]) == ("nps", "<=")
+    assert data["questions-1-cond_value"] == "6"
     assert data["hidden_fields"] == "order_id, touchpoint"
 
 
@@ -275,7 +292,13 @@ def test_questions_are_added_moved_and_removed_on_the_server_without_saving(
             "questions-3-type": "single",
             "questions-3-text_ko": "다시 구매하시겠어요?",
             "questions-3-text_en": "Would you buy again?",
-            "questions-3-options": "yes | 네 | Yes\nno | 아니요 | No",
+            "questions-3-opt_count": "2",
+            "questions-3-opt-0-id": "yes",
+            "questions-3-opt-0-ko": "네",
+            "questions-3-opt-0-en": "Yes",
+            "questions-3-opt-1-id": "no",
+            "questions-3-opt-1-ko": "아니요",
+            "questions-3-opt-1-en": "No",
         }
     )
     moved = builder_form(post(signed_in, f"/surveys/{survey.id}", {**data, "action": "up-3"}).text)
@@ -305,7 +328,9 @@ def test_mistakes_are_shown_next_to_their_fields(
     data.update(
         {
             "questions-0-text_en": "",
-            "questions-2-options": "speed | 빠른 배송 | Fast",
+            "questions-2-opt-1-id": "",
+            "questions-2-opt-1-ko": "",
+            "questions-2-opt-1-en": "",
             "questions-1-cond_op": "==",
             "questions-1-cond_value": "99",
             "name": "",
@@ -339,6 +364,137 @@ def test_mistakes_are_shown_next_to_their_fields(
     assert "질문에 고칠 점이 있어" in text_of(reply)  # no preview of a broken draft
     session.expire_all()
     assert survey.current_version == 1 and survey.name == "구매 후 설문"
+
+
+def test_a_choice_without_a_code_gets_one_from_its_label_and_given_codes_stay(
+    signed_in: TestClient, session: Session, workspace: Workspace
+) -> None:
+    survey = make_survey(session, workspace)
+    data = builder_form(get(signed_in, f"/surveys/{survey.id}").text)
+    data.update(
+        {
+            "questions-2-opt-0-ko": "아주 빠른 배송",  # a relabelled choice keeps its code
+            "questions-2-opt-2-ko": "꼼꼼한 포장",
+            "questions-2-opt-2-en": "Careful packing!",
+            "questions-2-opt-3-ko": "선물 포장",
+            "questions-2-opt-3-en": "선물",  # no English word to make a code of
+        }
+    )
+
+    saved = post(signed_in, f"/surveys/{survey.id}", {**data, "action": "save"})
+
+    assert saved.status_code == 303, text_of(saved)
+    session.expire_all()
+    question = survey_service.current_definition(session, survey=survey).questions[2]
+    assert [(o.id, o.label.ko, o.label.en) for o in question.options or []] == [
+        ("speed", "아주 빠른 배송", "Fast delivery"),
+        ("staff", "친절한 상담", "Kind staff"),
+        ("careful_packing", "꼼꼼한 포장", "Careful packing!"),
+        ("choice_4", "선물 포장", "선물"),
+    ]
+
+
+def condition_survey(session: Session, workspace: Workspace) -> Survey:
+    """The respondent survey with a fourth question asked of those who liked the delivery."""
+    definition = respondent_definition()
+    definition["questions"].append(
+        {
+            "id": "delivery_note",
+            "type": "text",
+            "text": {"ko": "배송에서 무엇이 좋았나요?", "en": "What was good about it?"},
+            "show_if": {"question": "liked", "op": "in", "value": ["speed", "staff"]},
+        }
+    )
+    return make_survey(session, workspace, name="조건 설문", definition=definition)
+
+
+def test_a_condition_is_picked_in_words_and_round_trips(
+    signed_in: TestClient, session: Session, workspace: Workspace
+) -> None:
+    survey = condition_survey(session, workspace)
+    page = get(signed_in, f"/surveys/{survey.id}")
+    card = page.text.split('id="question-3"', 1)[1].split('value="add"', 1)[0]
+    # the earlier question by its text, the comparisons in words, the value among its choices
+    assert '<option value="liked" selected>3. 좋았던 점</option>' in card
+    assert '<option value="in" selected>다음 중 하나라도 선택</option>' in card
+    assert '<option value="==">선택함</option>' in card and "&lt;=" not in card
+    assert 'name="questions-3-cond_choice" value="speed" checked> 빠른 배송' in card
+    why_low = page.text.split('id="question-1"', 1)[1].split('id="question-2"', 1)[0]
+    assert '<option value="&lt;=" selected>이하</option>' in why_low
+    assert '<option value="&gt;=">이상</option>' in why_low
+
+    data = builder_form(page.text)
+    assert data["questions-3-cond_choice"] == ["speed", "staff"]
+    saved = post(signed_in, f"/surveys/{survey.id}", {**data, "action": "save"})
+    assert saved.status_code == 303
+    session.expire_all()
+    assert survey.current_version == 1  # the same definition: no new version
+
+    data.update({"questions-3-cond_op": "==", "questions-3-cond_choice": "staff"})
+    assert post(signed_in, f"/surveys/{survey.id}", {**data, "action": "save"}).status_code == 303
+    session.expire_all()
+    show_if = survey_service.current_definition(session, survey=survey).questions[3].show_if
+    assert show_if is not None
+    assert (show_if.question, show_if.op, show_if.value) == ("liked", "==", "staff")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"questions-3-cond_op": "==", "questions-3-cond_choice": ["speed", "staff"]},
+            "'선택함'에는 보기를 하나만 고르세요.",
+        ),
+        ({"questions-3-cond_choice": []}, "조건의 보기를 하나 이상 고르세요."),
+        ({"questions-1-cond_value": ""}, "조건의 값을 입력하세요."),
+        ({"questions-1-cond_value": "열"}, "숫자로 답하므로 조건 값도 숫자여야 합니다."),
+    ],
+    ids=["two-choices-for-is", "no-choice", "no-score", "score-in-words"],
+)
+def test_an_incomplete_condition_is_refused_in_words_and_nothing_is_saved(
+    signed_in: TestClient,
+    session: Session,
+    workspace: Workspace,
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    survey = condition_survey(session, workspace)
+    data = builder_form(get(signed_in, f"/surveys/{survey.id}").text)
+    data["name"] = "바뀐 이름"
+
+    reply = post(signed_in, f"/surveys/{survey.id}", {**data, **change, "action": "save"})
+
+    assert reply.status_code == 422
+    shown = re.findall(r'class="field-error"[^>]*>([^<]*)<', reply.text)
+    assert message in _unescape(" ".join(shown))
+    session.expire_all()
+    assert (survey.current_version, survey.name) == (1, "조건 설문")
+
+
+@pytest.mark.parametrize(
+    ("kind", "question_type", "words", "not_words"),
+    [
+        ("nps", "nps", ["추천 고객", "중립 고객", "비추천 고객"], ["만족 고객"]),
+        ("csat", "csat", ["만족 고객", "보통", "불만족 고객"], ["추천 고객", "중립 고객"]),
+        ("ces", "ces", ["쉬웠음", "보통", "어려웠음"], ["추천 고객"]),
+    ],
+    ids=["nps", "csat", "ces"],
+)
+def test_the_thank_you_groups_are_named_in_the_surveys_metric(
+    signed_in: TestClient,
+    session: Session,
+    workspace: Workspace,
+    kind: str,
+    question_type: str,
+    words: list[str],
+    not_words: list[str],
+) -> None:
+    question = {"id": "score", "type": question_type, "text": {"ko": "점수", "en": "Score"}}
+    survey = make_survey(session, workspace, kind=kind, definition={"questions": [question]})
+    page = get(signed_in, f"/surveys/{survey.id}")
+    labels = re.findall(r"<label>([^<·]*) · 한국어", page.text)
+    assert labels == [*words, "기본"]
+    assert not set(not_words) & set(labels)
 
 
 def test_the_preview_shows_the_survey_in_both_languages_with_the_respondents_markup(
@@ -431,6 +587,112 @@ def test_the_distribution_form_saves_settings_and_shows_the_public_link(
     assert 'name="sample_percent" value="30"' in again.text
     assert 'name="delay_value" value="3"' in again.text
     assert '<option value="days" selected>' in again.text
+
+
+def track(
+    session: Session,
+    workspace: Workspace,
+    name: str,
+    properties: dict[str, Any],
+    *,
+    hours_ago: int = 0,
+) -> None:
+    at = utcnow() - timedelta(hours=hours_ago)
+    customer = make_customer(session, workspace=workspace)
+    session.add(
+        Event(
+            workspace_id=workspace.id,
+            customer_id=customer.id,
+            message_id=unique("m-"),
+            type="track",
+            name=name,
+            timestamp=at,
+            received_at=at,
+            properties=properties,
+            context={},
+        )
+    )
+    session.flush()
+
+
+def test_trigger_filters_are_picked_from_the_events_recent_properties_in_words(
+    signed_in: TestClient, session: Session, workspace: Workspace
+) -> None:
+    survey = make_survey(session, workspace)
+    order = {"total": 51000, "products": [{"category": "뷰티", "price": 12000}]}
+    track(session, workspace, "Order Completed", order)  # the latest
+    track(session, workspace, "Order Completed", {"total": 9000, "coupon": "W"}, hours_ago=2)
+    other = make_workspace(session, name=unique("다른 상점 "))
+    track(session, other, "Order Completed", {"secret_margin": 0.4})
+
+    # the event is typed (or picked among the workspace's recent ones) and its properties load
+    page = get(signed_in, f"/surveys/{survey.id}/distribution")
+    assert '<option value="Order Completed">' in page.text
+    loaded = post(
+        signed_in,
+        f"/surveys/{survey.id}/distribution",
+        {"trigger_event": "Order Completed", "filter_count": "0", "action": "refresh"},
+    )
+    assert loaded.status_code == 200
+    picker = re.search(
+        r'<select name="filter-0-property"[^>]*>(.*?)</select>', loaded.text, flags=re.S
+    )
+    assert picker
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', picker.group(1))
+    assert options == [
+        ("", "— 고르지 않음 —"),
+        ("total", "total (예: 51000)"),
+        ("coupon", "coupon (예: W)"),
+        ("products.0.category", "products → 1번째 → category (예: 뷰티)"),
+        ("products.0.price", "products → 1번째 → price (예: 12000)"),
+    ]  # the most common first; another workspace's events are not read
+    assert "secret_margin" not in loaded.text
+    # empty rows hold no example that looks like a filter; comparisons are words
+    assert 'placeholder="50000"' not in loaded.text and 'placeholder="total"' not in loaded.text
+    assert '<option value="&gt;=">이상</option>' in loaded.text
+    session.expire_all()
+    assert survey.distribution.get("trigger") is None  # loading the properties saved nothing
+
+    saved = post(
+        signed_in,
+        f"/surveys/{survey.id}/distribution",
+        {
+            "channels": ["email"],
+            "trigger_event": "Order Completed",
+            "filter_count": "2",
+            "filter-0-property": "products.0.category",
+            "filter-0-op": "==",
+            "filter-0-value": "뷰티",
+            "filter-1-property": "",
+            "filter-1-op": "==",
+            "filter-1-value": "",
+            "action": "save",
+        },
+    )
+    assert saved.status_code == 303
+    session.expire_all()
+    assert survey.distribution["trigger"] == {
+        "event": "Order Completed",
+        "where": [{"property": "products.0.category", "op": "==", "value": "뷰티"}],
+    }
+    again = get(signed_in, f"/surveys/{survey.id}/distribution").text
+    assert (
+        '<option value="products.0.category" selected>products → 1번째 → category (예: 뷰티)'
+        in again
+    )
+
+
+def test_a_trigger_event_without_records_takes_a_typed_property(
+    signed_in: TestClient, session: Session, workspace: Workspace
+) -> None:
+    survey = make_survey(session, workspace)
+    page = post(
+        signed_in,
+        f"/surveys/{survey.id}/distribution",
+        {"trigger_event": "Refund Requested", "filter_count": "0", "action": "refresh"},
+    )
+    assert '<input type="text" name="filter-0-property" value=""' in page.text
+    assert "이 이벤트의 기록이 아직 없어" in text_of(page)
 
 
 def test_bad_distribution_settings_are_shown_by_field(

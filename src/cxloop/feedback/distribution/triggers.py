@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -113,6 +114,73 @@ def filter_matches(properties: dict[str, Any], condition: PropertyFilter) -> boo
     if isinstance(actual, dict):
         return False
     return _compare(actual, op, expected)
+
+
+# --- the properties a trigger filter can name ----------------------------------------------
+
+PROPERTY_SAMPLE = 200  # the latest events of a name the picker reads
+MAX_PROPERTY_PATHS = 60
+
+
+@dataclass(frozen=True)
+class ObservedProperty:
+    """A dotted path the filters can name, how many sampled events had it and one value."""
+
+    path: str
+    count: int
+    example: Any
+
+
+def _leaves(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    # A list is read at its first item: the filters name one position (``products.0.x``).
+    if depth > 5:
+        return
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(key, str) and key and "." not in key:
+                yield from _leaves(inner, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        if value and path:
+            yield from _leaves(value[0], f"{path}.0", depth + 1)
+    elif path:
+        yield path, value
+
+
+def observed_properties(
+    session: Session, *, workspace_id: int, event_name: str
+) -> list[ObservedProperty]:
+    """The property paths seen on the workspace's latest events of this name, most common
+    first, each with the latest non-empty value as an example."""
+    if not event_name:
+        return []
+    rows = session.scalars(
+        select(Event.properties)
+        .where(Event.workspace_id == workspace_id, Event.type == "track", Event.name == event_name)
+        .order_by(Event.timestamp.desc())
+        .limit(PROPERTY_SAMPLE)
+    )
+    counts: dict[str, int] = {}
+    examples: dict[str, Any] = {}
+    for properties in rows:
+        for path, value in _leaves(properties or {}, ""):
+            counts[path] = counts.get(path, 0) + 1
+            if path not in examples and value not in (None, ""):
+                examples[path] = value
+    ranked = sorted(counts, key=lambda path: (-counts[path], path))[:MAX_PROPERTY_PATHS]
+    return [ObservedProperty(path, counts[path], examples.get(path)) for path in ranked]
+
+
+def observed_event_names(session: Session, *, workspace_id: int, limit: int = 2000) -> list[str]:
+    """The names among the workspace's latest tracked events (the ones a trigger matches),
+    for the trigger's suggestions."""
+    latest = (
+        select(Event.name)
+        .where(Event.workspace_id == workspace_id, Event.type == "track", Event.name.is_not(None))
+        .order_by(Event.timestamp.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return sorted({name for name in session.scalars(select(latest.c.name)) if name})
 
 
 def trigger_matches(dist: DistributionSettings, event_name: str, properties: Any) -> bool:

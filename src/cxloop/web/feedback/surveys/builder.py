@@ -20,7 +20,12 @@ from cxloop.core import i18n
 from cxloop.core.errors import Conflict, ValidationFailed
 from cxloop.feedback.responses import summaries as response_summaries
 from cxloop.feedback.surveys import service as survey_service
-from cxloop.feedback.surveys.definition import CHOICE_TYPES, SurveyDefinition, parse_definition
+from cxloop.feedback.surveys.definition import (
+    CHOICE_TYPES,
+    SCORED_TYPES,
+    SurveyDefinition,
+    parse_definition,
+)
 from cxloop.models import Survey
 from cxloop.models.feedback import QUESTION_TYPES
 from cxloop.web import errors
@@ -40,10 +45,30 @@ from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 MAX_QUESTIONS = 100
+MAX_CHOICES = 50
+EXTRA_CHOICE_ROWS = 2  # empty rows a choice question offers (the page's script adds more)
 OUTCOMES = ("promoter", "passive", "detractor", "default")
+# The comparisons a condition offers on an earlier question of each type.
+CONDITION_OPERATORS = {
+    "scored": ("<=", ">=", "<", ">", "==", "!=", "in"),
+    "choice": ("==", "!=", "in"),
+    "text": ("==", "!=", "in"),
+}
 
 
 # --- the builder's form ------------------------------------------------------------------------
+
+
+@dataclass
+class ChoiceRow:
+    """One choice of a choice question: the code stored with answers and its two labels."""
+
+    id: str = ""
+    ko: str = ""
+    en: str = ""
+
+    def is_empty(self) -> bool:
+        return not (self.id or self.ko or self.en)
 
 
 @dataclass
@@ -58,10 +83,15 @@ class QuestionForm:
     min: str = ""
     max: str = ""
     max_length: str = ""
-    options: str = ""  # one option a line: id | 한국어 | English
+    options: list[ChoiceRow] = field(default_factory=list)
     cond_question: str = ""
     cond_op: str = "<="
-    cond_value: str = ""
+    cond_value: str = ""  # a score or text (a comma-separated list for "is one of")
+    cond_choices: list[str] = field(default_factory=list)  # on a choice question
+
+    def choice_rows(self) -> list[ChoiceRow]:
+        """The choices and a few empty rows for new ones."""
+        return self.options + [ChoiceRow() for _ in range(EXTRA_CHOICE_ROWS)]
 
 
 @dataclass
@@ -86,10 +116,11 @@ def draft_from(survey: Survey, definition: SurveyDefinition) -> DraftForm:
                 min=_value_text(q.min),
                 max=_value_text(q.max),
                 max_length=_value_text(q.max_length),
-                options="\n".join(f"{o.id} | {o.label.ko} | {o.label.en}" for o in q.options or []),
+                options=[ChoiceRow(o.id, o.label.ko, o.label.en) for o in q.options or []],
                 cond_question=q.show_if.question if q.show_if else "",
                 cond_op=q.show_if.op if q.show_if else "<=",
                 cond_value=_value_text(q.show_if.value) if q.show_if else "",
+                cond_choices=_condition_choices(q.show_if.value) if q.show_if else [],
             )
         )
     thanks = {}
@@ -103,6 +134,42 @@ def draft_from(survey: Survey, definition: SurveyDefinition) -> DraftForm:
         hidden_fields=", ".join(definition.hidden_fields),
         thank_you=thanks,
     )
+
+
+def _condition_choices(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def choice_code(label: str, taken: set[str]) -> str:
+    """A code for a choice left without one, made from its English label (``Fast delivery``
+    → ``fast_delivery``), or ``choice_N``; never one the question already uses."""
+    base = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:32].rstrip("_")
+    if not base or not base[0].isalpha():
+        base = f"choice_{len(taken) + 1}" if not base else f"c_{base}"
+    code, n = base, 2
+    while code in taken:
+        code, n = f"{base}_{n}", n + 1
+    return code
+
+
+def _choices_from_form(form: FormData, prefix: str) -> list[ChoiceRow]:
+    count = _field(form, prefix + "opt_count", 3)
+    total = min(int(count), MAX_CHOICES + EXTRA_CHOICE_ROWS) if count.isdigit() else 0
+    rows = [
+        ChoiceRow(
+            _field(form, f"{prefix}opt-{j}-id", 60).strip(),
+            _field(form, f"{prefix}opt-{j}-ko", 2000).strip(),
+            _field(form, f"{prefix}opt-{j}-en", 2000).strip(),
+        )
+        for j in range(total)
+    ]
+    rows = [row for row in rows if not row.is_empty()]
+    taken = {row.id for row in rows if row.id}
+    for row in rows:  # codes already given stay as they are
+        if not row.id and (row.en or row.ko):
+            row.id = choice_code(row.en, taken)
+            taken.add(row.id)
+    return rows
 
 
 def draft_from_form(form: FormData) -> DraftForm:
@@ -121,10 +188,15 @@ def draft_from_form(form: FormData) -> DraftForm:
                 min=_field(form, p + "min", 20).strip(),
                 max=_field(form, p + "max", 20).strip(),
                 max_length=_field(form, p + "max_length", 20).strip(),
-                options=_field(form, p + "options", 20000),
+                options=_choices_from_form(form, p),
                 cond_question=_field(form, p + "cond_question", 60).strip(),
                 cond_op=_field(form, p + "cond_op", 4),
                 cond_value=_field(form, p + "cond_value", 2000).strip(),
+                cond_choices=[
+                    c[:60]
+                    for c in form.getlist(p + "cond_choice")[:MAX_CHOICES]
+                    if isinstance(c, str)
+                ],
             )
         )
     return DraftForm(
@@ -142,15 +214,58 @@ def draft_from_form(form: FormData) -> DraftForm:
     )
 
 
-def _condition_value(op: str, text: str) -> Any:
-    if op == "in":
-        return [_number(part.strip()) for part in text.split(",") if part.strip()]
-    return _number(text)
+def condition_kind(question_type: str | None) -> str:
+    """Which comparisons and value field a condition on this type of question offers."""
+    if question_type in SCORED_TYPES:
+        return "scored"
+    if question_type in CHOICE_TYPES:
+        return "choice"
+    return "text"
+
+
+def _condition_value(q: QuestionForm, target: QuestionForm | None) -> Any:
+    if target is not None and target.type in CHOICE_TYPES:
+        if q.cond_op == "in":
+            return list(q.cond_choices)
+        return q.cond_choices[0] if len(q.cond_choices) == 1 else ""
+    if q.cond_op == "in":
+        return [_number(part.strip()) for part in q.cond_value.split(",") if part.strip()]
+    return _number(q.cond_value)
+
+
+def condition_problems(draft: DraftForm, t: Any) -> dict[str, list[str]]:
+    """What the condition pickers lack (a choice to compare with, a value), in words."""
+    problems: dict[str, list[str]] = {}
+    by_id = {q.id: q for q in draft.questions}
+    for i, q in enumerate(draft.questions):
+        if not q.cond_question:
+            continue
+        target = by_id.get(q.cond_question)
+        message = None
+        if target is not None and target.type in CHOICE_TYPES:
+            if not q.cond_choices:
+                message = t("surveys.err_pick_some")
+            elif q.cond_op != "in" and len(q.cond_choices) > 1:
+                message = t("surveys.err_pick_one", op=condition_op_words(t, q.cond_op, target))
+        elif not q.cond_value:
+            message = t("surveys.err_value_missing")
+        if message:
+            problems.setdefault(f"questions-{i}-show_if", []).append(message)
+    return problems
+
+
+def condition_op_words(t: Any, op: str, target: QuestionForm) -> str:
+    if target.type == "multiple":
+        words = {"==": "surveys.op_picked", "!=": "surveys.op_not_picked"}
+    else:
+        words = {"==": "surveys.op_eq", "!=": "surveys.op_ne"}
+    return t(words[op]) if op in words else op
 
 
 def definition_of(draft: DraftForm) -> dict[str, Any]:
     """The definition the draft describes, for the service to check."""
     questions: list[dict[str, Any]] = []
+    by_id = {q.id: q for q in draft.questions}
     for q in draft.questions:
         question: dict[str, Any] = {
             "id": q.id,
@@ -166,19 +281,14 @@ def definition_of(draft: DraftForm) -> dict[str, Any]:
         if q.type == "text" and q.max_length:
             question["max_length"] = _number(q.max_length)
         if q.type in CHOICE_TYPES:
-            options = []
-            for line in q.options.splitlines():
-                if not line.strip():
-                    continue
-                parts = [part.strip() for part in line.split("|")]
-                parts += [""] * (3 - len(parts))
-                options.append({"id": parts[0], "label": {"ko": parts[1], "en": parts[2]}})
-            question["options"] = options
+            question["options"] = [
+                {"id": o.id, "label": {"ko": o.ko, "en": o.en}} for o in q.options
+            ]
         if q.cond_question:
             question["show_if"] = {
                 "question": q.cond_question,
                 "op": q.cond_op,
-                "value": _condition_value(q.cond_op, q.cond_value),
+                "value": _condition_value(q, by_id.get(q.cond_question)),
             }
         questions.append(question)
     thank_you = {
@@ -212,6 +322,13 @@ def builder_field(name: str) -> str:
     if parts[0] == "thank_you" and len(parts) > 1:
         return f"thank_you-{parts[1]}"
     return "general"
+
+
+def outcome_metric(survey: Survey, draft: DraftForm) -> str:
+    """The metric that decides a response's outcome (NPS first, then CSAT, then CES, as
+    ``definition.outcome`` does), so the thank-you groups are named in its words."""
+    types = {q.type for q in draft.questions}
+    return next((m for m in ("nps", "csat", "ces") if m in types), survey.kind)
 
 
 def _next_question_id(draft: DraftForm) -> str:
@@ -284,6 +401,10 @@ def _builder(
         types=QUESTION_TYPES,
         operators=OPERATORS,
         outcomes=OUTCOMES,
+        outcome_metric=outcome_metric(survey, draft),
+        condition_kind=condition_kind,
+        condition_operators=CONDITION_OPERATORS,
+        questions_by_id={q.id: q for q in draft.questions},
         editable=page.can("surveys:write"),
         has_responses=bool(
             response_summaries.response_counts(
@@ -314,7 +435,7 @@ def builder_post(page: Page, survey_id: int, form: PostedForm) -> Response:
     if action != "save":
         apply_action(draft, action)
         return _builder(page, survey, draft)
-    problems: dict[str, list[str]] = {}
+    problems = condition_problems(draft, page.t)
     if not draft.questions:
         problems.setdefault("general", []).append(page.t("surveys.err_no_questions"))
     if problems:

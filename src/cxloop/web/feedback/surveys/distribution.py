@@ -15,6 +15,7 @@ from cxloop.accounts.access import require
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.timeutil import utcnow
 from cxloop.feedback.distribution import service as distribution_service
+from cxloop.feedback.distribution import triggers
 from cxloop.feedback.settings import MAX_DELAY_MINUTES, parse_distribution
 from cxloop.feedback.surveys import service as survey_service
 from cxloop.models import Survey
@@ -44,6 +45,38 @@ def public_url(request: Request, page: WebContext, survey: Survey) -> str:
 
 
 # --- distribution ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PropertyChoice:
+    """A property the filter can name, in words: ``products → 1번째 → category (예: 뷰티)``."""
+
+    path: str
+    label: str
+
+
+def property_words(page: WebContext, path: str, example: Any = None) -> str:
+    """A dotted path in the reader's words, with an example value when there is one."""
+    words = " → ".join(
+        page.t("surveys.nth_item", n=int(part) + 1) if part.isdigit() else part
+        for part in path.split(".")
+    )
+    if example is None or example == "":
+        return words
+    shown = str(example).lower() if isinstance(example, bool) else str(example)
+    if len(shown) > 40:
+        shown = shown[:39] + "…"
+    return f"{words} ({page.t('surveys.example_value', value=shown)})"
+
+
+def property_choices(page: WebContext, event_name: str) -> list[PropertyChoice]:
+    """The properties seen on the workspace's recent events of this name."""
+    return [
+        PropertyChoice(p.path, property_words(page, p.path, p.example))
+        for p in triggers.observed_properties(
+            page.db, workspace_id=page.workspace.id, event_name=event_name
+        )
+    ]
 
 
 @dataclass
@@ -194,6 +227,14 @@ def _distribution_page(
     status: int = 200,
 ) -> Response:
     rows = list(data.filters) + [FilterRow() for _ in range(EXTRA_FILTER_ROWS)]
+    choices = property_choices(page, data.trigger_event)
+    known = {c.path for c in choices}
+    # A saved filter on a property the recent events lack stays pickable (and selected).
+    choices += [
+        PropertyChoice(f.property, property_words(page, f.property))
+        for f in data.filters
+        if f.property not in known
+    ]
     return render(
         page.request,
         "feedback/survey_distribution.html",
@@ -202,6 +243,9 @@ def _distribution_page(
         survey=survey,
         data=data,
         filter_rows=rows,
+        property_choices=choices,
+        observed=bool(known),
+        event_names=triggers.observed_event_names(page.db, workspace_id=page.workspace.id),
         problems=problems or {},
         channels=CHANNELS,
         operators=OPERATORS,
@@ -230,6 +274,8 @@ def distribution_post(page: Page, survey_id: int, form: PostedForm) -> Response:
     require(page.principal, "surveys:write")
     survey = _load(page, survey_id)
     data = distribution_form_from(form)
+    if _field(form, "action", 20) == "refresh":  # the event changed: show its properties
+        return _distribution_page(page, survey, data)
     try:
         with page.db.begin_nested():
             survey_service.update_survey(
