@@ -15,11 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.display_names import Names
 from cxloop.core import i18n
 from cxloop.core.db import Database
 from cxloop.models import Invitation, Survey, Workspace
 from cxloop.web.charts import interval_bar_chart
-from cxloop.web.labels import TOUCHPOINT_ENTRY, touchpoint_label
+from cxloop.web.labels import touchpoint_words
 from cxloop.web.metrics import dashboard as page_module
 from tests.factories import make_customer, make_user, make_workspace
 from tests.helpers.dashboard import IN_MARCH, START, answer, make_survey, ten_answers
@@ -413,14 +414,15 @@ def test_the_response_rate_says_why_it_counts_other_answers(
         ("checkout_web", "en", "Web checkout"),
         ("email_support", "ko", "이메일 상담"),
         ("gift_wrap", "ko", "gift wrap"),
-        ("Conversation Resolved", "en", "Conversation Resolved"),
+        ("Conversation Resolved", "en", "After a conversation"),
         ("배송", "en", "배송"),
     ],
 )
 def test_touchpoints_read_as_words(key: str, locale: str, label: str) -> None:
-    assert touchpoint_label(key, locale) == label
-    entries = {k: v for k, v in i18n.catalog().items() if k.startswith(TOUCHPOINT_ENTRY)}
-    assert entries and all(set(texts) == {"ko", "en"} for texts in entries.values())
+    assert touchpoint_words(Names({}), key, locale) == label
+    named = Names({("touchpoint", "checkout_web"): ("PC 결제", "")})
+    assert touchpoint_words(named, "checkout_web", "ko") == "PC 결제"
+    assert touchpoint_words(named, "checkout_web", "en") == "PC 결제"  # the other language's
 
 
 @pytest.mark.parametrize(

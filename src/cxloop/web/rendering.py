@@ -18,10 +18,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from cxloop.accounts.display_names import Names, names_of
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
 from cxloop.profiles.contact import display_phone
+from cxloop.web.labels import page_names
 from cxloop.web.session import CSRF_FIELD, WebContext, csrf_token, pop_flashes, request_locale
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -121,14 +121,11 @@ def customer_label(customer: Any, t: Callable[..., str]) -> str:
 
 
 def display_names(page: WebContext | None, locale: str) -> Callable[[str, object], str]:
-    """``name_of(kind, code)`` for a page: the workspace's word for one of its codes in
-    the reader's language; the workspace's names are read once, when a page first asks."""
-    loaded: list[Names] = []
+    """``name_of(kind, code)`` for a page: the workspace's word for one of its codes in the
+    reader's language (the workspace's names are read once a request, when first asked)."""
 
     def display_name(kind: str, key: object) -> str:
-        if not loaded:
-            loaded.append(names_of(page.db, workspace_id=page.workspace.id) if page else Names({}))
-        return loaded[0].name(kind, "" if key is None else str(key), locale)
+        return page_names(page).name(kind, "" if key is None else str(key), locale)
 
     return display_name
 

@@ -319,7 +319,7 @@ def _segment_label(page: WebContext, dimension: str, segment: dashboard.Segment)
         text = page.t(key)
         return segment.key if text == key else text
     if dimension == "touchpoint":
-        return touchpoint_label(segment.key, page.locale)
+        return touchpoint_label(page, segment.key)
     return segment.label or segment.key
 
 
@@ -391,7 +391,7 @@ def _breakdown_chart(
 
 def _driver_label(page: WebContext, result: dashboard.Drivers, name: str) -> str:
     if result.source == "touchpoint":
-        return touchpoint_label(name, page.locale)
+        return touchpoint_label(page, name)
     return result.labels.get(name, {}).get(page.locale, name)
 
 
@@ -404,7 +404,7 @@ def _drivers_note(
         survey = surveys.get(result.scope.survey_id or 0, "")
         if not touchpoints:
             return page.t("dash.driver.instead_none", survey=survey)
-        names = ", ".join(touchpoint_label(t, page.locale) for t in touchpoints)
+        names = ", ".join(touchpoint_label(page, t) for t in touchpoints)
         return page.t("dash.driver.instead", touchpoints=names, survey=survey)
     if result.source == "touchpoint" and result.analysis and len(result.analysis.drivers) < 2:
         return page.t("dash.driver.one_touchpoint")

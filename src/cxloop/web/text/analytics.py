@@ -256,7 +256,7 @@ def emotion_view(page: WebContext, curve: analytics.EmotionCurve) -> dict[str, A
     )
     stage_title = page.t("texta.emotion.stages_title")
     touch_title = page.t("texta.emotion.touchpoints_title")
-    touch_names = [touchpoint_label(p.key, page.locale) for p in curve.touchpoints]
+    touch_names = [touchpoint_label(page, p.key) for p in curve.touchpoints]
     touch_words = "; ".join(
         page.t(
             "texta.emotion.point",
