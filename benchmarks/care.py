@@ -74,7 +74,7 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from cxloop.care import service as care_service
 from cxloop.care.inbound_mail import MAIL_BATCH, MAIL_SPOOL, take_mail, take_spooled_mails
-from cxloop.core.db import Database, make_engine, refresh_statistics
+from cxloop.core.db import READ_ONLY, Database, make_engine, refresh_statistics
 from cxloop.core.settings import get_settings, reset_settings
 from cxloop.core.spool import handle_batch, spool_of, take_waiting
 from cxloop.models import (
@@ -1287,7 +1287,8 @@ def run_database(kind: str, args: argparse.Namespace, sizes: Sizes) -> dict[str,
         with Server(bench.env, server_log) as server:
             context = Worker(bench.env, server_log.with_suffix(".worker.log"))
             with context if "CXLOOP_REDIS_URL" in bench.env else _nothing():
-                reader = make_engine(bench.url)
+                # Only reads: on SQLite it never waits for the server's write lock.
+                reader = make_engine(bench.url).execution_options(**{READ_ONLY: True})
                 wait_for_bus(reader, 120)
                 print(f"[login] {len(bench.agents)} agents through /login …", flush=True)
                 t1 = time.perf_counter()
