@@ -154,7 +154,8 @@ def choice_code(label: str, taken: set[str]) -> str:
 
 def _choices_from_form(form: FormData, prefix: str) -> list[ChoiceRow]:
     count = _field(form, prefix + "opt_count", 3)
-    total = min(int(count), MAX_CHOICES + EXTRA_CHOICE_ROWS) if count.isdigit() else 0
+    # Rows past the definition's limit are read too, so its check says there are too many.
+    total = min(int(count), 4 * MAX_CHOICES) if count.isdigit() else 0
     rows = [
         ChoiceRow(
             _field(form, f"{prefix}opt-{j}-id", 60).strip(),
