@@ -50,6 +50,7 @@ IMPORT_BATCH = 1000
 FATIGUE_DAYS = 30
 # The improvement: the warehouse cut-off moved later, so next-day deliveries went up.
 IMPROVEMENT_DAYS_AGO = 120
+QUARTER_DAYS = 91
 
 L = dict[str, str]
 
@@ -410,14 +411,18 @@ def plan_asks(ctx: DemoContext, rng: Random) -> Plan:
         if ask.responded_at is not None:
             _answer_csat(rng, ask, improved_at)
         plan.add(ask)
-    # A quarterly NPS wave to members who had joined by then.
-    for wave, days_ago in enumerate((330, 240, 150, 60), start=1):
-        sent_day = now - timedelta(days=days_ago)
-        for person in members:
-            joined = person.signup_at is None or _when(person.signup_at) <= sent_day
-            if not joined or rng.random() >= 0.6:
+    # The relationship NPS asks each member once a quarter on a rolling schedule (a day of
+    # the quarter of their own), so some answers come in every week of the year.
+    for person in members:
+        offset = rng.uniform(0, QUARTER_DAYS)
+        for wave in range(1, 5):
+            day = (now - timedelta(days=QUARTER_DAYS * (5 - wave) - offset)).astimezone(KST)
+            sent = day.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(
+                minutes=rng.uniform(0, 120)
+            )
+            joined = person.signup_at is None or _when(person.signup_at) <= sent
+            if sent >= now or not joined or rng.random() >= 0.6:
                 continue
-            sent = sent_day + timedelta(hours=rng.uniform(9, 11))
             if not plan.may_ask(person, sent):
                 continue
             ask = Ask(
