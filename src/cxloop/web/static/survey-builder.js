@@ -14,6 +14,13 @@
     });
   }
 
+  // The "separate values with commas" hint, only while "is one of" is chosen.
+  function syncListHint(card) {
+    var op = card.querySelector("select[data-condition-op]");
+    var hint = card.querySelector("[data-for-op]");
+    if (op && hint) hint.hidden = op.value !== hint.getAttribute("data-for-op");
+  }
+
   function renumber(block) {
     var rows = block.querySelectorAll("[data-choice-row]");
     var count = block.querySelector("[data-choice-count]");
@@ -72,10 +79,12 @@
   ready(function () {
     document.querySelectorAll("[data-question-card]").forEach(function (card) {
       sync(card);
+      syncListHint(card);
       card.addEventListener("change", function (event) {
         var target = event.target;
         if (!target) return;
         if (target.matches("select[data-question-type]")) sync(card);
+        if (target.matches("select[data-condition-op]")) syncListHint(card);
         if (target.matches("select[data-condition-question]")) {
           redraw(target.closest(".show-if").querySelector("[data-refresh-button]"), card.id);
         }
