@@ -1,6 +1,6 @@
-"""The demo shop's words for its own codes: its teams, survey touchpoints, traits and the
-events it sends that the Segment spec does not name, as its operators set them under
-Settings → display names."""
+"""The demo shop's words for its own codes: its teams, survey touchpoints and traits, as its
+operators set them under Settings → display names (the event names it sends are the Segment
+spec's and cxloop's own, which cxloop names itself)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,6 @@ NAMES: dict[str, dict[str, tuple[str, str]]] = {
         "tier": ("회원 등급", "Membership tier"),
         "kakao_id": ("카카오 ID", "Kakao ID"),
         "naver_id": ("네이버 ID", "Naver ID"),
-    },
-    "event": {
-        "Conversation Reply Sent": ("상담 답장 보냄", "Conversation reply sent"),
-        "Payment Failed": ("결제 실패", "Payment failed"),
     },
 }
 
