@@ -71,11 +71,12 @@ class MailBatch:
     messages and its new conversations' notices to their teams, written together at its end."""
 
     absent: set[tuple[str, int, str]] = field(default_factory=set)  # (where, workspace, id)
-    # One per workspace and channel, holding the batch's senders' profiles (dropped when a
-    # message fails: what it made was rolled back).
-    resolvers: dict[tuple[int, str], IdentityResolver] = field(default_factory=dict)
-    # (workspace, source, address) of senders no profile held when the batch looked them up.
-    unknown: set[tuple[int, str, str]] = field(default_factory=set)
+    # One per workspace, holding the batch's senders' profiles, so a sender's second message
+    # finds the profile made for the first (dropped when a message fails: what it made was
+    # rolled back).
+    resolvers: dict[int, IdentityResolver] = field(default_factory=dict)
+    # (workspace, address) of senders no profile held when the batch looked them up.
+    unknown: set[tuple[int, str]] = field(default_factory=set)
     activities: list[tuple[int, events.Activity]] = field(default_factory=list)
     notices: list[notifications.NewNotice] = field(default_factory=list)
 
@@ -142,19 +143,21 @@ def expect_mail(session: Session, mails: Sequence[tuple[CareInbox, Inbound]]) ->
     batch = _batch(session)
     if batch is None:
         return
-    senders: dict[tuple[int, str], dict[str, None]] = {}
+    senders: dict[int, dict[str, None]] = {}
     ids: dict[int, set[str]] = {}
     for inbox, mail in mails:
         workspace = session.get(Workspace, inbox.workspace_id)
         address = normalise_email(mail.sender)
         if workspace is not None and address:
             _resolver(session, batch, inbox, workspace)
-            senders.setdefault((workspace.id, _source(inbox)), {})[address] = None
+            senders.setdefault(workspace.id, {})[address] = None
         ids.setdefault(inbox.workspace_id, set()).update(mail_ids(mail))
-    for key, addresses in senders.items():
-        resolver = batch.resolvers[key]
+    for workspace_id, addresses in senders.items():
+        resolver = batch.resolvers[workspace_id]
         resolver.preload([("email", address) for address in addresses])
-        batch.unknown |= {(*key, a) for a in addresses if resolver.holder(("email", a)) is None}
+        batch.unknown |= {
+            (workspace_id, a) for a in addresses if resolver.holder(("email", a)) is None
+        }
     for workspace_id, wanted in ids.items():
         _expect_ids(session, batch, workspace_id, wanted)
 
@@ -181,7 +184,7 @@ def _sender_unknown(session: Session, inbox: CareInbox, mail: Inbound) -> bool:
     address = normalise_email(mail.sender)
     if batch is None or address is None:
         return False
-    key = (inbox.workspace_id, _source(inbox), address)
+    key = (inbox.workspace_id, address)
     unknown = key in batch.unknown
     batch.unknown.discard(key)
     return unknown
@@ -195,11 +198,11 @@ def _source(inbox: CareInbox) -> str:
 def _resolver(
     session: Session, batch: MailBatch, inbox: CareInbox, workspace: Workspace
 ) -> IdentityResolver:
-    """The batch's resolver of senders' profiles for ``inbox``'s workspace and channel."""
-    key = (workspace.id, _source(inbox))
-    if key not in batch.resolvers:
-        batch.resolvers[key] = IdentityResolver(session, workspace, source=key[1])
-    return batch.resolvers[key]
+    """The batch's resolver of senders' profiles in ``inbox``'s workspace (the identities it
+    writes name the channel of the inbox it was made for: mail comes to email inboxes)."""
+    if workspace.id not in batch.resolvers:
+        batch.resolvers[workspace.id] = IdentityResolver(session, workspace, source=_source(inbox))
+    return batch.resolvers[workspace.id]
 
 
 def _may_hold(session: Session, where: str, workspace_id: int, message_id: str) -> bool:
