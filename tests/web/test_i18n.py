@@ -3,13 +3,19 @@ English, placeholders agree between the languages, and formatting follows each l
 
 from __future__ import annotations
 
+import io
 import re
+import shutil
 import string
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 from cxloop.accounts.display_names import KINDS as DISPLAY_KINDS
 from cxloop.accounts.service import KEY_KINDS
@@ -173,6 +179,10 @@ def used_keys() -> list[tuple[str, str]]:
     return found
 
 
+# What a message key looks like (area.name …), to tell keys from other strings Babel finds.
+KEY = re.compile(r"[a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+")
+
+
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
@@ -210,29 +220,90 @@ def test_every_used_key_exists_in_korean_and_english() -> None:
     assert missing == []
 
 
-def test_every_entry_has_both_languages_and_the_same_placeholders() -> None:
+def test_every_entry_has_every_language_and_the_same_placeholders() -> None:
     problems = []
     for key, texts in i18n.catalog().items():
         if set(texts) != set(i18n.LOCALES) or not all(t.strip() for t in texts.values()):
             problems.append(f"{key}: languages {sorted(texts)}")
             continue
-        if placeholders(texts["ko"]) != placeholders(texts["en"]):
-            problems.append(f"{key}: ko {placeholders(texts['ko'])} en {placeholders(texts['en'])}")
+        for lang, text in texts.items():
+            if placeholders(text) != placeholders(texts[i18n.BASE_LOCALE]):
+                problems.append(
+                    f"{key}: {lang} {placeholders(text)} en {placeholders(texts['en'])}"
+                )
     assert problems == []
 
 
-def test_a_key_defined_twice_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "a.toml").write_text('[x]\ny = { ko = "가", en = "a" }\n', encoding="utf-8")
-    (tmp_path / "b.toml").write_text('[x]\ny = { ko = "나", en = "b" }\n', encoding="utf-8")
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_each_compiled_catalog_is_its_po_file_compiled(lang: str) -> None:
+    """The .mo read at run time is what `pybabel compile` makes of the .po beside it."""
+    folder = i18n.CATALOG_DIR / lang / "LC_MESSAGES"
+    with (folder / "cxloop.po").open("rb") as handle:
+        source = read_po(handle, locale=lang, domain="cxloop")
+    compiled = io.BytesIO()
+    write_mo(compiled, source)
+    assert compiled.getvalue() == (folder / "cxloop.mo").read_bytes(), (
+        f"{lang}: run `pybabel compile -d src/cxloop/locales -D cxloop`"
+    )
+
+
+def test_babel_extracts_the_keys_the_code_and_templates_use() -> None:
+    """`pybabel extract -F babel.cfg -k t -k gettext:2` finds the literal keys, and each of
+    them is in the catalogs."""
+    root = Path(__file__).resolve().parents[2]
+    with (root / "babel.cfg").open(encoding="utf-8") as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    keywords = {**DEFAULT_KEYWORDS, "t": None, "gettext": (2,)}
+    found = {
+        message if isinstance(message, str) else message[0]
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(root), method_map, options_map, keywords=keywords
+        )
+    }
+    keys = {m for m in found if KEY.fullmatch(m)}
+    assert {"customer.unnamed", "timeline.title", "customer.activity_total"} <= keys
+    assert len(keys) > 1000
+    assert sorted(k for k in keys if not (i18n.has_message(k) or two_keys(k))) == []
+
+
+def two_keys(found: str) -> bool:
+    """Babel joins the two strings of ``t("a.b" if c else "a.c")`` into one: both known."""
+    return any(
+        i18n.has_message(found[:cut]) and i18n.has_message(found[cut:])
+        for cut in range(1, len(found))
+    )
+
+
+def test_plural_messages_take_the_form_for_their_count() -> None:
+    assert [i18n.gettext("en", "timeline.items", count=n) for n in (1, 2)] == ["1 item", "2 items"]
+    assert [i18n.gettext("ko", "timeline.items", count=n) for n in (1, 2)] == [
+        "상품 1개",
+        "상품 2개",
+    ]
+    assert i18n.ngettext("en", "display_names.saved", 1) == "1 name changed."
+
+
+def test_a_new_catalog_is_a_new_language(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third language needs its catalog only: copy the English one, translate, compile."""
+    for lang in ("ko", "en"):
+        shutil.copytree(i18n.CATALOG_DIR / lang, tmp_path / lang)
+    with (i18n.CATALOG_DIR / "en" / "LC_MESSAGES" / "cxloop.po").open("rb") as handle:
+        japanese = read_po(handle, locale="ja", domain="cxloop")
+    japanese["customer.unnamed"].string = "名前のないお客様 #{id}"
+    (tmp_path / "ja" / "LC_MESSAGES").mkdir(parents=True)
+    with (tmp_path / "ja" / "LC_MESSAGES" / "cxloop.mo").open("wb") as handle:
+        write_mo(handle, japanese)
     monkeypatch.setattr(i18n, "CATALOG_DIR", tmp_path)
-    i18n.catalog.cache_clear()
+    i18n.reload()
     try:
-        with pytest.raises(ValueError, match=r"catalog key x\.y is defined twice \(b\.toml\)"):
-            i18n.catalog()
+        assert i18n.LOCALES == ("ko", "en", "ja")
+        assert i18n.gettext("ja", "customer.unnamed", id=7) == "名前のないお客様 #7"
+        assert i18n.gettext("ja", "timeline.title") == "Timeline"  # not translated yet
+        assert i18n.language_name("ja") == "日本語"
     finally:
         monkeypatch.undo()
-        i18n.catalog.cache_clear()
-    assert i18n.catalog()["customer.name"] == {"ko": "이름", "en": "Name"}
+        i18n.reload()
+    assert i18n.LOCALES == ("ko", "en")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from cxloop.accounts.access import Principal
 from cxloop.accounts.service import record_audit
 from cxloop.core.db import dialect_insert
 from cxloop.core.errors import ValidationFailed
-from cxloop.core.i18n import catalog
+from cxloop.core.i18n import lookup
 from cxloop.core.timeutil import utcnow
 from cxloop.models import DisplayName
 
@@ -42,10 +42,7 @@ class Names:
         mine, other = (ko, en) if locale == "ko" else (en, ko)
         if mine or other:
             return mine or other
-        shipped = catalog().get(f"display_name.{kind}.{key}")
-        if shipped:
-            return shipped.get(locale) or shipped.get("en") or key
-        return key
+        return lookup(locale, f"display_name.{kind}.{key}") or key
 
     def has(self, kind: str, key: str) -> bool:
         return (kind, key) in self.by_code

@@ -1,19 +1,25 @@
-"""Korean and English: the message catalog and the formatting of numbers, money and times.
+"""Korean and English (and any language with a catalog): the messages, and the formatting of
+numbers, money and times.
 
-Messages live in ``cxloop/locales/*.toml``, one file per area, each entry holding both
-languages side by side so a missing translation is easy to see::
+Messages are gettext catalogs, one per language, kept as translation tools expect them
+(Poedit, Weblate: "monolingual gettext", English as the base language)::
 
-    [customers]
-    title = { ko = "고객", en = "Customers" }
+    cxloop/locales/ko/LC_MESSAGES/cxloop.po   # msgid "customers.title"  msgstr "고객"
+    cxloop/locales/en/LC_MESSAGES/cxloop.po   # msgid "customers.title"  msgstr "Customers"
 
-Placeholders use ``{name}``. An unknown key renders as the key itself (and a test checks that
-every key the code and templates use exists in both languages).
+A message id is a stable key (``area.name``); the text, with ``{name}`` placeholders, is the
+translation. Plurals use ``msgid_plural`` and the language's ``Plural-Forms``. Babel compiles
+each ``.po`` into the ``.mo`` beside it, which is what is read here (``pybabel compile -d
+src/cxloop/locales -D cxloop``; a test fails when the two differ), and extracts the keys the
+code and templates use (``pybabel extract -F babel.cfg``; see the README). A language is
+offered as soon as its catalog is there: a third language is a new catalog, not a change to
+the code. An unknown key renders as the key itself, an untranslated message in English.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterator, Mapping
+import gettext as stdlib_gettext
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from functools import cache
@@ -23,15 +29,30 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
+from babel.messages.mofile import read_mo
 
 from cxloop.core.timeutil import as_utc
 
-LOCALES: tuple[str, ...] = ("ko", "en")
+DOMAIN = "cxloop"
 DEFAULT_LOCALE = "ko"
+BASE_LOCALE = "en"  # the language every message is written in first
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "locales"
 
-# Date-time patterns (CLDR syntax) that read naturally in each language, without seconds.
+# Date-time patterns (CLDR syntax) that read naturally in each language, without seconds;
+# other languages take their own medium format.
 _DATETIME = {"ko": "yyyy. M. d. a h:mm", "en": "MMM d, yyyy, h:mm a"}
+
+
+def _discover_locales() -> tuple[str, ...]:
+    found = sorted(
+        path.parent.parent.name for path in CATALOG_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")
+    )
+    first = [lang for lang in (DEFAULT_LOCALE, BASE_LOCALE) if lang in found]
+    return (*first, *(lang for lang in found if lang not in first))
+
+
+# The languages with a catalog: Korean first (the default), then English, then the others.
+LOCALES: tuple[str, ...] = _discover_locales()
 
 
 class _Params(dict[str, Any]):
@@ -41,28 +62,70 @@ class _Params(dict[str, Any]):
         return "{" + key + "}"
 
 
-def _flatten(prefix: str, table: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str]]]:
-    for key, value in table.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if not isinstance(value, Mapping):
-            raise ValueError(f"catalog entry {name} must be a table of languages")
-        if value and all(isinstance(v, str) for v in value.values()):
-            yield name, dict(value)
-        else:
-            yield from _flatten(name, value)
+class _Language:
+    """One language's compiled catalog: its messages and how it picks a plural form."""
+
+    def __init__(self, locale: str) -> None:
+        path = CATALOG_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        with path.open("rb") as handle:
+            compiled = read_mo(handle)
+        self.singular: dict[str, str] = {}
+        self.plural: dict[str, tuple[str, ...]] = {}
+        for message in compiled:
+            key, text = message.id, message.string
+            if not key:
+                continue  # the header
+            if isinstance(key, tuple | list):
+                forms = text if isinstance(text, tuple | list) else (text or "",)
+                self.plural[key[0]] = tuple(form for form in forms if form)
+            elif isinstance(text, str) and text:
+                self.singular[key] = text
+        self.plural_index: Callable[[int], int] = stdlib_gettext.c2py(compiled.plural_expr)
+
+
+@cache
+def _language(locale: str) -> _Language | None:
+    return _Language(locale) if locale in LOCALES else None
 
 
 @cache
 def catalog() -> dict[str, dict[str, str]]:
-    """Every message: key → {language: text}, read once from the catalog files."""
+    """Every message: key → {language: text}, a plural one in its first form (for the
+    catalogs' own checks)."""
     messages: dict[str, dict[str, str]] = {}
-    for path in sorted(CATALOG_DIR.glob("*.toml")):
-        with path.open("rb") as handle:
-            for key, texts in _flatten("", tomllib.load(handle)):
-                if key in messages:
-                    raise ValueError(f"catalog key {key} is defined twice ({path.name})")
-                messages[key] = texts
+    for locale in LOCALES:
+        language = _language(locale)
+        assert language is not None
+        for key, text in language.singular.items():
+            messages.setdefault(key, {})[locale] = text
+        for key, forms in language.plural.items():
+            if forms:
+                messages.setdefault(key, {})[locale] = forms[0]
     return messages
+
+
+def lookup(locale: str, key: str) -> str | None:
+    """The message ``key`` in ``locale``, else in English, else None (for names the catalogs
+    may ship, such as a help category's)."""
+    for lang in (locale, BASE_LOCALE):
+        language = _language(lang)
+        if language is not None and (text := language.singular.get(key)) is not None:
+            return text
+    return None
+
+
+def has_message(key: str) -> bool:
+    """Whether the base language's catalog holds ``key`` (singular or plural)."""
+    language = _language(BASE_LOCALE)
+    return language is not None and (key in language.singular or key in language.plural)
+
+
+def reload() -> None:
+    """Read the catalogs again (after they were compiled anew)."""
+    global LOCALES
+    _language.cache_clear()
+    catalog.cache_clear()
+    LOCALES = _discover_locales()
 
 
 def normalise_locale(value: str | None) -> str:
@@ -96,12 +159,41 @@ def negotiate_locale(accept_language: str | None, default: str = DEFAULT_LOCALE)
 
 
 def gettext(locale: str, key: str, **params: Any) -> str:
-    """The message ``key`` in ``locale`` (English, then the key, when missing)."""
-    texts = catalog().get(key)
-    if texts is None:
-        return key
-    text = texts.get(locale) or texts.get("en") or key
+    """The message ``key`` in ``locale`` (English, then the key, when missing). A plural
+    message given an integer ``count`` takes the form the language uses for it."""
+    count = params.get("count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        for lang in (locale, BASE_LOCALE):
+            language = _language(lang)
+            forms = language.plural.get(key) if language is not None else None
+            if language is not None and forms:
+                form = forms[min(language.plural_index(abs(count)), len(forms) - 1)]
+                return form.format_map(_Params(params))
+    text = lookup(locale, key)
+    if text is None:
+        others = _plural_forms(locale, key)
+        if not others:
+            return key
+        text = others[-1]
     return text.format_map(_Params(params)) if params else text
+
+
+def ngettext(locale: str, key: str, count: int, **params: Any) -> str:
+    """The plural message ``key`` for ``count`` (``{count}`` filled in)."""
+    return gettext(locale, key, count=count, **params)
+
+
+def _plural_forms(locale: str, key: str) -> tuple[str, ...]:
+    for lang in (locale, BASE_LOCALE):
+        language = _language(lang)
+        if language is not None and language.plural.get(key):
+            return language.plural[key]
+    return ()
+
+
+def language_name(locale: str) -> str:
+    """A language's own name for itself (한국어, English, 日本語 …)."""
+    return _babel_locale(locale).get_display_name(_babel_locale(locale)) or locale
 
 
 @cache
@@ -146,7 +238,7 @@ def in_zone(value: datetime, tz: tzinfo | None) -> datetime:
 def format_datetime(value: datetime, locale: str, tz: tzinfo) -> str:
     """A stored time in the reader's language and zone; never fails on any stored value
     (year 1 or 9999, naive or aware)."""
-    pattern = _DATETIME.get(locale, _DATETIME["en"])
+    pattern = _DATETIME.get(locale, "medium")
     local = in_zone(value, tz)
     try:
         return babel_dates.format_datetime(

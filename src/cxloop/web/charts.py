@@ -63,7 +63,8 @@ def activity_chart(
             locale,
             "chart.bar",
             week=format_date(start, locale),
-            count=format_number(count, locale),
+            count=count,
+            n=format_number(count, locale),
         )
         # A full-height band under each bar carries the tooltip, so empty weeks show one too.
         parts.append(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from cxloop.core import i18n
 from cxloop.core.timeutil import KST
@@ -33,7 +34,12 @@ environment = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    # gettext in templates: ``t('key', name=…)`` (or ``_``/``gettext``), ``{% trans count=n
+    # %}key{% endtrans %}``; the callables come with each render, in the reader's language.
+    extensions=["jinja2.ext.i18n"],
 )
+environment.newstyle_gettext = True  # type: ignore[attr-defined]  # {% trans %} passes names
+environment.globals["language_name"] = i18n.language_name
 
 # Pages hold personal data: never cached, never framed, scripts and styles only from here.
 SECURITY_HEADERS = {
@@ -120,6 +126,10 @@ def customer_label(customer: Any, t: Callable[..., str]) -> str:
     )
 
 
+def _escaped(value: Any) -> Any:
+    return value if isinstance(value, int | float | Decimal) else escape(value)
+
+
 def display_names(page: WebContext | None, locale: str) -> Callable[[str, object], str]:
     """``name_of(kind, code)`` for a page: the workspace's word for one of its codes in the
     reader's language (the workspace's names are read once a request, when first asked)."""
@@ -146,12 +156,21 @@ def render(
     def t(key: str, **params: Any) -> str:
         return i18n.gettext(locale, key, **params)
 
+    def marked(key: str, **params: Any) -> Markup:
+        # What {% trans %} prints as it is: the catalog's text, with the values escaped.
+        return Markup(i18n.gettext(locale, key, **{k: _escaped(v) for k, v in params.items()}))  # noqa: S704
+
+    def nmarked(key: str, _plural: str, num: int, **params: Any) -> Markup:
+        return marked(key, **{"count": num, **params})
+
     html = environment.get_template(template).render(
         request=request,
         page=page,
         locale=locale,
         locales=i18n.LOCALES,
         t=t,
+        gettext=marked,
+        ngettext=nmarked,
         fmt=formatter,
         csrf_field=CSRF_FIELD,
         csrf_token=csrf_token(request),

@@ -80,9 +80,9 @@ def _workspace(db: Session, slug: str) -> Workspace | None:
 
 def category_label(lang: str, slug: str) -> str:
     """A category's name: the catalogue's for the usual ones, else its slug in words."""
-    names = i18n.catalog().get("help_centre.category." + slug)
-    if names and names.get(lang):
-        return names[lang]
+    name = i18n.lookup(lang, "help_centre.category." + slug)
+    if name:
+        return name
     return slug.replace("-", " ").replace("_", " ").strip().capitalize() or slug
 
 
