@@ -12,7 +12,7 @@ from cxloop.accounts import display_names
 from cxloop.accounts import service as accounts
 from cxloop.events import bus
 from tests.accounts.test_web_settings import Browser, audit_of
-from tests.factories import Tenant, make_user
+from tests.factories import Tenant, make_customer, make_user
 
 
 def browser(app: FastAPI, session: Session, tenant: Tenant, role: str) -> Browser:
@@ -184,3 +184,34 @@ def test_pages_show_the_names_and_keep_the_codes(
     # The API keeps the codes.
     customer = client.get(f"/api/v1/customers/{customer_id}", headers=tenant.api).json()
     assert "age_band" in customer["traits"]
+
+
+def test_notices_say_the_team_by_its_name() -> None:
+    from cxloop.notifications.service import render_notice
+
+    names = display_names.Names({("team", "delivery"): ("배송", "Delivery")})
+    params = {"team": "delivery", "id": 7}
+    assert (
+        render_notice("care_new_conversation", params, "ko", names).title == "배송 팀에 새 대화 #7"
+    )
+    assert "delivery" in render_notice("care_new_conversation", params, "ko").title
+
+
+def test_the_surveys_list_and_an_answer_show_team_and_touchpoint_names(
+    app: FastAPI, client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    from tests.helpers.dashboard import answer, make_survey
+
+    survey = make_survey(session, tenant.workspace)
+    survey.owner_team = "delivery"
+    customer = make_customer(session, workspace=tenant.workspace)
+    answer(session, survey, customer=customer, nps=3, touchpoint="checkout_web")
+    session.flush()
+    display_names.save_names(
+        session, workspace_id=tenant.id, kind="team", names={"delivery": ("배송", "Delivery")}
+    )
+    owner = browser(app, session, tenant, "owner")
+    surveys = owner.get("/surveys")
+    assert "<td>배송</td>" in surveys.text and "<td>delivery</td>" not in surveys.text
+    page = owner.get(f"/customers/{customer.id}")
+    assert '<span class="muted small">웹 결제</span>' in page.text  # shipped by cxloop

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from cxloop.accounts import display_names
 from cxloop.accounts import service as accounts
+from cxloop.app import create_app
 from cxloop.care import metrics
 from cxloop.core.db import Database
-from cxloop.core.settings import get_settings
+from cxloop.core.settings import Settings, get_settings
 from cxloop.demo import DemoResult, build_demo
 from cxloop.demo.calendar import demo_now
 from cxloop.demo.team import DEMO_PASSWORD, OWNER_EMAIL, remove_demo_workspace
@@ -576,3 +581,82 @@ def test_the_loyalty_program_earned_on_every_paid_order_and_its_ledger_adds_up(
         db.scalars(select(LedgerEntry.kind).where(LedgerEntry.workspace_id == ws).distinct())
     )
     assert {"earn", "redeem"} <= kinds
+
+
+# --- the demo's pages in Korean ------------------------------------------------------------------
+
+# A message key that reached a page untranslated ("loop.notice.x.title"), not an address.
+RAW_KEY = re.compile(r"(?<![\w@/.-])[a-z][a-z_]*\.[a-z_]+\.[a-z_.]*[a-z](?![\w@/-])")
+
+
+def visible_text(page_html: str) -> str:
+    """What a reader sees of a page's content (the top bar, scripts, code and form values
+    left out)."""
+    body = re.sub(
+        r"(?s)<(header|script|style|code|pre|textarea|svg|select)\b.*?</\1>", " ", page_html
+    )
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"(?s)<[^>]+>", " ", body)))
+
+
+def test_the_main_pages_read_in_korean_with_names_not_codes(
+    settings: Settings, database: Database, demo: Snapshot
+) -> None:
+    """Walking the demo as its (Korean) owner: no message key shows untranslated, and none of
+    the workspace's named codes — teams, touchpoints, traits, events — shows as a code."""
+    with database.session() as session:
+        names = display_names.names_of(session, workspace_id=demo.workspace_id)
+        customer_id = session.scalar(
+            select(Order.customer_id)
+            .where(Order.workspace_id == demo.workspace_id)
+            .order_by(Order.id.desc())
+            .limit(1)
+        )
+        follow_up_id = session.scalar(
+            select(func.max(FollowUp.id)).where(FollowUp.workspace_id == demo.workspace_id)
+        )
+    # Codes a reader would never write (with an underscore or two letters), named by the
+    # workspace or by cxloop; plain words ("delivery") may be a customer's own.
+    codes = sorted(
+        key
+        for (_kind, key), (ko, _en) in names.by_code.items()
+        if ko and ("_" in key or len(key) == 2)
+    )
+    assert {"cs", "checkout_web", "age_band"} <= set(codes)
+    app = create_app(settings, database=database)
+    with TestClient(app) as client:
+        login = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert token is not None
+        signed = client.post(
+            "/login",
+            data={"email": OWNER_EMAIL, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
+        )
+        assert signed.status_code == 200
+        problems = []
+        for path in (
+            "/customers",
+            f"/customers/{customer_id}",
+            "/cx",
+            "/cx?breakdown=touchpoint",
+            "/surveys",
+            "/follow-ups",
+            f"/follow-ups/{follow_up_id}",
+            "/notifications",
+            "/settings/members",
+            "/settings/inboxes",
+            "/care/metrics",
+            "/insights",
+            "/journeys",
+            "/loyalty",
+        ):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert '<html lang="ko">' in response.text, path
+            text = visible_text(response.text)
+            problems += [f"{path}: key {key}" for key in RAW_KEY.findall(text)]
+            problems += [
+                f"{path}: code {code}"
+                for code in codes
+                if re.search(r"(?<![\w@.-])" + re.escape(code) + r"(?![\w@.-])", text)
+            ]
+    assert problems == []

@@ -10,10 +10,11 @@ from cxloop.demo.context import DemoContext
 # kind → code → (Korean, English)
 NAMES: dict[str, dict[str, tuple[str, str]]] = {
     "team": {
-        "cs": ("고객지원팀", "Customer service"),
-        "cx": ("CX팀", "CX team"),
-        "delivery": ("배송팀", "Delivery team"),
-        "marketing": ("마케팅팀", "Marketing"),
+        # Said before "팀" in sentences ("배송 팀에 새 대화"), so without it.
+        "cs": ("고객지원", "Customer service"),
+        "cx": ("CX", "CX"),
+        "delivery": ("배송", "Delivery"),
+        "marketing": ("마케팅", "Marketing"),
     },
     "touchpoint": {
         "relationship": ("정기 NPS 조사", "Relationship NPS"),

@@ -8,7 +8,6 @@ A notice stores its ``kind`` and ``params``, not its text: the text comes from t
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from cxloop.accounts.display_names import Names, names_of
+from cxloop.channels.notice_mail import NoticePart, render_notice_mail
 from cxloop.channels.outbox import queue_email
 from cxloop.core.db import dialect_insert
 from cxloop.core.errors import NotFound, ValidationFailed
@@ -62,11 +63,16 @@ class NoticeText:
     body: str
 
 
-def render_notice(kind: str, params: Mapping[str, Any], locale: str) -> NoticeText:
+def render_notice(
+    kind: str, params: Mapping[str, Any], locale: str, names: Names | None = None
+) -> NoticeText:
     """The title and body of a notice of ``kind`` in ``locale``. A notice about an answer may
     carry its unhappy ``scores`` ([["nps", 3]]): its ``reason`` is then said in the reader's
-    words ("NPS 3점 · 비추천 고객") rather than as stored."""
+    words ("NPS 3점 · 비추천 고객") rather than as stored; its ``team`` is said by the
+    workspace's display name (``names``)."""
     values = {k: v for k, v in params.items() if isinstance(k, str)}
+    if names is not None and isinstance(values.get("team"), str):
+        values["team"] = names.name("team", values["team"], locale)
     scores = values.get("scores")
     if isinstance(scores, list) and scores:
         words = [
@@ -299,30 +305,33 @@ def _notice_rows(
 def _queue_emails(
     session: Session, *, workspace_id: int, notices: list[tuple[User, Notification]]
 ) -> None:
-    # The outbox belongs to the channels domain, which sits above accounts; it is imported
-    # here, at call time, so accounts keeps no import-time dependency on it.
-
     workspace = session.get(Workspace, workspace_id)
     workspace_name = workspace.name if workspace is not None else ""
     base = get_settings().public_url.rstrip("/")
+    names = names_of(session, workspace_id=workspace_id)
     for user, notice in notices:
         locale = user.locale if user.locale in LOCALES else "ko"
-        text = render_notice(notice.kind, notice.params, locale)
+        text = render_notice(notice.kind, notice.params, locale, names)
         url = f"{base}{notice.link}" if notice.link.startswith("/") else notice.link
-        footer = gettext(locale, "loop.notice.email_footer", workspace=workspace_name)
-        open_label = gettext(locale, "loop.notice.email_open")
-        body_text = f"{text.body}\n\n{open_label}: {url}\n\n-- \n{footer}\n"
-        body_html = (
-            f"<p>{html.escape(text.body)}</p>"
-            f'<p><a href="{html.escape(url, quote=True)}">{html.escape(open_label)}</a></p>'
-            f'<p style="color:#666;font-size:12px">{html.escape(footer)}</p>'
+        subject = f"[cxloop] {text.title}"[:300]
+        body_text, body_html = render_notice_mail(
+            subject,
+            [
+                NoticePart(
+                    lang=locale,
+                    body=text.body,
+                    action=gettext(locale, "loop.notice.email_open"),
+                    url=url,
+                    note=gettext(locale, "loop.notice.email_footer", workspace=workspace_name),
+                )
+            ],
         )
         try:
             queue_email(
                 session,
                 workspace_id=workspace_id,
                 recipient=user.email,
-                subject=f"[cxloop] {text.title}"[:300],
+                subject=subject,
                 text=body_text,
                 html=body_html,
                 dedupe_key=f"notify:{notice.kind}:{notice.dedupe_key}:{user.id}",

@@ -25,6 +25,7 @@ from cxloop.models.feedback import FOLLOW_UP_STATUSES
 from cxloop.notifications import service as notifications
 from cxloop.profiles.service import customers_by_ids
 from cxloop.web import errors
+from cxloop.web.labels import page_names
 from cxloop.web.rendering import environment, redirect, render
 from cxloop.web.session import Page, WebContext, flash_text, safe_next, verify_csrf
 from cxloop.web.text.admin import text_tags
@@ -210,7 +211,10 @@ def notification_list(page: Page, unread: str = "", cursor: str = "") -> Respons
         "feedback/loop_notifications.html",
         page=page,
         section="notifications",
-        rows=[(n, notifications.render_notice(n.kind, n.params, page.locale)) for n in rows],
+        rows=[
+            (n, notifications.render_notice(n.kind, n.params, page.locale, page_names(page)))
+            for n in rows
+        ],
         unread=bool(unread),
         cursor=cursor,
         next_cursor=next_cursor,
