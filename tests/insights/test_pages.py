@@ -6,6 +6,7 @@ but cannot save, another workspace's segment is not found, and names are escaped
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -99,8 +100,10 @@ def test_the_segment_page_says_who_is_in_it_with_members_trend_and_csv(
         == f'attachment; filename="segment-{segment.id}.csv"'
     )
     rows = exported.content.decode("utf-8").lstrip("\ufeff").splitlines()
-    assert rows[0] == "customer_id,user_id,name,email,phone,entered_at"
+    # Column heads in the reader's language, times in the workspace's zone as a sheet reads them.
+    assert rows[0] == "고객 번호,사용자 ID,이름,이메일,전화번호,들어온 시각"
     assert len(rows) == 3
+    assert re.fullmatch(r".*,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[1])
 
 
 def test_a_marketer_builds_saves_edits_archives_and_restores_a_segment(

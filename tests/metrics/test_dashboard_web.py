@@ -186,14 +186,14 @@ def test_csv_downloads_for_every_block(client: TestClient, session: Session) -> 
 
     scores = client.get("/cx/export/scores.csv?from=2025-03-01&to=2025-03-31")
     table = list(csv.DictReader(io.StringIO(scores.content.decode("utf-8-sig"))))
-    nps = next(row for row in table if row["metric"] == "nps")
-    assert (nps["n"], nps["estimate"], nps["previous_estimate"], nps["change"]) == (
+    nps = next(row for row in table if row["Metric"] == "nps")  # heads in the reader's language
+    assert (nps["Answers"], nps["Score"], nps["Previous period score"], nps["Change"]) == (
         "10",
         "20.0",
         "-100.0",
         "120.0",
     )
-    assert nps["significant"] == "true"
+    assert nps["Significant"] == "true"
 
     trend = client.get("/cx/export/trend.csv?from=2025-03-01&to=2025-03-31&period=month")
     rows = list(csv.reader(io.StringIO(trend.content.decode("utf-8-sig"))))

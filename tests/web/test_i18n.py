@@ -299,7 +299,11 @@ def test_a_new_catalog_is_a_new_language(tmp_path: Path, monkeypatch: pytest.Mon
         assert i18n.LOCALES == ("ko", "en", "ja")
         assert i18n.gettext("ja", "customer.unnamed", id=7) == "名前のないお客様 #7"
         assert i18n.gettext("ja", "timeline.title") == "Timeline"  # not translated yet
-        assert i18n.language_name("ja") == "日本語"
+        assert [i18n.language_name(lang) for lang in i18n.LOCALES] == [
+            "한국어",
+            "English",
+            "日本語",
+        ]
     finally:
         monkeypatch.undo()
         i18n.reload()

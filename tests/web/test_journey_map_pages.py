@@ -154,11 +154,12 @@ def test_the_grid_downloads_as_csv(
     assert disposition == 'attachment; filename="journey-map-2026-03-02-2026-03-08.csv"'
     rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert rows[0] == [
-        "kind", "stage", "stage_name", "touchpoint", "touchpoint_name", "persons", "moved_on",
-        "conversion", "median_seconds_to_next", "p90_seconds_to_next", "nps", "nps_low",
-        "nps_high", "csat", "csat_low", "csat_high", "sentiment", "sentiment_low",
-        "sentiment_high", "flagged", "behind_p_value",
-    ]  # fmt: skip
+        "구분", "단계 코드", "단계", "접점", "접점 이름", "고객 수", "다음 단계로 간 고객",
+        "전환율", "다음 단계까지 중앙값(초)", "다음 단계까지 90백분위(초)", "NPS",
+        "NPS 95% 신뢰구간 하한", "NPS 95% 신뢰구간 상한", "CSAT", "CSAT 95% 신뢰구간 하한",
+        "CSAT 95% 신뢰구간 상한", "감정 점수", "감정 점수 95% 신뢰구간 하한",
+        "감정 점수 95% 신뢰구간 상한", "주의 표시", "뒤처짐 p값",
+    ]  # the reader's language (the API's CSV keeps the codes)  # fmt: skip
     assert rows[2][:10] == [
         "stage", "consideration", "고려", "", "", "6", "4", "0.6667", "54000.0", "993600.0"
     ]  # fmt: skip

@@ -193,7 +193,11 @@ def _plural_forms(locale: str, key: str) -> tuple[str, ...]:
 
 def language_name(locale: str) -> str:
     """A language's own name for itself (한국어, English, 日本語 …)."""
-    return _babel_locale(locale).get_display_name(_babel_locale(locale)) or locale
+    try:
+        language = Locale.parse(locale)
+    except (UnknownLocaleError, ValueError):
+        return locale
+    return language.get_display_name(language) or locale
 
 
 @cache

@@ -25,13 +25,14 @@ from cxloop.models import Customer, Segment
 from cxloop.web import errors
 from cxloop.web.care.routing import PostedForm
 from cxloop.web.charts import interval_trend_chart
+from cxloop.web.exports import column_names
 from cxloop.web.insights.rule_form import (
     builder_spec,
     read_rule,
     rule_problems,
     rule_summary,
 )
-from cxloop.web.rendering import customer_label, redirect, render
+from cxloop.web.rendering import customer_label, redirect, render, zone
 from cxloop.web.session import Page, WebContext, flash_text, verify_csrf
 
 router = APIRouter(prefix="/insights", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -449,7 +450,7 @@ def segment_csv(page: Page, segment_id: int) -> Response:
     segment = _load(page, segment_id)
     rows = list(segments.member_rows(page.db, segment=segment))
     return StreamingResponse(
-        csv_chunks(MEMBER_CSV_HEADER, rows),
+        csv_chunks(column_names(page, MEMBER_CSV_HEADER), rows, tz=zone(page.workspace.timezone)),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="segment-{segment.id}.csv"',

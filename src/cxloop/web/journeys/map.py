@@ -27,11 +27,12 @@ from cxloop.journeys import service
 from cxloop.journeys.map import JourneyMap, MapCell, StageColumn, ThemeCount
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.web.charts import interval_trend_chart
+from cxloop.web.exports import column_names
 from cxloop.web.journeys.charts import duration, percent
 from cxloop.web.journeys.forms import REFUSALS, FormProblem, PeriodFields, refusal
 from cxloop.web.journeys.funnels import today_of
 from cxloop.web.journeys.map_svg import MAP_CSV_HEADER, csv_rows, grid_svg
-from cxloop.web.rendering import render
+from cxloop.web.rendering import render, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 
 router = APIRouter(prefix="/journeys", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -443,7 +444,9 @@ def journey_map_csv(page: Page) -> Response:
     headers = _download("journey-map", question)
     headers["Content-Disposition"] = headers["Content-Disposition"][:-1] + '.csv"'
     return StreamingResponse(
-        csv_chunks(MAP_CSV_HEADER, rows), media_type="text/csv; charset=utf-8", headers=headers
+        csv_chunks(column_names(page, MAP_CSV_HEADER), rows, tz=zone(page.workspace.timezone)),
+        media_type="text/csv; charset=utf-8",
+        headers=headers,
     )
 
 

@@ -27,9 +27,10 @@ from cxloop.web.charts import (
     interval_trend_chart,
     period_label,
 )
+from cxloop.web.exports import column_names
 from cxloop.web.journeys.saved import dashboard_funnel_cards, pinned_funnels
 from cxloop.web.labels import touchpoint_label
-from cxloop.web.rendering import link, render
+from cxloop.web.rendering import link, render, zone
 from cxloop.web.session import Page, WebContext, verify_csrf
 from cxloop.web.text.analytics import emotion_view
 
@@ -672,7 +673,7 @@ def export_csv(page: Page, block: str) -> Response:
         by=filters.by,
     )
     return Response(
-        dashboard.csv_bytes(header, rows),
+        dashboard.csv_bytes(column_names(page, header), rows, tz=zone(page.workspace.timezone)),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="'
