@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop import __version__, domains
 from cxloop.care.hooks_api import MAX_SOCIAL_BYTES, MAX_TALKTALK_BYTES
+from cxloop.core import heap
 from cxloop.core.bodylimit import BodyLimit, BodyRule, size_text
 from cxloop.core.db import Database, get_database, is_transient
 from cxloop.core.errors import CxloopError, problem
@@ -141,8 +142,11 @@ def create_app(
     *,
     database: Database | None = None,
     background: bool = False,
+    settle_heap: bool = False,
 ) -> FastAPI:
-    """Build the application; ``background`` starts the job consumer and the bus pump."""
+    """Build the application; ``background`` starts the job consumer and the bus pump, and
+    ``settle_heap`` (the server's own process) sets what is loaded at the start aside from
+    garbage collection (``core.heap``)."""
     settings = settings or get_settings()
     database = database or get_database(settings)
     domains.install()
@@ -161,6 +165,8 @@ def create_app(
         sweeper.start()
         if runner is not None:
             runner.start()
+        if settle_heap:
+            heap.settle()  # everything loaded by now stays for the life of the process
         try:
             yield
         finally:

@@ -17,6 +17,9 @@ What an entry may give:
 - ``invitation_mailers``: who mails a member invitation (``accounts`` sits below ``channels``);
 - ``spike_listeners``: who tells people of a text category's spike (``text`` is a library).
 - ``spools``: what handles the bodies a webhook accepted onto the disk (``core.spool``);
+- ``preloads``: what a process running the jobs and the bus loads before it starts them (a
+  model whose first load would hold the interpreter lock for a second, in the middle of the
+  other requests of the process);
 - ``cli``: the domain's ``cxloop`` command groups (Typer apps), added by the root command in
   this order; a group named like an earlier one (``import``) adds its commands to it.
 """
@@ -51,6 +54,7 @@ class Domain:
     invitation_mailers: tuple[str, ...] = ()
     spike_listeners: tuple[str, ...] = ()
     spools: tuple[str, ...] = ()
+    preloads: tuple[str, ...] = ()
     cli: tuple[str, ...] = ()
 
 
@@ -118,6 +122,7 @@ DOMAINS: tuple[Domain, ...] = (
         merge_hooks=("cxloop.text.store.service:move_analyses_on_merge",),
         export_hooks=("cxloop.text.store.service:export_analyses",),
         erase_hooks=("cxloop.text.store.service:scrub_analyses",),
+        preloads=("cxloop.text.pipeline:warm",),
         cli=("cxloop.cli.text:text_app",),
     ),
     Domain(
@@ -303,6 +308,14 @@ def install() -> None:
         _installed = True
 
 
+def preload() -> None:
+    """Install the domains and load what their background work needs (``preloads``)."""
+    install()
+    for domain in DOMAINS:
+        for reference in domain.preloads:
+            resolve(reference)()
+
+
 def _start_bus(database: Database, settings: Settings) -> Pump:
     from cxloop.events.bus import BusPump
 
@@ -323,7 +336,7 @@ def background(
     return Background(
         database,
         settings,
-        prepare=install,
+        prepare=preload,
         start_bus=_start_bus,
         run_jobs=run_jobs,
         workers=workers,

@@ -28,6 +28,7 @@ REFERENCE_FIELDS = (
     "text_sources",
     "invitation_mailers",
     "spike_listeners",
+    "preloads",
     "cli",
 )
 
@@ -81,3 +82,12 @@ def test_installing_plugs_every_hook_in_once() -> None:
     for field, installed in plugged.items():
         wanted = [domains.resolve(r) for d in domains.DOMAINS for r in getattr(d, field)]
         assert all(installed.count(hook) == 1 for hook in wanted), field
+
+
+def test_a_background_process_loads_the_text_models_before_it_starts() -> None:
+    from cxloop.text import pipeline, tokens
+
+    domains.preload()
+    # The shipped model and Kiwi are loaded: the first message the bus analyses does not
+    # stop the process for two seconds (the interpreter lock held while they load).
+    assert pipeline._default is not None and tokens._kiwi is not None

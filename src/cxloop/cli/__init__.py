@@ -79,6 +79,7 @@ def worker(
     import threading
 
     from cxloop import domains
+    from cxloop.core import heap
     from cxloop.core.settings import get_settings
 
     settings = get_settings()
@@ -90,6 +91,7 @@ def worker(
     database = _ready_database()
     runner = domains.background(database, settings, workers=threads)
     runner.start()
+    heap.settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -160,6 +160,13 @@ def default_analyzer() -> Analyzer:
     return _default
 
 
+def warm() -> None:
+    """Load the shipped model, the lexicons and the Korean tokeniser now (about two seconds,
+    most of it holding the interpreter lock), not on the first text analysed."""
+    analyzer = default_analyzer()
+    analyzer.analyze_many(["배송이 늦어서 아쉬워요.", "The refund arrived quickly, thanks."])
+
+
 def analyze(text: str, lang: Language | None = None) -> Analysis:
     """Analyse one text with the shipped model (or the lexicon when there is none)."""
     return default_analyzer().analyze(text, lang)
