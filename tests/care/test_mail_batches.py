@@ -1,6 +1,7 @@
 """Accepted mail taken in by batches, as the webhook's drain and the sweep take it: many messages
-in one transaction, each with its receipt in a savepoint of its own. A message that fails stays
-on the disk while the rest commit; a reply joins its original taken in the same batch; a batch
+in one transaction, each with its receipt (a batch with a message that fails is taken again,
+each message in a savepoint of its own). A message that fails stays on the disk while the rest
+commit; a reply joins its original taken in the same batch; a batch
 whose transaction never commits leaves every body on the disk, and a batch taken again after
 its commit changes nothing."""
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.accounts import service as accounts
+from cxloop.care import intake
 from cxloop.care import service as care
 from cxloop.care.inbound_mail import MAIL_SPOOL, take_spooled_mails
 from cxloop.care.texts import MESSAGE_RECEIVED
@@ -118,6 +120,59 @@ def test_a_message_that_fails_stays_on_the_disk_and_the_rest_of_its_batch_commit
     assert receipt(client, hook, items[1])["status"] == "stored"
     assert messages(session, tenant) == 3
     assert not spool.holds(items[1].name, label=items[1].label)
+
+
+def test_a_message_whose_taking_in_fails_is_left_alone_and_the_others_are_stored_once(
+    client: TestClient,
+    session: Session,
+    tenant: Tenant,
+    hook: str,
+    spool: Spool,
+    tx_database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given an agent of the team, and three accepted mails of which the middle one breaks
+    # while it is taken in, after the rows of the first were written in the same transaction
+    agent = make_user(session, workspace=tenant.workspace, role="agent").id
+    accounts.set_member_teams(session, workspace_id=tenant.id, user_id=agent, teams=["support"])
+    items = accepted(
+        spool,
+        inbox_of(session, hook),
+        mail("지수 <jisu@example.com>", message_id="<f1@mail.example.com>"),
+        mail("민호 <minho@example.com>", message_id="<f2@mail.example.com>"),
+        mail("하나 <hana@example.com>", message_id="<f3@mail.example.com>"),
+    )
+    receive = intake.receive_email
+
+    def breaking(session: Session, *, inbox: CareInbox, mail: Any) -> Any:
+        if mail.sender == "minho@example.com":
+            raise RuntimeError("the disk is full")
+        return receive(session, inbox=inbox, mail=mail)
+
+    monkeypatch.setattr(intake, "receive_email", breaking)
+
+    # when they are taken in as one batch
+    failed = handle_batch(spool, items, partial(take_spooled_mails, tx_database))
+
+    # then the middle one waits on the disk, and the others were stored, told to the team and
+    # put on the timeline once each (their first try was rolled back with the batch)
+    assert failed == Unfinished(failed=frozenset({items[1].name}))
+    outcomes = [receipt(client, hook, item) for item in items]
+    assert [o["status"] for o in outcomes] == ["stored", "waiting", "stored"]
+    assert messages(session, tenant) == 2
+    told = session.scalars(
+        select(Notification.dedupe_key).where(
+            Notification.workspace_id == tenant.id, Notification.user_id == agent
+        )
+    ).all()
+    assert sorted(told) == sorted(f"care-new:{o['conversation_id']}" for o in outcomes[::2])
+    timeline = session.scalars(
+        select(func.count())
+        .select_from(Event)
+        .where(Event.workspace_id == tenant.id, Event.name == MESSAGE_RECEIVED)
+    ).one()
+    assert timeline == 2
+    assert items[1].name in spool.waiting()
 
 
 def test_a_reply_taken_in_the_same_batch_as_its_original_joins_its_conversation(

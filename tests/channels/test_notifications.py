@@ -22,7 +22,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.feedback.followups import service as followup_service
 from cxloop.models import FollowUp, Notification, OutboundMessage, User
 from cxloop.notifications import service as notifications
-from tests.factories import Tenant, make_user
+from tests.factories import Tenant, make_user, make_workspace
 from tests.helpers.smtp import SmtpInbox
 from tests.helpers.surveys import create, go_live, submit
 
@@ -329,3 +329,46 @@ def test_the_team_email_is_delivered_over_smtp(
         .where(OutboundMessage.user_id == member.id, OutboundMessage.status == "sent")
     )
     assert sent == 1
+
+
+def test_notices_to_a_team_are_written_once_each_and_a_clash_is_left_out(
+    session: Session,
+) -> None:
+    workspace = make_workspace(session)
+    members = [make_user(session, workspace=workspace, role="agent").id for _ in range(3)]
+    params = {"id": 7, "subject": "환불 <문의>", "team": "support"}
+    notifications.notify_in_app(
+        session,
+        workspace_id=workspace.id,
+        kind="care_new_conversation",
+        params=params,
+        link="/inbox/7",
+        dedupe_key="care-new:7",
+        user_ids=members[:1],
+    )
+    # a batch names a member twice and one already told: each is told once
+    notifications.notify_new_in_app(
+        session,
+        [
+            notifications.NewNotice(
+                workspace.id,
+                "care_new_conversation",
+                params,
+                "/inbox/7",
+                "care-new:7",
+                [*members, members[1]],
+            ),
+            notifications.NewNotice(
+                workspace.id, "care_new_conversation", params, "/inbox/8", "care-new:8", []
+            ),
+        ],
+    )
+    told = session.execute(
+        select(Notification.user_id, Notification.dedupe_key, Notification.params)
+        .where(Notification.workspace_id == workspace.id)
+        .order_by(Notification.user_id)
+    ).all()
+    assert [(row.user_id, row.dedupe_key) for row in told] == [
+        (member, "care-new:7") for member in sorted(members)
+    ]
+    assert all(row.params == params for row in told)
