@@ -93,6 +93,41 @@ def test_identify_joins_the_anonymous_profile(
     assert identities(session, profile.id) == {("anonymous_id", "anon-1"), ("user_id", "user-1")}
 
 
+def test_an_identify_with_its_traits_in_the_context_fills_the_profile(
+    client: TestClient, tenant: Tenant, session: Session
+) -> None:
+    # given an identify as RudderStack's SDKs send it (traits in context.traits) and one as
+    # analytics.js sends it (known traits repeated in context.traits, the call's own on top)
+    send(
+        client,
+        tenant,
+        {
+            "type": "identify",
+            "userId": "user-7",
+            "context": {"traits": {"email": "Minji@Example.com", "name": "김민지"}},
+        },
+        {
+            "type": "identify",
+            "userId": "user-8",
+            "traits": {"name": "이서준", "plan": "gold"},
+            "context": {"traits": {"name": "옛 이름", "email": "seojun@example.com"}},
+        },
+        # a track's context.traits describe the user to destinations; they change no profile
+        {
+            "type": "track",
+            "userId": "user-8",
+            "event": "Cart Viewed",
+            "context": {"traits": {"name": "다른 이름"}},
+        },
+    )
+    # then each profile holds the e-mail and the name, the top-level trait winning
+    minji, seojun = live_profiles(session, tenant.id)
+    assert (minji.display_name, minji.email) == ("김민지", "minji@example.com")
+    assert ("email", "minji@example.com") in identities(session, minji.id)
+    assert (seojun.display_name, seojun.email) == ("이서준", "seojun@example.com")
+    assert seojun.traits["plan"] == "gold"
+
+
 def test_anonymous_events_after_identify_land_on_the_same_profile(
     client: TestClient, tenant: Tenant, session: Session
 ) -> None:

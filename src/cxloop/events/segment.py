@@ -149,6 +149,10 @@ def parse_message(
     context = _obj(raw, "context", index, kind)
     if batch_context:
         context = {**batch_context, **context}
+    if kind == "identify" and isinstance(context.get("traits"), dict):
+        # RudderStack's SDKs send an identify's traits in context.traits, and analytics.js
+        # repeats the known ones there: they are the call's traits, the top level winning.
+        traits = {**context["traits"], **traits}
     name: str | None = None
     group_id = previous_id = None
     if kind == "track":
