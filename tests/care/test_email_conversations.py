@@ -170,7 +170,7 @@ def test_mail_a_crash_left_on_the_disk_is_taken_in_once_by_the_sweep(
     inbox = care.inbox_for_token(session, token=hook.removeprefix("/hooks/email/"))
     assert inbox is not None
     settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-    name = accept_mail(settings, inbox=inbox, raw=mail(message_id=""))
+    name = accept_mail(settings, inbox_id=inbox.id, raw=mail(message_id=""))
     assert client.get(f"{hook}/{name}").json() == {
         "id": name,
         "status": "waiting",
@@ -194,6 +194,31 @@ def test_mail_a_crash_left_on_the_disk_is_taken_in_once_by_the_sweep(
     second = client.get(f"{hook}/{again}").json()
     assert second["conversation_id"] == receipt["conversation_id"]
     assert len(detail(client, tenant, receipt["conversation_id"])["messages"]) == 2
+
+
+def test_a_token_found_is_remembered_for_seconds_and_an_unknown_one_never(
+    client: TestClient,
+    session: Session,
+    hook: str,
+    tx_database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = hook.removeprefix("/hooks/email/")
+    inbox = care.inbox_for_token(session, token=token)
+    assert inbox is not None
+    assert care.inbox_id_for_token(tx_database, token=token) == inbox.id
+    assert care.inbox_id_for_token(tx_database, token=token + "x") is None
+    assert care.inbox_id_for_token(tx_database, token="x" * 201) is None
+    # the inbox goes: the token still names it for a few seconds, then no more
+    inbox.active = False
+    session.commit()
+    assert care.inbox_id_for_token(tx_database, token=token) == inbox.id
+    monkeypatch.setattr(care, "_token_memory", {})  # the seconds have passed
+    assert care.inbox_id_for_token(tx_database, token=token) is None
+    assert (
+        client.post(hook, content=mail(), headers={"Content-Type": "message/rfc822"}).status_code
+        == 401
+    )
 
 
 def test_a_receipt_is_only_for_the_inbox_that_accepted_the_mail(

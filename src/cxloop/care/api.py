@@ -440,14 +440,13 @@ def inbound_email(
     database = database_of(request)
     settings: Settings = request.app.state.settings
     # Only read: the answer never waits for another request's write (SQLite's lock).
-    with database.read_session() as session:
-        inbox = service.inbox_for_token(session, token=token)
-        if inbox is None:
-            raise AuthenticationFailed("Unknown inbox token.")
-        limiter.check(
-            INBOUND_LIMIT, "care-inbound", str(inbox.id), detail="Too much mail for this inbox."
-        )
-        name = accept_mail(settings, inbox=inbox, raw=payload)
+    inbox_id = service.inbox_id_for_token(database, token=token)
+    if inbox_id is None:
+        raise AuthenticationFailed("Unknown inbox token.")
+    limiter.check(
+        INBOUND_LIMIT, "care-inbound", str(inbox_id), detail="Too much mail for this inbox."
+    )
+    name = accept_mail(settings, inbox_id=inbox_id, raw=payload)
     background.add_task(handle_now, database, settings, MAIL_SPOOL, name)
     return InboundOut(id=name)
 

@@ -107,10 +107,10 @@ def take_mail(
     )
 
 
-def accept_mail(settings: Settings, *, inbox: CareInbox, raw: bytes) -> str:
-    """Keep a raw message for ``inbox`` on the disk, to be taken in after the webhook answered;
-    the name it is kept under."""
-    return spool_of(settings, MAIL_SPOOL).put(raw, label=str(inbox.id))
+def accept_mail(settings: Settings, *, inbox_id: int, raw: bytes) -> str:
+    """Keep a raw message for inbox ``inbox_id`` on the disk, to be taken in after the webhook
+    answered; the name it is kept under."""
+    return spool_of(settings, MAIL_SPOOL).put(raw, label=str(inbox_id))
 
 
 def take_spooled_mail(database: Database, item: Spooled) -> None:
