@@ -1092,14 +1092,21 @@ async def fan_out(
     post_client = httpx.Client(base_url=server.url, timeout=60)
 
     def post() -> tuple[int, float, float, int]:
+        """Send a new sender's mail; its conversation (read from the mail's receipt once it is
+        taken in: the webhook answers before) and when it was sent and answered."""
         raw = mails.next(inbox, fresh_sender=True)
         t0 = time.perf_counter()
         answer = post_client.post(
             f"/hooks/email/{inbox[1]}", content=raw, headers={"Content-Type": "message/rfc822"}
         )
         t1 = time.perf_counter()
-        conversation = answer.json().get("conversation_id") if answer.status_code == 202 else None
-        return int(conversation or 0), t0, t1, answer.status_code
+        conversation = 0
+        deadline = t1 + 10
+        while answer.status_code == 202 and not conversation and time.perf_counter() < deadline:
+            receipt = post_client.get(f"/hooks/email/{inbox[1]}/{answer.json()['id']}")
+            conversation = int(receipt.json().get("conversation_id") or 0)
+            time.sleep(0.005)
+        return conversation, t0, t1, answer.status_code
 
     rounds: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as client:
