@@ -84,9 +84,14 @@ def test_installing_plugs_every_hook_in_once() -> None:
         assert all(installed.count(hook) == 1 for hook in wanted), field
 
 
-def test_a_background_process_loads_the_text_models_before_it_starts() -> None:
+def test_a_background_process_loads_the_text_models_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from cxloop.text import pipeline, tokens
 
+    # as in a process just started (what an earlier test loaded comes back afterwards)
+    monkeypatch.setattr(pipeline, "_default", None)
+    monkeypatch.setattr(tokens, "_kiwi", None)
     domains.preload()
     # The shipped model and Kiwi are loaded: the first message the bus analyses does not
     # stop the process for two seconds (the interpreter lock held while they load).
