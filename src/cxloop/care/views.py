@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from cxloop.accounts.access import PERMISSIONS
 from cxloop.care.mentions import mentioned_in
 from cxloop.care.service import ConversationFilter
-from cxloop.models import ConversationMessage, Customer, Membership, OutboundMessage, User
+from cxloop.models import ConversationMessage, Membership, OutboundMessage, User
 from cxloop.models.care import Conversation
 
 # The inbox's views, in the order they are shown: (name, status it shows, whose).
@@ -140,19 +140,6 @@ def assignable_members(session: Session, *, workspace_id: int) -> list[Member]:
         Member(user_id=uid, name=name or email, email=email, role=role)
         for uid, name, email, role in rows
     ]
-
-
-def customers_by_id(
-    session: Session, *, workspace_id: int, customer_ids: Iterable[int | None]
-) -> dict[int, Customer]:
-    """The customers of a page of conversations, by id."""
-    ids = {i for i in customer_ids if i is not None}
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(ids))
-    )
-    return {c.id: c for c in rows}
 
 
 def latest_customer_messages(

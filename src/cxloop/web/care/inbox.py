@@ -25,6 +25,7 @@ from cxloop.core.timeutil import utcnow
 from cxloop.feedback.responses import service as responses
 from cxloop.models import Conversation, ConversationMessage
 from cxloop.models.care import INBOX_CHANNELS, LISTED_STATUSES, PRIORITIES
+from cxloop.profiles import service as profiles
 from cxloop.web import errors
 from cxloop.web.care.composer import composer_context, upload_files
 from cxloop.web.care.followers import pane_followers
@@ -140,8 +141,8 @@ def _list_pane(
         rows, next_cursor = care.list_conversations(
             db, workspace_id=workspace_id, filters=filters, limit=PAGE_SIZE
         )
-    customers = views.customers_by_id(
-        db, workspace_id=workspace_id, customer_ids=[c.customer_id for c in rows]
+    customers = profiles.customers_by_ids(
+        db, workspace_id=workspace_id, ids=[c.customer_id for c in rows]
     )
     latest = views.latest_customer_messages(
         db, workspace_id=workspace_id, conversation_ids=[c.id for c in rows]
@@ -240,8 +241,8 @@ def _context(page: WebContext, conversation: Conversation) -> dict[str, Any]:
     db, workspace_id = page.db, page.workspace.id
     if conversation.customer_id is None:
         return {"customer": None, "last_answer": None, "earlier": []}
-    customer = views.customers_by_id(
-        db, workspace_id=workspace_id, customer_ids=[conversation.customer_id]
+    customer = profiles.customers_by_ids(
+        db, workspace_id=workspace_id, ids=[conversation.customer_id]
     ).get(conversation.customer_id)
     if customer is None:
         return {"customer": None, "last_answer": None, "earlier": []}
