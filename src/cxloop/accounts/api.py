@@ -260,7 +260,7 @@ def save_display_names(
         session,
         workspace_id=principal.workspace_id,
         kind=kind,
-        keys=[" ".join(key.split()) for key in body.names],
+        keys=[display_names.clean_key(key) for key in body.names],
         limit=len(body.names) or 1,
     )
     return DisplayNamePage(items=[DisplayNameOut.model_validate(r) for r in rows])

@@ -104,6 +104,12 @@ def _clean(field: str, value: object, limit: int) -> str:
     return text
 
 
+def clean_key(raw: object) -> str:
+    """A code as it is stored: its runs of spaces made one, at most ``MAX_KEY`` characters
+    (ValidationFailed otherwise)."""
+    return _clean("key", raw, MAX_KEY).strip()
+
+
 def save_names(
     session: Session,
     *,
@@ -123,7 +129,7 @@ def save_names(
         )
     cleaned: dict[str, tuple[str, str]] = {}
     for raw_key, (ko, en) in names.items():
-        key = _clean("key", raw_key, MAX_KEY).strip()
+        key = clean_key(raw_key)
         if not key:
             raise ValidationFailed(
                 "A code cannot be empty.", errors=[{"field": "key", "message": "required"}]
