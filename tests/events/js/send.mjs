@@ -14,6 +14,24 @@ const order = {
   currency: "KRW",
   products: [{ product_id: "P-7", name: "보리차", price: 19500, quantity: 2 }],
 };
+// The same calls through either SDK: a visit, a sign-up, an order, product views, an alias.
+const calls = [
+  ["page", { anonymousId: anonymous, name: "Home", properties: { path: "/" } }],
+  [
+    "identify",
+    {
+      userId: user,
+      anonymousId: anonymous,
+      traits: { name: "김민지", email: `${prefix}@example.com`, phone: "010-2345-6789" },
+    },
+  ],
+  ["track", { userId: user, event: "Order Completed", properties: order }],
+  ...Array.from({ length: 12 }, (_, i) => [
+    "track",
+    { userId: user, event: "Product Viewed", properties: { i } },
+  ]),
+  ["alias", { userId: user, previousId: `${prefix}-other` }],
+];
 
 async function segment() {
   const { Analytics } = await import("@segment/analytics-node");
@@ -25,17 +43,7 @@ async function segment() {
     maxRetries: 2,
   });
   client.on("error", (error) => errors.push(String(error?.reason ?? error)));
-  client.page({ anonymousId: anonymous, name: "Home", properties: { path: "/" } });
-  client.identify({
-    userId: user,
-    anonymousId: anonymous,
-    traits: { name: "김민지", email: `${prefix}@example.com`, phone: "010-2345-6789" },
-  });
-  client.track({ userId: user, event: "Order Completed", properties: order });
-  for (let i = 0; i < 12; i++) {
-    client.track({ userId: user, event: "Product Viewed", properties: { i } });
-  }
-  client.alias({ userId: user, previousId: `${prefix}-other` });
+  for (const [method, message] of calls) client[method](message);
   await client.closeAndFlush({ timeout: 20000 });
 }
 
@@ -49,31 +57,18 @@ async function rudderstack() {
     logLevel: "error",
   });
   // Each call's callback runs once its batch was answered (with the error, if any).
-  const answered = [];
-  const call = (method, message) =>
-    answered.push(
+  const answered = calls.map(
+    ([method, message]) =>
       new Promise((resolve) =>
         client[method](message, (error) => {
           if (error) errors.push(String(error));
           resolve();
         }),
       ),
-    );
-  call("page", { anonymousId: anonymous, name: "Home", properties: { path: "/" } });
-  call("identify", {
-    userId: user,
-    anonymousId: anonymous,
-    traits: { name: "김민지", email: `${prefix}@example.com`, phone: "010-2345-6789" },
-  });
-  call("track", { userId: user, event: "Order Completed", properties: order });
-  for (let i = 0; i < 12; i++) {
-    call("track", { userId: user, event: "Product Viewed", properties: { i } });
-  }
-  call("alias", { userId: user, previousId: `${prefix}-other` });
+  );
   // flush() sends one batch of up to flushAt calls: again until every call was answered.
-  const all = Promise.all(answered);
   let done = false;
-  all.then(() => (done = true));
+  Promise.all(answered).then(() => (done = true));
   while (!done) {
     await client.flush();
     await new Promise((resolve) => setTimeout(resolve, 20));
