@@ -660,7 +660,7 @@ def test_a_trained_run_shows_its_figures_and_is_switched_with_a_confirmation(
     card = page.text.split(f'id="run-{run.id}"', 1)[1].split("</li>", 1)[0]
     shown = text_of_html(card)
     assert f"재학습 모델 #{run.id}" in shown and "준비됨" in shown
-    assert f"기본 {run.base_labels}개 · 약한 정답 {run.weak_labels}개" in shown
+    assert f"기본 {run.base_labels:,}개 · 약한 정답 {run.weak_labels:,}개" in shown
     assert f"{run.macro_f1:.3f}" in shown and f"{run.per_language['ko']['macro_f1']:.3f}" in shown
     against = run.comparison["against_macro_f1"]
     assert (

@@ -19,7 +19,7 @@ from cxloop.text.registry import service as text_registry
 from cxloop.text.store import service as text_store
 from cxloop.text.training import service as retrain
 from cxloop.text.training import tasks as text_tasks
-from cxloop.text.training.dataset import load_labelled, split_labelled
+from cxloop.text.training.dataset import training_split
 from tests.factories import Tenant, held_jobs
 from tests.helpers.text import answer, live_survey, texts_of
 
@@ -87,7 +87,7 @@ def test_retraining_records_figures_and_activates_only_if_not_worse(
     first_id = queue_run(client, tenant)
     outcome = retrain.run_training(tx_database, run_id=first_id)
     first = run_of(session, first_id)
-    train_rows, test_rows = split_labelled(load_labelled())
+    train_rows, test_rows = training_split()
     held_out_strong = 1 if retrain.is_held_out("survey_response", ids[2]) else 0
     assert first.status == "ready" and first.error == ""
     # weak: NPS 1 negative, 9 and 10 positive (the passive 7 gives none)

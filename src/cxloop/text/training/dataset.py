@@ -1,4 +1,10 @@
-"""The labelled texts under ``tests/data`` and the project's fixed train/test split of them."""
+"""The labelled texts under ``tests/data`` and the project's fixed train/test split of them.
+
+``text_labelled.jsonl`` is split once (fixed seed) into train and test rows; the files of
+``text_train/`` are training texts only, written to widen the styles, businesses and registers
+the model learns from, and are never measured on. The independent evaluation sets
+(``text_eval/``) are never trained on.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from cxloop.text.sentiment import SEED, Example, stratified_split
 REPO_ROOT = Path(__file__).resolve().parents[4]
 LABELLED_PATH = REPO_ROOT / "tests" / "data" / "text_labelled.jsonl"
 UNSEEN_PATH = REPO_ROOT / "tests" / "data" / "text_unseen.jsonl"
+TRAIN_ONLY_DIR = REPO_ROOT / "tests" / "data" / "text_train"
 TEST_SIZE = 0.25
 
 
@@ -65,3 +72,15 @@ def split_labelled(
         [f"{r.lang}:{r.sentiment}" for r in rows], test_size, seed
     )
     return [rows[i] for i in train_idx], [rows[i] for i in test_idx]
+
+
+def training_split(
+    rows: list[LabelledText] | None = None, train_only_dir: Path = TRAIN_ONLY_DIR
+) -> tuple[list[LabelledText], list[LabelledText]]:
+    """The rows to train on (the labelled train split and every training-only file) and the
+    labelled test split."""
+    train_rows, test_rows = split_labelled(load_labelled() if rows is None else rows)
+    if train_only_dir.is_dir():
+        for path in sorted(train_only_dir.glob("*.jsonl")):
+            train_rows.extend(load_labelled(path))
+    return train_rows, test_rows

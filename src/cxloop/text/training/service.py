@@ -32,7 +32,7 @@ from cxloop.text.sentiment import Example, Quality, fit_model, micro_f1, sentime
 from cxloop.text.sources import WeakLabelSource, get_source, sources
 from cxloop.text.store import service as text_store
 from cxloop.text.taxonomy import service as text_taxonomy
-from cxloop.text.training.dataset import load_labelled, split_labelled
+from cxloop.text.training.dataset import training_split
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def is_held_out(source_type: str, source_id: int) -> bool:
 def training_set(session: Session, *, workspace_id: int) -> TrainingSet:
     """The examples to train on and the held-out ones to measure with."""
     out = TrainingSet()
-    base_train, base_test = split_labelled(load_labelled())
+    base_train, base_test = training_split()
     out.train.extend(r.example() for r in base_train)
     out.holdout.extend(r.example() for r in base_test)
     out.base = len(base_train)

@@ -1,8 +1,9 @@
 """Train the shipped text model: ``python -m cxloop.text.training.train``.
 
 Trains sentiment and categories on the train split of ``tests/data/text_labelled.jsonl`` (fixed
-seed, stratified by language and label; the test split is never trained on), prints the held-out
-figures per language and saves ``models/sentiment.joblib`` with them.
+seed, stratified by language and label; the test split is never trained on) and the training-only
+texts of ``tests/data/text_train/``, prints the held-out figures per language and saves
+``models/sentiment.joblib`` with them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from cxloop.text.sentiment import MODEL_PATH, micro_f1, sentiment_quality, train
-from cxloop.text.training.dataset import LABELLED_PATH, load_labelled, split_labelled
+from cxloop.text.training.dataset import LABELLED_PATH, load_labelled, training_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows = load_labelled(args.data)
-    train_rows, test_rows = split_labelled(rows)
-    print(f"{len(rows)} labelled texts: {len(train_rows)} to train, {len(test_rows)} to test")
+    train_rows, test_rows = training_split(rows)
+    print(
+        f"{len(rows)} labelled texts and {len(train_rows) + len(test_rows) - len(rows)} "
+        f"training-only: {len(train_rows)} to train, {len(test_rows)} to test"
+    )
     result = train([r.example() for r in train_rows], progress=lambda msg: print("  " + msg))
     model = result.model
 
