@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxloop.journeys.attempts import Period, attempts
+from cxloop.journeys.attempts import Period, attempts, persons
 from cxloop.journeys.spec import FunnelExclusion, FunnelSpec, FunnelStep
 from cxloop.journeys.sql import micros
 from cxloop.models import Customer, Event
@@ -148,6 +148,11 @@ def test_funnel_matches_the_per_person_contract(
                     select(table.c.person, table.c.reached, table.c.start, table.c.finish)
                 )
             }
+        # What the report reads: the same rows, column-wise.
+        columns = persons(session, spec, workspace_id=workspace_id, period=PERIOD)
     finally:
         example.rollback()
-    assert found == {p: (o.reached, o.start, o.finish) for p, o in expected.items()}
+    wanted = {p: (o.reached, o.start, o.finish) for p, o in expected.items()}
+    assert found == wanted
+    rows = zip(columns.person, columns.reached, columns.start, columns.finish, strict=True)
+    assert {int(p): (int(r), int(s), int(f)) for p, r, s, f in rows} == wanted

@@ -363,13 +363,16 @@ def step_events_query(spec: FunnelSpec, *, workspace_id: int, period: Period) ->
     see :func:`survivors_query`), ``at`` (the stored time), ``eid`` and ``steps`` (bit k − 1
     set when the event passes step k); every event of the streams for a strict funnel, only
     the steps' events otherwise."""
-    steps = sum(
-        (
-            case((_matches(s.event, s.where), literal(1 << (k - 1), BigInteger())), else_=0)
-            for k, s in enumerate(spec.steps, 1)
-        ),
-        literal(0, BigInteger()),
-    )
+    # One CASE on the name (each event is compared with each name once, not once per step),
+    # then each filtered step's test only for its own event.
+    bits: dict[str, Any] = {}
+    for k, step in enumerate(spec.steps, 1):
+        bit: Any = literal(1 << (k - 1), BigInteger())
+        if step.where:
+            matched = and_(*(property_matches(Event.properties, f) for f in step.where))
+            bit = case((matched, bit), else_=literal(0, BigInteger()))
+        bits[step.event] = bits[step.event] + bit if step.event in bits else bit
+    steps = case(bits, value=Event.name, else_=literal(0, BigInteger()))
     every_event = spec.order == "strict"
     return select(
         Event.customer_id.label("customer"),
@@ -482,21 +485,12 @@ def attempts(
     """The persons of the funnel (only the members of its segment, when it names one) in a
     temporary table, dropped on leaving. The steps' event ids ``i1..in`` are filled for ordered
     and strict funnels whether or not ``with_ids`` asks for them."""
-    members = None
-    if spec.segment_id is not None:
-        members = members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
     if columnar.fits(spec):
-        rows = columnar.persons(
-            session,
-            spec,
-            step_events_query(spec, workspace_id=workspace_id, period=period),
-            survivors_query(workspace_id=workspace_id, members=members),
-            start=micros(period.start),
-            end=micros(period.end),
-        )
+        rows = _column_wise(session, spec, workspace_id=workspace_id, period=period).rows()
         with temporary_rows(session, "funnel_persons", attempt_columns(spec), rows) as table:
             yield table
         return
+    members = _members(session, spec, workspace_id=workspace_id)
     found = events_query(spec, workspace_id=workspace_id, period=period, members=members)
     # The events are read (and their times computed) once, into a table indexed by person and
     # time that every step's join then looks up.
@@ -506,3 +500,35 @@ def attempts(
         query = attempts_from(spec, events, period=period)
         with temporary_table(session, "funnel_persons", attempt_columns(spec), query) as table:
             yield table
+
+
+def persons(
+    session: Session, spec: FunnelSpec, *, workspace_id: int, period: Period
+) -> columnar.Persons:
+    """The rows of :func:`attempts` column-wise (the column-wise engine's without a temporary
+    table)."""
+    if columnar.fits(spec):
+        return _column_wise(session, spec, workspace_id=workspace_id, period=period)
+    with attempts(session, spec, workspace_id=workspace_id, period=period) as table:
+        rows = session.connection().execute(select(table)).all()
+    return columnar.Persons.of_rows(rows, len(spec.steps))
+
+
+def _members(session: Session, spec: FunnelSpec, *, workspace_id: int) -> Select[Any] | None:
+    if spec.segment_id is None:
+        return None
+    return members_query(session, workspace_id=workspace_id, segment_id=spec.segment_id)
+
+
+def _column_wise(
+    session: Session, spec: FunnelSpec, *, workspace_id: int, period: Period
+) -> columnar.Persons:
+    members = _members(session, spec, workspace_id=workspace_id)
+    return columnar.persons(
+        session,
+        spec,
+        step_events_query(spec, workspace_id=workspace_id, period=period),
+        survivors_query(workspace_id=workspace_id, members=members),
+        start=micros(period.start),
+        end=micros(period.end),
+    )

@@ -14,8 +14,8 @@ window from the attempt's first event). The rows are those of the SQL engine of
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -70,29 +70,69 @@ def _read(connection: Connection, events: Select[Any], survivors: Select[Any]) -
     result = connection.execute(survivors)
     pairs = np.array(result.cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
     result.close()
-    pairs = pairs[np.argsort(pairs[:, 0])]
     # An event counts when its customer is one of them (a segment's members, say).
-    j = np.searchsorted(pairs[:, 0], customer)
-    known = j < len(pairs)
-    known[known] = pairs[j[known], 0] == customer[known]
-    person = pairs[j[known], 1]
-    ts, eid, steps = ts[known], eid[known], steps[known]
+    person = _person_of(customer, pairs)
+    known = person > 0
+    person, ts, eid, steps = person[known], ts[known], eid[known], steps[known]
     order = np.lexsort((eid, ts, person))
     return _Log(person[order], ts[order], eid[order], steps[order])
 
 
+def _person_of(customer: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per customer id, the person of its pair in ``pairs`` (``customer, person``; ids are
+    positive), 0 where it has none."""
+    person = np.zeros(customer.size, dtype=np.int64)
+    if not (pairs.size and customer.size):
+        return person
+    low, high = int(pairs[:, 0].min()), int(pairs[:, 0].max())
+    inside = (customer >= low) & (customer <= high)
+    if high - low < 4 * (len(pairs) + customer.size):
+        # The customers' ids are dense enough for a table indexed by id (no search per event).
+        table = np.zeros(high - low + 1, dtype=np.int64)
+        table[pairs[:, 0] - low] = pairs[:, 1]
+        person[inside] = table[customer[inside] - low]
+        return person
+    pairs = pairs[np.argsort(pairs[:, 0])]
+    j = np.searchsorted(pairs[:, 0], customer[inside])
+    found = pairs[np.minimum(j, len(pairs) - 1)]
+    person[inside] = np.where(found[:, 0] == customer[inside], found[:, 1], 0)
+    return person
+
+
 def _fetched(connection: Connection, events: Select[Any]) -> tuple[np.ndarray, ...]:
-    """SQLite: the rows as the driver gives them (times as their stored UTC text)."""
-    result = connection.execute(events)
-    rows = result.cursor.fetchall()
-    result.close()
-    customer, at, eid, steps = (list(map(itemgetter(j), rows)) for j in range(4))
-    return (
-        np.array(customer, dtype=np.int64),
-        np.array(at, dtype="datetime64[us]").astype(np.int64),
-        np.array(eid, dtype=np.int64),
-        np.array(steps, dtype=np.int64),
-    )
+    """SQLite: each column joined into one text by SQLite itself (no Python object per value)
+    and parsed by numpy; the times are their stored UTC text."""
+    read = events.subquery("read")
+    joined = select(*(func.group_concat(column, _SEP) for column in read.c))
+    row = connection.execute(joined).one()
+    customer, at, eid, steps = (text or "" for text in row)  # no rows: NULL
+    ids = _integers(eid)
+    return _integers(customer), _times(at, count=ids.size), ids, _integers(steps)
+
+
+_SEP = ","
+_STORED_TIME = len("2026-01-01 00:00:00.000000")  # how SQLite keeps a time with its fraction
+
+
+def _integers(text: str) -> np.ndarray:
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.fromstring(text, dtype=np.int64, sep=_SEP)
+
+
+def _times(text: str, *, count: int) -> np.ndarray:
+    """Microseconds since 1970 of ``count`` stored times joined by ``_SEP``."""
+    if not count:
+        return np.zeros(0, dtype=np.int64)
+    data = np.frombuffer((text + _SEP).encode("ascii"), dtype=np.uint8)
+    width = _STORED_TIME + 1
+    if data.size == count * width:
+        cells = data.reshape(count, width)
+        # Times hold no separator: a separator after every one means all have the same width.
+        if (cells[:, -1] == ord(_SEP)).all():
+            fixed = np.ascontiguousarray(cells[:, :-1]).view(f"S{_STORED_TIME}").ravel()
+            return fixed.astype("datetime64[us]").astype(np.int64)
+    return np.array(text.split(_SEP), dtype="datetime64[us]").astype(np.int64)
 
 
 # In COPY's binary format an array element is its length and its value; a timestamptz is
@@ -277,6 +317,63 @@ def _looked_up(
     return [found.get(i) if i is not None else None for i in _where(ids, present)]
 
 
+@dataclass(frozen=True)
+class Persons:
+    """The persons table column-wise, one entry per person: the step reached, the attempt's
+    start and finish (microseconds), per step the time and the event id of its event
+    (meaningful up to the step reached; unordered funnels keep only the first event's id) and
+    the breakdown's value."""
+
+    person: np.ndarray
+    reached: np.ndarray
+    start: np.ndarray
+    finish: np.ndarray
+    times: list[np.ndarray]
+    ids: list[np.ndarray]
+    value: list[Any]
+
+    @property
+    def size(self) -> int:
+        return int(self.person.size)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The rows of the persons table: ``person, reached, start, finish, t1..tn, i1..in,
+        value``, a step not reached None."""
+        columns: list[list[Any]] = [
+            self.person.tolist(),
+            self.reached.tolist(),
+            self.start.tolist(),
+            self.finish.tolist(),
+        ]
+        columns += [_where(t, self.reached >= k) for k, t in enumerate(self.times, 1)]
+        for k in range(1, len(self.times) + 1):
+            if k <= len(self.ids):
+                columns.append(_where(self.ids[k - 1], self.reached >= k))
+            else:
+                columns.append([None] * self.size)
+        columns.append(self.value)
+        return list(zip(*columns, strict=True))
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Any], steps: int) -> Persons:
+        """The columns of rows of the persons table (a step not reached: None)."""
+        table = np.array(rows, dtype=object).reshape(-1, 5 + 2 * steps)
+
+        def numbers(j: int) -> np.ndarray:
+            column = table[:, j]
+            return np.where(column == None, 0, column).astype(np.int64)  # noqa: E711
+
+        return cls(
+            person=numbers(0),
+            reached=numbers(1),
+            start=numbers(2),
+            finish=numbers(3),
+            times=[numbers(4 + k) for k in range(steps)],
+            ids=[numbers(4 + steps + k) for k in range(steps)],
+            value=table[:, -1].tolist(),
+        )
+
+
 def persons(
     session: Session,
     spec: FunnelSpec,
@@ -285,12 +382,11 @@ def persons(
     *,
     start: int,
     end: int,
-) -> list[tuple[Any, ...]]:
+) -> Persons:
     """Each person's furthest attempt from the ``events`` (the shape of
     :func:`cxloop.journeys.attempts.step_events_query`) of the customers of ``survivors``
     (:func:`cxloop.journeys.attempts.survivors_query`), whose first event falls in [start,
-    end) (microseconds): ``person, reached, start, finish, t1..tn, i1..in, value``, a step not
-    reached None, ``i2..in`` None in unordered funnels."""
+    end) (microseconds)."""
     connection = session.connection()
     log = _read(connection, events, survivors)
     if spec.order == "unordered":
@@ -298,20 +394,14 @@ def persons(
     else:
         attempts = _chains(spec, log, start, end)
     chosen = _chosen(log, attempts)
-    reached = attempts.reached[chosen]
-    columns: list[list[Any]] = [
-        log.person[attempts.start[chosen]].tolist(),
-        reached.tolist(),
-        log.ts[attempts.start[chosen]].tolist(),
-        attempts.finish[chosen].tolist(),
-    ]
-    n = len(spec.steps)
+    first = attempts.start[chosen]
     at = [p[chosen] for p in attempts.positions]
-    columns += [_where(log.ts[at[k - 1]], reached >= k) for k in range(1, n + 1)]
-    if spec.order == "unordered":
-        columns.append(log.eid[attempts.start[chosen]].tolist())
-        columns += [[None] * chosen.size for _ in range(2, n + 1)]
-    else:
-        columns += [_where(log.eid[at[k - 1]], reached >= k) for k in range(1, n + 1)]
-    columns.append(_breakdown_values(connection, spec, log, attempts, chosen))
-    return list(zip(*columns, strict=True))
+    return Persons(
+        person=log.person[first],
+        reached=attempts.reached[chosen],
+        start=log.ts[first],
+        finish=attempts.finish[chosen],
+        times=[log.ts[p] for p in at],
+        ids=[log.eid[first]] if spec.order == "unordered" else [log.eid[p] for p in at],
+        value=_breakdown_values(connection, spec, log, attempts, chosen),
+    )

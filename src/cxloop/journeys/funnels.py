@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.stats import Change, EmptySample, compare_proportions, proportion_interval
-from cxloop.journeys.attempts import Period, attempts
-from cxloop.journeys.periods import period_of
+from cxloop.journeys.attempts import Period, attempts, persons
+from cxloop.journeys.columnar import Persons
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.sql import MICROS, micros
 
@@ -91,47 +90,16 @@ class FunnelReport:
 # --- summaries of the persons table -------------------------------------------------------------
 
 
-def durations(values: list[float]) -> Times:
+def durations(values: list[float] | np.ndarray) -> Times:
     """Median and p90 of seconds (linear between ranks, as PostgreSQL's percentile_cont)."""
-    if not values:
-        return Times(n=0, median=None, p90=None)
     array = np.asarray(values, dtype=np.float64)
+    if not array.size:
+        return Times(n=0, median=None, p90=None)
     median, p90 = np.percentile(array, [50, 90])
-    return Times(n=len(values), median=round(float(median), 3), p90=round(float(p90), 3))
+    return Times(n=int(array.size), median=round(float(median), 3), p90=round(float(p90), 3))
 
 
-def _durations(
-    session: Session, table: Table, seconds: ColumnElement[Any], *where: Any, by_value: bool
-) -> dict[str | None, Times]:
-    """Median and p90 of ``seconds`` over the rows passing ``where``, per value or overall."""
-    group = [table.c.value] if by_value else []
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(
-            select(
-                *group,
-                func.count(),
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.9).within_group(seconds),
-            )
-            .where(*where)
-            .group_by(*group)
-        ).all()
-        found: dict[str | None, Times] = {}
-        for row in rows:
-            key = row[0] if by_value else None
-            n, median, p90 = row[-3:]
-            if not n:  # an aggregate over no rows still gives one (of NULLs)
-                continue
-            found[key] = Times(n=int(n), median=round(float(median), 3), p90=round(float(p90), 3))
-        return found
-    values: dict[str | None, list[float]] = defaultdict(list)
-    result = session.connection().execute(select(*group, seconds).where(*where))
-    for row in result.cursor.fetchall():  # plain numbers and text: nothing to convert
-        values[row[0] if by_value else None].append(float(row[-1]))
-    return {key: durations(found) for key, found in values.items()}
-
-
-def _seconds(later: Any, earlier: Any) -> ColumnElement[Any]:
+def _seconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return (later - earlier) / float(MICROS)
 
 
@@ -166,76 +134,61 @@ def _group(
     )
 
 
-def _breakdown_groups(session: Session, spec: FunnelSpec, table: Table) -> tuple[FunnelGroup, ...]:
+def _reached(reached: np.ndarray) -> dict[int, int]:
+    """Persons per furthest step."""
+    steps, counts = np.unique(reached, return_counts=True)
+    return dict(zip(steps.tolist(), counts.tolist(), strict=True))
+
+
+def _breakdown_groups(spec: FunnelSpec, found: Persons) -> tuple[FunnelGroup, ...]:
     assert spec.breakdown is not None
     n = len(spec.steps)
-    counts: dict[str | None, dict[int, int]] = defaultdict(dict)
-    for value, reached, persons in session.execute(
-        select(table.c.value, table.c.reached, func.count()).group_by(
-            table.c.value, table.c.reached
-        )
-    ):
-        counts[value][int(reached)] = int(persons)
-    converted = _durations(
-        session,
-        table,
-        _seconds(table.c.finish, table.c.start),
-        table.c.reached == n,
-        by_value=True,
+    codes: dict[str | None, int] = {}
+    code = np.fromiter(
+        (codes.setdefault(v, len(codes)) for v in found.value), dtype=np.int64, count=found.size
     )
+    pairs, persons = np.unique(code * (n + 1) + found.reached, return_counts=True)
+    values = list(codes)
+    counts: dict[str | None, dict[int, int]] = defaultdict(dict)
+    for pair, count in zip(pairs.tolist(), persons.tolist(), strict=True):
+        counts[values[pair // (n + 1)]][pair % (n + 1)] = count
     ranked = sorted(counts, key=lambda v: (-sum(counts[v].values()), v is None, v or ""))
     kept, rest = ranked[: spec.breakdown.limit], ranked[spec.breakdown.limit :]
-    groups = [_group(spec, value, counts[value], {}, converted.get(value)) for value in kept]
+    converted = found.reached == n
+    seconds = _seconds(found.finish, found.start)
+    groups = []
+    for value in kept:
+        times = durations(seconds[converted & (code == codes[value])])
+        groups.append(_group(spec, value, counts[value], {}, times))
     if rest:
         merged: dict[int, int] = defaultdict(int)
         for value in rest:
             for k, c in counts[value].items():
                 merged[k] += c
-        named = [v for v in rest if v is not None]
-        among: ColumnElement[bool] = table.c.value.in_(named)
-        if None in rest:
-            among = among | table.c.value.is_(None)
-        times = _durations(
-            session,
-            table,
-            _seconds(table.c.finish, table.c.start),
-            table.c.reached == n,
-            among,
-            by_value=False,
-        )
-        groups.append(_group(spec, OTHER, merged, {}, times.get(None)))
+        among = ~np.isin(code, [codes[value] for value in kept])
+        groups.append(_group(spec, OTHER, merged, {}, durations(seconds[converted & among])))
     return tuple(groups)
 
 
-def _time_bars(session: Session, table: Table, n: int) -> tuple[TimeBar, ...]:
-    seconds = _seconds(table.c.finish, table.c.start)
-    bar = case(*((seconds <= bound, i) for i, bound in enumerate(TIME_BARS)), else_=len(TIME_BARS))
-    found = {
-        int(i): int(count)
-        for i, count in session.execute(
-            select(bar, func.count()).where(table.c.reached == n).group_by(bar)
-        )
-    }
+def _time_bars(found: Persons, n: int) -> tuple[TimeBar, ...]:
+    converted = found.reached == n
+    seconds = _seconds(found.finish[converted], found.start[converted])
+    # The first bar whose bound the seconds do not pass.
+    bar = np.searchsorted(np.asarray(TIME_BARS, dtype=np.float64), seconds, side="left")
+    persons = np.bincount(bar, minlength=len(TIME_BARS) + 1).tolist()
     bounds: list[int | None] = [*TIME_BARS, None]
-    return tuple(
-        TimeBar(up_to_seconds=bound, persons=int(found.get(i, 0))) for i, bound in enumerate(bounds)
-    )
+    return tuple(TimeBar(up_to_seconds=bound, persons=persons[i]) for i, bound in enumerate(bounds))
 
 
-def _over_time(
-    session: Session, table: Table, n: int, edges: list[datetime]
-) -> tuple[OverTime, ...]:
-    bucket = period_of(table.c.start, edges)
-    rows = {
-        int(b): (int(entered), int(converted or 0))
-        for b, entered, converted in session.execute(
-            select(bucket, func.count(), func.sum(case((table.c.reached == n, 1), else_=0)))
-            .where(table.c.start >= micros(edges[0]), table.c.start < micros(edges[-1]))
-            .group_by(bucket)
-        )
-    }
+def _over_time(found: Persons, n: int, edges: list[datetime]) -> tuple[OverTime, ...]:
+    bounds = np.array([micros(edge) for edge in edges], dtype=np.int64)
+    inside = (found.start >= bounds[0]) & (found.start < bounds[-1])
+    bucket = np.searchsorted(bounds, found.start[inside], side="right") - 1
+    periods = len(edges) - 1
+    entered = np.bincount(bucket, minlength=periods).tolist()
+    converted = np.bincount(bucket[found.reached[inside] == n], minlength=periods).tolist()
     return tuple(
-        OverTime(start=edge, entered=rows.get(i, (0, 0))[0], converted=rows.get(i, (0, 0))[1])
+        OverTime(start=edge, entered=entered[i], converted=converted[i])
         for i, edge in enumerate(edges[:-1])
     )
 
@@ -251,42 +204,22 @@ def funnel_report(
     """The funnel ``spec`` of the persons whose attempts start in ``period``; ``buckets`` (the
     edges of days, weeks or months in the workspace's time zone) adds conversion over time."""
     n = len(spec.steps)
-    with attempts(session, spec, workspace_id=workspace_id, period=period) as table:
-        reached = {
-            int(k): int(c)
-            for k, c in session.execute(
-                select(table.c.reached, func.count()).group_by(table.c.reached)
-            )
-        }
-        step_times: dict[int, Times] = {}
-        if spec.order != "unordered":
-            for j in range(2, n + 1):
-                found = _durations(
-                    session,
-                    table,
-                    _seconds(table.c[f"t{j}"], table.c[f"t{j - 1}"]),
-                    table.c.reached >= j,
-                    by_value=False,
-                )
-                step_times[j] = found.get(None, Times(0, None, None))
-        convert = _durations(
-            session,
-            table,
-            _seconds(table.c.finish, table.c.start),
-            table.c.reached == n,
-            by_value=False,
-        ).get(None)
-        overall = _group(spec, None, reached, step_times, convert)
-        groups = _breakdown_groups(session, spec, table) if spec.breakdown else ()
-        bars = _time_bars(session, table, n)
-        over_time = _over_time(session, table, n, buckets) if buckets else ()
+    found = persons(session, spec, workspace_id=workspace_id, period=period)
+    step_times: dict[int, Times] = {}
+    if spec.order != "unordered":
+        for j in range(2, n + 1):
+            got = found.reached >= j
+            step_times[j] = durations(_seconds(found.times[j - 1][got], found.times[j - 2][got]))
+    converted = found.reached == n
+    convert = durations(_seconds(found.finish[converted], found.start[converted]))
+    overall = _group(spec, None, _reached(found.reached), step_times, convert)
     return FunnelReport(
         spec=spec,
         period=period,
         overall=overall,
-        breakdown=groups,
-        time_bars=bars,
-        over_time=over_time,
+        breakdown=_breakdown_groups(spec, found) if spec.breakdown else (),
+        time_bars=_time_bars(found, n),
+        over_time=_over_time(found, n, buckets) if buckets else (),
     )
 
 
