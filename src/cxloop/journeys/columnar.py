@@ -13,13 +13,13 @@ window from the attempt's first event). The rows are those of the SQL engine of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Connection, Select, any_, bindparam, func, select
+from sqlalchemy import BigInteger, Connection, Select, String, any_, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -306,15 +306,36 @@ def _looked_up(
     connection: Connection, key: Any, value: Any, ids: np.ndarray, present: np.ndarray
 ) -> list[Any]:
     """``value`` of the row whose ``key`` is each of ``ids`` (None where not ``present``), in
-    one statement whatever the number of ids."""
-    wanted = sorted(set(ids[present].tolist()))
+    one statement whatever the number of ids; the rows come back one per value with their
+    keys gathered (a breakdown has few values), not one per key."""
+    wanted = np.unique(ids[present])
+    # The ids as one text, which the database splits (a list parameter is bound id by id).
+    listed = _SEP.join(map(str, wanted.tolist()))
     if connection.dialect.name == "postgresql":
-        among = key == any_(bindparam("ids", wanted, type_=ARRAY(BigInteger())))
+        split = func.string_to_array(listed, _SEP, type_=ARRAY(String()))
+        among = key == any_(sql_cast(split, ARRAY(BigInteger())))
     else:
-        listed = func.json_each(json.dumps(wanted)).table_valued("value")
-        among = key.in_(select(listed.c.value))
-    found = {int(k): v for k, v in connection.execute(select(key, value).where(among))}
-    return [found.get(i) if i is not None else None for i in _where(ids, present)]
+        each = func.json_each("[" + listed + "]").table_valued("value")
+        among = key.in_(select(each.c.value))
+    rows = select(value.label("value"), key.label("key")).where(among).subquery("found")
+    if connection.dialect.name == "postgresql":
+        keys: Any = func.array_agg(rows.c.key)
+    else:
+        keys = func.group_concat(rows.c.key, _SEP)
+    values: list[Any] = []
+    of_wanted = np.full(wanted.size, -1, dtype=np.int64)  # index into values; -1: no row
+    grouped = select(rows.c.value, keys).group_by(rows.c.value)
+    for found, gathered in connection.execute(grouped):
+        if isinstance(gathered, list):  # PostgreSQL's array
+            of_wanted[np.searchsorted(wanted, np.asarray(gathered, dtype=np.int64))] = len(values)
+        else:
+            of_wanted[np.searchsorted(wanted, _integers(gathered))] = len(values)
+        values.append(found)
+    values.append(None)  # what index -1 gives
+    at = np.searchsorted(wanted, ids[present])
+    code = np.full(ids.size, -1, dtype=np.int64)
+    code[present] = of_wanted[at]
+    return [values[c] for c in code.tolist()]
 
 
 @dataclass(frozen=True)
