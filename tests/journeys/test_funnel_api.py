@@ -85,12 +85,18 @@ def test_the_persons_behind_a_step_and_those_who_dropped_before_it(
         json={"spec": spec(), "step": 4, "limit": 2, "after": after, **PERIOD},
         headers=tenant.api,
     )
+    on_ios = client.post(
+        "/api/v1/journeys/funnels/persons",
+        json={"spec": spec(breakdown={"key": "platform"}), "step": 2, "value": "ios", **PERIOD},
+        headers=tenant.api,
+    )
 
     assert dropped.status_code == 200, dropped.text
     assert set(dropped.json()["ids"]) == {people["ios1"], people["ios2"]}
     converted = first_page.json()["ids"] + second_page.json()["ids"]
     assert converted == sorted([people["web1"], people["web2"], people["web3"]])
     assert second_page.json()["next_after"] is None
+    assert on_ios.json()["ids"] == sorted([people["ios1"], people["ios2"]])
 
 
 def test_two_platforms_compared_with_a_two_proportion_test(

@@ -18,8 +18,9 @@ Each person counts once, at the furthest step any attempt reached; among such at
 earliest. Times are compared as exact UTC microseconds.
 
 The attempts are computed in the database (one row per person), or for the common funnels from
-the steps' events read once (:mod:`cxloop.journeys.columnar`), and kept in a temporary table
-for the summaries to read.
+the steps' events read once (:mod:`cxloop.journeys.columnar`). The reports take them as columns
+(:func:`persons`); what joins them to other tables (drop-off paths) takes them in a temporary
+table (:func:`attempts`).
 """
 
 from __future__ import annotations

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.stats import Change, EmptySample, compare_proportions, proportion_interval
-from cxloop.journeys.attempts import Period, attempts, persons
+from cxloop.journeys.attempts import Period, persons
 from cxloop.journeys.columnar import Persons
 from cxloop.journeys.spec import FunnelSpec
 from cxloop.journeys.sql import MICROS, micros
@@ -245,14 +244,13 @@ def funnel_persons(
         raise ValidationFailed(f"step must be between 1 and {n}.")
     if dropped and step == 1:
         raise ValidationFailed("nobody drops off before the first step: pick step 2 or later.")
-    with attempts(session, spec, workspace_id=workspace_id, period=period) as table:
-        query = select(table.c.person).order_by(table.c.person).limit(limit)
-        query = query.where(table.c.reached == step - 1 if dropped else table.c.reached >= step)
-        if value is not None:
-            query = query.where(table.c.value == value)
-        if after is not None:
-            query = query.where(table.c.person > after)
-        return [int(p) for p in session.scalars(query)]
+    found = persons(session, spec, workspace_id=workspace_id, period=period)
+    chosen = found.reached == step - 1 if dropped else found.reached >= step
+    if value is not None:
+        chosen &= np.fromiter((v == value for v in found.value), dtype=bool, count=found.size)
+    if after is not None:
+        chosen &= found.person > after
+    return [int(p) for p in np.sort(found.person[chosen])[:limit]]
 
 
 # --- differences --------------------------------------------------------------------------------
