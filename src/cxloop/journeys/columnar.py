@@ -64,50 +64,49 @@ def _read(connection: Connection, events: Select[Any], survivors: Select[Any]) -
     """The rows of ``events`` (``customer, at, eid, steps``) of the customers of
     ``survivors`` (``customer, person``), each as its person, sorted."""
     if connection.dialect.name == "postgresql":
-        customer, ts, eid, steps = _copied(connection, events)
+        customer, at, eid, steps = _copied(connection, events)
+        ts = at + _PG_EPOCH_US
+        ids, persons = _copied(connection, survivors)
     else:
-        customer, ts, eid, steps = _fetched(connection, events)
-    result = connection.execute(survivors)
-    pairs = np.array(result.cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
-    result.close()
+        texts = _joined(connection, events)
+        customer, eid, steps = (_integers(texts[j]) for j in (0, 2, 3))
+        ts = _times(texts[1], count=eid.size)
+        ids, persons = (_integers(text) for text in _joined(connection, survivors))
     # An event counts when its customer is one of them (a segment's members, say).
-    person = _person_of(customer, pairs)
+    person = _person_of(customer, ids, persons)
     known = person > 0
     person, ts, eid, steps = person[known], ts[known], eid[known], steps[known]
     order = np.lexsort((eid, ts, person))
     return _Log(person[order], ts[order], eid[order], steps[order])
 
 
-def _person_of(customer: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Per customer id, the person of its pair in ``pairs`` (``customer, person``; ids are
-    positive), 0 where it has none."""
+def _person_of(customer: np.ndarray, ids: np.ndarray, persons: np.ndarray) -> np.ndarray:
+    """Per customer id, the person of that id among ``ids`` (``persons`` in the same order;
+    ids are positive), 0 where it is not among them."""
     person = np.zeros(customer.size, dtype=np.int64)
-    if not (pairs.size and customer.size):
+    if not (ids.size and customer.size):
         return person
-    low, high = int(pairs[:, 0].min()), int(pairs[:, 0].max())
+    low, high = int(ids.min()), int(ids.max())
     inside = (customer >= low) & (customer <= high)
-    if high - low < 4 * (len(pairs) + customer.size):
+    if high - low < 4 * (ids.size + customer.size):
         # The customers' ids are dense enough for a table indexed by id (no search per event).
         table = np.zeros(high - low + 1, dtype=np.int64)
-        table[pairs[:, 0] - low] = pairs[:, 1]
+        table[ids - low] = persons
         person[inside] = table[customer[inside] - low]
         return person
-    pairs = pairs[np.argsort(pairs[:, 0])]
-    j = np.searchsorted(pairs[:, 0], customer[inside])
-    found = pairs[np.minimum(j, len(pairs) - 1)]
-    person[inside] = np.where(found[:, 0] == customer[inside], found[:, 1], 0)
+    order = np.argsort(ids)
+    ids, persons = ids[order], persons[order]
+    j = np.minimum(np.searchsorted(ids, customer[inside]), ids.size - 1)
+    person[inside] = np.where(ids[j] == customer[inside], persons[j], 0)
     return person
 
 
-def _fetched(connection: Connection, events: Select[Any]) -> tuple[np.ndarray, ...]:
-    """SQLite: each column joined into one text by SQLite itself (no Python object per value)
-    and parsed by numpy; the times are their stored UTC text."""
-    read = events.subquery("read")
-    joined = select(*(func.group_concat(column, _SEP) for column in read.c))
-    row = connection.execute(joined).one()
-    customer, at, eid, steps = (text or "" for text in row)  # no rows: NULL
-    ids = _integers(eid)
-    return _integers(customer), _times(at, count=ids.size), ids, _integers(steps)
+def _joined(connection: Connection, query: Select[Any]) -> list[str]:
+    """SQLite: each column of ``query`` joined into one text by SQLite itself (no Python
+    object per value), for numpy to parse."""
+    read = query.subquery("read")
+    row = connection.execute(select(*(func.group_concat(c, _SEP) for c in read.c))).one()
+    return [text or "" for text in row]  # no rows: NULL
 
 
 _SEP = ","
@@ -121,7 +120,7 @@ def _integers(text: str) -> np.ndarray:
 
 
 def _times(text: str, *, count: int) -> np.ndarray:
-    """Microseconds since 1970 of ``count`` stored times joined by ``_SEP``."""
+    """Microseconds since 1970 of ``count`` stored UTC times joined by ``_SEP``."""
     if not count:
         return np.zeros(0, dtype=np.int64)
     data = np.frombuffer((text + _SEP).encode("ascii"), dtype=np.uint8)
@@ -141,12 +140,13 @@ _ELEMENT = np.dtype([("length", ">i4"), ("value", ">i8")])
 _PG_EPOCH_US = 946_684_800 * MICROS
 
 
-def _copied(connection: Connection, events: Select[Any]) -> tuple[np.ndarray, ...]:
-    """PostgreSQL: each column gathered into one array and sent in COPY's binary format, read
-    without a Python object per value (or per row)."""
+def _copied(connection: Connection, query: Select[Any]) -> list[np.ndarray]:
+    """PostgreSQL: each column of ``query`` (8-byte values: bigint, timestamptz) gathered into
+    one array and sent in COPY's binary format, read without a Python object per value (or per
+    row)."""
     import psycopg
 
-    read = events.subquery("read")
+    read = query.subquery("read")
     gathered = select(*(func.array_agg(column) for column in read.c))
     compiled = gathered.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
@@ -171,11 +171,10 @@ def _copied(connection: Connection, events: Select[Any]) -> tuple[np.ndarray, ..
             else np.zeros(0, dtype=_ELEMENT)  # no rows: array_agg gives NULL
         )
         if not (elements["length"] == 8).all():
-            raise ValueError("the funnel's events are read as non-null 8-byte values")
+            raise ValueError("the funnel's rows are read as non-null 8-byte values")
         columns.append(elements["value"].astype(np.int64))
         at += 4 + max(length, 0)
-    customer, ts, eid, steps = columns
-    return customer, ts + _PG_EPOCH_US, eid, steps
+    return columns
 
 
 @dataclass(frozen=True)
