@@ -8,7 +8,7 @@
    ``kb.import_articles`` and every question of its set is asked through ``answer_question``,
    the path of the API and the CLI. The sets (``tests/data/help/*_questions.jsonl``) were written
    by someone who saw only the articles, and were frozen before any tuning; the threshold and
-   the confidence were fitted on seven other businesses' knowledge bases and questions
+   the confidence were fitted on nine other businesses' knowledge bases and questions
    (``benchmarks/data/help_tuning``). Reported at the shipped threshold: top-1 accuracy on the
    answerable questions the bot answered, the share of answerable questions answered, the share
    of unanswerable ones handed over, requests for a person recognised; and the precision–
@@ -19,7 +19,7 @@
    answer latency p50/p95 of the shop's questions; baseline: bm25s over whitespace tokens of the
    same documents, built and queried in the same run.
 3. ``tuning``: the tuning sets cross-validated — each knowledge base answered with the ranking
-   and confidence fitted on the other six — and the pooled held-out precision–coverage curve,
+   and confidence fitted on the other eight — and the pooled held-out precision–coverage curve,
    which the shipped threshold is picked on (``python -m cxloop.help.calibrate
    --cross-validate``).
 
