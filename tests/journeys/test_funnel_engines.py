@@ -1,11 +1,12 @@
 """The column-wise engine against the SQL engine on the funnels both answer: the whole persons
 table must agree (every step's time, the steps' event ids, the breakdown value), not only what
-the contract test checks."""
+the contract test checks; and SQLite's stored times, read as one text, to the microsecond."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -64,3 +65,27 @@ def test_the_column_wise_engine_fills_the_persons_table_as_the_sql_engine(
     if spec.order == "unordered":  # the SQL engine keeps no event ids there
         found = [(*r[: 4 + n], *([None] * n), r[-1]) for r in found]
     assert sorted(found) == sorted(tuple(r) for r in expected)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        pytest.param(
+            ["2026-03-02 09:00:00.000001", "2026-03-02 09:00:00.999999"],
+            [1_772_442_000_000_001, 1_772_442_000_999_999],
+            id="every-time-with-its-fraction",
+        ),
+        pytest.param(
+            ["2026-03-02 09:00:00", "2026-03-02 09:00:00.5", "2026-03-02 09:00:00.000001"],
+            [1_772_442_000_000_000, 1_772_442_000_500_000, 1_772_442_000_000_001],
+            id="times-of-other-widths",
+        ),
+        pytest.param([], [], id="none"),
+    ],
+)
+def test_sqlite_times_read_as_one_text_are_exact_microseconds(
+    stored: list[str], expected: list[int]
+) -> None:
+    found = columnar._times(",".join(stored), count=len(stored))
+
+    assert found.tolist() == expected
