@@ -64,6 +64,27 @@ def test_strict_order_stops_where_anything_else_comes_between(
     assert [s["persons"] for s in answer.json()["steps"]] == [6, 5, 5, 3]
 
 
+def test_a_breakdown_by_trait_counts_each_person_under_their_own_profile(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    shop_story(session, tenant.workspace.id)  # tiers: the first three letters of each name
+
+    answer = client.post(
+        "/api/v1/journeys/funnels/report",
+        json={"spec": spec(breakdown={"kind": "trait", "key": "tier", "limit": 2}), **PERIOD},
+        headers=tenant.api,
+    )
+
+    assert answer.status_code == 200, answer.text
+    groups = {(g["value"], g["other"]): g["persons"] for g in answer.json()["breakdown"]}
+    # web3's checkout on its merged profile counts under web3's own tier; and1 past the limit.
+    assert groups == {
+        ("web", False): [3, 3, 3, 3],
+        ("ios", False): [2, 2, 2, 0],
+        (None, True): [1, 0, 0, 0],
+    }
+
+
 def test_the_persons_behind_a_step_and_those_who_dropped_before_it(
     client: TestClient, session: Session, tenant: Tenant
 ) -> None:
