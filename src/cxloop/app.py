@@ -25,6 +25,7 @@ from cxloop.core.http import JSONBytesResponse, UnicodeGuard
 from cxloop.core.ratelimit import RateLimited, RateLimiter
 from cxloop.core.settings import Settings, get_settings
 from cxloop.core.spool import Sweeper
+from cxloop.events.cors import IngestionCors
 from cxloop.events.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 from cxloop.help.kakao import MAX_KAKAO_BYTES
 
@@ -205,14 +206,16 @@ def create_app(
         install_web = None  # type: ignore[assignment]
     if install_web is not None:
         install_web(app, settings, domains.pages())
-    # Added last, so it is the outermost: no other middleware, parser or authentication sees
-    # more of a body than its route's limit.
+    # Added last but one, so only CORS is outside it: no other middleware, parser or
+    # authentication sees more of a body than its route's limit.
     app.add_middleware(
         BodyLimit,
         rules=body_rules(settings),
         default=settings.max_body_bytes,
         max_fields=settings.max_form_fields,
     )
+    # Outside the body limit, so its 413 reaches a browser's analytics.js as an answer too.
+    app.add_middleware(IngestionCors)
     return app
 
 

@@ -1,5 +1,8 @@
 """Segment-compatible HTTP Tracking API under /v1: identify, track, page, screen, group,
-alias and batch, authenticated by a write key."""
+alias and batch, authenticated by a write key (Basic auth, else ``writeKey`` in the body).
+
+A body is read as JSON whatever its Content-Type: analytics.js in a browser sends it as
+``text/plain``, with the write key in the body; its CORS headers come from ``events.cors``."""
 
 from __future__ import annotations
 
@@ -189,7 +192,15 @@ router.add_api_route(
         }
     },
 )
-# analytics.js posts to /v1/b as well as /v1/batch.
+# analytics.js in the browser posts to each call's first letter (/v1/t, /v1/i, /v1/p, ...)
+# and batches to /v1/b, as Segment's API accepts.
+for _type in ("identify", "track", "page", "screen", "group", "alias"):
+    router.add_api_route(
+        f"/{_type[0]}",
+        _endpoint(_type, MAX_EVENT_BYTES),
+        methods=["POST"],
+        include_in_schema=False,
+    )
 router.add_api_route(
     "/b", _endpoint(None, MAX_BATCH_BYTES), methods=["POST"], include_in_schema=False
 )
