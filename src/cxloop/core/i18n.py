@@ -22,7 +22,7 @@ import gettext as stdlib_gettext
 from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,11 @@ def negotiate_locale(accept_language: str | None, default: str = DEFAULT_LOCALE)
         if q > best_q:
             best, best_q = base, q
     return best
+
+
+def translator(locale: str) -> Callable[..., str]:
+    """``gettext`` for one locale: what pages call ``t(key, **params)``."""
+    return partial(gettext, locale)
 
 
 def gettext(locale: str, key: str, **params: Any) -> str:

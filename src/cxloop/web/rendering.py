@@ -153,8 +153,7 @@ def render(
     locale = page.locale if page is not None else request_locale(request)
     formatter = Formatter(locale, zone(page.workspace.timezone if page else None))
 
-    def t(key: str, **params: Any) -> str:
-        return i18n.gettext(locale, key, **params)
+    t = i18n.translator(locale)
 
     def marked(key: str, **params: Any) -> Markup:
         # What {% trans %} prints as it is: the catalog's text, with the values escaped.

@@ -130,9 +130,6 @@ class _Centre:
         """``template`` for the page at ``path`` (below the help centre's address)."""
         lang = self.lang
 
-        def t(key: str, **params: Any) -> str:
-            return i18n.gettext(lang, key, **params)
-
         def lang_link(other: str) -> str:
             params = {k: v for k, v in self.request.query_params.items() if k != "lang"}
             return link(self.base + path, **params, lang=other)
@@ -147,7 +144,7 @@ class _Centre:
             lang=lang,
             locale=lang,
             locales=i18n.LOCALES,
-            t=t,
+            t=i18n.translator(lang),
             fmt=Formatter(lang, zone(self.workspace.timezone)),
             workspace=self.workspace,
             base=self.base,
@@ -165,13 +162,10 @@ class _Centre:
 def _not_found(request: Request, workspace: Workspace | None, lang: str) -> HTMLResponse:
     """The 404 page in the reader's language (the help centre's frame when it exists)."""
 
-    def t(key: str, **params: Any) -> str:
-        return i18n.gettext(lang, key, **params)
-
     html = environment.get_template("help/not_found.html").render(
         request=request,
         lang=lang,
-        t=t,
+        t=i18n.translator(lang),
         workspace=workspace,
         home=link(f"/help/{workspace.slug}", lang=lang) if workspace else None,
         lang_link=lambda other: link(quote(request.url.path), lang=other),

@@ -164,9 +164,6 @@ def _render(
 ) -> HTMLResponse:
     """A respondent page in ``lang``; it never touches the team's session cookie."""
 
-    def t(key: str, **params: Any) -> str:
-        return i18n.gettext(lang, key, **params)
-
     def lang_link(other: str) -> str:
         params = {k: v for k, v in request.query_params.items() if k != "lang"}
         return f"{request.url.path}?{urlencode({**params, 'lang': other})}"
@@ -176,7 +173,7 @@ def _render(
         lang=lang,
         locale=lang,
         locales=i18n.LOCALES,
-        t=t,
+        t=i18n.translator(lang),
         embed=embed,
         lang_link=lang_link,
         **values,

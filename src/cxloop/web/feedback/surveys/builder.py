@@ -361,13 +361,6 @@ def apply_action(draft: DraftForm, action: str) -> None:
         questions[index + 1], questions[index] = questions[index], questions[index + 1]
 
 
-def _translator(lang: str) -> Any:
-    def t(key: str, **params: Any) -> str:
-        return i18n.gettext(lang, key, **params)
-
-    return t
-
-
 # --- the builder -------------------------------------------------------------------------------
 
 
@@ -397,8 +390,8 @@ def _builder(
         draft=draft,
         problems=problems or {},
         preview=preview,
-        t_ko=_translator("ko"),
-        t_en=_translator("en"),
+        t_ko=i18n.translator("ko"),
+        t_en=i18n.translator("en"),
         types=QUESTION_TYPES,
         operators=OPERATORS,
         outcomes=OUTCOMES,
