@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import BigInteger, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
@@ -28,10 +29,11 @@ from cxloop.events.consumers import SYSTEM_CHANNEL
 from cxloop.insights.segments.compiler import property_matches
 from cxloop.insights.segments.json_sql import JsonPath, json_text
 from cxloop.insights.segments.language import Text200
-from cxloop.journeys.attempts import Period, attempts
+from cxloop.journeys.attempts import Period
+from cxloop.journeys.attempts import persons as furthest_attempts
 from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters, FunnelSpec
-from cxloop.journeys.sql import MICROS, epoch_micros
+from cxloop.journeys.sql import MICROS, epoch_micros, temporary_rows
 from cxloop.models import Event
 from cxloop.profiles.identity import survivor_id
 
@@ -312,18 +314,14 @@ def dropoff_paths(
     their event of that step (``spec.event`` names it; its direction is ``after``)."""
     if not 2 <= step <= len(funnel.steps):
         raise ValidationFailed(f"step must be between 2 and {len(funnel.steps)}.")
-    with attempts(
-        session, funnel, workspace_id=workspace_id, period=period, with_ids=True
-    ) as table:
-        origins = (
-            select(
-                table.c.person,
-                table.c[f"t{step - 1}"].label("ts"),
-                func.coalesce(table.c[f"i{step - 1}"], 0).label("eid"),
-            )
-            .where(table.c.reached == step - 1)
-            .subquery("origins")
-        )
+    found = furthest_attempts(session, funnel, workspace_id=workspace_id, period=period)
+    stopped = found.reached == step - 1
+    # Their event of that step (its id is 0 where the engine keeps none: unordered funnels).
+    at = found.times[step - 2][stopped]
+    ids = found.ids[step - 2][stopped] if step - 1 <= len(found.ids) else np.zeros_like(at)
+    rows = zip(found.person[stopped].tolist(), at.tolist(), ids.tolist(), strict=True)
+    columns = [("person", BigInteger()), ("ts", BigInteger()), ("eid", BigInteger())]
+    with temporary_rows(session, "dropoff_origins", columns, rows) as origins:
         # A step may come a whole funnel window after the period's last start.
         reach = Period(period.start, period.end + funnel.window)
         return paths_from(
