@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from cxloop.accounts.widget_identity import identity_secret, user_hash
 from cxloop.core.db import Database
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.loyalty.leaderboard import mask_name
+from cxloop.loyalty.leaderboard import Board, mask_name
 from tests.factories import Tenant
 from tests.loyalty.test_earning import PROGRAM, customer_id, drain, order, send, track
 from tests.loyalty.test_widget import panel
@@ -137,3 +138,23 @@ def test_the_leaderboard_is_read_by_those_who_may(
         client.get("/api/v1/loyalty/leaderboard", headers=tenant.key("viewer")).status_code == 200
     )
     assert client.get("/api/v1/loyalty/leaderboard").status_code == 401
+
+
+def test_a_members_rank_counts_the_others_as_the_board_read_them_and_their_own_points_now() -> None:
+    # members 1..4 with 2,000 / 2,000 / 1,000 / 250 points when the board was read
+    members, points = np.array([1, 2, 3, 4]), np.array([2000, 2000, 1000, 250])
+    board = Board(
+        month_start=datetime(2026, 12, 1),
+        leaders=[],
+        points=np.sort(points),
+        members=members,
+        members_points=points,
+    )
+    assert board.rank(3, 1000) == 3  # as read
+    assert board.rank(3, 2500) == 1  # earned since: ahead of everyone at once
+    assert board.rank(3, 500) == 3  # a return took points back: not behind their old self
+    assert board.rank(4, 250) == 4
+    assert board.rank(1, 2000) == 1  # ties share the rank
+    assert board.rank(9, 2000) == 1  # not on the board when it was read
+    assert board.rank(9, 100) == 5
+    assert Board(month_start=datetime(2026, 12, 1), leaders=[]).rank(9, 100) == 1
