@@ -18,9 +18,9 @@ Each person counts once, at the furthest step any attempt reached; among such at
 earliest. Times are compared as exact UTC microseconds.
 
 The attempts are computed in the database (one row per person), or for the common funnels from
-the steps' events read once (:mod:`cxloop.journeys.columnar`). The reports take them as columns
-(:func:`persons`); what joins them to other tables (drop-off paths) takes them in a temporary
-table (:func:`attempts`).
+the steps' events read once (:mod:`cxloop.journeys.columnar`). Reports, the persons behind a
+step and drop-off paths take them as columns (:func:`persons`); :func:`attempts` keeps them in a
+temporary table, the shape both engines are held to.
 """
 
 from __future__ import annotations
