@@ -481,11 +481,10 @@ def attempts(
     *,
     workspace_id: int,
     period: Period,
-    with_ids: bool = False,
 ) -> Iterator[Table]:
     """The persons of the funnel (only the members of its segment, when it names one) in a
-    temporary table, dropped on leaving. The steps' event ids ``i1..in`` are filled for ordered
-    and strict funnels whether or not ``with_ids`` asks for them."""
+    temporary table, dropped on leaving; the steps' event ids ``i1..in`` are filled for ordered
+    and strict funnels."""
     if columnar.fits(spec):
         rows = _column_wise(session, spec, workspace_id=workspace_id, period=period).rows()
         with temporary_rows(session, "funnel_persons", attempt_columns(spec), rows) as table:
@@ -530,6 +529,7 @@ def _column_wise(
         spec,
         step_events_query(spec, workspace_id=workspace_id, period=period),
         survivors_query(workspace_id=workspace_id, members=members),
+        workspace_id=workspace_id,
         start=micros(period.start),
         end=micros(period.end),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Connection, Select, String, any_, func, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Select, String, any_, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -277,7 +277,12 @@ def _where(values: np.ndarray, present: np.ndarray) -> list[Any]:
 
 
 def _breakdown_values(
-    connection: Connection, spec: FunnelSpec, log: _Log, attempts: _Attempts, chosen: np.ndarray
+    connection: Connection,
+    spec: FunnelSpec,
+    log: _Log,
+    attempts: _Attempts,
+    chosen: np.ndarray,
+    workspace_id: int,
 ) -> list[Any]:
     """The breakdown's value of each chosen attempt: its person's trait, or the property of
     the one event of the attempt that the breakdown names, read for those alone."""
@@ -287,7 +292,14 @@ def _breakdown_values(
     if breakdown.kind == "trait":
         persons = log.person[attempts.start[chosen]]
         trait = json_scalar_text(Customer.traits, breakdown.key)
-        return _looked_up(connection, Customer.id, trait, persons, np.ones(chosen.size, bool))
+        return _looked_up(
+            connection,
+            Customer.id,
+            trait,
+            persons,
+            np.ones(chosen.size, bool),
+            Customer.workspace_id == workspace_id,
+        )
     reached = attempts.reached[chosen]
     present = np.ones(chosen.size, dtype=bool)
     if breakdown.attribution == "first":
@@ -299,15 +311,22 @@ def _breakdown_values(
         assert breakdown.step is not None
         at, present = attempts.positions[breakdown.step - 1][chosen], reached >= breakdown.step
     value = json_scalar_text(Event.properties, breakdown.key)
-    return _looked_up(connection, Event.id, value, log.eid[at], present)
+    return _looked_up(
+        connection, Event.id, value, log.eid[at], present, Event.workspace_id == workspace_id
+    )
 
 
 def _looked_up(
-    connection: Connection, key: Any, value: Any, ids: np.ndarray, present: np.ndarray
+    connection: Connection,
+    key: Any,
+    value: Any,
+    ids: np.ndarray,
+    present: np.ndarray,
+    scope: ColumnElement[bool],
 ) -> list[Any]:
-    """``value`` of the row whose ``key`` is each of ``ids`` (None where not ``present``), in
-    one statement whatever the number of ids; the rows come back one per value with their
-    keys gathered (a breakdown has few values), not one per key."""
+    """``value`` of the row of the workspace (``scope``) whose ``key`` is each of ``ids`` (None
+    where not ``present``), in one statement whatever the number of ids; the rows come back one
+    per value with their keys gathered (a breakdown has few values), not one per key."""
     wanted = np.unique(ids[present])
     # The ids as one text, which the database splits (a list parameter is bound id by id).
     listed = _SEP.join(map(str, wanted.tolist()))
@@ -317,7 +336,7 @@ def _looked_up(
     else:
         each = func.json_each("[" + listed + "]").table_valued("value")
         among = key.in_(select(each.c.value))
-    rows = select(value.label("value"), key.label("key")).where(among).subquery("found")
+    rows = select(value.label("value"), key.label("key")).where(scope, among).subquery("found")
     if connection.dialect.name == "postgresql":
         keys: Any = func.array_agg(rows.c.key)
     else:
@@ -401,6 +420,7 @@ def persons(
     events: Select[Any],
     survivors: Select[Any],
     *,
+    workspace_id: int,
     start: int,
     end: int,
 ) -> Persons:
@@ -424,5 +444,5 @@ def persons(
         finish=attempts.finish[chosen],
         times=[log.ts[p] for p in at],
         ids=[log.eid[first]] if spec.order == "unordered" else [log.eid[p] for p in at],
-        value=_breakdown_values(connection, spec, log, attempts, chosen),
+        value=_breakdown_values(connection, spec, log, attempts, chosen, workspace_id),
     )
