@@ -789,6 +789,41 @@ def test_the_settings_page_shows_agents_and_saves_methods_and_rules(
     assert f'name="capacity-{minji.id}" value="2"' in again.text
 
 
+def test_a_rules_channels_and_categories_are_ticked_by_name(
+    client: TestClient, session: Session, tenant: Tenant
+) -> None:
+    admin = member(session, tenant, "관리자", teams=(), role="admin")
+    assert login(client, admin.email).status_code == 303
+
+    empty = get(client, "/settings/routing")
+    saved = post(
+        client,
+        "/settings/routing",
+        {
+            "default_capacity": "5",
+            "rule-0-name": "Refunds by mail",
+            "rule-0-channels": ["email", "chat"],  # type: ignore[dict-item]
+            "rule-0-categories": "payment_refund",
+            "rule-0-team": "billing",
+        },
+    )
+    again = get(client, "/settings/routing")
+
+    # the blank rule offers every channel and category by its name, none ticked
+    assert 'name="rule-0-channels" value="talktalk"> 네이버 톡톡' in empty.text
+    assert 'name="rule-0-categories" value="payment_refund"> 결제/환불' in empty.text
+    assert saved.status_code == 303
+    [rule] = routing.config_for(session, workspace_id=tenant.id).rules
+    assert (rule.channels, rule.categories, rule.team) == (
+        ("email", "chat"),
+        ("payment_refund",),
+        "billing",
+    )
+    assert 'name="rule-0-channels" value="email" checked> 이메일' in again.text
+    assert 'name="rule-0-channels" value="sms"> 문자' in again.text
+    assert 'name="rule-0-categories" value="payment_refund" checked> 결제/환불' in again.text
+
+
 def test_agents_cannot_open_the_settings_page(
     client: TestClient, session: Session, tenant: Tenant
 ) -> None:

@@ -30,6 +30,7 @@ presence_router = APIRouter(
 )
 
 BLANK_TEAMS = 2  # empty team rows offered for new teams' methods
+TICKED = ("channels", "categories")  # rule values chosen by ticking named boxes
 MAX_ROWS = 120  # rows of a kind read from one form
 
 
@@ -48,6 +49,12 @@ def _field(form: FormData, name: str, limit: int = 2000) -> str:
 
 def _listed(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join(values)
+
+
+def _choices(form: FormData, name: str) -> str:
+    """A rule's ticked values (or values typed with commas), as one comma list."""
+    values = [v.strip()[:200] for v in form.getlist(name)[:MAX_ROWS] if isinstance(v, str)]
+    return _listed([v for v in values if v])
 
 
 def _form_of(config: RoutingConfig, agents: list[presence.AgentState]) -> dict[str, Any]:
@@ -91,8 +98,11 @@ def _page(
         notices=TEAM_NOTICES,
         priorities=PRIORITIES,
         blank_teams=BLANK_TEAMS,
-        channels=", ".join(INBOX_CHANNELS),
-        categories=", ".join(workspace_taxonomy(page.db, workspace_id=page.workspace.id).keys),
+        channels=[(c, page.t(f"care_metrics.channels.{c}")) for c in INBOX_CHANNELS],
+        categories=[
+            (c.key, c.name(page.locale))
+            for c in workspace_taxonomy(page.db, workspace_id=page.workspace.id).categories
+        ],
     )
 
 
@@ -127,7 +137,12 @@ def _read(form: FormData) -> dict[str, Any]:
     for i in range(MAX_ROWS):
         if f"rule-{i}-name" not in form or form.get(f"rule-{i}-remove"):
             continue
-        rule = {name: _field(form, f"rule-{i}-{name}") for name in routing.RULE_FIELDS}
+        rule = {
+            name: _choices(form, f"rule-{i}-{name}")
+            if name in TICKED
+            else _field(form, f"rule-{i}-{name}")
+            for name in routing.RULE_FIELDS
+        }
         rule.update(
             name=_field(form, f"rule-{i}-name", 100),
             churn=_field(form, f"rule-{i}-churn", 20),
