@@ -350,7 +350,7 @@ def _respond(rng: Random, ask: Ask, now: datetime, rate: float, expires_days: in
     # Most answer within hours; a few after the reminder, days later.
     delay = rng.expovariate(1 / 9) if rng.random() < 0.8 else rng.uniform(72, 24 * expires_days)
     moment = ask.sent_at + timedelta(hours=delay)
-    if moment >= now:
+    if moment >= now or not ask.person.active_at(moment):
         return
     ask.responded_at = moment
     ask.completed = rng.random() >= 0.07

@@ -156,6 +156,10 @@ class Person:
     def is_member(self) -> bool:
         return self.user_id is not None
 
+    def active_at(self, moment: datetime) -> bool:
+        """Whether they still deal with the shop at ``moment`` (churned members went quiet)."""
+        return moment.timestamp() <= self.active_until
+
 
 def _weighted(rng: Random, pairs: tuple[tuple[str, float], ...]) -> str:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]

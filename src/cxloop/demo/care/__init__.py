@@ -11,8 +11,10 @@ its clocks are swept (see ``answers``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cxloop.demo.care.answers import keep_quiet, moods, settle_csat
-from cxloop.demo.care.month import Month, answered_channels, payment_chats
+from cxloop.demo.care.month import DAYS, Month, answered_channels, payment_chats
 from cxloop.demo.care.platforms import calls, posts_and_reviews
 from cxloop.demo.care.setup import set_routing, set_up
 from cxloop.demo.context import DemoContext
@@ -22,7 +24,12 @@ __all__ = ["add_conversations", "quiet_care"]
 
 def add_conversations(ctx: DemoContext) -> None:
     """Phase: the support team's month on every channel."""
-    members = [p for p in ctx.members_only if p.email and p.customer_id is not None]
+    month_start = ctx.now - timedelta(days=DAYS)
+    members = [
+        p
+        for p in ctx.members_only
+        if p.email and p.customer_id is not None and p.active_at(month_start)
+    ]
     visitors = [p for p in ctx.people if not p.is_member]
     task = ctx.task("Conversations", None)
     with ctx.database.session() as session:

@@ -82,7 +82,12 @@ AGENT_ANSWER = "안녕하세요, 상담원입니다. 말씀하신 내용 확인�
 
 def add_bot_month(ctx: DemoContext) -> None:
     """Phase: the bot's month in its own chat inbox, and help centre votes."""
-    members = [p for p in ctx.members_only if p.customer_id is not None and p.devices]
+    month_start = ctx.now - timedelta(days=DAYS)
+    members = [
+        p
+        for p in ctx.members_only
+        if p.customer_id is not None and p.devices and p.active_at(month_start)
+    ]
     rng = ctx.rng("help:bot")
     wanted = max(MIN_CONVERSATIONS, int(len(members) * CONVERSATIONS_PER_MEMBER))
     chosen = rng.sample(members, min(MAX_CONVERSATIONS, len(members), wanted))
