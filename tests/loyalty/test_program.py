@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
-from cxloop.core.timeutil import utcnow
+from cxloop.core.timeutil import KST, utcnow
 from cxloop.loyalty import ledger
 from cxloop.loyalty.program import load_programs
 from cxloop.loyalty.tasks import expire_points
@@ -234,6 +234,9 @@ def test_caps_excluded_products_and_a_minimum_order(
     put(client, tenant, {**PROGRAM, "pending_days": 0, "rules": rules})
     shirt = {"product_id": "S", "price": 30000, "quantity": 2, "category": "Shirts"}
     card = {"product_id": "G", "price": 50000, "quantity": 1, "category": "gift card"}
+    noon = (utcnow().astimezone(KST) - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
     big = order("c1", "M-1", 110000, ago(days=2))
     big["properties"]["products"] = [shirt, card]
     send(
@@ -241,13 +244,17 @@ def test_caps_excluded_products_and_a_minimum_order(
         tenant,
         big,
         order("c1", "M-2", 15000, ago(days=2)),
-        *(track("c1", "Signed In", ago(hours=5 - i)) for i in range(4)),
+        *(
+            track("c1", "Signed In", (noon + timedelta(minutes=10 * i)).isoformat())
+            for i in range(4)
+        ),
     )
     drain(caught_up)
 
     body = member(client, tenant, customer_id(session, tenant, "c1"))
     # ₩110,000 less the ₩50,000 gift card at 10 %; the ₩15,000 order is under the minimum;
-    # three sign-ins of 10 points capped at 25 a day.
+    # four sign-ins of 10 points on one day (yesterday noon in Seoul, whatever the hour of the
+    # run), capped at 25 a day.
     assert points(body)["total"] == 6000 + 25
 
 
