@@ -4,7 +4,7 @@
     python benchmarks/text_quality.py --eval-set reviews  # one independent set only
     python benchmarks/text_quality.py --agreement         # the two labelling passes' agreement
 
-The sets: the test split of ``tests/data/text_labelled.jsonl`` (never trained on),
+The sets: the test split of ``src/cxloop/text/training/corpus/labelled.jsonl`` (never trained on),
 ``tests/data/text_unseen.jsonl`` (held-out texts in another style), and the independent
 evaluation sets of ``tests/data/text_eval/`` — each written in one style by its own writer who
 saw only the label definitions (``GUIDE.md``), labelled twice independently

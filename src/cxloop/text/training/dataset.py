@@ -1,9 +1,12 @@
-"""The labelled texts under ``tests/data`` and the project's fixed train/test split of them.
+"""The project's labelled texts, shipped in the package (``corpus/``), and the fixed train/test
+split of them.
 
-``text_labelled.jsonl`` is split once (fixed seed) into train and test rows; the files of
-``text_train/`` are training texts only, written to widen the styles, businesses and registers
-the model learns from, and are never measured on. The independent evaluation sets
-(``text_eval/``) are never trained on.
+``corpus/labelled.jsonl`` is split once (fixed seed) into train and test rows; the files of
+``corpus/train/`` are training texts only, written to widen the styles, businesses and registers
+the model learns from, and are never measured on. They ship with cxloop because a workspace's
+retraining (``service.py``) starts from them on any installation. The independent evaluation
+sets (``tests/data/text_eval/``) and ``tests/data/text_unseen.jsonl`` are never trained on and
+stay with the tests.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any
 
 from cxloop.text.sentiment import SEED, Example, stratified_split
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-LABELLED_PATH = REPO_ROOT / "tests" / "data" / "text_labelled.jsonl"
-UNSEEN_PATH = REPO_ROOT / "tests" / "data" / "text_unseen.jsonl"
-TRAIN_ONLY_DIR = REPO_ROOT / "tests" / "data" / "text_train"
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
+LABELLED_PATH = CORPUS_DIR / "labelled.jsonl"
+TRAIN_ONLY_DIR = CORPUS_DIR / "train"
+# A source checkout's held-out texts in another style (absent from an installed package).
+UNSEEN_PATH = Path(__file__).resolve().parents[4] / "tests" / "data" / "text_unseen.jsonl"
 TEST_SIZE = 0.25
 
 

@@ -1,8 +1,8 @@
 """Train the shipped text model: ``python -m cxloop.text.training.train``.
 
-Trains sentiment and categories on the train split of ``tests/data/text_labelled.jsonl`` (fixed
+Trains sentiment and categories on the train split of ``corpus/labelled.jsonl`` (fixed
 seed, stratified by language and label; the test split is never trained on) and the training-only
-texts of ``tests/data/text_train/``, prints the held-out figures per language and saves
+texts of ``corpus/train/``, prints the held-out figures per language and saves
 ``models/sentiment.joblib`` with them.
 """
 
