@@ -7,12 +7,9 @@ through the shop's own server; nothing is fetched from Segment's CDN or API."""
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +22,7 @@ from cxloop.models import Customer, Event, Identity
 from tests.events.test_node_sdks import JS, node  # noqa: F401 (a fixture)
 from tests.events.test_segment_sdk import source  # noqa: F401 (a fixture)
 from tests.factories import unique
+from tests.helpers.static import serve_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -65,11 +63,6 @@ async function visit({writeKey, apiHost, strategy, prefix}) {
 """
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def shop(tmp_path: Path, node: str) -> Iterator[str]:  # noqa: F811
     """The shop's own web server, on a port of its own: its page and the analytics.js bundle."""
@@ -83,17 +76,8 @@ def shop(tmp_path: Path, node: str) -> Iterator[str]:  # noqa: F811
         f"<script>{SHOP_SCRIPT}</script></head><body><h1>요금제</h1></body></html>",
         encoding="utf-8",
     )
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(tmp_path))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_folder(tmp_path) as base:
+        yield base
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,8 @@ customer, an invitation request, and a shop's page on another origin."""
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +15,8 @@ from sqlalchemy.orm import Session
 from cxloop.models import (
     Customer,
 )
-from tests.conftest import free_port
 from tests.factories import Tenant, make_customer, unique
+from tests.helpers.static import serve_folder
 from tests.helpers.surveys import create, go_live, nps_definition
 
 
@@ -71,12 +68,5 @@ def shop_page(script_src: str, write_key: str, extra: str = "") -> Iterator[str]
         "</head><body><h1>나눔 스토어</h1></body></html>",
         encoding="utf-8",
     )
-    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(folder) as base:
+        yield f"{base}/index.html"
