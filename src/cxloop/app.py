@@ -53,7 +53,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return app.state.render_error(request, exc.status, exc.title, exc.detail)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(exc.retry_after)}
+            headers = exc.headers
         return _problem_response(
             exc.status,
             problem(

@@ -99,7 +99,7 @@ def test_a_text_plain_body_with_the_write_key_in_it_is_stored(
     assert response.status_code == 200
     assert response.json() == {"success": True}
     assert response.headers["access-control-allow-origin"] == "*"
-    assert response.headers["access-control-expose-headers"] == "Retry-After"
+    assert response.headers["access-control-expose-headers"] == "Retry-After, X-RateLimit-Reset"
     [event] = events_of(session, tenant.id)
     assert (event.type, event.name, event.properties, event.channel, event.anonymous_id) == (
         "track",

@@ -108,13 +108,25 @@ class Settings(BaseSettings):
     survey_answer_limit: str = "10 per 10 minutes"
     survey_link_limit: str = "1000 per 10 minutes"
     personal_link_limit: str = "60 per 10 minutes"
+    # Ingestion (/v1), whose write keys are public: the events one write key may send, each
+    # event of a batch counted (a thousand a second on average, past which Segment queues a
+    # workspace's events unless arranged otherwise, and up to a minute's worth in a burst); and
+    # the calls with a missing, unknown or revoked write key one client address may make
+    # before it gets 429 for every call, whatever key it sends, until they age out.
+    ingest_write_key_limit: str = "60000 per minute"
+    ingest_bad_key_limit: str = "60 per minute"
     # New follow-ups of one survey and team are announced one by one up to this many within the
     # window; the rest of a burst is told in one digest per team when its window ends.
     follow_up_notice_burst: int = Field(default=3, ge=0)
     follow_up_notice_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
     @field_validator(
-        "survey_client_limit", "survey_answer_limit", "survey_link_limit", "personal_link_limit"
+        "survey_client_limit",
+        "survey_answer_limit",
+        "survey_link_limit",
+        "personal_link_limit",
+        "ingest_write_key_limit",
+        "ingest_bad_key_limit",
     )
     @classmethod
     def _rate_limit_rule(cls, value: str) -> str:

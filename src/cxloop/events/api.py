@@ -2,7 +2,11 @@
 alias and batch, authenticated by a write key (Basic auth, else ``writeKey`` in the body).
 
 A body is read as JSON whatever its Content-Type: analytics.js in a browser sends it as
-``text/plain``, with the write key in the body; its CORS headers come from ``events.cors``."""
+``text/plain``, with the write key in the body; its CORS headers come from ``events.cors``.
+
+Write keys are public (they sit in every page that loads analytics.js), so the calls are rate
+limited: each write key by the events it sends, and each client address by its calls without a
+valid write key. Over a limit the call gets 429 and nothing of it is stored; the SDKs retry."""
 
 from __future__ import annotations
 
@@ -23,9 +27,11 @@ from cxloop.accounts.dependencies import (
     write_key_from,
 )
 from cxloop.core.db import run_transaction
-from cxloop.core.errors import ContentTooLarge, CxloopError, ValidationFailed
-from cxloop.core.http import JSONBytesResponse, database_of
+from cxloop.core.errors import AuthenticationFailed, ContentTooLarge, CxloopError, ValidationFailed
+from cxloop.core.http import JSONBytesResponse, client_address, database_of
 from cxloop.core.jsonutil import TooDeep, load_json
+from cxloop.core.ratelimit import RateLimited, RateLimiter, allowance
+from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
 from cxloop.events import service
 from cxloop.events.schemas import EventOut, EventPage, OrderOut, OrderPage
@@ -75,14 +81,37 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Invalid JSON or an invalid event (problem+json naming the event and why)"
     },
     401: {"description": "Missing, unknown or revoked write key"},
-    413: {"description": "The body is over 32 KB a call or 500 KB a batch (once inflated)"},
+    413: {
+        "description": "The body is over 32 KB a call or 500 KB a batch (once inflated), or "
+        "a batch has more events than its write key may send in a whole window"
+    },
+    429: {
+        "description": "Over the write key's limit of events, or too many calls without a "
+        "valid write key from this address; nothing of the call is stored. Retry-After (and "
+        "X-RateLimit-Reset, which analytics.js reads) says in how many seconds to try again"
+    },
 }
+
+# The limiter's names of what is counted: a write key's events, an address's calls without a
+# valid write key.
+_WRITE_KEY_EVENTS = "ingest-write-key"
+_BAD_KEY_CALLS = "ingest-bad-key"
 
 
 class Rejected(CxloopError):
     status = 400
     title = "Event rejected"
     type_slug = "event-rejected"
+
+
+class IngestionRateLimited(RateLimited):
+    """A 429 of the ingestion calls, which also says when to try again as X-RateLimit-Reset:
+    analytics.js reads that header (as seconds to wait), not Retry-After, and without it waits
+    a fixed 5 seconds."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, "X-RateLimit-Reset": str(self.retry_after)}
 
 
 async def _read_json(request: Request, limit: int) -> Any:
@@ -124,6 +153,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]:
+    """Store a call, counting it against the client address when its write key is not valid."""
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    address = client_address(request)
+    # Past its allowance an address gets 429 whatever key it sends, so trying keys from it
+    # tells nothing, and its calls cost no database work.
+    wait = limiter.retry_after(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address)
+    if wait:
+        raise IngestionRateLimited(
+            "Too many calls without a valid write key from this address; "
+            f"try again in {wait} seconds.",
+            retry_after=wait,
+        )
+    try:
+        return _store_with_key(request, payload, type_, settings=settings, limiter=limiter)
+    except AuthenticationFailed:
+        limiter.allow(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address)
+        raise
+
+
+def _store_with_key(
+    request: Request,
+    payload: Any,
+    type_: str | None,
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+) -> dict[str, bool]:
+    """Parse the call, find its write key, count its events against the key's limit and store
+    them, all or none."""
     received_at = utcnow()
     database = database_of(request)
     body_key = payload.get("writeKey") if isinstance(payload, dict) else None
@@ -135,10 +194,19 @@ def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]
             messages = [parse_message(payload, type_=type_, index=None, received_at=received_at)]
     except ValidationFailed as exc:
         raise Rejected(exc.detail, errors=exc.errors) from None
+    counted = False
 
     def attempt() -> None:
+        nonlocal counted
         with database.session() as session:
-            _key, workspace = workspace_for_write_key(session, secret)
+            key, workspace = workspace_for_write_key(session, secret)
+            if not counted:
+                # Once, before anything is stored: a retry after a lock conflict carries the
+                # same events, and a refused batch is refused whole.
+                _count_events(
+                    limiter, settings.ingest_write_key_limit, key_id=key.id, events=len(messages)
+                )
+                counted = True
             try:
                 service.ingest(
                     session, workspace=workspace, messages=messages, received_at=received_at
@@ -152,6 +220,23 @@ def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]
     # makes a second attempt store nothing twice.
     run_transaction(attempt)
     return {"success": True}
+
+
+def _count_events(limiter: RateLimiter, rule: str, *, key_id: int, events: int) -> None:
+    """Count a call's events against its write key's limit ``rule``: IngestionRateLimited when
+    they would pass it, and ContentTooLarge when no wait would let so many through at once."""
+    most = allowance(rule)
+    if events > most:
+        raise ContentTooLarge(
+            f"The batch has {events} events; a write key may send at most {most} "
+            f"({rule}). Send smaller batches."
+        )
+    wait = limiter.take(rule, _WRITE_KEY_EVENTS, str(key_id), cost=events)
+    if wait:
+        raise IngestionRateLimited(
+            f"This write key is over its limit of events ({rule}); try again in {wait} seconds.",
+            retry_after=wait,
+        )
 
 
 def _endpoint(type_: str | None, limit: int) -> Callable[[Request], Awaitable[JSONBytesResponse]]:

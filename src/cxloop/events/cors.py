@@ -31,8 +31,9 @@ class IngestionCors:
             # analytics.js sends Authorization and X-Retry-Count; a site may add its own.
             allow_headers=["*"],
             allow_credentials=False,
-            # Retry-After of a 429 or a 503 tells the SDK when to try again.
-            expose_headers=["Retry-After"],
+            # Retry-After of a 429 or a 503 tells the SDK when to try again; analytics.js
+            # reads a 429's X-RateLimit-Reset for it.
+            expose_headers=["Retry-After", "X-RateLimit-Reset"],
             max_age=86400,
         )
 
