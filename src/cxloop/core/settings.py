@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # event of a batch counted (a thousand a second on average, past which Segment queues a
     # workspace's events unless arranged otherwise, and up to a minute's worth in a burst); and
     # the calls with a missing, unknown or revoked write key one client address may make
-    # before it gets 429 for every call, whatever key it sends, until they age out.
+    # before such calls get 429 instead of 401, until they age out (a valid key still passes).
     ingest_write_key_limit: str = "60000 per minute"
     ingest_bad_key_limit: str = "60 per minute"
     # New follow-ups of one survey and team are announced one by one up to this many within the

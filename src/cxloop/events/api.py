@@ -153,23 +153,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _store(request: Request, payload: Any, type_: str | None) -> dict[str, bool]:
-    """Store a call, counting it against the client address when its write key is not valid."""
+    """Store a call; a call without a valid write key counts against the client address, which
+    past its allowance gets 429 instead of 401. A valid key is never refused for its address:
+    many shops' visitors may share one (a carrier's or an office's), and a 256-bit key is not
+    found by trying."""
     settings: Settings = request.app.state.settings
     limiter: RateLimiter = request.app.state.rate_limiter
-    address = client_address(request)
-    # Past its allowance an address gets 429 whatever key it sends, so trying keys from it
-    # tells nothing, and its calls cost no database work.
-    wait = limiter.retry_after(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address)
-    if wait:
-        raise IngestionRateLimited(
-            "Too many calls without a valid write key from this address; "
-            f"try again in {wait} seconds.",
-            retry_after=wait,
-        )
     try:
         return _store_with_key(request, payload, type_, settings=settings, limiter=limiter)
     except AuthenticationFailed:
-        limiter.allow(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address)
+        address = client_address(request)
+        if not limiter.allow(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address):
+            wait = limiter.retry_after(settings.ingest_bad_key_limit, _BAD_KEY_CALLS, address)
+            raise IngestionRateLimited(
+                "Too many calls without a valid write key from this address; "
+                f"try again in {wait} seconds.",
+                retry_after=wait,
+            ) from None
         raise
 
 
