@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import BigInteger, and_, case, func, or_, select
+from sqlalchemy import BigInteger, and_, case, func, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from cxloop.core.errors import ValidationFailed
@@ -34,7 +34,7 @@ from cxloop.journeys.attempts import persons as furthest_attempts
 from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters, FunnelSpec
 from cxloop.journeys.sql import MICROS, epoch_micros, temporary_rows
-from cxloop.models import Event
+from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
 
 _RE2 = re2.Options()
@@ -143,7 +143,12 @@ def _sequences(
         )
         ranked = (
             person_events(workspace_id)
-            .add_columns(person.label("person"), ts.label("ts"), Event.id.label("eid"), anchor_rank)
+            .add_columns(
+                person.label("person"),
+                Event.timestamp.label("at"),
+                Event.id.label("eid"),
+                anchor_rank,
+            )
             .where(
                 Event.name == spec.event,
                 *(property_matches(Event.properties, f) for f in spec.where),
@@ -152,8 +157,10 @@ def _sequences(
             )
             .subquery("anchored")
         )
+        # The exact time of the first anchor alone (not of every anchor event: on SQLite that
+        # is text arithmetic per row).
         origins = (
-            select(ranked.c.person, ranked.c.ts, ranked.c.eid)
+            select(ranked.c.person, epoch_micros(ranked.c.at).label("ts"), ranked.c.eid)
             .where(ranked.c.rank == 1)
             .cte("origins")
         )
@@ -185,7 +192,7 @@ def _sequences(
             label.label("name"),
             func.row_number().over(partition_by=origins.c.person, order_by=order).label("step"),
         )
-        .join(origins, origins.c.person == person)
+        .join(origins, and_(origins.c.person == person, *_profiles_of(session, origins)))
         .where(
             Event.channel != SYSTEM_CHANNEL,
             Event.timestamp >= low,
@@ -194,27 +201,44 @@ def _sequences(
         )
         .subquery("following")
     )
-    pivot = (
+    # The persons with a step, one row each; those without one (their path ended at once) are
+    # counted as the origins left over, not found by joining the origins to the steps: SQLite
+    # joins a materialised subquery without an index, once per origin.
+    walked = (
         select(
-            origins.c.person,
+            following.c.person,
             *(
                 func.max(case((following.c.step == k, following.c.name))).label(f"s{k}")
                 for k in range(1, spec.steps + 1)
             ),
         )
-        .select_from(origins)
-        .outerjoin(
-            following,
-            and_(following.c.person == origins.c.person, following.c.step <= spec.steps),
-        )
-        .group_by(origins.c.person)
-        .subquery("paths")
+        .where(following.c.step <= spec.steps)
+        .group_by(following.c.person)
+        .cte("walked")
     )
-    columns = [pivot.c[f"s{k}"] for k in range(1, spec.steps + 1)]
+    columns = [walked.c[f"s{k}"] for k in range(1, spec.steps + 1)]
+    ended = select(func.count()).select_from(origins).scalar_subquery() - (
+        select(func.count()).select_from(walked).scalar_subquery()
+    )
+    counted = union_all(
+        select(*columns, func.count().label("persons")).group_by(*columns),
+        select(*(null() for _ in columns), ended),
+    )
     return [
         (tuple(row[:-1]), int(row[-1]))
-        for row in session.execute(select(*columns, func.count()).group_by(*columns))
+        for row in session.execute(counted)
+        if row[-1]  # nobody's path ended at once
     ]
+
+
+def _profiles_of(session: Session, origins: Any) -> list[Any]:
+    """SQLite: the origin's own profile or one merged into it, spelled so that it finds each
+    origin's events through the customer index; joined on the survivor alone, SQLite scans the
+    period's log once per origin. PostgreSQL hashes the log once instead, which is faster than
+    an index walk per origin (it guesses far too few origins to choose it well)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return []
+    return [or_(Customer.id == origins.c.person, Customer.merged_into_id == origins.c.person)]
 
 
 def _hours(hours: float) -> timedelta:
@@ -321,7 +345,8 @@ def dropoff_paths(
     ids = found.ids[step - 2][stopped] if step - 1 <= len(found.ids) else np.zeros_like(at)
     rows = zip(found.person[stopped].tolist(), at.tolist(), ids.tolist(), strict=True)
     columns = [("person", BigInteger()), ("ts", BigInteger()), ("eid", BigInteger())]
-    with temporary_rows(session, "dropoff_origins", columns, rows) as origins:
+    # Indexed: SQLite would otherwise scan all the origins for each event it reads.
+    with temporary_rows(session, "dropoff_origins", columns, rows, index=("person",)) as origins:
         # A step may come a whole funnel window after the period's last start.
         reach = Period(period.start, period.end + funnel.window)
         return paths_from(

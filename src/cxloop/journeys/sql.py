@@ -170,9 +170,12 @@ def temporary_rows(
     prefix: str,
     columns: Sequence[tuple[str, Any]],
     rows: Iterable[Sequence[Any]],
+    *,
+    index: Sequence[str] = (),
 ) -> Iterator[Table]:
     """``rows`` (plain values in the order of ``columns``, which name and type them) in an
-    analysed temporary table of the session's connection, dropped on leaving."""
+    analysed temporary table of the session's connection (indexed on ``index`` when given),
+    dropped on leaving."""
     name = f"{prefix}_{next(_serial)}"
     table = Table(name, MetaData(), *(Column(n, t) for n, t in columns), prefixes=["TEMPORARY"])
     connection = session.connection()
@@ -191,6 +194,8 @@ def temporary_rows(
                 cursor.executemany(str(statement), rows)
             finally:
                 cursor.close()  # an open statement would lock the table against its drop
+        if index:
+            session.execute(text(f"CREATE INDEX {name}_ix ON {name} ({', '.join(index)})"))
         session.execute(text(f"ANALYZE {name}"))
         yield table
 
