@@ -1,6 +1,6 @@
 """Calendar periods in the workspace's time zone: the edges of days, weeks (Monday first) and
-months as UTC instants, and the SQL that puts a time (epoch microseconds) into its period by a
-balanced tree of comparisons, the same on SQLite (which knows no time zones) and PostgreSQL."""
+months as UTC instants, and the SQL that puts a stored time into its period by a balanced tree
+of comparisons, the same on SQLite (which knows no time zones) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, case, literal
 
 from cxloop.core.timeutil import as_utc
-from cxloop.journeys.sql import micros
 
 Unit = Literal["day", "week", "month"]
 UNITS: tuple[Unit, ...] = ("day", "week", "month")
@@ -57,15 +56,16 @@ def instants(days: list[date], tz: str) -> list[datetime]:
     return [datetime.combine(day, datetime.min.time(), zone) for day in days]
 
 
-def period_of(ts_micros: Any, edges: list[datetime]) -> Any:
-    """The index of the period [edges[i], edges[i+1]) holding a time in microseconds; only for
-    times within [edges[0], edges[-1]) (filter them first)."""
-    bounds = [micros(edge) for edge in edges]
+def period_of(time: Any, edges: list[datetime]) -> Any:
+    """The index of the period [edges[i], edges[i+1]) holding a stored time (a UTC time column,
+    or an expression of its type); only for times within [edges[0], edges[-1]) (filter them
+    first). The times are compared as stored: SQLite keeps them as fixed-width UTC text, which
+    sorts as time does, so no row's time is converted."""
 
     def tree(low: int, high: int) -> Any:
         if high - low == 1:
             return literal(low, Integer())
         middle = (low + high) // 2
-        return case((ts_micros < bounds[middle], tree(low, middle)), else_=tree(middle, high))
+        return case((time < edges[middle], tree(low, middle)), else_=tree(middle, high))
 
-    return tree(0, len(bounds) - 1)
+    return tree(0, len(edges) - 1)

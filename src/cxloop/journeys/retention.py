@@ -30,7 +30,6 @@ from cxloop.journeys.attempts import STREAM_TYPES
 from cxloop.journeys.periods import Unit, instants, period_days, period_of, periods_back
 from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters
-from cxloop.journeys.sql import epoch_micros, micros
 from cxloop.models import Event
 from cxloop.profiles.identity import survivor_id
 
@@ -113,10 +112,10 @@ def retention_report(
     days, edges = _edges(spec, tz, now, start)
     n_cohorts, n = spec.cohort_count, spec.periods
     person = survivor_id()
-    ts = epoch_micros(Event.timestamp)
+    first_at = func.min(Event.timestamp)
     first = (
         person_events(workspace_id)
-        .add_columns(person.label("person"), func.min(ts).label("first_ts"))
+        .add_columns(person.label("person"), first_at.label("first_at"))
         .where(
             Event.name == spec.start_event,
             *(property_matches(Event.properties, f) for f in spec.start_where),
@@ -129,13 +128,10 @@ def retention_report(
             )
         )
         .group_by(person)
-        .having(
-            func.min(ts) >= micros(edges[0]),
-            func.min(ts) < micros(edges[n_cohorts]),
-        )
+        .having(first_at >= edges[0], first_at < edges[n_cohorts])
         .cte("first_starts")
     )
-    cohort_of = period_of(first.c.first_ts, edges[: n_cohorts + 1]).label("cohort")
+    cohort_of = period_of(first.c.first_at, edges[: n_cohorts + 1]).label("cohort")
     sizes = {
         int(c): int(k)
         for c, k in session.execute(select(cohort_of, func.count()).group_by(cohort_of))
@@ -152,10 +148,11 @@ def retention_report(
     last = len(edges) - 1
     if spec.bounded:
         returns = returns.where(Event.timestamp < edges[-1])
-        bucket = period_of(ts, edges)
+        bucket = period_of(Event.timestamp, edges)
     else:  # a return after the last period counts for every period
         bucket = case(
-            (ts >= micros(edges[-1]), literal(last, Integer())), else_=period_of(ts, edges)
+            (Event.timestamp >= edges[-1], literal(last, Integer())),
+            else_=period_of(Event.timestamp, edges),
         )
     visits = (
         returns.add_columns(first.c.person, cohort_of, (bucket - cohort_of).label("offset"))
