@@ -33,7 +33,7 @@ from cxloop.journeys.attempts import Period
 from cxloop.journeys.attempts import persons as furthest_attempts
 from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters, FunnelSpec
-from cxloop.journeys.sql import MICROS, epoch_micros, temporary_rows
+from cxloop.journeys.sql import MICROS, epoch_micros, stored_time, temporary_rows
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
 
@@ -132,7 +132,6 @@ def _sequences(
 ) -> list[tuple[tuple[str | None, ...], int]]:
     """(names at steps 1..N, persons) grouped in the database."""
     person = survivor_id()
-    ts = epoch_micros(Event.timestamp)
     window = int(spec.window_hours * 3600 * MICROS)
     after = spec.direction == "after"
     if origins is None:
@@ -164,15 +163,30 @@ def _sequences(
             .where(ranked.c.rank == 1)
             .cte("origins")
         )
+    # Each origin's moment and the window's far end in the log's stored form, so that the
+    # events are compared as they are stored: on SQLite, converting every event's time to
+    # microseconds was most of the work, and a CTE there computes the bounds once per origin.
+    # PostgreSQL converts cheaply and plans better with the origins inlined.
+    timed = select(
+        origins.c.person,
+        origins.c.eid,
+        stored_time(origins.c.ts).label("at"),
+        stored_time(origins.c.ts + window if after else origins.c.ts - window).label("edge"),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        origins = timed.subquery("origin_times")
+    else:
+        origins = timed.cte("origin_times")
+    at = Event.timestamp
     bounds = (
         and_(
-            ts <= origins.c.ts + window,
-            or_(ts > origins.c.ts, and_(ts == origins.c.ts, Event.id > origins.c.eid)),
+            at <= origins.c.edge,
+            or_(at > origins.c.at, and_(at == origins.c.at, Event.id > origins.c.eid)),
         )
         if after
         else and_(
-            ts >= origins.c.ts - window,
-            or_(ts < origins.c.ts, and_(ts == origins.c.ts, Event.id < origins.c.eid)),
+            at >= origins.c.edge,
+            or_(at < origins.c.at, and_(at == origins.c.at, Event.id < origins.c.eid)),
         )
     )
     low = period.start if after else period.start - _hours(spec.window_hours)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     MetaData,
     String,
     Table,
@@ -68,6 +69,33 @@ def _epoch_micros_sqlite(element: epoch_micros, compiler: SQLCompiler, **kw: Any
 def _epoch_micros_postgresql(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+class stored_time(FunctionElement[datetime]):
+    """The stored form of a time given in epoch microseconds (the inverse of ``epoch_micros``),
+    so that a bound computed once per row of a small table is compared with the log's times as
+    they are stored, rather than every event's time being converted."""
+
+    type = DateTime(timezone=True)
+    name = "stored_time"
+    inherit_cache = True
+
+
+@compiles(stored_time)
+def _stored_time_sqlite(element: stored_time, compiler: SQLCompiler, **kw: Any) -> str:
+    # 'YYYY-MM-DD HH:MM:SS.ffffff', the fixed-width UTC text every time is stored as; the
+    # microseconds are taken apart first so that the seconds never round.
+    value = compiler.process(element.clauses, **kw)
+    return (
+        f"(strftime('%Y-%m-%d %H:%M:%S', ({value}) / 1000000, 'unixepoch')"
+        f" || printf('.%06d', ({value}) % 1000000))"
+    )
+
+
+@compiles(stored_time, "postgresql")
+def _stored_time_postgresql(element: stored_time, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"(TIMESTAMPTZ 'epoch' + ({value}) * INTERVAL '1 microsecond')"
 
 
 class json_scalar_text(FunctionElement[str]):
