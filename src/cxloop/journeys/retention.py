@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Integer, case, func, literal, select
+from sqlalchemy import BigInteger, Integer, Table, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.timeutil import as_utc, utcnow
@@ -30,6 +30,7 @@ from cxloop.journeys.attempts import STREAM_TYPES
 from cxloop.journeys.periods import Unit, instants, period_days, period_of, periods_back
 from cxloop.journeys.persons import person_events
 from cxloop.journeys.spec import Filters
+from cxloop.journeys.sql import temporary_table
 from cxloop.models import Event
 from cxloop.profiles.identity import survivor_id
 
@@ -129,14 +130,53 @@ def retention_report(
         )
         .group_by(person)
         .having(first_at >= edges[0], first_at < edges[n_cohorts])
-        .cte("first_starts")
+        .subquery("first_starts")
     )
-    cohort_of = period_of(first.c.first_at, edges[: n_cohorts + 1]).label("cohort")
+    # Each person's cohort, once, in an indexed temporary table that the cohort sizes and the
+    # returns both read.
+    cohort_of = period_of(first.c.first_at, edges[: n_cohorts + 1])
+    with temporary_table(
+        session,
+        "retention_cohorts",
+        [("person", BigInteger()), ("cohort", Integer())],
+        select(first.c.person, cohort_of.label("cohort")),
+        index=("person",),
+    ) as cohort_table:
+        counts, sizes = _counted(
+            session, spec, cohort_table, workspace_id=workspace_id, edges=edges
+        )
+    cohorts = []
+    for c in range(n_cohorts):
+        retained = tuple(
+            counts[c].get(i, 0) if edges[c + i] <= now else None for i in range(1, n + 1)
+        )
+        cohorts.append(Cohort(start=days[c], persons=sizes.get(c, 0), retained=retained))
+    average = []
+    for i in range(1, n + 1):
+        known = [(x.retained[i - 1], x.persons) for x in cohorts if x.retained[i - 1] is not None]
+        total = sum(p for _, p in known)
+        average.append(sum(r or 0 for r, _ in known) / total if total else None)
+    return RetentionReport(spec=spec, timezone=tz, cohorts=tuple(cohorts), average=tuple(average))
+
+
+def _counted(
+    session: Session,
+    spec: RetentionSpec,
+    cohorts: Table,
+    *,
+    workspace_id: int,
+    edges: list[datetime],
+) -> tuple[dict[int, dict[int, int]], dict[int, int]]:
+    """Persons back in each period after their cohort's (cohort → offset → persons) and the
+    cohorts' sizes, for the persons and cohorts of the table ``cohorts``."""
     sizes = {
         int(c): int(k)
-        for c, k in session.execute(select(cohort_of, func.count()).group_by(cohort_of))
+        for c, k in session.execute(
+            select(cohorts.c.cohort, func.count()).group_by(cohorts.c.cohort)
+        )
     }
-    returns = person_events(workspace_id).join(first, first.c.person == person)
+    person = survivor_id()
+    returns = person_events(workspace_id).join(cohorts, cohorts.c.person == person)
     if spec.return_event is None:
         returns = returns.where(Event.type.in_(STREAM_TYPES), Event.channel != SYSTEM_CHANNEL)
     else:
@@ -145,7 +185,7 @@ def retention_report(
             *(property_matches(Event.properties, f) for f in spec.return_where),
         )
     returns = returns.where(Event.timestamp >= edges[1])
-    last = len(edges) - 1
+    last, n = len(edges) - 1, spec.periods
     if spec.bounded:
         returns = returns.where(Event.timestamp < edges[-1])
         bucket = period_of(Event.timestamp, edges)
@@ -155,7 +195,9 @@ def retention_report(
             else_=period_of(Event.timestamp, edges),
         )
     visits = (
-        returns.add_columns(first.c.person, cohort_of, (bucket - cohort_of).label("offset"))
+        returns.add_columns(
+            cohorts.c.person, cohorts.c.cohort, (bucket - cohorts.c.cohort).label("offset")
+        )
         .distinct()
         .subquery("visits")
     )
@@ -183,15 +225,4 @@ def retention_report(
         ):
             for i in range(1, min(int(far), n) + 1):
                 counts[int(c)][i] += int(k)
-    cohorts = []
-    for c in range(n_cohorts):
-        retained = tuple(
-            counts[c].get(i, 0) if edges[c + i] <= now else None for i in range(1, n + 1)
-        )
-        cohorts.append(Cohort(start=days[c], persons=sizes.get(c, 0), retained=retained))
-    average = []
-    for i in range(1, n + 1):
-        known = [(x.retained[i - 1], x.persons) for x in cohorts if x.retained[i - 1] is not None]
-        total = sum(p for _, p in known)
-        average.append(sum(r or 0 for r, _ in known) / total if total else None)
-    return RetentionReport(spec=spec, timezone=tz, cohorts=tuple(cohorts), average=tuple(average))
+    return counts, sizes
