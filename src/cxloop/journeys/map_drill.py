@@ -121,7 +121,9 @@ def _limit_time(session: Session) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = '{service.QUERY_SECONDS}s'"))
 
 
-def _persons_of(entries: Table, spot: Spot, workspace_id: int, period: Period) -> Subquery:
+def _persons_of(
+    entries: Table, stage_count: int, spot: Spot, workspace_id: int, period: Period
+) -> Subquery:
     """(person, moved) of the stage or cell."""
     if spot.touchpoint is None:
         moves = stage_moves(entries, period)
@@ -133,7 +135,7 @@ def _persons_of(entries: Table, spot: Spot, workspace_id: int, period: Period) -
             .where(moves.c.stage == spot.index)
             .subquery("drilled")
         )
-    rows = cell_persons(entries, [spot.touchpoint], workspace_id, period)
+    rows = cell_persons(entries, stage_count, [spot.touchpoint], workspace_id, period)
     return select(rows.c.person, rows.c.moved).where(rows.c.stage == spot.index).subquery("drilled")
 
 
@@ -163,7 +165,7 @@ def map_persons(
     limit = max(1, min(limit, MAX_PERSONS_PAGE))
     _limit_time(session)
     with entries_table(session, workspace_id=workspace_id, stages=stages) as entries:
-        drilled = _persons_of(entries, spot, workspace_id, period)
+        drilled = _persons_of(entries, len(stages), spot, workspace_id, period)
         persons, moved = session.execute(
             select(func.count(), func.coalesce(func.sum(drilled.c.moved), 0))
         ).one()
