@@ -239,24 +239,16 @@ def _stage_columns(
     session: Session, entries: Table, stages: list[Place], period: Period
 ) -> list[tuple[int, int, Times]]:
     moves = stage_moves(entries, period)
-    counts = {
-        int(stage): (int(n), int(moved or 0))
-        for stage, n, moved in session.execute(
-            select(
-                moves.c.stage,
-                func.count(),
-                func.sum(case((moves.c.next_entered.is_not(None), 1), else_=0)),
-            ).group_by(moves.c.stage)
-        )
-    }
-    gaps: dict[int, list[float]] = defaultdict(list)
+    # One pass over the moves: each is a person of its stage, moved on when it has a gap.
+    persons = [0] * len(stages)
+    gaps: list[list[float]] = [[] for _ in stages]
     for stage, seconds in session.execute(
-        select(moves.c.stage, (moves.c.next_entered - moves.c.entered) / float(MICROS)).where(
-            moves.c.next_entered.is_not(None)
-        )
+        select(moves.c.stage, (moves.c.next_entered - moves.c.entered) / float(MICROS))
     ):
-        gaps[int(stage)].append(float(seconds))
-    return [(*counts.get(i, (0, 0)), durations(gaps.get(i, []))) for i in range(len(stages))]
+        persons[stage] += 1
+        if seconds is not None:
+            gaps[stage].append(float(seconds))
+    return [(persons[i], len(gaps[i]), durations(gaps[i])) for i in range(len(stages))]
 
 
 def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> Any:
