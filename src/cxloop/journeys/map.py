@@ -66,7 +66,7 @@ from cxloop.insights.segments.json_sql import JsonPath, json_number, json_text
 from cxloop.journeys.attempts import Period
 from cxloop.journeys.funnels import Times, durations
 from cxloop.journeys.persons import person_events
-from cxloop.journeys.sql import MICROS, epoch_micros, micros, temporary_table
+from cxloop.journeys.sql import MICROS, epoch_micros, micros, stored_time, temporary_table
 from cxloop.journeys.stages import EventRule, Place
 from cxloop.models import Customer, Event
 from cxloop.profiles.identity import survivor_id
@@ -155,8 +155,9 @@ def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
     """(person, stage, entered): when each person entered each stage, if ever (up to now: a
     person of the period may move on after it)."""
     person = survivor_id()
-    ts = epoch_micros(Event.timestamp)
     parts = []
+    # Only the entry's own time is turned into microseconds, not every event's (on SQLite that
+    # is text arithmetic per row; the stored times order as the times do).
     for index, stage in enumerate(stages):
         for rule in stage.rules:
             base = person_events(workspace_id, stream_only=True).where(_rule_matches(rule))
@@ -164,12 +165,12 @@ def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
                 part = base.add_columns(
                     person.label("person"),
                     literal(index, Integer()).label("stage"),
-                    func.min(ts).label("entered"),
+                    epoch_micros(func.min(Event.timestamp)).label("entered"),
                 ).group_by(person)
             else:
                 ranked = base.add_columns(
                     person.label("person"),
-                    ts.label("ts"),
+                    Event.timestamp.label("at"),
                     func.row_number()
                     .over(partition_by=person, order_by=(Event.timestamp, Event.id))
                     .label("n"),
@@ -177,7 +178,7 @@ def _entries_query(stages: list[Place], workspace_id: int) -> Select[Any]:
                 part = select(
                     ranked.c.person,
                     literal(index, Integer()).label("stage"),
-                    ranked.c.ts.label("entered"),
+                    epoch_micros(ranked.c.at).label("entered"),
                 ).where(ranked.c.n == rule.nth)
             parts.append(part)
     every = union_all(*parts).subquery("every_entry")
@@ -252,13 +253,13 @@ def _stage_columns(
 
 
 def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> Any:
+    """(person, at, touchpoint): each event of a touchpoint in the period, its time as stored."""
     person = survivor_id()
-    ts = epoch_micros(Event.timestamp)
     parts = [
         person_events(workspace_id, stream_only=True)
         .add_columns(
             person.label("person"),
-            ts.label("ts"),
+            Event.timestamp.label("at"),
             literal(index, Integer()).label("touchpoint"),
         )
         .where(
@@ -273,12 +274,13 @@ def _touch_rows(workspace_id: int, touchpoints: list[Place], period: Period) -> 
 
 def _stage_times(entries: Table, stage_count: int) -> Subquery:
     """(person, entered_0 … entered_{n-1}, last): one row per person with when they entered
-    each stage (NULL: never) and the furthest stage they ever entered."""
+    each stage (NULL: never), in the log's stored form so that the touches are compared as
+    they are stored, and the furthest stage they ever entered."""
     return (
         select(
             entries.c.person,
             *(
-                func.min(case((entries.c.stage == index, entries.c.entered))).label(
+                stored_time(func.min(case((entries.c.stage == index, entries.c.entered)))).label(
                     f"entered_{index}"
                 )
                 for index in range(stage_count)
@@ -307,7 +309,7 @@ def cell_persons(
     # SQLite from indexing the million touches to join them (it indexes the persons instead).
     at_moment = case(
         *(
-            (times.c[f"entered_{index}"] <= touches.c.ts, index)
+            (times.c[f"entered_{index}"] <= touches.c.at, index)
             for index in reversed(range(stage_count))
         ),
         else_=None,
