@@ -13,6 +13,8 @@ change to the analysis. Whoever changes the analysis reads the aggregate figures
 at most (``--eval-set``) and reports all of them at the end. ``social`` (social posts, survey
 answers and e-mails) came after the other three had been read: it is half English, to measure
 English on more texts, and most of its Korean half says in Korean what its English half says.
+``marketplace`` (marketplace and app-store reviews, seller Q&A) came after all four had been
+read: half English, its two halves written apart.
 
 Three systems on each: a majority-class baseline (the commonest label of the train split), the
 lexicon alone (lexicon sentiment, taxonomy seeds for categories), and the shipped pipeline
@@ -46,7 +48,7 @@ from cxloop.text.training.dataset import (
 )
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "text_eval"
-EVAL_SETS = ("reviews", "chat", "complaints", "social")
+EVAL_SETS = ("reviews", "chat", "complaints", "social", "marketplace")
 CATEGORIES = (
     "delivery", "price", "product_quality", "customer_service", "website_app",
     "payment_refund", "loyalty_rewards", "store_experience",
