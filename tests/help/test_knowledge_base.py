@@ -6,6 +6,7 @@ its own articles only."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxloop.core.db import Database
+from cxloop.core.settings import get_settings
+from cxloop.help import kb as help_kb
+from cxloop.help import tasks
+from cxloop.help.kb import _stamp, index_folder
+from cxloop.help.retrieval import KnowledgeIndex
 from cxloop.models import AuditEntry, HelpArticle, HelpArticleRevision, HelpArticleVersion
-from tests.factories import Tenant, make_key
+from tests.factories import Tenant, held_jobs, make_key
 from tests.helpers.cli import Cli, workspace_id
 
 SHOP_KB = Path(__file__).parents[2] / "src/cxloop/demo/help/shop_kb.jsonl"
@@ -60,6 +66,7 @@ def test_the_cli_imports_again_in_place_keeps_history_and_exports(
     exported = cli("kb", "export", "--workspace", slug)
 
     assert first.code == 0 and "30 articles: 60 versions added, 0 updated" in first.out
+    assert "The bot answers from 30 published articles." in first.out
     assert again.code == 0 and "0 articles: 0 versions added, 0 updated, 60 unchanged" in again.out
     assert third.code == 0 and "1 articles: 0 versions added, 1 updated, 59 unchanged" in third.out
     rows = [json.loads(line) for line in exported.out.splitlines()]
@@ -83,6 +90,38 @@ def test_the_cli_imports_again_in_place_keeps_history_and_exports(
             .order_by(HelpArticleRevision.id)
         ).all()
         assert len(history) == 2 and history[1].endswith("하루 더 걸립니다.")
+
+
+def test_an_import_starts_building_the_index_once_committed(
+    client: TestClient, tenant: Tenant
+) -> None:
+    with held_jobs() as huey:
+        imported = client.post(
+            "/api/v1/help/articles/import",
+            content="\n".join(kb_lines()[:4]).encode(),
+            headers={**tenant.api, **NDJSON},
+        )
+        assert imported.status_code == 200
+        [job] = huey.pending()
+        assert (job.name, job.args) == (tasks.build_index.task_class.__name__, (tenant.id,))
+
+
+def test_the_index_job_builds_and_saves_the_published_articles_index(
+    cli: Cli, slug: str, tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text("\n".join(kb_lines()), "utf-8")
+    assert cli("kb", "import", str(kb), "--workspace", slug).code == 0  # builds it too
+    settings = get_settings()
+    workspace = workspace_id(database, slug)
+    shutil.rmtree(index_folder(settings, workspace))
+    monkeypatch.setattr(help_kb, "_cache", {})  # as in a worker process of its own
+
+    assert tasks.build_index.call_local(workspace) == 60
+    with database.read_session() as session:
+        folder = index_folder(settings, workspace) / _stamp(session, workspace)
+    index = KnowledgeIndex.load(folder)
+    assert len(index.articles) == 30 and len(index.meaning.texts) > 60
 
 
 def test_one_bad_line_imports_nothing_and_says_which(
@@ -224,7 +263,7 @@ def test_admins_set_the_threshold_and_the_topics_left_to_people(
     question = "환불은 언제 들어오나요?"
     before = ask(client, shop_kb, question)
     assert client.get("/api/v1/bot/settings", headers=shop_kb.api).json() == {
-        "threshold": 0.55,
+        "threshold": 0.6,
         "people_categories": [],
         "tone": "haeyo",
         "greeting": "",
@@ -242,7 +281,7 @@ def test_admins_set_the_threshold_and_the_topics_left_to_people(
 
     assert (before["article_external_id"], before["handoff"]) == ("shop-refund-timing", False)
     assert changed.json() == {
-        "threshold": 0.55,
+        "threshold": 0.6,
         "people_categories": ["payments"],
         "tone": "haeyo",
         "greeting": "",

@@ -4,13 +4,17 @@ loaded that answers the same, and a second knowledge base (a telecom's) it was n
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from cxloop.help import retrieval
 from cxloop.help.bot import asks_for_person, decide, is_upset
 from cxloop.help.calibrate import at_threshold
-from cxloop.help.retrieval import Doc, KnowledgeIndex
+from cxloop.help.retrieval import Calibration, Doc, KnowledgeIndex, _calibration
 from cxloop.help.terms import MAX_CHARS, clip, gram_terms, question_words, word_terms
 
 TELECOM_KB = Path(__file__).parents[1] / "data/help/telecom_kb.jsonl"
@@ -66,6 +70,50 @@ def test_an_index_saved_and_loaded_answers_the_same(
     empty = KnowledgeIndex([])
     empty.save(tmp_path / "empty")
     assert KnowledgeIndex.load(tmp_path / "empty").search("배송").best is None
+
+
+def test_meaning_finds_the_article_a_question_shares_no_telling_word_with(
+    telecom: KnowledgeIndex,
+) -> None:
+    question = "I think someone took my phone"  # the article says lost or stolen
+    shipped = _calibration()
+    words_only = Calibration(
+        {**shipped.ranking, "meaning": 0.0}, shipped.weights, shipped.intercept
+    )
+
+    found = telecom.search(question)
+    by_words = telecom.search(question, calibration=words_only)
+
+    assert found.best is not None and found.best.article == "tel-lost-phone"
+    assert by_words.best is None or by_words.best.article != "tel-lost-phone"
+
+
+def test_an_index_built_again_reads_only_the_passages_it_has_not_read(
+    monkeypatch: pytest.MonkeyPatch, telecom: KnowledgeIndex
+) -> None:
+    read: list[str] = []
+
+    def recording(texts: list[str]) -> object:
+        read.extend(texts)
+        return embed(texts)
+
+    embed = retrieval.embed
+    monkeypatch.setattr(retrieval, "embed", recording)
+    monkeypatch.setattr(retrieval, "_recent", OrderedDict())  # nothing read earlier remembered
+    docs = telecom_docs()
+    edited = [
+        replace(d, body=f"{d.body}\n\n분실 신고는 24시간 받습니다.") if i == 0 else d
+        for i, d in enumerate(docs)
+    ]
+
+    again = KnowledgeIndex(edited, telecom.meaning.by_text())
+
+    assert read == ["분실 신고는 24시간 받습니다."]
+    before, after = telecom.meaning.by_text(), again.meaning.by_text()
+    assert set(after) - set(before) == {"분실 신고는 24시간 받습니다."}
+    assert all(np.array_equal(after[text], before[text]) for text in before)
+    fresh = KnowledgeIndex(docs[:2])  # its passages were read just now, for the edited index
+    assert read == ["분실 신고는 24시간 받습니다."] and len(fresh.meaning.texts) > 2
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ def import_kb(file: FileArg, workspace: WorkspaceOpt) -> None:
     "title", "body", "category"} (same external_id = one article); importing again updates in
     place. One bad line and nothing is imported."""
     from cxloop.core.errors import ValidationFailed
+    from cxloop.core.settings import get_settings
     from cxloop.help import kb
 
     workspace_id = _workspace_id(workspace)
@@ -47,6 +48,10 @@ def import_kb(file: FileArg, workspace: WorkspaceOpt) -> None:
         f"{len(result.articles)} articles: {result.created} versions added, "
         f"{result.updated} updated, {result.unchanged} unchanged."
     )
+    indexing = console.status("Indexing the published articles…")
+    with indexing, _ready_database().read_session() as session:
+        index = kb.knowledge_index(session, get_settings(), workspace_id=workspace_id)
+    console.print(f"The bot answers from {len(index.articles)} published articles.")
 
 
 @kb_app.command("export")

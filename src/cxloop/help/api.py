@@ -14,7 +14,7 @@ from cxloop.accounts.dependencies import ApiPrincipal, DbSession, SessionlessApi
 from cxloop.core.http import database_of
 from cxloop.core.pagination import oldest_first
 from cxloop.core.settings import Settings
-from cxloop.help import kb
+from cxloop.help import kb, tasks
 from cxloop.help.bot import Reason
 from cxloop.help.service import Answer, answer_question
 from cxloop.help.settings import BotSettings, bot_settings, change_bot_settings
@@ -163,6 +163,7 @@ def import_articles(
         lines=text.splitlines(),
         author_id=principal.user_id,
     )
+    tasks.index_after_commit(session, principal.workspace_id)
     return ImportedOut(
         created=result.created,
         updated=result.updated,

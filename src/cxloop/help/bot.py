@@ -15,7 +15,7 @@ from typing import Literal
 from cxloop.help.retrieval import Found, KnowledgeIndex
 from cxloop.text.pipeline import analyze
 
-DEFAULT_THRESHOLD = 0.55  # chosen on the tuning sets (benchmarks/data/help_tuning), see README
+DEFAULT_THRESHOLD = 0.6  # chosen on the tuning sets (benchmarks/data/help_tuning), see README
 UPSET_SCORE = -0.5  # the text analysis score at or under which a message is strongly negative
 Reason = Literal["answered", "asked_for_person", "upset", "people_topic", "not_sure", "no_match"]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -264,6 +265,16 @@ def index_folder(settings: Settings, workspace_id: int) -> Path:
     return settings.data_dir / "help" / str(workspace_id)
 
 
+def _saved_meanings(folder: Path) -> dict[str, np.ndarray]:
+    """The passage vectors of the workspace's earlier saved indexes, by their text."""
+    known: dict[str, np.ndarray] = {}
+    if folder.parent.is_dir():
+        for old in folder.parent.iterdir():
+            if old != folder and not old.name.startswith("."):
+                known.update(KnowledgeIndex.saved_meanings(old))
+    return known
+
+
 def knowledge_index(session: Session, settings: Settings, *, workspace_id: int) -> KnowledgeIndex:
     """The workspace's index of published articles: from memory, else from the disk, else built
     (and saved) from the articles."""
@@ -276,7 +287,8 @@ def knowledge_index(session: Session, settings: Settings, *, workspace_id: int) 
     try:
         index = KnowledgeIndex.load(folder)
     except (OSError, ValueError, KeyError):
-        index = KnowledgeIndex(published_docs(session, workspace_id=workspace_id))
+        known = held[1].meaning.by_text() if held is not None else _saved_meanings(folder)
+        index = KnowledgeIndex(published_docs(session, workspace_id=workspace_id), known)
         scratch = folder.with_name(f".{stamp}.{uuid.uuid4().hex}")
         index.save(scratch)
         try:

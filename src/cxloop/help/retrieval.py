@@ -5,48 +5,56 @@ Each language version of an article is one document, read four ways, each a BM25
 both (``terms``; the lexicon's readings of a question's words are matched as n-grams too). A
 question's score in an index is divided by the most the question could score there — the sum of
 its terms' IDF, a term no document has counting as the rarest — so it says how much of the
-question the document covers, comparable between questions and knowledge bases. A document's
-score weighs the four shares, the share of the question's words its article uses anywhere and
-the share of its title's words the question uses; an article scores as its best language
-version. (Reciprocal-rank fusion of the same rankings picked the right article less often on
-the tuning sets: 81 % against 89 %.)
+question the document covers, comparable between questions and knowledge bases. It is also read
+for its meaning (``cxloop.text.meaning``): the cosine between the question's vector and the
+closest of the document's passages (its title, each paragraph of its body), which finds the
+article a customer describes in words it does not use ("someone took my phone" for a stolen
+one). A document's score weighs the four shares, the share of the question's words its article
+uses anywhere, the share of its title's words the question uses and that cosine; an article
+scores as its best language version. (Reciprocal-rank fusion of the same rankings picked the
+right article less often on the tuning sets: 81 % against 89 %.)
 
 The answer is the best article with a confidence: a logistic function of scale-free features
 (the score and its lead over the runner-up, whether the word and the n-gram indexes pick the
 same article, the question's words and nouns no article knows, the shares of its words and
-n-grams the article lacks, how many words it has, the four shares). The weights of both ship in
-``calibration.json`` and are fitted by ``cxloop.help.calibrate`` on knowledge bases and
-questions of their own, never on the benchmark's.
+n-grams the article lacks, how many words it has, the four shares, the cosine and its lead over
+the closest other article). The weights of both ship in ``calibration.json`` and are fitted by
+``cxloop.help.calibrate`` on knowledge bases and questions of their own, never on the
+benchmark's.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from collections.abc import Sequence
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
-from cxloop.help.terms import QuestionWords, gram_terms, question_words, word_terms_many
+from cxloop.help.terms import QuestionWords, gram_terms, normal, question_words, word_terms_many
+from cxloop.text.meaning import DIMENSIONS, embed
 
 K1, B = 1.2, 0.75
 # Saved with an index: one saved by another version of the analysis is built again.
-ANALYSIS = 2
+ANALYSIS = 3
 # The four indexes: word terms and n-grams, of the title with the tags, and of the body.
 SIDES = ("title_words", "body_words", "title_grams", "body_grams")
 # What an article's score weighs: its best version's four shares, the share of the question's
 # words (by IDF over articles) the article uses anywhere, and the share of its version's title
 # words (with the tags, by IDF) the question uses: a question about what the title says.
-RANKING = (*SIDES, "covered", "title_matched")
+RANKING = (*SIDES, "covered", "title_matched", "meaning")
 FEATURES = (
     "score", "gap", "agree", "unknown", "unexplained", "uncovered", "rarest_missing",
-    "grams_uncovered", "terms", *SIDES,
+    "grams_uncovered", "terms", *SIDES, "meaning", "meaning_gap",
 )  # fmt: skip
+_PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,66 @@ class _Side:
         return out / most
 
 
+def passages(doc: Doc) -> list[str]:
+    """What of a document is read for its meaning: its title alone, and its title with each
+    paragraph of its body (a question is usually about one of them)."""
+    out = [doc.title.strip() or doc.body.strip()[:200]]
+    for paragraph in _PARAGRAPHS.split(doc.body.strip()):
+        text = paragraph.strip()
+        if text:
+            out.append(text)
+    return out
+
+
+# The passages read last in this process (any workspace's), by their text: the same article
+# in another workspace (a demo, a copy) or a worker building again is not encoded twice.
+RECENT_PASSAGES = 20_000
+_recent: OrderedDict[str, np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+class _Meaning:
+    """The vectors of every document's passages (``passages``), kept in document order."""
+
+    def __init__(self, docs: Sequence[Doc], vectors: np.ndarray) -> None:
+        self.texts: list[str] = []
+        self.first = np.zeros(len(docs), dtype=int)  # each document's first passage
+        for i, doc in enumerate(docs):
+            self.first[i] = len(self.texts)
+            self.texts.extend(passages(doc))
+        if vectors.shape != (len(self.texts), DIMENSIONS):
+            raise ValueError("the saved vectors are not this index's passages")
+        # Held at the half precision they are saved in: a loaded index answers as the built one.
+        self.vectors = vectors.astype(np.float16).astype(np.float32)
+
+    @classmethod
+    def read(cls, docs: Sequence[Doc], known: Mapping[str, np.ndarray]) -> _Meaning:
+        """Encode the documents' passages; one an earlier index read already (``known``, by its
+        text) is not encoded again, so editing one article of a thousand takes a moment."""
+        texts = [t for doc in docs for t in passages(doc)]
+        with _recent_lock:
+            vectors = {t: _recent[t] for t in texts if t in _recent and t not in known}
+        vectors.update(known)
+        new = [t for t in dict.fromkeys(texts) if t not in vectors]
+        vectors.update(zip(new, embed(new), strict=True))
+        with _recent_lock:
+            for text in texts:
+                _recent[text] = vectors[text].astype(np.float16)  # as an index holds it
+                _recent.move_to_end(text)
+            while len(_recent) > RECENT_PASSAGES:
+                _recent.popitem(last=False)
+        return cls(docs, np.array([vectors[t] for t in texts]).reshape(len(texts), DIMENSIONS))
+
+    def by_text(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.texts, self.vectors, strict=True))
+
+    def similarity(self, vector: np.ndarray) -> np.ndarray:
+        """Per document: the cosine of its closest passage to ``vector``."""
+        if not self.texts:
+            return np.zeros(0)
+        return np.maximum.reduceat(self.vectors @ vector, self.first)
+
+
 def _held(side: _Side, terms: dict[str, float], docs: np.ndarray) -> set[str]:
     """Which of ``terms`` any of ``docs`` holds in ``side``'s index."""
     if side.bm25 is None:
@@ -135,6 +203,15 @@ def _question_terms(question: str) -> tuple[QuestionWords, dict[str, float]]:
     return words, dict.fromkeys(gram_terms(question) + gram_terms(read), 1.0)
 
 
+@lru_cache(maxsize=2048)
+def _question_vector(question: str) -> np.ndarray:
+    """What a question means (its beginning and end when long), kept for a question asked again
+    (a page of results, the next letter typed in the help centre's search box)."""
+    vector = embed([normal(question)])[0]
+    vector.flags.writeable = False
+    return vector
+
+
 def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
     """Each index's terms of every document (the word terms analysed in one batch)."""
     titles = [" \n".join([d.title, *d.tags]) for d in docs]
@@ -148,9 +225,10 @@ def _sides_terms(docs: Sequence[Doc]) -> dict[str, list[list[str]]]:
 
 
 class KnowledgeIndex:
-    """The searchable form of a knowledge base's published articles."""
+    """The searchable form of a knowledge base's published articles (``known``: passage vectors
+    an earlier index read, by their text)."""
 
-    def __init__(self, docs: Sequence[Doc]) -> None:
+    def __init__(self, docs: Sequence[Doc], known: Mapping[str, np.ndarray] | None = None) -> None:
         self.docs = list(docs)
         self._place()
         terms = _sides_terms(self.docs)
@@ -158,6 +236,7 @@ class KnowledgeIndex:
         titles = self.sides["title_words"]
         self._title_idf = np.array([sum(map(titles.idf, set(t))) for t in terms["title_words"]])
         self._words_of_article(terms["title_words"], terms["body_words"])
+        self.meaning = _Meaning.read(self.docs, known or {})
 
     def _words_of_article(self, titles: list[list[str]], bodies: list[list[str]]) -> None:
         """Each article's words (all its versions) and in how many articles each word is."""
@@ -228,15 +307,18 @@ class KnowledgeIndex:
         """Per index, each document's share of the question, and each document's article's
         share of the question's words (``covered``)."""
         words, grams = _question_terms(question)
-        return self._shares(words.weights, grams)
+        return self._shares(words.weights, grams, _question_vector(question))
 
-    def _shares(self, words: dict[str, float], grams: dict[str, float]) -> dict[str, np.ndarray]:
+    def _shares(
+        self, words: dict[str, float], grams: dict[str, float], vector: np.ndarray
+    ) -> dict[str, np.ndarray]:
         out = {
             side: self.sides[side].shares(words if side.endswith("words") else grams)
             for side in SIDES
         }
         out["covered"] = self._covered(words)[self._article_of]
         out["title_matched"] = self._title_matched(words)
+        out["meaning"] = self.meaning.similarity(vector)
         return out
 
     def search(
@@ -249,10 +331,11 @@ class KnowledgeIndex:
         words = read.weights
         if not self.docs or not (words or grams):
             return Found(None, 0.0, (), dict.fromkeys(FEATURES, 0.0))
-        shares = self._shares(words, grams)
+        shares = self._shares(words, grams, _question_vector(question))
         hits = self._hits(shares, calibration, max(limit, 2))
         top = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
+        others = shares["meaning"][self._article_of != self.articles.index(top.article)]
         features = {
             "score": top.score,
             "gap": top.score - second,
@@ -269,6 +352,9 @@ class KnowledgeIndex:
             "rarest_missing": self._rarest_missing(words, top.article),
             "terms": math.log1p(len(words)),  # the question's words and their readings
             **{side: top.shares[side] for side in SIDES},
+            "meaning": top.shares["meaning"],
+            # how much closer in meaning the best article is than any other (below 0: another)
+            "meaning_gap": top.shares["meaning"] - (others.max() if len(others) else 0.0),
         }
         if top.score <= 0:
             return Found(None, 0.0, tuple(hits[1:limit]), features)
@@ -315,7 +401,8 @@ class KnowledgeIndex:
         words, grams = _question_terms(question)
         if not self.docs or not (words.weights or grams):
             return []
-        hits = self._hits(self._shares(words.weights, grams), calibration, limit)
+        shares = self._shares(words.weights, grams, _question_vector(question))
+        hits = self._hits(shares, calibration, limit)
         return [hit for hit in hits if hit.score > 0]
 
     def _hits(
@@ -362,6 +449,7 @@ class KnowledgeIndex:
         terms["title_idf"] = self._title_idf.tolist()
         terms["article_words"] = {a: sorted(w) for a, w in self.article_words.items()}
         (folder / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), "utf-8")
+        np.save(folder / "meaning.npy", self.meaning.vectors.astype(np.float16))
 
     @classmethod
     def load(cls, folder: Path) -> KnowledgeIndex:
@@ -385,7 +473,19 @@ class KnowledgeIndex:
             side.df = Counter(terms[name])
             side.bm25 = bm25s.BM25.load(str(folder / name), show_progress=False) if side.n else None
             index.sides[name] = side
+        index.meaning = _Meaning(index.docs, np.load(folder / "meaning.npy"))
         return index
+
+    @staticmethod
+    def saved_meanings(folder: Path) -> dict[str, np.ndarray]:
+        """The passage vectors of the index saved in ``folder``, by their text (none when it
+        cannot be read), for building the next one."""
+        try:
+            rows = json.loads((folder / "docs.json").read_text("utf-8"))
+            docs = [Doc(r["article"], r["locale"], r["title"], r["body"]) for r in rows]
+            return _Meaning(docs, np.load(folder / "meaning.npy")).by_text()
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
 
 
 @dataclass(frozen=True)

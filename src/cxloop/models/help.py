@@ -77,7 +77,7 @@ class HelpBotSettings(Base):
     workspace_id: Mapped[int] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
-    threshold: Mapped[float] = mapped_column(default=0.55)
+    threshold: Mapped[float] = mapped_column(default=0.6)
     people_categories: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
     # How it speaks: "haeyo" (해요체) or "hamnida" (합니다체), and what it says first in a new
     # conversation ("" for the default greeting of its tone).
