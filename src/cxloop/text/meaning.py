@@ -41,8 +41,9 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     read = [(i, t[:MAX_CHARS].strip()) for i, t in enumerate(texts)]
     read = [(i, t) for i, t in read if t]
     if read:
-        encoder = _encoder()
-        with _lock:  # the encoder's buffers and thread limits are not made for concurrent calls
-            vectors = encoder.encode([t for _, t in read])
+        # One at a time: the encoder's buffers and thread limits are not made for concurrent
+        # calls, and two first calls at once would each load it.
+        with _lock:
+            vectors = _encoder().encode([t for _, t in read])
         out[[i for i, _ in read]] = vectors
     return out
