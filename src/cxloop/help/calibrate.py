@@ -50,7 +50,7 @@ def docs_of(rows: list[dict[str, Any]]) -> list[Doc]:
 def _candidates(index: KnowledgeIndex, text: str) -> dict[str, list[float]]:
     """The question's best candidate articles by equal weights, each with its best version's
     ranking features."""
-    hits = index.ranked(text, limit=CANDIDATES, calibration=UNIFORM)
+    hits = index.ranked(text, limit=CANDIDATES, calibration=UNIFORM, matching_only=False)
     return {hit.article: [hit.shares[name] for name in RANKING] for hit in hits}
 
 

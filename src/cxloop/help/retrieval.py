@@ -399,18 +399,24 @@ class KnowledgeIndex:
         )
 
     def ranked(
-        self, question: str, *, limit: int = 20, calibration: Calibration | None = None
+        self,
+        question: str,
+        *,
+        limit: int = 20,
+        calibration: Calibration | None = None,
+        matching_only: bool = True,
     ) -> list[Hit]:
         """Up to ``limit`` articles that share a word or an n-gram with ``question``, best
         first, each as its best language version: the order :meth:`search` picks its answer
         from, for a search page (where an article close only in meaning would be noise: every
-        article is somewhat close to any question)."""
+        article is somewhat close to any question). Without ``matching_only``, the candidates
+        :meth:`search` picks from."""
         calibration = calibration or _calibration()
         words, grams = _question_terms(question)
         if not self.docs or not (words.weights or grams):
             return []
         shares = self._shares(words.weights, grams, _question_vector(question))
-        hits = self._hits(shares, calibration, limit, matching_only=True)
+        hits = self._hits(shares, calibration, limit, matching_only=matching_only)
         return [hit for hit in hits if hit.score > 0]
 
     def _hits(
