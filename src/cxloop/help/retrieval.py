@@ -124,12 +124,12 @@ def passages(doc: Doc) -> list[str]:
     """What of a document is read for its meaning: its title, and each paragraph of its body
     (a question is usually about one of them; with the title read again before each, the
     tuning sets were answered no better and the passages took a third longer to encode)."""
-    out = [doc.title.strip() or doc.body.strip()[:200]]
-    for paragraph in _PARAGRAPHS.split(doc.body.strip()):
-        text = paragraph.strip()
-        if text:
-            out.append(text)
-    return out
+    return [doc.title.strip() or doc.body.strip()[:200], *paragraphs(doc.body)]
+
+
+def paragraphs(body: str) -> list[str]:
+    """An article body's paragraphs (blocks between blank lines), stripped, none empty."""
+    return [text for text in (p.strip() for p in _PARAGRAPHS.split(body.strip())) if text]
 
 
 # The passages read last in this process (any workspace's), by their text: the same article

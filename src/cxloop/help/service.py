@@ -3,7 +3,6 @@ passage it answers with, for the API, the CLI and the channels."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,10 +11,8 @@ from sqlalchemy.orm import Session
 from cxloop.core.settings import Settings
 from cxloop.help.bot import Decision, decide
 from cxloop.help.kb import knowledge_index
-from cxloop.help.retrieval import Doc, Hit
+from cxloop.help.retrieval import Doc, Hit, paragraphs
 from cxloop.help.settings import bot_settings
-
-_PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -28,9 +25,8 @@ class Answer:
 
 def passage_of(body: str) -> str:
     """The answer passage: an article's first paragraph that is not a heading."""
-    for paragraph in _PARAGRAPHS.split(body.strip()):
-        text = paragraph.strip()
-        if text and not text.startswith("#"):
+    for text in paragraphs(body):
+        if not text.startswith("#"):
             return text
     return body.strip()[:500]
 
